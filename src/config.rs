@@ -1,0 +1,305 @@
+//! Run configuration: the original pipeline's TOML files plus saecooc's own keys.
+//!
+//! The original's `[generation]`, `[analysis]` and `[pca]` tables load unchanged (see
+//! `original-pipeline.md` §1.1). saecooc adds two optional tables:
+//! `[source]` says where model, tokenizer, SAE and text come from (a Hugging Face repo id or a
+//! local path; defaults come from the built-in table of the paper's releases), and `[run]`
+//! holds device, window and batch sizes and the results folder.
+
+use anyhow::{bail, ensure, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A whole configuration file for `cooc` (and later `graphs`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub generation: Generation,
+    #[serde(default)]
+    pub analysis: Analysis,
+    /// The original's legacy `[pca]` table; accepted and kept, not used by `cooc`.
+    #[serde(default)]
+    pub pca: Option<LegacyPca>,
+    #[serde(default)]
+    pub source: Source,
+    #[serde(default)]
+    pub run: Run,
+}
+
+/// `[generation]`: what to count (original keys).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generation {
+    /// Number of batches of `run.tokens_per_batch` tokens to count; also names `n_batches_{N}`.
+    pub n_batches: usize,
+    /// Model name as in TransformerLens, e.g. `gpt2-small`, `gemma-2-2b`.
+    pub model_name: String,
+    /// Short release name, e.g. `res-jb`, `res-jb-feature-splitting`, `gemma-scope-2b-pt-res`.
+    pub sae_release_short: String,
+    /// Present in the original's Gemma configs; unused (the release is derived).
+    #[serde(default)]
+    pub sae_release: Option<String>,
+    /// SAELens SAE ids, e.g. `blocks.8.hook_resid_pre`.
+    pub sae_ids: Vec<String>,
+    /// Activation thresholds t: latent i is active iff `act_i > t + θ_i`.
+    pub activation_thresholds: Vec<f64>,
+    /// The original's shuffle-buffer size; accepted, unused (saecooc reads windows in order).
+    #[serde(default)]
+    pub n_batches_in_buffer: Option<usize>,
+    /// Drop BOS/EOS/PAD positions before counting.
+    #[serde(default)]
+    pub remove_special_tokens: bool,
+    /// Legacy key of the original's test config; accepted, unused.
+    #[serde(default)]
+    pub remove_first_token: Option<bool>,
+}
+
+/// `[analysis]`: graph settings used by `graphs` (original keys and defaults).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Analysis {
+    pub random_seed: u64,
+    pub min_subgraph_size: usize,
+    pub max_subgraph_size: usize,
+    pub min_subgraph_size_to_plot: usize,
+    pub skip_subgraph_plots: bool,
+    pub skip_subgraph_pickles: bool,
+    pub include_metrics: bool,
+}
+
+impl Default for Analysis {
+    fn default() -> Self {
+        Self {
+            random_seed: 1234,
+            min_subgraph_size: 150,
+            max_subgraph_size: 200,
+            min_subgraph_size_to_plot: 4,
+            skip_subgraph_plots: false,
+            skip_subgraph_pickles: false,
+            include_metrics: false,
+        }
+    }
+}
+
+/// `[pca]`: the original's legacy candidate settings (kept for compatibility).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacyPca {
+    #[serde(default)]
+    pub candidate_sizes: Vec<usize>,
+    #[serde(default)]
+    pub candidates_per_size: Option<usize>,
+    #[serde(default)]
+    pub n_batches_reconstruction: Option<usize>,
+    #[serde(default)]
+    pub recalculate_results: Option<bool>,
+}
+
+/// `[source]`: where the inputs come from. Each is a Hugging Face repo id (`owner/name`,
+/// optionally `hf:owner/name`) or a local path. Unset entries come from the built-in table.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Model weights: a folder with `config.json` + `*.safetensors`, or a hub model repo.
+    pub model: Option<String>,
+    pub model_revision: Option<String>,
+    /// Tokenizer: `tokenizer.json`, a folder with it (or `vocab.json` + `merges.txt`), or a hub
+    /// repo. Default: the model's.
+    pub tokenizer: Option<String>,
+    /// SAE: a hub repo or a folder. `{sae_id}` / `{neat_sae_id}` in it are replaced; otherwise
+    /// the SAE's subfolder (from the built-in table, else the sae id) is appended.
+    pub sae: Option<String>,
+    pub sae_revision: Option<String>,
+    /// Text: a `.txt` (one document per non-empty line), `.jsonl` or `.parquet` file, a folder of
+    /// them, or a hub dataset repo (its parquet files are downloaded).
+    pub dataset: Option<String>,
+    pub dataset_revision: Option<String>,
+    /// Only hub/folder parquet files whose path contains this (e.g. `train`).
+    pub dataset_files: Option<String>,
+    /// Column / JSON field that holds the text (default `text`).
+    pub text_field: Option<String>,
+}
+
+/// Compute device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    #[default]
+    Cpu,
+    Cuda,
+}
+
+/// `[run]`: how to run.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Run {
+    pub device: DeviceKind,
+    /// Tokens per window including the leading BOS; default from the SAE's config, else 128.
+    pub context_size: Option<usize>,
+    /// Windows per forward pass.
+    pub prompts_per_batch: usize,
+    /// Tokens counted per batch (after special-token removal).
+    pub tokens_per_batch: usize,
+    /// Where results go: `{results_dir}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}/`.
+    pub results_dir: PathBuf,
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Self {
+            device: DeviceKind::Cpu,
+            context_size: None,
+            prompts_per_batch: 8,
+            tokens_per_batch: 4096,
+            results_dir: PathBuf::from("results"),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file; errors name the file and the key.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Self> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let g = &self.generation;
+        ensure!(g.n_batches > 0, "generation.n_batches must be at least 1");
+        ensure!(
+            !g.sae_ids.is_empty(),
+            "generation.sae_ids is empty: name at least one SAE"
+        );
+        ensure!(
+            !g.activation_thresholds.is_empty(),
+            "generation.activation_thresholds is empty: give at least one threshold"
+        );
+        for t in &g.activation_thresholds {
+            ensure!(
+                t.is_finite(),
+                "generation.activation_thresholds contains {t}, which is not finite"
+            );
+        }
+        let r = &self.run;
+        ensure!(
+            r.tokens_per_batch > 0,
+            "run.tokens_per_batch must be at least 1"
+        );
+        ensure!(
+            r.prompts_per_batch > 0,
+            "run.prompts_per_batch must be at least 1"
+        );
+        ensure!(
+            self.tokens_to_count() <= u32::MAX as u64,
+            "generation.n_batches × run.tokens_per_batch = {} tokens: at most {} can be counted in one run",
+            self.tokens_to_count(),
+            u32::MAX
+        );
+        if let Some(c) = r.context_size {
+            ensure!(
+                c >= 2,
+                "run.context_size is {c}: it must be at least 2 (BOS plus one token)"
+            );
+        }
+        let a = &self.analysis;
+        if a.min_subgraph_size > a.max_subgraph_size {
+            bail!(
+                "analysis.min_subgraph_size ({}) is larger than analysis.max_subgraph_size ({})",
+                a.min_subgraph_size,
+                a.max_subgraph_size
+            );
+        }
+        Ok(())
+    }
+
+    /// Total tokens to count per SAE.
+    pub fn tokens_to_count(&self) -> u64 {
+        self.generation.n_batches as u64 * self.run.tokens_per_batch as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGINAL_FEATURE_SPLIT: &str = r#"
+['generation']
+n_batches = 500
+model_name = "gpt2-small"
+sae_release_short = "res-jb-feature-splitting"
+sae_ids = ["blocks.8.hook_resid_pre_24576"]
+activation_thresholds = [1.5, 0, 10]
+n_batches_in_buffer = 16
+remove_special_tokens = false
+
+['analysis']
+random_seed = 1234
+min_subgraph_size = 150
+max_subgraph_size = 200
+min_subgraph_size_to_plot = 4
+skip_subgraph_plots = false
+skip_subgraph_pickles = false
+include_metrics = true
+
+['pca']
+candidate_sizes = [5, 7, 12]
+candidates_per_size = 3
+n_batches_reconstruction = 50
+recalculate_results = false
+"#;
+
+    #[test]
+    fn original_config_loads_unchanged() {
+        let c = Config::parse(ORIGINAL_FEATURE_SPLIT).unwrap();
+        assert_eq!(c.generation.n_batches, 500);
+        assert_eq!(c.generation.activation_thresholds, vec![1.5, 0.0, 10.0]);
+        assert!(c.analysis.include_metrics);
+        assert_eq!(c.pca.unwrap().candidate_sizes, vec![5, 7, 12]);
+        assert_eq!(c.run.tokens_per_batch, 4096);
+        assert_eq!(c.run.results_dir, PathBuf::from("results"));
+    }
+
+    #[test]
+    fn unknown_and_missing_keys_are_named() {
+        let unknown =
+            ORIGINAL_FEATURE_SPLIT.replace("n_batches = 500", "n_batches = 500\nn_bacthes = 3");
+        let err = format!("{:#}", Config::parse(&unknown).unwrap_err());
+        assert!(err.contains("n_bacthes"), "{err}");
+
+        let missing =
+            ORIGINAL_FEATURE_SPLIT.replace("sae_ids = [\"blocks.8.hook_resid_pre_24576\"]", "");
+        let err = format!("{:#}", Config::parse(&missing).unwrap_err());
+        assert!(err.contains("sae_ids"), "{err}");
+
+        let bad_run = format!("{ORIGINAL_FEATURE_SPLIT}\n[run]\ntokens_per_batch = 0\n");
+        let err = format!("{:#}", Config::parse(&bad_run).unwrap_err());
+        assert!(err.contains("run.tokens_per_batch"), "{err}");
+
+        let bad_device = format!("{ORIGINAL_FEATURE_SPLIT}\n[run]\ndevice = \"tpu\"\n");
+        let err = format!("{:#}", Config::parse(&bad_device).unwrap_err());
+        assert!(err.contains("tpu"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.toml");
+        std::fs::write(&path, "[generation\nn_batches = 1").unwrap();
+        let err = format!("{:#}", Config::load(&path).unwrap_err());
+        assert!(err.contains("broken.toml"), "{err}");
+        let err = format!(
+            "{:#}",
+            Config::load(&dir.path().join("absent.toml")).unwrap_err()
+        );
+        assert!(err.contains("absent.toml"), "{err}");
+    }
+}

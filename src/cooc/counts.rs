@@ -1,0 +1,317 @@
+//! Exact co-occurrence counting.
+//!
+//! For each token only its active latents are visited: the pair counts of a token with k
+//! active latents cost k(k+1)/2 increments, never a dense F×F product. Counts live in the
+//! upper triangle (diagonal included) as `u32`; accumulators for disjoint data add up
+//! exactly ([`CoocCounts::merge`]), so sharded and resumed runs can combine them.
+
+use anyhow::{ensure, Result};
+use rayon::prelude::*;
+
+/// The latents of `row` that are active at threshold `t`: `act > t + θ` (strict), where
+/// `cut[i] = t + θ[i]` is precomputed in f32 as the original does. Appends to `out`.
+/// Returns false if the row holds a NaN (which would otherwise silently count as inactive).
+pub fn active_latents(row: &[f32], cut: &[f32], out: &mut Vec<u32>) -> bool {
+    let mut finite = true;
+    for (i, (&a, &c)) in row.iter().zip(cut).enumerate() {
+        if a > c {
+            out.push(i as u32);
+        } else if a.is_nan() {
+            finite = false;
+        }
+    }
+    finite
+}
+
+/// The per-latent cut `t + θ_i`, computed in f32.
+pub fn threshold_cut(t: f64, theta: &[f32]) -> Vec<f32> {
+    theta.iter().map(|&th| t as f32 + th).collect()
+}
+
+/// Co-occurrence counts for one activation threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoocCounts {
+    n_latents: usize,
+    /// Upper triangle, row-major: row i holds C[i, i..n].
+    triangle: Vec<u32>,
+    tokens: u64,
+    active_sum: f64,
+    active_sq_sum: f64,
+}
+
+/// One token's batch position, for error messages.
+#[derive(Debug, Clone, Copy)]
+pub struct NanAt {
+    pub row: usize,
+}
+
+impl CoocCounts {
+    /// Zero counts for `n_latents` latents.
+    pub fn new(n_latents: usize) -> Self {
+        Self {
+            n_latents,
+            triangle: vec![0; n_latents * (n_latents + 1) / 2],
+            tokens: 0,
+            active_sum: 0.0,
+            active_sq_sum: 0.0,
+        }
+    }
+
+    /// Number of latents.
+    pub fn n_latents(&self) -> usize {
+        self.n_latents
+    }
+
+    /// Tokens counted so far.
+    pub fn tokens(&self) -> u64 {
+        self.tokens
+    }
+
+    fn row_start(&self, i: usize) -> usize {
+        // Σ_{r<i} (n − r) = i·n − i(i−1)/2
+        i * self.n_latents - i * (i.saturating_sub(1)) / 2
+    }
+
+    /// C[i, j]: tokens on which both i and j are active (C[i, i]: tokens on which i is).
+    pub fn get(&self, i: usize, j: usize) -> u32 {
+        let (a, b) = if i <= j { (i, j) } else { (j, i) };
+        self.triangle[self.row_start(a) + (b - a)]
+    }
+
+    /// Adds one token given its active latents, sorted ascending without duplicates.
+    pub fn add_token(&mut self, active: &[u32]) {
+        for (k, &a) in active.iter().enumerate() {
+            let start = self.row_start(a as usize) - a as usize;
+            for &b in &active[k..] {
+                self.triangle[start + b as usize] += 1;
+            }
+        }
+        self.tokens += 1;
+        let k = active.len() as f64;
+        self.active_sum += k;
+        self.active_sq_sum += k * k;
+    }
+
+    /// Counts a batch of activations (`rows × n_latents`, row-major) at the cut `t + θ`.
+    /// Finding the active latents runs in parallel; the counts are the same for any thread
+    /// count. Errors with the row of the first NaN activation.
+    pub fn add_batch(&mut self, acts: &[f32], cut: &[f32]) -> std::result::Result<(), NanAt> {
+        let n = self.n_latents;
+        assert_eq!(cut.len(), n, "cut has one entry per latent");
+        assert_eq!(acts.len() % n.max(1), 0, "activations are whole rows");
+        assert!(
+            self.tokens + (acts.len() / n.max(1)) as u64 <= u32::MAX as u64,
+            "u32 counts would overflow"
+        );
+        let lists: Vec<(Vec<u32>, bool)> = acts
+            .par_chunks(n.max(1))
+            .map(|row| {
+                let mut active = Vec::new();
+                let finite = active_latents(row, cut, &mut active);
+                (active, finite)
+            })
+            .collect();
+        if let Some(row) = lists.iter().position(|(_, finite)| !finite) {
+            return Err(NanAt { row });
+        }
+        for (active, _) in &lists {
+            self.add_token(active);
+        }
+        Ok(())
+    }
+
+    /// Adds counts from a disjoint part of the data.
+    pub fn merge(&mut self, other: &CoocCounts) -> Result<()> {
+        ensure!(
+            self.n_latents == other.n_latents,
+            "cannot merge counts for {} and {} latents",
+            self.n_latents,
+            other.n_latents
+        );
+        ensure!(
+            self.tokens + other.tokens <= u32::MAX as u64,
+            "merged counts would overflow u32"
+        );
+        self.triangle
+            .iter_mut()
+            .zip(&other.triangle)
+            .for_each(|(a, b)| *a += b);
+        self.tokens += other.tokens;
+        self.active_sum += other.active_sum;
+        self.active_sq_sum += other.active_sq_sum;
+        Ok(())
+    }
+
+    /// The diagonal: per-latent activation counts.
+    pub fn diagonal(&self) -> Vec<u32> {
+        (0..self.n_latents)
+            .map(|i| self.triangle[self.row_start(i)])
+            .collect()
+    }
+
+    /// Writes dense row i of the symmetric count matrix as f32.
+    pub fn fill_row(&self, i: usize, out: &mut [f32]) {
+        for (j, o) in out.iter_mut().enumerate().take(i) {
+            *o = self.get(j, i) as f32;
+        }
+        let start = self.row_start(i);
+        for (o, &c) in out[i..]
+            .iter_mut()
+            .zip(&self.triangle[start..start + self.n_latents - i])
+        {
+            *o = c as f32;
+        }
+    }
+
+    /// Mean and population standard deviation of active latents per token (L0).
+    pub fn l0_mean_std(&self) -> (f64, f64) {
+        if self.tokens == 0 {
+            return (0.0, 0.0);
+        }
+        let n = self.tokens as f64;
+        let mean = self.active_sum / n;
+        (mean, (self.active_sq_sum / n - mean * mean).max(0.0).sqrt())
+    }
+}
+
+/// Writes row i of the Jaccard matrix `J = C / (n_i + n_j − C)` in f32 arithmetic, with
+/// NaN → 0 (never-firing pairs), +inf → 1 and −inf → 0, exactly as the original (§2).
+/// `diag` is the diagonal of C as f32.
+pub fn jaccard_row(counts: &CoocCounts, diag: &[f32], i: usize, out: &mut [f32]) {
+    counts.fill_row(i, out);
+    for (j, o) in out.iter_mut().enumerate() {
+        let c = *o;
+        let v = c / ((diag[i] + diag[j]) - c);
+        *o = if v.is_nan() {
+            0.0
+        } else if v == f32::INFINITY {
+            1.0
+        } else if v == f32::NEG_INFINITY {
+            0.0
+        } else {
+            v
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn original_threshold_cases() {
+        // original-pipeline.md §7 test_apply_activation_threshold
+        let theta = [0.1f32, 0.2, 0.3];
+        let cut = threshold_cut(2.5, &theta);
+        let check = |row: [f32; 3], want: &[u32]| {
+            let mut out = Vec::new();
+            assert!(active_latents(&row, &cut, &mut out));
+            assert_eq!(out, want, "row {row:?}");
+        };
+        check([1., 2., 3.], &[2]);
+        check([4., 5., 6.], &[0, 1, 2]);
+        check([2.6, 3.2, 3.8], &[1, 2]);
+        check([2.5, 3.1, 3.7], &[1, 2]);
+        let cut3 = threshold_cut(3.0, &[0.0]);
+        let mut out = Vec::new();
+        active_latents(&[2.99999], &cut3, &mut out);
+        assert!(out.is_empty());
+        active_latents(&[3.00001], &cut3, &mut out);
+        assert_eq!(out, vec![0]);
+        // Strict: exactly at the cut is inactive.
+        out.clear();
+        active_latents(&[3.0], &cut3, &mut out);
+        assert!(out.is_empty());
+        // NaN is reported, not silently dropped.
+        assert!(!active_latents(&[f32::NAN], &cut3, &mut out));
+    }
+
+    #[test]
+    fn sparse_counts_equal_brute_force_dense_counts() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let (n_tokens, f) = (300, 37);
+        let acts: Vec<f32> = (0..n_tokens * f)
+            .map(|_| {
+                if rng.random_bool(0.15) {
+                    rng.random_range(0.0..3.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let theta: Vec<f32> = (0..f).map(|i| (i % 3) as f32 * 0.2).collect();
+        for t in [0.0, 0.5, 1.5] {
+            let cut = threshold_cut(t, &theta);
+            let mut counts = CoocCounts::new(f);
+            // Two batches, to exercise accumulation across batches.
+            counts.add_batch(&acts[..100 * f], &cut).unwrap();
+            counts.add_batch(&acts[100 * f..], &cut).unwrap();
+            // Dense reference: B = (A > t + θ), C = BᵀB.
+            let b: Vec<Vec<u32>> = acts
+                .chunks(f)
+                .map(|r| {
+                    r.iter()
+                        .zip(&theta)
+                        .map(|(&a, &th)| (a > t as f32 + th) as u32)
+                        .collect()
+                })
+                .collect();
+            let mut row = vec![0f32; f];
+            for i in 0..f {
+                counts.fill_row(i, &mut row);
+                for j in 0..f {
+                    let dense: u32 = b.iter().map(|r| r[i] * r[j]).sum();
+                    assert_eq!(counts.get(i, j), dense, "t={t} C[{i},{j}]");
+                    assert_eq!(row[j], dense as f32);
+                }
+            }
+            assert_eq!(counts.tokens(), n_tokens as u64);
+        }
+    }
+
+    #[test]
+    fn merged_shards_equal_one_pass() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let f = 20;
+        let acts: Vec<f32> = (0..50 * f).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let cut = threshold_cut(0.5, &vec![0.0; f]);
+        let mut whole = CoocCounts::new(f);
+        whole.add_batch(&acts, &cut).unwrap();
+        let mut a = CoocCounts::new(f);
+        let mut b = CoocCounts::new(f);
+        a.add_batch(&acts[..17 * f], &cut).unwrap();
+        b.add_batch(&acts[17 * f..], &cut).unwrap();
+        a.merge(&b).unwrap();
+        assert_eq!(a, whole);
+        assert!(a.merge(&CoocCounts::new(3)).is_err());
+    }
+
+    #[test]
+    fn nan_rows_are_reported_with_their_position() {
+        let mut c = CoocCounts::new(2);
+        let err = c
+            .add_batch(&[1.0, 0.0, f32::NAN, 1.0], &[0.5, 0.5])
+            .unwrap_err();
+        assert_eq!(err.row, 1);
+    }
+
+    #[test]
+    fn jaccard_hand_cases() {
+        // Latent 0 fires on tokens {0,1,2}, latent 1 on {1,2,3}, latent 2 never, latent 3 on {0}.
+        let mut c = CoocCounts::new(4);
+        for active in [&[0u32, 3][..], &[0, 1], &[0, 1], &[1]] {
+            c.add_token(active);
+        }
+        let diag: Vec<f32> = c.diagonal().iter().map(|&x| x as f32).collect();
+        assert_eq!(diag, vec![3., 3., 0., 1.]);
+        let mut row = vec![0f32; 4];
+        jaccard_row(&c, &diag, 0, &mut row);
+        assert_eq!(row, vec![1.0, 2.0 / 4.0, 0.0, 1.0 / 3.0]);
+        jaccard_row(&c, &diag, 2, &mut row);
+        // A never-firing latent: 0/0 → 0 everywhere, including its own diagonal.
+        assert_eq!(row, vec![0.0; 4]);
+        jaccard_row(&c, &diag, 3, &mut row);
+        assert_eq!(row, vec![1.0 / 3.0, 0.0, 0.0, 1.0]);
+    }
+}

@@ -1,0 +1,580 @@
+//! `saecooc cooc`: model + SAE + text → co-occurrence counts, Jaccard matrices and totals.
+//!
+//! For each SAE: read windows in order, run the model to the SAE's hook (centring the residual
+//! stream of LayerNorm models as TransformerLens does), drop special-token positions when
+//! configured, encode with the folded SAE, and count every threshold in the same pass.
+//! Exactly `n_batches × tokens_per_batch` tokens are counted (fewer only if the data runs out,
+//! which is reported and recorded).
+//!
+//! Deliberate difference from the original: its "batch" with special-token removal held at
+//! most 1016 GPT-2 tokens (8 windows of 128 minus BOS), not 4096; saecooc always counts full
+//! batches of `tokens_per_batch` tokens, read in order rather than from a shuffle buffer.
+
+pub mod counts;
+
+use crate::config::{Config, DeviceKind};
+use crate::data::{self, Documents, WindowStream};
+use crate::hub::{Hub, Location};
+use crate::layout::{cooc_file, sae_results_dir, CoocKind};
+use crate::model::{self, HookPoint, ModelFiles, ResidualModel};
+use crate::npz::NpzWriter;
+use crate::pyfmt::threshold_tag;
+use crate::registry;
+use crate::sae::{Sae, SaeDefaults, SaeFiles};
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{Device, Tensor};
+use counts::{jaccard_row, threshold_cut, CoocCounts};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Command-line overrides for a `cooc` run.
+#[derive(Debug, Clone, Default)]
+pub struct CoocOptions {
+    pub results_dir: Option<PathBuf>,
+    pub device: Option<DeviceKind>,
+    pub quiet: bool,
+}
+
+/// What one SAE's run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub sae_id: String,
+    pub out_dir: PathBuf,
+    pub tokens_counted: u64,
+    pub tokens_per_second: f64,
+}
+
+/// Opens the compute device.
+pub fn open_device(kind: DeviceKind) -> Result<Device> {
+    match kind {
+        DeviceKind::Cpu => Ok(Device::Cpu),
+        DeviceKind::Cuda if candle_core::utils::cuda_is_available() => {
+            Device::new_cuda(0).context("cannot open CUDA device 0")
+        }
+        DeviceKind::Cuda => bail!(
+            "device = \"cuda\" but this saecooc was built without CUDA (rebuild with `cargo build --release --features cuda`) or no GPU is visible"
+        ),
+    }
+}
+
+/// Runs `cooc` for every SAE of the config.
+pub fn run(config: &Config, options: &CoocOptions) -> Result<Vec<RunSummary>> {
+    let hub = Hub::from_env(!options.quiet)?;
+    let device = open_device(options.device.unwrap_or(config.run.device))?;
+    config
+        .generation
+        .sae_ids
+        .iter()
+        .map(|sae_id| {
+            run_sae(config, options, &hub, &device, sae_id)
+                .with_context(|| format!("cooc for SAE {sae_id} failed"))
+        })
+        .collect()
+}
+
+/// Everything resolved for one SAE before counting starts.
+struct Inputs {
+    model: Box<dyn ResidualModel>,
+    model_source: String,
+    sae: Sae,
+    tokenizer: tokenizers::Tokenizer,
+    special: Vec<u32>,
+    bos: u32,
+    context_size: usize,
+    dataset: Location,
+}
+
+fn resolve_inputs(config: &Config, hub: &Hub, device: &Device, sae_id: &str) -> Result<Inputs> {
+    let g = &config.generation;
+    let src = &config.source;
+    let entry = registry::sae_entry(&g.model_name, &g.sae_release_short, sae_id);
+
+    let (sae_location, subfolder) = match &src.sae {
+        Some(spec) => match registry::expand_sae_path(spec, sae_id) {
+            Some(expanded) => (
+                Location::parse(&expanded, src.sae_revision.as_deref()),
+                String::new(),
+            ),
+            None => (
+                Location::parse(spec, src.sae_revision.as_deref()),
+                entry
+                    .as_ref()
+                    .map(|e| e.subfolder.clone())
+                    .unwrap_or_else(|| registry::default_subfolder(sae_id)),
+            ),
+        },
+        None => {
+            let e = entry.as_ref().with_context(|| {
+                format!(
+                    "no [source] sae given and release '{}' of model '{}' is not in the built-in table",
+                    g.sae_release_short, g.model_name
+                )
+            })?;
+            (
+                Location::Hub {
+                    repo: e.hub_repo.into(),
+                    revision: "main".into(),
+                },
+                e.subfolder.clone(),
+            )
+        }
+    };
+    let defaults = SaeDefaults {
+        hook_name: entry
+            .as_ref()
+            .and_then(|e| e.hook_name.clone())
+            .or_else(|| hook_from_sae_id(sae_id)),
+        neuronpedia_id: entry.as_ref().and_then(|e| e.neuronpedia_id.clone()),
+        context_size: entry.as_ref().map(|e| e.context_size),
+        dataset_path: entry.as_ref().map(|e| e.dataset.to_string()),
+    };
+    let sae_files = SaeFiles::resolve(&sae_location, &subfolder, hub)?;
+    let sae = Sae::load(&sae_files, &defaults, device)?;
+    let hook = HookPoint::parse(&sae.cfg.hook_name)?;
+
+    let model_spec = match &src.model {
+        Some(m) => m.clone(),
+        None => registry::model_repo(&g.model_name)
+            .with_context(|| {
+                format!(
+                    "no [source] model given and model '{}' is not in the built-in table",
+                    g.model_name
+                )
+            })?
+            .to_string(),
+    };
+    let model_location = Location::parse(&model_spec, src.model_revision.as_deref());
+    let files = ModelFiles::resolve(&model_location, hub)?;
+    let model = model::load_model(&files, hook, device)?;
+    ensure!(
+        sae.cfg.d_in == model.d_model(),
+        "SAE {} has d_in = {} but model {} has width {} at {hook}",
+        sae.source,
+        sae.cfg.d_in,
+        files.source,
+        model.d_model()
+    );
+
+    let tokenizer_location = match &src.tokenizer {
+        Some(t) => Location::parse(t, None),
+        None => model_location.clone(),
+    };
+    let tokenizer = data::load_tokenizer(&tokenizer_location, hub)?;
+    let special_tokens = files.special_tokens()?;
+    let bos = special_tokens
+        .bos
+        .or_else(|| {
+            ["<|endoftext|>", "<bos>", "<s>"]
+                .iter()
+                .find_map(|t| tokenizer.token_to_id(t))
+        })
+        .with_context(|| {
+            format!(
+                "{} has no bos_token_id and the tokenizer has no BOS token",
+                files.config.display()
+            )
+        })?;
+
+    let context_size = config
+        .run
+        .context_size
+        .or(sae.cfg.context_size)
+        .unwrap_or(128);
+    ensure!(
+        context_size <= model.max_positions(),
+        "context_size {context_size} is longer than the model's {} positions",
+        model.max_positions()
+    );
+    let dataset_spec = src
+        .dataset
+        .clone()
+        .or_else(|| sae.cfg.dataset_path.clone())
+        .context("no [source] dataset given and the SAE names no dataset")?;
+    Ok(Inputs {
+        model,
+        model_source: files.source,
+        special: special_tokens.ids(),
+        sae,
+        tokenizer,
+        bos,
+        context_size,
+        dataset: Location::parse(&dataset_spec, src.dataset_revision.as_deref()),
+    })
+}
+
+/// `layer_12/width_16k/...` → `blocks.12.hook_resid_post` (Gemma Scope); `blocks.L.hook_*` as is.
+fn hook_from_sae_id(sae_id: &str) -> Option<String> {
+    if sae_id.starts_with("blocks.") {
+        let parts: Vec<&str> = sae_id.splitn(3, '.').collect();
+        let hook = parts
+            .get(2)?
+            .split('_')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("_");
+        return Some(format!("blocks.{}.{hook}", parts[1]));
+    }
+    let layer = sae_id.strip_prefix("layer_")?.split('/').next()?;
+    Some(format!("blocks.{layer}.hook_resid_post"))
+}
+
+/// Wall-clock time spent in each stage.
+#[derive(Debug, Default, Clone, Serialize)]
+struct Timings {
+    load_s: f64,
+    tokenize_s: f64,
+    forward_s: f64,
+    encode_s: f64,
+    count_s: f64,
+    write_s: f64,
+}
+
+fn timed<T>(acc: &mut f64, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let start = Instant::now();
+    let out = f();
+    *acc += start.elapsed().as_secs_f64();
+    out
+}
+
+fn progress_bar(total: u64, quiet: bool, label: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30.cyan/blue}] {human_pos}/{human_len} tokens ({per_sec}, ETA {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(label.to_string());
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
+fn run_sae(
+    config: &Config,
+    options: &CoocOptions,
+    hub: &Hub,
+    device: &Device,
+    sae_id: &str,
+) -> Result<RunSummary> {
+    let g = &config.generation;
+    let started = Instant::now();
+    let mut timings = Timings::default();
+    let mut inputs = timed(&mut timings.load_s, || {
+        resolve_inputs(config, hub, device, sae_id)
+    })?;
+    let results_root = options
+        .results_dir
+        .clone()
+        .unwrap_or_else(|| config.run.results_dir.clone());
+    let out_dir = sae_results_dir(
+        &results_root,
+        &g.model_name,
+        &g.sae_release_short,
+        sae_id,
+        g.n_batches,
+    );
+
+    let documents = Documents::open(
+        &inputs.dataset,
+        hub,
+        config.source.text_field.as_deref().unwrap_or("text"),
+        config.source.dataset_files.as_deref(),
+    )?;
+    let mut windows = WindowStream::new(
+        documents,
+        inputs.tokenizer.clone(),
+        inputs.bos,
+        inputs.context_size,
+    );
+    let center = inputs.model.uses_layer_norm() && inputs.sae.cfg.center_writing_weights;
+    let cuts: Vec<Vec<f32>> = g
+        .activation_thresholds
+        .iter()
+        .map(|&t| threshold_cut(t, &inputs.sae.threshold))
+        .collect();
+    let mut counters: Vec<CoocCounts> = g
+        .activation_thresholds
+        .iter()
+        .map(|_| CoocCounts::new(inputs.sae.cfg.d_sae))
+        .collect();
+
+    let target = config.tokens_to_count();
+    let bar = progress_bar(target, options.quiet, sae_id);
+    let mut counted = 0u64;
+    while counted < target {
+        let batch = timed(&mut timings.tokenize_s, || {
+            windows.next_windows(config.run.prompts_per_batch)
+        })?;
+        if batch.is_empty() {
+            break;
+        }
+        let first_window = windows.windows_read - batch.len() as u64;
+        let (positions, tokens) = kept_positions(
+            &batch,
+            g.remove_special_tokens,
+            &inputs.special,
+            target - counted,
+        );
+        if positions.is_empty() {
+            continue;
+        }
+        let resid = timed(&mut timings.forward_s, || {
+            let ids =
+                Tensor::new(batch.concat(), device)?.reshape((batch.len(), inputs.context_size))?;
+            let resid = inputs.model.residual(&ids)?;
+            let resid = if center {
+                model::center_per_position(&resid)?
+            } else {
+                resid
+            };
+            let flat =
+                resid.reshape((batch.len() * inputs.context_size, inputs.model.d_model()))?;
+            let index = Tensor::new(positions.as_slice(), device)?;
+            Ok(flat.index_select(&index, 0)?)
+        })?;
+        inputs.sae.calibrate_normalization(&resid)?;
+        let acts = timed(&mut timings.encode_s, || {
+            Ok(inputs
+                .sae
+                .encode(&resid)?
+                .to_device(&Device::Cpu)?
+                .flatten_all()?
+                .to_vec1::<f32>()?)
+        })?;
+        timed(&mut timings.count_s, || {
+            for (counter, cut) in counters.iter_mut().zip(&cuts) {
+                counter.add_batch(&acts, cut).map_err(|nan| {
+                    let flat = positions[nan.row] as usize;
+                    anyhow::anyhow!(
+                        "SAE activation is NaN at window {} position {} (token id {}): the model or SAE produced non-finite values",
+                        first_window + (flat / inputs.context_size) as u64,
+                        flat % inputs.context_size,
+                        tokens[nan.row]
+                    )
+                })?;
+            }
+            Ok(())
+        })?;
+        counted += positions.len() as u64;
+        bar.set_position(counted);
+    }
+    bar.finish_and_clear();
+    ensure!(counted > 0, "dataset {} yielded no tokens to count (is it empty, or shorter than one window of {} tokens?)", inputs.dataset.describe(), inputs.context_size);
+    if counted < target && !options.quiet {
+        eprintln!(
+            "warning: the data ran out after {counted} of {target} tokens ({} windows); results record the true count",
+            windows.windows_read
+        );
+    }
+
+    let files = timed(&mut timings.write_s, || {
+        write_outputs(&out_dir, &g.activation_thresholds, &counters)
+    })?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let processing = timings.tokenize_s + timings.forward_s + timings.encode_s + timings.count_s;
+    let tokens_per_second = counted as f64 / processing.max(1e-9);
+    let manifest = Manifest {
+        tool: "saecooc",
+        version: env!("CARGO_PKG_VERSION"),
+        sae_id: sae_id.to_string(),
+        model: inputs.model_source.clone(),
+        hook: inputs.model.hook().to_string(),
+        sae: SaeInfo {
+            source: inputs.sae.source.clone(),
+            d_in: inputs.sae.cfg.d_in,
+            d_sae: inputs.sae.cfg.d_sae,
+            architecture: format!("{:?}", inputs.sae.cfg.architecture),
+            neuronpedia_id: inputs.sae.cfg.neuronpedia_id.clone(),
+            residual_centred: center,
+        },
+        dataset: inputs.dataset.describe(),
+        context_size: inputs.context_size,
+        windows_read: windows.windows_read,
+        tokens_requested: target,
+        tokens_counted: counted,
+        data_exhausted: counted < target,
+        thresholds: counters
+            .iter()
+            .zip(&g.activation_thresholds)
+            .zip(files)
+            .map(|((c, &t), files)| ThresholdStats::new(t, c, files))
+            .collect(),
+        timings,
+        elapsed_s: elapsed,
+        tokens_per_second,
+        config: config.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&manifest)?;
+    crate::atomic::write_bytes(&out_dir.join("run.json"), &json)?;
+    Ok(RunSummary {
+        sae_id: sae_id.to_string(),
+        out_dir,
+        tokens_counted: counted,
+        tokens_per_second,
+    })
+}
+
+/// Flat positions (row-major over `[windows, context]`) to count and their token ids, dropping
+/// special tokens when asked and keeping at most `budget`.
+pub fn kept_positions(
+    batch: &[Vec<u32>],
+    remove_special: bool,
+    special: &[u32],
+    budget: u64,
+) -> (Vec<u32>, Vec<u32>) {
+    let mut positions = Vec::new();
+    let mut tokens = Vec::new();
+    for (p, &tok) in batch.iter().flatten().enumerate() {
+        if positions.len() as u64 >= budget {
+            break;
+        }
+        if remove_special && special.contains(&tok) {
+            continue;
+        }
+        positions.push(p as u32);
+        tokens.push(tok);
+    }
+    (positions, tokens)
+}
+
+/// Writes the three npz files per threshold; returns their names per threshold.
+fn write_outputs(
+    dir: &Path,
+    thresholds: &[f64],
+    counters: &[CoocCounts],
+) -> Result<Vec<Vec<String>>> {
+    let mut names = Vec::new();
+    for (&t, counts) in thresholds.iter().zip(counters) {
+        let n = counts.n_latents();
+        let diag: Vec<f32> = counts.diagonal().iter().map(|&c| c as f32).collect();
+        let total = cooc_file(dir, CoocKind::Total, t);
+        let mut w = NpzWriter::create(&total, true)?;
+        w.add_f32_rows("arr_0", n, n, |i, row| counts.fill_row(i, row))?;
+        w.finish()?;
+        let jaccard = cooc_file(dir, CoocKind::Jaccard, t);
+        let mut w = NpzWriter::create(&jaccard, true)?;
+        w.add_f32_rows("arr_0", n, n, |i, row| jaccard_row(counts, &diag, i, row))?;
+        w.finish()?;
+        let activations = cooc_file(dir, CoocKind::Activations, t);
+        crate::npz::save_f32_compressed(&activations, &[n], &diag)?;
+        names.push(
+            [total, jaccard, activations]
+                .iter()
+                .map(|p| {
+                    p.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect(),
+        );
+    }
+    Ok(names)
+}
+
+/// The `run.json` manifest written next to the outputs.
+#[derive(Serialize)]
+struct Manifest {
+    tool: &'static str,
+    version: &'static str,
+    sae_id: String,
+    model: String,
+    hook: String,
+    sae: SaeInfo,
+    dataset: String,
+    context_size: usize,
+    windows_read: u64,
+    tokens_requested: u64,
+    tokens_counted: u64,
+    data_exhausted: bool,
+    thresholds: Vec<ThresholdStats>,
+    timings: Timings,
+    elapsed_s: f64,
+    tokens_per_second: f64,
+    config: Config,
+}
+
+#[derive(Serialize)]
+struct SaeInfo {
+    source: String,
+    d_in: usize,
+    d_sae: usize,
+    architecture: String,
+    neuronpedia_id: Option<String>,
+    residual_centred: bool,
+}
+
+/// Per-threshold statistics of the latents.
+#[derive(Serialize)]
+struct ThresholdStats {
+    threshold: f64,
+    tag: String,
+    /// Mean active latents per token.
+    l0_mean: f64,
+    l0_std: f64,
+    /// Latents that never fired.
+    dead_latents: usize,
+    /// Latents active on more than 10% of tokens.
+    dense_latents: usize,
+    /// Largest per-latent firing frequency.
+    max_firing_frequency: f64,
+    files: Vec<String>,
+}
+
+impl ThresholdStats {
+    fn new(threshold: f64, counts: &CoocCounts, files: Vec<String>) -> Self {
+        let diag = counts.diagonal();
+        let tokens = counts.tokens().max(1) as f64;
+        let (l0_mean, l0_std) = counts.l0_mean_std();
+        Self {
+            threshold,
+            tag: threshold_tag(threshold),
+            l0_mean,
+            l0_std,
+            dead_latents: diag.iter().filter(|&&c| c == 0).count(),
+            dense_latents: diag.iter().filter(|&&c| c as f64 / tokens > 0.1).count(),
+            max_firing_frequency: diag.iter().map(|&c| c as f64 / tokens).fold(0.0, f64::max),
+            files,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_positions_are_dropped_and_the_budget_respected() {
+        let batch = vec![vec![50256, 10, 11, 50256], vec![50256, 12, 13, 14]];
+        let (pos, tok) = kept_positions(&batch, true, &[50256], 100);
+        assert_eq!(pos, vec![1, 2, 5, 6, 7]);
+        assert_eq!(tok, vec![10, 11, 12, 13, 14]);
+        let (pos, _) = kept_positions(&batch, false, &[50256], 100);
+        assert_eq!(pos, (0..8).collect::<Vec<u32>>());
+        let (pos, tok) = kept_positions(&batch, true, &[50256], 3);
+        assert_eq!(pos, vec![1, 2, 5]);
+        assert_eq!(tok, vec![10, 11, 12]);
+    }
+
+    #[test]
+    fn hooks_follow_from_sae_ids() {
+        assert_eq!(
+            hook_from_sae_id("layer_12/width_16k/canonical").as_deref(),
+            Some("blocks.12.hook_resid_post")
+        );
+        assert_eq!(
+            hook_from_sae_id("blocks.8.hook_resid_pre_24576").as_deref(),
+            Some("blocks.8.hook_resid_pre")
+        );
+        assert_eq!(
+            hook_from_sae_id("blocks.3.hook_resid_post").as_deref(),
+            Some("blocks.3.hook_resid_post")
+        );
+    }
+}

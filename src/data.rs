@@ -1,0 +1,455 @@
+//! Text in, token windows out.
+//!
+//! Documents come from local `.txt` (one document per non-empty line), `.jsonl` (a `text`
+//! field) and `.parquet` (a `text` column) files, folders of them, or a Hugging Face dataset
+//! repo (its parquet files, downloaded one at a time as they are needed).
+//!
+//! Windows are deterministic, with no shuffle: each document is tokenized without BOS, the
+//! documents are joined with one BOS between consecutive documents, the joined stream is cut
+//! into consecutive chunks of `context_size − 1` tokens (an incomplete last chunk is dropped),
+//! and BOS is prepended to each chunk.
+
+use crate::hub::{Hub, Location};
+use anyhow::{bail, ensure, Context, Result};
+use hf_hub::RepoType;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use tokenizers::models::bpe::BPE;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{AddedToken, Tokenizer};
+
+/// Loads a tokenizer from `tokenizer.json`, or builds GPT-2's byte-level BPE from
+/// `vocab.json` + `merges.txt`, found in a local file/folder or a hub repo.
+pub fn load_tokenizer(location: &Location, hub: &Hub) -> Result<Tokenizer> {
+    match location {
+        Location::Local(path) if path.is_file() => tokenizer_from_json(path),
+        Location::Local(dir) => {
+            ensure!(
+                dir.is_dir(),
+                "tokenizer location {} does not exist",
+                dir.display()
+            );
+            if dir.join("tokenizer.json").is_file() {
+                tokenizer_from_json(&dir.join("tokenizer.json"))
+            } else if dir.join("vocab.json").is_file() && dir.join("merges.txt").is_file() {
+                gpt2_bpe(&dir.join("vocab.json"), &dir.join("merges.txt"))
+            } else {
+                bail!(
+                    "{} has no tokenizer.json (nor vocab.json + merges.txt)",
+                    dir.display()
+                )
+            }
+        }
+        Location::Hub { repo, revision } => {
+            if let Some(json) = hub.try_get(repo, RepoType::Model, revision, "tokenizer.json") {
+                return tokenizer_from_json(&json);
+            }
+            let vocab = hub.get(repo, RepoType::Model, revision, "vocab.json")?;
+            let merges = hub.get(repo, RepoType::Model, revision, "merges.txt")?;
+            gpt2_bpe(&vocab, &merges)
+        }
+    }
+}
+
+fn tokenizer_from_json(path: &Path) -> Result<Tokenizer> {
+    Tokenizer::from_file(path)
+        .map_err(|e| anyhow::anyhow!("cannot load tokenizer {}: {e}", path.display()))
+}
+
+/// GPT-2's tokenizer from `vocab.json` + `merges.txt` (byte-level BPE, `<|endoftext|>` special).
+pub fn gpt2_bpe(vocab: &Path, merges: &Path) -> Result<Tokenizer> {
+    let bpe = BPE::from_file(&vocab.to_string_lossy(), &merges.to_string_lossy())
+        .build()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot build BPE from {} and {}: {e}",
+                vocab.display(),
+                merges.display()
+            )
+        })?;
+    let mut tokenizer = Tokenizer::new(bpe);
+    tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    tokenizer.with_decoder(Some(ByteLevel::default()));
+    tokenizer
+        .add_special_tokens([AddedToken::from("<|endoftext|>", true)])
+        .map_err(|e| anyhow::anyhow!("cannot add <|endoftext|> to the GPT-2 tokenizer: {e}"))?;
+    Ok(tokenizer)
+}
+
+/// Tokenizes documents without special tokens.
+pub fn encode_documents(tokenizer: &Tokenizer, docs: Vec<String>) -> Result<Vec<Vec<u32>>> {
+    let encodings = tokenizer
+        .encode_batch(docs, false)
+        .map_err(|e| anyhow::anyhow!("tokenization failed: {e}"))?;
+    Ok(encodings
+        .into_iter()
+        .map(|e| e.get_ids().to_vec())
+        .collect())
+}
+
+/// One input file of a text source.
+#[derive(Debug, Clone)]
+enum TextFile {
+    Local(PathBuf),
+    Hub {
+        repo: String,
+        revision: String,
+        name: String,
+    },
+}
+
+/// A lazy stream of documents from a text source.
+pub struct Documents<'h> {
+    hub: &'h Hub,
+    files: VecDeque<TextFile>,
+    current: VecDeque<String>,
+    text_field: String,
+    /// Description of the source, for messages.
+    pub source: String,
+}
+
+fn is_text_file(name: &str) -> bool {
+    [".txt", ".jsonl", ".parquet"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+impl<'h> Documents<'h> {
+    /// Opens a text source. `filter` keeps only folder/hub files whose path contains it.
+    pub fn open(
+        location: &Location,
+        hub: &'h Hub,
+        text_field: &str,
+        filter: Option<&str>,
+    ) -> Result<Self> {
+        let keep = |name: &str| is_text_file(name) && filter.is_none_or(|f| name.contains(f));
+        let files: Vec<TextFile> = match location {
+            Location::Local(path) if path.is_file() => vec![TextFile::Local(path.clone())],
+            Location::Local(dir) if dir.is_dir() => {
+                let mut found = Vec::new();
+                collect_local(dir, &mut found)?;
+                found.sort();
+                found
+                    .into_iter()
+                    .filter(|p| keep(&p.to_string_lossy()))
+                    .map(TextFile::Local)
+                    .collect()
+            }
+            Location::Local(path) => bail!("dataset {} does not exist", path.display()),
+            Location::Hub { repo, revision } => {
+                let mut names: Vec<String> = hub
+                    .list(repo, RepoType::Dataset, revision)?
+                    .into_iter()
+                    .filter(|n| keep(n))
+                    .collect();
+                names.sort();
+                // Prefer parquet when a repo ships several formats.
+                if names.iter().any(|n| n.ends_with(".parquet")) {
+                    names.retain(|n| n.ends_with(".parquet"));
+                }
+                names
+                    .into_iter()
+                    .map(|name| TextFile::Hub {
+                        repo: repo.clone(),
+                        revision: revision.clone(),
+                        name,
+                    })
+                    .collect()
+            }
+        };
+        ensure!(
+            !files.is_empty(),
+            "dataset {} has no .txt, .jsonl or .parquet files{}",
+            location.describe(),
+            filter
+                .map(|f| format!(" matching '{f}'"))
+                .unwrap_or_default()
+        );
+        Ok(Self {
+            hub,
+            files: files.into(),
+            current: VecDeque::new(),
+            text_field: text_field.to_string(),
+            source: location.describe(),
+        })
+    }
+
+    /// The next up-to-`n` documents (fewer only at the end of the data).
+    pub fn next_chunk(&mut self, n: usize) -> Result<Vec<String>> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            if let Some(doc) = self.current.pop_front() {
+                out.push(doc);
+                continue;
+            }
+            let Some(file) = self.files.pop_front() else {
+                break;
+            };
+            let path = match file {
+                TextFile::Local(p) => p,
+                TextFile::Hub {
+                    repo,
+                    revision,
+                    name,
+                } => self.hub.get(&repo, RepoType::Dataset, &revision, &name)?,
+            };
+            self.current = read_documents(&path, &self.text_field)?.into();
+        }
+        Ok(out)
+    }
+}
+
+fn collect_local(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_local(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads the non-empty documents of one file.
+pub fn read_documents(path: &Path, text_field: &str) -> Result<Vec<String>> {
+    let name = path.to_string_lossy();
+    let docs = if name.ends_with(".parquet") {
+        read_parquet(path, text_field)?
+    } else {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not valid UTF-8 (first bad byte at offset {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            )
+        })?;
+        if name.ends_with(".jsonl") {
+            read_jsonl(&text, path, text_field)?
+        } else if name.ends_with(".txt") {
+            text.lines()
+                .map(|l| l.trim_end_matches('\r').to_string())
+                .collect()
+        } else {
+            bail!(
+                "{}: unsupported text file type (use .txt, .jsonl or .parquet)",
+                path.display()
+            )
+        }
+    };
+    Ok(docs.into_iter().filter(|d| !d.trim().is_empty()).collect())
+}
+
+fn read_jsonl(text: &str, path: &Path, field: &str) -> Result<Vec<String>> {
+    let mut docs = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}: invalid JSON", path.display(), i + 1))?;
+        let doc = value.get(field).and_then(|v| v.as_str()).with_context(|| {
+            format!(
+                "{} line {}: no string field '{field}'",
+                path.display(),
+                i + 1
+            )
+        })?;
+        docs.push(doc.to_string());
+    }
+    Ok(docs)
+}
+
+fn read_parquet(path: &Path, field: &str) -> Result<Vec<String>> {
+    use polars::prelude::*;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let df = ParquetReader::new(file)
+        .finish()
+        .map_err(|e| anyhow::anyhow!("cannot read parquet file {}: {e}", path.display()))?;
+    let column = df.column(field).map_err(|_| {
+        let names: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        anyhow::anyhow!(
+            "{} has no column '{field}' (columns: {})",
+            path.display(),
+            names.join(", ")
+        )
+    })?;
+    let strings = column.str().map_err(|_| {
+        anyhow::anyhow!("{}: column '{field}' is not a text column", path.display())
+    })?;
+    Ok(strings
+        .iter()
+        .map(|s| s.unwrap_or_default().to_string())
+        .collect())
+}
+
+/// Joins tokenized documents with BOS separators and cuts BOS-prefixed windows.
+#[derive(Debug, Clone)]
+pub struct Windower {
+    bos: u32,
+    chunk_len: usize,
+    pending: VecDeque<u32>,
+    seen_document: bool,
+}
+
+impl Windower {
+    /// Windows of `context_size` tokens (BOS + `context_size − 1` stream tokens).
+    pub fn new(bos: u32, context_size: usize) -> Self {
+        assert!(context_size >= 2, "context_size must be at least 2");
+        Self {
+            bos,
+            chunk_len: context_size - 1,
+            pending: VecDeque::new(),
+            seen_document: false,
+        }
+    }
+
+    /// Appends a document's tokens (a BOS separator goes before every document but the first).
+    pub fn push_document(&mut self, ids: &[u32]) {
+        if self.seen_document {
+            self.pending.push_back(self.bos);
+        }
+        self.seen_document = true;
+        self.pending.extend(ids);
+    }
+
+    /// The next complete window, if enough tokens are pending.
+    pub fn pop_window(&mut self) -> Option<Vec<u32>> {
+        if self.pending.len() < self.chunk_len {
+            return None;
+        }
+        let mut window = Vec::with_capacity(self.chunk_len + 1);
+        window.push(self.bos);
+        window.extend(self.pending.drain(..self.chunk_len));
+        Some(window)
+    }
+}
+
+/// Documents → tokenizer → windows, lazily.
+pub struct WindowStream<'h> {
+    documents: Documents<'h>,
+    tokenizer: Tokenizer,
+    windower: Windower,
+    /// Windows handed out so far (the data position).
+    pub windows_read: u64,
+}
+
+impl<'h> WindowStream<'h> {
+    pub fn new(
+        documents: Documents<'h>,
+        tokenizer: Tokenizer,
+        bos: u32,
+        context_size: usize,
+    ) -> Self {
+        Self {
+            documents,
+            tokenizer,
+            windower: Windower::new(bos, context_size),
+            windows_read: 0,
+        }
+    }
+
+    /// The next window, or `None` when the data is exhausted.
+    pub fn next_window(&mut self) -> Result<Option<Vec<u32>>> {
+        loop {
+            if let Some(w) = self.windower.pop_window() {
+                self.windows_read += 1;
+                return Ok(Some(w));
+            }
+            let docs = self.documents.next_chunk(64)?;
+            if docs.is_empty() {
+                return Ok(None);
+            }
+            for ids in encode_documents(&self.tokenizer, docs)? {
+                self.windower.push_document(&ids);
+            }
+        }
+    }
+
+    /// Up to `n` windows (fewer at the end of the data).
+    pub fn next_windows(&mut self, n: usize) -> Result<Vec<Vec<u32>>> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            match self.next_window()? {
+                Some(w) => out.push(w),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_join_documents_with_bos_and_drop_the_tail() {
+        let mut w = Windower::new(0, 4);
+        w.push_document(&[1, 2]);
+        assert_eq!(w.pop_window(), None);
+        w.push_document(&[3, 4, 5, 6]);
+        w.push_document(&[7]);
+        // stream: 1 2 | 0 3 4 | 5 6 0 | 7  → chunks of 3, BOS prepended, tail "7" dropped.
+        assert_eq!(w.pop_window(), Some(vec![0, 1, 2, 0]));
+        assert_eq!(w.pop_window(), Some(vec![0, 3, 4, 5]));
+        assert_eq!(w.pop_window(), Some(vec![0, 6, 0, 7]));
+        assert_eq!(w.pop_window(), None);
+    }
+
+    #[test]
+    fn text_files_yield_non_empty_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let txt = dir.path().join("a.txt");
+        std::fs::write(&txt, "first doc\n\n   \r\nsecond doc\r\n").unwrap();
+        assert_eq!(
+            read_documents(&txt, "text").unwrap(),
+            vec!["first doc", "second doc"]
+        );
+
+        let jsonl = dir.path().join("b.jsonl");
+        std::fs::write(
+            &jsonl,
+            "{\"text\": \"x y\"}\n\n{\"text\": \"\", \"id\": 2}\n{\"text\": \"z\"}\n",
+        )
+        .unwrap();
+        assert_eq!(read_documents(&jsonl, "text").unwrap(), vec!["x y", "z"]);
+        std::fs::write(&jsonl, "{\"body\": \"x\"}\n").unwrap();
+        let err = format!("{:#}", read_documents(&jsonl, "text").unwrap_err());
+        assert!(err.contains("line 1") && err.contains("'text'"), "{err}");
+
+        std::fs::write(&txt, b"ok\n\xff\xfe bad\n").unwrap();
+        let err = format!("{:#}", read_documents(&txt, "text").unwrap_err());
+        assert!(
+            err.contains("not valid UTF-8") && err.contains("offset 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parquet_text_column_is_read() {
+        use polars::prelude::*;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.parquet");
+        let mut df = df!("id" => &[1i64, 2, 3], "text" => &["alpha beta", "", "gamma"]).unwrap();
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+        assert_eq!(
+            read_documents(&path, "text").unwrap(),
+            vec!["alpha beta", "gamma"]
+        );
+        let err = format!("{:#}", read_documents(&path, "content").unwrap_err());
+        assert!(
+            err.contains("no column 'content'") && err.contains("id, text"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! saecooc: find interpretable subspaces in sparse autoencoders by latent co-occurrence
+//! (Clarke, Bhatnagar & Bloom, 2024).
+//!
+//! Stages: [`config`] (TOML), [`model`] (language models to a hook), [`sae`] (SAELens /
+//! Gemma Scope SAEs), [`data`] (text → token windows), [`cooc`] (counting and Jaccard).
+//! Supporting modules: [`hub`] (local paths and the Hugging Face hub), [`registry`] (the
+//! paper's releases), [`layout`] (results file names), [`npz`], [`atomic`], [`pyfmt`] and
+//! [`synth`] (synthetic models for the offline demo, tests and benchmarks).
+
+pub mod atomic;
+pub mod config;
+pub mod cooc;
+pub mod data;
+pub mod hub;
+pub mod layout;
+pub mod model;
+pub mod npz;
+pub mod pyfmt;
+pub mod registry;
+pub mod sae;
+pub mod synth;

@@ -1,0 +1,150 @@
+//! The `saecooc` command line.
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use saecooc::config::{Config, DeviceKind};
+use saecooc::cooc::{self, CoocOptions};
+use saecooc::synth::{self, SynthOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Find interpretable subspaces in sparse autoencoders (SAEs) by latent co-occurrence.
+///
+/// A Rust port of the pipeline of Clarke, Bhatnagar & Bloom (2024), "Compositionality and
+/// Ambiguity: Latent Co-occurrence and Interpretable Subspaces". Outputs keep the original's
+/// file names and formats so its notebooks and explorer app keep working.
+#[derive(Parser)]
+#[command(name = "saecooc", version, about, long_about)]
+struct Cli {
+    /// Print nothing but errors (no progress bars, no summary).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Count how often SAE latents fire together on a text dataset.
+    ///
+    /// For every SAE id and activation threshold t of the config, in one pass over the data:
+    /// run the model to the SAE's hook, encode with the SAE (decoder norms folded), call latent
+    /// i active on a token iff act_i > t + θ_i, and count co-firing pairs. Writes, under
+    /// {results_dir}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}/:
+    /// feature_acts_cooc_{total,jaccard,activations}_threshold_{ts}.npz and run.json.
+    Cooc(CoocArgs),
+    /// Write a random GPT-2-shaped model, a text corpus and a calibrated SAE (offline demo,
+    /// tests, benchmarks).
+    ///
+    /// The model uses the real GPT-2 tokenizer; the SAE is in SAELens format with latents that
+    /// fire sparsely in related groups. Also writes cooc.toml, a config that runs on them.
+    Synth(SynthArgs),
+}
+
+#[derive(Args)]
+struct CoocArgs {
+    /// The run's TOML config (the original's [generation]/[analysis]/[pca] tables plus
+    /// saecooc's [source] and [run]; see README).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Results folder, overriding [run] results_dir (default results/).
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
+    /// Compute device, overriding [run] device.
+    #[arg(long, value_enum)]
+    device: Option<DeviceKind>,
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Output folder (gets model/, sae/, corpus.txt and cooc.toml).
+    #[arg(long)]
+    out: PathBuf,
+    /// Transformer blocks.
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    /// Residual stream width.
+    #[arg(long, default_value_t = 64)]
+    d_model: usize,
+    /// Attention heads.
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    /// Positions (longest window).
+    #[arg(long, default_value_t = 128)]
+    n_positions: usize,
+    /// SAE latents.
+    #[arg(long, default_value_t = 512)]
+    d_sae: usize,
+    /// The SAE reads blocks.{hook_layer}.hook_resid_pre.
+    #[arg(long, default_value_t = 1)]
+    hook_layer: usize,
+    /// Documents in the corpus.
+    #[arg(long, default_value_t = 2000)]
+    documents: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn run_cooc(args: CoocArgs, quiet: bool) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    let options = CoocOptions {
+        results_dir: args.results_dir,
+        device: args.device,
+        quiet,
+    };
+    for summary in cooc::run(&config, &options)? {
+        if !quiet {
+            println!(
+                "{}: counted {} tokens ({:.0} tokens/s) → {}",
+                summary.sae_id,
+                summary.tokens_counted,
+                summary.tokens_per_second,
+                summary.out_dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
+    let options = SynthOptions {
+        layers: args.layers,
+        d_model: args.d_model,
+        heads: args.heads,
+        n_positions: args.n_positions,
+        d_sae: args.d_sae,
+        hook_layer: args.hook_layer,
+        documents: args.documents,
+        seed: args.seed,
+    };
+    let paths = synth::write_all(&args.out, &options)?;
+    let config = synth::demo_config(&paths, &options);
+    saecooc::atomic::write_bytes(&args.out.join("cooc.toml"), config.as_bytes())?;
+    if !quiet {
+        println!(
+            "wrote {} (model, SAE, corpus); run it with: saecooc cooc --config {}",
+            args.out.display(),
+            args.out.join("cooc.toml").display()
+        );
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Cooc(args) => run_cooc(args, cli.quiet),
+        Command::Synth(args) => run_synth(args, cli.quiet),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! Language models that expose the residual stream at a hook and stop there.
+//!
+//! Every architecture implements [`ResidualModel`]; [`load_model`] picks one from the
+//! `model_type` in the model's `config.json`. Only the blocks up to the hook are loaded
+//! (safetensors are memory-mapped, so the rest of the file is never read).
+
+pub mod gpt2;
+
+use crate::hub::{Hub, Location};
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use hf_hub::RepoType;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Which residual-stream activation a hook reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    /// Input of block L (`blocks.L.hook_resid_pre`).
+    ResidPre,
+    /// Output of block L (`blocks.L.hook_resid_post`).
+    ResidPost,
+}
+
+/// A TransformerLens hook name such as `blocks.8.hook_resid_pre`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookPoint {
+    pub layer: usize,
+    pub kind: HookKind,
+}
+
+impl HookPoint {
+    /// Parses `blocks.{L}.hook_resid_pre` / `blocks.{L}.hook_resid_post`.
+    pub fn parse(name: &str) -> Result<Self> {
+        let bad = || {
+            anyhow::anyhow!(
+                "unsupported hook '{name}': saecooc reads blocks.L.hook_resid_pre or blocks.L.hook_resid_post"
+            )
+        };
+        let rest = name.strip_prefix("blocks.").ok_or_else(bad)?;
+        let (layer, hook) = rest.split_once('.').ok_or_else(bad)?;
+        let layer = layer.parse().map_err(|_| bad())?;
+        let kind = match hook {
+            "hook_resid_pre" => HookKind::ResidPre,
+            "hook_resid_post" => HookKind::ResidPost,
+            _ => return Err(bad()),
+        };
+        Ok(Self { layer, kind })
+    }
+
+    /// Number of transformer blocks that must run to reach this hook.
+    pub fn blocks_needed(&self) -> usize {
+        match self.kind {
+            HookKind::ResidPre => self.layer,
+            HookKind::ResidPost => self.layer + 1,
+        }
+    }
+
+    /// Checks that the hook exists in a model with `n_layers` blocks.
+    pub fn check_within(&self, n_layers: usize, model: &str) -> Result<()> {
+        ensure!(
+            self.layer < n_layers,
+            "hook {self} is beyond the model: {model} has {n_layers} layers (blocks.0 to blocks.{})",
+            n_layers.saturating_sub(1)
+        );
+        Ok(())
+    }
+}
+
+impl fmt::Display for HookPoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            HookKind::ResidPre => "hook_resid_pre",
+            HookKind::ResidPost => "hook_resid_post",
+        };
+        write!(f, "blocks.{}.{kind}", self.layer)
+    }
+}
+
+/// A model that runs up to a hook and returns the residual stream there.
+pub trait ResidualModel: Send + Sync {
+    /// Width of the residual stream.
+    fn d_model(&self) -> usize;
+    /// The hook this model stops at.
+    fn hook(&self) -> HookPoint;
+    /// Longest window the model accepts.
+    fn max_positions(&self) -> usize;
+    /// True for LayerNorm models, whose residual stream TransformerLens centres (§1.3).
+    fn uses_layer_norm(&self) -> bool;
+    /// Runs `tokens` (u32, `[batch, seq]`) and returns the residual stream `[batch, seq, d_model]`
+    /// (f32) at the hook.
+    fn residual(&self, tokens: &Tensor) -> Result<Tensor>;
+}
+
+/// The files of a model: `config.json` and its safetensors weights.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// Where they came from, for messages.
+    pub source: String,
+    pub config: PathBuf,
+    pub weights: Vec<PathBuf>,
+    /// The folder that holds `config.json` (tokenizer files are looked up there too).
+    pub dir: PathBuf,
+}
+
+/// Token ids that the original treats as special: {BOS, EOS, PAD} from `config.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpecialTokens {
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    pub pad: Option<u32>,
+}
+
+impl SpecialTokens {
+    /// The distinct special ids.
+    pub fn ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = [self.bos, self.eos, self.pad]
+            .into_iter()
+            .flatten()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+fn json_u32(v: &serde_json::Value, key: &str) -> Option<u32> {
+    match v.get(key)? {
+        serde_json::Value::Number(n) => n.as_u64().map(|x| x as u32),
+        serde_json::Value::Array(a) => a.first().and_then(|x| x.as_u64()).map(|x| x as u32),
+        _ => None,
+    }
+}
+
+impl ModelFiles {
+    /// Finds `config.json` and the weights in a local folder or hub repo.
+    pub fn resolve(location: &Location, hub: &Hub) -> Result<Self> {
+        match location {
+            Location::Local(dir) => Self::from_dir(dir),
+            Location::Hub { repo, revision } => {
+                let config = hub.get(repo, RepoType::Model, revision, "config.json")?;
+                let weights =
+                    match hub.try_get(repo, RepoType::Model, revision, "model.safetensors") {
+                        Some(w) => vec![w],
+                        None => {
+                            let index = hub
+                                .get(
+                                    repo,
+                                    RepoType::Model,
+                                    revision,
+                                    "model.safetensors.index.json",
+                                )
+                                .with_context(|| {
+                                    format!("hub repo {repo} has no safetensors weights")
+                                })?;
+                            shard_names(&index)?
+                                .iter()
+                                .map(|f| hub.get(repo, RepoType::Model, revision, f))
+                                .collect::<Result<_>>()?
+                        }
+                    };
+                let dir = config.parent().unwrap_or(Path::new(".")).to_path_buf();
+                Ok(Self {
+                    source: location.describe(),
+                    config,
+                    weights,
+                    dir,
+                })
+            }
+        }
+    }
+
+    fn from_dir(dir: &Path) -> Result<Self> {
+        ensure!(
+            dir.is_dir(),
+            "model folder {} does not exist",
+            dir.display()
+        );
+        let config = dir.join("config.json");
+        ensure!(
+            config.is_file(),
+            "model folder {} has no config.json",
+            dir.display()
+        );
+        let index = dir.join("model.safetensors.index.json");
+        let weights = if dir.join("model.safetensors").is_file() {
+            vec![dir.join("model.safetensors")]
+        } else if index.is_file() {
+            shard_names(&index)?.iter().map(|f| dir.join(f)).collect()
+        } else {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(dir)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect();
+            found.sort();
+            found
+        };
+        ensure!(
+            !weights.is_empty(),
+            "model folder {} has no model.safetensors (saecooc reads safetensors weights)",
+            dir.display()
+        );
+        for w in &weights {
+            ensure!(w.is_file(), "model weights file {} is missing", w.display());
+        }
+        Ok(Self {
+            source: dir.display().to_string(),
+            config,
+            weights,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Parsed `config.json`.
+    pub fn config_json(&self) -> Result<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.config)
+            .with_context(|| format!("cannot read {}", self.config.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", self.config.display()))
+    }
+
+    /// BOS/EOS/PAD ids from `config.json`.
+    pub fn special_tokens(&self) -> Result<SpecialTokens> {
+        let cfg = self.config_json()?;
+        Ok(SpecialTokens {
+            bos: json_u32(&cfg, "bos_token_id"),
+            eos: json_u32(&cfg, "eos_token_id"),
+            pad: json_u32(&cfg, "pad_token_id"),
+        })
+    }
+}
+
+fn shard_names(index: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(index)
+        .with_context(|| format!("cannot read {}", index.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", index.display()))?;
+    let map = json
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .with_context(|| format!("{} has no weight_map", index.display()))?;
+    let mut names: Vec<String> = map
+        .values()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Memory-maps the weights; tensors are read only when a layer asks for them.
+pub fn weights_var_builder(files: &ModelFiles, device: &Device) -> Result<VarBuilder<'static>> {
+    for w in &files.weights {
+        check_safetensors_header(w)?;
+    }
+    // SAFETY: the files are not modified while mapped (they are inputs we only read).
+    unsafe { VarBuilder::from_mmaped_safetensors(&files.weights, DType::F32, device) }
+        .with_context(|| format!("cannot read model weights from {}", files.source))
+}
+
+/// Validates a safetensors file's header and size so a corrupt file gives a clear error.
+pub fn check_safetensors_header(path: &Path) -> Result<()> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: read-only mapping of an input file.
+    let bytes = unsafe { memmap2::Mmap::map(&file) }
+        .with_context(|| format!("cannot map {}", path.display()))?;
+    safetensors::SafeTensors::deserialize(&bytes)
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("{} is not a valid safetensors file: {e}", path.display()))
+}
+
+/// Loads the model described by `files`, stopping at `hook`.
+pub fn load_model(
+    files: &ModelFiles,
+    hook: HookPoint,
+    device: &Device,
+) -> Result<Box<dyn ResidualModel>> {
+    let cfg = files.config_json()?;
+    let model_type = cfg.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
+    match model_type {
+        "gpt2" => {
+            let config: gpt2::Gpt2Config =
+                serde_json::from_value(cfg.clone()).with_context(|| {
+                    format!("{} is not a valid GPT-2 config", files.config.display())
+                })?;
+            hook.check_within(config.n_layer, &files.source)?;
+            let vb = weights_var_builder(files, device)?;
+            let model = gpt2::Gpt2::load(vb, config, hook)
+                .with_context(|| format!("cannot load GPT-2 weights from {}", files.source))?;
+            Ok(Box::new(model))
+        }
+        "" => bail!("{} has no model_type", files.config.display()),
+        other => bail!(
+            "{}: model_type '{other}' is not supported yet (supported: gpt2)",
+            files.config.display()
+        ),
+    }
+}
+
+/// Subtracts each position's mean over d_model, as TransformerLens' `center_writing_weights`
+/// makes the residual stream of LayerNorm models (original-pipeline.md §1.3).
+pub fn center_per_position(x: &Tensor) -> Result<Tensor> {
+    Ok(x.broadcast_sub(&x.mean_keepdim(candle_core::D::Minus1)?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_names_round_trip() {
+        let h = HookPoint::parse("blocks.8.hook_resid_pre").unwrap();
+        assert_eq!(
+            h,
+            HookPoint {
+                layer: 8,
+                kind: HookKind::ResidPre
+            }
+        );
+        assert_eq!(h.to_string(), "blocks.8.hook_resid_pre");
+        assert_eq!(h.blocks_needed(), 8);
+        assert_eq!(
+            HookPoint::parse("blocks.0.hook_resid_post")
+                .unwrap()
+                .blocks_needed(),
+            1
+        );
+        assert!(HookPoint::parse("blocks.8.hook_mlp_out").is_err());
+        let err = HookPoint::parse("blocks.12.hook_resid_pre")
+            .unwrap()
+            .check_within(12, "gpt2")
+            .unwrap_err();
+        assert!(err.to_string().contains("beyond the model"), "{err}");
+    }
+
+    #[test]
+    fn centering_makes_each_position_mean_zero() {
+        let x = Tensor::new(&[[[1f32, 2., 3., 6.], [0., 0., 4., 0.]]], &Device::Cpu).unwrap();
+        let c = center_per_position(&x).unwrap().to_vec3::<f32>().unwrap();
+        assert_eq!(c[0][0], vec![-2., -1., 0., 3.]);
+        assert_eq!(c[0][1], vec![-1., -1., 3., -1.]);
+    }
+}

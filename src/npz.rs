@@ -1,0 +1,404 @@
+//! NumPy `.npy` / `.npz` reading and writing (the formats of `np.save`, `np.savez[_compressed]`).
+//!
+//! Writing streams rows straight into the zip entry, so an F×F matrix is never held twice in
+//! memory. Files are written under a temporary name and renamed when complete.
+
+use crate::atomic::AtomicFile;
+use anyhow::{bail, ensure, Context, Result};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipArchive, ZipWriter};
+
+/// Element data of an array read from a `.npy` file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NpyData {
+    F16(Vec<half::f16>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+    U8(Vec<u8>),
+    Bool(Vec<bool>),
+}
+
+/// A C-ordered n-dimensional array read from a `.npy` file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyArray {
+    pub shape: Vec<usize>,
+    pub data: NpyData,
+}
+
+impl NpyArray {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True when the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The elements converted to `f32` (integers and doubles are cast).
+    pub fn to_f32(&self) -> Vec<f32> {
+        match &self.data {
+            NpyData::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
+            NpyData::F32(v) => v.clone(),
+            NpyData::F64(v) => v.iter().map(|&x| x as f32).collect(),
+            NpyData::I32(v) => v.iter().map(|&x| x as f32).collect(),
+            NpyData::I64(v) => v.iter().map(|&x| x as f32).collect(),
+            NpyData::U32(v) => v.iter().map(|&x| x as f32).collect(),
+            NpyData::U64(v) => v.iter().map(|&x| x as f32).collect(),
+            NpyData::U8(v) => v.iter().map(|&x| x as f32).collect(),
+            NpyData::Bool(v) => v.iter().map(|&x| x as u8 as f32).collect(),
+        }
+    }
+}
+
+/// An element type that can be written to `.npy`.
+pub trait NpyElement: Copy {
+    /// The numpy dtype string, e.g. `<f4`.
+    const DESCR: &'static str;
+    /// Appends the little-endian bytes of `values` to `out`.
+    fn extend_le(values: &[Self], out: &mut Vec<u8>);
+}
+
+macro_rules! npy_element {
+    ($t:ty, $descr:literal) => {
+        impl NpyElement for $t {
+            const DESCR: &'static str = $descr;
+            fn extend_le(values: &[Self], out: &mut Vec<u8>) {
+                out.reserve(values.len() * std::mem::size_of::<$t>());
+                for v in values {
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+    };
+}
+npy_element!(f32, "<f4");
+npy_element!(f64, "<f8");
+npy_element!(i32, "<i4");
+npy_element!(i64, "<i8");
+npy_element!(u32, "<u4");
+npy_element!(u64, "<u8");
+
+/// The `.npy` version 1.0 header for a C-ordered array of `descr` and `shape`.
+pub fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    let shape_txt = match shape {
+        [] => "()".to_string(),
+        [n] => format!("({n},)"),
+        dims => format!(
+            "({})",
+            dims.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut dict =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_txt}, }}");
+    // magic (6) + version (2) + length (2) + dict + '\n' must be a multiple of 64.
+    let unpadded = 10 + dict.len() + 1;
+    dict.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    dict.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+    out.extend_from_slice(dict.as_bytes());
+    out
+}
+
+/// Writes the arrays of one `.npz` file, each under its own key.
+pub struct NpzWriter {
+    zip: ZipWriter<BufWriter<File>>,
+    guard: AtomicFile,
+    options: SimpleFileOptions,
+}
+
+impl NpzWriter {
+    /// Starts `path` (written under a temporary name until [`NpzWriter::finish`]).
+    /// `compressed` gives `np.savez_compressed` files (deflate), else `np.savez` (stored).
+    pub fn create(path: &Path, compressed: bool) -> Result<Self> {
+        let (guard, writer) = AtomicFile::create(path)?;
+        let options = if compressed {
+            SimpleFileOptions::default()
+                .compression_method(CompressionMethod::Deflated)
+                .compression_level(Some(1))
+        } else {
+            SimpleFileOptions::default().compression_method(CompressionMethod::Stored)
+        };
+        Ok(Self {
+            zip: ZipWriter::new(writer),
+            guard,
+            options,
+        })
+    }
+
+    fn start_entry(&mut self, name: &str, descr: &str, shape: &[usize], elem: usize) -> Result<()> {
+        let bytes = shape.iter().product::<usize>() as u64 * elem as u64;
+        let options = self.options.large_file(bytes >= u32::MAX as u64 / 2);
+        self.zip.start_file(format!("{name}.npy"), options)?;
+        self.zip.write_all(&npy_header(descr, shape))?;
+        Ok(())
+    }
+
+    /// Adds a whole array.
+    pub fn add_array<T: NpyElement>(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        data: &[T],
+    ) -> Result<()> {
+        ensure!(
+            shape.iter().product::<usize>() == data.len(),
+            "array {name}: shape {shape:?} does not match {} elements",
+            data.len()
+        );
+        self.start_entry(name, T::DESCR, shape, std::mem::size_of::<T>())?;
+        let mut buf = Vec::new();
+        for chunk in data.chunks(1 << 18) {
+            buf.clear();
+            T::extend_le(chunk, &mut buf);
+            self.zip.write_all(&buf)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a 2-D float32 array produced one row at a time by `fill_row(row_index, row)`.
+    pub fn add_f32_rows(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        mut fill_row: impl FnMut(usize, &mut [f32]),
+    ) -> Result<()> {
+        self.start_entry(name, "<f4", &[rows, cols], 4)?;
+        let mut row = vec![0f32; cols];
+        let mut buf = Vec::with_capacity(cols * 4);
+        for i in 0..rows {
+            fill_row(i, &mut row);
+            buf.clear();
+            f32::extend_le(&row, &mut buf);
+            self.zip.write_all(&buf)?;
+        }
+        Ok(())
+    }
+
+    /// Finishes the archive and renames it to its final name.
+    pub fn finish(self) -> Result<()> {
+        let writer = self.zip.finish()?;
+        self.guard.commit(writer)
+    }
+}
+
+/// Writes a single float32 array as `np.savez_compressed(path, a)` does (key `arr_0`).
+pub fn save_f32_compressed(path: &Path, shape: &[usize], data: &[f32]) -> Result<()> {
+    let mut w = NpzWriter::create(path, true)?;
+    w.add_array("arr_0", shape, data)?;
+    w.finish()
+}
+
+fn header_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let start = header.find(&format!("'{key}'"))? + key.len() + 2;
+    let rest = header[start..].trim_start().strip_prefix(':')?.trim_start();
+    Some(rest)
+}
+
+/// Parses the bytes of a `.npy` file; `what` names it in errors.
+pub fn parse_npy(bytes: &[u8], what: &str) -> Result<NpyArray> {
+    ensure!(
+        bytes.len() >= 10 && &bytes[..6] == b"\x93NUMPY",
+        "{what} is not a .npy array (bad magic)"
+    );
+    let (header_len, offset) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 => {
+            ensure!(bytes.len() >= 12, "{what}: truncated .npy header");
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
+        }
+        v => bail!("{what}: unsupported .npy version {v}"),
+    };
+    ensure!(
+        bytes.len() >= offset + header_len,
+        "{what}: truncated .npy header"
+    );
+    let header = std::str::from_utf8(&bytes[offset..offset + header_len])
+        .with_context(|| format!("{what}: .npy header is not text"))?;
+    let descr = header_value(header, "descr")
+        .and_then(|v| v.strip_prefix('\''))
+        .and_then(|v| v.split('\'').next())
+        .with_context(|| format!("{what}: .npy header has no 'descr'"))?;
+    let fortran = header_value(header, "fortran_order")
+        .with_context(|| format!("{what}: .npy header has no 'fortran_order'"))?;
+    ensure!(
+        fortran.starts_with("False"),
+        "{what}: Fortran-ordered arrays are not supported (save it with np.ascontiguousarray)"
+    );
+    let shape_txt = header_value(header, "shape")
+        .and_then(|v| v.strip_prefix('('))
+        .and_then(|v| v.split(')').next())
+        .with_context(|| format!("{what}: .npy header has no 'shape'"))?;
+    let shape = shape_txt
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.trim_end_matches('L').parse::<usize>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .with_context(|| format!("{what}: bad shape ({shape_txt})"))?;
+    let n: usize = shape.iter().product();
+    let body = &bytes[offset + header_len..];
+    let need = |size: usize| -> Result<&[u8]> {
+        let len = n
+            .checked_mul(size)
+            .with_context(|| format!("{what}: shape {shape:?} too large"))?;
+        ensure!(
+            body.len() >= len,
+            "{what}: truncated data ({} bytes, shape {shape:?} of {descr} needs {len})",
+            body.len()
+        );
+        Ok(&body[..len])
+    };
+    macro_rules! decode {
+        ($t:ty, $size:literal, $variant:ident) => {
+            NpyData::$variant(
+                need($size)?
+                    .chunks_exact($size)
+                    .map(|c| <$t>::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+            )
+        };
+    }
+    let data = match descr {
+        "<f2" => NpyData::F16(
+            need(2)?
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]))
+                .collect(),
+        ),
+        "<f4" => decode!(f32, 4, F32),
+        "<f8" => decode!(f64, 8, F64),
+        "<i4" => decode!(i32, 4, I32),
+        "<i8" => decode!(i64, 8, I64),
+        "<u4" => decode!(u32, 4, U32),
+        "<u8" => decode!(u64, 8, U64),
+        "|u1" => NpyData::U8(need(1)?.to_vec()),
+        "|b1" => NpyData::Bool(need(1)?.iter().map(|&b| b != 0).collect()),
+        other => bail!("{what}: unsupported dtype {other} (expected float, int or bool)"),
+    };
+    Ok(NpyArray { shape, data })
+}
+
+fn open_npz(path: &Path) -> Result<ZipArchive<File>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    ZipArchive::new(file)
+        .with_context(|| format!("{} is not a valid .npz (zip) file", path.display()))
+}
+
+/// Reads every array of an `.npz` file, in archive order, keyed without the `.npy` suffix.
+pub fn read_npz(path: &Path) -> Result<Vec<(String, NpyArray)>> {
+    let mut zip = open_npz(path)?;
+    let mut out = Vec::new();
+    for i in 0..zip.len() {
+        let mut entry = zip
+            .by_index(i)
+            .with_context(|| format!("{}: cannot read zip entry {i}", path.display()))?;
+        let key = entry
+            .name()
+            .with_context(|| format!("{}: zip entry {i} has a bad name", path.display()))?
+            .trim_end_matches(".npy")
+            .to_string();
+        let mut bytes = Vec::new();
+        entry
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("{}: corrupt entry {key}", path.display()))?;
+        out.push((
+            key.clone(),
+            parse_npy(&bytes, &format!("{} [{key}]", path.display()))?,
+        ));
+    }
+    Ok(out)
+}
+
+/// Reads the array stored under `key` in an `.npz` file.
+pub fn read_npz_array(path: &Path, key: &str) -> Result<NpyArray> {
+    let mut zip = open_npz(path)?;
+    let names: Vec<String> = zip
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.trim_end_matches(".npy").to_string()))
+        .collect();
+    let mut entry = zip.by_name(&format!("{key}.npy")).with_context(|| {
+        format!(
+            "{} has no array '{key}' (it has: {})",
+            path.display(),
+            names.join(", ")
+        )
+    })?;
+    let mut bytes = Vec::new();
+    entry
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{}: corrupt entry {key}", path.display()))?;
+    parse_npy(&bytes, &format!("{} [{key}]", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_is_aligned_and_parsable() {
+        for shape in [vec![], vec![3], vec![2, 5], vec![1000, 1000, 7]] {
+            let h = npy_header("<f4", &shape);
+            assert_eq!(h.len() % 64, 0);
+            let n: usize = shape.iter().product();
+            let mut bytes = h.clone();
+            f32::extend_le(&vec![1.5f32; n], &mut bytes);
+            let a = parse_npy(&bytes, "t").unwrap();
+            assert_eq!(a.shape, shape);
+            assert_eq!(a.data, NpyData::F32(vec![1.5; n]));
+        }
+    }
+
+    #[test]
+    fn npz_round_trip_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.npz");
+        let mut w = NpzWriter::create(&path, true).unwrap();
+        w.add_f32_rows("m", 3, 2, |i, row| {
+            row[0] = i as f32;
+            row[1] = -(i as f32);
+        })
+        .unwrap();
+        w.add_array("v", &[2], &[7i64, -8]).unwrap();
+        w.finish().unwrap();
+        let all = read_npz(&path).unwrap();
+        assert_eq!(all[0].0, "m");
+        assert_eq!(all[0].1.data, NpyData::F32(vec![0., -0., 1., -1., 2., -2.]));
+        assert_eq!(
+            read_npz_array(&path, "v").unwrap().data,
+            NpyData::I64(vec![7, -8])
+        );
+        let err = read_npz_array(&path, "nope").unwrap_err().to_string();
+        assert!(
+            err.contains("no array 'nope'") && err.contains("m, v"),
+            "{err}"
+        );
+
+        // Truncated data inside a well-formed zip.
+        let mut bytes = npy_header("<f4", &[4]);
+        bytes.extend_from_slice(&[0u8; 7]);
+        let err = parse_npy(&bytes, "x").unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
+
+        // A file that is not a zip at all.
+        std::fs::write(&path, b"not a zip").unwrap();
+        let err = format!("{:#}", read_npz(&path).unwrap_err());
+        assert!(err.contains("not a valid .npz"), "{err}");
+    }
+}

@@ -1,0 +1,544 @@
+//! Sparse autoencoders: SAELens folders and Gemma Scope `params.npz`, decoder norms folded.
+//!
+//! SAELens: `cfg.json` + `sae_weights.safetensors` with `W_enc [d_in, d_sae]`, `b_enc`,
+//! `W_dec [d_sae, d_in]`, `b_dec` (and `threshold`/`log_threshold` for JumpReLU).
+//! Gemma Scope: `params.npz` with `W_enc`, `W_dec`, `b_enc`, `b_dec`, `threshold`.
+//! As the original does (`fold_W_dec_norm`), every decoder row is scaled to unit norm and its
+//! norm multiplied into the encoder column, `b_enc` and the JumpReLU threshold, so each
+//! activation becomes `act_i · ‖W_dec,i‖`.
+
+use crate::hub::{Hub, Location};
+use crate::npz;
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use hf_hub::RepoType;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The activation function of an SAE.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Architecture {
+    /// `relu(pre)`.
+    Standard,
+    /// `relu(pre) · (pre > θ)`.
+    JumpRelu,
+    /// The k largest pre-activations, through relu.
+    TopK(usize),
+}
+
+/// How the input is normalised before encoding (SAELens `normalize_activations`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Normalization {
+    None,
+    /// Each token scaled to norm √d_in.
+    ConstantNormRescale,
+    /// Each token centred and divided by its standard deviation (eps 1e-5).
+    LayerNorm,
+    /// All tokens scaled by one factor √d_in / E‖x‖ (from `norm_scaling_factor` in cfg.json,
+    /// else estimated on the first batch — SAELens estimates it over many batches).
+    ExpectedAverageOnlyIn(Option<f32>),
+}
+
+/// What saecooc needs from an SAE's config.
+#[derive(Debug, Clone)]
+pub struct SaeConfig {
+    pub d_in: usize,
+    pub d_sae: usize,
+    pub hook_name: String,
+    pub architecture: Architecture,
+    pub apply_b_dec_to_input: bool,
+    pub normalize_activations: Normalization,
+    pub neuronpedia_id: Option<String>,
+    pub context_size: Option<usize>,
+    pub dataset_path: Option<String>,
+    /// TransformerLens `center_writing_weights` of the model the SAE was trained on.
+    pub center_writing_weights: bool,
+}
+
+/// Defaults for fields an SAE's files may not state (Gemma Scope has no cfg.json).
+#[derive(Debug, Clone, Default)]
+pub struct SaeDefaults {
+    pub hook_name: Option<String>,
+    pub neuronpedia_id: Option<String>,
+    pub context_size: Option<usize>,
+    pub dataset_path: Option<String>,
+}
+
+/// The files of one SAE.
+#[derive(Debug, Clone)]
+pub enum SaeFiles {
+    SaeLens { cfg: PathBuf, weights: PathBuf },
+    GemmaScope { params: PathBuf },
+}
+
+impl SaeFiles {
+    /// Finds the SAE files in a local folder (or a `params.npz` path) or a hub repo subfolder.
+    pub fn resolve(location: &Location, subfolder: &str, hub: &Hub) -> Result<Self> {
+        match location {
+            Location::Local(path) => {
+                if path.is_file() && path.extension().is_some_and(|e| e == "npz") {
+                    return Ok(Self::GemmaScope {
+                        params: path.clone(),
+                    });
+                }
+                let dir = if subfolder.is_empty() {
+                    path.clone()
+                } else {
+                    path.join(subfolder)
+                };
+                Self::from_dir(&dir)
+            }
+            Location::Hub { repo, revision } => {
+                let file = |name: &str| {
+                    if subfolder.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{subfolder}/{name}")
+                    }
+                };
+                if let Some(cfg) = hub.try_get(repo, RepoType::Model, revision, &file("cfg.json")) {
+                    let weights = hub.get(
+                        repo,
+                        RepoType::Model,
+                        revision,
+                        &file("sae_weights.safetensors"),
+                    )?;
+                    Ok(Self::SaeLens { cfg, weights })
+                } else {
+                    let params = hub
+                        .get(repo, RepoType::Model, revision, &file("params.npz"))
+                        .with_context(|| {
+                            format!(
+                                "hub repo {repo} has neither {} nor {}",
+                                file("cfg.json"),
+                                file("params.npz")
+                            )
+                        })?;
+                    Ok(Self::GemmaScope { params })
+                }
+            }
+        }
+    }
+
+    fn from_dir(dir: &Path) -> Result<Self> {
+        ensure!(dir.is_dir(), "SAE folder {} does not exist", dir.display());
+        let cfg = dir.join("cfg.json");
+        let weights = dir.join("sae_weights.safetensors");
+        let params = dir.join("params.npz");
+        if cfg.is_file() {
+            ensure!(
+                weights.is_file(),
+                "SAE folder {} has cfg.json but no sae_weights.safetensors",
+                dir.display()
+            );
+            Ok(Self::SaeLens { cfg, weights })
+        } else if params.is_file() {
+            Ok(Self::GemmaScope { params })
+        } else {
+            bail!(
+                "SAE folder {} has neither cfg.json + sae_weights.safetensors (SAELens) nor params.npz (Gemma Scope)",
+                dir.display()
+            )
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::SaeLens { weights, .. } => weights.display().to_string(),
+            Self::GemmaScope { params } => params.display().to_string(),
+        }
+    }
+}
+
+/// A loaded SAE with decoder norms folded into the encoder.
+pub struct Sae {
+    pub cfg: SaeConfig,
+    w_enc: Tensor,
+    b_enc: Tensor,
+    b_dec: Tensor,
+    threshold_t: Option<Tensor>,
+    /// Folded JumpReLU thresholds θ (zeros for other architectures).
+    pub threshold: Vec<f32>,
+    /// Unit-norm decoder rows, `[d_sae, d_in]` row-major.
+    pub w_dec: Vec<f32>,
+    /// The norms that were folded (‖W_dec,i‖ before folding).
+    pub decoder_norms: Vec<f32>,
+    /// Where it was loaded from.
+    pub source: String,
+}
+
+/// Raw (unfolded) SAE parameters as host vectors.
+#[derive(Debug, Clone)]
+pub struct SaeParams {
+    pub w_enc: Vec<f32>,
+    pub b_enc: Vec<f32>,
+    pub w_dec: Vec<f32>,
+    pub b_dec: Vec<f32>,
+    pub threshold: Option<Vec<f32>>,
+}
+
+/// Tensors read from an SAE file: name → (shape, f32 data).
+type HostTensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+fn cfg_bool(cfg: &Value, key: &str, default: bool) -> bool {
+    cfg.get(key).and_then(Value::as_bool).unwrap_or(default)
+}
+
+fn cfg_str<'a>(cfg: &'a Value, key: &str) -> Option<&'a str> {
+    cfg.get(key).and_then(Value::as_str)
+}
+
+fn parse_normalization(cfg: &Value, file: &Path) -> Result<Normalization> {
+    let factor = cfg
+        .get("norm_scaling_factor")
+        .or_else(|| cfg.get("scaling_factor"))
+        .and_then(Value::as_f64)
+        .map(|f| f as f32);
+    Ok(
+        match cfg_str(cfg, "normalize_activations").unwrap_or("none") {
+            "none" | "" => Normalization::None,
+            "constant_norm_rescale" => Normalization::ConstantNormRescale,
+            "layer_norm" => Normalization::LayerNorm,
+            "expected_average_only_in" => Normalization::ExpectedAverageOnlyIn(factor),
+            other => bail!(
+                "{}: normalize_activations '{other}' is not supported",
+                file.display()
+            ),
+        },
+    )
+}
+
+fn parse_architecture(cfg: &Value, file: &Path) -> Result<Architecture> {
+    let arch = cfg_str(cfg, "architecture").unwrap_or("standard");
+    let activation = cfg_str(cfg, "activation_fn_str").unwrap_or("relu");
+    if arch == "topk" || activation == "topk" {
+        let k = cfg
+            .get("activation_fn_kwargs")
+            .and_then(|k| k.get("k"))
+            .or_else(|| cfg.get("k"))
+            .and_then(Value::as_u64)
+            .with_context(|| {
+                format!(
+                    "{}: TopK SAE without activation_fn_kwargs.k",
+                    file.display()
+                )
+            })?;
+        return Ok(Architecture::TopK(k as usize));
+    }
+    match arch {
+        "standard" | "relu" => Ok(Architecture::Standard),
+        "jumprelu" => Ok(Architecture::JumpRelu),
+        other => bail!(
+            "{}: SAE architecture '{other}' is not supported (standard, jumprelu, topk)",
+            file.display()
+        ),
+    }
+}
+
+fn tensor_to_vec(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+}
+
+fn take_param(
+    tensors: &mut HostTensors,
+    key: &str,
+    shape: &[usize],
+    file: &str,
+) -> Result<Vec<f32>> {
+    let (got, data) = tensors
+        .remove(key)
+        .with_context(|| format!("{file} has no tensor '{key}'"))?;
+    ensure!(
+        got == shape,
+        "{file}: tensor '{key}' has shape {got:?}, expected {shape:?}"
+    );
+    Ok(data)
+}
+
+impl Sae {
+    /// Loads an SAE from its files, then folds decoder norms.
+    pub fn load(files: &SaeFiles, defaults: &SaeDefaults, device: &Device) -> Result<Self> {
+        let (cfg, mut tensors) = match files {
+            SaeFiles::SaeLens { cfg, weights } => Self::read_saelens(cfg, weights, defaults)?,
+            SaeFiles::GemmaScope { params } => Self::read_gemma_scope(params, defaults)?,
+        };
+        let file = files.describe();
+        let (d_in, d_sae) = (cfg.d_in, cfg.d_sae);
+        let threshold = match cfg.architecture {
+            Architecture::JumpRelu => Some(if tensors.contains_key("log_threshold") {
+                take_param(&mut tensors, "log_threshold", &[d_sae], &file)?
+                    .iter()
+                    .map(|x| x.exp())
+                    .collect()
+            } else {
+                take_param(&mut tensors, "threshold", &[d_sae], &file)?
+            }),
+            _ => None,
+        };
+        let params = SaeParams {
+            w_enc: take_param(&mut tensors, "W_enc", &[d_in, d_sae], &file)?,
+            b_enc: take_param(&mut tensors, "b_enc", &[d_sae], &file)?,
+            w_dec: take_param(&mut tensors, "W_dec", &[d_sae, d_in], &file)?,
+            b_dec: take_param(&mut tensors, "b_dec", &[d_in], &file)?,
+            threshold,
+        };
+        Self::from_params(cfg, params, file, device)
+    }
+
+    /// Builds a folded SAE from raw parameters.
+    pub fn from_params(
+        cfg: SaeConfig,
+        mut p: SaeParams,
+        source: String,
+        device: &Device,
+    ) -> Result<Self> {
+        let (d_in, d_sae) = (cfg.d_in, cfg.d_sae);
+        for (name, v) in [
+            ("W_enc", &p.w_enc),
+            ("b_enc", &p.b_enc),
+            ("W_dec", &p.w_dec),
+            ("b_dec", &p.b_dec),
+        ] {
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                bail!(
+                    "{source}: {name} has a non-finite value ({}) at flat index {i}",
+                    v[i]
+                );
+            }
+        }
+        let norms = fold_decoder_norms(&mut p, d_in, d_sae);
+        let threshold = p.threshold.clone().unwrap_or_else(|| vec![0.0; d_sae]);
+        let threshold_t = match &p.threshold {
+            Some(t) => Some(Tensor::from_slice(t, d_sae, device)?),
+            None => None,
+        };
+        Ok(Self {
+            w_enc: Tensor::from_slice(&p.w_enc, (d_in, d_sae), device)?,
+            b_enc: Tensor::from_slice(&p.b_enc, d_sae, device)?,
+            b_dec: Tensor::from_slice(&p.b_dec, d_in, device)?,
+            threshold_t,
+            threshold,
+            w_dec: p.w_dec,
+            decoder_norms: norms,
+            cfg,
+            source,
+        })
+    }
+
+    fn read_saelens(
+        cfg_path: &Path,
+        weights: &Path,
+        defaults: &SaeDefaults,
+    ) -> Result<(SaeConfig, HostTensors)> {
+        let text = std::fs::read_to_string(cfg_path)
+            .with_context(|| format!("cannot read {}", cfg_path.display()))?;
+        let json: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", cfg_path.display()))?;
+        crate::model::check_safetensors_header(weights)?;
+        let loaded = candle_core::safetensors::load(weights, &Device::Cpu)
+            .with_context(|| format!("cannot read SAE weights {}", weights.display()))?;
+        let mut tensors = HashMap::new();
+        for (k, t) in loaded {
+            tensors.insert(k, (t.dims().to_vec(), tensor_to_vec(&t)?));
+        }
+        let d_in = json
+            .get("d_in")
+            .and_then(Value::as_u64)
+            .with_context(|| format!("{} has no d_in", cfg_path.display()))?
+            as usize;
+        let d_sae = tensors
+            .get("W_enc")
+            .and_then(|(s, _)| s.get(1).copied())
+            .with_context(|| format!("{} has no 2-D tensor 'W_enc'", weights.display()))?;
+        if let Some(stated) = json.get("d_sae").and_then(Value::as_u64) {
+            ensure!(
+                stated as usize == d_sae,
+                "{} says d_sae = {stated} but W_enc in {} has {d_sae} columns",
+                cfg_path.display(),
+                weights.display()
+            );
+        }
+        let hook_name = cfg_str(&json, "hook_name")
+            .or_else(|| cfg_str(&json, "hook_point"))
+            .map(String::from)
+            .or_else(|| defaults.hook_name.clone())
+            .with_context(|| format!("{} has no hook_name", cfg_path.display()))?;
+        let center = json
+            .get("model_from_pretrained_kwargs")
+            .and_then(|k| k.get("center_writing_weights"))
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let cfg = SaeConfig {
+            d_in,
+            d_sae,
+            hook_name,
+            architecture: parse_architecture(&json, cfg_path)?,
+            apply_b_dec_to_input: cfg_bool(&json, "apply_b_dec_to_input", true),
+            normalize_activations: parse_normalization(&json, cfg_path)?,
+            neuronpedia_id: cfg_str(&json, "neuronpedia_id")
+                .map(String::from)
+                .or_else(|| defaults.neuronpedia_id.clone()),
+            context_size: json
+                .get("context_size")
+                .and_then(Value::as_u64)
+                .map(|c| c as usize)
+                .or(defaults.context_size),
+            dataset_path: cfg_str(&json, "dataset_path")
+                .map(String::from)
+                .or_else(|| defaults.dataset_path.clone()),
+            center_writing_weights: center,
+        };
+        Ok((cfg, tensors))
+    }
+
+    fn read_gemma_scope(params: &Path, defaults: &SaeDefaults) -> Result<(SaeConfig, HostTensors)> {
+        let mut tensors = HashMap::new();
+        for (k, a) in npz::read_npz(params)? {
+            tensors.insert(k, (a.shape.clone(), a.to_f32()));
+        }
+        let (d_in, d_sae) = match tensors.get("W_enc") {
+            Some((s, _)) if s.len() == 2 => (s[0], s[1]),
+            _ => bail!("{} has no 2-D array 'W_enc'", params.display()),
+        };
+        let hook_name = defaults.hook_name.clone().with_context(|| {
+            format!(
+                "{} is a Gemma Scope SAE without a config: its hook cannot be inferred from the sae id",
+                params.display()
+            )
+        })?;
+        let cfg = SaeConfig {
+            d_in,
+            d_sae,
+            hook_name,
+            architecture: Architecture::JumpRelu,
+            apply_b_dec_to_input: false,
+            normalize_activations: Normalization::None,
+            neuronpedia_id: defaults.neuronpedia_id.clone(),
+            context_size: defaults.context_size,
+            dataset_path: defaults.dataset_path.clone(),
+            center_writing_weights: false,
+        };
+        Ok((cfg, tensors))
+    }
+
+    /// Sets the `expected_average_only_in` factor from a batch if the config did not give one.
+    pub fn calibrate_normalization(&mut self, x: &Tensor) -> Result<()> {
+        if let Normalization::ExpectedAverageOnlyIn(None) = self.cfg.normalize_activations {
+            let mean_norm = x
+                .sqr()?
+                .sum_keepdim(1)?
+                .sqrt()?
+                .mean_all()?
+                .to_scalar::<f32>()?;
+            ensure!(
+                mean_norm > 0.0,
+                "cannot estimate the SAE's input scaling: the activations are all zero"
+            );
+            let factor = (self.cfg.d_in as f32).sqrt() / mean_norm;
+            self.cfg.normalize_activations = Normalization::ExpectedAverageOnlyIn(Some(factor));
+        }
+        Ok(())
+    }
+
+    fn normalize(&self, x: &Tensor) -> Result<Tensor> {
+        let d = self.cfg.d_in as f64;
+        Ok(match self.cfg.normalize_activations {
+            Normalization::None => x.clone(),
+            Normalization::ConstantNormRescale => {
+                let norm = x.sqr()?.sum_keepdim(1)?.sqrt()?;
+                (x.broadcast_div(&norm)? * d.sqrt())?
+            }
+            Normalization::LayerNorm => {
+                let centered = x.broadcast_sub(&x.mean_keepdim(1)?)?;
+                let std = (centered.sqr()?.mean_keepdim(1)? + 1e-5)?.sqrt()?;
+                centered.broadcast_div(&std)?
+            }
+            Normalization::ExpectedAverageOnlyIn(Some(f)) => (x * f as f64)?,
+            Normalization::ExpectedAverageOnlyIn(None) => {
+                bail!("internal: expected_average_only_in used before calibrate_normalization")
+            }
+        })
+    }
+
+    /// Encodes `x` (`[n, d_in]`, f32) into latent activations `[n, d_sae]`.
+    pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, d) = x.dims2()?;
+        ensure!(
+            d == self.cfg.d_in,
+            "SAE input has width {d}, expected d_in = {}",
+            self.cfg.d_in
+        );
+        let mut x = self.normalize(x)?;
+        if self.cfg.apply_b_dec_to_input {
+            x = x.broadcast_sub(&self.b_dec)?;
+        }
+        let pre = x.matmul(&self.w_enc)?.broadcast_add(&self.b_enc)?;
+        Ok(match self.cfg.architecture {
+            Architecture::Standard => pre.relu()?,
+            Architecture::JumpRelu => {
+                let theta = self
+                    .threshold_t
+                    .as_ref()
+                    .expect("JumpReLU SAEs carry a threshold");
+                (pre.relu()? * pre.broadcast_gt(theta)?.to_dtype(DType::F32)?)?
+            }
+            Architecture::TopK(k) => top_k_rows(&pre, k)?,
+        })
+    }
+}
+
+/// Scales decoder rows to unit norm and multiplies each norm into the encoder column, `b_enc`
+/// and the threshold. Returns the norms. A zero row zeroes its encoder column (as the
+/// original's division would leave the latent dead).
+pub fn fold_decoder_norms(p: &mut SaeParams, d_in: usize, d_sae: usize) -> Vec<f32> {
+    let norms: Vec<f32> = p
+        .w_dec
+        .chunks_exact(d_in)
+        .map(|row| {
+            row.iter()
+                .map(|v| (*v as f64) * (*v as f64))
+                .sum::<f64>()
+                .sqrt() as f32
+        })
+        .collect();
+    for (i, &n) in norms.iter().enumerate() {
+        if n > 0.0 {
+            p.w_dec[i * d_in..(i + 1) * d_in]
+                .iter_mut()
+                .for_each(|v| *v /= n);
+        }
+        p.b_enc[i] *= n;
+        if let Some(t) = p.threshold.as_mut() {
+            t[i] *= n;
+        }
+    }
+    for row in p.w_enc.chunks_exact_mut(d_sae) {
+        row.iter_mut().zip(&norms).for_each(|(v, n)| *v *= n);
+    }
+    norms
+}
+
+fn top_k_rows(pre: &Tensor, k: usize) -> Result<Tensor> {
+    let (n, f) = pre.dims2()?;
+    let mut data = pre
+        .to_device(&Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let k = k.min(f);
+    let mut order: Vec<usize> = Vec::with_capacity(f);
+    for row in data.chunks_exact_mut(f) {
+        order.clear();
+        order.extend(0..f);
+        if k < f {
+            order.select_nth_unstable_by(k, |&a, &b| row[b].total_cmp(&row[a]));
+        }
+        let keep: Vec<usize> = order[..k].to_vec();
+        let kept: Vec<f32> = keep.iter().map(|&j| row[j].max(0.0)).collect();
+        row.iter_mut().for_each(|v| *v = 0.0);
+        for (j, v) in keep.into_iter().zip(kept) {
+            row[j] = v;
+        }
+    }
+    Ok(Tensor::from_vec(data, (n, f), pre.device())?)
+}

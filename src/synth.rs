@@ -1,0 +1,463 @@
+//! Synthetic inputs for the offline demo, tests and benchmarks: a randomly initialised
+//! GPT-2-shaped model in Hugging Face's format (with the real GPT-2 tokenizer), a text corpus,
+//! and an SAELens-format SAE calibrated on that model so its latents fire sparsely and in
+//! related groups.
+
+use crate::data::{self, Windower};
+use crate::hub::Location;
+use crate::model::{self, HookKind, HookPoint, ModelFiles};
+use anyhow::{Context, Result};
+use candle_core::{Device, Tensor};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The real GPT-2 `vocab.json` (OpenAI's `encoder.json`).
+pub const GPT2_VOCAB: &[u8] = include_bytes!("../assets/gpt2/vocab.json");
+/// The real GPT-2 `merges.txt` (OpenAI's `vocab.bpe`).
+pub const GPT2_MERGES: &[u8] = include_bytes!("../assets/gpt2/merges.txt");
+/// GPT-2's vocabulary size; `<|endoftext|>` is the last id.
+pub const GPT2_VOCAB_SIZE: usize = 50257;
+
+/// Shape of the synthetic model and SAE.
+#[derive(Debug, Clone)]
+pub struct SynthOptions {
+    pub layers: usize,
+    pub d_model: usize,
+    pub heads: usize,
+    pub n_positions: usize,
+    pub d_sae: usize,
+    /// The SAE reads `blocks.{hook_layer}.hook_resid_pre`.
+    pub hook_layer: usize,
+    pub documents: usize,
+    pub seed: u64,
+}
+
+impl Default for SynthOptions {
+    fn default() -> Self {
+        Self {
+            layers: 2,
+            d_model: 64,
+            heads: 4,
+            n_positions: 128,
+            d_sae: 512,
+            hook_layer: 1,
+            documents: 2000,
+            seed: 0,
+        }
+    }
+}
+
+/// Paths written by [`write_all`].
+#[derive(Debug, Clone)]
+pub struct SynthPaths {
+    pub model: PathBuf,
+    pub sae: PathBuf,
+    pub corpus: PathBuf,
+}
+
+fn normal(rng: &mut StdRng) -> f32 {
+    // Box–Muller; deterministic for a seed, unlike candle's thread RNG.
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+}
+
+fn random_tensor(rng: &mut StdRng, shape: &[usize], std: f32, mean: f32) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|_| mean + std * normal(rng)).collect();
+    Ok(Tensor::from_vec(data, shape, &Device::Cpu)?)
+}
+
+/// Writes a random GPT-2-shaped model (`config.json`, `model.safetensors`, `vocab.json`,
+/// `merges.txt`) into `dir`.
+pub fn write_gpt2_model(dir: &Path, o: &SynthOptions) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut rng = StdRng::seed_from_u64(o.seed);
+    let d = o.d_model;
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    tensors.insert(
+        "wte.weight".into(),
+        random_tensor(&mut rng, &[GPT2_VOCAB_SIZE, d], 0.02, 0.0)?,
+    );
+    tensors.insert(
+        "wpe.weight".into(),
+        random_tensor(&mut rng, &[o.n_positions, d], 0.01, 0.0)?,
+    );
+    let proj_std = 0.02 / (2.0 * o.layers as f32).sqrt();
+    for l in 0..o.layers {
+        let p = |name: &str| format!("h.{l}.{name}");
+        for ln in ["ln_1", "ln_2"] {
+            tensors.insert(
+                p(&format!("{ln}.weight")),
+                random_tensor(&mut rng, &[d], 0.05, 1.0)?,
+            );
+            tensors.insert(
+                p(&format!("{ln}.bias")),
+                random_tensor(&mut rng, &[d], 0.02, 0.0)?,
+            );
+        }
+        for (name, d_in, d_out, std) in [
+            ("attn.c_attn", d, 3 * d, 0.02),
+            ("attn.c_proj", d, d, proj_std),
+            ("mlp.c_fc", d, 4 * d, 0.02),
+            ("mlp.c_proj", 4 * d, d, proj_std),
+        ] {
+            tensors.insert(
+                p(&format!("{name}.weight")),
+                random_tensor(&mut rng, &[d_in, d_out], std, 0.0)?,
+            );
+            tensors.insert(
+                p(&format!("{name}.bias")),
+                random_tensor(&mut rng, &[d_out], 0.01, 0.0)?,
+            );
+        }
+    }
+    tensors.insert(
+        "ln_f.weight".into(),
+        random_tensor(&mut rng, &[d], 0.05, 1.0)?,
+    );
+    tensors.insert(
+        "ln_f.bias".into(),
+        random_tensor(&mut rng, &[d], 0.02, 0.0)?,
+    );
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    let config = json!({
+        "model_type": "gpt2",
+        "architectures": ["GPT2LMHeadModel"],
+        "vocab_size": GPT2_VOCAB_SIZE,
+        "n_positions": o.n_positions,
+        "n_ctx": o.n_positions,
+        "n_embd": d,
+        "n_layer": o.layers,
+        "n_head": o.heads,
+        "activation_function": "gelu_new",
+        "layer_norm_epsilon": 1e-5,
+        "bos_token_id": GPT2_VOCAB_SIZE - 1,
+        "eos_token_id": GPT2_VOCAB_SIZE - 1,
+    });
+    std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&config)?)?;
+    write_gpt2_tokenizer(dir)
+}
+
+/// Writes the bundled GPT-2 `vocab.json` and `merges.txt` into `dir`.
+pub fn write_gpt2_tokenizer(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("vocab.json"), GPT2_VOCAB)?;
+    std::fs::write(dir.join("merges.txt"), GPT2_MERGES)?;
+    Ok(())
+}
+
+const TOPICS: &[(&[&str], &[&str])] = &[
+    (
+        &[
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ],
+        &[
+            "We met on {}.",
+            "The market is closed every {}.",
+            "See you next {} morning.",
+            "{} was a long day.",
+        ],
+    ),
+    (
+        &[
+            "red", "green", "blue", "yellow", "purple", "orange", "black", "white",
+        ],
+        &[
+            "She painted the door {}.",
+            "The {} car stopped outside.",
+            "His favourite colour is {}.",
+            "A {} light glowed.",
+        ],
+    ),
+    (
+        &[
+            "Paris", "London", "Tokyo", "Berlin", "Madrid", "Cairo", "Lima", "Oslo",
+        ],
+        &[
+            "They flew to {} last year.",
+            "The museum in {} is famous.",
+            "Rain fell all week in {}.",
+            "{} is a busy city.",
+        ],
+    ),
+    (
+        &[
+            "three",
+            "seven",
+            "twelve",
+            "forty",
+            "ninety",
+            "two hundred",
+            "eleven",
+            "five",
+        ],
+        &[
+            "He counted {} birds.",
+            "The recipe needs {} eggs.",
+            "We waited {} minutes.",
+            "There were {} people there.",
+        ],
+    ),
+    (
+        &[
+            "dog", "cat", "horse", "owl", "fox", "rabbit", "whale", "eagle",
+        ],
+        &[
+            "The {} ran across the field.",
+            "A small {} slept by the fire.",
+            "Have you ever seen a {}?",
+            "The old {} was hungry.",
+        ],
+    ),
+    (
+        &[
+            "bread", "cheese", "soup", "rice", "apples", "coffee", "tea", "honey",
+        ],
+        &[
+            "She bought fresh {} today.",
+            "The {} tasted wonderful.",
+            "We ran out of {} again.",
+            "Pass me the {}, please.",
+        ],
+    ),
+];
+
+/// A deterministic English corpus of `n` short documents about a few topics, one per line.
+pub fn corpus(n: usize, seed: u64) -> String {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let mut out = String::new();
+    for _ in 0..n {
+        let sentences = rng.random_range(3..9);
+        let mut doc = Vec::with_capacity(sentences);
+        for _ in 0..sentences {
+            let (words, templates) = TOPICS[rng.random_range(0..TOPICS.len())];
+            let template = templates[rng.random_range(0..templates.len())];
+            doc.push(template.replace("{}", words[rng.random_range(0..words.len())]));
+        }
+        out.push_str(&doc.join(" "));
+        out.push('\n');
+    }
+    out
+}
+
+/// Residual activations (centred per position) of the model at `hook` on the first windows of
+/// `corpus_path`: `[n_tokens, d_model]`.
+fn sample_residuals(
+    model_dir: &Path,
+    corpus_path: &Path,
+    hook: HookPoint,
+    windows: usize,
+    ctx: usize,
+) -> Result<Tensor> {
+    let files = ModelFiles::resolve(
+        &Location::Local(model_dir.to_path_buf()),
+        &crate::hub::Hub::from_env(false)?,
+    )?;
+    let model = model::load_model(&files, hook, &Device::Cpu)?;
+    let tokenizer = data::gpt2_bpe(&model_dir.join("vocab.json"), &model_dir.join("merges.txt"))?;
+    let docs = data::read_documents(corpus_path, "text")?;
+    let mut windower = Windower::new((GPT2_VOCAB_SIZE - 1) as u32, ctx);
+    let mut batch = Vec::new();
+    for ids in data::encode_documents(&tokenizer, docs)? {
+        windower.push_document(&ids);
+        while let Some(w) = windower.pop_window() {
+            batch.push(w);
+        }
+        if batch.len() >= windows {
+            break;
+        }
+    }
+    batch.truncate(windows);
+    anyhow::ensure!(
+        !batch.is_empty(),
+        "corpus {} is too short to calibrate the SAE",
+        corpus_path.display()
+    );
+    let n = batch.len();
+    let ids = Tensor::new(batch.concat(), &Device::Cpu)?.reshape((n, ctx))?;
+    let resid = model::center_per_position(&model.residual(&ids)?)?;
+    Ok(resid.reshape((n * ctx, model.d_model()))?)
+}
+
+/// Writes an SAELens-format SAE for `blocks.{hook_layer}.hook_resid_pre` of the model in
+/// `model_dir`, calibrated on `corpus_path`: latents come in groups of 8 that share a direction
+/// taken from real residuals (so they co-fire), with firing rates that give an L0 near 32.
+pub fn write_calibrated_sae(
+    model_dir: &Path,
+    corpus_path: &Path,
+    sae_dir: &Path,
+    o: &SynthOptions,
+) -> Result<()> {
+    let hook = HookPoint {
+        layer: o.hook_layer,
+        kind: HookKind::ResidPre,
+    };
+    let ctx = o.n_positions.min(64);
+    let x = sample_residuals(model_dir, corpus_path, hook, 48, ctx)?;
+    let (n, d) = x.dims2()?;
+    let xs = x.flatten_all()?.to_vec1::<f32>()?;
+    let mut rng = StdRng::seed_from_u64(o.seed.wrapping_add(1));
+    let rms = (xs.iter().map(|v| v * v).sum::<f32>() / xs.len() as f32).sqrt();
+    let b_dec: Vec<f32> = (0..d).map(|_| 0.05 * rms * normal(&mut rng)).collect();
+    let unit = |v: Vec<f32>| {
+        let norm = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
+        v.into_iter().map(|a| a / norm).collect::<Vec<f32>>()
+    };
+    let groups = o.d_sae.div_ceil(8);
+    let concepts: Vec<Vec<f32>> = (0..groups)
+        .map(|_| {
+            let t = rng.random_range(0..n);
+            unit(xs[t * d..(t + 1) * d].to_vec())
+        })
+        .collect();
+    let directions: Vec<Vec<f32>> = (0..o.d_sae)
+        .map(|i| {
+            unit(
+                concepts[i / 8]
+                    .iter()
+                    .map(|c| c + 0.35 * normal(&mut rng) / (d as f32).sqrt())
+                    .collect(),
+            )
+        })
+        .collect();
+    // Pre-activations of the unscaled directions on the sample.
+    let mut w = vec![0f32; d * o.d_sae];
+    for (i, dir) in directions.iter().enumerate() {
+        for (j, v) in dir.iter().enumerate() {
+            w[j * o.d_sae + i] = *v;
+        }
+    }
+    let w_t = Tensor::from_slice(&w, (d, o.d_sae), &Device::Cpu)?;
+    let b_dec_t = Tensor::from_slice(&b_dec, d, &Device::Cpu)?;
+    let pre = x
+        .broadcast_sub(&b_dec_t)?
+        .matmul(&w_t)?
+        .t()?
+        .contiguous()?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    // Firing rates log-uniform over a 12× range, with a mean that gives an L0 of about 32
+    // (like the paper's GPT-2 SAEs at t = 0), capped at 2.5% for small SAEs.
+    let mean_rate = (32.0 / o.d_sae as f64).min(0.025);
+    let lowest_rate = mean_rate * 12f64.ln() / 11.0;
+    let mut b_enc = vec![0f32; o.d_sae];
+    for i in 0..o.d_sae {
+        let mut col = pre[i * n..(i + 1) * n].to_vec();
+        col.sort_by(f32::total_cmp);
+        let p = lowest_rate * (rng.random::<f64>() * 12f64.ln()).exp();
+        let q = col[((1.0 - p) * (n - 1) as f64) as usize];
+        let mean = col.iter().sum::<f32>() / n as f32;
+        let std = (col.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32)
+            .sqrt()
+            .max(1e-6);
+        let scale = 2.0 / std;
+        for j in 0..d {
+            w[j * o.d_sae + i] *= scale;
+        }
+        b_enc[i] = -q * scale;
+    }
+    let mut w_dec = vec![0f32; o.d_sae * d];
+    for (i, dir) in directions.iter().enumerate() {
+        let norm = rng.random_range(0.5f32..2.0);
+        for (j, v) in dir.iter().enumerate() {
+            w_dec[i * d + j] = v * norm;
+        }
+    }
+    std::fs::create_dir_all(sae_dir)?;
+    let mut tensors = HashMap::new();
+    tensors.insert(
+        "W_enc".to_string(),
+        Tensor::from_vec(w, (d, o.d_sae), &Device::Cpu)?,
+    );
+    tensors.insert(
+        "b_enc".to_string(),
+        Tensor::from_vec(b_enc, o.d_sae, &Device::Cpu)?,
+    );
+    tensors.insert(
+        "W_dec".to_string(),
+        Tensor::from_vec(w_dec, (o.d_sae, d), &Device::Cpu)?,
+    );
+    tensors.insert(
+        "b_dec".to_string(),
+        Tensor::from_vec(b_dec, d, &Device::Cpu)?,
+    );
+    candle_core::safetensors::save(&tensors, sae_dir.join("sae_weights.safetensors"))?;
+    let cfg = json!({
+        "architecture": "standard",
+        "d_in": d,
+        "d_sae": o.d_sae,
+        "hook_name": hook.to_string(),
+        "hook_layer": o.hook_layer,
+        "apply_b_dec_to_input": true,
+        "normalize_activations": "none",
+        "context_size": ctx,
+        "model_name": "synthetic-gpt2",
+        "prepend_bos": true,
+        "neuronpedia_id": null,
+    });
+    std::fs::write(sae_dir.join("cfg.json"), serde_json::to_vec_pretty(&cfg)?)?;
+    Ok(())
+}
+
+/// Writes model, corpus and SAE under `out`: `model/`, `corpus.txt`,
+/// `sae/blocks.{L}.hook_resid_pre/`.
+pub fn write_all(out: &Path, o: &SynthOptions) -> Result<SynthPaths> {
+    anyhow::ensure!(
+        o.hook_layer < o.layers,
+        "hook layer {} is beyond the {}-layer model",
+        o.hook_layer,
+        o.layers
+    );
+    let paths = SynthPaths {
+        model: out.join("model"),
+        sae: out
+            .join("sae")
+            .join(format!("blocks.{}.hook_resid_pre", o.hook_layer)),
+        corpus: out.join("corpus.txt"),
+    };
+    write_gpt2_model(&paths.model, o)?;
+    std::fs::write(&paths.corpus, corpus(o.documents, o.seed))?;
+    write_calibrated_sae(&paths.model, &paths.corpus, &paths.sae, o)?;
+    Ok(paths)
+}
+
+/// A `cooc` config that runs on the files of [`write_all`].
+pub fn demo_config(paths: &SynthPaths, o: &SynthOptions) -> String {
+    let sae_root = paths.sae.parent().unwrap_or(Path::new("."));
+    format!(
+        r#"# Written by `saecooc synth`: a random GPT-2-shaped model with the real GPT-2 tokenizer.
+[generation]
+n_batches = 8
+model_name = "synthetic-gpt2"
+sae_release_short = "synthetic"
+sae_ids = ["blocks.{layer}.hook_resid_pre"]
+activation_thresholds = [0.0, 1.5]
+remove_special_tokens = true
+
+[source]
+model = "{model}"
+sae = "{sae}"
+dataset = "{corpus}"
+
+[run]
+context_size = {ctx}
+prompts_per_batch = 16
+tokens_per_batch = 1024
+"#,
+        layer = o.hook_layer,
+        model = paths.model.display(),
+        sae = sae_root.display(),
+        corpus = paths.corpus.display(),
+        ctx = o.n_positions.min(64),
+    )
+}
