@@ -60,6 +60,77 @@ pub fn neat_sae_id(sae_id: &str) -> String {
     sae_id.replace(['.', '/'], "_")
 }
 
+/// True for characters Python's `str.isprintable()` rejects, for the ranges that occur in
+/// tokenizer vocabularies: controls (Cc), format characters (Cf), separators other than the
+/// ASCII space (Zs, Zl, Zp) and private use (Co). Unassigned code points (Cn) are treated as
+/// printable. The ranges are those of CPython 3.11.
+fn is_non_printable(c: char) -> bool {
+    let u = c as u32;
+    matches!(u,
+        0x00..=0x1f | 0x7f..=0xa0 | 0xad | 0x600..=0x605 | 0x61c | 0x6dd | 0x70f | 0x890..=0x891
+        | 0x8e2 | 0x1680 | 0x180e | 0x2000..=0x200f | 0x2028..=0x202f | 0x205f..=0x2064
+        | 0x2066..=0x206f | 0x3000 | 0xe000..=0xf8ff | 0xfeff | 0xfff9..=0xfffb | 0x110bd | 0x110cd
+        | 0x13430..=0x13438 | 0x1bca0..=0x1bca3 | 0x1d173..=0x1d17a | 0xe0001 | 0xe0020..=0xe007f
+        | 0xf0000..=0xffffd | 0x100000..=0x10fffd)
+}
+
+/// Formats `s` as Python's `repr(str)` does: single quotes unless the text has `'` and no `"`,
+/// backslash escapes for the quote, `\\`, `\n`, `\r`, `\t`, and `\xNN`/`\uNNNN`/`\UNNNNNNNN` for
+/// non-printable characters.
+pub fn str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c != ' ' && is_non_printable(c) => {
+                let u = c as u32;
+                if u < 0x100 {
+                    out.push_str(&format!("\\x{u:02x}"));
+                } else if u < 0x10000 {
+                    out.push_str(&format!("\\u{u:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{u:08x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Formats strings as Python's `repr(list_of_str)`: `['a', "b'c"]`.
+pub fn list_repr<S: AsRef<str>>(items: &[S]) -> String {
+    let parts: Vec<String> = items.iter().map(|s| str_repr(s.as_ref())).collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// Percent-encodes as Python's `urllib.parse.quote(s)` (safe: letters, digits, `_.-~/`).
+pub fn url_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"_.-~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +158,34 @@ mod tests {
         for (x, want) in cases {
             assert_eq!(float_repr(*x), *want, "repr of {x}");
         }
+    }
+
+    #[test]
+    fn str_and_list_repr_match_python() {
+        // Expected strings are CPython's repr() of the same values.
+        assert_eq!(str_repr(" regard"), "' regard'");
+        assert_eq!(str_repr("'"), "\"'\"");
+        assert_eq!(str_repr("it's \"x\""), "'it\\'s \"x\"'");
+        assert_eq!(str_repr("a\\b\n\t"), "'a\\\\b\\n\\t'");
+        assert_eq!(str_repr("\u{a0}x\u{200b}\u{7f}"), "'\\xa0x\\u200b\\x7f'");
+        assert_eq!(str_repr("’ café 日本"), "'’ café 日本'");
+        assert_eq!(str_repr("\u{f0000}"), "'\\U000f0000'");
+        assert_eq!(
+            list_repr(&["’", " Jr", "'", ","]),
+            "['’', ' Jr', \"'\", ',']"
+        );
+        assert_eq!(list_repr::<&str>(&[]), "[]");
+    }
+
+    #[test]
+    fn url_quote_matches_python() {
+        let q =
+            url_quote(r#"[{"modelId": "gpt2-small", "layer": "8-res_fs768-jb", "index": "0"}]"#);
+        assert_eq!(
+            q,
+            "%5B%7B%22modelId%22%3A%20%22gpt2-small%22%2C%20%22layer%22%3A%20%228-res_fs768-jb%22%2C%20%22index%22%3A%20%220%22%7D%5D"
+        );
+        assert_eq!(url_quote("a/b é"), "a/b%20%C3%A9");
     }
 
     #[test]

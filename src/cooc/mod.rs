@@ -13,14 +13,14 @@
 pub mod counts;
 
 use crate::config::{Config, DeviceKind};
-use crate::data::{self, Documents, WindowStream};
+use crate::data::{Documents, WindowStream};
 use crate::hub::{Hub, Location};
 use crate::layout::{cooc_file, sae_results_dir, CoocKind};
-use crate::model::{self, HookPoint, ModelFiles, ResidualModel};
+use crate::model::{self, ResidualModel};
 use crate::npz::NpzWriter;
 use crate::pyfmt::threshold_tag;
-use crate::registry;
-use crate::sae::{Sae, SaeDefaults, SaeFiles};
+use crate::sae::Sae;
+use crate::sources::{bos_id, Sources};
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
 use counts::{jaccard_row, threshold_cut, CoocCounts};
@@ -68,7 +68,7 @@ pub fn run(config: &Config, options: &CoocOptions) -> Result<Vec<RunSummary>> {
         .sae_ids
         .iter()
         .map(|sae_id| {
-            run_sae(config, options, &hub, &device, sae_id)
+            run_sae(&Sources::new(config, &hub, &device), options, sae_id)
                 .with_context(|| format!("cooc for SAE {sae_id} failed"))
         })
         .collect()
@@ -86,98 +86,13 @@ struct Inputs {
     dataset: Location,
 }
 
-fn resolve_inputs(config: &Config, hub: &Hub, device: &Device, sae_id: &str) -> Result<Inputs> {
-    let g = &config.generation;
-    let src = &config.source;
-    let entry = registry::sae_entry(&g.model_name, &g.sae_release_short, sae_id);
-
-    let (sae_location, subfolder) = match &src.sae {
-        Some(spec) => match registry::expand_sae_path(spec, sae_id) {
-            Some(expanded) => (
-                Location::parse(&expanded, src.sae_revision.as_deref()),
-                String::new(),
-            ),
-            None => (
-                Location::parse(spec, src.sae_revision.as_deref()),
-                entry
-                    .as_ref()
-                    .map(|e| e.subfolder.clone())
-                    .unwrap_or_else(|| registry::default_subfolder(sae_id)),
-            ),
-        },
-        None => {
-            let e = entry.as_ref().with_context(|| {
-                format!(
-                    "no [source] sae given and release '{}' of model '{}' is not in the built-in table",
-                    g.sae_release_short, g.model_name
-                )
-            })?;
-            (
-                Location::Hub {
-                    repo: e.hub_repo.into(),
-                    revision: "main".into(),
-                },
-                e.subfolder.clone(),
-            )
-        }
-    };
-    let defaults = SaeDefaults {
-        hook_name: entry
-            .as_ref()
-            .and_then(|e| e.hook_name.clone())
-            .or_else(|| hook_from_sae_id(sae_id)),
-        neuronpedia_id: entry.as_ref().and_then(|e| e.neuronpedia_id.clone()),
-        context_size: entry.as_ref().map(|e| e.context_size),
-        dataset_path: entry.as_ref().map(|e| e.dataset.to_string()),
-    };
-    let sae_files = SaeFiles::resolve(&sae_location, &subfolder, hub)?;
-    let sae = Sae::load(&sae_files, &defaults, device)?;
-    let hook = HookPoint::parse(&sae.cfg.hook_name)?;
-
-    let model_spec = match &src.model {
-        Some(m) => m.clone(),
-        None => registry::model_repo(&g.model_name)
-            .with_context(|| {
-                format!(
-                    "no [source] model given and model '{}' is not in the built-in table",
-                    g.model_name
-                )
-            })?
-            .to_string(),
-    };
-    let model_location = Location::parse(&model_spec, src.model_revision.as_deref());
-    let files = ModelFiles::resolve(&model_location, hub)?;
-    let model = model::load_model(&files, hook, device)?;
-    ensure!(
-        sae.cfg.d_in == model.d_model(),
-        "SAE {} has d_in = {} but model {} has width {} at {hook}",
-        sae.source,
-        sae.cfg.d_in,
-        files.source,
-        model.d_model()
-    );
-
-    let tokenizer_location = match &src.tokenizer {
-        Some(t) => Location::parse(t, None),
-        None => model_location.clone(),
-    };
-    let tokenizer = data::load_tokenizer(&tokenizer_location, hub)?;
-    let special_tokens = files.special_tokens()?;
-    let bos = special_tokens
-        .bos
-        .or_else(|| {
-            ["<|endoftext|>", "<bos>", "<s>"]
-                .iter()
-                .find_map(|t| tokenizer.token_to_id(t))
-        })
-        .with_context(|| {
-            format!(
-                "{} has no bos_token_id and the tokenizer has no BOS token",
-                files.config.display()
-            )
-        })?;
-
-    let context_size = config
+fn resolve_inputs(sources: &Sources, sae_id: &str) -> Result<Inputs> {
+    let sae = sources.load_sae(sae_id)?;
+    let (files, model) = sources.load_model_for(&sae)?;
+    let tokenizer = sources.load_tokenizer()?;
+    let bos = bos_id(&files, &tokenizer)?;
+    let context_size = sources
+        .config
         .run
         .context_size
         .or(sae.cfg.context_size)
@@ -187,37 +102,16 @@ fn resolve_inputs(config: &Config, hub: &Hub, device: &Device, sae_id: &str) -> 
         "context_size {context_size} is longer than the model's {} positions",
         model.max_positions()
     );
-    let dataset_spec = src
-        .dataset
-        .clone()
-        .or_else(|| sae.cfg.dataset_path.clone())
-        .context("no [source] dataset given and the SAE names no dataset")?;
     Ok(Inputs {
-        model,
+        dataset: sources.dataset_location(&sae)?,
+        special: files.special_tokens()?.ids(),
         model_source: files.source,
-        special: special_tokens.ids(),
+        model,
         sae,
         tokenizer,
         bos,
         context_size,
-        dataset: Location::parse(&dataset_spec, src.dataset_revision.as_deref()),
     })
-}
-
-/// `layer_12/width_16k/...` → `blocks.12.hook_resid_post` (Gemma Scope); `blocks.L.hook_*` as is.
-fn hook_from_sae_id(sae_id: &str) -> Option<String> {
-    if sae_id.starts_with("blocks.") {
-        let parts: Vec<&str> = sae_id.splitn(3, '.').collect();
-        let hook = parts
-            .get(2)?
-            .split('_')
-            .take(3)
-            .collect::<Vec<_>>()
-            .join("_");
-        return Some(format!("blocks.{}.{hook}", parts[1]));
-    }
-    let layer = sae_id.strip_prefix("layer_")?.split('/').next()?;
-    Some(format!("blocks.{layer}.hook_resid_post"))
 }
 
 /// Wall-clock time spent in each stage.
@@ -255,19 +149,12 @@ fn progress_bar(total: u64, quiet: bool, label: &str) -> ProgressBar {
     bar
 }
 
-fn run_sae(
-    config: &Config,
-    options: &CoocOptions,
-    hub: &Hub,
-    device: &Device,
-    sae_id: &str,
-) -> Result<RunSummary> {
+fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<RunSummary> {
+    let (config, hub, device) = (sources.config, sources.hub, sources.device);
     let g = &config.generation;
     let started = Instant::now();
     let mut timings = Timings::default();
-    let mut inputs = timed(&mut timings.load_s, || {
-        resolve_inputs(config, hub, device, sae_id)
-    })?;
+    let mut inputs = timed(&mut timings.load_s, || resolve_inputs(sources, sae_id))?;
     let results_root = options
         .results_dir
         .clone()
@@ -560,21 +447,5 @@ mod tests {
         let (pos, tok) = kept_positions(&batch, true, &[50256], 3);
         assert_eq!(pos, vec![1, 2, 5]);
         assert_eq!(tok, vec![10, 11, 12]);
-    }
-
-    #[test]
-    fn hooks_follow_from_sae_ids() {
-        assert_eq!(
-            hook_from_sae_id("layer_12/width_16k/canonical").as_deref(),
-            Some("blocks.12.hook_resid_post")
-        );
-        assert_eq!(
-            hook_from_sae_id("blocks.8.hook_resid_pre_24576").as_deref(),
-            Some("blocks.8.hook_resid_pre")
-        );
-        assert_eq!(
-            hook_from_sae_id("blocks.3.hook_resid_post").as_deref(),
-            Some("blocks.3.hook_resid_post")
-        );
     }
 }

@@ -1,0 +1,188 @@
+//! Resolving a config's inputs — SAE, model, tokenizer, dataset — shared by every stage.
+//!
+//! `[source]` entries win; otherwise the built-in table of the paper's releases
+//! ([`crate::registry`]) supplies hub locations.
+
+use crate::config::Config;
+use crate::data;
+use crate::hub::{Hub, Location};
+use crate::model::{self, HookPoint, ModelFiles, ResidualModel};
+use crate::registry;
+use crate::sae::{Sae, SaeDefaults, SaeFiles};
+use anyhow::{ensure, Context, Result};
+use candle_core::Device;
+use tokenizers::Tokenizer;
+
+/// The inputs of one config, resolved lazily.
+pub struct Sources<'a> {
+    pub config: &'a Config,
+    pub hub: &'a Hub,
+    pub device: &'a Device,
+}
+
+/// `layer_12/width_16k/...` → `blocks.12.hook_resid_post` (Gemma Scope); `blocks.L.hook_*[_W]`
+/// → `blocks.L.hook_*`.
+pub fn hook_from_sae_id(sae_id: &str) -> Option<String> {
+    if sae_id.starts_with("blocks.") {
+        let parts: Vec<&str> = sae_id.splitn(3, '.').collect();
+        let hook = parts
+            .get(2)?
+            .split('_')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("_");
+        return Some(format!("blocks.{}.{hook}", parts[1]));
+    }
+    let layer = sae_id.strip_prefix("layer_")?.split('/').next()?;
+    Some(format!("blocks.{layer}.hook_resid_post"))
+}
+
+impl<'a> Sources<'a> {
+    pub fn new(config: &'a Config, hub: &'a Hub, device: &'a Device) -> Self {
+        Self {
+            config,
+            hub,
+            device,
+        }
+    }
+
+    /// Loads the SAE `sae_id` (decoder norms folded).
+    pub fn load_sae(&self, sae_id: &str) -> Result<Sae> {
+        let g = &self.config.generation;
+        let src = &self.config.source;
+        let entry = registry::sae_entry(&g.model_name, &g.sae_release_short, sae_id);
+        let (location, subfolder) = match &src.sae {
+            Some(spec) => match registry::expand_sae_path(spec, sae_id) {
+                Some(expanded) => (
+                    Location::parse(&expanded, src.sae_revision.as_deref()),
+                    String::new(),
+                ),
+                None => (
+                    Location::parse(spec, src.sae_revision.as_deref()),
+                    entry
+                        .as_ref()
+                        .map(|e| e.subfolder.clone())
+                        .unwrap_or_else(|| registry::default_subfolder(sae_id)),
+                ),
+            },
+            None => {
+                let e = entry.as_ref().with_context(|| {
+                    format!(
+                        "no [source] sae given and release '{}' of model '{}' is not in the built-in table",
+                        g.sae_release_short, g.model_name
+                    )
+                })?;
+                (
+                    Location::Hub {
+                        repo: e.hub_repo.into(),
+                        revision: "main".into(),
+                    },
+                    e.subfolder.clone(),
+                )
+            }
+        };
+        let defaults = SaeDefaults {
+            hook_name: entry
+                .as_ref()
+                .and_then(|e| e.hook_name.clone())
+                .or_else(|| hook_from_sae_id(sae_id)),
+            neuronpedia_id: entry.as_ref().and_then(|e| e.neuronpedia_id.clone()),
+            context_size: entry.as_ref().map(|e| e.context_size),
+            dataset_path: entry.as_ref().map(|e| e.dataset.to_string()),
+        };
+        let files = SaeFiles::resolve(&location, &subfolder, self.hub)?;
+        Sae::load(&files, &defaults, self.device)
+    }
+
+    /// Where the model comes from.
+    pub fn model_location(&self) -> Result<Location> {
+        let src = &self.config.source;
+        let spec = match &src.model {
+            Some(m) => m.clone(),
+            None => registry::model_repo(&self.config.generation.model_name)
+                .with_context(|| {
+                    format!(
+                        "no [source] model given and model '{}' is not in the built-in table",
+                        self.config.generation.model_name
+                    )
+                })?
+                .to_string(),
+        };
+        Ok(Location::parse(&spec, src.model_revision.as_deref()))
+    }
+
+    /// Loads the model up to `sae`'s hook and checks that the widths agree.
+    pub fn load_model_for(&self, sae: &Sae) -> Result<(ModelFiles, Box<dyn ResidualModel>)> {
+        let hook = HookPoint::parse(&sae.cfg.hook_name)?;
+        let files = ModelFiles::resolve(&self.model_location()?, self.hub)?;
+        let model = model::load_model(&files, hook, self.device)?;
+        ensure!(
+            sae.cfg.d_in == model.d_model(),
+            "SAE {} has d_in = {} but model {} has width {} at {hook}",
+            sae.source,
+            sae.cfg.d_in,
+            files.source,
+            model.d_model()
+        );
+        Ok((files, model))
+    }
+
+    /// The tokenizer: `[source] tokenizer`, else the model's.
+    pub fn load_tokenizer(&self) -> Result<Tokenizer> {
+        let location = match &self.config.source.tokenizer {
+            Some(t) => Location::parse(t, None),
+            None => self.model_location()?,
+        };
+        data::load_tokenizer(&location, self.hub)
+    }
+
+    /// The text dataset: `[source] dataset`, else the SAE's training data.
+    pub fn dataset_location(&self, sae: &Sae) -> Result<Location> {
+        let src = &self.config.source;
+        let spec = src
+            .dataset
+            .clone()
+            .or_else(|| sae.cfg.dataset_path.clone())
+            .context("no [source] dataset given and the SAE names no dataset")?;
+        Ok(Location::parse(&spec, src.dataset_revision.as_deref()))
+    }
+}
+
+/// The BOS id: the model config's `bos_token_id`, else a conventional BOS token of the tokenizer.
+pub fn bos_id(files: &ModelFiles, tokenizer: &Tokenizer) -> Result<u32> {
+    files
+        .special_tokens()?
+        .bos
+        .or_else(|| {
+            ["<|endoftext|>", "<bos>", "<s>"]
+                .iter()
+                .find_map(|t| tokenizer.token_to_id(t))
+        })
+        .with_context(|| {
+            format!(
+                "{} has no bos_token_id and the tokenizer has no BOS token",
+                files.config.display()
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hooks_follow_from_sae_ids() {
+        assert_eq!(
+            hook_from_sae_id("layer_12/width_16k/canonical").as_deref(),
+            Some("blocks.12.hook_resid_post")
+        );
+        assert_eq!(
+            hook_from_sae_id("blocks.8.hook_resid_pre_24576").as_deref(),
+            Some("blocks.8.hook_resid_pre")
+        );
+        assert_eq!(
+            hook_from_sae_id("blocks.3.hook_resid_post").as_deref(),
+            Some("blocks.3.hook_resid_post")
+        );
+    }
+}
