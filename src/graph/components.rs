@@ -61,7 +61,7 @@ pub fn smallest_search_cut(tol: f64) -> f64 {
 }
 
 impl SparseJaccard {
-    /// An empty builder for an `n × n` matrix keeping entries `>= floor` (floor > 0).
+    /// An empty `n × n` matrix; fill it row by row with [`SparseJaccard::push_row`].
     pub fn new(n: usize) -> Self {
         Self {
             n,
