@@ -39,13 +39,19 @@ impl AtomicFile {
     }
 
     /// Flushes and syncs `writer`, then renames the temporary file to its final name.
-    pub fn commit(mut self, writer: BufWriter<File>) -> Result<()> {
+    pub fn commit(self, writer: BufWriter<File>) -> Result<()> {
+        self.finish(writer, true)
+    }
+
+    fn finish(mut self, writer: BufWriter<File>, sync: bool) -> Result<()> {
         let file = writer
             .into_inner()
             .map_err(|e| e.into_error())
             .with_context(|| format!("cannot write {}", self.temp_path.display()))?;
-        file.sync_all()
-            .with_context(|| format!("cannot sync {}", self.temp_path.display()))?;
+        if sync {
+            file.sync_all()
+                .with_context(|| format!("cannot sync {}", self.temp_path.display()))?;
+        }
         std::fs::rename(&self.temp_path, &self.final_path).with_context(|| {
             format!(
                 "cannot rename {} to {}",
@@ -66,13 +72,14 @@ impl Drop for AtomicFile {
     }
 }
 
-/// Writes `bytes` to `path` atomically.
+/// Writes a small file atomically: complete or absent if the process dies. It is not synced
+/// to disk (many small outputs, e.g. one GraphML per subgraph, would wait on every fsync).
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     let (file, mut writer) = AtomicFile::create(path)?;
     writer
         .write_all(bytes)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    file.commit(writer)
+    file.finish(writer, false)
 }
 
 #[cfg(test)]

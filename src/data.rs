@@ -76,6 +76,77 @@ pub fn gpt2_bpe(vocab: &Path, merges: &Path) -> Result<Tokenizer> {
     Ok(tokenizer)
 }
 
+/// Decodes single tokens as the original did (`tokenizer.decode([id])` in transformers).
+pub struct TokenDecoder {
+    tokenizer: Tokenizer,
+    /// transformers' `clean_up_tokenization_spaces`: from `tokenizer_config.json`, else true
+    /// (the default of the transformers releases the original ran on; its GPT-2 node tables
+    /// show `'.'` and never `' .'`).
+    pub clean_up_spaces: bool,
+}
+
+impl TokenDecoder {
+    /// Wraps `tokenizer`.
+    pub fn new(tokenizer: Tokenizer, clean_up_spaces: bool) -> Self {
+        Self {
+            tokenizer,
+            clean_up_spaces,
+        }
+    }
+
+    /// Loads the tokenizer at `location` and its `tokenizer_config.json`, if any.
+    pub fn load(location: &Location, hub: &Hub) -> Result<Self> {
+        let tokenizer = load_tokenizer(location, hub)?;
+        let config = match location {
+            Location::Local(p) if p.is_file() => {
+                p.parent().map(|d| d.join("tokenizer_config.json"))
+            }
+            Location::Local(dir) => Some(dir.join("tokenizer_config.json")),
+            Location::Hub { repo, revision } => {
+                hub.try_get(repo, RepoType::Model, revision, "tokenizer_config.json")
+            }
+        };
+        let clean_up_spaces = config
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("clean_up_tokenization_spaces")?.as_bool())
+            .unwrap_or(true);
+        Ok(Self::new(tokenizer, clean_up_spaces))
+    }
+
+    /// The text of one token id (invalid UTF-8 bytes become U+FFFD, as in Python).
+    pub fn decode_one(&self, id: u32) -> Result<String> {
+        let text = self
+            .tokenizer
+            .decode(&[id], false)
+            .map_err(|e| anyhow::anyhow!("cannot decode token id {id}: {e}"))?;
+        Ok(if self.clean_up_spaces {
+            clean_up_tokenization(&text)
+        } else {
+            text
+        })
+    }
+}
+
+/// transformers' `clean_up_tokenization`: removes the space before punctuation and
+/// English contractions.
+pub fn clean_up_tokenization(text: &str) -> String {
+    [
+        (" .", "."),
+        (" ?", "?"),
+        (" !", "!"),
+        (" ,", ","),
+        (" ' ", "'"),
+        (" n't", "n't"),
+        (" 'm", "'m"),
+        (" 's", "'s"),
+        (" 've", "'ve"),
+        (" 're", "'re"),
+    ]
+    .iter()
+    .fold(text.to_string(), |t, (from, to)| t.replace(from, to))
+}
+
 /// Tokenizes documents without special tokens.
 pub fn encode_documents(tokenizer: &Tokenizer, docs: Vec<String>) -> Result<Vec<Vec<u32>>> {
     let encodings = tokenizer

@@ -1,8 +1,10 @@
 //! The results folder layout, byte-for-byte the original's names so its notebooks and app
 //! keep working:
-//! `{results}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}/feature_acts_cooc_{kind}_threshold_{ts}.npz`.
+//! `{results}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}/feature_acts_cooc_{kind}_threshold_{ts}.npz`,
+//! and the `graphs` outputs beside them (original-pipeline.md §3).
 
 use crate::pyfmt::{neat_sae_id, threshold_tag};
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 /// The three matrices `cooc` writes per threshold.
@@ -50,9 +52,125 @@ pub fn cooc_file(dir: &Path, kind: CoocKind, threshold: f64) -> PathBuf {
     ))
 }
 
+/// The threshold in a `feature_acts_cooc_{kind}_threshold_{ts}.npz` name, parsed back as the
+/// original's readers do (`float(ts.replace("_", "."))`).
+pub fn cooc_file_threshold(file_name: &str, kind: CoocKind) -> Option<f64> {
+    let prefix = format!("feature_acts_cooc_{}_threshold_", kind.name());
+    let ts = file_name.strip_prefix(&prefix)?.strip_suffix(".npz")?;
+    ts.replace('_', ".").parse().ok()
+}
+
+/// Every `{kind}` file in `dir` (or, as the original falls back to, in a `raw_cooc_*`
+/// subfolder of it), with its threshold, in ascending threshold order.
+pub fn find_cooc_files(dir: &Path, kind: CoocKind) -> Result<Vec<(f64, PathBuf)>> {
+    let mut found = cooc_files_in(dir, kind)?;
+    if found.is_empty() {
+        for sub in sorted_entries(dir)? {
+            let raw = sub
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("raw_cooc_"));
+            if raw && sub.is_dir() {
+                found.extend(cooc_files_in(&sub, kind)?);
+            }
+        }
+    }
+    found.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(found)
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut paths = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()
+        .with_context(|| format!("cannot list {}", dir.display()))?;
+    paths.sort();
+    Ok(paths)
+}
+
+fn cooc_files_in(dir: &Path, kind: CoocKind) -> Result<Vec<(f64, PathBuf)>> {
+    Ok(sorted_entries(dir)?
+        .into_iter()
+        .filter_map(|p| {
+            let t = cooc_file_threshold(p.file_name()?.to_str()?, kind)?;
+            Some((t, p))
+        })
+        .collect())
+}
+
+/// The files `graphs` writes for one activation threshold, under one SAE's results folder.
+#[derive(Debug, Clone)]
+pub struct GraphFiles {
+    pub node_table: PathBuf,
+    pub thresholded: PathBuf,
+    pub sparse_thresholded: PathBuf,
+    pub histogram: PathBuf,
+    /// `graphs_{ts}/`: one `subgraph_{sid}.html` per plotted subgraph.
+    pub html_dir: PathBuf,
+    /// `subgraph_objects/activation_{ts}/`: one `subgraph_{sid}.graphml` per subgraph.
+    pub graph_dir: PathBuf,
+}
+
+impl GraphFiles {
+    /// The original's names (`ts` as in the cooc files).
+    pub fn new(dir: &Path, threshold: f64) -> Self {
+        let ts = threshold_tag(threshold);
+        let matrices = dir.join("thresholded_matrices");
+        Self {
+            node_table: dir
+                .join("dataframes")
+                .join(format!("node_info_df_{ts}.csv")),
+            thresholded: matrices.join(format!("thresholded_matrix_{ts}.npz")),
+            sparse_thresholded: matrices.join(format!("sparse_thresholded_matrix_{ts}.npz")),
+            histogram: dir
+                .join("histograms")
+                .join(format!("subgraph_density_{ts}.png")),
+            html_dir: dir.join(format!("graphs_{ts}")),
+            graph_dir: dir
+                .join("subgraph_objects")
+                .join(format!("activation_{ts}")),
+        }
+    }
+
+    /// `graphs_{ts}/subgraph_{sid}.html`.
+    pub fn html(&self, subgraph: usize) -> PathBuf {
+        self.html_dir.join(format!("subgraph_{subgraph}.html"))
+    }
+
+    /// `subgraph_objects/activation_{ts}/subgraph_{sid}.graphml`.
+    pub fn graphml(&self, subgraph: usize) -> PathBuf {
+        self.graph_dir.join(format!("subgraph_{subgraph}.graphml"))
+    }
+}
+
+/// `edge_thresholds.csv` in an SAE's results folder.
+pub fn edge_thresholds_file(dir: &Path) -> PathBuf {
+    dir.join("edge_thresholds.csv")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thresholds_parse_back_from_names() {
+        let t = |n| cooc_file_threshold(n, CoocKind::Jaccard);
+        assert_eq!(t("feature_acts_cooc_jaccard_threshold_1_5.npz"), Some(1.5));
+        assert_eq!(
+            t("feature_acts_cooc_jaccard_threshold_1e-05.npz"),
+            Some(1e-5)
+        );
+        assert_eq!(t("feature_acts_cooc_jaccard_threshold_0_0.npz"), Some(0.0));
+        assert_eq!(t("feature_acts_cooc_total_threshold_0_0.npz"), None);
+        assert_eq!(t("feature_acts_cooc_jaccard_threshold_x.npz"), None);
+        let g = GraphFiles::new(Path::new("r"), 1.5);
+        assert_eq!(g.node_table, Path::new("r/dataframes/node_info_df_1_5.csv"));
+        assert_eq!(
+            g.graphml(3),
+            Path::new("r/subgraph_objects/activation_1_5/subgraph_3.graphml")
+        );
+    }
 
     #[test]
     fn names_match_the_original() {

@@ -2,9 +2,10 @@
 //! (Clarke, Bhatnagar & Bloom, 2024).
 //!
 //! Stages: [`config`] (TOML), [`model`] (language models to a hook), [`sae`] (SAELens /
-//! Gemma Scope SAEs), [`data`] (text → token windows), [`cooc`] (counting and Jaccard).
+//! Gemma Scope SAEs), [`data`] (text → token windows), [`cooc`] (counting and Jaccard), [`graph`] (edge
+//! thresholds, subgraphs, node tables and pictures).
 //! Supporting modules: [`hub`] (local paths and the Hugging Face hub), [`registry`] (the
-//! paper's releases), [`layout`] (results file names), [`npz`], [`atomic`], [`pyfmt`] and
+//! paper's releases), [`layout`] (results file names), [`progress`], [`npz`], [`atomic`], [`pyfmt`] and
 //! [`synth`] (synthetic models for the offline demo, tests and benchmarks).
 
 pub mod atomic;
@@ -16,6 +17,7 @@ pub mod hub;
 pub mod layout;
 pub mod model;
 pub mod npz;
+pub mod progress;
 pub mod pyfmt;
 pub mod registry;
 pub mod sae;

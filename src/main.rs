@@ -4,6 +4,8 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use saecooc::config::{Config, DeviceKind};
 use saecooc::cooc::{self, CoocOptions};
+use saecooc::graph::{self, GraphOptions};
+use saecooc::pyfmt::float_repr;
 use saecooc::synth::{self, SynthOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +35,16 @@ enum Command {
     /// {results_dir}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}/:
     /// feature_acts_cooc_{total,jaccard,activations}_threshold_{ts}.npz and run.json.
     Cooc(CoocArgs),
+    /// Turn Jaccard matrices into subgraphs: edge thresholds, node tables and pictures.
+    ///
+    /// For every SAE id and every feature_acts_cooc_jaccard_threshold_{ts}.npz found (written by
+    /// `cooc` or by the original Python pipeline): bisect for the edge threshold whose largest
+    /// connected component has [analysis] min_subgraph_size..=max_subgraph_size latents, then
+    /// write edge_thresholds.csv, thresholded_matrices/{,sparse_}thresholded_matrix_{ts}.npz,
+    /// dataframes/node_info_df_{ts}.csv, histograms/subgraph_density_{ts}.png,
+    /// graphs_{ts}/subgraph_{sid}.html and subgraph_objects/activation_{ts}/subgraph_{sid}.graphml.
+    /// Needs the model's embeddings and tokenizer (for top tokens) and the SAE.
+    Graphs(GraphsArgs),
     /// Write a random GPT-2-shaped model, a text corpus and a calibrated SAE (offline demo,
     /// tests, benchmarks).
     ///
@@ -51,6 +63,23 @@ struct CoocArgs {
     #[arg(long)]
     results_dir: Option<PathBuf>,
     /// Compute device, overriding [run] device.
+    #[arg(long, value_enum)]
+    device: Option<DeviceKind>,
+}
+
+#[derive(Args)]
+struct GraphsArgs {
+    /// The run's TOML config (the same file as for `cooc`; [analysis] sets the sizes).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Results root (overriding [run] results_dir), or one SAE's folder: the one holding
+    /// its feature_acts_cooc_jaccard_threshold_*.npz files.
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
+    /// Only this SAE id of the config.
+    #[arg(long)]
+    sae_id: Option<String>,
+    /// Compute device for the top-token products, overriding [run] device.
     #[arg(long, value_enum)]
     device: Option<DeviceKind>,
 }
@@ -84,6 +113,11 @@ struct SynthArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also write a random sparse Jaccard matrix with about this many non-zeros per row (and
+    /// per-latent totals) for threshold 1.5 under {out}/results/, to measure `graphs` on wide
+    /// SAEs without counting first.
+    #[arg(long, value_name = "NNZ_PER_ROW")]
+    random_jaccard: Option<usize>,
 }
 
 fn run_cooc(args: CoocArgs, quiet: bool) -> Result<()> {
@@ -107,6 +141,33 @@ fn run_cooc(args: CoocArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+fn run_graphs(args: GraphsArgs, quiet: bool) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    let options = GraphOptions {
+        results_dir: args.results_dir,
+        sae_id: args.sae_id,
+        device: args.device,
+        quiet,
+    };
+    for summary in graph::run(&config, &options)? {
+        if quiet {
+            continue;
+        }
+        println!("{} → {}", summary.sae_id, summary.dir.display());
+        for t in &summary.thresholds {
+            println!(
+                "  activation threshold {}: edge threshold {}, largest subgraph {}, {} subgraphs, {} latents in subgraphs of 2+",
+                float_repr(t.activation_threshold),
+                float_repr(t.edge_threshold),
+                t.largest_component,
+                t.subgraphs,
+                t.latents_in_subgraphs
+            );
+        }
+    }
+    Ok(())
+}
+
 fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
     let options = SynthOptions {
         layers: args.layers,
@@ -121,6 +182,19 @@ fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
     let paths = synth::write_all(&args.out, &options)?;
     let config = synth::demo_config(&paths, &options);
     saecooc::atomic::write_bytes(&args.out.join("cooc.toml"), config.as_bytes())?;
+    if let Some(nnz) = args.random_jaccard {
+        let dir = saecooc::layout::sae_results_dir(
+            &args.out.join("results"),
+            "synthetic-gpt2",
+            "synthetic",
+            &format!("blocks.{}.hook_resid_pre", args.hook_layer),
+            8,
+        );
+        synth::write_random_cooc(&dir, args.d_sae, nnz, 1.5, args.seed)?;
+        if !quiet {
+            println!("wrote a random Jaccard matrix to {}", dir.display());
+        }
+    }
     if !quiet {
         println!(
             "wrote {} (model, SAE, corpus); run it with: saecooc cooc --config {}",
@@ -135,6 +209,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cooc(args) => run_cooc(args, cli.quiet),
+        Command::Graphs(args) => run_graphs(args, cli.quiet),
         Command::Synth(args) => run_synth(args, cli.quiet),
     };
     match result {

@@ -188,6 +188,16 @@ impl NpzWriter {
         Ok(())
     }
 
+    /// Adds a 0-d byte-string array (numpy dtype `|S{len}`), e.g. scipy's `format` = b'csr'.
+    pub fn add_bytes_scalar(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.start_entry(name, &format!("|S{}", bytes.len().max(1)), &[], 1)?;
+        self.zip.write_all(bytes)?;
+        if bytes.is_empty() {
+            self.zip.write_all(&[0])?;
+        }
+        Ok(())
+    }
+
     /// Finishes the archive and renames it to its final name.
     pub fn finish(self) -> Result<()> {
         let writer = self.zip.finish()?;
@@ -208,29 +218,33 @@ fn header_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     Some(rest)
 }
 
-/// Parses the bytes of a `.npy` file; `what` names it in errors.
-pub fn parse_npy(bytes: &[u8], what: &str) -> Result<NpyArray> {
+/// The header of a `.npy` array: dtype string and C-order shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyHeader {
+    pub descr: String,
+    pub shape: Vec<usize>,
+}
+
+/// Length of the fixed prefix (magic, version, header length) and of the header dict, from
+/// the first 12 bytes (or fewer, for version 1) of a `.npy` file.
+fn npy_prefix(bytes: &[u8], what: &str) -> Result<(usize, usize)> {
     ensure!(
         bytes.len() >= 10 && &bytes[..6] == b"\x93NUMPY",
         "{what} is not a .npy array (bad magic)"
     );
-    let (header_len, offset) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+    match bytes[6] {
+        1 => Ok((10, u16::from_le_bytes([bytes[8], bytes[9]]) as usize)),
         2 | 3 => {
             ensure!(bytes.len() >= 12, "{what}: truncated .npy header");
-            (
-                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-                12,
-            )
+            let len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+            Ok((12, len))
         }
         v => bail!("{what}: unsupported .npy version {v}"),
-    };
-    ensure!(
-        bytes.len() >= offset + header_len,
-        "{what}: truncated .npy header"
-    );
-    let header = std::str::from_utf8(&bytes[offset..offset + header_len])
-        .with_context(|| format!("{what}: .npy header is not text"))?;
+    }
+}
+
+/// Parses the header dict text (`{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`).
+fn parse_header_dict(header: &str, what: &str) -> Result<NpyHeader> {
     let descr = header_value(header, "descr")
         .and_then(|v| v.strip_prefix('\''))
         .and_then(|v| v.split('\'').next())
@@ -252,6 +266,47 @@ pub fn parse_npy(bytes: &[u8], what: &str) -> Result<NpyArray> {
         .map(|s| s.trim_end_matches('L').parse::<usize>())
         .collect::<std::result::Result<Vec<_>, _>>()
         .with_context(|| format!("{what}: bad shape ({shape_txt})"))?;
+    Ok(NpyHeader {
+        descr: descr.to_string(),
+        shape,
+    })
+}
+
+/// Reads a `.npy` header from the start of a stream, leaving the stream at the data.
+fn read_npy_header(reader: &mut impl Read, what: &str) -> Result<NpyHeader> {
+    let mut prefix = [0u8; 10];
+    reader
+        .read_exact(&mut prefix)
+        .with_context(|| format!("{what}: truncated .npy header"))?;
+    let mut bytes = prefix.to_vec();
+    if prefix[6] >= 2 {
+        let mut more = [0u8; 2];
+        reader
+            .read_exact(&mut more)
+            .with_context(|| format!("{what}: truncated .npy header"))?;
+        bytes.extend_from_slice(&more);
+    }
+    let (_, len) = npy_prefix(&bytes, what)?;
+    let mut dict = vec![0u8; len];
+    reader
+        .read_exact(&mut dict)
+        .with_context(|| format!("{what}: truncated .npy header"))?;
+    let text =
+        std::str::from_utf8(&dict).with_context(|| format!("{what}: .npy header is not text"))?;
+    parse_header_dict(text, what)
+}
+
+/// Parses the bytes of a `.npy` file; `what` names it in errors.
+pub fn parse_npy(bytes: &[u8], what: &str) -> Result<NpyArray> {
+    let (offset, header_len) = npy_prefix(bytes, what)?;
+    ensure!(
+        bytes.len() >= offset + header_len,
+        "{what}: truncated .npy header"
+    );
+    let header = std::str::from_utf8(&bytes[offset..offset + header_len])
+        .with_context(|| format!("{what}: .npy header is not text"))?;
+    let NpyHeader { descr, shape } = parse_header_dict(header, what)?;
+    let descr = descr.as_str();
     let n: usize = shape.iter().product();
     let body = &bytes[offset + header_len..];
     let need = |size: usize| -> Result<&[u8]> {
@@ -347,6 +402,123 @@ pub fn read_npz_array(path: &Path, key: &str) -> Result<NpyArray> {
     parse_npy(&bytes, &format!("{} [{key}]", path.display()))
 }
 
+/// Decodes little-endian floats of dtype `descr` into `out` (which sets the count).
+fn decode_floats(descr: &str, bytes: &[u8], out: &mut [f32]) {
+    match descr {
+        "<f4" => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+        }
+        "<f8" => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+                *o = f64::from_le_bytes(c.try_into().unwrap()) as f32;
+            }
+        }
+        _ => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = half::f16::from_le_bytes([c[0], c[1]]).to_f32();
+            }
+        }
+    }
+}
+
+/// Streams a 2-D float array (`<f4`, `<f8` or `<f2`) out of an `.npz` one row at a time, so an
+/// F×F matrix is never held whole. `key` None takes the first array (as the original's
+/// loaders do). `check_shape` sees the shape before any row; `on_row(i, row)` gets each row
+/// as f32. Returns the shape.
+pub fn read_f32_rows(
+    path: &Path,
+    key: Option<&str>,
+    check_shape: impl FnOnce(&[usize]) -> Result<()>,
+    mut on_row: impl FnMut(usize, &[f32]) -> Result<()>,
+) -> Result<Vec<usize>> {
+    let mut zip = open_npz(path)?;
+    let index = match key {
+        Some(k) => zip
+            .index_for_name(&format!("{k}.npy"))
+            .with_context(|| format!("{} has no array '{k}'", path.display()))?,
+        None => {
+            ensure!(!zip.is_empty(), "{} holds no arrays", path.display());
+            0
+        }
+    };
+    let mut entry = zip
+        .by_index(index)
+        .with_context(|| format!("{}: cannot read zip entry {index}", path.display()))?;
+    let what = format!(
+        "{} [{}]",
+        path.display(),
+        entry
+            .name()
+            .map(|n| n.trim_end_matches(".npy").to_string())
+            .unwrap_or_default()
+    );
+    let header = read_npy_header(&mut entry, &what)?;
+    let elem = match header.descr.as_str() {
+        "<f4" => 4,
+        "<f8" => 8,
+        "<f2" => 2,
+        other => bail!("{what}: dtype {other} is not a float matrix"),
+    };
+    ensure!(
+        header.shape.len() == 2,
+        "{what}: expected a 2-D matrix, found shape {:?}",
+        header.shape
+    );
+    check_shape(&header.shape)?;
+    let (rows, cols) = (header.shape[0], header.shape[1]);
+    let mut bytes = vec![0u8; cols * elem];
+    let mut row = vec![0f32; cols];
+    for i in 0..rows {
+        entry.read_exact(&mut bytes).with_context(|| {
+            format!("{what}: truncated data (row {i} of {rows} could not be read)")
+        })?;
+        decode_floats(&header.descr, &bytes, &mut row);
+        on_row(i, &row)?;
+    }
+    Ok(header.shape)
+}
+
+/// Writes a square sparse matrix as `scipy.sparse.save_npz` does for a CSR matrix
+/// (`indices`, `indptr`, `format` = b'csr', `shape`, `data`; compressed), so
+/// `scipy.sparse.load_npz` opens it. `entries` are `(row, col, value)` sorted row-major.
+pub fn save_csr(path: &Path, n: usize, entries: &[(u32, u32, f32)]) -> Result<()> {
+    ensure!(
+        entries
+            .windows(2)
+            .all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)),
+        "CSR entries must be sorted row-major without duplicates"
+    );
+    let mut indptr = vec![0i64; n + 1];
+    for &(r, _, _) in entries {
+        ensure!(
+            (r as usize) < n,
+            "CSR row {r} is outside a {n} × {n} matrix"
+        );
+        indptr[r as usize + 1] += 1;
+    }
+    for i in 0..n {
+        indptr[i + 1] += indptr[i];
+    }
+    let indices: Vec<i64> = entries.iter().map(|e| e.1 as i64).collect();
+    let data: Vec<f32> = entries.iter().map(|e| e.2).collect();
+    let mut w = NpzWriter::create(path, true)?;
+    // scipy uses int32 index arrays when every index and the count fit.
+    if entries.len() < i32::MAX as usize && n < i32::MAX as usize {
+        let narrow = |v: &[i64]| v.iter().map(|&x| x as i32).collect::<Vec<i32>>();
+        w.add_array("indices", &[indices.len()], &narrow(&indices))?;
+        w.add_array("indptr", &[n + 1], &narrow(&indptr))?;
+    } else {
+        w.add_array("indices", &[indices.len()], &indices)?;
+        w.add_array("indptr", &[n + 1], &indptr)?;
+    }
+    w.add_bytes_scalar("format", b"csr")?;
+    w.add_array("shape", &[2], &[n as i64, n as i64])?;
+    w.add_array("data", &[data.len()], &data)?;
+    w.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,6 +567,28 @@ mod tests {
         bytes.extend_from_slice(&[0u8; 7]);
         let err = parse_npy(&bytes, "x").unwrap_err().to_string();
         assert!(err.contains("truncated"), "{err}");
+
+        // Rows stream out of the archive without loading it whole.
+        let mut rows = Vec::new();
+        let shape = read_f32_rows(
+            &path,
+            None,
+            |s| {
+                ensure!(s == [3, 2]);
+                Ok(())
+            },
+            |i, row| {
+                rows.push((i, row.to_vec()));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(shape, vec![3, 2]);
+        assert_eq!(rows[2], (2, vec![2.0, -2.0]));
+        let err = read_f32_rows(&path, Some("v"), |_| Ok(()), |_, _| Ok(()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a float matrix"), "{err}");
 
         // A file that is not a zip at all.
         std::fs::write(&path, b"not a zip").unwrap();

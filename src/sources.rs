@@ -10,7 +10,7 @@ use crate::model::{self, HookPoint, ModelFiles, ResidualModel};
 use crate::registry;
 use crate::sae::{Sae, SaeDefaults, SaeFiles};
 use anyhow::{ensure, Context, Result};
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use tokenizers::Tokenizer;
 
 /// The inputs of one config, resolved lazily.
@@ -127,13 +127,43 @@ impl<'a> Sources<'a> {
         Ok((files, model))
     }
 
-    /// The tokenizer: `[source] tokenizer`, else the model's.
+    /// Where the tokenizer comes from: `[source] tokenizer`, else the model's.
+    fn tokenizer_location(&self) -> Result<Location> {
+        match &self.config.source.tokenizer {
+            Some(t) => Ok(Location::parse(t, None)),
+            None => self.model_location(),
+        }
+    }
+
+    /// The tokenizer.
     pub fn load_tokenizer(&self) -> Result<Tokenizer> {
-        let location = match &self.config.source.tokenizer {
-            Some(t) => Location::parse(t, None),
-            None => self.model_location()?,
-        };
-        data::load_tokenizer(&location, self.hub)
+        data::load_tokenizer(&self.tokenizer_location()?, self.hub)
+    }
+
+    /// The tokenizer, wrapped to decode single tokens as transformers does.
+    pub fn load_token_decoder(&self) -> Result<data::TokenDecoder> {
+        data::TokenDecoder::load(&self.tokenizer_location()?, self.hub)
+    }
+
+    /// TransformerLens' W_E `[vocab, d_model]` of the model `sae` reads (rows centred where
+    /// the residual stream is centred), loading no transformer blocks.
+    pub fn load_token_embeddings(&self, sae: &Sae) -> Result<Tensor> {
+        let files = ModelFiles::resolve(&self.model_location()?, self.hub)?;
+        let model = model::load_model(&files, HookPoint::embeddings(), self.device)?;
+        ensure!(
+            sae.cfg.d_in == model.d_model(),
+            "SAE {} has d_in = {} but model {} has width {}",
+            sae.source,
+            sae.cfg.d_in,
+            files.source,
+            model.d_model()
+        );
+        let w_e = model.token_embeddings();
+        if model.uses_layer_norm() && sae.cfg.center_writing_weights {
+            Ok(w_e.broadcast_sub(&w_e.mean_keepdim(candle_core::D::Minus1)?)?)
+        } else {
+            Ok(w_e)
+        }
     }
 
     /// The text dataset: `[source] dataset`, else the SAE's training data.

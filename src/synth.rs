@@ -461,3 +461,62 @@ tokens_per_batch = 1024
         ctx = o.n_positions.min(64),
     )
 }
+
+/// Writes a random symmetric sparse Jaccard matrix and per-latent totals for `threshold` into
+/// `dir`, as `cooc` would: about `nnz_per_row` non-zeros per row, half of them small (below
+/// the 2^-10 the edge search can reach) and half heavy-tailed (`0.3·u⁶`); diagonal 1.
+/// For measuring `graphs` on wide SAEs without counting first.
+pub fn write_random_cooc(
+    dir: &Path,
+    n: usize,
+    nnz_per_row: usize,
+    threshold: f64,
+    seed: u64,
+) -> Result<()> {
+    use crate::layout::{cooc_file, CoocKind};
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut pairs: Vec<(u32, u32, f32)> = Vec::with_capacity(n * nnz_per_row / 2);
+    for i in 0..n {
+        for _ in 0..nnz_per_row / 2 {
+            let j = rng.random_range(0..n);
+            if j == i {
+                continue;
+            }
+            let u: f32 = rng.random();
+            let w = if rng.random_bool(0.5) {
+                u * 9e-4
+            } else {
+                (0.3 * u.powi(6)).max(1e-6)
+            };
+            pairs.push((i.min(j) as u32, i.max(j) as u32, w));
+        }
+    }
+    pairs.sort_unstable_by_key(|&(i, j, _)| (i, j));
+    pairs.dedup_by_key(|p| (p.0, p.1));
+    let mut entries: Vec<(u32, u32, f32)> = pairs
+        .iter()
+        .flat_map(|&(i, j, w)| [(i, j, w), (j, i, w)])
+        .collect();
+    drop(pairs);
+    entries.sort_unstable_by_key(|&(i, j, _)| (i, j));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let totals: Vec<f32> = (0..n)
+        .map(|_| rng.random_range(1..100_000u32) as f32)
+        .collect();
+    let mut w = crate::npz::NpzWriter::create(&cooc_file(dir, CoocKind::Jaccard, threshold), true)?;
+    let mut next = 0;
+    w.add_f32_rows("arr_0", n, n, |i, row| {
+        row.fill(0.0);
+        row[i] = 1.0;
+        while next < entries.len() && entries[next].0 as usize == i {
+            row[entries[next].1 as usize] = entries[next].2;
+            next += 1;
+        }
+    })?;
+    w.finish()?;
+    crate::npz::save_f32_compressed(
+        &cooc_file(dir, CoocKind::Activations, threshold),
+        &[n],
+        &totals,
+    )
+}

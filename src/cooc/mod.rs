@@ -24,10 +24,9 @@ use crate::sources::{bos_id, Sources};
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
 use counts::{jaccard_row, threshold_cut, CoocCounts};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Command-line overrides for a `cooc` run.
 #[derive(Debug, Clone, Default)]
@@ -132,23 +131,6 @@ fn timed<T>(acc: &mut f64, f: impl FnOnce() -> Result<T>) -> Result<T> {
     out
 }
 
-fn progress_bar(total: u64, quiet: bool, label: &str) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:30.cyan/blue}] {human_pos}/{human_len} tokens ({per_sec}, ETA {eta})",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
-    bar.set_message(label.to_string());
-    bar.enable_steady_tick(Duration::from_millis(250));
-    bar
-}
-
 fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<RunSummary> {
     let (config, hub, device) = (sources.config, sources.hub, sources.device);
     let g = &config.generation;
@@ -192,7 +174,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         .collect();
 
     let target = config.tokens_to_count();
-    let bar = progress_bar(target, options.quiet, sae_id);
+    let bar = crate::progress::bar(target, options.quiet, sae_id, "tokens");
     let mut counted = 0u64;
     while counted < target {
         let batch = timed(&mut timings.tokenize_s, || {

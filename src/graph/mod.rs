@@ -1,6 +1,480 @@
-//! The `graphs` stage (in progress): the Jaccard graph, its components, the original's
-//! edge-threshold search and per-subgraph structure metrics. The subcommand that writes the
-//! node table, thresholded matrices and pictures builds on these.
+//! `saecooc graphs`: from the Jaccard matrices `cooc` wrote (or the original pipeline wrote)
+//! to subgraphs (original-pipeline.md §3).
+//!
+//! Per SAE and activation threshold: stream J row by row into a sparse entry list (diagonal
+//! dropped), bisect for the edge threshold whose largest component has
+//! `min_subgraph_size..=max_subgraph_size` latents, then write `edge_thresholds.csv`, the
+//! thresholded matrix (dense and scipy CSR), the node table, the component-size histogram,
+//! HTML pages of the larger subgraphs and every subgraph as GraphML.
 
 pub mod components;
+pub mod graphml;
 pub mod metrics;
+pub mod node_table;
+pub mod pictures;
+pub mod top_tokens;
+
+use crate::config::{Analysis, Config, DeviceKind};
+use crate::cooc::open_device;
+use crate::hub::Hub;
+use crate::layout::{edge_thresholds_file, find_cooc_files, sae_results_dir, CoocKind, GraphFiles};
+use crate::npz::{read_f32_rows, read_npz, save_csr, NpzWriter};
+use crate::pyfmt::float_repr;
+use crate::sources::Sources;
+use anyhow::{bail, ensure, Context, Result};
+use components::{find_threshold, smallest_search_cut, SparseJaccard, ThresholdChoice};
+use metrics::{subgraph_metrics, SubgraphMetrics};
+use node_table::{edge_threshold_table, node_table, write_csv, Neuronpedia, NodeTableInput};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The original's bisection tolerance.
+pub const SEARCH_TOLERANCE: f64 = 1e-3;
+
+/// Command-line overrides for a `graphs` run.
+#[derive(Debug, Clone, Default)]
+pub struct GraphOptions {
+    /// The results root, or one SAE's results folder (the one holding the Jaccard files).
+    pub results_dir: Option<PathBuf>,
+    /// Only this SAE of the config.
+    pub sae_id: Option<String>,
+    pub device: Option<DeviceKind>,
+    pub quiet: bool,
+}
+
+/// What one activation threshold produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThresholdSummary {
+    pub activation_threshold: f64,
+    pub edge_threshold: f64,
+    pub largest_component: usize,
+    pub subgraphs: usize,
+    /// Latents in subgraphs of two or more.
+    pub latents_in_subgraphs: usize,
+    pub warning: Option<String>,
+}
+
+/// What one SAE's run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphSummary {
+    pub sae_id: String,
+    pub dir: PathBuf,
+    pub thresholds: Vec<ThresholdSummary>,
+}
+
+/// Per-latent descriptions shared by every threshold of one SAE.
+struct Latents {
+    d_sae: usize,
+    top_tokens: Vec<Vec<String>>,
+    neuronpedia: Option<Neuronpedia>,
+}
+
+/// Runs `graphs` for every (selected) SAE of the config.
+pub fn run(config: &Config, options: &GraphOptions) -> Result<Vec<GraphSummary>> {
+    let sae_ids = selected_sae_ids(config, options.sae_id.as_deref())?;
+    let direct = match &options.results_dir {
+        Some(dir) if holds_jaccard_files(dir) => Some(dir.clone()),
+        _ => None,
+    };
+    ensure!(
+        direct.is_none() || sae_ids.len() == 1,
+        "--results-dir {} is one SAE's folder but the config names {} SAEs: choose one with --sae-id",
+        options.results_dir.as_ref().map_or(String::new(), |d| d.display().to_string()),
+        sae_ids.len()
+    );
+    let hub = Hub::from_env(!options.quiet)?;
+    let device = open_device(options.device.unwrap_or(config.run.device))?;
+    let sources = Sources::new(config, &hub, &device);
+    let root = options
+        .results_dir
+        .clone()
+        .unwrap_or_else(|| config.run.results_dir.clone());
+    sae_ids
+        .into_iter()
+        .map(|sae_id| {
+            let dir = direct.clone().unwrap_or_else(|| {
+                let g = &config.generation;
+                sae_results_dir(
+                    &root,
+                    &g.model_name,
+                    &g.sae_release_short,
+                    &sae_id,
+                    g.n_batches,
+                )
+            });
+            graph_sae(&sources, &config.analysis, &sae_id, &dir, options.quiet)
+                .with_context(|| format!("graphs for SAE {sae_id} failed"))
+        })
+        .collect()
+}
+
+fn selected_sae_ids(config: &Config, only: Option<&str>) -> Result<Vec<String>> {
+    let all = &config.generation.sae_ids;
+    match only {
+        None => Ok(all.clone()),
+        Some(id) if all.iter().any(|s| s == id) => Ok(vec![id.to_string()]),
+        Some(id) => bail!(
+            "--sae-id {id} is not in the config's sae_ids ({})",
+            all.join(", ")
+        ),
+    }
+}
+
+fn holds_jaccard_files(dir: &Path) -> bool {
+    dir.is_dir() && find_cooc_files(dir, CoocKind::Jaccard).is_ok_and(|files| !files.is_empty())
+}
+
+/// Orders the found thresholds as the config lists them, then any others ascending.
+fn config_order(found: Vec<(f64, PathBuf)>, config_thresholds: &[f64]) -> Vec<(f64, PathBuf)> {
+    let rank = |t: f64| {
+        config_thresholds
+            .iter()
+            .position(|&c| c == t)
+            .unwrap_or(usize::MAX)
+    };
+    let mut found = found;
+    found.sort_by(|a, b| rank(a.0).cmp(&rank(b.0)).then(a.0.total_cmp(&b.0)));
+    found
+}
+
+fn graph_sae(
+    sources: &Sources,
+    analysis: &Analysis,
+    sae_id: &str,
+    dir: &Path,
+    quiet: bool,
+) -> Result<GraphSummary> {
+    ensure!(
+        dir.is_dir(),
+        "results folder {} does not exist: run `saecooc cooc` with this config first, or point \
+         --results-dir at the folder that holds the feature_acts_cooc_jaccard_threshold_*.npz files",
+        dir.display()
+    );
+    let found = find_cooc_files(dir, CoocKind::Jaccard)?;
+    ensure!(
+        !found.is_empty(),
+        "no Jaccard matrices (feature_acts_cooc_jaccard_threshold_*.npz) in {}: run `saecooc cooc` first",
+        dir.display()
+    );
+    let jaccard_files = config_order(found, &sources.config.generation.activation_thresholds);
+    let latents = describe_latents(sources, sae_id)?;
+    let mut summaries = Vec::new();
+    for (threshold, path) in &jaccard_files {
+        let summary = graph_threshold(dir, *threshold, path, &latents, analysis, quiet)
+            .with_context(|| format!("activation threshold {}", float_repr(*threshold)))?;
+        if !quiet {
+            if let Some(w) = &summary.warning {
+                eprintln!(
+                    "warning: {sae_id}, threshold {}: {w}",
+                    float_repr(*threshold)
+                );
+            }
+        }
+        summaries.push(summary);
+    }
+    let rows: Vec<(f64, f64)> = summaries
+        .iter()
+        .map(|s| (s.activation_threshold, s.edge_threshold))
+        .collect();
+    write_csv(
+        &mut edge_threshold_table(&rows)?,
+        &edge_thresholds_file(dir),
+    )?;
+    Ok(GraphSummary {
+        sae_id: sae_id.to_string(),
+        dir: dir.to_path_buf(),
+        thresholds: summaries,
+    })
+}
+
+/// Loads the SAE, the model's embeddings and the tokenizer, and finds every latent's top tokens.
+fn describe_latents(sources: &Sources, sae_id: &str) -> Result<Latents> {
+    let sae = sources.load_sae(sae_id)?;
+    let w_e = sources.load_token_embeddings(&sae)?;
+    let decoder = sources.load_token_decoder()?;
+    let ids = top_tokens::top_token_ids(&w_e, &sae.w_dec, sae.cfg.d_in, top_tokens::TOP_TOKENS)?;
+    let neuronpedia = sae.cfg.neuronpedia_id.clone().map(|id| Neuronpedia {
+        model_name: sources.config.generation.model_name.clone(),
+        id,
+    });
+    Ok(Latents {
+        d_sae: sae.cfg.d_sae,
+        top_tokens: top_tokens::decode_tokens(&decoder, &ids)?,
+        neuronpedia,
+    })
+}
+
+/// Reads the per-latent totals written beside the Jaccard matrix.
+fn read_activations(jaccard: &Path, threshold: f64, d_sae: usize) -> Result<Vec<f32>> {
+    let dir = jaccard.parent().unwrap_or(Path::new("."));
+    let path = crate::layout::cooc_file(dir, CoocKind::Activations, threshold);
+    ensure!(
+        path.is_file(),
+        "missing {} (per-latent totals; cooc writes it beside {})",
+        path.display(),
+        jaccard.display()
+    );
+    let (_, array) = read_npz(&path)?
+        .into_iter()
+        .next()
+        .with_context(|| format!("{} holds no arrays", path.display()))?;
+    ensure!(
+        array.shape == [d_sae],
+        "{} has shape {:?}, expected ({d_sae},) for an SAE with {d_sae} latents",
+        path.display(),
+        array.shape
+    );
+    Ok(array.to_f32())
+}
+
+/// Streams a Jaccard matrix into a sparse entry list, keeping only entries the bisection can
+/// reach (≥ 2^-10).
+pub fn read_jaccard(path: &Path, d_sae: usize, quiet: bool) -> Result<SparseJaccard> {
+    let floor = smallest_search_cut(SEARCH_TOLERANCE) as f32;
+    let mut g = SparseJaccard::new(0);
+    let bar = crate::progress::bar(d_sae as u64, quiet, "reading Jaccard", "rows");
+    read_f32_rows(
+        path,
+        None,
+        |shape| {
+            ensure!(
+                shape[0] == shape[1],
+                "{} is not square: shape {shape:?}",
+                path.display()
+            );
+            ensure!(
+                shape[0] == d_sae,
+                "{} is {n} × {n} but the SAE has {d_sae} latents",
+                path.display(),
+                n = shape[0]
+            );
+            Ok(())
+        },
+        |i, row| {
+            if i == 0 {
+                g = SparseJaccard::new(row.len());
+            }
+            bar.inc(1);
+            g.push_row(i, row, floor)
+                .with_context(|| format!("bad Jaccard matrix {}", path.display()))
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok(g)
+}
+
+/// Each undirected edge once `(i, j, w)` with i < j, from row-major entries of both triangles
+/// (an entry present only below the diagonal still makes an edge, with its own weight).
+fn undirected_edges(entries: &[(u32, u32, f32)]) -> Vec<(u32, u32, f32)> {
+    let mut edges: Vec<(u32, u32, f32)> = entries
+        .iter()
+        .map(|&(i, j, w)| if i < j { (i, j, w) } else { (j, i, w) })
+        .collect();
+    // Stable sort keeps the upper-triangle entry first for a pair seen twice.
+    edges.sort_by_key(|&(i, j, _)| (i, j));
+    edges.dedup_by_key(|e| (e.0, e.1));
+    edges
+}
+
+/// Edges of each component in local node positions.
+fn component_edges(
+    components: &[Vec<u32>],
+    edges: &[(u32, u32, f32)],
+    n: usize,
+) -> Vec<Vec<(usize, usize, f32)>> {
+    let mut where_is = vec![(0u32, 0u32); n];
+    for (c, nodes) in components.iter().enumerate() {
+        for (k, &node) in nodes.iter().enumerate() {
+            where_is[node as usize] = (c as u32, k as u32);
+        }
+    }
+    let mut out = vec![Vec::new(); components.len()];
+    for &(i, j, w) in edges {
+        let (ci, ki) = where_is[i as usize];
+        let (_, kj) = where_is[j as usize];
+        out[ci as usize].push((ki as usize, kj as usize, w));
+    }
+    out
+}
+
+/// Writes `thresholded_matrix_{ts}.npz` (dense, `arr_0`) from sorted sparse entries.
+fn write_dense_thresholded(path: &Path, n: usize, entries: &[(u32, u32, f32)]) -> Result<()> {
+    let mut w = NpzWriter::create(path, true)?;
+    let mut next = 0;
+    w.add_f32_rows("arr_0", n, n, |i, row| {
+        row.fill(0.0);
+        while next < entries.len() && entries[next].0 as usize == i {
+            row[entries[next].1 as usize] = entries[next].2;
+            next += 1;
+        }
+    })?;
+    w.finish()
+}
+
+fn create_dirs(files: &GraphFiles) -> Result<()> {
+    for p in [&files.node_table, &files.thresholded, &files.histogram] {
+        let dir = p.parent().expect("output files are inside a folder");
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create folder {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+fn graph_threshold(
+    dir: &Path,
+    threshold: f64,
+    jaccard: &Path,
+    latents: &Latents,
+    analysis: &Analysis,
+    quiet: bool,
+) -> Result<ThresholdSummary> {
+    let activations = read_activations(jaccard, threshold, latents.d_sae)?;
+    let g = read_jaccard(jaccard, latents.d_sae, quiet)?;
+    let ThresholdChoice {
+        threshold: cut,
+        largest_component,
+        warning,
+    } = find_threshold(
+        &g,
+        analysis.min_subgraph_size,
+        analysis.max_subgraph_size,
+        SEARCH_TOLERANCE,
+    )?;
+    let components = g.components(cut);
+    let entries = g.thresholded(cut);
+    drop(g);
+    let files = GraphFiles::new(dir, threshold);
+    create_dirs(&files)?;
+    write_dense_thresholded(&files.thresholded, latents.d_sae, &entries)?;
+    save_csr(&files.sparse_thresholded, latents.d_sae, &entries)?;
+    let edges = undirected_edges(&entries);
+    drop(entries);
+    let per_component = component_edges(&components, &edges, latents.d_sae);
+
+    let metrics: Option<Vec<SubgraphMetrics>> = analysis.include_metrics.then(|| {
+        components
+            .iter()
+            .zip(&per_component)
+            .map(|(nodes, e)| {
+                let pairs: Vec<(usize, usize)> = e.iter().map(|&(a, b, _)| (a, b)).collect();
+                subgraph_metrics(nodes.len(), &pairs)
+            })
+            .collect()
+    });
+    let mut table = node_table(&NodeTableInput {
+        activation_threshold: threshold,
+        components: &components,
+        activations: &activations,
+        top_tokens: &latents.top_tokens,
+        neuronpedia: latents.neuronpedia.as_ref(),
+        metrics: metrics.as_deref(),
+    })?;
+    write_csv(&mut table, &files.node_table)?;
+
+    let sizes: Vec<usize> = components.iter().map(Vec::len).collect();
+    pictures::write_size_histogram(
+        &files.histogram,
+        &sizes,
+        analysis.min_subgraph_size,
+        analysis.max_subgraph_size,
+        &format!(
+            "Subgraph sizes, activation threshold {}, edge threshold {}",
+            float_repr(threshold),
+            float_repr(cut)
+        ),
+    )?;
+    write_subgraph_files(
+        &files,
+        threshold,
+        cut,
+        &components,
+        &per_component,
+        &activations,
+        latents,
+        analysis,
+    )?;
+    Ok(ThresholdSummary {
+        activation_threshold: threshold,
+        edge_threshold: cut,
+        largest_component,
+        subgraphs: components.len(),
+        latents_in_subgraphs: sizes.iter().filter(|&&s| s > 1).sum(),
+        warning,
+    })
+}
+
+/// Per-subgraph HTML pages (subgraphs of `min_subgraph_size_to_plot` or more) and GraphML files
+/// (every subgraph), unless switched off.
+#[allow(clippy::too_many_arguments)]
+fn write_subgraph_files(
+    files: &GraphFiles,
+    threshold: f64,
+    cut: f64,
+    components: &[Vec<u32>],
+    per_component: &[Vec<(usize, usize, f32)>],
+    activations: &[f32],
+    latents: &Latents,
+    analysis: &Analysis,
+) -> Result<()> {
+    for (sid, (nodes, edges)) in components.iter().zip(per_component).enumerate() {
+        let acts: Vec<f32> = nodes.iter().map(|&n| activations[n as usize]).collect();
+        let tokens: Vec<Vec<String>> = nodes
+            .iter()
+            .map(|&n| latents.top_tokens[n as usize].clone())
+            .collect();
+        if !analysis.skip_subgraph_plots && nodes.len() >= analysis.min_subgraph_size_to_plot {
+            let picture = pictures::SubgraphPicture {
+                subgraph_id: sid,
+                activation_threshold: threshold,
+                edge_threshold: cut,
+                nodes,
+                edges,
+                activations: &acts,
+                top_tokens: &tokens,
+                links: latents
+                    .neuronpedia
+                    .as_ref()
+                    .map(|np| nodes.iter().map(|&n| np.dashboard_link(n)).collect()),
+                seed: analysis.random_seed,
+            };
+            pictures::write_subgraph_html(&files.html(sid), &picture)?;
+        }
+        if !analysis.skip_subgraph_pickles {
+            graphml::write_subgraph_graphml(&files.graphml(sid), nodes, edges, &acts, &tokens)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edges_are_undirected_and_unique() {
+        let entries = [(0, 1, 0.5), (1, 0, 0.5), (2, 0, 0.25), (1, 2, 0.75)];
+        assert_eq!(
+            undirected_edges(&entries),
+            [(0, 1, 0.5), (0, 2, 0.25), (1, 2, 0.75)]
+        );
+        let components = vec![vec![0, 1, 2], vec![3]];
+        let per = component_edges(&components, &undirected_edges(&entries), 4);
+        assert_eq!(per[0], [(0, 1, 0.5), (0, 2, 0.25), (1, 2, 0.75)]);
+        assert!(per[1].is_empty());
+    }
+
+    #[test]
+    fn thresholds_follow_the_config_order() {
+        let found = vec![
+            (0.0, PathBuf::from("a")),
+            (0.5, PathBuf::from("b")),
+            (1.5, PathBuf::from("c")),
+            (3.0, PathBuf::from("d")),
+        ];
+        let order: Vec<f64> = config_order(found, &[1.5, 0.0, 0.5])
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
+        assert_eq!(order, [1.5, 0.0, 0.5, 3.0]);
+    }
+}

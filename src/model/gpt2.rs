@@ -230,4 +230,8 @@ impl ResidualModel for Gpt2 {
         }
         Ok(x)
     }
+
+    fn token_embeddings(&self) -> Tensor {
+        self.wte.embeddings().clone()
+    }
 }

@@ -49,6 +49,14 @@ impl HookPoint {
         Ok(Self { layer, kind })
     }
 
+    /// `blocks.0.hook_resid_pre`: the embeddings alone (loads no transformer block).
+    pub fn embeddings() -> Self {
+        Self {
+            layer: 0,
+            kind: HookKind::ResidPre,
+        }
+    }
+
     /// Number of transformer blocks that must run to reach this hook.
     pub fn blocks_needed(&self) -> usize {
         match self.kind {
@@ -91,6 +99,8 @@ pub trait ResidualModel: Send + Sync {
     /// Runs `tokens` (u32, `[batch, seq]`) and returns the residual stream `[batch, seq, d_model]`
     /// (f32) at the hook.
     fn residual(&self, tokens: &Tensor) -> Result<Tensor>;
+    /// The token embedding matrix W_E `[vocab, d_model]` as stored (not centred).
+    fn token_embeddings(&self) -> Tensor;
 }
 
 /// The files of a model: `config.json` and its safetensors weights.
