@@ -4,10 +4,11 @@
 CARGO_TARGET_DIR ?= $(HOME)/.cache/saecooc/target
 export CARGO_TARGET_DIR
 BIN := $(CARGO_TARGET_DIR)/release/saecooc
-# Python with numpy, scipy, pandas and networkx, used by the tests that read our outputs back
-# like a user would (and re-implement the original's graph stage independently).
+# Python with numpy, scipy, pandas, networkx, h5py and scikit-learn, used by the tests that read
+# our outputs back like a user would (and re-implement the original's graph stage, PCA and app
+# loader independently).
 VENV := $(CURDIR)/.venv
-PYTHON_OK := $(shell python3 -c "import numpy, scipy, pandas, networkx" 2>/dev/null && echo yes)
+PYTHON_OK := $(shell python3 -c "import numpy, scipy, pandas, networkx, h5py, sklearn" 2>/dev/null && echo yes)
 ifeq ($(PYTHON_OK),yes)
   TEST_PYTHON := python3
   TEST_PYTHON_DEP :=
@@ -21,18 +22,19 @@ endif
 build:
 	cargo build --release --locked
 
-## demo: synthesise a tiny GPT-2-shaped model + SAE + corpus (offline), then run cooc and
-## graphs on it.
+## demo: synthesise a tiny GPT-2-shaped model + SAE + corpus (offline), then run cooc,
+## graphs and pca on it.
 demo: build
 	@test -f demo/tiny/sae/blocks.1.hook_resid_pre/cfg.json || $(BIN) synth --out demo/tiny
 	$(BIN) cooc --config configs/tiny.toml
 	$(BIN) graphs --config configs/tiny.toml
+	$(BIN) pca --config configs/tiny-pca.toml
 	@echo "results: results/synthetic-gpt2/synthetic/blocks_1_hook_resid_pre/n_batches_8/"
 	@echo "a subgraph: results/synthetic-gpt2/synthetic/blocks_1_hook_resid_pre/n_batches_8/graphs_1_5/subgraph_0.html"
 
 $(VENV)/.saecooc-deps:
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet numpy scipy pandas networkx
+	$(VENV)/bin/pip install --quiet numpy scipy pandas networkx h5py scikit-learn
 	touch $@
 
 ## test: unit, golden and end-to-end tests (release build, shared with the demo).

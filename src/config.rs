@@ -156,6 +156,171 @@ impl Default for Run {
     }
 }
 
+/// A `pca` config: the original's `config_pca_streamlit_maxexamples.toml` (§1.2), loaded
+/// unchanged, plus saecooc's `[source]` and `[run]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcaConfig {
+    pub generation: PcaGeneration,
+    pub model: PcaModel,
+    pub processing: Processing,
+    #[serde(default)]
+    pub source: Source,
+    #[serde(default)]
+    pub run: Run,
+    /// The explorer app's tables (`[streamlit]`, `[releases]`, `[models]`,
+    /// `[recommended_views]`): kept as they are for `export`.
+    #[serde(default)]
+    pub streamlit: Option<toml::Value>,
+    #[serde(default)]
+    pub releases: Option<toml::Value>,
+    #[serde(default)]
+    pub models: Option<toml::Value>,
+    #[serde(default)]
+    pub recommended_views: Option<toml::Value>,
+}
+
+/// `[generation]` of a PCA config.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcaGeneration {
+    /// Which `n_batches_{N}` results folder holds the node tables.
+    pub n_batches_generation: usize,
+}
+
+/// `[model]` of a PCA config.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcaModel {
+    pub name: String,
+    pub sae_release_short: String,
+    pub sae_ids: Vec<String>,
+}
+
+/// `[processing]` of a PCA config.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Processing {
+    /// Skip BOS/EOS/PAD positions (required for Gemma).
+    #[serde(default)]
+    pub remove_special_tokens: bool,
+    /// Batches (of `run.prompts_per_batch` windows) to search for examples.
+    pub n_batches_reconstruction: usize,
+    /// Which node table (`node_info_df_{ts}.csv`) to read.
+    pub activation_threshold: f64,
+    pub subgraph_sizes_to_plot: Vec<usize>,
+    /// Stop collecting a subgraph's examples once it has this many (none: no cap).
+    #[serde(default)]
+    pub max_examples: Option<usize>,
+    /// Drop the examples beyond `max_examples` from the last batch.
+    #[serde(default)]
+    pub trim_excess: bool,
+    /// Legacy key; accepted, unused (`save_options.feature_acts` decides).
+    #[serde(default)]
+    pub save_all_feature_acts: bool,
+    #[serde(default)]
+    pub save_options: SaveOptions,
+    /// The explorer's loading options; kept for `export`.
+    #[serde(default)]
+    pub load_options: Option<toml::Value>,
+}
+
+/// `[processing.save_options]`: which datasets go into each `subgraph_{sid}` group.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SaveOptions {
+    pub fired_tokens: bool,
+    pub top_3_tokens: bool,
+    pub context: bool,
+    pub reconstructions: bool,
+    pub graph_feature_acts: bool,
+    pub feature_acts: bool,
+    pub max_feature_info: bool,
+    pub examples_found: bool,
+    pub token_dfs: bool,
+    pub pca: bool,
+}
+
+impl Default for SaveOptions {
+    /// The options of the original's shipped config.
+    fn default() -> Self {
+        Self {
+            fired_tokens: false,
+            top_3_tokens: true,
+            context: true,
+            reconstructions: false,
+            graph_feature_acts: true,
+            feature_acts: false,
+            max_feature_info: true,
+            examples_found: false,
+            token_dfs: false,
+            pca: true,
+        }
+    }
+}
+
+impl PcaConfig {
+    /// Reads and validates a PCA config file; errors name the file and the key.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid PCA config file {}", path.display()))
+    }
+
+    /// Parses and validates PCA config text.
+    pub fn parse(text: &str) -> Result<Self> {
+        let config: PcaConfig =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
+        let p = &config.processing;
+        ensure!(
+            !config.model.sae_ids.is_empty(),
+            "model.sae_ids is empty: name at least one SAE"
+        );
+        ensure!(
+            p.n_batches_reconstruction > 0,
+            "processing.n_batches_reconstruction must be at least 1"
+        );
+        ensure!(
+            !p.subgraph_sizes_to_plot.is_empty(),
+            "processing.subgraph_sizes_to_plot is empty"
+        );
+        ensure!(
+            p.max_examples != Some(0),
+            "processing.max_examples must be at least 1"
+        );
+        ensure!(
+            !config.model.name.starts_with("gemma") || p.remove_special_tokens,
+            "Gemma requires removing special tokens: set processing.remove_special_tokens = true"
+        );
+        ensure!(
+            config.run.prompts_per_batch > 0,
+            "run.prompts_per_batch must be at least 1"
+        );
+        Ok(config)
+    }
+
+    /// The equivalent `cooc`-style config, so inputs resolve as for the other stages.
+    pub fn as_config(&self) -> Config {
+        Config {
+            generation: Generation {
+                n_batches: self.generation.n_batches_generation,
+                model_name: self.model.name.clone(),
+                sae_release_short: self.model.sae_release_short.clone(),
+                sae_release: None,
+                sae_ids: self.model.sae_ids.clone(),
+                activation_thresholds: vec![self.processing.activation_threshold],
+                n_batches_in_buffer: None,
+                remove_special_tokens: self.processing.remove_special_tokens,
+                remove_first_token: None,
+            },
+            analysis: Analysis::default(),
+            pca: None,
+            source: self.source.clone(),
+            run: self.run.clone(),
+        }
+    }
+}
+
 impl Config {
     /// Reads and validates a config file; errors name the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
@@ -230,6 +395,35 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_originals_pca_config_loads_unchanged() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/pca-streamlit-maxexamples.toml");
+        let c = PcaConfig::load(&path).unwrap();
+        assert_eq!(c.generation.n_batches_generation, 1000);
+        assert_eq!(c.processing.max_examples, Some(5000));
+        assert_eq!(
+            c.processing.subgraph_sizes_to_plot,
+            (4..=13).collect::<Vec<_>>()
+        );
+        assert!(c.processing.save_options.pca && !c.processing.save_options.token_dfs);
+        assert!(c.recommended_views.is_some());
+        let as_cooc = c.as_config();
+        assert_eq!(as_cooc.generation.n_batches, 1000);
+        assert_eq!(as_cooc.generation.activation_thresholds, [1.5]);
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        let gemma = text.replace("name = \"gpt2-small\"", "name = \"gemma-2-2b\"");
+        let err = PcaConfig::parse(&gemma).unwrap_err().to_string();
+        assert!(
+            err.contains("Gemma requires removing special tokens"),
+            "{err}"
+        );
+        let typo = text.replace("trim_excess", "trim_exces");
+        let err = PcaConfig::parse(&typo).unwrap_err().to_string();
+        assert!(err.contains("trim_exces"), "{err}");
+    }
 
     const ORIGINAL_FEATURE_SPLIT: &str = r#"
 ['generation']

@@ -8,6 +8,7 @@
 //! paper's releases), [`layout`] (results file names), [`progress`], [`npz`], [`atomic`], [`pyfmt`] and
 //! [`synth`] (synthetic models for the offline demo, tests and benchmarks).
 
+pub mod activations;
 pub mod atomic;
 pub mod config;
 pub mod cooc;
@@ -17,6 +18,7 @@ pub mod hub;
 pub mod layout;
 pub mod model;
 pub mod npz;
+pub mod pca;
 pub mod progress;
 pub mod pyfmt;
 pub mod registry;

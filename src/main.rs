@@ -2,9 +2,10 @@
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use saecooc::config::{Config, DeviceKind};
+use saecooc::config::{Config, DeviceKind, PcaConfig};
 use saecooc::cooc::{self, CoocOptions};
 use saecooc::graph::{self, GraphOptions};
+use saecooc::pca::{self, PcaOptions};
 use saecooc::pyfmt::float_repr;
 use saecooc::synth::{self, SynthOptions};
 use std::path::PathBuf;
@@ -45,6 +46,15 @@ enum Command {
     /// graphs_{ts}/subgraph_{sid}.html and subgraph_objects/activation_{ts}/subgraph_{sid}.graphml.
     /// Needs the model's embeddings and tokenizer (for top tokens) and the SAE.
     Graphs(GraphsArgs),
+    /// PCA of subgraph reconstructions, written as h5 files the original's explorer app reads.
+    ///
+    /// Takes the original's PCA config (config_pca_streamlit_maxexamples.toml: [generation]
+    /// n_batches_generation, [model], [processing] with save_options) plus saecooc's [source]
+    /// and [run]. For every subgraph of the sizes in subgraph_sizes_to_plot (from the node table
+    /// of `graphs`), gathers the tokens where any of its latents fires, in one shared pass over
+    /// the data, runs an exact 3-component PCA on the subgraph's reconstructions and writes
+    /// {neat_sae_id}_pca_for_streamlit/{max_examples}cap_graph_analysis_results_size_{k}_nbatch_{nb}.h5.
+    Pca(PcaArgs),
     /// Write a random GPT-2-shaped model, a text corpus and a calibrated SAE (offline demo,
     /// tests, benchmarks).
     ///
@@ -82,6 +92,26 @@ struct GraphsArgs {
     /// Compute device for the top-token products, overriding [run] device.
     #[arg(long, value_enum)]
     device: Option<DeviceKind>,
+}
+
+#[derive(Args)]
+struct PcaArgs {
+    /// The PCA config (the original's config_pca_streamlit_maxexamples.toml format).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Results root, overriding [run] results_dir.
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
+    /// Compute device, overriding [run] device.
+    #[arg(long, value_enum)]
+    device: Option<DeviceKind>,
+    /// Split h5 files larger than this many MB into {stem}_chunk{i}.h5 files (the original's
+    /// split_h5; its app reads both).
+    #[arg(long, value_name = "MB")]
+    split_mb: Option<f64>,
+    /// Gather each subgraph in a pass of its own, as the original did (slower; same results).
+    #[arg(long)]
+    one_pass_per_subgraph: bool,
 }
 
 #[derive(Args)]
@@ -168,6 +198,34 @@ fn run_graphs(args: GraphsArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+fn run_pca(args: PcaArgs, quiet: bool) -> Result<()> {
+    let config = PcaConfig::load(&args.config)?;
+    let options = PcaOptions {
+        results_dir: args.results_dir,
+        device: args.device,
+        quiet,
+        split_mb: args.split_mb,
+        one_pass_per_subgraph: args.one_pass_per_subgraph,
+    };
+    for s in pca::run(&config, &options)? {
+        if quiet {
+            continue;
+        }
+        println!(
+            "{}: {} subgraphs in {} batches ({:.1} s); {} skipped (too few examples)",
+            s.sae_id,
+            s.subgraphs_written,
+            s.batches_read,
+            s.seconds,
+            s.skipped.len()
+        );
+        for f in &s.files {
+            println!("  {}", f.display());
+        }
+    }
+    Ok(())
+}
+
 fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
     let options = SynthOptions {
         layers: args.layers,
@@ -210,6 +268,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Cooc(args) => run_cooc(args, cli.quiet),
         Command::Graphs(args) => run_graphs(args, cli.quiet),
+        Command::Pca(args) => run_pca(args, cli.quiet),
         Command::Synth(args) => run_synth(args, cli.quiet),
     };
     match result {

@@ -12,17 +12,15 @@
 
 pub mod counts;
 
+use crate::activations::Encoder;
 use crate::config::{Config, DeviceKind};
-use crate::data::{Documents, WindowStream};
-use crate::hub::{Hub, Location};
+use crate::hub::Hub;
 use crate::layout::{cooc_file, sae_results_dir, CoocKind};
-use crate::model::{self, ResidualModel};
 use crate::npz::NpzWriter;
 use crate::pyfmt::threshold_tag;
-use crate::sae::Sae;
-use crate::sources::{bos_id, Sources};
+use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use counts::{jaccard_row, threshold_cut, CoocCounts};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -73,46 +71,6 @@ pub fn run(config: &Config, options: &CoocOptions) -> Result<Vec<RunSummary>> {
         .collect()
 }
 
-/// Everything resolved for one SAE before counting starts.
-struct Inputs {
-    model: Box<dyn ResidualModel>,
-    model_source: String,
-    sae: Sae,
-    tokenizer: tokenizers::Tokenizer,
-    special: Vec<u32>,
-    bos: u32,
-    context_size: usize,
-    dataset: Location,
-}
-
-fn resolve_inputs(sources: &Sources, sae_id: &str) -> Result<Inputs> {
-    let sae = sources.load_sae(sae_id)?;
-    let (files, model) = sources.load_model_for(&sae)?;
-    let tokenizer = sources.load_tokenizer()?;
-    let bos = bos_id(&files, &tokenizer)?;
-    let context_size = sources
-        .config
-        .run
-        .context_size
-        .or(sae.cfg.context_size)
-        .unwrap_or(128);
-    ensure!(
-        context_size <= model.max_positions(),
-        "context_size {context_size} is longer than the model's {} positions",
-        model.max_positions()
-    );
-    Ok(Inputs {
-        dataset: sources.dataset_location(&sae)?,
-        special: files.special_tokens()?.ids(),
-        model_source: files.source,
-        model,
-        sae,
-        tokenizer,
-        bos,
-        context_size,
-    })
-}
-
 /// Wall-clock time spent in each stage.
 #[derive(Debug, Default, Clone, Serialize)]
 struct Timings {
@@ -132,11 +90,11 @@ fn timed<T>(acc: &mut f64, f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<RunSummary> {
-    let (config, hub, device) = (sources.config, sources.hub, sources.device);
+    let (config, device) = (sources.config, sources.device);
     let g = &config.generation;
     let started = Instant::now();
     let mut timings = Timings::default();
-    let mut inputs = timed(&mut timings.load_s, || resolve_inputs(sources, sae_id))?;
+    let mut inputs = timed(&mut timings.load_s, || Encoder::load(sources, sae_id))?;
     let results_root = options
         .results_dir
         .clone()
@@ -149,19 +107,8 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         g.n_batches,
     );
 
-    let documents = Documents::open(
-        &inputs.dataset,
-        hub,
-        config.source.text_field.as_deref().unwrap_or("text"),
-        config.source.dataset_files.as_deref(),
-    )?;
-    let mut windows = WindowStream::new(
-        documents,
-        inputs.tokenizer.clone(),
-        inputs.bos,
-        inputs.context_size,
-    );
-    let center = inputs.model.uses_layer_norm() && inputs.sae.cfg.center_writing_weights;
+    let mut windows = inputs.windows(sources)?;
+    let center = inputs.centred;
     let cuts: Vec<Vec<f32>> = g
         .activation_thresholds
         .iter()
@@ -194,28 +141,9 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             continue;
         }
         let resid = timed(&mut timings.forward_s, || {
-            let ids =
-                Tensor::new(batch.concat(), device)?.reshape((batch.len(), inputs.context_size))?;
-            let resid = inputs.model.residual(&ids)?;
-            let resid = if center {
-                model::center_per_position(&resid)?
-            } else {
-                resid
-            };
-            let flat =
-                resid.reshape((batch.len() * inputs.context_size, inputs.model.d_model()))?;
-            let index = Tensor::new(positions.as_slice(), device)?;
-            Ok(flat.index_select(&index, 0)?)
+            inputs.residual(&batch, &positions, device)
         })?;
-        inputs.sae.calibrate_normalization(&resid)?;
-        let acts = timed(&mut timings.encode_s, || {
-            Ok(inputs
-                .sae
-                .encode(&resid)?
-                .to_device(&Device::Cpu)?
-                .flatten_all()?
-                .to_vec1::<f32>()?)
-        })?;
+        let acts = timed(&mut timings.encode_s, || inputs.encode(&resid))?;
         timed(&mut timings.count_s, || {
             for (counter, cut) in counters.iter_mut().zip(&cuts) {
                 counter.add_batch(&acts, cut).map_err(|nan| {

@@ -1,0 +1,109 @@
+//! Model + SAE → latent activations for token windows, shared by `cooc` and `pca`.
+//!
+//! Loads what one SAE needs (model up to its hook, tokenizer, special tokens, window length,
+//! dataset), streams deterministic windows, and turns a batch of windows into SAE activations:
+//! residual stream at the hook (centred per position for LayerNorm models, as TransformerLens
+//! does), then the folded SAE's encoder.
+
+use crate::data::{Documents, WindowStream};
+use crate::hub::Location;
+use crate::model::{self, ResidualModel};
+use crate::sae::Sae;
+use crate::sources::{bos_id, Sources};
+use anyhow::{ensure, Result};
+use candle_core::{Device, Tensor};
+
+/// Everything resolved for one SAE before any text is read.
+pub struct Encoder {
+    pub model: Box<dyn ResidualModel>,
+    pub model_source: String,
+    pub sae: Sae,
+    pub tokenizer: tokenizers::Tokenizer,
+    /// BOS/EOS/PAD ids from the model's `config.json`.
+    pub special: Vec<u32>,
+    pub bos: u32,
+    pub context_size: usize,
+    pub dataset: Location,
+    /// Whether the residual stream is centred per position before encoding.
+    pub centred: bool,
+}
+
+impl Encoder {
+    /// Loads the SAE `sae_id`, the model up to its hook and the tokenizer.
+    pub fn load(sources: &Sources, sae_id: &str) -> Result<Self> {
+        let sae = sources.load_sae(sae_id)?;
+        let (files, model) = sources.load_model_for(&sae)?;
+        let tokenizer = sources.load_tokenizer()?;
+        let bos = bos_id(&files, &tokenizer)?;
+        let context_size = sources
+            .config
+            .run
+            .context_size
+            .or(sae.cfg.context_size)
+            .unwrap_or(128);
+        ensure!(
+            context_size <= model.max_positions(),
+            "context_size {context_size} is longer than the model's {} positions",
+            model.max_positions()
+        );
+        Ok(Self {
+            dataset: sources.dataset_location(&sae)?,
+            special: files.special_tokens()?.ids(),
+            model_source: files.source,
+            centred: model.uses_layer_norm() && sae.cfg.center_writing_weights,
+            model,
+            sae,
+            tokenizer,
+            bos,
+            context_size,
+        })
+    }
+
+    /// The dataset's windows, from the start.
+    pub fn windows<'h>(&self, sources: &Sources<'h>) -> Result<WindowStream<'h>> {
+        let src = &sources.config.source;
+        let documents = Documents::open(
+            &self.dataset,
+            sources.hub,
+            src.text_field.as_deref().unwrap_or("text"),
+            src.dataset_files.as_deref(),
+        )?;
+        Ok(WindowStream::new(
+            documents,
+            self.tokenizer.clone(),
+            self.bos,
+            self.context_size,
+        ))
+    }
+
+    /// The residual stream at the hook for `positions` (flat, row-major over
+    /// `[windows, context]`) of `batch`: `[positions, d_model]`.
+    pub fn residual(
+        &self,
+        batch: &[Vec<u32>],
+        positions: &[u32],
+        device: &Device,
+    ) -> Result<Tensor> {
+        let ids = Tensor::new(batch.concat(), device)?.reshape((batch.len(), self.context_size))?;
+        let resid = self.model.residual(&ids)?;
+        let resid = if self.centred {
+            model::center_per_position(&resid)?
+        } else {
+            resid
+        };
+        let flat = resid.reshape((batch.len() * self.context_size, self.model.d_model()))?;
+        let index = Tensor::new(positions, device)?;
+        Ok(flat.index_select(&index, 0)?)
+    }
+
+    /// SAE activations of residual rows, on the host, row-major `[rows, d_sae]`.
+    pub fn encode(&mut self, resid: &Tensor) -> Result<Vec<f32>> {
+        self.sae.calibrate_normalization(resid)?;
+        Ok(self
+            .sae
+            .encode(resid)?
+            .to_device(&Device::Cpu)?
+            .flatten_all()?
+            .to_vec1::<f32>()?)
+    }
+}
