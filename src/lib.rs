@@ -25,3 +25,4 @@ pub mod registry;
 pub mod sae;
 pub mod sources;
 pub mod synth;
+pub mod train;

@@ -8,6 +8,7 @@ use saecooc::graph::{self, GraphOptions};
 use saecooc::pca::{self, PcaOptions};
 use saecooc::pyfmt::float_repr;
 use saecooc::synth::{self, SynthOptions};
+use saecooc::train::{self, TrainArchitecture, TrainOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -55,6 +56,14 @@ enum Command {
     /// the data, runs an exact 3-component PCA on the subgraph's reconstructions and writes
     /// {neat_sae_id}_pca_for_streamlit/{max_examples}cap_graph_analysis_results_size_{k}_nbatch_{nb}.h5.
     Pca(PcaArgs),
+    /// Train a sparse autoencoder on the residual stream at a hook (SAELens format out).
+    ///
+    /// Reads the config's [source] model and dataset and [run] context_size /
+    /// prompts_per_batch; trains a standard ReLU SAE (L1 penalty scaled by decoder norms) or a
+    /// TopK SAE with Adam, showing loss, L0 and explained variance; writes cfg.json,
+    /// sae_weights.safetensors and training.json (held-out explained variance, dead latents)
+    /// to --out, which `cooc` (and SAELens) load.
+    TrainSae(TrainArgs),
     /// Write a random GPT-2-shaped model, a text corpus and a calibrated SAE (offline demo,
     /// tests, benchmarks).
     ///
@@ -112,6 +121,55 @@ struct PcaArgs {
     /// Gather each subgraph in a pass of its own, as the original did (slower; same results).
     #[arg(long)]
     one_pass_per_subgraph: bool,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// A config with [source] model and dataset ([generation] names the model).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Hook to train on, e.g. blocks.3.hook_resid_post.
+    #[arg(long)]
+    hook: String,
+    /// Number of latents.
+    #[arg(long)]
+    d_sae: usize,
+    /// standard (ReLU + L1) or topk.
+    #[arg(long, default_value = "topk")]
+    architecture: String,
+    /// TopK: latents kept per token.
+    #[arg(long, default_value_t = 32)]
+    k: usize,
+    /// Standard: L1 coefficient.
+    #[arg(long, default_value_t = 5.0)]
+    l1_coefficient: f64,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 4e-4)]
+    lr: f64,
+    /// Training tokens.
+    #[arg(long, default_value_t = 1_000_000)]
+    tokens: u64,
+    /// Tokens per step.
+    #[arg(long, default_value_t = 4096)]
+    batch_tokens: usize,
+    /// Tokens in the shuffle buffer.
+    #[arg(long, default_value_t = 65_536)]
+    buffer_tokens: usize,
+    /// Passes over each buffer before it is refilled.
+    #[arg(long, default_value_t = 1)]
+    buffer_passes: usize,
+    /// Held-out tokens for the final explained variance.
+    #[arg(long, default_value_t = 16_384)]
+    heldout_tokens: usize,
+    /// Output SAE folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Compute device, overriding [run] device.
+    #[arg(long, value_enum)]
+    device: Option<DeviceKind>,
 }
 
 #[derive(Args)]
@@ -226,6 +284,47 @@ fn run_pca(args: PcaArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+fn run_train(args: TrainArgs, quiet: bool) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    let architecture = match args.architecture.as_str() {
+        "topk" => TrainArchitecture::TopK { k: args.k },
+        "standard" | "relu" => TrainArchitecture::Standard {
+            l1_coefficient: args.l1_coefficient,
+        },
+        other => anyhow::bail!("--architecture {other}: expected standard or topk"),
+    };
+    let options = TrainOptions {
+        hook: args.hook,
+        d_sae: args.d_sae,
+        architecture,
+        learning_rate: args.lr,
+        tokens: args.tokens,
+        batch_tokens: args.batch_tokens,
+        buffer_tokens: args.buffer_tokens,
+        buffer_passes: args.buffer_passes,
+        heldout_tokens: args.heldout_tokens,
+        out: args.out,
+        seed: args.seed,
+        quiet,
+    };
+    let device = saecooc::cooc::open_device(args.device.unwrap_or(config.run.device))?;
+    let r = train::run(&config, &options, &device)?;
+    if !quiet {
+        println!(
+            "trained {} latents on {} tokens in {:.0} s ({:.0} tokens/s): held-out explained variance {:.3}, L0 {:.1}, {} dead latents → {}",
+            r.d_sae,
+            r.tokens,
+            r.seconds,
+            r.tokens_per_second,
+            r.heldout_explained_variance,
+            r.heldout_l0,
+            r.dead_latents,
+            options.out.display()
+        );
+    }
+    Ok(())
+}
+
 fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
     let options = SynthOptions {
         layers: args.layers,
@@ -269,6 +368,7 @@ fn main() -> ExitCode {
         Command::Cooc(args) => run_cooc(args, cli.quiet),
         Command::Graphs(args) => run_graphs(args, cli.quiet),
         Command::Pca(args) => run_pca(args, cli.quiet),
+        Command::TrainSae(args) => run_train(args, cli.quiet),
         Command::Synth(args) => run_synth(args, cli.quiet),
     };
     match result {

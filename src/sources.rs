@@ -6,7 +6,7 @@
 use crate::config::Config;
 use crate::data;
 use crate::hub::{Hub, Location};
-use crate::model::{self, HookPoint, ModelFiles, ResidualModel};
+use crate::model::{self, HookPoint, ModelFiles};
 use crate::registry;
 use crate::sae::{Sae, SaeDefaults, SaeFiles};
 use anyhow::{ensure, Context, Result};
@@ -109,22 +109,6 @@ impl<'a> Sources<'a> {
                 .to_string(),
         };
         Ok(Location::parse(&spec, src.model_revision.as_deref()))
-    }
-
-    /// Loads the model up to `sae`'s hook and checks that the widths agree.
-    pub fn load_model_for(&self, sae: &Sae) -> Result<(ModelFiles, Box<dyn ResidualModel>)> {
-        let hook = HookPoint::parse(&sae.cfg.hook_name)?;
-        let files = ModelFiles::resolve(&self.model_location()?, self.hub)?;
-        let model = model::load_model(&files, hook, self.device)?;
-        ensure!(
-            sae.cfg.d_in == model.d_model(),
-            "SAE {} has d_in = {} but model {} has width {} at {hook}",
-            sae.source,
-            sae.cfg.d_in,
-            files.source,
-            model.d_model()
-        );
-        Ok((files, model))
     }
 
     /// Where the tokenizer comes from: `[source] tokenizer`, else the model's.

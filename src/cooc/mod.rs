@@ -107,8 +107,8 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         g.n_batches,
     );
 
-    let mut windows = inputs.windows(sources)?;
-    let center = inputs.centred;
+    let mut windows = inputs.runner.windows(sources)?;
+    let center = inputs.runner.centred;
     let cuts: Vec<Vec<f32>> = g
         .activation_thresholds
         .iter()
@@ -134,14 +134,14 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         let (positions, tokens) = kept_positions(
             &batch,
             g.remove_special_tokens,
-            &inputs.special,
+            &inputs.runner.special,
             target - counted,
         );
         if positions.is_empty() {
             continue;
         }
         let resid = timed(&mut timings.forward_s, || {
-            inputs.residual(&batch, &positions, device)
+            inputs.runner.residual(&batch, &positions, device)
         })?;
         let acts = timed(&mut timings.encode_s, || inputs.encode(&resid))?;
         timed(&mut timings.count_s, || {
@@ -150,8 +150,8 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
                     let flat = positions[nan.row] as usize;
                     anyhow::anyhow!(
                         "SAE activation is NaN at window {} position {} (token id {}): the model or SAE produced non-finite values",
-                        first_window + (flat / inputs.context_size) as u64,
-                        flat % inputs.context_size,
+                        first_window + (flat / inputs.runner.context_size) as u64,
+                        flat % inputs.runner.context_size,
                         tokens[nan.row]
                     )
                 })?;
@@ -162,7 +162,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         bar.set_position(counted);
     }
     bar.finish_and_clear();
-    ensure!(counted > 0, "dataset {} yielded no tokens to count (is it empty, or shorter than one window of {} tokens?)", inputs.dataset.describe(), inputs.context_size);
+    ensure!(counted > 0, "dataset {} yielded no tokens to count (is it empty, or shorter than one window of {} tokens?)", inputs.runner.dataset.describe(), inputs.runner.context_size);
     if counted < target && !options.quiet {
         eprintln!(
             "warning: the data ran out after {counted} of {target} tokens ({} windows); results record the true count",
@@ -180,8 +180,8 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         tool: "saecooc",
         version: env!("CARGO_PKG_VERSION"),
         sae_id: sae_id.to_string(),
-        model: inputs.model_source.clone(),
-        hook: inputs.model.hook().to_string(),
+        model: inputs.runner.model_source.clone(),
+        hook: inputs.runner.model.hook().to_string(),
         sae: SaeInfo {
             source: inputs.sae.source.clone(),
             d_in: inputs.sae.cfg.d_in,
@@ -190,8 +190,8 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             neuronpedia_id: inputs.sae.cfg.neuronpedia_id.clone(),
             residual_centred: center,
         },
-        dataset: inputs.dataset.describe(),
-        context_size: inputs.context_size,
+        dataset: inputs.runner.dataset.describe(),
+        context_size: inputs.runner.context_size,
         windows_read: windows.windows_read,
         tokens_requested: target,
         tokens_counted: counted,

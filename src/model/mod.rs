@@ -4,6 +4,8 @@
 //! `model_type` in the model's `config.json`. Only the blocks up to the hook are loaded
 //! (safetensors are memory-mapped, so the rest of the file is never read).
 
+pub mod decoder;
+pub mod gguf;
 pub mod gpt2;
 
 use crate::hub::{Hub, Location};
@@ -182,6 +184,14 @@ impl ModelFiles {
     }
 
     fn from_dir(dir: &Path) -> Result<Self> {
+        if dir.is_file() && dir.extension().is_some_and(|e| e == "gguf") {
+            return Ok(Self {
+                source: dir.display().to_string(),
+                config: dir.to_path_buf(),
+                weights: vec![dir.to_path_buf()],
+                dir: dir.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            });
+        }
         ensure!(
             dir.is_dir(),
             "model folder {} does not exist",
@@ -222,8 +232,16 @@ impl ModelFiles {
         })
     }
 
-    /// Parsed `config.json`.
+    /// True when the weights are one GGUF file (its metadata stands in for `config.json`).
+    pub fn is_gguf(&self) -> bool {
+        self.config.extension().is_some_and(|e| e == "gguf")
+    }
+
+    /// Parsed `config.json` (for a GGUF file: one synthesised from its metadata).
     pub fn config_json(&self) -> Result<serde_json::Value> {
+        if self.is_gguf() {
+            return gguf::Gguf::read(&self.config)?.config_json();
+        }
         let text = std::fs::read_to_string(&self.config)
             .with_context(|| format!("cannot read {}", self.config.display()))?;
         serde_json::from_str(&text)
@@ -259,8 +277,17 @@ fn shard_names(index: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Memory-maps the weights; tensors are read only when a layer asks for them.
-pub fn weights_var_builder(files: &ModelFiles, device: &Device) -> Result<VarBuilder<'static>> {
+/// The weights: safetensors are memory-mapped and read only when a layer asks for them; GGUF
+/// tensors of the first `blocks` blocks (and embeddings, norms, head) are dequantized to f32.
+pub fn weights_var_builder(
+    files: &ModelFiles,
+    blocks: usize,
+    device: &Device,
+) -> Result<VarBuilder<'static>> {
+    if files.is_gguf() {
+        let tensors = gguf::Gguf::read(&files.config)?.tensors(blocks, device)?;
+        return Ok(VarBuilder::from_tensors(tensors, DType::F32, device));
+    }
     for w in &files.weights {
         check_safetensors_header(w)?;
     }
@@ -296,14 +323,22 @@ pub fn load_model(
                     format!("{} is not a valid GPT-2 config", files.config.display())
                 })?;
             hook.check_within(config.n_layer, &files.source)?;
-            let vb = weights_var_builder(files, device)?;
+            let vb = weights_var_builder(files, hook.blocks_needed(), device)?;
             let model = gpt2::Gpt2::load(vb, config, hook)
                 .with_context(|| format!("cannot load GPT-2 weights from {}", files.source))?;
             Ok(Box::new(model))
         }
+        "llama" | "mistral" | "qwen2" | "gemma2" => {
+            let config = decoder::DecoderConfig::from_json(&cfg, &files.config.display().to_string())?;
+            hook.check_within(config.n_layers, &files.source)?;
+            let vb = weights_var_builder(files, hook.blocks_needed(), device)?;
+            let model = decoder::Decoder::load(vb, config, hook)
+                .with_context(|| format!("cannot load {model_type} weights from {}", files.source))?;
+            Ok(Box::new(model))
+        }
         "" => bail!("{} has no model_type", files.config.display()),
         other => bail!(
-            "{}: model_type '{other}' is not supported yet (supported: gpt2)",
+            "{}: model_type '{other}' is not supported (supported: gpt2, llama, mistral, qwen2, gemma2)",
             files.config.display()
         ),
     }

@@ -205,10 +205,10 @@ fn gather(
     collections: &mut [Examples],
     pass: &Pass,
 ) -> Result<u64> {
-    let decoder = TokenDecoder::new(encoder.tokenizer.clone(), false);
+    let decoder = TokenDecoder::new(encoder.runner.tokenizer.clone(), false);
     let decode = |id: u32| decoder.decode_one(id);
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
-    let ctx = encoder.context_size;
+    let ctx = encoder.runner.context_size;
     let mut read = 0u64;
     while (read as usize) < pass.budget && collections.iter().any(|c| !c.done) {
         let batch = windows.next_windows(pass.prompts)?;
@@ -217,7 +217,7 @@ fn gather(
         }
         let first_window = windows.windows_read - batch.len() as u64;
         let positions: Vec<u32> = (0..(batch.len() * ctx) as u32).collect();
-        let resid = encoder.residual(&batch, &positions, pass.device)?;
+        let resid = encoder.runner.residual(&batch, &positions, pass.device)?;
         let acts = encoder.encode(&resid)?;
         if let Some(i) = acts.iter().position(|v| !v.is_finite()) {
             let p = i / d_sae;
@@ -235,7 +235,7 @@ fn gather(
             context_size: ctx,
             acts: &acts,
             d_sae,
-            special: &encoder.special,
+            special: &encoder.runner.special,
         };
         add_batch(
             collections,
@@ -259,7 +259,7 @@ fn gather_with_retry(
     collections: &mut [Examples],
     pass: &Pass,
 ) -> Result<u64> {
-    let mut windows = encoder.windows(sources)?;
+    let mut windows = encoder.runner.windows(sources)?;
     let mut read = gather(encoder, &mut windows, collections, pass)?;
     let retry_at: Vec<usize> = (0..collections.len())
         .filter(|&i| collections[i].found() < COMPONENTS && !collections[i].done)

@@ -1,0 +1,556 @@
+//! RMSNorm decoder-only transformers up to a residual-stream hook: the Llama family (SmolLM2,
+//! Llama 2/3: RoPE, grouped-query attention, SwiGLU, tied or untied embeddings) and Gemma-2
+//! (RMSNorm with `1 + w`, embeddings scaled by √d_model, attention-logit soft-capping,
+//! alternating sliding-window/global attention, GeGLU, norms before and after attention and MLP).
+//!
+//! candle-transformers' versions expose no hidden states and cannot stop early, so this is our
+//! own. Weight names follow Hugging Face (`model.layers.N.self_attn.q_proj.weight`, ...); GGUF
+//! files are renamed to these at load (see `gguf.rs`), and keep llama.cpp's interleaved RoPE
+//! layout of the query/key weights.
+
+use super::{HookKind, HookPoint, ResidualModel};
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Embedding, Linear, VarBuilder};
+use serde_json::Value;
+
+/// Which member of the family.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Family {
+    Llama,
+    Gemma2,
+}
+
+/// What the forward pass needs from a `config.json` (`llama`, `mistral`, `qwen2`-like, or
+/// `gemma2`).
+#[derive(Debug, Clone)]
+pub struct DecoderConfig {
+    pub family: Family,
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub intermediate_size: usize,
+    pub rms_norm_eps: f64,
+    pub rope_theta: f64,
+    pub max_positions: usize,
+    pub tie_embeddings: bool,
+    /// GeGLU (tanh GELU) instead of SwiGLU.
+    pub gelu_mlp: bool,
+    /// Gemma-2: `tanh(scores / c) · c` on attention logits.
+    pub attn_softcap: Option<f64>,
+    /// Gemma-2: window of the sliding-window layers, in tokens.
+    pub sliding_window: Option<usize>,
+    /// Which layers use the sliding window (Gemma-2's `layer_types`; default: even layers).
+    pub sliding_layers: Vec<bool>,
+    /// Gemma-2: `tanh(logits / c) · c` on the output logits.
+    pub final_softcap: Option<f64>,
+    /// Scores are multiplied by this (1/√head_dim; Gemma-2: query_pre_attn_scalar^-½).
+    pub attn_scale: f64,
+    /// Query/key weights in llama.cpp's interleaved RoPE layout (GGUF).
+    pub rope_interleaved: bool,
+}
+
+fn get_usize(cfg: &Value, key: &str) -> Option<usize> {
+    cfg.get(key)?.as_u64().map(|v| v as usize)
+}
+
+fn get_f64(cfg: &Value, key: &str) -> Option<f64> {
+    cfg.get(key)?.as_f64()
+}
+
+impl DecoderConfig {
+    /// Reads a Hugging Face `config.json` (already parsed); `file` names it in errors.
+    pub fn from_json(cfg: &Value, file: &str) -> Result<Self> {
+        let family = match cfg.get("model_type").and_then(Value::as_str) {
+            Some("gemma2") => Family::Gemma2,
+            _ => Family::Llama,
+        };
+        let need = |key: &str| {
+            get_usize(cfg, key).with_context(|| format!("{file} has no integer '{key}'"))
+        };
+        let hidden_size = need("hidden_size")?;
+        let n_heads = need("num_attention_heads")?;
+        ensure!(n_heads > 0, "{file}: num_attention_heads is 0");
+        let head_dim = get_usize(cfg, "head_dim").unwrap_or(hidden_size / n_heads);
+        let n_kv_heads = get_usize(cfg, "num_key_value_heads").unwrap_or(n_heads);
+        ensure!(
+            n_kv_heads > 0 && n_heads % n_kv_heads == 0,
+            "{file}: {n_heads} attention heads are not a multiple of {n_kv_heads} key/value heads"
+        );
+        if let Some(scaling) = cfg.get("rope_scaling").filter(|v| !v.is_null()) {
+            bail!("{file}: rope_scaling {scaling} is not supported yet");
+        }
+        // transformers 5 writes `rope_parameters: {rope_theta, rope_type}`.
+        let rope = cfg.get("rope_parameters");
+        if let Some(kind) = rope
+            .and_then(|r| r.get("rope_type"))
+            .and_then(Value::as_str)
+        {
+            ensure!(
+                kind == "default",
+                "{file}: rope_type '{kind}' is not supported yet (only the default RoPE)"
+            );
+        }
+        let rope_theta = get_f64(cfg, "rope_theta")
+            .or_else(|| rope.and_then(|r| get_f64(r, "rope_theta")))
+            .unwrap_or(10_000.0);
+        let n_layers = need("num_hidden_layers")?;
+        let sliding_layers: Vec<bool> = match cfg.get("layer_types").and_then(Value::as_array) {
+            Some(types) if family == Family::Gemma2 => types
+                .iter()
+                .map(|t| t.as_str() == Some("sliding_attention"))
+                .collect(),
+            _ => (0..n_layers)
+                .map(|l| family == Family::Gemma2 && l % 2 == 0)
+                .collect(),
+        };
+        let gemma = family == Family::Gemma2;
+        let act = cfg
+            .get("hidden_activation")
+            .or_else(|| cfg.get("hidden_act"))
+            .and_then(Value::as_str)
+            .unwrap_or(if gemma { "gelu_pytorch_tanh" } else { "silu" });
+        let gelu_mlp = match act {
+            "silu" | "swish" => false,
+            "gelu_pytorch_tanh" | "gelu_new" | "gelu" => true,
+            other => bail!("{file}: hidden activation '{other}' is not supported"),
+        };
+        let attn_scale = match (gemma, get_f64(cfg, "query_pre_attn_scalar")) {
+            (true, Some(q)) => q.powf(-0.5),
+            _ => (head_dim as f64).powf(-0.5),
+        };
+        Ok(Self {
+            family,
+            vocab_size: need("vocab_size")?,
+            hidden_size,
+            n_layers,
+            sliding_layers,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            intermediate_size: need("intermediate_size")?,
+            rms_norm_eps: get_f64(cfg, "rms_norm_eps").unwrap_or(1e-6),
+            rope_theta,
+            max_positions: get_usize(cfg, "max_position_embeddings").unwrap_or(4096),
+            tie_embeddings: cfg
+                .get("tie_word_embeddings")
+                .and_then(Value::as_bool)
+                .unwrap_or(gemma),
+            gelu_mlp,
+            attn_softcap: if gemma {
+                get_f64(cfg, "attn_logit_softcapping")
+            } else {
+                None
+            },
+            sliding_window: if gemma {
+                get_usize(cfg, "sliding_window")
+            } else {
+                None
+            },
+            final_softcap: if gemma {
+                get_f64(cfg, "final_logit_softcapping")
+            } else {
+                None
+            },
+            attn_scale,
+            rope_interleaved: cfg
+                .get("rope_interleaved")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
+    }
+
+    /// Whether `layer` attends within a sliding window.
+    fn is_sliding(&self, layer: usize) -> bool {
+        self.sliding_window.is_some() && self.sliding_layers.get(layer).copied().unwrap_or(false)
+    }
+}
+
+/// RMSNorm: `x / rms(x) · w` (Llama) or `· (1 + w)` (Gemma).
+struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn load(vb: VarBuilder, d: usize, cfg: &DecoderConfig) -> Result<Self> {
+        let w = vb.get(d, "weight")?;
+        let weight = match cfg.family {
+            Family::Gemma2 => (w + 1.0)?,
+            Family::Llama => w,
+        };
+        Ok(Self {
+            weight,
+            eps: cfg.rms_norm_eps,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        candle_nn::ops::rms_norm(x, &self.weight, self.eps as f32)
+    }
+}
+
+struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    n_heads: usize,
+    n_kv_heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn load(vb: VarBuilder, cfg: &DecoderConfig) -> Result<Self> {
+        let (d, hd) = (cfg.hidden_size, cfg.head_dim);
+        let bias = vb.contains_tensor("q_proj.bias");
+        let lin = |name: &str, i: usize, o: usize| -> Result<Linear> {
+            Ok(if bias {
+                candle_nn::linear(i, o, vb.pp(name))?
+            } else {
+                candle_nn::linear_no_bias(i, o, vb.pp(name))?
+            })
+        };
+        Ok(Self {
+            q: lin("q_proj", d, cfg.n_heads * hd)?,
+            k: lin("k_proj", d, cfg.n_kv_heads * hd)?,
+            v: lin("v_proj", d, cfg.n_kv_heads * hd)?,
+            o: candle_nn::linear_no_bias(cfg.n_heads * hd, d, vb.pp("o_proj"))?,
+            n_heads: cfg.n_heads,
+            n_kv_heads: cfg.n_kv_heads,
+            head_dim: hd,
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        mask: &Tensor,
+        cfg: &DecoderConfig,
+    ) -> candle_core::Result<Tensor> {
+        let (b, s, _) = x.dims3()?;
+        let heads = |t: Tensor, n: usize| -> candle_core::Result<Tensor> {
+            t.reshape((b, s, n, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = rope.apply(&heads(self.q.forward(x)?, self.n_heads)?)?;
+        let k = rope.apply(&heads(self.k.forward(x)?, self.n_kv_heads)?)?;
+        let v = heads(self.v.forward(x)?, self.n_kv_heads)?;
+        // Grouped-query attention: repeat each key/value head for its query heads.
+        let groups = self.n_heads / self.n_kv_heads;
+        let repeat = |t: Tensor| -> candle_core::Result<Tensor> {
+            if groups == 1 {
+                return Ok(t);
+            }
+            t.unsqueeze(2)?
+                .expand((b, self.n_kv_heads, groups, s, self.head_dim))?
+                .reshape((b, self.n_heads, s, self.head_dim))
+        };
+        let (k, v) = (repeat(k)?, repeat(v)?.contiguous()?);
+        let mut scores = (q.matmul(&k.t()?.contiguous()?)? * cfg.attn_scale)?;
+        if let Some(cap) = cfg.attn_softcap {
+            scores = ((scores / cap)?.tanh()? * cap)?;
+        }
+        let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask)?)?;
+        let y = probs
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .reshape((b, s, self.n_heads * self.head_dim))?;
+        self.o.forward(&y)
+    }
+}
+
+/// Rotary position embedding tables for one window length.
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+    interleaved: bool,
+}
+
+impl Rope {
+    fn new(cfg: &DecoderConfig, s: usize, device: &Device) -> candle_core::Result<Self> {
+        let half = cfg.head_dim / 2;
+        let inv: Vec<f32> = (0..half)
+            .map(|i| (1.0 / cfg.rope_theta.powf(2.0 * i as f64 / cfg.head_dim as f64)) as f32)
+            .collect();
+        let inv = Tensor::from_vec(inv, (1, half), device)?;
+        let pos = Tensor::arange(0u32, s as u32, device)?
+            .to_dtype(DType::F32)?
+            .reshape((s, 1))?;
+        let freqs = pos.broadcast_mul(&inv)?;
+        Ok(Self {
+            cos: freqs.cos()?,
+            sin: freqs.sin()?,
+            interleaved: cfg.rope_interleaved,
+        })
+    }
+
+    fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if self.interleaved {
+            candle_nn::rotary_emb::rope_i(x, &self.cos, &self.sin)
+        } else {
+            candle_nn::rotary_emb::rope(x, &self.cos, &self.sin)
+        }
+    }
+}
+
+struct Mlp {
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+    gelu: bool,
+}
+
+impl Mlp {
+    fn load(vb: VarBuilder, cfg: &DecoderConfig) -> Result<Self> {
+        let (d, f) = (cfg.hidden_size, cfg.intermediate_size);
+        Ok(Self {
+            gate: candle_nn::linear_no_bias(d, f, vb.pp("gate_proj"))?,
+            up: candle_nn::linear_no_bias(d, f, vb.pp("up_proj"))?,
+            down: candle_nn::linear_no_bias(f, d, vb.pp("down_proj"))?,
+            gelu: cfg.gelu_mlp,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let g = self.gate.forward(x)?;
+        let g = if self.gelu { g.gelu()? } else { g.silu()? };
+        self.down.forward(&(g * self.up.forward(x)?)?)
+    }
+}
+
+struct Block {
+    input_norm: RmsNorm,
+    attn: Attention,
+    /// Llama: before the MLP. Gemma-2: after attention.
+    post_attention_norm: RmsNorm,
+    /// Gemma-2 only: before / after the MLP.
+    pre_feedforward_norm: Option<RmsNorm>,
+    post_feedforward_norm: Option<RmsNorm>,
+    mlp: Mlp,
+    sliding: bool,
+}
+
+impl Block {
+    fn load(vb: VarBuilder, cfg: &DecoderConfig, layer: usize) -> Result<Self> {
+        let d = cfg.hidden_size;
+        let gemma = cfg.family == Family::Gemma2;
+        let optional = |name: &str| -> Result<Option<RmsNorm>> {
+            Ok(if gemma {
+                Some(RmsNorm::load(vb.pp(name), d, cfg)?)
+            } else {
+                None
+            })
+        };
+        Ok(Self {
+            input_norm: RmsNorm::load(vb.pp("input_layernorm"), d, cfg)?,
+            attn: Attention::load(vb.pp("self_attn"), cfg)?,
+            post_attention_norm: RmsNorm::load(vb.pp("post_attention_layernorm"), d, cfg)?,
+            pre_feedforward_norm: optional("pre_feedforward_layernorm")?,
+            post_feedforward_norm: optional("post_feedforward_layernorm")?,
+            mlp: Mlp::load(vb.pp("mlp"), cfg)?,
+            sliding: cfg.is_sliding(layer),
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &Rope,
+        masks: &Masks,
+        cfg: &DecoderConfig,
+    ) -> candle_core::Result<Tensor> {
+        let mask = if self.sliding {
+            &masks.sliding
+        } else {
+            &masks.causal
+        };
+        let a = self
+            .attn
+            .forward(&self.input_norm.forward(x)?, rope, mask, cfg)?;
+        match (&self.pre_feedforward_norm, &self.post_feedforward_norm) {
+            (Some(pre), Some(post)) => {
+                let h = (x + self.post_attention_norm.forward(&a)?)?;
+                let m = self.mlp.forward(&pre.forward(&h)?)?;
+                &h + post.forward(&m)?
+            }
+            _ => {
+                let h = (x + a)?;
+                let m = self.mlp.forward(&self.post_attention_norm.forward(&h)?)?;
+                &h + m
+            }
+        }
+    }
+}
+
+struct Masks {
+    causal: Tensor,
+    sliding: Tensor,
+}
+
+fn mask(s: usize, window: Option<usize>, device: &Device) -> candle_core::Result<Tensor> {
+    let values: Vec<f32> = (0..s)
+        .flat_map(|i| {
+            (0..s).map(move |j| {
+                let outside = window.is_some_and(|w| i >= j + w);
+                if j > i || outside {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    Tensor::from_vec(values, (s, s), device)
+}
+
+/// A Llama-family or Gemma-2 model truncated after the blocks its hook needs.
+pub struct Decoder {
+    embed: Embedding,
+    blocks: Vec<Block>,
+    /// Final norm and LM head, only when loaded with [`Decoder::load_with_head`].
+    head: Option<(RmsNorm, Linear)>,
+    cfg: DecoderConfig,
+    hook: HookPoint,
+    device: Device,
+}
+
+impl Decoder {
+    /// Loads embeddings and the blocks before `hook` from `vb` (Hugging Face names).
+    pub fn load(vb: VarBuilder, cfg: DecoderConfig, hook: HookPoint) -> Result<Self> {
+        hook.check_within(cfg.n_layers, "the model")?;
+        let vb_model = vb.pp("model");
+        let embed =
+            candle_nn::embedding(cfg.vocab_size, cfg.hidden_size, vb_model.pp("embed_tokens"))?;
+        let blocks = (0..hook.blocks_needed())
+            .map(|i| Block::load(vb_model.pp(format!("layers.{i}")), &cfg, i))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            embed,
+            blocks,
+            head: None,
+            device: vb.device().clone(),
+            cfg,
+            hook,
+        })
+    }
+
+    /// Loads the whole model with its final norm and LM head (for next-token checks).
+    pub fn load_with_head(vb: VarBuilder, cfg: DecoderConfig) -> Result<Self> {
+        let last = HookPoint {
+            layer: cfg.n_layers - 1,
+            kind: HookKind::ResidPost,
+        };
+        let mut model = Self::load(vb.clone(), cfg, last)?;
+        let norm = RmsNorm::load(vb.pp("model.norm"), model.cfg.hidden_size, &model.cfg)?;
+        let lm_head = if model.cfg.tie_embeddings || !vb.contains_tensor("lm_head.weight") {
+            Linear::new(model.embed.embeddings().clone(), None)
+        } else {
+            candle_nn::linear_no_bias(
+                model.cfg.hidden_size,
+                model.cfg.vocab_size,
+                vb.pp("lm_head"),
+            )?
+        };
+        model.head = Some((norm, lm_head));
+        Ok(model)
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &DecoderConfig {
+        &self.cfg
+    }
+
+    fn run_blocks(&self, tokens: &Tensor, n_blocks: usize) -> Result<Tensor> {
+        let (_, s) = tokens.dims2()?;
+        ensure!(
+            s <= self.cfg.max_positions,
+            "window of {s} tokens is longer than the model's {} positions",
+            self.cfg.max_positions
+        );
+        let mut x = self.embed.forward(tokens)?;
+        if self.cfg.family == Family::Gemma2 {
+            x = (x * (self.cfg.hidden_size as f64).sqrt())?;
+        }
+        let rope = Rope::new(&self.cfg, s, &self.device)?;
+        let masks = Masks {
+            causal: mask(s, None, &self.device)?,
+            sliding: mask(s, self.cfg.sliding_window, &self.device)?,
+        };
+        for block in &self.blocks[..n_blocks] {
+            x = block.forward(&x, &rope, &masks, &self.cfg)?;
+        }
+        Ok(x)
+    }
+
+    /// Next-token logits `[batch, seq, vocab]` (needs [`Decoder::load_with_head`]).
+    pub fn logits(&self, tokens: &Tensor) -> Result<Tensor> {
+        let (norm, head) = self
+            .head
+            .as_ref()
+            .context("the model was loaded without its LM head")?;
+        let x = self.run_blocks(tokens, self.blocks.len())?;
+        let logits = head.forward(&norm.forward(&x)?)?;
+        Ok(match self.cfg.final_softcap {
+            Some(cap) => ((logits / cap)?.tanh()? * cap)?,
+            None => logits,
+        })
+    }
+}
+
+impl ResidualModel for Decoder {
+    fn d_model(&self) -> usize {
+        self.cfg.hidden_size
+    }
+
+    fn hook(&self) -> HookPoint {
+        self.hook
+    }
+
+    fn max_positions(&self) -> usize {
+        self.cfg.max_positions
+    }
+
+    fn uses_layer_norm(&self) -> bool {
+        false
+    }
+
+    fn residual(&self, tokens: &Tensor) -> Result<Tensor> {
+        self.run_blocks(tokens, self.blocks.len())
+    }
+
+    fn token_embeddings(&self) -> Tensor {
+        self.embed.embeddings().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sliding_mask_keeps_the_last_window_tokens() {
+        let m = mask(4, Some(2), &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let allowed: Vec<Vec<bool>> = m
+            .iter()
+            .map(|r| r.iter().map(|v| *v == 0.0).collect())
+            .collect();
+        assert_eq!(
+            allowed,
+            [
+                [true, false, false, false],
+                [true, true, false, false],
+                [false, true, true, false],
+                [false, false, true, true]
+            ]
+        );
+    }
+}

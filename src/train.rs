@@ -1,0 +1,417 @@
+//! `saecooc train-sae`: train a sparse autoencoder on the residual stream at a hook and save it
+//! in SAELens format (`cfg.json` + `sae_weights.safetensors`), so `cooc` and SAELens load it.
+//!
+//! Architectures as SAELens trains them: standard (ReLU, loss = ‖x − x̂‖² summed over d_in +
+//! λ · Σᵢ actᵢ · ‖W_dec,i‖, the L1 penalty scaled by decoder norms) or TopK (only the k largest
+//! pre-activations kept, loss = ‖x − x̂‖²). Adam (β 0.9/0.999, no weight decay), W_enc
+//! initialised as W_dec transposed, b_dec as the mean of the first buffer. Activations stream
+//! through a shuffled buffer; special-token positions are dropped, as `cooc` drops them.
+
+use crate::activations::ModelRunner;
+use crate::config::Config;
+use crate::hub::{Hub, Location};
+use crate::model::HookPoint;
+use crate::sources::Sources;
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Device, Tensor, Var, D};
+use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The SAE architecture to train.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum TrainArchitecture {
+    /// ReLU with an L1 penalty of this coefficient (scaled by decoder norms).
+    Standard { l1_coefficient: f64 },
+    /// The k largest pre-activations.
+    TopK { k: usize },
+}
+
+/// What to train, and how.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub hook: String,
+    pub d_sae: usize,
+    pub architecture: TrainArchitecture,
+    pub learning_rate: f64,
+    /// Training tokens (after special-token removal).
+    pub tokens: u64,
+    pub batch_tokens: usize,
+    /// Tokens held in the shuffle buffer.
+    pub buffer_tokens: usize,
+    /// Passes over each buffer before it is refilled (more steps per forward pass).
+    pub buffer_passes: usize,
+    /// Tokens after the training data, for the held-out explained variance.
+    pub heldout_tokens: usize,
+    /// The SAE folder to write (`cfg.json`, `sae_weights.safetensors`, `training.json`).
+    pub out: PathBuf,
+    pub seed: u64,
+    pub quiet: bool,
+}
+
+/// Training outcome, also written as `training.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    pub hook: String,
+    pub d_in: usize,
+    pub d_sae: usize,
+    pub architecture: TrainArchitecture,
+    pub steps: usize,
+    pub tokens: u64,
+    /// Means over the last 10% of steps.
+    pub train_loss: f64,
+    pub train_l0: f64,
+    pub train_explained_variance: f64,
+    pub heldout_tokens: usize,
+    pub heldout_explained_variance: f64,
+    pub heldout_l0: f64,
+    /// Latents that never fired on the held-out tokens.
+    pub dead_latents: usize,
+    pub seconds: f64,
+    pub tokens_per_second: f64,
+}
+
+/// The trainable parameters.
+struct Params {
+    w_enc: Var,
+    b_enc: Var,
+    w_dec: Var,
+    b_dec: Var,
+}
+
+/// Forward pass: (latent activations, reconstruction).
+fn forward(
+    p: &Params,
+    x: &Tensor,
+    arch: TrainArchitecture,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let pre = x
+        .broadcast_sub(p.b_dec.as_tensor())?
+        .matmul(p.w_enc.as_tensor())?
+        .broadcast_add(p.b_enc.as_tensor())?;
+    let acts = match arch {
+        TrainArchitecture::Standard { .. } => pre.relu()?,
+        TrainArchitecture::TopK { k } => {
+            let (sorted, _) = pre.sort_last_dim(false)?;
+            let kth = sorted.narrow(D::Minus1, k - 1, 1)?;
+            let keep = pre.broadcast_ge(&kth)?.to_dtype(DType::F32)?;
+            (pre.relu()? * keep)?
+        }
+    };
+    let recon = acts
+        .matmul(p.w_dec.as_tensor())?
+        .broadcast_add(p.b_dec.as_tensor())?;
+    Ok((acts, recon))
+}
+
+/// Per-batch statistics.
+#[derive(Debug, Clone, Copy, Default)]
+struct Stats {
+    loss: f64,
+    l0: f64,
+    explained_variance: f64,
+}
+
+fn batch_stats(x: &Tensor, acts: &Tensor, recon: &Tensor, loss: f64) -> Result<Stats> {
+    let residual = (x - recon)?.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+    let centred = x.broadcast_sub(&x.mean_keepdim(0)?)?;
+    let total = centred.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+    let rows = x.dim(0)? as f64;
+    let l0 = acts
+        .gt(0f32)?
+        .to_dtype(DType::F32)?
+        .sum_all()?
+        .to_scalar::<f32>()? as f64
+        / rows;
+    Ok(Stats {
+        loss,
+        l0,
+        explained_variance: 1.0 - residual / total.max(f64::MIN_POSITIVE),
+    })
+}
+
+/// Streams residual rows (special tokens dropped) in shuffled buffers.
+struct ActivationStream<'a> {
+    runner: &'a ModelRunner,
+    windows: crate::data::WindowStream<'a>,
+    prompts: usize,
+    device: &'a Device,
+}
+
+impl ActivationStream<'_> {
+    /// Up to `n` residual rows `[rows, d]` on the device, in data order.
+    fn take(&mut self, n: usize) -> Result<Option<Tensor>> {
+        let mut parts = Vec::new();
+        let mut have = 0;
+        while have < n {
+            let batch = self.windows.next_windows(self.prompts)?;
+            if batch.is_empty() {
+                break;
+            }
+            let (positions, _) =
+                crate::cooc::kept_positions(&batch, true, &self.runner.special, (n - have) as u64);
+            if positions.is_empty() {
+                continue;
+            }
+            have += positions.len();
+            parts.push(self.runner.residual(&batch, &positions, self.device)?);
+        }
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Tensor::cat(&parts, 0)?))
+    }
+}
+
+fn init_params(
+    d_in: usize,
+    d_sae: usize,
+    b_dec: Tensor,
+    seed: u64,
+    device: &Device,
+) -> Result<Params> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    // Random unit-norm decoder rows scaled to 0.1, encoder = decoder transposed (SAELens).
+    let mut w: Vec<f32> = (0..d_sae * d_in)
+        .map(|_| rng.random::<f32>() * 2.0 - 1.0)
+        .collect();
+    for row in w.chunks_exact_mut(d_in) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        row.iter_mut().for_each(|v| *v *= 0.1 / norm);
+    }
+    let w_dec = Tensor::from_vec(w, (d_sae, d_in), device)?;
+    Ok(Params {
+        w_enc: Var::from_tensor(&w_dec.t()?.contiguous()?)?,
+        b_enc: Var::from_tensor(&Tensor::zeros(d_sae, DType::F32, device)?)?,
+        w_dec: Var::from_tensor(&w_dec)?,
+        b_dec: Var::from_tensor(&b_dec)?,
+    })
+}
+
+fn loss_of(
+    p: &Params,
+    x: &Tensor,
+    arch: TrainArchitecture,
+) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    let (acts, recon) = forward(p, x, arch)?;
+    let mse = (&recon - x)?.sqr()?.sum(D::Minus1)?.mean_all()?;
+    let loss = match arch {
+        TrainArchitecture::Standard { l1_coefficient } => {
+            let norms = p.w_dec.as_tensor().sqr()?.sum(D::Minus1)?.sqrt()?;
+            let l1 = acts.broadcast_mul(&norms)?.sum(D::Minus1)?.mean_all()?;
+            (mse + (l1 * l1_coefficient)?)?
+        }
+        TrainArchitecture::TopK { .. } => mse,
+    };
+    Ok((loss, acts, recon))
+}
+
+/// Trains an SAE on the config's model and dataset, writes it to `options.out`.
+pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<TrainReport> {
+    let started = Instant::now();
+    if let TrainArchitecture::TopK { k } = options.architecture {
+        ensure!(
+            k > 0 && k <= options.d_sae,
+            "--k must be between 1 and --d-sae"
+        );
+    }
+    ensure!(
+        options.batch_tokens > 0 && options.buffer_tokens >= options.batch_tokens,
+        "--buffer-tokens must be at least --batch-tokens"
+    );
+    let hub = Hub::from_env(!options.quiet)?;
+    let sources = Sources::new(config, &hub, device);
+    let hook = HookPoint::parse(&options.hook)?;
+    let dataset = config
+        .source
+        .dataset
+        .as_deref()
+        .map(|d| Location::parse(d, config.source.dataset_revision.as_deref()))
+        .context("train-sae needs [source] dataset in the config")?;
+    let runner = ModelRunner::load(&sources, hook, true, None, dataset)?;
+    let d_in = runner.model.d_model();
+    let mut stream = ActivationStream {
+        windows: runner.windows(&sources)?,
+        runner: &runner,
+        prompts: config.run.prompts_per_batch,
+        device,
+    };
+    let arch = options.architecture;
+    let mut buffer = stream
+        .take(options.buffer_tokens)?
+        .with_context(|| format!("dataset {} yielded no tokens", runner.dataset.describe()))?;
+    let params = init_params(d_in, options.d_sae, buffer.mean(0)?, options.seed, device)?;
+    let mut opt = AdamW::new(
+        vec![
+            params.w_enc.clone(),
+            params.b_enc.clone(),
+            params.w_dec.clone(),
+            params.b_dec.clone(),
+        ],
+        ParamsAdamW {
+            lr: options.learning_rate,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+    )?;
+    let total_steps = (options.tokens as usize).div_ceil(options.batch_tokens);
+    let bar = crate::progress::bar(total_steps as u64, options.quiet, "training", "steps");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed ^ 0x5ae);
+    let (mut step, mut trained) = (0usize, 0u64);
+    let mut recent: Vec<Stats> = Vec::new();
+    'outer: loop {
+        let rows = buffer.dim(0)?;
+        let mut order: Vec<u32> = Vec::with_capacity(rows * options.buffer_passes.max(1));
+        for _ in 0..options.buffer_passes.max(1) {
+            let mut pass: Vec<u32> = (0..rows as u32).collect();
+            pass.shuffle(&mut rng);
+            order.extend(pass);
+        }
+        for chunk in order.chunks(options.batch_tokens) {
+            if step == total_steps {
+                break 'outer;
+            }
+            let x = buffer.index_select(&Tensor::new(chunk, device)?, 0)?;
+            let (loss, acts, recon) = loss_of(&params, &x, arch)?;
+            opt.backward_step(&loss)?;
+            let loss = loss.to_scalar::<f32>()? as f64;
+            if !loss.is_finite() {
+                bail!("training diverged at step {step} (loss {loss}): lower --lr");
+            }
+            step += 1;
+            trained += chunk.len() as u64;
+            if step * 10 > total_steps * 9 || step % 10 == 0 {
+                let s = batch_stats(&x, &acts, &recon, loss)?;
+                if step * 10 > total_steps * 9 {
+                    recent.push(s);
+                }
+                bar.set_message(format!(
+                    "training: loss {:.3}, L0 {:.1}, explained variance {:.3}",
+                    s.loss, s.l0, s.explained_variance
+                ));
+            }
+            bar.inc(1);
+        }
+        match stream.take(options.buffer_tokens)? {
+            Some(next) => buffer = next,
+            None => {
+                if !options.quiet {
+                    eprintln!("note: the data ran out after {trained} tokens; reusing it");
+                }
+                stream.windows = runner.windows(&sources)?;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let mean =
+        |f: fn(&Stats) -> f64| recent.iter().map(f).sum::<f64>() / recent.len().max(1) as f64;
+
+    // Held-out tokens: the data right after the training tokens.
+    let heldout = stream.take(options.heldout_tokens)?;
+    let (heldout_ev, heldout_l0, dead, heldout_n) = match &heldout {
+        Some(x) => {
+            let (acts, recon) = forward(&params, x, arch)?;
+            let s = batch_stats(x, &acts, &recon, 0.0)?;
+            let fired = acts
+                .gt(0f32)?
+                .to_dtype(DType::F32)?
+                .sum(0)?
+                .to_vec1::<f32>()?;
+            (
+                s.explained_variance,
+                s.l0,
+                fired.iter().filter(|&&c| c == 0.0).count(),
+                x.dim(0)?,
+            )
+        }
+        None => (f64::NAN, f64::NAN, 0, 0),
+    };
+    save_saelens(&params, options, &runner, d_in, config)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let report = TrainReport {
+        hook: options.hook.clone(),
+        d_in,
+        d_sae: options.d_sae,
+        architecture: arch,
+        steps: step,
+        tokens: trained,
+        train_loss: mean(|s| s.loss),
+        train_l0: mean(|s| s.l0),
+        train_explained_variance: mean(|s| s.explained_variance),
+        heldout_tokens: heldout_n,
+        heldout_explained_variance: heldout_ev,
+        heldout_l0,
+        dead_latents: dead,
+        seconds,
+        tokens_per_second: trained as f64 / seconds,
+    };
+    crate::atomic::write_bytes(
+        &options.out.join("training.json"),
+        &serde_json::to_vec_pretty(&report)?,
+    )?;
+    Ok(report)
+}
+
+/// Writes `cfg.json` and `sae_weights.safetensors` as SAELens saves a standard / TopK SAE.
+fn save_saelens(
+    p: &Params,
+    options: &TrainOptions,
+    runner: &ModelRunner,
+    d_in: usize,
+    config: &Config,
+) -> Result<()> {
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("cannot create {}", options.out.display()))?;
+    let hook = HookPoint::parse(&options.hook)?;
+    let (architecture, kwargs) = match options.architecture {
+        TrainArchitecture::Standard { .. } => ("standard", serde_json::json!({})),
+        TrainArchitecture::TopK { k } => ("topk", serde_json::json!({ "k": k })),
+    };
+    let cfg = serde_json::json!({
+        "architecture": architecture,
+        "d_in": d_in,
+        "d_sae": options.d_sae,
+        "activation_fn_str": if architecture == "topk" { "topk" } else { "relu" },
+        "activation_fn_kwargs": kwargs,
+        "apply_b_dec_to_input": true,
+        "finetuning_scaling_factor": false,
+        "context_size": runner.context_size,
+        "model_name": config.generation.model_name,
+        "hook_name": options.hook,
+        "hook_layer": hook.layer,
+        "hook_head_index": null,
+        "prepend_bos": true,
+        "dataset_path": runner.dataset.describe(),
+        "dataset_trust_remote_code": false,
+        "normalize_activations": "none",
+        "dtype": "float32",
+        "device": "cpu",
+        "sae_lens_training_version": null,
+        "model_from_pretrained_kwargs": { "center_writing_weights": runner.centred },
+        "neuronpedia_id": null,
+        "seqpos_slice": [null],
+        "trained_with": format!("saecooc {}", env!("CARGO_PKG_VERSION")),
+    });
+    let tensors: Vec<(&str, Tensor)> = vec![
+        ("W_enc", p.w_enc.as_tensor().to_device(&Device::Cpu)?),
+        ("b_enc", p.b_enc.as_tensor().to_device(&Device::Cpu)?),
+        ("W_dec", p.w_dec.as_tensor().to_device(&Device::Cpu)?),
+        ("b_dec", p.b_dec.as_tensor().to_device(&Device::Cpu)?),
+    ];
+    let weights = options.out.join("sae_weights.safetensors");
+    let tmp = options.out.join(".sae_weights.safetensors.partial");
+    let tensors: std::collections::HashMap<&str, Tensor> = tensors.into_iter().collect();
+    candle_core::safetensors::save(&tensors, &tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &weights)
+        .with_context(|| format!("cannot write {}", weights.display()))?;
+    crate::atomic::write_bytes(
+        &options.out.join("cfg.json"),
+        &serde_json::to_vec_pretty(&cfg)?,
+    )
+}
