@@ -375,6 +375,10 @@ impl Config {
                 "run.context_size is {c}: it must be at least 2 (BOS plus one token)"
             );
         }
+        ensure!(
+            !g.model_name.starts_with("gemma") || g.remove_special_tokens,
+            "Gemma requires removing special tokens (as in the original): set generation.remove_special_tokens = true"
+        );
         let a = &self.analysis;
         if a.min_subgraph_size > a.max_subgraph_size {
             bail!(

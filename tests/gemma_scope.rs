@@ -1,0 +1,130 @@
+//! Gemma-2 with a Gemma Scope SAE (`params.npz`, JumpReLU) end to end through `cooc`, on the
+//! random tiny Gemma-2 of the golden tests, a word-level tokenizer written here, and a corpus
+//! of its words.
+
+mod common;
+
+use common::{files_under, saecooc};
+use rand::{Rng, SeedableRng};
+use saecooc::npz::NpzWriter;
+use std::path::Path;
+use tokenizers::models::wordlevel::WordLevel;
+use tokenizers::pre_tokenizers::whitespace::Whitespace;
+use tokenizers::Tokenizer;
+
+fn write_tokenizer(path: &Path) {
+    let mut vocab = std::collections::HashMap::new();
+    for (i, t) in ["<pad>", "<bos>", "<eos>", "<unk>"].iter().enumerate() {
+        vocab.insert(t.to_string(), i as u32);
+    }
+    for i in 4..1000u32 {
+        vocab.insert(format!("w{i}"), i);
+    }
+    let model = WordLevel::builder()
+        .vocab(vocab.into_iter().collect())
+        .unk_token("<unk>".into())
+        .build()
+        .unwrap();
+    let mut tokenizer = Tokenizer::new(model);
+    tokenizer.with_pre_tokenizer(Some(Whitespace {}));
+    tokenizer.save(path, false).unwrap();
+}
+
+/// A Gemma Scope-style `params.npz`: 48 latents on the 64-wide residual stream.
+fn write_gemma_scope(dir: &Path, seed: u64) {
+    let (d_in, d_sae) = (64usize, 48usize);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let w_dec: Vec<f32> = (0..d_sae * d_in)
+        .map(|_| rng.random_range(-1.0..1.0f32))
+        .collect();
+    let mut w_enc = vec![0f32; d_in * d_sae];
+    for i in 0..d_sae {
+        for j in 0..d_in {
+            w_enc[j * d_sae + i] = w_dec[i * d_in + j];
+        }
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let mut w = NpzWriter::create(&dir.join("params.npz"), false).unwrap();
+    w.add_array("W_enc", &[d_in, d_sae], &w_enc).unwrap();
+    w.add_array("W_dec", &[d_sae, d_in], &w_dec).unwrap();
+    w.add_array("b_enc", &[d_sae], &vec![0f32; d_sae]).unwrap();
+    w.add_array("b_dec", &[d_in], &vec![0f32; d_in]).unwrap();
+    w.add_array("threshold", &[d_sae], &vec![0.5f32; d_sae])
+        .unwrap();
+    w.finish().unwrap();
+}
+
+#[test]
+fn gemma2_with_a_gemma_scope_sae_runs_through_cooc() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-gemma2");
+    write_tokenizer(&d.join("tokenizer.json"));
+    write_gemma_scope(&d.join("scope/layer_1/width_16k/canonical"), 3);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let corpus: Vec<String> = (0..200)
+        .map(|_| {
+            (0..rng.random_range(5..40))
+                .map(|_| format!("w{}", rng.random_range(4..1000)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    std::fs::write(d.join("corpus.txt"), corpus.join("\n")).unwrap();
+    let config = format!(
+        r#"[generation]
+n_batches = 3
+model_name = "tiny-gemma2"
+sae_release_short = "scope-test"
+sae_ids = ["layer_1/width_16k/canonical"]
+activation_thresholds = [0.0, 1.0]
+remove_special_tokens = true
+
+[source]
+model = "{model}"
+tokenizer = "{tok}"
+sae = "{scope}/{{sae_id}}"
+dataset = "{corpus}"
+
+[run]
+context_size = 32
+prompts_per_batch = 4
+tokens_per_batch = 200
+"#,
+        model = model.display(),
+        tok = d.join("tokenizer.json").display(),
+        scope = d.join("scope").display(),
+        corpus = d.join("corpus.txt").display(),
+    );
+    std::fs::write(d.join("run.toml"), config).unwrap();
+    let out = saecooc(&["--quiet", "cooc", "--config"])
+        .arg(d.join("run.toml"))
+        .arg("--results-dir")
+        .arg(d.join("results"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let folder = d.join("results/tiny-gemma2/scope-test/layer_1_width_16k_canonical/n_batches_3");
+    assert_eq!(files_under(&folder).len(), 7, "{:?}", files_under(&folder));
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["tokens_counted"], 600);
+    assert_eq!(run["hook"], "blocks.1.hook_resid_post");
+    assert_eq!(run["sae"]["architecture"], "JumpRelu");
+    assert_eq!(
+        run["sae"]["residual_centred"], false,
+        "RMSNorm models are not centred"
+    );
+    let (l0_low, l0_high) = (
+        run["thresholds"][0]["l0_mean"].as_f64().unwrap(),
+        run["thresholds"][1]["l0_mean"].as_f64().unwrap(),
+    );
+    assert!(
+        l0_low > 0.0 && l0_low < 48.0 && l0_high < l0_low,
+        "{l0_low} {l0_high}"
+    );
+}
