@@ -13,6 +13,7 @@ pub mod atomic;
 pub mod config;
 pub mod cooc;
 pub mod data;
+pub mod export;
 pub mod graph;
 pub mod hub;
 pub mod layout;

@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use saecooc::config::{Config, DeviceKind, PcaConfig};
 use saecooc::cooc::{self, CoocOptions};
+use saecooc::export;
 use saecooc::graph::{self, GraphOptions};
 use saecooc::pca::{self, PcaOptions};
 use saecooc::pyfmt::float_repr;
@@ -56,6 +57,14 @@ enum Command {
     /// the data, runs an exact 3-component PCA on the subgraph's reconstructions and writes
     /// {neat_sae_id}_pca_for_streamlit/{max_examples}cap_graph_analysis_results_size_{k}_nbatch_{nb}.h5.
     Pca(PcaArgs),
+    /// Write the interactive explorer of the results as a self-contained static site.
+    ///
+    /// Scans --results-dir for {model}/{release}/{sae}/n_batches_{N}/ folders (node tables,
+    /// thresholded matrices and pca h5 files) and writes --out/index.html plus data/. Open
+    /// index.html from disk, or run `saecooc serve --dir <out>`.
+    Export(ExportArgs),
+    /// Serve an exported site on localhost and print its URL.
+    Serve(ServeArgs),
     /// Train a sparse autoencoder on the residual stream at a hook (SAELens format out).
     ///
     /// Reads the config's [source] model and dataset and [run] context_size /
@@ -121,6 +130,29 @@ struct PcaArgs {
     /// Gather each subgraph in a pass of its own, as the original did (slower; same results).
     #[arg(long)]
     one_pass_per_subgraph: bool,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// The results root (as `cooc`/`graphs`/`pca` wrote it).
+    #[arg(long, default_value = "results")]
+    results_dir: PathBuf,
+    /// Output folder for the site.
+    #[arg(long, default_value = "site")]
+    out: PathBuf,
+    /// A PCA config (the original's format) whose [recommended_views] become example buttons.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The exported site.
+    #[arg(long, default_value = "site")]
+    dir: PathBuf,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
 }
 
 #[derive(Args)]
@@ -325,6 +357,24 @@ fn run_train(args: TrainArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+fn run_export(args: ExportArgs, quiet: bool) -> Result<()> {
+    let views = match &args.config {
+        Some(path) => export::recommended_views(PcaConfig::load(path)?.recommended_views.as_ref()),
+        None => Vec::new(),
+    };
+    let s = export::run(&args.results_dir, &args.out, &views)?;
+    if !quiet {
+        println!(
+            "explorer of {} SAEs ({} subgraphs with PCA): open {} or run `saecooc serve --dir {}`",
+            s.saes,
+            s.subgraphs,
+            s.index.display(),
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
 fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
     let options = SynthOptions {
         layers: args.layers,
@@ -369,6 +419,8 @@ fn main() -> ExitCode {
         Command::Graphs(args) => run_graphs(args, cli.quiet),
         Command::Pca(args) => run_pca(args, cli.quiet),
         Command::TrainSae(args) => run_train(args, cli.quiet),
+        Command::Export(args) => run_export(args, cli.quiet),
+        Command::Serve(args) => export::serve::serve(&args.dir, args.port),
         Command::Synth(args) => run_synth(args, cli.quiet),
     };
     match result {

@@ -23,6 +23,8 @@ pub enum NpyData {
     U64(Vec<u64>),
     U8(Vec<u8>),
     Bool(Vec<bool>),
+    /// Fixed-length byte strings (`|S{n}`), trailing NULs removed.
+    Bytes(Vec<Vec<u8>>),
 }
 
 /// A C-ordered n-dimensional array read from a `.npy` file.
@@ -55,6 +57,7 @@ impl NpyArray {
             NpyData::U64(v) => v.iter().map(|&x| x as f32).collect(),
             NpyData::U8(v) => v.iter().map(|&x| x as f32).collect(),
             NpyData::Bool(v) => v.iter().map(|&x| x as u8 as f32).collect(),
+            NpyData::Bytes(_) => Vec::new(),
         }
     }
 }
@@ -345,6 +348,20 @@ pub fn parse_npy(bytes: &[u8], what: &str) -> Result<NpyArray> {
         "<u8" => decode!(u64, 8, U64),
         "|u1" => NpyData::U8(need(1)?.to_vec()),
         "|b1" => NpyData::Bool(need(1)?.iter().map(|&b| b != 0).collect()),
+        s if s.starts_with("|S") => {
+            let width: usize = s[2..]
+                .parse()
+                .with_context(|| format!("{what}: bad string dtype {s}"))?;
+            NpyData::Bytes(
+                need(width.max(1))?
+                    .chunks_exact(width.max(1))
+                    .map(|c| {
+                        let end = c.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+                        c[..end].to_vec()
+                    })
+                    .collect(),
+            )
+        }
         other => bail!("{what}: unsupported dtype {other} (expected float, int or bool)"),
     };
     Ok(NpyArray { shape, data })
@@ -557,6 +574,12 @@ mod tests {
             NpyData::I64(vec![7, -8])
         );
         let err = read_npz_array(&path, "nope").unwrap_err().to_string();
+        let csr = dir.path().join("csr.npz");
+        save_csr(&csr, 3, &[(0, 2, 0.5), (2, 0, 0.5)]).unwrap();
+        assert_eq!(
+            read_npz_array(&csr, "format").unwrap().data,
+            NpyData::Bytes(vec![b"csr".to_vec()])
+        );
         assert!(
             err.contains("no array 'nope'") && err.contains("m, v"),
             "{err}"

@@ -4,58 +4,11 @@
 
 mod common;
 
-use common::{config_text, fixture, python, results_dir, run_cooc, saecooc};
-use saecooc::synth::SynthPaths;
-use std::path::{Path, PathBuf};
+use common::{fixture, pca_config, prepare, python, results_dir, saecooc};
+use std::path::Path;
 use std::process::Output;
 
 const NEAT: &str = "blocks_1_hook_resid_pre";
-
-/// A PCA config for the fixture in the original's format; every dataset saved.
-fn pca_config(p: &SynthPaths, n_batches: usize, prompts: usize, max_examples: usize) -> String {
-    format!(
-        r#"[generation]
-n_batches_generation = 6
-
-[model]
-name = "synthetic-gpt2"
-sae_release_short = "synthetic"
-sae_ids = ["blocks.1.hook_resid_pre"]
-
-[processing]
-remove_special_tokens = true
-n_batches_reconstruction = {n_batches}
-activation_threshold = 1.5
-subgraph_sizes_to_plot = [2, 3, 4, 5, 6]
-max_examples = {max_examples}
-trim_excess = true
-
-[processing.save_options]
-fired_tokens = true
-top_3_tokens = true
-context = true
-reconstructions = true
-graph_feature_acts = true
-feature_acts = true
-max_feature_info = true
-examples_found = true
-token_dfs = true
-pca = true
-
-[source]
-model = "{}"
-sae = "{}"
-dataset = "{}"
-
-[run]
-context_size = 32
-prompts_per_batch = {prompts}
-"#,
-        p.model.display(),
-        p.sae.parent().unwrap().display(),
-        p.corpus.display()
-    )
-}
 
 fn assert_success(out: &Output) {
     assert!(
@@ -63,22 +16,6 @@ fn assert_success(out: &Output) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// cooc + graphs on the fixture; returns the results root.
-fn prepare(dir: &Path) -> (SynthPaths, PathBuf) {
-    let p = fixture(dir);
-    let analysis = "\n[analysis]\nmin_subgraph_size = 20\nmax_subgraph_size = 40\nskip_subgraph_plots = true\nskip_subgraph_pickles = true\n";
-    let (out, results) = run_cooc(dir, &config_text(&p, 6, analysis));
-    assert_success(&out);
-    let out = saecooc(&["--quiet", "graphs", "--config"])
-        .arg(dir.join("run.toml"))
-        .arg("--results-dir")
-        .arg(&results)
-        .output()
-        .unwrap();
-    assert_success(&out);
-    (p, results)
 }
 
 fn run_pca(dir: &Path, config: &str, results: &Path, extra: &[&str]) -> Output {

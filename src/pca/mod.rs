@@ -49,6 +49,8 @@ pub struct PcaOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct PcaSummary {
     pub sae_id: String,
+    /// The node table used (`node_info_df_{ts}.csv`).
+    pub activation_threshold: f64,
     /// The subgraph sizes asked for (one h5 file, or its chunks, each).
     pub sizes: Vec<usize>,
     pub files: Vec<PathBuf>,
@@ -412,6 +414,7 @@ fn run_sae(
     }
     let summary = PcaSummary {
         sae_id: sae_id.to_string(),
+        activation_threshold: p.activation_threshold,
         sizes: p.subgraph_sizes_to_plot.clone(),
         files,
         subgraphs_written: written,
