@@ -37,9 +37,11 @@ demo: build
 	$(BIN) graphs --config configs/smollm2-demo.toml
 	$(BIN) pca --config configs/smollm2-demo-pca.toml
 	$(BIN) export --results-dir results --out site
+	$(BIN) stats --results-dir results --out stats
 	@echo "SAE: $(DEMO_SAE) (training.json: held-out explained variance, dead latents)"
 	@echo "results: $(DEMO_RESULTS)/ (node table: dataframes/node_info_df_0_0.csv)"
 	@echo "explorer: open site/index.html in a browser, or run: $(BIN) serve --dir site"
+	@echo "size-effect statistics and figures: stats/"
 
 ## demo-tiny: the same stages on a synthetic GPT-2-shaped model (no downloads at all).
 demo-tiny: build

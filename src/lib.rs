@@ -25,5 +25,6 @@ pub mod pyfmt;
 pub mod registry;
 pub mod sae;
 pub mod sources;
+pub mod stats;
 pub mod synth;
 pub mod train;

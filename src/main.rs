@@ -65,6 +65,12 @@ enum Command {
     Export(ExportArgs),
     /// Serve an exported site on localhost and print its URL.
     Serve(ServeArgs),
+    /// Size-effect analyses over every SAE in a results folder (CSV, JSON, PNG figures).
+    ///
+    /// Active latents per token (mean, std, histogram), mean subgraph size and the fraction of
+    /// latents in subgraphs (from node tables), and observed vs expected co-occurrence
+    /// (E = T·p_i·p_j) distributions; figures like the paper's Figures 3, 7 and 9.
+    Stats(StatsArgs),
     /// Train a sparse autoencoder on the residual stream at a hook (SAELens format out).
     ///
     /// Reads the config's [source] model and dataset and [run] context_size /
@@ -153,6 +159,16 @@ struct ServeArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8000)]
     port: u16,
+}
+
+#[derive(Args)]
+struct StatsArgs {
+    /// The results root.
+    #[arg(long, default_value = "results")]
+    results_dir: PathBuf,
+    /// Output folder.
+    #[arg(long, default_value = "stats")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -375,6 +391,29 @@ fn run_export(args: ExportArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+fn run_stats(args: StatsArgs, quiet: bool) -> Result<()> {
+    let rows = saecooc::stats::run(&args.results_dir, &args.out)?;
+    if !quiet {
+        for r in &rows {
+            println!(
+                "{} {} {} threshold {}: L0 {}, mean subgraph size (2+) {}, fraction in subgraphs {}",
+                r.model,
+                r.release,
+                r.sae,
+                float_repr(r.threshold),
+                r.l0_mean.map_or("-".into(), |v| format!("{v:.2}")),
+                r.mean_subgraph_size_without_singletons.map_or("-".into(), |v| format!("{v:.2}")),
+                r.fraction_in_subgraphs.map_or("-".into(), |v| format!("{v:.3}")),
+            );
+        }
+        println!(
+            "wrote {}/summary.csv, summary.json and figures",
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
 fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
     let options = SynthOptions {
         layers: args.layers,
@@ -421,6 +460,7 @@ fn main() -> ExitCode {
         Command::TrainSae(args) => run_train(args, cli.quiet),
         Command::Export(args) => run_export(args, cli.quiet),
         Command::Serve(args) => export::serve::serve(&args.dir, args.port),
+        Command::Stats(args) => run_stats(args, cli.quiet),
         Command::Synth(args) => run_synth(args, cli.quiet),
     };
     match result {

@@ -37,6 +37,8 @@ pub struct CoocCounts {
     tokens: u64,
     active_sum: f64,
     active_sq_sum: f64,
+    /// Tokens by number of active latents.
+    l0_counts: Vec<u64>,
 }
 
 /// One token's batch position, for error messages.
@@ -54,7 +56,13 @@ impl CoocCounts {
             tokens: 0,
             active_sum: 0.0,
             active_sq_sum: 0.0,
+            l0_counts: Vec::new(),
         }
+    }
+
+    /// Tokens by number of active latents (index = active latents).
+    pub fn l0_histogram(&self) -> &[u64] {
+        &self.l0_counts
     }
 
     /// Number of latents.
@@ -87,6 +95,10 @@ impl CoocCounts {
             }
         }
         self.tokens += 1;
+        if self.l0_counts.len() <= active.len() {
+            self.l0_counts.resize(active.len() + 1, 0);
+        }
+        self.l0_counts[active.len()] += 1;
         let k = active.len() as f64;
         self.active_sum += k;
         self.active_sq_sum += k * k;
@@ -139,6 +151,12 @@ impl CoocCounts {
         self.tokens += other.tokens;
         self.active_sum += other.active_sum;
         self.active_sq_sum += other.active_sq_sum;
+        if self.l0_counts.len() < other.l0_counts.len() {
+            self.l0_counts.resize(other.l0_counts.len(), 0);
+        }
+        for (a, b) in self.l0_counts.iter_mut().zip(&other.l0_counts) {
+            *a += b;
+        }
         Ok(())
     }
 

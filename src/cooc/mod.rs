@@ -315,6 +315,8 @@ struct ThresholdStats {
     /// Mean active latents per token.
     l0_mean: f64,
     l0_std: f64,
+    /// Tokens by number of active latents (index = active latents).
+    l0_histogram: Vec<u64>,
     /// Latents that never fired.
     dead_latents: usize,
     /// Latents active on more than 10% of tokens.
@@ -334,6 +336,7 @@ impl ThresholdStats {
             tag: threshold_tag(threshold),
             l0_mean,
             l0_std,
+            l0_histogram: counts.l0_histogram().to_vec(),
             dead_latents: diag.iter().filter(|&&c| c == 0).count(),
             dense_latents: diag.iter().filter(|&&c| c as f64 / tokens > 0.1).count(),
             max_firing_frequency: diag.iter().map(|&c| c as f64 / tokens).fold(0.0, f64::max),

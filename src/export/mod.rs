@@ -29,16 +29,16 @@ pub struct ExportSummary {
 }
 
 /// One SAE's results folder: `{root}/{model}/{release}/{neat}/n_batches_{N}`.
-struct SaeFolder {
-    model: String,
-    release: String,
-    sae: String,
-    n_batches: String,
-    dir: PathBuf,
+pub(crate) struct SaeFolder {
+    pub model: String,
+    pub release: String,
+    pub sae: String,
+    pub n_batches: String,
+    pub dir: PathBuf,
 }
 
 impl SaeFolder {
-    fn key(&self) -> String {
+    pub fn key(&self) -> String {
         format!(
             "{}__{}__{}__{}",
             self.model, self.release, self.sae, self.n_batches
@@ -50,8 +50,8 @@ impl SaeFolder {
     }
 }
 
-/// Finds SAE folders: those with a `dataframes/` folder, four levels under `root`.
-fn find_sae_folders(root: &Path) -> Result<Vec<SaeFolder>> {
+/// Finds SAE folders: those with a `dataframes/` folder or cooc files, four levels under `root`.
+pub(crate) fn find_sae_folders(root: &Path) -> Result<Vec<SaeFolder>> {
     ensure!(
         root.is_dir(),
         "results folder {} does not exist",
@@ -79,7 +79,9 @@ fn find_sae_folders(root: &Path) -> Result<Vec<SaeFolder>> {
         for release in sorted(&model) {
             for sae in sorted(&release) {
                 for nb in sorted(&sae) {
-                    if name(&nb).starts_with("n_batches_") && nb.join("dataframes").is_dir() {
+                    if name(&nb).starts_with("n_batches_")
+                        && (nb.join("dataframes").is_dir() || nb.join("run.json").is_file())
+                    {
                         out.push(SaeFolder {
                             model: name(&model),
                             release: name(&release),
@@ -425,7 +427,10 @@ pub fn recommended_views(views: Option<&toml::Value>) -> Vec<RecommendedView> {
 
 /// Writes the explorer for every SAE under `results` into `out`.
 pub fn run(results: &Path, out: &Path, views: &[RecommendedView]) -> Result<ExportSummary> {
-    let folders = find_sae_folders(results)?;
+    let folders: Vec<SaeFolder> = find_sae_folders(results)?
+        .into_iter()
+        .filter(|f| f.dir.join("dataframes").is_dir())
+        .collect();
     ensure!(
         !folders.is_empty(),
         "no SAE results under {} (expected {{model}}/{{release}}/{{sae}}/n_batches_{{N}}/dataframes/): run `saecooc graphs` first",

@@ -12,7 +12,8 @@ use std::sync::Once;
 /// DejaVu Sans (see assets/fonts/DejaVuSans-LICENSE.txt), so text renders without system fonts.
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
-fn register_font() {
+/// Registers the bundled font for plotters (once).
+pub(crate) fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The bundled font is valid; a failure would only lose text, not the picture.
@@ -42,7 +43,7 @@ pub fn density_histogram(values: &[usize], bins: usize) -> (Vec<f64>, Vec<f64>) 
     (edges, density)
 }
 
-fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+pub(crate) fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("plotting failed: {e:?}")
 }
 

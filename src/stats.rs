@@ -1,0 +1,464 @@
+//! `saecooc stats`: the paper's size-effect analyses (original-pipeline.md §6) over every SAE
+//! and threshold under a results folder:
+//! - active latents per token: mean, std and histogram (from `cooc`'s run.json);
+//! - from the node tables: mean subgraph size over latents (with and without singletons) and
+//!   the fraction of latents in subgraphs of two or more (Fig. 9);
+//! - observed vs expected co-occurrence of latent pairs, E = T·pᵢ·pⱼ with pᵢ = Cᵢᵢ/T
+//!   (Fig. 7): log₁₀ histograms and summary counts, from the count matrices.
+//!
+//! Written as `summary.csv`, `summary.json` and PNG figures. Deliberate differences: T is the
+//! true token count from run.json (the original's npz path used C.sum()); quantiles are not
+//! computed (histograms are); `subgraph_l0_any` (per-token subgraph firing) is not computed yet.
+
+use crate::export::find_sae_folders;
+use crate::graph::pictures::{plot_err, register_font};
+use crate::layout::{find_cooc_files, CoocKind};
+use crate::npz::{read_f32_rows, read_npz};
+use crate::pyfmt::{float_repr, threshold_tag};
+use anyhow::{ensure, Context, Result};
+use plotters::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Histogram range of log₁₀ co-occurrence counts and its bins (0.1 wide).
+const LOG_MIN: f64 = -8.0;
+const LOG_MAX: f64 = 8.0;
+const LOG_BINS: usize = 160;
+
+/// One SAE at one activation threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsRow {
+    pub model: String,
+    pub release: String,
+    pub sae: String,
+    pub n_batches: String,
+    pub d_sae: usize,
+    pub threshold: f64,
+    pub tokens: Option<u64>,
+    pub l0_mean: Option<f64>,
+    pub l0_std: Option<f64>,
+    pub l0_histogram: Vec<u64>,
+    pub mean_subgraph_size: Option<f64>,
+    pub mean_subgraph_size_without_singletons: Option<f64>,
+    pub fraction_in_subgraphs: Option<f64>,
+    pub cooccurrence: Option<Cooccurrence>,
+}
+
+/// Observed vs expected co-occurrence over the pairs i < j.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cooccurrence {
+    pub pairs: u64,
+    /// Pairs that co-occurred at least once.
+    pub pairs_observed: u64,
+    /// Pairs that co-occurred more often than independence predicts.
+    pub pairs_above_expected: u64,
+    /// Left edges of the log₁₀ bins.
+    pub log10_bin_edges: Vec<f64>,
+    /// Counts of log₁₀(observed) over observed pairs, and of log₁₀(expected) over pairs whose
+    /// latents both fired.
+    pub observed_log10_counts: Vec<u64>,
+    pub expected_log10_counts: Vec<u64>,
+}
+
+fn log_bin(v: f64) -> Option<usize> {
+    (v > 0.0).then(|| {
+        let b = ((v.log10() - LOG_MIN) / (LOG_MAX - LOG_MIN) * LOG_BINS as f64).floor();
+        b.clamp(0.0, (LOG_BINS - 1) as f64) as usize
+    })
+}
+
+/// Streams the count matrix C and compares each pair with T·pᵢ·pⱼ.
+fn cooccurrence(total: &Path, activations: &[f32], tokens: f64) -> Result<Cooccurrence> {
+    let mut out = Cooccurrence {
+        pairs: 0,
+        pairs_observed: 0,
+        pairs_above_expected: 0,
+        log10_bin_edges: (0..LOG_BINS)
+            .map(|b| LOG_MIN + b as f64 * (LOG_MAX - LOG_MIN) / LOG_BINS as f64)
+            .collect(),
+        observed_log10_counts: vec![0; LOG_BINS],
+        expected_log10_counts: vec![0; LOG_BINS],
+    };
+    let n = activations.len();
+    read_f32_rows(
+        total,
+        None,
+        |shape| {
+            ensure!(
+                shape == [n, n],
+                "{} is {shape:?}, expected [{n}, {n}]",
+                total.display()
+            );
+            Ok(())
+        },
+        |i, row| {
+            for j in (i + 1)..n {
+                out.pairs += 1;
+                let observed = row[j] as f64;
+                let expected = activations[i] as f64 * activations[j] as f64 / tokens;
+                if let Some(b) = log_bin(observed) {
+                    out.pairs_observed += 1;
+                    out.observed_log10_counts[b] += 1;
+                }
+                if let Some(b) = log_bin(expected) {
+                    out.expected_log10_counts[b] += 1;
+                }
+                if observed > expected {
+                    out.pairs_above_expected += 1;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// (mean size over latents, the same without singletons, fraction in subgraphs of 2+) from a
+/// node table's `subgraph_size` column.
+pub fn subgraph_size_stats(sizes: &[f64]) -> (f64, Option<f64>, f64) {
+    let n = sizes.len().max(1) as f64;
+    let mean = sizes.iter().sum::<f64>() / n;
+    let multi: Vec<f64> = sizes.iter().copied().filter(|&s| s > 1.0).collect();
+    let mean_multi = (!multi.is_empty()).then(|| multi.iter().sum::<f64>() / multi.len() as f64);
+    (mean, mean_multi, multi.len() as f64 / n)
+}
+
+fn node_table_sizes(path: &Path) -> Result<Vec<f64>> {
+    use polars::prelude::{CsvReadOptions, DataType, SerReader};
+    let df = CsvReadOptions::default()
+        .with_has_header(true)
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|r| r.finish())
+        .with_context(|| format!("cannot read node table {}", path.display()))?;
+    let c = df
+        .column("subgraph_size")
+        .with_context(|| format!("{} has no subgraph_size column", path.display()))?
+        .cast(&DataType::Float64)?;
+    let v = c.f64()?;
+    Ok((0..v.len()).filter_map(|i| v.get(i)).collect())
+}
+
+fn run_json(dir: &Path) -> Option<Value> {
+    serde_json::from_slice(&std::fs::read(dir.join("run.json")).ok()?).ok()
+}
+
+/// Computes every row and writes `summary.csv`, `summary.json` and the figures into `out`.
+pub fn run(results: &Path, out: &Path) -> Result<Vec<StatsRow>> {
+    let folders = find_sae_folders(results)?;
+    let mut rows = Vec::new();
+    for f in &folders {
+        let run = run_json(&f.dir);
+        for (threshold, total) in find_cooc_files(&f.dir, CoocKind::Total)? {
+            let acts_file = crate::layout::cooc_file(&f.dir, CoocKind::Activations, threshold);
+            let activations = match read_npz(&acts_file) {
+                Ok(a) => a
+                    .into_iter()
+                    .next()
+                    .map(|(_, a)| a.to_f32())
+                    .unwrap_or_default(),
+                Err(_) => continue,
+            };
+            let th = run.as_ref().and_then(|r| {
+                r["thresholds"]
+                    .as_array()?
+                    .iter()
+                    .find(|t| t["threshold"].as_f64() == Some(threshold))
+                    .cloned()
+            });
+            let tokens = run.as_ref().and_then(|r| r["tokens_counted"].as_u64());
+            let t = tokens
+                .map(|t| t as f64)
+                .unwrap_or_else(|| activations.iter().map(|&a| a as f64).fold(0.0, f64::max));
+            let table = f
+                .dir
+                .join("dataframes")
+                .join(format!("node_info_df_{}.csv", threshold_tag(threshold)));
+            let sizes = if table.is_file() {
+                Some(subgraph_size_stats(&node_table_sizes(&table)?))
+            } else {
+                None
+            };
+            rows.push(StatsRow {
+                model: f.model.clone(),
+                release: f.release.clone(),
+                sae: f.sae.clone(),
+                n_batches: f.n_batches.clone(),
+                d_sae: activations.len(),
+                threshold,
+                tokens,
+                l0_mean: th.as_ref().and_then(|t| t["l0_mean"].as_f64()),
+                l0_std: th.as_ref().and_then(|t| t["l0_std"].as_f64()),
+                l0_histogram: th
+                    .as_ref()
+                    .and_then(|t| t["l0_histogram"].as_array().cloned())
+                    .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                    .unwrap_or_default(),
+                mean_subgraph_size: sizes.map(|s| s.0),
+                mean_subgraph_size_without_singletons: sizes.and_then(|s| s.1),
+                fraction_in_subgraphs: sizes.map(|s| s.2),
+                cooccurrence: Some(cooccurrence(&total, &activations, t.max(1.0))?),
+            });
+        }
+    }
+    ensure!(
+        !rows.is_empty(),
+        "no cooc results (feature_acts_cooc_total_threshold_*.npz) under {}",
+        results.display()
+    );
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    write_csv(&rows, &out.join("summary.csv"))?;
+    crate::atomic::write_bytes(
+        &out.join("summary.json"),
+        &serde_json::to_vec_pretty(&rows)?,
+    )?;
+    plot_size_effects(&rows, &out.join("size_effects.png"))?;
+    for r in &rows {
+        if let Some(c) = &r.cooccurrence {
+            let name = format!(
+                "cooccurrence_{}_{}_{}_{}.png",
+                r.model,
+                r.release,
+                r.sae,
+                threshold_tag(r.threshold)
+            );
+            plot_cooccurrence(r, c, &out.join(name))?;
+        }
+    }
+    Ok(rows)
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(float_repr).unwrap_or_default()
+}
+
+fn write_csv(rows: &[StatsRow], path: &Path) -> Result<()> {
+    let mut s = String::from("model,release,sae,n_batches,d_sae,activation_threshold,tokens,l0_mean,l0_std,mean_subgraph_size,mean_subgraph_size_without_singletons,fraction_in_subgraphs,pairs,pairs_observed,pairs_above_expected\n");
+    for r in rows {
+        let c = r.cooccurrence.as_ref();
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.model,
+            r.release,
+            r.sae,
+            r.n_batches,
+            r.d_sae,
+            float_repr(r.threshold),
+            r.tokens.map(|t| t.to_string()).unwrap_or_default(),
+            opt(r.l0_mean),
+            opt(r.l0_std),
+            opt(r.mean_subgraph_size),
+            opt(r.mean_subgraph_size_without_singletons),
+            opt(r.fraction_in_subgraphs),
+            c.map(|c| c.pairs.to_string()).unwrap_or_default(),
+            c.map(|c| c.pairs_observed.to_string()).unwrap_or_default(),
+            c.map(|c| c.pairs_above_expected.to_string())
+                .unwrap_or_default(),
+        ));
+    }
+    crate::atomic::write_bytes(path, s.as_bytes())
+}
+
+/// Writes a bitmap through a temporary `.png` name (plotters picks the encoder by extension).
+fn with_png(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    register_font();
+    let tmp: PathBuf = path.with_file_name(format!(
+        ".{}.tmp.png",
+        path.file_stem().and_then(|s| s.to_str()).unwrap_or("plot")
+    ));
+    draw(&tmp)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Fig. 3 and 9 style: active latents per token and subgraph statistics against SAE width.
+fn plot_size_effects(rows: &[StatsRow], path: &Path) -> Result<()> {
+    with_png(path, |tmp| {
+        let root = BitMapBackend::new(tmp, (1400, 600)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let (left, right) = root.split_horizontally(700);
+        let x_max = rows.iter().map(|r| r.d_sae).max().unwrap_or(1) as f64 * 2.0;
+        let x_min = rows.iter().map(|r| r.d_sae).min().unwrap_or(1) as f64 / 2.0;
+        let mut thresholds: Vec<f64> = rows.iter().map(|r| r.threshold).collect();
+        thresholds.sort_by(f64::total_cmp);
+        thresholds.dedup();
+        let l0_max = rows
+            .iter()
+            .filter_map(|r| r.l0_mean.map(|m| m + r.l0_std.unwrap_or(0.0)))
+            .fold(1.0, f64::max)
+            * 1.1;
+        let mut chart = ChartBuilder::on(&left)
+            .caption("Active latents per token", ("sans-serif", 22))
+            .margin(20)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d((x_min..x_max).log_scale(), 0.0..l0_max)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("SAE latents")
+            .y_desc("mean ± std")
+            .draw()
+            .map_err(plot_err)?;
+        for (k, &t) in thresholds.iter().enumerate() {
+            let colour = Palette99::pick(k).to_rgba();
+            let mut pts: Vec<(f64, f64, f64)> = rows
+                .iter()
+                .filter(|r| r.threshold == t)
+                .filter_map(|r| Some((r.d_sae as f64, r.l0_mean?, r.l0_std.unwrap_or(0.0))))
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            chart
+                .draw_series(LineSeries::new(
+                    pts.iter().map(|p| (p.0, p.1)),
+                    colour.stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label(format!("threshold {}", float_repr(t)))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
+            chart
+                .draw_series(pts.iter().map(|p| {
+                    ErrorBar::new_vertical(p.0, p.1 - p.2, p.1, p.1 + p.2, colour.filled(), 8)
+                }))
+                .map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+        let size_max = rows
+            .iter()
+            .filter_map(|r| r.mean_subgraph_size_without_singletons)
+            .fold(2.0, f64::max)
+            * 1.1;
+        let mut chart = ChartBuilder::on(&right)
+            .caption("Subgraphs (node tables)", ("sans-serif", 22))
+            .margin(20)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d((x_min..x_max).log_scale(), 0.0..size_max)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("SAE latents")
+            .y_desc("mean subgraph size (2+) / fraction × 10")
+            .draw()
+            .map_err(plot_err)?;
+        let mut pts: Vec<(f64, f64, f64)> = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.d_sae as f64,
+                    r.mean_subgraph_size_without_singletons?,
+                    r.fraction_in_subgraphs?,
+                ))
+            })
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|p| Circle::new((p.0, p.1), 6, BLUE.filled())),
+            )
+            .map_err(plot_err)?
+            .label("mean size of subgraphs with 2+ latents")
+            .legend(|(x, y)| Circle::new((x + 10, y), 5, BLUE.filled()));
+        chart
+            .draw_series(
+                pts.iter()
+                    .map(|p| Cross::new((p.0, p.2 * 10.0), 6, RED.stroke_width(2))),
+            )
+            .map_err(plot_err)?
+            .label("fraction of latents in subgraphs × 10")
+            .legend(|(x, y)| Cross::new((x + 10, y), 5, RED.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+/// Fig. 7 style: distributions of log₁₀ observed and expected co-occurrence.
+fn plot_cooccurrence(r: &StatsRow, c: &Cooccurrence, path: &Path) -> Result<()> {
+    with_png(path, |tmp| {
+        let root = BitMapBackend::new(tmp, (900, 600)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let dens = |counts: &[u64]| -> Vec<f64> {
+            let total = counts.iter().sum::<u64>().max(1) as f64;
+            counts.iter().map(|&k| k as f64 / total).collect()
+        };
+        let (obs, exp) = (
+            dens(&c.observed_log10_counts),
+            dens(&c.expected_log10_counts),
+        );
+        let y_max = obs.iter().chain(&exp).fold(0.0f64, |m, &v| m.max(v)) * 1.1 + 1e-9;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!(
+                    "{} {} {}, threshold {}: co-occurrence",
+                    r.model,
+                    r.release,
+                    r.sae,
+                    float_repr(r.threshold)
+                ),
+                ("sans-serif", 20),
+            )
+            .margin(20)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(LOG_MIN..LOG_MAX, 0.0..y_max)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("log10 count of a latent pair")
+            .y_desc("share of pairs")
+            .draw()
+            .map_err(plot_err)?;
+        let width = (LOG_MAX - LOG_MIN) / LOG_BINS as f64;
+        for (values, colour, label) in [
+            (&obs, BLUE, "observed C[i,j] (pairs that co-occurred)"),
+            (&exp, RED, "expected T·p_i·p_j"),
+        ] {
+            chart
+                .draw_series(LineSeries::new(
+                    c.log10_bin_edges
+                        .iter()
+                        .zip(values.iter())
+                        .map(|(&e, &v)| (e + width / 2.0, v)),
+                    colour.stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .draw()
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subgraph_sizes_are_node_weighted() {
+        // Subgraphs of 3, 2 and two singletons, one row per latent.
+        let (mean, multi, frac) = subgraph_size_stats(&[3.0, 3.0, 3.0, 2.0, 2.0, 1.0, 1.0]);
+        assert!((mean - 15.0 / 7.0).abs() < 1e-12);
+        assert!((multi.unwrap() - 13.0 / 5.0).abs() < 1e-12);
+        assert!((frac - 5.0 / 7.0).abs() < 1e-12);
+        assert_eq!(log_bin(0.0), None);
+        assert_eq!(log_bin(1.0), Some(80));
+    }
+}
