@@ -37,7 +37,7 @@ demo: build
 	$(BIN) graphs --config configs/smollm2-demo.toml
 	$(BIN) pca --config configs/smollm2-demo-pca.toml
 	$(BIN) export --results-dir results --out site
-	$(BIN) stats --results-dir results --out stats
+	$(BIN) stats --results-dir results --out stats --config configs/smollm2-demo.toml
 	@echo "SAE: $(DEMO_SAE) (training.json: held-out explained variance, dead latents)"
 	@echo "results: $(DEMO_RESULTS)/ (node table: dataframes/node_info_df_0_0.csv)"
 	@echo "explorer: open site/index.html in a browser, or run: $(BIN) serve --dir site"

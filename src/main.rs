@@ -169,6 +169,12 @@ struct StatsArgs {
     /// Output folder.
     #[arg(long, default_value = "stats")]
     out: PathBuf,
+    /// A run config: its SAEs also get latent L0 vs subgraph_l0_any from a pass over its data.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Batches of windows for that pass.
+    #[arg(long, default_value_t = 10)]
+    batches: usize,
 }
 
 #[derive(Args)]
@@ -392,11 +398,23 @@ fn run_export(args: ExportArgs, quiet: bool) -> Result<()> {
 }
 
 fn run_stats(args: StatsArgs, quiet: bool) -> Result<()> {
-    let rows = saecooc::stats::run(&args.results_dir, &args.out)?;
+    let rows = match &args.config {
+        Some(path) => {
+            let config = Config::load(path)?;
+            let hub = saecooc::hub::Hub::from_env(!quiet)?;
+            let device = saecooc::cooc::open_device(config.run.device)?;
+            let pass = saecooc::stats::TokenPassOptions {
+                sources: saecooc::sources::Sources::new(&config, &hub, &device),
+                batches: args.batches,
+            };
+            saecooc::stats::run(&args.results_dir, &args.out, Some(&pass))?
+        }
+        None => saecooc::stats::run(&args.results_dir, &args.out, None)?,
+    };
     if !quiet {
         for r in &rows {
             println!(
-                "{} {} {} threshold {}: L0 {}, mean subgraph size (2+) {}, fraction in subgraphs {}",
+                "{} {} {} threshold {}: L0 {}, mean subgraph size (2+) {}, fraction in subgraphs {}{}",
                 r.model,
                 r.release,
                 r.sae,
@@ -404,6 +422,10 @@ fn run_stats(args: StatsArgs, quiet: bool) -> Result<()> {
                 r.l0_mean.map_or("-".into(), |v| format!("{v:.2}")),
                 r.mean_subgraph_size_without_singletons.map_or("-".into(), |v| format!("{v:.2}")),
                 r.fraction_in_subgraphs.map_or("-".into(), |v| format!("{v:.3}")),
+                r.token_pass.as_ref().map_or(String::new(), |t| format!(
+                    ", per token: {:.2} latents in {:.2} subgraphs",
+                    t.latent_l0_mean, t.subgraph_l0_any_mean
+                )),
             );
         }
         println!(

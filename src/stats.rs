@@ -8,7 +8,8 @@
 //!
 //! Written as `summary.csv`, `summary.json` and PNG figures. Deliberate differences: T is the
 //! true token count from run.json (the original's npz path used C.sum()); quantiles are not
-//! computed (histograms are); `subgraph_l0_any` (per-token subgraph firing) is not computed yet.
+//! computed (histograms are). With `--config`, a pass through model and SAE also gives, per
+//! token, active latents against active subgraphs (`subgraph_l0_any`).
 
 use crate::export::find_sae_folders;
 use crate::graph::pictures::{plot_err, register_font};
@@ -42,7 +43,88 @@ pub struct StatsRow {
     pub mean_subgraph_size: Option<f64>,
     pub mean_subgraph_size_without_singletons: Option<f64>,
     pub fraction_in_subgraphs: Option<f64>,
+    /// Token pass (`stats --config`): per token, active latents vs active subgraphs (a subgraph
+    /// is active when any of its latents is, `subgraph_l0_any`), means over the tokens read.
+    pub token_pass: Option<TokenPass>,
     pub cooccurrence: Option<Cooccurrence>,
+}
+
+/// Latent L0 against subgraph L0 over the tokens of a pass through model and SAE.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenPass {
+    pub tokens: u64,
+    pub latent_l0_mean: f64,
+    pub subgraph_l0_any_mean: f64,
+    /// Tokens by active subgraphs (index = subgraphs).
+    pub subgraph_l0_any_histogram: Vec<u64>,
+}
+
+/// Per token: active latents (`act > t + θ`) and active subgraphs (any latent active), over
+/// `batches` batches of the config's data for SAE `sae_id`; `subgraph_of[latent]` from its node
+/// table.
+pub fn subgraph_l0_pass(
+    sources: &crate::sources::Sources,
+    sae_id: &str,
+    threshold: f64,
+    subgraph_of: &[i64],
+    batches: usize,
+) -> Result<TokenPass> {
+    let mut encoder = crate::activations::Encoder::load(sources, sae_id)?;
+    let d_sae = encoder.sae.cfg.d_sae;
+    ensure!(
+        subgraph_of.len() == d_sae,
+        "node table has {} latents but SAE {sae_id} has {d_sae}",
+        subgraph_of.len()
+    );
+    let cut = crate::cooc::counts::threshold_cut(threshold, &encoder.sae.threshold);
+    let mut windows = encoder.runner.windows(sources)?;
+    let remove = sources.config.generation.remove_special_tokens;
+    let (mut tokens, mut latent_sum, mut subgraph_sum) = (0u64, 0u64, 0u64);
+    let mut histogram: Vec<u64> = Vec::new();
+    let mut seen: Vec<u64> =
+        vec![u64::MAX; subgraph_of.iter().copied().max().unwrap_or(0).max(0) as usize + 1];
+    for _ in 0..batches {
+        let batch = windows.next_windows(sources.config.run.prompts_per_batch)?;
+        if batch.is_empty() {
+            break;
+        }
+        let (positions, _) =
+            crate::cooc::kept_positions(&batch, remove, &encoder.runner.special, u64::MAX);
+        if positions.is_empty() {
+            continue;
+        }
+        let resid = encoder
+            .runner
+            .residual(&batch, &positions, sources.device)?;
+        let acts = encoder.encode(&resid)?;
+        for row in acts.chunks_exact(d_sae) {
+            let (mut latents, mut subgraphs) = (0u64, 0usize);
+            for (j, &a) in row.iter().enumerate() {
+                if a > cut[j] {
+                    latents += 1;
+                    let sg = subgraph_of[j].max(0) as usize;
+                    if seen[sg] != tokens {
+                        seen[sg] = tokens;
+                        subgraphs += 1;
+                    }
+                }
+            }
+            if histogram.len() <= subgraphs {
+                histogram.resize(subgraphs + 1, 0);
+            }
+            histogram[subgraphs] += 1;
+            latent_sum += latents;
+            subgraph_sum += subgraphs as u64;
+            tokens += 1;
+        }
+    }
+    ensure!(tokens > 0, "the token pass read no tokens");
+    Ok(TokenPass {
+        tokens,
+        latent_l0_mean: latent_sum as f64 / tokens as f64,
+        subgraph_l0_any_mean: subgraph_sum as f64 / tokens as f64,
+        subgraph_l0_any_histogram: histogram,
+    })
 }
 
 /// Observed vs expected co-occurrence over the pairs i < j.
@@ -143,8 +225,15 @@ fn run_json(dir: &Path) -> Option<Value> {
     serde_json::from_slice(&std::fs::read(dir.join("run.json")).ok()?).ok()
 }
 
+/// The token pass settings of `stats --config`.
+pub struct TokenPassOptions<'a> {
+    pub sources: crate::sources::Sources<'a>,
+    pub batches: usize,
+}
+
 /// Computes every row and writes `summary.csv`, `summary.json` and the figures into `out`.
-pub fn run(results: &Path, out: &Path) -> Result<Vec<StatsRow>> {
+/// With `pass`, SAEs of its config also get `subgraph_l0_any` from a pass over its data.
+pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Result<Vec<StatsRow>> {
     let folders = find_sae_folders(results)?;
     let mut rows = Vec::new();
     for f in &folders {
@@ -179,6 +268,12 @@ pub fn run(results: &Path, out: &Path) -> Result<Vec<StatsRow>> {
             } else {
                 None
             };
+            let token_pass = match pass {
+                Some(p) if table.is_file() => {
+                    token_pass_for(p, f, &table, threshold, activations.len())?
+                }
+                _ => None,
+            };
             rows.push(StatsRow {
                 model: f.model.clone(),
                 release: f.release.clone(),
@@ -197,6 +292,7 @@ pub fn run(results: &Path, out: &Path) -> Result<Vec<StatsRow>> {
                 mean_subgraph_size: sizes.map(|s| s.0),
                 mean_subgraph_size_without_singletons: sizes.and_then(|s| s.1),
                 fraction_in_subgraphs: sizes.map(|s| s.2),
+                token_pass,
                 cooccurrence: Some(cooccurrence(&total, &activations, t.max(1.0))?),
             });
         }
@@ -228,16 +324,47 @@ pub fn run(results: &Path, out: &Path) -> Result<Vec<StatsRow>> {
     Ok(rows)
 }
 
+/// The token pass for one SAE folder, when the pass config names that SAE.
+fn token_pass_for(
+    p: &TokenPassOptions,
+    f: &crate::export::SaeFolder,
+    table: &Path,
+    threshold: f64,
+    d_sae: usize,
+) -> Result<Option<TokenPass>> {
+    let g = &p.sources.config.generation;
+    let Some(id) = g.sae_ids.iter().find(|id| {
+        crate::pyfmt::neat_sae_id(id) == f.sae
+            && g.model_name == f.model
+            && g.sae_release_short == f.release
+    }) else {
+        return Ok(None);
+    };
+    let mut subgraph_of = vec![0i64; d_sae];
+    for r in crate::pca::read_node_table(table)? {
+        if let Some(slot) = subgraph_of.get_mut(r.node_id as usize) {
+            *slot = r.subgraph_id;
+        }
+    }
+    Ok(Some(subgraph_l0_pass(
+        &p.sources,
+        id,
+        threshold,
+        &subgraph_of,
+        p.batches,
+    )?))
+}
+
 fn opt(v: Option<f64>) -> String {
     v.map(float_repr).unwrap_or_default()
 }
 
 fn write_csv(rows: &[StatsRow], path: &Path) -> Result<()> {
-    let mut s = String::from("model,release,sae,n_batches,d_sae,activation_threshold,tokens,l0_mean,l0_std,mean_subgraph_size,mean_subgraph_size_without_singletons,fraction_in_subgraphs,pairs,pairs_observed,pairs_above_expected\n");
+    let mut s = String::from("model,release,sae,n_batches,d_sae,activation_threshold,tokens,l0_mean,l0_std,mean_subgraph_size,mean_subgraph_size_without_singletons,fraction_in_subgraphs,pairs,pairs_observed,pairs_above_expected,pass_tokens,pass_latent_l0,pass_subgraph_l0_any\n");
     for r in rows {
         let c = r.cooccurrence.as_ref();
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.model,
             r.release,
             r.sae,
@@ -254,6 +381,12 @@ fn write_csv(rows: &[StatsRow], path: &Path) -> Result<()> {
             c.map(|c| c.pairs_observed.to_string()).unwrap_or_default(),
             c.map(|c| c.pairs_above_expected.to_string())
                 .unwrap_or_default(),
+            r.token_pass
+                .as_ref()
+                .map(|t| t.tokens.to_string())
+                .unwrap_or_default(),
+            opt(r.token_pass.as_ref().map(|t| t.latent_l0_mean)),
+            opt(r.token_pass.as_ref().map(|t| t.subgraph_l0_any_mean)),
         ));
     }
     crate::atomic::write_bytes(path, s.as_bytes())
