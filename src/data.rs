@@ -538,6 +538,16 @@ impl<'h> WindowStream<'h> {
     }
 
     /// Up to `n` windows (fewer at the end of the data).
+    /// Reads and drops `n` windows (to resume at a saved position).
+    pub fn skip(&mut self, n: u64) -> Result<()> {
+        for _ in 0..n {
+            if self.next_window()?.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     pub fn next_windows(&mut self, n: usize) -> Result<Vec<Vec<u32>>> {
         let mut out = Vec::with_capacity(n);
         while out.len() < n {

@@ -10,6 +10,7 @@
 
 pub mod activations;
 pub mod atomic;
+pub mod bench;
 pub mod config;
 pub mod cooc;
 pub mod data;

@@ -38,6 +38,10 @@ enum Command {
     /// {results_dir}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}/:
     /// feature_acts_cooc_{total,jaccard,activations}_threshold_{ts}.npz and run.json.
     Cooc(CoocArgs),
+    /// Sum the partial counts of a sharded `cooc` run into the usual outputs.
+    Merge(MergeArgs),
+    /// Benchmark co-occurrence counting against the original's dense BᵀB accumulation.
+    Bench(BenchArgs),
     /// Turn Jaccard matrices into subgraphs: edge thresholds, node tables and pictures.
     ///
     /// For every SAE id and every feature_acts_cooc_jaccard_threshold_{ts}.npz found (written by
@@ -99,6 +103,45 @@ struct CoocArgs {
     /// Compute device, overriding [run] device.
     #[arg(long, value_enum)]
     device: Option<DeviceKind>,
+    /// Count only share i of n (windows w with w mod n = i) and write partial counts to
+    /// shards/shard_{i}_of_{n}.npz; `saecooc merge --shards n` sums them.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Continue from the checkpoint of an interrupted run (refused if the config differs).
+    #[arg(long)]
+    resume: bool,
+    /// Save a checkpoint every this many batches (0: never).
+    #[arg(long, default_value_t = 50)]
+    checkpoint_every: usize,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// SAE widths to test.
+    #[arg(long, value_delimiter = ',', default_value = "768,3072,24576")]
+    widths: Vec<usize>,
+    /// Active latents per token.
+    #[arg(long, value_delimiter = ',', default_value = "20,100")]
+    l0: Vec<usize>,
+    /// Tokens per batch.
+    #[arg(long, default_value_t = 4096)]
+    tokens: usize,
+    /// Skip the dense baseline when one batch is projected to take longer (seconds).
+    #[arg(long, default_value_t = 60.0)]
+    max_dense_seconds: f64,
+}
+
+#[derive(Args)]
+struct MergeArgs {
+    /// The config the shards ran with.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Number of shards.
+    #[arg(long)]
+    shards: usize,
+    /// Results folder, overriding [run] results_dir.
+    #[arg(long)]
+    results_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -268,6 +311,9 @@ fn run_cooc(args: CoocArgs, quiet: bool) -> Result<()> {
         results_dir: args.results_dir,
         device: args.device,
         quiet,
+        shard: args.shard.as_deref().map(cooc::Shard::parse).transpose()?,
+        resume: args.resume,
+        checkpoint_every: args.checkpoint_every,
     };
     for summary in cooc::run(&config, &options)? {
         if !quiet {
@@ -277,6 +323,22 @@ fn run_cooc(args: CoocArgs, quiet: bool) -> Result<()> {
                 summary.tokens_counted,
                 summary.tokens_per_second,
                 summary.out_dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run_merge(args: MergeArgs, quiet: bool) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    for s in cooc::merge(&config, args.results_dir, args.shards)? {
+        if !quiet {
+            println!(
+                "{}: merged {} shards, {} tokens → {}",
+                s.sae_id,
+                args.shards,
+                s.tokens_counted,
+                s.out_dir.display()
             );
         }
     }
@@ -477,6 +539,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cooc(args) => run_cooc(args, cli.quiet),
+        Command::Merge(args) => run_merge(args, cli.quiet),
+        Command::Bench(args) => {
+            saecooc::bench::run(&args.widths, &args.l0, args.tokens, args.max_dense_seconds)
+                .map(|_| ())
+        }
         Command::Graphs(args) => run_graphs(args, cli.quiet),
         Command::Pca(args) => run_pca(args, cli.quiet),
         Command::TrainSae(args) => run_train(args, cli.quiet),

@@ -89,6 +89,7 @@ npy_element!(i32, "<i4");
 npy_element!(i64, "<i8");
 npy_element!(u32, "<u4");
 npy_element!(u64, "<u8");
+npy_element!(u8, "|u1");
 
 /// The `.npy` version 1.0 header for a C-ordered array of `descr` and `shape`.
 pub fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {

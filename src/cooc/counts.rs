@@ -5,7 +5,7 @@
 //! upper triangle (diagonal included) as `u32`; accumulators for disjoint data add up
 //! exactly ([`CoocCounts::merge`]), so sharded and resumed runs can combine them.
 
-use anyhow::{ensure, Result};
+use anyhow::{bail, ensure, Context, Result};
 use rayon::prelude::*;
 
 /// The latents of `row` that are active at threshold `t`: `act > t + θ` (strict), where
@@ -58,6 +58,69 @@ impl CoocCounts {
             active_sq_sum: 0.0,
             l0_counts: Vec::new(),
         }
+    }
+
+    /// Adds these counts to `w` as arrays `{prefix}_triangle` (u32), `{prefix}_tokens`,
+    /// `{prefix}_active` (sum and sum of squares of active latents) and `{prefix}_l0`.
+    pub fn save(&self, w: &mut crate::npz::NpzWriter, prefix: &str) -> Result<()> {
+        w.add_array(
+            &format!("{prefix}_triangle"),
+            &[self.triangle.len()],
+            &self.triangle,
+        )?;
+        w.add_array(&format!("{prefix}_tokens"), &[1], &[self.tokens])?;
+        w.add_array(
+            &format!("{prefix}_active"),
+            &[2],
+            &[self.active_sum, self.active_sq_sum],
+        )?;
+        w.add_array(
+            &format!("{prefix}_l0"),
+            &[self.l0_counts.len()],
+            &self.l0_counts,
+        )
+    }
+
+    /// Reads counts for `n_latents` latents saved by [`CoocCounts::save`].
+    pub fn load(
+        arrays: &std::collections::HashMap<String, crate::npz::NpyArray>,
+        prefix: &str,
+        n_latents: usize,
+    ) -> Result<Self> {
+        use crate::npz::NpyData;
+        let get = |k: &str| {
+            arrays
+                .get(&format!("{prefix}_{k}"))
+                .with_context(|| format!("saved counts have no {prefix}_{k}"))
+        };
+        let triangle = match &get("triangle")?.data {
+            NpyData::U32(v) => v.clone(),
+            _ => bail!("{prefix}_triangle is not u32"),
+        };
+        ensure!(
+            triangle.len() == n_latents * (n_latents + 1) / 2,
+            "saved counts are for another number of latents (expected {n_latents})"
+        );
+        let tokens = match &get("tokens")?.data {
+            NpyData::U64(v) if v.len() == 1 => v[0],
+            _ => bail!("{prefix}_tokens is not one u64"),
+        };
+        let (active_sum, active_sq_sum) = match &get("active")?.data {
+            NpyData::F64(v) if v.len() == 2 => (v[0], v[1]),
+            _ => bail!("{prefix}_active is not two f64"),
+        };
+        let l0_counts = match &get("l0")?.data {
+            NpyData::U64(v) => v.clone(),
+            _ => bail!("{prefix}_l0 is not u64"),
+        };
+        Ok(Self {
+            n_latents,
+            triangle,
+            tokens,
+            active_sum,
+            active_sq_sum,
+            l0_counts,
+        })
     }
 
     /// Tokens by number of active latents (index = active latents).

@@ -11,6 +11,7 @@
 //! batches of `tokens_per_batch` tokens, read in order rather than from a shuffle buffer.
 
 pub mod counts;
+pub mod state;
 
 use crate::activations::Encoder;
 use crate::config::{Config, DeviceKind};
@@ -26,12 +27,71 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// One share of a sharded run: windows `w` with `w mod count == index`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `i/n` (0 ≤ i < n).
+    pub fn parse(s: &str) -> Result<Self> {
+        let bad = || anyhow::anyhow!("--shard {s}: expected i/n with 0 <= i < n, e.g. 0/4");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (usize, usize) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        ensure!(count > 0 && index < count, bad());
+        Ok(Self { index, count })
+    }
+}
+
 /// Command-line overrides for a `cooc` run.
 #[derive(Debug, Clone, Default)]
 pub struct CoocOptions {
     pub results_dir: Option<PathBuf>,
     pub device: Option<DeviceKind>,
     pub quiet: bool,
+    /// Count only this share of the windows and write partial counts for `merge`.
+    pub shard: Option<Shard>,
+    /// Continue from the checkpoint of an interrupted run.
+    pub resume: bool,
+    /// Save a checkpoint every this many batches (0: never).
+    pub checkpoint_every: usize,
+}
+
+/// `{out_dir}/shards/shard_{i}_of_{n}.npz`: a shard's partial counts.
+pub fn shard_file(out_dir: &Path, index: usize, count: usize) -> PathBuf {
+    out_dir
+        .join("shards")
+        .join(format!("shard_{index}_of_{count}.npz"))
+}
+
+/// The checkpoint of an unsharded run or of one shard.
+fn checkpoint_file(out_dir: &Path, shard: Option<Shard>) -> PathBuf {
+    match shard {
+        Some(s) => out_dir
+            .join("shards")
+            .join(format!("checkpoint_{}_of_{}.npz", s.index, s.count)),
+        None => out_dir.join("checkpoint.npz"),
+    }
+}
+
+/// Identifies a run: config, SAE and the shard split (`extra`).
+fn run_fingerprint(config: &Config, sae_id: &str, extra: &str) -> Result<String> {
+    let mut c = config.clone();
+    c.run.results_dir = PathBuf::new();
+    Ok(state::fingerprint(&format!(
+        "{}|{sae_id}|{extra}",
+        serde_json::to_string(&c)?
+    )))
+}
+
+/// Tells the partial counts of a split into `count` shards apart.
+fn shards_fingerprint(config: &Config, sae_id: &str, count: usize) -> Result<String> {
+    run_fingerprint(config, sae_id, &format!("{count} shards"))
 }
 
 /// What one SAE's run produced.
@@ -121,9 +181,40 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         .collect();
 
     let target = config.tokens_to_count();
+    let shard = options.shard;
+    let checkpoint = checkpoint_file(&out_dir, shard);
+    let run_id = match shard {
+        Some(s) => run_fingerprint(config, sae_id, &format!("shard {}/{}", s.index, s.count))?,
+        None => run_fingerprint(config, sae_id, "")?,
+    };
+    // Tokens counted over all shards: the budget and the stopping point are global, so the
+    // shards of a split count exactly the tokens of the unsharded run between them.
+    let mut counted_global = 0u64;
+    if options.resume && checkpoint.is_file() {
+        let (saved, position) =
+            state::load_checked(&checkpoint, counters.len(), inputs.sae.cfg.d_sae, &run_id)?;
+        counters = saved;
+        counted_global = position.counted_global;
+        timed(&mut timings.tokenize_s, || {
+            windows.skip(position.windows_read)
+        })?;
+        if !options.quiet {
+            eprintln!(
+                "resuming from {} ({} windows, {counted_global} tokens)",
+                checkpoint.display(),
+                position.windows_read
+            );
+        }
+    } else if options.resume && !options.quiet {
+        eprintln!(
+            "no checkpoint at {}: starting from the beginning",
+            checkpoint.display()
+        );
+    }
     let bar = crate::progress::bar(target, options.quiet, sae_id, "tokens");
-    let mut counted = 0u64;
-    while counted < target {
+    let ctx = inputs.runner.context_size as u64;
+    let mut batches = 0usize;
+    while counted_global < target {
         let batch = timed(&mut timings.tokenize_s, || {
             windows.next_windows(config.run.prompts_per_batch)
         })?;
@@ -135,39 +226,84 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             &batch,
             g.remove_special_tokens,
             &inputs.runner.special,
-            target - counted,
+            target - counted_global,
         );
-        if positions.is_empty() {
-            continue;
+        counted_global += positions.len() as u64;
+        let (positions, tokens): (Vec<u32>, Vec<u32>) = match shard {
+            Some(s) => positions
+                .into_iter()
+                .zip(tokens)
+                .filter(|(p, _)| {
+                    (first_window + *p as u64 / ctx) % s.count as u64 == s.index as u64
+                })
+                .unzip(),
+            None => (positions, tokens),
+        };
+        batches += 1;
+        if !positions.is_empty() {
+            let resid = timed(&mut timings.forward_s, || {
+                inputs.runner.residual(&batch, &positions, device)
+            })?;
+            let acts = timed(&mut timings.encode_s, || inputs.encode(&resid))?;
+            timed(&mut timings.count_s, || {
+                for (counter, cut) in counters.iter_mut().zip(&cuts) {
+                    counter.add_batch(&acts, cut).map_err(|nan| {
+                        let flat = positions[nan.row] as usize;
+                        anyhow::anyhow!(
+                            "SAE activation is NaN at window {} position {} (token id {}): the model or SAE produced non-finite values",
+                            first_window + (flat / inputs.runner.context_size) as u64,
+                            flat % inputs.runner.context_size,
+                            tokens[nan.row]
+                        )
+                    })?;
+                }
+                Ok(())
+            })?;
         }
-        let resid = timed(&mut timings.forward_s, || {
-            inputs.runner.residual(&batch, &positions, device)
-        })?;
-        let acts = timed(&mut timings.encode_s, || inputs.encode(&resid))?;
-        timed(&mut timings.count_s, || {
-            for (counter, cut) in counters.iter_mut().zip(&cuts) {
-                counter.add_batch(&acts, cut).map_err(|nan| {
-                    let flat = positions[nan.row] as usize;
-                    anyhow::anyhow!(
-                        "SAE activation is NaN at window {} position {} (token id {}): the model or SAE produced non-finite values",
-                        first_window + (flat / inputs.runner.context_size) as u64,
-                        flat % inputs.runner.context_size,
-                        tokens[nan.row]
-                    )
-                })?;
-            }
-            Ok(())
-        })?;
-        counted += positions.len() as u64;
-        bar.set_position(counted);
+        bar.set_position(counted_global);
+        if options.checkpoint_every > 0
+            && batches % options.checkpoint_every == 0
+            && counted_global < target
+        {
+            let position = state::Position {
+                fingerprint: run_id.clone(),
+                counted_global,
+                windows_read: windows.windows_read,
+                complete: false,
+                data_exhausted: false,
+            };
+            timed(&mut timings.write_s, || {
+                state::save(&checkpoint, &counters, &position)
+            })?;
+        }
     }
     bar.finish_and_clear();
+    let counted = counted_global;
     ensure!(counted > 0, "dataset {} yielded no tokens to count (is it empty, or shorter than one window of {} tokens?)", inputs.runner.dataset.describe(), inputs.runner.context_size);
     if counted < target && !options.quiet {
         eprintln!(
             "warning: the data ran out after {counted} of {target} tokens ({} windows); results record the true count",
             windows.windows_read
         );
+    }
+    if let Some(s) = shard {
+        let position = state::Position {
+            fingerprint: shards_fingerprint(config, sae_id, s.count)?,
+            counted_global,
+            windows_read: windows.windows_read,
+            complete: true,
+            data_exhausted: counted < target,
+        };
+        let path = shard_file(&out_dir, s.index, s.count);
+        state::save(&path, &counters, &position)?;
+        let _ = std::fs::remove_file(&checkpoint);
+        let mine = counters.first().map_or(0, |c| c.tokens());
+        return Ok(RunSummary {
+            sae_id: sae_id.to_string(),
+            out_dir: path,
+            tokens_counted: mine,
+            tokens_per_second: mine as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        });
     }
 
     let files = timed(&mut timings.write_s, || {
@@ -209,12 +345,112 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     };
     let json = serde_json::to_vec_pretty(&manifest)?;
     crate::atomic::write_bytes(&out_dir.join("run.json"), &json)?;
+    let _ = std::fs::remove_file(&checkpoint);
     Ok(RunSummary {
         sae_id: sae_id.to_string(),
         out_dir,
         tokens_counted: counted,
         tokens_per_second,
     })
+}
+
+/// `run.json` of a merged run.
+#[derive(Serialize)]
+struct MergeManifest {
+    tool: &'static str,
+    version: &'static str,
+    sae_id: String,
+    shards: usize,
+    windows_read: u64,
+    tokens_requested: u64,
+    tokens_counted: u64,
+    data_exhausted: bool,
+    thresholds: Vec<ThresholdStats>,
+    config: Config,
+}
+
+/// `saecooc merge`: sums the partial counts of a run split into `shards` shards into the
+/// usual outputs (identical to an unsharded run's).
+pub fn merge(
+    config: &Config,
+    results_dir: Option<PathBuf>,
+    shards: usize,
+) -> Result<Vec<RunSummary>> {
+    ensure!(shards > 0, "--shards must be at least 1");
+    let g = &config.generation;
+    let root = results_dir.unwrap_or_else(|| config.run.results_dir.clone());
+    let mut out = Vec::new();
+    for sae_id in &g.sae_ids {
+        let dir = sae_results_dir(
+            &root,
+            &g.model_name,
+            &g.sae_release_short,
+            sae_id,
+            g.n_batches,
+        );
+        let expected = shards_fingerprint(config, sae_id, shards)?;
+        let mut total: Option<(Vec<CoocCounts>, state::Position)> = None;
+        for i in 0..shards {
+            let path = shard_file(&dir, i, shards);
+            ensure!(
+                path.is_file(),
+                "shard {i} of {shards} is missing ({}): run `saecooc cooc --shard {i}/{shards}` with this config",
+                path.display()
+            );
+            let n = state::saved_latents(&path)?;
+            let (counts, position) =
+                state::load_checked(&path, g.activation_thresholds.len(), n, &expected)?;
+            ensure!(
+                position.complete,
+                "{} is not a finished shard",
+                path.display()
+            );
+            match &mut total {
+                None => total = Some((counts, position)),
+                Some((sum, first)) => {
+                    ensure!(
+                        first.counted_global == position.counted_global,
+                        "shards disagree on the tokens counted ({} vs {}): were they run on the same data?",
+                        first.counted_global,
+                        position.counted_global
+                    );
+                    for (a, b) in sum.iter_mut().zip(&counts) {
+                        a.merge(b)?;
+                    }
+                }
+            }
+        }
+        let (counters, position) = total.expect("at least one shard");
+        let files = write_outputs(&dir, &g.activation_thresholds, &counters)?;
+        let manifest = MergeManifest {
+            tool: "saecooc",
+            version: env!("CARGO_PKG_VERSION"),
+            sae_id: sae_id.clone(),
+            shards,
+            windows_read: position.windows_read,
+            tokens_requested: config.tokens_to_count(),
+            tokens_counted: counters[0].tokens(),
+            data_exhausted: position.data_exhausted,
+            thresholds: counters
+                .iter()
+                .zip(&g.activation_thresholds)
+                .zip(files)
+                .map(|((c, &t), files)| ThresholdStats::new(t, c, files))
+                .collect(),
+            config: config.clone(),
+        };
+        crate::atomic::write_bytes(
+            &dir.join("run.json"),
+            &serde_json::to_vec_pretty(&manifest)?,
+        )?;
+        out.push(RunSummary {
+            sae_id: sae_id.clone(),
+            out_dir: dir,
+            tokens_counted: counters[0].tokens(),
+            tokens_per_second: 0.0,
+        });
+    }
+    Ok(out)
 }
 
 /// Flat positions (row-major over `[windows, context]`) to count and their token ids, dropping
