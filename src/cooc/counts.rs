@@ -41,6 +41,30 @@ pub struct CoocCounts {
     l0_counts: Vec<u64>,
 }
 
+/// Start of row `i` of the upper triangle of an `n × n` matrix: Σ_{r<i} (n − r).
+fn row_start(n: usize, i: usize) -> usize {
+    i * n - i * (i.saturating_sub(1)) / 2
+}
+
+/// Row boundaries splitting the triangle into about `parts` blocks of equal size.
+fn triangle_blocks(n: usize, parts: usize) -> Vec<usize> {
+    let total = n * (n + 1) / 2;
+    let target = total.div_ceil(parts.max(1)).max(1);
+    let mut bounds = vec![0];
+    let mut acc = 0;
+    for i in 0..n {
+        acc += n - i;
+        if acc >= target {
+            bounds.push(i + 1);
+            acc = 0;
+        }
+    }
+    if *bounds.last().unwrap() != n {
+        bounds.push(n);
+    }
+    bounds
+}
+
 /// One token's batch position, for error messages.
 #[derive(Debug, Clone, Copy)]
 pub struct NanAt {
@@ -139,8 +163,7 @@ impl CoocCounts {
     }
 
     fn row_start(&self, i: usize) -> usize {
-        // Σ_{r<i} (n − r) = i·n − i(i−1)/2
-        i * self.n_latents - i * (i.saturating_sub(1)) / 2
+        row_start(self.n_latents, i)
     }
 
     /// C[i, j]: tokens on which both i and j are active (C[i, i]: tokens on which i is).
@@ -157,12 +180,17 @@ impl CoocCounts {
                 self.triangle[start + b as usize] += 1;
             }
         }
+        self.count_token(active.len());
+    }
+
+    /// Token count and L0 statistics of one token with `active` active latents.
+    fn count_token(&mut self, active: usize) {
         self.tokens += 1;
-        if self.l0_counts.len() <= active.len() {
-            self.l0_counts.resize(active.len() + 1, 0);
+        if self.l0_counts.len() <= active {
+            self.l0_counts.resize(active + 1, 0);
         }
-        self.l0_counts[active.len()] += 1;
-        let k = active.len() as f64;
+        self.l0_counts[active] += 1;
+        let k = active as f64;
         self.active_sum += k;
         self.active_sq_sum += k * k;
     }
@@ -189,8 +217,45 @@ impl CoocCounts {
         if let Some(row) = lists.iter().position(|(_, finite)| !finite) {
             return Err(NanAt { row });
         }
+        let threads = rayon::current_num_threads();
+        if threads < 2 || n < 1024 {
+            for (active, _) in &lists {
+                self.add_token(active);
+            }
+            return Ok(());
+        }
+        // Rows of the triangle are split into blocks of about equal size; each thread adds
+        // every token's pairs that fall in its blocks. Integer adds: the same counts for any
+        // number of threads.
+        let blocks = triangle_blocks(n, threads * 4);
+        let mut parts: Vec<(usize, usize, &mut [u32])> = Vec::with_capacity(blocks.len());
+        let mut rest: &mut [u32] = &mut self.triangle;
+        for w in blocks.windows(2) {
+            let len = row_start(n, w[1]) - row_start(n, w[0]);
+            let (part, tail) = rest.split_at_mut(len);
+            parts.push((w[0], w[1], part));
+            rest = tail;
+        }
+        parts.into_par_iter().for_each(|(lo, hi, part)| {
+            let base = row_start(n, lo);
+            for (active, _) in &lists {
+                for (k, &a) in active.iter().enumerate() {
+                    let a = a as usize;
+                    if a < lo {
+                        continue;
+                    }
+                    if a >= hi {
+                        break;
+                    }
+                    let start = row_start(n, a) - a - base;
+                    for &b in &active[k..] {
+                        part[start + b as usize] += 1;
+                    }
+                }
+            }
+        });
         for (active, _) in &lists {
-            self.add_token(active);
+            self.count_token(active.len());
         }
         Ok(())
     }
@@ -349,6 +414,38 @@ mod tests {
             }
             assert_eq!(counts.tokens(), n_tokens as u64);
         }
+    }
+
+    /// The multi-threaded path (F ≥ 1024) against one token at a time, for 1 and 3 threads.
+    #[test]
+    fn parallel_blocks_equal_token_by_token_counts() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let (tokens, f) = (150, 1500);
+        let mut acts = vec![0f32; tokens * f];
+        for row in acts.chunks_exact_mut(f) {
+            for _ in 0..rng.random_range(0..40) {
+                row[rng.random_range(0..f)] = rng.random_range(0.0..3.0);
+            }
+        }
+        let cut = vec![0.5f32; f];
+        let mut reference = CoocCounts::new(f);
+        for row in acts.chunks_exact(f) {
+            let mut active = Vec::new();
+            active_latents(row, &cut, &mut active);
+            reference.add_token(&active);
+        }
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut c = CoocCounts::new(f);
+            pool.install(|| c.add_batch(&acts, &cut)).unwrap();
+            assert!(c.triangle == reference.triangle, "{threads} threads");
+            assert_eq!(c.l0_histogram(), reference.l0_histogram());
+            assert_eq!(c.tokens(), tokens as u64);
+        }
+        assert_eq!(triangle_blocks(10, 3).last(), Some(&10));
     }
 
     #[test]
