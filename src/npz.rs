@@ -486,6 +486,13 @@ pub fn read_f32_rows(
     );
     check_shape(&header.shape)?;
     let (rows, cols) = (header.shape[0], header.shape[1]);
+    let declared = (rows as u128) * (cols as u128) * elem as u128;
+    ensure!(
+        declared <= entry.size() as u128,
+        "{what}: truncated data (shape {:?} needs {declared} bytes, the entry has {})",
+        header.shape,
+        entry.size()
+    );
     let mut bytes = vec![0u8; cols * elem];
     let mut row = vec![0f32; cols];
     for i in 0..rows {

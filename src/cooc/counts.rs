@@ -10,11 +10,13 @@ use rayon::prelude::*;
 
 /// The latents of `row` that are active at threshold `t`: `act > t + θ` (strict), where
 /// `cut[i] = t + θ[i]` is precomputed in f32 as the original does. Appends to `out`.
-/// Returns false if the row holds a NaN (which would otherwise silently count as inactive).
+/// Returns false if the row holds a NaN or an infinite activation above the cut (either would
+/// otherwise be counted silently).
 pub fn active_latents(row: &[f32], cut: &[f32], out: &mut Vec<u32>) -> bool {
     let mut finite = true;
     for (i, (&a, &c)) in row.iter().zip(cut).enumerate() {
         if a > c {
+            finite &= a.is_finite();
             out.push(i as u32);
         } else if a.is_nan() {
             finite = false;
@@ -197,7 +199,7 @@ impl CoocCounts {
 
     /// Counts a batch of activations (`rows × n_latents`, row-major) at the cut `t + θ`.
     /// Finding the active latents runs in parallel; the counts are the same for any thread
-    /// count. Errors with the row of the first NaN activation.
+    /// count. Errors with the row of the first NaN or infinite activation.
     pub fn add_batch(&mut self, acts: &[f32], cut: &[f32]) -> std::result::Result<(), NanAt> {
         let n = self.n_latents;
         assert_eq!(cut.len(), n, "cut has one entry per latent");
@@ -463,6 +465,15 @@ mod tests {
         a.merge(&b).unwrap();
         assert_eq!(a, whole);
         assert!(a.merge(&CoocCounts::new(3)).is_err());
+    }
+
+    #[test]
+    fn infinite_activations_are_reported() {
+        let mut c = CoocCounts::new(2);
+        let err = c
+            .add_batch(&[0.5, 0.0, f32::INFINITY, 1.0], &[0.0, 0.0])
+            .unwrap_err();
+        assert_eq!(err.row, 1);
     }
 
     #[test]

@@ -250,7 +250,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
                     counter.add_batch(&acts, cut).map_err(|nan| {
                         let flat = positions[nan.row] as usize;
                         anyhow::anyhow!(
-                            "SAE activation is NaN at window {} position {} (token id {}): the model or SAE produced non-finite values",
+                            "SAE activation is NaN or infinite at window {} position {} (token id {}): the model or SAE produced non-finite values",
                             first_window + (flat / inputs.runner.context_size) as u64,
                             flat % inputs.runner.context_size,
                             tokens[nan.row]

@@ -1,0 +1,176 @@
+//! Hostile inputs: property-based tests (proptest) feed truncated and garbage files to every
+//! loader. Each must return a clear error (or a valid result), never panic.
+
+use candle_core::Device;
+use proptest::prelude::*;
+use saecooc::config::{Config, PcaConfig};
+use saecooc::hub::{Hub, Location};
+use saecooc::model::gguf::Gguf;
+use saecooc::model::{check_safetensors_header, ModelFiles};
+use saecooc::npz::{parse_npy, read_f32_rows, read_npz};
+use saecooc::sae::{Sae, SaeDefaults, SaeFiles};
+use std::path::Path;
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// A real file truncated at `cut` (a fraction of its length), or with bytes flipped.
+fn damage(valid: &[u8], cut: f64, flip: Option<(usize, u8)>) -> Vec<u8> {
+    let mut v = valid[..(valid.len() as f64 * cut) as usize].to_vec();
+    if let Some((i, b)) = flip {
+        if !v.is_empty() {
+            let i = i % v.len();
+            v[i] ^= b;
+        }
+    }
+    v
+}
+
+fn valid_npz() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.npz");
+    let mut w = saecooc::npz::NpzWriter::create(&p, true).unwrap();
+    w.add_f32_rows("arr_0", 8, 8, |i, row| {
+        row.iter_mut()
+            .enumerate()
+            .for_each(|(j, x)| *x = (i * j) as f32)
+    })
+    .unwrap();
+    w.finish().unwrap();
+    std::fs::read(p).unwrap()
+}
+
+fn tiny_llama_weights() -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-llama/model.safetensors"),
+    )
+    .unwrap()
+}
+
+/// GGUF headers that declare absurd counts or string lengths.
+#[test]
+fn gguf_with_absurd_counts_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (tensors, metadata, tail) in [
+        (u64::MAX, 0u64, vec![]),
+        (0, u64::MAX, vec![]),
+        (1, 0, u64::MAX.to_le_bytes().to_vec()),
+        (0, 1, (u64::MAX / 2).to_le_bytes().to_vec()),
+    ] {
+        let mut data = b"GGUF\x03\x00\x00\x00".to_vec();
+        data.extend_from_slice(&tensors.to_le_bytes());
+        data.extend_from_slice(&metadata.to_le_bytes());
+        data.extend_from_slice(&tail);
+        let p = write(dir.path(), "absurd.gguf", &data);
+        let err = Gguf::read(&p).err().expect("an error").to_string();
+        assert!(err.contains("absurd.gguf"), "{err}");
+    }
+}
+
+/// An npz whose array header declares far more data than the entry holds.
+#[test]
+fn npz_with_an_absurd_shape_is_an_error() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absurd.npz");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    zip.start_file("arr_0.npy", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(&saecooc::npz::npy_header("<f4", &[10, 1 << 40]))
+        .unwrap();
+    zip.write_all(&[0u8; 64]).unwrap();
+    zip.finish().unwrap();
+    let err = read_f32_rows(&path, None, |_| Ok(()), |_, _| Ok(()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("truncated"), "{err}");
+    let err = format!("{:#}", read_npz(&path).unwrap_err());
+    assert!(err.contains("truncated"), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    #[test]
+    fn npy_and_npz_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300),
+                               cut in 0.0f64..1.0, flip in proptest::option::of((any::<usize>(), 1u8..255))) {
+        let _ = parse_npy(&bytes, "garbage");
+        let dir = tempfile::tempdir().unwrap();
+        let damaged = write(dir.path(), "d.npz", &damage(&valid_npz(), cut, flip));
+        let _ = read_npz(&damaged);
+        let _ = read_f32_rows(&damaged, None, |_| Ok(()), |_, _| Ok(()));
+        let garbage = write(dir.path(), "g.npz", &bytes);
+        prop_assert!(read_npz(&garbage).is_err() || bytes.starts_with(b"PK"));
+    }
+
+    #[test]
+    fn safetensors_and_models_never_panic(cut in 0.0f64..1.0, flip in proptest::option::of((any::<usize>(), 1u8..255))) {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("m");
+        std::fs::create_dir_all(&model).unwrap();
+        std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-llama/config.json"), model.join("config.json")).unwrap();
+        let bytes = damage(&tiny_llama_weights(), cut, flip);
+        write(&model, "model.safetensors", &bytes);
+        let _ = check_safetensors_header(&model.join("model.safetensors"));
+        let hub = Hub::from_env(false).unwrap();
+        let files = ModelFiles::resolve(&Location::Local(model.clone()), &hub).unwrap();
+        let hook = saecooc::model::HookPoint::parse("blocks.1.hook_resid_pre").unwrap();
+        // Truncated or corrupted weights: an error, never a panic.
+        if let Ok(m) = saecooc::model::load_model(&files, hook, &Device::Cpu) {
+            let tokens = candle_core::Tensor::new(&[[1u32, 5, 7]], &Device::Cpu).unwrap();
+            let _ = m.residual(&tokens);
+        }
+    }
+
+    #[test]
+    fn gguf_headers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = b"GGUF\x03\x00\x00\x00".to_vec();
+        data.extend_from_slice(&bytes);
+        let p = write(dir.path(), "x.gguf", &data);
+        if let Ok(g) = Gguf::read(&p) {
+            let _ = g.config_json();
+            let _ = g.tokenizer();
+        }
+    }
+
+    #[test]
+    fn sae_configs_never_panic(json in "\\PC{0,200}", d_in in 0u64..100, d_sae in 0u64..100) {
+        let dir = tempfile::tempdir().unwrap();
+        let sae = dir.path().join("sae");
+        std::fs::create_dir_all(&sae).unwrap();
+        write(&sae, "cfg.json", json.as_bytes());
+        // A well-formed cfg with arbitrary sizes, over weights that may not match.
+        let cfg = format!("{{\"d_in\": {d_in}, \"d_sae\": {d_sae}, \"hook_name\": \"blocks.0.hook_resid_pre\"}}");
+        let sae2 = dir.path().join("sae2");
+        std::fs::create_dir_all(&sae2).unwrap();
+        write(&sae2, "cfg.json", cfg.as_bytes());
+        for dir in [&sae, &sae2] {
+            write(dir, "sae_weights.safetensors", &tiny_llama_weights()[..64]);
+            let hub = Hub::from_env(false).unwrap();
+            if let Ok(files) = SaeFiles::resolve(&Location::Local(dir.to_path_buf()), "", &hub) {
+                prop_assert!(Sae::load(&files, &SaeDefaults::default(), &Device::Cpu).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn configs_never_panic(text in "\\PC{0,300}") {
+        let _ = Config::parse(&text);
+        let _ = PcaConfig::parse(&text);
+    }
+
+    #[test]
+    fn text_files_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000), long_line in 0usize..100_000) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = bytes.clone();
+        data.extend(std::iter::repeat_n(b'x', long_line));
+        for name in ["t.txt", "t.jsonl", "t.parquet"] {
+            let p = write(dir.path(), name, &data);
+            let _ = saecooc::data::read_documents(&p, "text");
+        }
+    }
+}
