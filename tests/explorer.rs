@@ -62,7 +62,7 @@ impl Driver {
             std::thread::sleep(Duration::from_millis(100));
         }
         let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1500",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1500",
                      "--allow-file-access-from-files"]
         }}}});
         let session = post(&format!("{base}/session"), caps)["sessionId"]
