@@ -12,7 +12,7 @@
 //! token, active latents against active subgraphs (`subgraph_l0_any`).
 
 use crate::export::find_sae_folders;
-use crate::graph::pictures::{plot_err, register_font};
+use crate::graph::pictures::{plot_err, with_png};
 use crate::layout::{find_cooc_files, CoocKind};
 use crate::npz::{read_f32_rows, read_npz};
 use crate::pyfmt::{float_repr, threshold_tag};
@@ -20,7 +20,7 @@ use anyhow::{ensure, Context, Result};
 use plotters::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Histogram range of log₁₀ co-occurrence counts and its bins (0.1 wide).
 const LOG_MIN: f64 = -8.0;
@@ -207,18 +207,10 @@ pub fn subgraph_size_stats(sizes: &[f64]) -> (f64, Option<f64>, f64) {
 }
 
 fn node_table_sizes(path: &Path) -> Result<Vec<f64>> {
-    use polars::prelude::{CsvReadOptions, DataType, SerReader};
-    let df = CsvReadOptions::default()
-        .with_has_header(true)
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|r| r.finish())
-        .with_context(|| format!("cannot read node table {}", path.display()))?;
-    let c = df
-        .column("subgraph_size")
-        .with_context(|| format!("{} has no subgraph_size column", path.display()))?
-        .cast(&DataType::Float64)?;
-    let v = c.f64()?;
-    Ok((0..v.len()).filter_map(|i| v.get(i)).collect())
+    Ok(crate::pca::read_node_table(path)?
+        .iter()
+        .map(|r| r.subgraph_size as f64)
+        .collect())
 }
 
 fn run_json(dir: &Path) -> Option<Value> {
@@ -390,17 +382,6 @@ fn write_csv(rows: &[StatsRow], path: &Path) -> Result<()> {
         ));
     }
     crate::atomic::write_bytes(path, s.as_bytes())
-}
-
-/// Writes a bitmap through a temporary `.png` name (plotters picks the encoder by extension).
-fn with_png(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    register_font();
-    let tmp: PathBuf = path.with_file_name(format!(
-        ".{}.tmp.png",
-        path.file_stem().and_then(|s| s.to_str()).unwrap_or("plot")
-    ));
-    draw(&tmp)?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Fig. 3 and 9 style: active latents per token and subgraph statistics against SAE width.

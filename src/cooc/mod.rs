@@ -306,7 +306,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         });
     }
 
-    let files = timed(&mut timings.write_s, || {
+    let thresholds = timed(&mut timings.write_s, || {
         write_outputs(&out_dir, &g.activation_thresholds, &counters)
     })?;
     let elapsed = started.elapsed().as_secs_f64();
@@ -332,12 +332,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         tokens_requested: target,
         tokens_counted: counted,
         data_exhausted: counted < target,
-        thresholds: counters
-            .iter()
-            .zip(&g.activation_thresholds)
-            .zip(files)
-            .map(|((c, &t), files)| ThresholdStats::new(t, c, files))
-            .collect(),
+        thresholds,
         timings,
         elapsed_s: elapsed,
         tokens_per_second,
@@ -421,7 +416,7 @@ pub fn merge(
             }
         }
         let (counters, position) = total.expect("at least one shard");
-        let files = write_outputs(&dir, &g.activation_thresholds, &counters)?;
+        let thresholds = write_outputs(&dir, &g.activation_thresholds, &counters)?;
         let manifest = MergeManifest {
             tool: "saecooc",
             version: env!("CARGO_PKG_VERSION"),
@@ -431,12 +426,7 @@ pub fn merge(
             tokens_requested: config.tokens_to_count(),
             tokens_counted: counters[0].tokens(),
             data_exhausted: position.data_exhausted,
-            thresholds: counters
-                .iter()
-                .zip(&g.activation_thresholds)
-                .zip(files)
-                .map(|((c, &t), files)| ThresholdStats::new(t, c, files))
-                .collect(),
+            thresholds,
             config: config.clone(),
         };
         crate::atomic::write_bytes(
@@ -476,13 +466,13 @@ pub fn kept_positions(
     (positions, tokens)
 }
 
-/// Writes the three npz files per threshold; returns their names per threshold.
+/// Writes the three npz files per threshold; returns each threshold's statistics for run.json.
 fn write_outputs(
     dir: &Path,
     thresholds: &[f64],
     counters: &[CoocCounts],
-) -> Result<Vec<Vec<String>>> {
-    let mut names = Vec::new();
+) -> Result<Vec<ThresholdStats>> {
+    let mut stats = Vec::new();
     for (&t, counts) in thresholds.iter().zip(counters) {
         let n = counts.n_latents();
         let diag: Vec<f32> = counts.diagonal().iter().map(|&c| c as f32).collect();
@@ -496,19 +486,18 @@ fn write_outputs(
         w.finish()?;
         let activations = cooc_file(dir, CoocKind::Activations, t);
         crate::npz::save_f32_compressed(&activations, &[n], &diag)?;
-        names.push(
-            [total, jaccard, activations]
-                .iter()
-                .map(|p| {
-                    p.file_name()
-                        .unwrap_or_default()
-                        .to_string_lossy()
-                        .into_owned()
-                })
-                .collect(),
-        );
+        let files = [total, jaccard, activations]
+            .iter()
+            .map(|p| {
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        stats.push(ThresholdStats::new(t, counts, files));
     }
-    Ok(names)
+    Ok(stats)
 }
 
 /// The `run.json` manifest written next to the outputs.

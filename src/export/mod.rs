@@ -12,7 +12,7 @@ pub mod serve;
 use crate::graph::pictures::spring_layout;
 use crate::npz::{read_npz, NpyData};
 use anyhow::{ensure, Context, Result};
-use polars::prelude::{CsvReadOptions, DataType, SerReader};
+use polars::prelude::DataType;
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -164,11 +164,7 @@ fn parse_list_repr(s: &str) -> Vec<String> {
 }
 
 fn read_nodes(path: &Path) -> Result<Vec<Node>> {
-    let df = CsvReadOptions::default()
-        .with_has_header(true)
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|r| r.finish())
-        .with_context(|| format!("cannot read node table {}", path.display()))?;
+    let df = crate::graph::node_table::read_csv(path)?;
     let need = |name: &str| -> Result<Vec<Option<String>>> {
         column_strings(&df, name)?
             .with_context(|| format!("node table {} has no column {name}", path.display()))

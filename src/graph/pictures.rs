@@ -13,7 +13,7 @@ use std::sync::Once;
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Registers the bundled font for plotters (once).
-pub(crate) fn register_font() {
+fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The bundled font is valid; a failure would only lose text, not the picture.
@@ -56,7 +56,6 @@ pub fn write_size_histogram(
     max_size: usize,
     title: &str,
 ) -> Result<()> {
-    register_font();
     let (edges, density) = density_histogram(sizes, 30);
     let positive = density.iter().copied().filter(|&d| d > 0.0);
     let y_min = positive.clone().fold(f64::INFINITY, f64::min).min(1.0) / 2.0;
@@ -64,15 +63,8 @@ pub fn write_size_histogram(
     let x_min = edges[0].min(min_size as f64) - 1.0;
     let x_max = edges[edges.len() - 1].max(max_size as f64) + 1.0;
 
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    // plotters picks the encoder from the extension, so the temporary name keeps `.png`.
-    let tmp = dir.join(format!(
-        ".{}.tmp.png",
-        path.file_stem().and_then(|s| s.to_str()).unwrap_or("plot")
-    ));
-    {
-        let root = BitMapBackend::new(&tmp, (1200, 900)).into_drawing_area();
+    with_png(path, |tmp| {
+        let root = BitMapBackend::new(tmp, (1200, 900)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 28))
@@ -117,7 +109,25 @@ pub fn write_size_histogram(
             .draw()
             .map_err(plot_err)?;
         root.present().map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+/// Draws a PNG through a temporary `.png` name (plotters picks the encoder by extension) and
+/// moves it into place, so a failed plot leaves no half-written file.
+pub(crate) fn with_png(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    register_font();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp.png",
+        path.file_stem().and_then(|s| s.to_str()).unwrap_or("plot")
+    ));
+    let drawn = draw(&tmp);
+    if drawn.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
+    drawn?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot move {} into place", path.display()))
 }

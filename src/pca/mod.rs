@@ -24,7 +24,7 @@ use anyhow::{bail, ensure, Context, Result};
 use candle_core::Device;
 use gather::{add_batch, top_tokens_and_context, Batch, Examples, GatherSettings, TokenText};
 use h5::SubgraphOutput;
-use polars::prelude::{CsvReadOptions, DataType, SerReader};
+use polars::prelude::DataType;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -91,11 +91,7 @@ pub fn read_node_table(path: &Path) -> Result<Vec<NodeRow>> {
         "node table {} does not exist: run `saecooc graphs` first",
         path.display()
     );
-    let df = CsvReadOptions::default()
-        .with_has_header(true)
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|r| r.finish())
-        .with_context(|| format!("cannot read node table {}", path.display()))?;
+    let df = crate::graph::node_table::read_csv(path)?;
     let column = |name: &str| -> Result<Vec<i64>> {
         let c = df
             .column(name)
