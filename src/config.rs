@@ -142,6 +142,12 @@ pub struct Run {
     pub tokens_per_batch: usize,
     /// Where results go: `{results_dir}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}/`.
     pub results_dir: PathBuf,
+    /// Where pair counts accumulate (see [`Accumulator`]).
+    pub accumulator: Accumulator,
+    /// Memory the dense triangles of all thresholds may take under `accumulator = "auto"` (GiB).
+    pub dense_limit_gib: f64,
+    /// File format of the count and Jaccard matrices (see [`MatrixFormat`]).
+    pub matrix_format: MatrixFormat,
 }
 
 impl Default for Run {
@@ -152,6 +158,49 @@ impl Default for Run {
             prompts_per_batch: 8,
             tokens_per_batch: 4096,
             results_dir: PathBuf::from("results"),
+            accumulator: Accumulator::Auto,
+            dense_limit_gib: 10.0,
+            matrix_format: MatrixFormat::Auto,
+        }
+    }
+}
+
+/// `[run] accumulator`: where pair counts accumulate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accumulator {
+    /// Dense while the triangles of all thresholds fit in `dense_limit_gib`, else sparse.
+    #[default]
+    Auto,
+    /// The u32 upper triangle: fastest; F(F+1)/2 × 4 bytes per threshold.
+    Dense,
+    /// Sorted sparse pairs: memory grows with the pairs that co-occur (wide SAEs).
+    Sparse,
+}
+
+/// `[run] matrix_format`: how the count and Jaccard matrices are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatrixFormat {
+    /// Dense up to [`MatrixFormat::DENSE_MAX_LATENTS`] latents, CSR above.
+    #[default]
+    Auto,
+    /// `np.savez_compressed` of the F×F float32 matrix (`arr_0`), as the original writes.
+    Dense,
+    /// `scipy.sparse.save_npz` of a CSR float32 matrix (`scipy.sparse.load_npz` opens it).
+    Csr,
+}
+
+impl MatrixFormat {
+    /// The widest SAE whose matrices `auto` writes dense (a 65,536² float32 matrix is 17 GB).
+    pub const DENSE_MAX_LATENTS: usize = 65_536;
+
+    /// True when matrices of `n_latents` latents are written as CSR.
+    pub fn is_csr(self, n_latents: usize) -> bool {
+        match self {
+            MatrixFormat::Auto => n_latents > Self::DENSE_MAX_LATENTS,
+            MatrixFormat::Dense => false,
+            MatrixFormat::Csr => true,
         }
     }
 }
@@ -368,6 +417,11 @@ impl Config {
             "generation.n_batches × run.tokens_per_batch = {} tokens: at most {} can be counted in one run",
             self.tokens_to_count(),
             u32::MAX
+        );
+        ensure!(
+            r.dense_limit_gib.is_finite() && r.dense_limit_gib >= 0.0,
+            "run.dense_limit_gib is {}: give the GiB the dense count triangles may use (default 10)",
+            r.dense_limit_gib
         );
         if let Some(c) = r.context_size {
             ensure!(

@@ -14,7 +14,7 @@
 use crate::export::find_sae_folders;
 use crate::graph::pictures::{plot_err, with_png};
 use crate::layout::{find_cooc_files, CoocKind};
-use crate::npz::{read_f32_rows, read_npz};
+use crate::npz::{is_sparse_npz, read_csr_rows, read_f32_rows, read_npz};
 use crate::pyfmt::{float_repr, threshold_tag};
 use anyhow::{ensure, Context, Result};
 use plotters::prelude::*;
@@ -150,49 +150,95 @@ fn log_bin(v: f64) -> Option<usize> {
     })
 }
 
-/// Streams the count matrix C and compares each pair with T·pᵢ·pⱼ.
+/// Streams the non-zero entries `(i, j, C[i, j])` with i < j of a count matrix, dense
+/// (`arr_0`) or scipy CSR.
+fn for_each_upper_pair(
+    total: &Path,
+    n: usize,
+    mut f: impl FnMut(usize, usize, f64),
+) -> Result<()> {
+    let check = |rows: usize, cols: usize| {
+        ensure!(
+            (rows, cols) == (n, n),
+            "{} is [{rows}, {cols}], expected [{n}, {n}]",
+            total.display()
+        );
+        Ok(())
+    };
+    if is_sparse_npz(total)? {
+        read_csr_rows(total, check, |i, cols, vals| {
+            for (&j, &v) in cols.iter().zip(vals) {
+                if j as usize > i && v != 0.0 {
+                    f(i, j as usize, v as f64);
+                }
+            }
+            Ok(())
+        })
+    } else {
+        read_f32_rows(
+            total,
+            None,
+            |shape| check(shape[0], shape[1]),
+            |i, row| {
+                for (j, &v) in row.iter().enumerate().skip(i + 1) {
+                    if v != 0.0 {
+                        f(i, j, v as f64);
+                    }
+                }
+                Ok(())
+            },
+        )
+        .map(|_| ())
+    }
+}
+
+/// Histogram of `log_bin(a_i · a_j / tokens)` over the pairs i < j, without visiting the n²/2
+/// pairs: for each i the bin is monotone in a_j, so each bin's share of the sorted a_j is
+/// found by binary search with the very same expression (the counts equal a pair-by-pair loop).
+fn expected_histogram(activations: &[f32], tokens: f64) -> Vec<u64> {
+    let a: Vec<f64> = activations.iter().map(|&x| x as f64).collect();
+    let mut sorted = a.clone();
+    sorted.sort_by(f64::total_cmp);
+    let mut twice = vec![0u64; LOG_BINS];
+    for &ai in &a {
+        let bin = |x: f64| log_bin(ai * x / tokens).map_or(-1, |b| b as i64);
+        let mut lo = sorted.partition_point(|&x| bin(x) < 0);
+        while lo < sorted.len() {
+            let b = bin(sorted[lo]);
+            let hi = lo + sorted[lo..].partition_point(|&x| bin(x) <= b);
+            twice[b as usize] += (hi - lo) as u64;
+            lo = hi;
+        }
+        if let Some(b) = log_bin(ai * ai / tokens) {
+            twice[b] -= 1; // the pair (i, i)
+        }
+    }
+    twice.iter().map(|&c| c / 2).collect()
+}
+
+/// Compares each pair's count C[i, j] with T·pᵢ·pⱼ, streaming the count matrix.
 fn cooccurrence(total: &Path, activations: &[f32], tokens: f64) -> Result<Cooccurrence> {
+    let n = activations.len();
     let mut out = Cooccurrence {
-        pairs: 0,
+        pairs: (n as u64 * n.saturating_sub(1) as u64) / 2,
         pairs_observed: 0,
         pairs_above_expected: 0,
         log10_bin_edges: (0..LOG_BINS)
             .map(|b| LOG_MIN + b as f64 * (LOG_MAX - LOG_MIN) / LOG_BINS as f64)
             .collect(),
         observed_log10_counts: vec![0; LOG_BINS],
-        expected_log10_counts: vec![0; LOG_BINS],
+        expected_log10_counts: expected_histogram(activations, tokens),
     };
-    let n = activations.len();
-    read_f32_rows(
-        total,
-        None,
-        |shape| {
-            ensure!(
-                shape == [n, n],
-                "{} is {shape:?}, expected [{n}, {n}]",
-                total.display()
-            );
-            Ok(())
-        },
-        |i, row| {
-            for j in (i + 1)..n {
-                out.pairs += 1;
-                let observed = row[j] as f64;
-                let expected = activations[i] as f64 * activations[j] as f64 / tokens;
-                if let Some(b) = log_bin(observed) {
-                    out.pairs_observed += 1;
-                    out.observed_log10_counts[b] += 1;
-                }
-                if let Some(b) = log_bin(expected) {
-                    out.expected_log10_counts[b] += 1;
-                }
-                if observed > expected {
-                    out.pairs_above_expected += 1;
-                }
-            }
-            Ok(())
-        },
-    )?;
+    for_each_upper_pair(total, n, |i, j, observed| {
+        let expected = activations[i] as f64 * activations[j] as f64 / tokens;
+        if let Some(b) = log_bin(observed) {
+            out.pairs_observed += 1;
+            out.observed_log10_counts[b] += 1;
+        }
+        if observed > expected {
+            out.pairs_above_expected += 1;
+        }
+    })?;
     Ok(out)
 }
 
@@ -564,6 +610,30 @@ fn plot_cooccurrence(r: &StatsRow, c: &Cooccurrence, path: &Path) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expected_histogram_equals_the_pair_by_pair_loop() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let acts: Vec<f32> = (0..700)
+            .map(|_| match rng.random_range(0..4) {
+                0 => 0.0,
+                1 => rng.random_range(1..5) as f32,
+                _ => rng.random_range(1..100_000) as f32,
+            })
+            .collect();
+        let tokens = 123_457.0;
+        let mut want = vec![0u64; LOG_BINS];
+        for i in 0..acts.len() {
+            for j in i + 1..acts.len() {
+                if let Some(b) = log_bin(acts[i] as f64 * acts[j] as f64 / tokens) {
+                    want[b] += 1;
+                }
+            }
+        }
+        assert!(want.iter().sum::<u64>() > 100_000);
+        assert_eq!(expected_histogram(&acts, tokens), want);
+    }
 
     #[test]
     fn subgraph_sizes_are_node_weighted() {

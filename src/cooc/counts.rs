@@ -2,9 +2,13 @@
 //!
 //! For each token only its active latents are visited: the pair counts of a token with k
 //! active latents cost k(k+1)/2 increments, never a dense F×F product. Counts live in the
-//! upper triangle (diagonal included) as `u32`; accumulators for disjoint data add up
-//! exactly ([`CoocCounts::merge`]), so sharded and resumed runs can combine them.
+//! upper triangle (diagonal included) as `u32`, either dense ([`Triangle`], fastest) or as
+//! sorted sparse pairs ([`SparsePairs`], for SAEs whose triangle would not fit in memory).
+//! Accumulators for disjoint data add up exactly ([`CoocCounts::merge`]), so sharded and
+//! resumed runs can combine them.
 
+use super::sparse::{SparsePairs, SymmetricCsr, UpperCsr};
+use super::triangle::{triangle_bytes, Triangle};
 use anyhow::{bail, ensure, Context, Result};
 use rayon::prelude::*;
 
@@ -30,12 +34,35 @@ pub fn threshold_cut(t: f64, theta: &[f32]) -> Vec<f32> {
     theta.iter().map(|&th| t as f32 + th).collect()
 }
 
-/// Co-occurrence counts for one activation threshold.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CoocCounts {
-    n_latents: usize,
-    /// Upper triangle, row-major: row i holds C[i, i..n].
-    triangle: Vec<u32>,
+/// Which store holds the pair counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    /// The u32 upper triangle: fastest, F(F+1)/2 × 4 bytes.
+    Dense,
+    /// Sorted sparse pairs: memory grows with the pairs that co-occur.
+    Sparse,
+}
+
+impl Storage {
+    /// `dense` while `thresholds` dense triangles of `n_latents` fit in `dense_limit_bytes`.
+    pub fn auto(n_latents: usize, thresholds: usize, dense_limit_bytes: u128) -> Self {
+        if triangle_bytes(n_latents) * thresholds.max(1) as u128 <= dense_limit_bytes {
+            Storage::Dense
+        } else {
+            Storage::Sparse
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Pairs {
+    Dense(Triangle),
+    Sparse(SparsePairs),
+}
+
+/// Tokens counted and their numbers of active latents.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct TokenStats {
     tokens: u64,
     active_sum: f64,
     active_sq_sum: f64,
@@ -43,149 +70,7 @@ pub struct CoocCounts {
     l0_counts: Vec<u64>,
 }
 
-/// Start of row `i` of the upper triangle of an `n × n` matrix: Σ_{r<i} (n − r).
-fn row_start(n: usize, i: usize) -> usize {
-    i * n - i * (i.saturating_sub(1)) / 2
-}
-
-/// Row boundaries splitting the triangle into about `parts` blocks of equal size.
-fn triangle_blocks(n: usize, parts: usize) -> Vec<usize> {
-    let total = n * (n + 1) / 2;
-    let target = total.div_ceil(parts.max(1)).max(1);
-    let mut bounds = vec![0];
-    let mut acc = 0;
-    for i in 0..n {
-        acc += n - i;
-        if acc >= target {
-            bounds.push(i + 1);
-            acc = 0;
-        }
-    }
-    if *bounds.last().unwrap() != n {
-        bounds.push(n);
-    }
-    bounds
-}
-
-/// One token's batch position, for error messages.
-#[derive(Debug, Clone, Copy)]
-pub struct NanAt {
-    pub row: usize,
-}
-
-impl CoocCounts {
-    /// Zero counts for `n_latents` latents.
-    pub fn new(n_latents: usize) -> Self {
-        Self {
-            n_latents,
-            triangle: vec![0; n_latents * (n_latents + 1) / 2],
-            tokens: 0,
-            active_sum: 0.0,
-            active_sq_sum: 0.0,
-            l0_counts: Vec::new(),
-        }
-    }
-
-    /// Adds these counts to `w` as arrays `{prefix}_triangle` (u32), `{prefix}_tokens`,
-    /// `{prefix}_active` (sum and sum of squares of active latents) and `{prefix}_l0`.
-    pub fn save(&self, w: &mut crate::npz::NpzWriter, prefix: &str) -> Result<()> {
-        w.add_array(
-            &format!("{prefix}_triangle"),
-            &[self.triangle.len()],
-            &self.triangle,
-        )?;
-        w.add_array(&format!("{prefix}_tokens"), &[1], &[self.tokens])?;
-        w.add_array(
-            &format!("{prefix}_active"),
-            &[2],
-            &[self.active_sum, self.active_sq_sum],
-        )?;
-        w.add_array(
-            &format!("{prefix}_l0"),
-            &[self.l0_counts.len()],
-            &self.l0_counts,
-        )
-    }
-
-    /// Reads counts for `n_latents` latents saved by [`CoocCounts::save`].
-    pub fn load(
-        arrays: &std::collections::HashMap<String, crate::npz::NpyArray>,
-        prefix: &str,
-        n_latents: usize,
-    ) -> Result<Self> {
-        use crate::npz::NpyData;
-        let get = |k: &str| {
-            arrays
-                .get(&format!("{prefix}_{k}"))
-                .with_context(|| format!("saved counts have no {prefix}_{k}"))
-        };
-        let triangle = match &get("triangle")?.data {
-            NpyData::U32(v) => v.clone(),
-            _ => bail!("{prefix}_triangle is not u32"),
-        };
-        ensure!(
-            triangle.len() == n_latents * (n_latents + 1) / 2,
-            "saved counts are for another number of latents (expected {n_latents})"
-        );
-        let tokens = match &get("tokens")?.data {
-            NpyData::U64(v) if v.len() == 1 => v[0],
-            _ => bail!("{prefix}_tokens is not one u64"),
-        };
-        let (active_sum, active_sq_sum) = match &get("active")?.data {
-            NpyData::F64(v) if v.len() == 2 => (v[0], v[1]),
-            _ => bail!("{prefix}_active is not two f64"),
-        };
-        let l0_counts = match &get("l0")?.data {
-            NpyData::U64(v) => v.clone(),
-            _ => bail!("{prefix}_l0 is not u64"),
-        };
-        Ok(Self {
-            n_latents,
-            triangle,
-            tokens,
-            active_sum,
-            active_sq_sum,
-            l0_counts,
-        })
-    }
-
-    /// Tokens by number of active latents (index = active latents).
-    pub fn l0_histogram(&self) -> &[u64] {
-        &self.l0_counts
-    }
-
-    /// Number of latents.
-    pub fn n_latents(&self) -> usize {
-        self.n_latents
-    }
-
-    /// Tokens counted so far.
-    pub fn tokens(&self) -> u64 {
-        self.tokens
-    }
-
-    fn row_start(&self, i: usize) -> usize {
-        row_start(self.n_latents, i)
-    }
-
-    /// C[i, j]: tokens on which both i and j are active (C[i, i]: tokens on which i is).
-    pub fn get(&self, i: usize, j: usize) -> u32 {
-        let (a, b) = if i <= j { (i, j) } else { (j, i) };
-        self.triangle[self.row_start(a) + (b - a)]
-    }
-
-    /// Adds one token given its active latents, sorted ascending without duplicates.
-    pub fn add_token(&mut self, active: &[u32]) {
-        for (k, &a) in active.iter().enumerate() {
-            let start = self.row_start(a as usize) - a as usize;
-            for &b in &active[k..] {
-                self.triangle[start + b as usize] += 1;
-            }
-        }
-        self.count_token(active.len());
-    }
-
-    /// Token count and L0 statistics of one token with `active` active latents.
+impl TokenStats {
     fn count_token(&mut self, active: usize) {
         self.tokens += 1;
         if self.l0_counts.len() <= active {
@@ -197,87 +82,7 @@ impl CoocCounts {
         self.active_sq_sum += k * k;
     }
 
-    /// Counts a batch of activations (`rows × n_latents`, row-major) at the cut `t + θ`.
-    /// Finding the active latents runs in parallel; the counts are the same for any thread
-    /// count. Errors with the row of the first NaN or infinite activation.
-    pub fn add_batch(&mut self, acts: &[f32], cut: &[f32]) -> std::result::Result<(), NanAt> {
-        let n = self.n_latents;
-        assert_eq!(cut.len(), n, "cut has one entry per latent");
-        assert_eq!(acts.len() % n.max(1), 0, "activations are whole rows");
-        assert!(
-            self.tokens + (acts.len() / n.max(1)) as u64 <= u32::MAX as u64,
-            "u32 counts would overflow"
-        );
-        let lists: Vec<(Vec<u32>, bool)> = acts
-            .par_chunks(n.max(1))
-            .map(|row| {
-                let mut active = Vec::new();
-                let finite = active_latents(row, cut, &mut active);
-                (active, finite)
-            })
-            .collect();
-        if let Some(row) = lists.iter().position(|(_, finite)| !finite) {
-            return Err(NanAt { row });
-        }
-        let threads = rayon::current_num_threads();
-        if threads < 2 || n < 1024 {
-            for (active, _) in &lists {
-                self.add_token(active);
-            }
-            return Ok(());
-        }
-        // Rows of the triangle are split into blocks of about equal size; each thread adds
-        // every token's pairs that fall in its blocks. Integer adds: the same counts for any
-        // number of threads.
-        let blocks = triangle_blocks(n, threads * 4);
-        let mut parts: Vec<(usize, usize, &mut [u32])> = Vec::with_capacity(blocks.len());
-        let mut rest: &mut [u32] = &mut self.triangle;
-        for w in blocks.windows(2) {
-            let len = row_start(n, w[1]) - row_start(n, w[0]);
-            let (part, tail) = rest.split_at_mut(len);
-            parts.push((w[0], w[1], part));
-            rest = tail;
-        }
-        parts.into_par_iter().for_each(|(lo, hi, part)| {
-            let base = row_start(n, lo);
-            for (active, _) in &lists {
-                for (k, &a) in active.iter().enumerate() {
-                    let a = a as usize;
-                    if a < lo {
-                        continue;
-                    }
-                    if a >= hi {
-                        break;
-                    }
-                    let start = row_start(n, a) - a - base;
-                    for &b in &active[k..] {
-                        part[start + b as usize] += 1;
-                    }
-                }
-            }
-        });
-        for (active, _) in &lists {
-            self.count_token(active.len());
-        }
-        Ok(())
-    }
-
-    /// Adds counts from a disjoint part of the data.
-    pub fn merge(&mut self, other: &CoocCounts) -> Result<()> {
-        ensure!(
-            self.n_latents == other.n_latents,
-            "cannot merge counts for {} and {} latents",
-            self.n_latents,
-            other.n_latents
-        );
-        ensure!(
-            self.tokens + other.tokens <= u32::MAX as u64,
-            "merged counts would overflow u32"
-        );
-        self.triangle
-            .iter_mut()
-            .zip(&other.triangle)
-            .for_each(|(a, b)| *a += b);
+    fn merge(&mut self, other: &TokenStats) {
         self.tokens += other.tokens;
         self.active_sum += other.active_sum;
         self.active_sq_sum += other.active_sq_sum;
@@ -287,58 +92,346 @@ impl CoocCounts {
         for (a, b) in self.l0_counts.iter_mut().zip(&other.l0_counts) {
             *a += b;
         }
+    }
+}
+
+/// Co-occurrence counts for one activation threshold.
+#[derive(Debug, Clone)]
+pub struct CoocCounts {
+    n_latents: usize,
+    pairs: Pairs,
+    stats: TokenStats,
+}
+
+/// One token's batch position, for error messages.
+#[derive(Debug, Clone, Copy)]
+pub struct NanAt {
+    pub row: usize,
+}
+
+/// The active latents of every row of a batch (`rows × n_latents`, row-major) at the cut
+/// `t + θ`, found in parallel. Errors with the first row holding a NaN or infinite activation.
+pub fn active_lists(
+    acts: &[f32],
+    n_latents: usize,
+    cut: &[f32],
+) -> std::result::Result<Vec<Vec<u32>>, NanAt> {
+    assert_eq!(cut.len(), n_latents, "cut has one entry per latent");
+    assert_eq!(
+        acts.len() % n_latents.max(1),
+        0,
+        "activations are whole rows"
+    );
+    let lists: Vec<(Vec<u32>, bool)> = acts
+        .par_chunks(n_latents.max(1))
+        .map(|row| {
+            let mut active = Vec::new();
+            let finite = active_latents(row, cut, &mut active);
+            (active, finite)
+        })
+        .collect();
+    if let Some(row) = lists.iter().position(|(_, finite)| !finite) {
+        return Err(NanAt { row });
+    }
+    Ok(lists.into_iter().map(|(a, _)| a).collect())
+}
+
+impl PartialEq for CoocCounts {
+    fn eq(&self, other: &Self) -> bool {
+        self.n_latents == other.n_latents
+            && self.stats == other.stats
+            && match (&self.pairs, &other.pairs) {
+                (Pairs::Dense(a), Pairs::Dense(b)) => a == b,
+                _ => self.upper() == other.upper(),
+            }
+    }
+}
+
+impl CoocCounts {
+    /// Zero counts for `n_latents` latents in the dense triangle.
+    pub fn new(n_latents: usize) -> Self {
+        Self::with_storage(n_latents, Storage::Dense)
+    }
+
+    /// Zero counts for `n_latents` latents in the given store.
+    pub fn with_storage(n_latents: usize, storage: Storage) -> Self {
+        let pairs = match storage {
+            Storage::Dense => Pairs::Dense(Triangle::new(n_latents)),
+            Storage::Sparse => Pairs::Sparse(SparsePairs::new(n_latents)),
+        };
+        Self {
+            n_latents,
+            pairs,
+            stats: TokenStats::default(),
+        }
+    }
+
+    /// The store holding the pair counts.
+    pub fn storage(&self) -> Storage {
+        match self.pairs {
+            Pairs::Dense(_) => Storage::Dense,
+            Pairs::Sparse(_) => Storage::Sparse,
+        }
+    }
+
+    /// Adds these counts to `w`: `{prefix}_triangle` (dense) or `{prefix}_indptr`,
+    /// `{prefix}_cols`, `{prefix}_counts` (sparse), plus `{prefix}_tokens`, `{prefix}_active`
+    /// (sum and sum of squares of active latents) and `{prefix}_l0`.
+    pub fn save(&mut self, w: &mut crate::npz::NpzWriter, prefix: &str) -> Result<()> {
+        self.flush();
+        match &self.pairs {
+            Pairs::Dense(t) => {
+                w.add_array(&format!("{prefix}_triangle"), &[t.cells().len()], t.cells())?
+            }
+            Pairs::Sparse(s) => {
+                let u = s.merged();
+                w.add_array(&format!("{prefix}_indptr"), &[u.indptr.len()], &u.indptr)?;
+                w.add_array(&format!("{prefix}_cols"), &[u.nnz()], &u.cols)?;
+                w.add_array(&format!("{prefix}_counts"), &[u.nnz()], &u.counts)?;
+            }
+        }
+        let s = &self.stats;
+        w.add_array(&format!("{prefix}_tokens"), &[1], &[s.tokens])?;
+        w.add_array(
+            &format!("{prefix}_active"),
+            &[2],
+            &[s.active_sum, s.active_sq_sum],
+        )?;
+        w.add_array(&format!("{prefix}_l0"), &[s.l0_counts.len()], &s.l0_counts)
+    }
+
+    /// Reads counts for `n_latents` latents saved by [`CoocCounts::save`], taking the arrays
+    /// out of `arrays`.
+    pub fn load(
+        arrays: &mut std::collections::HashMap<String, crate::npz::NpyArray>,
+        prefix: &str,
+        n_latents: usize,
+    ) -> Result<Self> {
+        use crate::npz::NpyData;
+        let mut take = |k: &str| {
+            arrays
+                .remove(&format!("{prefix}_{k}"))
+                .map(|a| a.data)
+                .with_context(|| format!("saved counts have no {prefix}_{k}"))
+        };
+        let pairs = if let Ok(data) = take("triangle") {
+            let NpyData::U32(cells) = data else {
+                bail!("{prefix}_triangle is not u32")
+            };
+            Pairs::Dense(Triangle::from_cells(n_latents, cells).with_context(|| {
+                format!("saved counts are for another number of latents (expected {n_latents})")
+            })?)
+        } else {
+            let (NpyData::U64(indptr), NpyData::U32(cols), NpyData::U32(counts)) =
+                (take("indptr")?, take("cols")?, take("counts")?)
+            else {
+                bail!("{prefix}_indptr/_cols/_counts are not u64/u32/u32")
+            };
+            let u = UpperCsr {
+                n: n_latents,
+                indptr,
+                cols,
+                counts,
+            };
+            u.validate()
+                .map_err(|e| anyhow::anyhow!("saved sparse counts {prefix}: {e}"))?;
+            Pairs::Sparse(SparsePairs::from_upper(u))
+        };
+        let tokens = match take("tokens")? {
+            NpyData::U64(v) if v.len() == 1 => v[0],
+            _ => bail!("{prefix}_tokens is not one u64"),
+        };
+        let (active_sum, active_sq_sum) = match take("active")? {
+            NpyData::F64(v) if v.len() == 2 => (v[0], v[1]),
+            _ => bail!("{prefix}_active is not two f64"),
+        };
+        let NpyData::U64(l0_counts) = take("l0")? else {
+            bail!("{prefix}_l0 is not u64")
+        };
+        Ok(Self {
+            n_latents,
+            pairs,
+            stats: TokenStats {
+                tokens,
+                active_sum,
+                active_sq_sum,
+                l0_counts,
+            },
+        })
+    }
+
+    /// Tokens by number of active latents (index = active latents).
+    pub fn l0_histogram(&self) -> &[u64] {
+        &self.stats.l0_counts
+    }
+
+    /// Number of latents.
+    pub fn n_latents(&self) -> usize {
+        self.n_latents
+    }
+
+    /// Tokens counted so far.
+    pub fn tokens(&self) -> u64 {
+        self.stats.tokens
+    }
+
+    /// C[i, j]: tokens on which both i and j are active (C[i, i]: tokens on which i is).
+    pub fn get(&self, i: usize, j: usize) -> u32 {
+        let (a, b) = if i <= j { (i, j) } else { (j, i) };
+        match &self.pairs {
+            Pairs::Dense(t) => t.get(a, b),
+            Pairs::Sparse(s) => s.get(a, b),
+        }
+    }
+
+    /// Adds tokens given by their active latents (each sorted ascending, no duplicates).
+    pub fn add_lists(&mut self, lists: &[Vec<u32>]) {
+        assert!(
+            self.stats.tokens + lists.len() as u64 <= u32::MAX as u64,
+            "u32 counts would overflow"
+        );
+        match &mut self.pairs {
+            Pairs::Dense(t) => t.add_lists(lists),
+            Pairs::Sparse(s) => s.add_lists(lists),
+        }
+        for active in lists {
+            self.stats.count_token(active.len());
+        }
+    }
+
+    /// Counts a batch of activations (`rows × n_latents`, row-major) at the cut `t + θ`.
+    /// The counts are the same for any thread count. Errors with the row of the first NaN or
+    /// infinite activation.
+    pub fn add_batch(&mut self, acts: &[f32], cut: &[f32]) -> std::result::Result<(), NanAt> {
+        let lists = active_lists(acts, self.n_latents, cut)?;
+        self.add_lists(&lists);
+        Ok(())
+    }
+
+    /// Merges buffered pairs into the stored counts (sparse store only; cheap otherwise).
+    pub fn flush(&mut self) {
+        if let Pairs::Sparse(s) = &mut self.pairs {
+            s.flush();
+        }
+    }
+
+    /// The pair counts as sparse upper-triangle CSR (a copy).
+    pub fn upper(&self) -> UpperCsr {
+        match &self.pairs {
+            Pairs::Dense(t) => t.to_upper(),
+            Pairs::Sparse(s) if s.is_flushed() => s.merged().clone(),
+            Pairs::Sparse(s) => {
+                let mut s = s.clone();
+                s.flush();
+                s.merged().clone()
+            }
+        }
+    }
+
+    /// Adds counts from a disjoint part of the data.
+    pub fn merge(&mut self, mut other: CoocCounts) -> Result<()> {
+        ensure!(
+            self.n_latents == other.n_latents,
+            "cannot merge counts for {} and {} latents",
+            self.n_latents,
+            other.n_latents
+        );
+        ensure!(
+            self.stats.tokens + other.stats.tokens <= u32::MAX as u64,
+            "merged counts would overflow u32"
+        );
+        other.flush();
+        match (&mut self.pairs, &other.pairs) {
+            (Pairs::Dense(a), Pairs::Dense(b)) => a
+                .cells_mut()
+                .iter_mut()
+                .zip(b.cells())
+                .for_each(|(x, y)| *x += y),
+            (Pairs::Dense(a), Pairs::Sparse(b)) => a.add_upper(b.merged()),
+            (Pairs::Sparse(a), Pairs::Sparse(b)) => a.merge(b.merged()),
+            (Pairs::Sparse(a), Pairs::Dense(b)) => a.merge(&b.to_upper()),
+        }
+        self.stats.merge(&other.stats);
         Ok(())
     }
 
     /// The diagonal: per-latent activation counts.
     pub fn diagonal(&self) -> Vec<u32> {
-        (0..self.n_latents)
-            .map(|i| self.triangle[self.row_start(i)])
-            .collect()
+        match &self.pairs {
+            Pairs::Dense(t) => t.diagonal(),
+            Pairs::Sparse(s) => s.diagonal(),
+        }
     }
 
-    /// Writes dense row i of the symmetric count matrix as f32.
+    /// Row access to the whole symmetric matrix, for writing it out.
+    pub fn rows(&self) -> CountRows<'_> {
+        match &self.pairs {
+            Pairs::Dense(t) => CountRows::Dense(t),
+            Pairs::Sparse(_) => CountRows::Sparse(self.symmetric()),
+        }
+    }
+
+    /// The whole symmetric matrix in CSR form.
+    pub fn symmetric(&self) -> SymmetricCsr {
+        match &self.pairs {
+            Pairs::Sparse(s) if s.is_flushed() => SymmetricCsr::from_upper(s.merged()),
+            _ => SymmetricCsr::from_upper(&self.upper()),
+        }
+    }
+
+    /// Writes dense row i of the symmetric count matrix as f32 (see [`CoocCounts::rows`] to
+    /// write many rows of sparse counts).
     pub fn fill_row(&self, i: usize, out: &mut [f32]) {
-        for (j, o) in out.iter_mut().enumerate().take(i) {
-            *o = self.get(j, i) as f32;
-        }
-        let start = self.row_start(i);
-        for (o, &c) in out[i..]
-            .iter_mut()
-            .zip(&self.triangle[start..start + self.n_latents - i])
-        {
-            *o = c as f32;
-        }
+        self.rows().fill_row(i, out)
     }
 
     /// Mean and population standard deviation of active latents per token (L0).
     pub fn l0_mean_std(&self) -> (f64, f64) {
-        if self.tokens == 0 {
+        let s = &self.stats;
+        if s.tokens == 0 {
             return (0.0, 0.0);
         }
-        let n = self.tokens as f64;
-        let mean = self.active_sum / n;
-        (mean, (self.active_sq_sum / n - mean * mean).max(0.0).sqrt())
+        let n = s.tokens as f64;
+        let mean = s.active_sum / n;
+        (mean, (s.active_sq_sum / n - mean * mean).max(0.0).sqrt())
     }
 }
 
-/// Writes row i of the Jaccard matrix `J = C / (n_i + n_j − C)` in f32 arithmetic, with
-/// NaN → 0 (never-firing pairs), +inf → 1 and −inf → 0, exactly as the original (§2).
-/// `diag` is the diagonal of C as f32.
-pub fn jaccard_row(counts: &CoocCounts, diag: &[f32], i: usize, out: &mut [f32]) {
+/// Rows of a symmetric count matrix, from either store.
+pub enum CountRows<'a> {
+    Dense(&'a Triangle),
+    Sparse(SymmetricCsr),
+}
+
+impl CountRows<'_> {
+    /// Writes dense row i as f32.
+    pub fn fill_row(&self, i: usize, out: &mut [f32]) {
+        match self {
+            CountRows::Dense(t) => t.fill_row(i, out),
+            CountRows::Sparse(s) => s.fill_row(i, out),
+        }
+    }
+}
+
+/// One Jaccard value `c / (n_i + n_j − c)` in f32 arithmetic, with NaN → 0 (never-firing
+/// pairs), +inf → 1 and −inf → 0, exactly as the original (§2).
+pub fn jaccard(c: f32, n_i: f32, n_j: f32) -> f32 {
+    let v = c / ((n_i + n_j) - c);
+    if v.is_nan() || v == f32::NEG_INFINITY {
+        0.0
+    } else if v == f32::INFINITY {
+        1.0
+    } else {
+        v
+    }
+}
+
+/// Writes row i of the Jaccard matrix `J = C / (n_i + n_j − C)` (see [`jaccard`]) from count
+/// rows. `diag` is the diagonal of C as f32.
+pub fn jaccard_row(counts: &CountRows, diag: &[f32], i: usize, out: &mut [f32]) {
     counts.fill_row(i, out);
     for (j, o) in out.iter_mut().enumerate() {
-        let c = *o;
-        let v = c / ((diag[i] + diag[j]) - c);
-        *o = if v.is_nan() {
-            0.0
-        } else if v == f32::INFINITY {
-            1.0
-        } else if v == f32::NEG_INFINITY {
-            0.0
-        } else {
-            v
-        };
+        *o = jaccard(*o, diag[i], diag[j]);
     }
 }
 
@@ -389,9 +482,12 @@ mod tests {
             })
             .collect();
         let theta: Vec<f32> = (0..f).map(|i| (i % 3) as f32 * 0.2).collect();
-        for t in [0.0, 0.5, 1.5] {
+        for (t, storage) in [0.0, 0.5, 1.5]
+            .into_iter()
+            .flat_map(|t| [(t, Storage::Dense), (t, Storage::Sparse)])
+        {
             let cut = threshold_cut(t, &theta);
-            let mut counts = CoocCounts::new(f);
+            let mut counts = CoocCounts::with_storage(f, storage);
             // Two batches, to exercise accumulation across batches.
             counts.add_batch(&acts[..100 * f], &cut).unwrap();
             counts.add_batch(&acts[100 * f..], &cut).unwrap();
@@ -410,7 +506,7 @@ mod tests {
                 counts.fill_row(i, &mut row);
                 for j in 0..f {
                     let dense: u32 = b.iter().map(|r| r[i] * r[j]).sum();
-                    assert_eq!(counts.get(i, j), dense, "t={t} C[{i},{j}]");
+                    assert_eq!(counts.get(i, j), dense, "t={t} {storage:?} C[{i},{j}]");
                     assert_eq!(row[j], dense as f32);
                 }
             }
@@ -434,7 +530,7 @@ mod tests {
         for row in acts.chunks_exact(f) {
             let mut active = Vec::new();
             active_latents(row, &cut, &mut active);
-            reference.add_token(&active);
+            reference.add_lists(&[active]);
         }
         for threads in [1, 3] {
             let pool = rayon::ThreadPoolBuilder::new()
@@ -443,11 +539,10 @@ mod tests {
                 .unwrap();
             let mut c = CoocCounts::new(f);
             pool.install(|| c.add_batch(&acts, &cut)).unwrap();
-            assert!(c.triangle == reference.triangle, "{threads} threads");
+            assert!(c == reference, "{threads} threads");
             assert_eq!(c.l0_histogram(), reference.l0_histogram());
             assert_eq!(c.tokens(), tokens as u64);
         }
-        assert_eq!(triangle_blocks(10, 3).last(), Some(&10));
     }
 
     #[test]
@@ -462,9 +557,35 @@ mod tests {
         let mut b = CoocCounts::new(f);
         a.add_batch(&acts[..17 * f], &cut).unwrap();
         b.add_batch(&acts[17 * f..], &cut).unwrap();
-        a.merge(&b).unwrap();
+        a.merge(b.clone()).unwrap();
         assert_eq!(a, whole);
-        assert!(a.merge(&CoocCounts::new(3)).is_err());
+        assert!(a.merge(CoocCounts::new(3)).is_err());
+        // Any mix of stores merges to the same counts.
+        let mut head = CoocCounts::with_storage(f, Storage::Sparse);
+        head.add_batch(&acts[..17 * f], &cut).unwrap();
+        let mut sparse_tail = CoocCounts::with_storage(f, Storage::Sparse);
+        sparse_tail.add_batch(&acts[17 * f..], &cut).unwrap();
+        let mut dense_head = CoocCounts::new(f);
+        dense_head.add_batch(&acts[..17 * f], &cut).unwrap();
+        let mut s1 = head.clone();
+        s1.merge(b.clone()).unwrap();
+        let mut s2 = head;
+        s2.merge(sparse_tail.clone()).unwrap();
+        dense_head.merge(sparse_tail).unwrap();
+        for merged in [&s1, &s2, &dense_head] {
+            assert_eq!(merged, &whole);
+            assert_eq!(merged.diagonal(), whole.diagonal());
+        }
+        assert_eq!(s1.storage(), Storage::Sparse);
+    }
+
+    #[test]
+    fn storage_is_dense_while_the_triangles_fit() {
+        let gib = 1u128 << 30;
+        assert_eq!(Storage::auto(24_576, 3, 10 * gib), Storage::Dense);
+        assert_eq!(Storage::auto(65_536, 1, 10 * gib), Storage::Dense);
+        assert_eq!(Storage::auto(65_536, 2, 10 * gib), Storage::Sparse);
+        assert_eq!(Storage::auto(1 << 20, 1, 10 * gib), Storage::Sparse);
     }
 
     #[test]
@@ -490,17 +611,17 @@ mod tests {
         // Latent 0 fires on tokens {0,1,2}, latent 1 on {1,2,3}, latent 2 never, latent 3 on {0}.
         let mut c = CoocCounts::new(4);
         for active in [&[0u32, 3][..], &[0, 1], &[0, 1], &[1]] {
-            c.add_token(active);
+            c.add_lists(&[active.to_vec()]);
         }
         let diag: Vec<f32> = c.diagonal().iter().map(|&x| x as f32).collect();
         assert_eq!(diag, vec![3., 3., 0., 1.]);
         let mut row = vec![0f32; 4];
-        jaccard_row(&c, &diag, 0, &mut row);
+        jaccard_row(&c.rows(), &diag, 0, &mut row);
         assert_eq!(row, vec![1.0, 2.0 / 4.0, 0.0, 1.0 / 3.0]);
-        jaccard_row(&c, &diag, 2, &mut row);
+        jaccard_row(&c.rows(), &diag, 2, &mut row);
         // A never-firing latent: 0/0 → 0 everywhere, including its own diagonal.
         assert_eq!(row, vec![0.0; 4]);
-        jaccard_row(&c, &diag, 3, &mut row);
+        jaccard_row(&c.rows(), &diag, 3, &mut row);
         assert_eq!(row, vec![1.0 / 3.0, 0.0, 0.0, 1.0]);
     }
 }

@@ -11,10 +11,12 @@
 //! batches of `tokens_per_batch` tokens, read in order rather than from a shuffle buffer.
 
 pub mod counts;
+pub mod sparse;
 pub mod state;
+pub mod triangle;
 
 use crate::activations::Encoder;
-use crate::config::{Config, DeviceKind};
+use crate::config::{Accumulator, Config, DeviceKind, MatrixFormat, Run};
 use crate::hub::Hub;
 use crate::layout::{cooc_file, sae_results_dir, CoocKind};
 use crate::npz::NpzWriter;
@@ -22,7 +24,7 @@ use crate::pyfmt::threshold_tag;
 use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::Device;
-use counts::{jaccard_row, threshold_cut, CoocCounts};
+use counts::{jaccard, jaccard_row, threshold_cut, CoocCounts, Storage};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -174,11 +176,13 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         .iter()
         .map(|&t| threshold_cut(t, &inputs.sae.threshold))
         .collect();
-    let mut counters: Vec<CoocCounts> = g
-        .activation_thresholds
+    let d_sae = inputs.sae.cfg.d_sae;
+    let storage = pair_storage(&config.run, d_sae, cuts.len())?;
+    let mut counters: Vec<CoocCounts> = cuts
         .iter()
-        .map(|_| CoocCounts::new(inputs.sae.cfg.d_sae))
+        .map(|_| CoocCounts::with_storage(d_sae, storage))
         .collect();
+    let encode_rows = encode_chunk_rows(d_sae);
 
     let target = config.tokens_to_count();
     let shard = options.shard;
@@ -244,21 +248,30 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             let resid = timed(&mut timings.forward_s, || {
                 inputs.runner.residual(&batch, &positions, device)
             })?;
-            let acts = timed(&mut timings.encode_s, || inputs.encode(&resid))?;
-            timed(&mut timings.count_s, || {
-                for (counter, cut) in counters.iter_mut().zip(&cuts) {
-                    counter.add_batch(&acts, cut).map_err(|nan| {
-                        let flat = positions[nan.row] as usize;
-                        anyhow::anyhow!(
-                            "SAE activation is NaN or infinite at window {} position {} (token id {}): the model or SAE produced non-finite values",
-                            first_window + (flat / inputs.runner.context_size) as u64,
-                            flat % inputs.runner.context_size,
-                            tokens[nan.row]
-                        )
-                    })?;
-                }
-                Ok(())
-            })?;
+            // The input scaling of `expected_average_only_in` SAEs is set from the whole first
+            // batch; wide SAEs are then encoded a slice of rows at a time.
+            inputs.sae.calibrate_normalization(&resid)?;
+            for start in (0..positions.len()).step_by(encode_rows) {
+                let rows = encode_rows.min(positions.len() - start);
+                let acts = timed(&mut timings.encode_s, || {
+                    inputs.encode(&resid.narrow(0, start, rows)?)
+                })?;
+                timed(&mut timings.count_s, || {
+                    for (counter, cut) in counters.iter_mut().zip(&cuts) {
+                        counter.add_batch(&acts, cut).map_err(|nan| {
+                            let row = start + nan.row;
+                            let flat = positions[row] as usize;
+                            anyhow::anyhow!(
+                                "SAE activation is NaN or infinite at window {} position {} (token id {}): the model or SAE produced non-finite values",
+                                first_window + (flat / inputs.runner.context_size) as u64,
+                                flat % inputs.runner.context_size,
+                                tokens[row]
+                            )
+                        })?;
+                    }
+                    Ok(())
+                })?;
+            }
         }
         bar.set_position(counted_global);
         if options.checkpoint_every > 0
@@ -273,7 +286,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
                 data_exhausted: false,
             };
             timed(&mut timings.write_s, || {
-                state::save(&checkpoint, &counters, &position)
+                state::save(&checkpoint, &mut counters, &position)
             })?;
         }
     }
@@ -295,7 +308,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             data_exhausted: counted < target,
         };
         let path = shard_file(&out_dir, s.index, s.count);
-        state::save(&path, &counters, &position)?;
+        state::save(&path, &mut counters, &position)?;
         let _ = std::fs::remove_file(&checkpoint);
         let mine = counters.first().map_or(0, |c| c.tokens());
         return Ok(RunSummary {
@@ -307,7 +320,12 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     }
 
     let thresholds = timed(&mut timings.write_s, || {
-        write_outputs(&out_dir, &g.activation_thresholds, &counters)
+        write_outputs(
+            &out_dir,
+            &g.activation_thresholds,
+            &mut counters,
+            config.run.matrix_format,
+        )
     })?;
     let elapsed = started.elapsed().as_secs_f64();
     let processing = timings.tokenize_s + timings.forward_s + timings.encode_s + timings.count_s;
@@ -409,14 +427,19 @@ pub fn merge(
                         first.counted_global,
                         position.counted_global
                     );
-                    for (a, b) in sum.iter_mut().zip(&counts) {
+                    for (a, b) in sum.iter_mut().zip(counts) {
                         a.merge(b)?;
                     }
                 }
             }
         }
-        let (counters, position) = total.expect("at least one shard");
-        let thresholds = write_outputs(&dir, &g.activation_thresholds, &counters)?;
+        let (mut counters, position) = total.expect("at least one shard");
+        let thresholds = write_outputs(
+            &dir,
+            &g.activation_thresholds,
+            &mut counters,
+            config.run.matrix_format,
+        )?;
         let manifest = MergeManifest {
             tool: "saecooc",
             version: env!("CARGO_PKG_VERSION"),
@@ -466,27 +489,62 @@ pub fn kept_positions(
     (positions, tokens)
 }
 
-/// Writes the three npz files per threshold; returns each threshold's statistics for run.json.
+/// Bytes of SAE activations encoded at once (wide SAEs are encoded a slice of rows at a time).
+const ENCODE_CHUNK_BYTES: usize = 256 << 20;
+
+/// Rows of activations to encode at once for an SAE of `d_sae` latents.
+fn encode_chunk_rows(d_sae: usize) -> usize {
+    (ENCODE_CHUNK_BYTES / (4 * d_sae.max(1))).max(1)
+}
+
+/// The pair store for `thresholds` accumulators of `n_latents` latents under `[run]`.
+fn pair_storage(run: &Run, n_latents: usize, thresholds: usize) -> Result<Storage> {
+    let limit = (run.dense_limit_gib * (1u64 << 30) as f64) as u128;
+    let dense_bytes = triangle::triangle_bytes(n_latents) * thresholds as u128;
+    match run.accumulator {
+        Accumulator::Auto => Ok(Storage::auto(n_latents, thresholds, limit)),
+        Accumulator::Sparse => Ok(Storage::Sparse),
+        Accumulator::Dense => {
+            ensure!(
+                dense_bytes <= limit,
+                "run.accumulator = \"dense\" needs {:.1} GiB for {thresholds} triangle(s) of {n_latents} latents, above run.dense_limit_gib = {}: raise the limit or use accumulator = \"sparse\"",
+                dense_bytes as f64 / (1u64 << 30) as f64,
+                run.dense_limit_gib
+            );
+            Ok(Storage::Dense)
+        }
+    }
+}
+
+/// Writes the three npz files per threshold (count and Jaccard matrices dense or CSR as
+/// `format` says); returns each threshold's statistics for run.json.
 fn write_outputs(
     dir: &Path,
     thresholds: &[f64],
-    counters: &[CoocCounts],
+    counters: &mut [CoocCounts],
+    format: MatrixFormat,
 ) -> Result<Vec<ThresholdStats>> {
     let mut stats = Vec::new();
     for (&t, counts) in thresholds.iter().zip(counters) {
+        counts.flush();
         let n = counts.n_latents();
         let diag: Vec<f32> = counts.diagonal().iter().map(|&c| c as f32).collect();
         let total = cooc_file(dir, CoocKind::Total, t);
-        let mut w = NpzWriter::create(&total, true)?;
-        w.add_f32_rows("arr_0", n, n, |i, row| counts.fill_row(i, row))?;
-        w.finish()?;
-        let jaccard = cooc_file(dir, CoocKind::Jaccard, t);
-        let mut w = NpzWriter::create(&jaccard, true)?;
-        w.add_f32_rows("arr_0", n, n, |i, row| jaccard_row(counts, &diag, i, row))?;
-        w.finish()?;
+        let jaccard_file = cooc_file(dir, CoocKind::Jaccard, t);
+        if format.is_csr(n) {
+            write_csr_matrices(&counts.symmetric(), &diag, &total, &jaccard_file)?;
+        } else {
+            let rows = counts.rows();
+            let mut w = NpzWriter::create(&total, true)?;
+            w.add_f32_rows("arr_0", n, n, |i, row| rows.fill_row(i, row))?;
+            w.finish()?;
+            let mut w = NpzWriter::create(&jaccard_file, true)?;
+            w.add_f32_rows("arr_0", n, n, |i, row| jaccard_row(&rows, &diag, i, row))?;
+            w.finish()?;
+        }
         let activations = cooc_file(dir, CoocKind::Activations, t);
         crate::npz::save_f32_compressed(&activations, &[n], &diag)?;
-        let files = [total, jaccard, activations]
+        let files = [total, jaccard_file, activations]
             .iter()
             .map(|p| {
                 p.file_name()
@@ -498,6 +556,31 @@ fn write_outputs(
         stats.push(ThresholdStats::new(t, counts, files));
     }
     Ok(stats)
+}
+
+/// Writes C and J as scipy CSR float32 matrices with the same non-zero pattern (J is zero
+/// exactly where C is).
+fn write_csr_matrices(
+    counts: &sparse::SymmetricCsr,
+    diag: &[f32],
+    total: &Path,
+    jaccard_file: &Path,
+) -> Result<()> {
+    let n = counts.n;
+    crate::npz::write_csr(total, n, &counts.indptr, |i, cols, values| {
+        let (c, k) = counts.row(i);
+        cols.extend_from_slice(c);
+        values.extend(k.iter().map(|&x| x as f32));
+    })?;
+    crate::npz::write_csr(jaccard_file, n, &counts.indptr, |i, cols, values| {
+        let (c, k) = counts.row(i);
+        cols.extend_from_slice(c);
+        values.extend(
+            c.iter()
+                .zip(k)
+                .map(|(&j, &x)| jaccard(x as f32, diag[i], diag[j as usize])),
+        );
+    })
 }
 
 /// The `run.json` manifest written next to the outputs.

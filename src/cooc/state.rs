@@ -6,7 +6,7 @@
 //! is refused.
 
 use super::counts::CoocCounts;
-use crate::npz::{read_npz, NpyArray, NpyData, NpzWriter};
+use crate::npz::{array_shape, read_npz, NpyArray, NpyData, NpzWriter};
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -37,9 +37,9 @@ pub fn fingerprint(text: &str) -> String {
 }
 
 /// Writes counts and position to `path` atomically.
-pub fn save(path: &Path, counters: &[CoocCounts], position: &Position) -> Result<()> {
+pub fn save(path: &Path, counters: &mut [CoocCounts], position: &Position) -> Result<()> {
     let mut w = NpzWriter::create(path, true)?;
-    for (k, c) in counters.iter().enumerate() {
+    for (k, c) in counters.iter_mut().enumerate() {
         c.save(&mut w, &format!("t{k}"))?;
     }
     let json = serde_json::to_vec(position)?;
@@ -53,7 +53,7 @@ pub fn load(
     thresholds: usize,
     n_latents: usize,
 ) -> Result<(Vec<CoocCounts>, Position)> {
-    let arrays: HashMap<String, NpyArray> = read_npz(path)?.into_iter().collect();
+    let mut arrays: HashMap<String, NpyArray> = read_npz(path)?.into_iter().collect();
     let json: Vec<u8> = match arrays.get("state_json").map(|a| &a.data) {
         Some(NpyData::U8(v)) => v.clone(),
         _ => bail!("{} holds no saved cooc state", path.display()),
@@ -61,19 +61,23 @@ pub fn load(
     let position: Position =
         serde_json::from_slice(&json).with_context(|| format!("{}: bad state", path.display()))?;
     let counters = (0..thresholds)
-        .map(|k| CoocCounts::load(&arrays, &format!("t{k}"), n_latents))
+        .map(|k| CoocCounts::load(&mut arrays, &format!("t{k}"), n_latents))
         .collect::<Result<Vec<_>>>()
         .with_context(|| format!("{} does not match this config", path.display()))?;
     Ok((counters, position))
 }
 
-/// The number of latents of saved counts (from the length of the first triangle).
+/// The number of latents of saved counts, from the header of the first threshold's dense
+/// triangle or sparse `indptr` (no counts are read).
 pub fn saved_latents(path: &Path) -> Result<usize> {
-    let arrays = read_npz(path)?;
-    let len = arrays
-        .iter()
-        .find(|(k, _)| k == "t0_triangle")
-        .map(|(_, a)| a.len())
+    if let Some(shape) = array_shape(path, "t0_indptr")? {
+        return shape
+            .first()
+            .and_then(|l| l.checked_sub(1))
+            .with_context(|| format!("{}: empty t0_indptr", path.display()));
+    }
+    let len = array_shape(path, "t0_triangle")?
+        .and_then(|s| s.first().copied())
         .with_context(|| format!("{} holds no saved counts", path.display()))?;
     let n = (((8 * len + 1) as f64).sqrt() as usize).saturating_sub(1) / 2;
     ensure!(

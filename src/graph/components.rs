@@ -102,6 +102,29 @@ impl SparseJaccard {
         Ok(())
     }
 
+    /// Adds sparse row `i` (columns ascending), keeping off-diagonal values `>= floor`. Rows
+    /// must come in order. Errors on NaN or negative values, naming the position.
+    pub fn push_sparse_row(
+        &mut self,
+        i: usize,
+        cols: &[u32],
+        vals: &[f32],
+        floor: f32,
+    ) -> Result<()> {
+        for (&j, &v) in cols.iter().zip(vals) {
+            if v.is_nan() {
+                bail!("NaN at [{i}, {j}]");
+            }
+            if v < 0.0 {
+                bail!("negative value {v} at [{i}, {j}] (Jaccard similarities are in [0, 1])");
+            }
+            if j as usize != i && v >= floor && v > 0.0 {
+                self.entries.push((i as u32, j, v));
+            }
+        }
+        Ok(())
+    }
+
     /// Builds from a dense row-major matrix, keeping every positive off-diagonal entry.
     pub fn from_dense(n: usize, data: &[f32]) -> Result<Self> {
         ensure!(n > 0, "the matrix is empty (0 × 0)");

@@ -18,7 +18,7 @@ use crate::config::{Analysis, Config, DeviceKind};
 use crate::cooc::open_device;
 use crate::hub::Hub;
 use crate::layout::{edge_thresholds_file, find_cooc_files, sae_results_dir, CoocKind, GraphFiles};
-use crate::npz::{read_f32_rows, read_npz, save_csr, NpzWriter};
+use crate::npz::{is_sparse_npz, read_csr_rows, read_f32_rows, read_npz, save_csr, NpzWriter};
 use crate::pyfmt::float_repr;
 use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
@@ -227,38 +227,42 @@ fn read_activations(jaccard: &Path, threshold: f64, d_sae: usize) -> Result<Vec<
     Ok(array.to_f32())
 }
 
-/// Streams a Jaccard matrix into a sparse entry list, keeping only entries the bisection can
-/// reach (≥ 2^-10).
+/// Streams a Jaccard matrix (dense `arr_0`, or scipy CSR as `cooc` writes for wide SAEs) into
+/// a sparse entry list, keeping only entries the bisection can reach (≥ 2^-10).
 pub fn read_jaccard(path: &Path, d_sae: usize, quiet: bool) -> Result<SparseJaccard> {
     let floor = smallest_search_cut(SEARCH_TOLERANCE) as f32;
-    let mut g = SparseJaccard::new(0);
+    let mut g = SparseJaccard::new(d_sae);
     let bar = crate::progress::bar(d_sae as u64, quiet, "reading Jaccard", "rows");
-    read_f32_rows(
-        path,
-        None,
-        |shape| {
-            ensure!(
-                shape[0] == shape[1],
-                "{} is not square: shape {shape:?}",
-                path.display()
-            );
-            ensure!(
-                shape[0] == d_sae,
-                "{} is {n} × {n} but the SAE has {d_sae} latents",
-                path.display(),
-                n = shape[0]
-            );
-            Ok(())
-        },
-        |i, row| {
-            if i == 0 {
-                g = SparseJaccard::new(row.len());
-            }
+    let check_shape = |rows: usize, cols: usize| {
+        ensure!(
+            rows == cols,
+            "{} is not square: shape ({rows}, {cols})",
+            path.display()
+        );
+        ensure!(
+            rows == d_sae,
+            "{} is {rows} × {rows} but the SAE has {d_sae} latents",
+            path.display()
+        );
+        Ok(())
+    };
+    let bad = || format!("bad Jaccard matrix {}", path.display());
+    if is_sparse_npz(path)? {
+        read_csr_rows(path, check_shape, |i, cols, vals| {
             bar.inc(1);
-            g.push_row(i, row, floor)
-                .with_context(|| format!("bad Jaccard matrix {}", path.display()))
-        },
-    )?;
+            g.push_sparse_row(i, cols, vals, floor).with_context(bad)
+        })?;
+    } else {
+        read_f32_rows(
+            path,
+            None,
+            |shape| check_shape(shape[0], shape[1]),
+            |i, row| {
+                bar.inc(1);
+                g.push_row(i, row, floor).with_context(bad)
+            },
+        )?;
+    }
     bar.finish_and_clear();
     Ok(g)
 }
@@ -329,6 +333,9 @@ fn graph_threshold(
     quiet: bool,
 ) -> Result<ThresholdSummary> {
     let activations = read_activations(jaccard, threshold, latents.d_sae)?;
+    // A CSR input means an SAE too wide for dense F×F files: the thresholded matrix is then
+    // written as CSR only.
+    let dense_input = !is_sparse_npz(jaccard)?;
     let g = read_jaccard(jaccard, latents.d_sae, quiet)?;
     let ThresholdChoice {
         threshold: cut,
@@ -345,7 +352,9 @@ fn graph_threshold(
     drop(g);
     let files = GraphFiles::new(dir, threshold);
     create_dirs(&files)?;
-    write_dense_thresholded(&files.thresholded, latents.d_sae, &entries)?;
+    if dense_input {
+        write_dense_thresholded(&files.thresholded, latents.d_sae, &entries)?;
+    }
     save_csr(&files.sparse_thresholded, latents.d_sae, &entries)?;
     let edges = undirected_edges(&entries);
     drop(entries);

@@ -1,0 +1,197 @@
+//! Dense pair counts: the upper triangle (diagonal included) of the F×F count matrix as `u32`,
+//! the fastest accumulator while F(F+1)/2 × 4 bytes fits in memory (8.6 GB at F = 65,536).
+
+use super::sparse::UpperCsr;
+use rayon::prelude::*;
+
+/// Upper triangle, row-major: row i holds C[i, i..n].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Triangle {
+    n: usize,
+    cells: Vec<u32>,
+}
+
+/// Start of row `i` of the upper triangle of an `n × n` matrix: Σ_{r<i} (n − r).
+fn row_start(n: usize, i: usize) -> usize {
+    i * n - i * (i.saturating_sub(1)) / 2
+}
+
+/// Bytes of the triangle for `n` latents.
+pub fn triangle_bytes(n: usize) -> u128 {
+    n as u128 * (n as u128 + 1) / 2 * 4
+}
+
+/// Row boundaries splitting the triangle into about `parts` blocks of equal size.
+fn triangle_blocks(n: usize, parts: usize) -> Vec<usize> {
+    let total = n * (n + 1) / 2;
+    let target = total.div_ceil(parts.max(1)).max(1);
+    let mut bounds = vec![0];
+    let mut acc = 0;
+    for i in 0..n {
+        acc += n - i;
+        if acc >= target {
+            bounds.push(i + 1);
+            acc = 0;
+        }
+    }
+    if *bounds.last().unwrap() != n {
+        bounds.push(n);
+    }
+    bounds
+}
+
+impl Triangle {
+    /// Zero counts for `n` latents.
+    pub fn new(n: usize) -> Self {
+        Self {
+            n,
+            cells: vec![0; n * (n + 1) / 2],
+        }
+    }
+
+    /// Wraps a saved triangle; None if its length is not n(n+1)/2.
+    pub fn from_cells(n: usize, cells: Vec<u32>) -> Option<Self> {
+        (cells.len() == n * (n + 1) / 2).then_some(Self { n, cells })
+    }
+
+    /// The cells, row-major.
+    pub fn cells(&self) -> &[u32] {
+        &self.cells
+    }
+
+    /// The cells, row-major, for adding counts of the same size.
+    pub fn cells_mut(&mut self) -> &mut [u32] {
+        &mut self.cells
+    }
+
+    /// C[i, j] for i ≤ j.
+    pub fn get(&self, i: usize, j: usize) -> u32 {
+        self.cells[row_start(self.n, i) + (j - i)]
+    }
+
+    fn add_token(cells: &mut [u32], n: usize, active: &[u32]) {
+        for (k, &a) in active.iter().enumerate() {
+            let start = row_start(n, a as usize) - a as usize;
+            for &b in &active[k..] {
+                cells[start + b as usize] += 1;
+            }
+        }
+    }
+
+    /// Adds the pairs of tokens given by their active latents (each sorted ascending). Rows
+    /// of the triangle are split into blocks of about equal size and each thread adds every
+    /// token's pairs that fall in its blocks: integer adds, so the same counts for any number
+    /// of threads.
+    pub fn add_lists(&mut self, lists: &[Vec<u32>]) {
+        let n = self.n;
+        let threads = rayon::current_num_threads();
+        if threads < 2 || n < 1024 {
+            for active in lists {
+                Self::add_token(&mut self.cells, n, active);
+            }
+            return;
+        }
+        let blocks = triangle_blocks(n, threads * 4);
+        let mut parts: Vec<(usize, usize, &mut [u32])> = Vec::with_capacity(blocks.len());
+        let mut rest: &mut [u32] = &mut self.cells;
+        for w in blocks.windows(2) {
+            let len = row_start(n, w[1]) - row_start(n, w[0]);
+            let (part, tail) = rest.split_at_mut(len);
+            parts.push((w[0], w[1], part));
+            rest = tail;
+        }
+        parts.into_par_iter().for_each(|(lo, hi, part)| {
+            let base = row_start(n, lo);
+            for active in lists {
+                for (k, &a) in active.iter().enumerate() {
+                    let a = a as usize;
+                    if a < lo {
+                        continue;
+                    }
+                    if a >= hi {
+                        break;
+                    }
+                    let start = row_start(n, a) - a - base;
+                    for &b in &active[k..] {
+                        part[start + b as usize] += 1;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Adds sparse counts of the same size.
+    pub fn add_upper(&mut self, other: &UpperCsr) {
+        for i in 0..self.n {
+            let start = row_start(self.n, i) - i;
+            let (cols, counts) = other.row(i);
+            for (&j, &c) in cols.iter().zip(counts) {
+                self.cells[start + j as usize] += c;
+            }
+        }
+    }
+
+    /// The non-zero cells as sparse counts.
+    pub fn to_upper(&self) -> UpperCsr {
+        let n = self.n;
+        UpperCsr::from_sorted(
+            n,
+            (0..n).flat_map(move |i| {
+                let start = row_start(n, i);
+                self.cells[start..start + n - i]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &c)| c > 0)
+                    .map(move |(k, &c)| (i as u32, (i + k) as u32, c))
+            }),
+        )
+    }
+
+    /// The diagonal: per-latent activation counts.
+    pub fn diagonal(&self) -> Vec<u32> {
+        (0..self.n)
+            .map(|i| self.cells[row_start(self.n, i)])
+            .collect()
+    }
+
+    /// Writes dense row i of the symmetric matrix as f32.
+    pub fn fill_row(&self, i: usize, out: &mut [f32]) {
+        for (j, o) in out.iter_mut().enumerate().take(i) {
+            *o = self.get(j, i) as f32;
+        }
+        let start = row_start(self.n, i);
+        for (o, &c) in out[i..]
+            .iter_mut()
+            .zip(&self.cells[start..start + self.n - i])
+        {
+            *o = c as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_cover_every_row() {
+        for (n, parts) in [(10, 3), (1, 8), (1500, 12)] {
+            let b = triangle_blocks(n, parts);
+            assert_eq!((b[0], *b.last().unwrap()), (0, n));
+            assert!(b.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn sparse_round_trip() {
+        let mut t = Triangle::new(5);
+        t.add_lists(&[vec![0, 3], vec![1, 3, 4], vec![3]]);
+        let u = t.to_upper();
+        assert!(u.validate().is_ok());
+        let mut back = Triangle::new(5);
+        back.add_upper(&u);
+        assert_eq!(back, t);
+        assert_eq!(u.get(3, 3), 3);
+        assert_eq!(t.diagonal(), [1, 1, 0, 3, 1]);
+    }
+}
