@@ -68,13 +68,12 @@ lint:
 fmt:
 	cargo fmt --all
 
-## bench-cooc: cooc throughput on a GPT-2-small-shaped random model (12 layers, d 768,
-## SAE 24576 latents at blocks.8.hook_resid_pre).
+## bench-cooc: tokens/s per stage of a whole cooc run on a GPT-2-small-shaped random model
+## (12 layers, d 768, SAE 24576 latents at blocks.8.hook_resid_pre), then counting against the
+## original's dense BᵀB accumulation.
 bench-cooc: build
-	@test -f bench/gpt2-small-shaped/sae/blocks.8.hook_resid_pre/cfg.json || \
-	  $(BIN) synth --out bench/gpt2-small-shaped --layers 12 --d-model 768 --heads 12 \
-	    --n-positions 1024 --d-sae 24576 --hook-layer 8 --documents 20000
-	$(BIN) cooc --config configs/bench-gpt2-small-shaped.toml
+	$(BIN) bench --end-to-end
+	$(BIN) bench --widths 768,3072,24576,65536
 
 clean-demo:
 	rm -rf demo results/synthetic-gpt2

@@ -1,11 +1,15 @@
 //! `saecooc bench`: throughput of co-occurrence counting against the original's method (a dense
 //! float32 `C += BᵀB` per batch, here with candle's matmul), on the same synthetic activations
-//! with a realistic number of active latents per token.
+//! with a realistic number of active latents per token; and with `--end-to-end`, tokens/s per
+//! stage of a whole `cooc` run on a GPT-2-small-shaped random model.
 
-use crate::cooc::counts::CoocCounts;
-use anyhow::Result;
+use crate::config::{Config, DeviceKind};
+use crate::cooc::counts::{CoocCounts, Storage};
+use crate::synth::{self, SynthOptions};
+use anyhow::{Context, Result};
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
+use std::path::Path;
 use std::time::Instant;
 
 /// One row of the accumulation benchmark.
@@ -39,6 +43,7 @@ pub fn synthetic_activations(tokens: usize, latents: usize, l0: usize, seed: u64
 
 /// Times our counting and (when affordable) the dense baseline on one batch.
 pub fn accumulation(
+    storage: Storage,
     latents: usize,
     l0: usize,
     tokens: usize,
@@ -47,8 +52,9 @@ pub fn accumulation(
 ) -> Result<(AccumulationRow, Option<f64>)> {
     let acts = synthetic_activations(tokens, latents, l0, latents as u64 ^ l0 as u64);
     let cut = vec![0f32; latents];
-    let mut counts = CoocCounts::new(latents);
-    // The first batch touches the whole accumulator once (as in a run); the second is timed.
+    let mut counts = CoocCounts::with_storage(latents, storage);
+    // The first batch touches the whole accumulator once (as in a run); the second is timed,
+    // with the sparse store's sort and merge of its pairs (a run merges less often).
     let mut count = || {
         counts
             .add_batch(&acts, &cut)
@@ -57,6 +63,7 @@ pub fn accumulation(
     count()?;
     let start = Instant::now();
     count()?;
+    counts.flush();
     let sparse = tokens as f64 / start.elapsed().as_secs_f64();
     drop(counts);
 
@@ -104,26 +111,29 @@ pub fn accumulation(
     ))
 }
 
-/// Runs the accumulation benchmark over `widths` × `l0s` and prints a table.
+/// Runs the accumulation benchmark over `widths` × `l0s` and prints a table. `storage` None
+/// picks the store as `cooc` does for one threshold (dense while the triangle fits in 10 GiB).
 pub fn run(
     widths: &[usize],
     l0s: &[usize],
     tokens: usize,
     max_dense_s: f64,
+    storage: Option<Storage>,
 ) -> Result<Vec<AccumulationRow>> {
     println!(
         "accumulation only, {tokens} tokens per batch, {} threads",
         rayon::current_num_threads()
     );
     println!(
-        "{:>8} {:>5} {:>18} {:>18} {:>8}  note",
-        "latents", "L0", "saecooc tokens/s", "dense BᵀB tokens/s", "ratio"
+        "{:>8} {:>5} {:>7} {:>18} {:>18} {:>8}  note",
+        "latents", "L0", "store", "saecooc tokens/s", "dense BᵀB tokens/s", "ratio"
     );
     let mut gflops: Option<f64> = None;
     let mut rows = Vec::new();
     for &f in widths {
         for &l0 in l0s {
-            let (row, measured) = accumulation(f, l0, tokens, gflops, max_dense_s)?;
+            let store = storage.unwrap_or_else(|| Storage::auto(f, 1, 10 << 30));
+            let (row, measured) = accumulation(store, f, l0, tokens, gflops, max_dense_s)?;
             if let Some(g) = measured {
                 gflops = Some(gflops.map_or(g, |old: f64| old.max(g)));
             }
@@ -134,8 +144,14 @@ pub fn run(
                 format!("{:.0}×", row.sparse_tokens_per_s / d)
             });
             println!(
-                "{:>8} {:>5} {:>18.0} {:>18} {:>8}  {}",
-                f, l0, row.sparse_tokens_per_s, dense, ratio, row.note
+                "{:>8} {:>5} {:>7} {:>18.0} {:>18} {:>8}  {}",
+                f,
+                l0,
+                format!("{store:?}").to_lowercase(),
+                row.sparse_tokens_per_s,
+                dense,
+                ratio,
+                row.note
             );
             rows.push(row);
         }
@@ -143,9 +159,139 @@ pub fn run(
     Ok(rows)
 }
 
+/// The shape of GPT-2 small with the paper's feature-splitting SAE: 12 layers, d 768, 12 heads,
+/// 24,576 latents at `blocks.8.hook_resid_pre`.
+pub fn gpt2_small_shaped() -> SynthOptions {
+    SynthOptions {
+        layers: 12,
+        d_model: 768,
+        heads: 12,
+        n_positions: 1024,
+        d_sae: 24_576,
+        hook_layer: 8,
+        documents: 20_000,
+        seed: 0,
+    }
+}
+
+/// One stage of the end-to-end benchmark.
+#[derive(Debug, Clone)]
+pub struct StageRow {
+    pub stage: &'static str,
+    pub seconds: f64,
+    pub tokens_per_s: f64,
+}
+
+/// The `cooc` config of the end-to-end benchmark on the model in `dir`.
+fn end_to_end_config(dir: &Path, batches: usize, device: DeviceKind) -> String {
+    let device = match device {
+        DeviceKind::Cpu => "cpu",
+        DeviceKind::Cuda => "cuda",
+    };
+    format!(
+        r#"[generation]
+n_batches = {batches}
+model_name = "synthetic-gpt2-small"
+sae_release_short = "synthetic"
+sae_ids = ["blocks.8.hook_resid_pre"]
+activation_thresholds = [1.5]
+remove_special_tokens = false
+
+[source]
+model = "{dir}/model"
+sae = "{dir}/sae"
+dataset = "{dir}/corpus.txt"
+
+[run]
+device = "{device}"
+context_size = 128
+prompts_per_batch = 32
+tokens_per_batch = 4096
+results_dir = "{dir}/results"
+"#,
+        dir = dir.display()
+    )
+}
+
+/// Runs `cooc` for `batches` batches of 4,096 tokens on a GPT-2-small-shaped random model and
+/// a 24,576-latent SAE (written to `dir` once with `synth`), and prints tokens/s per stage from
+/// the run's own timings.
+pub fn end_to_end(dir: &Path, batches: usize, device: DeviceKind) -> Result<Vec<StageRow>> {
+    let options = gpt2_small_shaped();
+    let sae = dir.join("sae").join("blocks.8.hook_resid_pre");
+    if !sae.join("cfg.json").is_file() {
+        eprintln!(
+            "writing a GPT-2-small-shaped random model and a 24,576-latent SAE to {} (once)",
+            dir.display()
+        );
+        synth::write_all(dir, &options)?;
+    }
+    let config = Config::parse(&end_to_end_config(dir, batches, device))?;
+    let options = crate::cooc::CoocOptions {
+        quiet: true,
+        ..Default::default()
+    };
+    let summary = crate::cooc::run(&config, &options)?
+        .pop()
+        .context("the benchmark ran no SAE")?;
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(summary.out_dir.join("run.json"))?)?;
+    let tokens = run["tokens_counted"].as_f64().unwrap_or(0.0);
+    let stages = [
+        ("tokenize", "tokenize_s"),
+        ("forward to the hook", "forward_s"),
+        ("SAE encode", "encode_s"),
+        ("count", "count_s"),
+        ("write npz", "write_s"),
+    ];
+    let mut rows: Vec<StageRow> = stages
+        .iter()
+        .map(|&(stage, key)| {
+            let seconds = run["timings"][key].as_f64().unwrap_or(0.0);
+            StageRow {
+                stage,
+                seconds,
+                tokens_per_s: tokens / seconds.max(1e-9),
+            }
+        })
+        .collect();
+    let processing: f64 = rows[..4].iter().map(|r| r.seconds).sum();
+    rows.push(StageRow {
+        stage: "whole pass (tokenize..count)",
+        seconds: processing,
+        tokens_per_s: tokens / processing.max(1e-9),
+    });
+    println!(
+        "end to end: GPT-2-small-shaped random model (12 layers, d 768) to blocks.8.hook_resid_pre, SAE 24,576 latents, {tokens} tokens, {device:?}, {} threads",
+        rayon::current_num_threads()
+    );
+    println!("{:<30} {:>10} {:>14}", "stage", "seconds", "tokens/s");
+    for r in &rows {
+        println!(
+            "{:<30} {:>10.2} {:>14.0}",
+            r.stage, r.seconds, r.tokens_per_s
+        );
+    }
+    let (encode, count) = (rows[2].seconds, rows[3].seconds);
+    println!(
+        "counting is {:.0}× faster than the SAE encode of the same tokens",
+        encode / count.max(1e-9)
+    );
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_end_to_end_config_is_gpt2_small_shaped() {
+        let c = Config::parse(&end_to_end_config(Path::new("b"), 3, DeviceKind::Cpu)).unwrap();
+        assert_eq!(c.tokens_to_count(), 3 * 4096);
+        assert_eq!(c.generation.sae_ids, ["blocks.8.hook_resid_pre"]);
+        let o = gpt2_small_shaped();
+        assert_eq!((o.layers, o.d_model, o.d_sae), (12, 768, 24_576));
+    }
 
     #[test]
     fn synthetic_rows_have_the_asked_l0() {

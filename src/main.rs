@@ -129,6 +129,30 @@ struct BenchArgs {
     /// Skip the dense baseline when one batch is projected to take longer (seconds).
     #[arg(long, default_value_t = 60.0)]
     max_dense_seconds: f64,
+    /// Our pair store: dense triangle or sparse pairs (default: as `cooc` picks it).
+    #[arg(long, value_enum)]
+    store: Option<BenchStore>,
+    /// Instead: tokens/s per stage (tokenize, forward, encode, count) of a whole `cooc` run on a
+    /// GPT-2-small-shaped random model (12 layers, d 768, hook blocks.8.hook_resid_pre) with a
+    /// 24,576-latent SAE, written once to --dir by `synth`.
+    #[arg(long)]
+    end_to_end: bool,
+    /// Folder of the end-to-end benchmark's model, SAE, corpus and results.
+    #[arg(long, default_value = "bench/gpt2-small-shaped")]
+    dir: PathBuf,
+    /// Batches of 4,096 tokens for the end-to-end benchmark.
+    #[arg(long, default_value_t = 4)]
+    batches: usize,
+    /// Device for the end-to-end benchmark.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceKind,
+}
+
+/// `bench --store`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchStore {
+    Dense,
+    Sparse,
 }
 
 #[derive(Args)]
@@ -535,15 +559,31 @@ fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+fn run_bench(args: BenchArgs) -> Result<()> {
+    use saecooc::cooc::counts::Storage;
+    if args.end_to_end {
+        return saecooc::bench::end_to_end(&args.dir, args.batches, args.device).map(|_| ());
+    }
+    let store = args.store.map(|s| match s {
+        BenchStore::Dense => Storage::Dense,
+        BenchStore::Sparse => Storage::Sparse,
+    });
+    saecooc::bench::run(
+        &args.widths,
+        &args.l0,
+        args.tokens,
+        args.max_dense_seconds,
+        store,
+    )
+    .map(|_| ())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cooc(args) => run_cooc(args, cli.quiet),
         Command::Merge(args) => run_merge(args, cli.quiet),
-        Command::Bench(args) => {
-            saecooc::bench::run(&args.widths, &args.l0, args.tokens, args.max_dense_seconds)
-                .map(|_| ())
-        }
+        Command::Bench(args) => run_bench(args),
         Command::Graphs(args) => run_graphs(args, cli.quiet),
         Command::Pca(args) => run_pca(args, cli.quiet),
         Command::TrainSae(args) => run_train(args, cli.quiet),

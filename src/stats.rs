@@ -152,11 +152,7 @@ fn log_bin(v: f64) -> Option<usize> {
 
 /// Streams the non-zero entries `(i, j, C[i, j])` with i < j of a count matrix, dense
 /// (`arr_0`) or scipy CSR.
-fn for_each_upper_pair(
-    total: &Path,
-    n: usize,
-    mut f: impl FnMut(usize, usize, f64),
-) -> Result<()> {
+fn for_each_upper_pair(total: &Path, n: usize, mut f: impl FnMut(usize, usize, f64)) -> Result<()> {
     let check = |rows: usize, cols: usize| {
         ensure!(
             (rows, cols) == (n, n),

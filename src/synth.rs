@@ -330,41 +330,52 @@ pub fn write_calibrated_sae(
             )
         })
         .collect();
-    // Pre-activations of the unscaled directions on the sample.
     let mut w = vec![0f32; d * o.d_sae];
     for (i, dir) in directions.iter().enumerate() {
         for (j, v) in dir.iter().enumerate() {
             w[j * o.d_sae + i] = *v;
         }
     }
-    let w_t = Tensor::from_slice(&w, (d, o.d_sae), &Device::Cpu)?;
     let b_dec_t = Tensor::from_slice(&b_dec, d, &Device::Cpu)?;
-    let pre = x
-        .broadcast_sub(&b_dec_t)?
-        .matmul(&w_t)?
-        .t()?
-        .contiguous()?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
+    let centred = x.broadcast_sub(&b_dec_t)?;
     // Firing rates log-uniform over a 12× range, with a mean that gives an L0 of about 32
     // (like the paper's GPT-2 SAEs at t = 0), capped at 2.5% for small SAEs.
     let mean_rate = (32.0 / o.d_sae as f64).min(0.025);
     let lowest_rate = mean_rate * 12f64.ln() / 11.0;
     let mut b_enc = vec![0f32; o.d_sae];
-    for i in 0..o.d_sae {
-        let mut col = pre[i * n..(i + 1) * n].to_vec();
-        col.sort_by(f32::total_cmp);
-        let p = lowest_rate * (rng.random::<f64>() * 12f64.ln()).exp();
-        let q = col[((1.0 - p) * (n - 1) as f64) as usize];
-        let mean = col.iter().sum::<f32>() / n as f32;
-        let std = (col.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32)
-            .sqrt()
-            .max(1e-6);
-        let scale = 2.0 / std;
-        for j in 0..d {
-            w[j * o.d_sae + i] *= scale;
+    // Pre-activations of the unscaled directions on the sample, a block of latents at a time
+    // (a 1M-latent SAE's would not fit at once).
+    const BLOCK: usize = 16_384;
+    for start in (0..o.d_sae).step_by(BLOCK) {
+        let width = BLOCK.min(o.d_sae - start);
+        let mut block = vec![0f32; d * width];
+        for (k, dir) in directions[start..start + width].iter().enumerate() {
+            for (j, v) in dir.iter().enumerate() {
+                block[j * width + k] = *v;
+            }
         }
-        b_enc[i] = -q * scale;
+        let pre = centred
+            .matmul(&Tensor::from_vec(block, (d, width), &Device::Cpu)?)?
+            .t()?
+            .contiguous()?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        for k in 0..width {
+            let i = start + k;
+            let mut col = pre[k * n..(k + 1) * n].to_vec();
+            col.sort_by(f32::total_cmp);
+            let p = lowest_rate * (rng.random::<f64>() * 12f64.ln()).exp();
+            let q = col[((1.0 - p) * (n - 1) as f64) as usize];
+            let mean = col.iter().sum::<f32>() / n as f32;
+            let std = (col.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n as f32)
+                .sqrt()
+                .max(1e-6);
+            let scale = 2.0 / std;
+            for j in 0..d {
+                w[j * o.d_sae + i] *= scale;
+            }
+            b_enc[i] = -q * scale;
+        }
     }
     let mut w_dec = vec![0f32; o.d_sae * d];
     for (i, dir) in directions.iter().enumerate() {

@@ -7,7 +7,7 @@ use saecooc::config::{Config, PcaConfig};
 use saecooc::hub::{Hub, Location};
 use saecooc::model::gguf::Gguf;
 use saecooc::model::{check_safetensors_header, ModelFiles};
-use saecooc::npz::{parse_npy, read_f32_rows, read_npz};
+use saecooc::npz::{parse_npy, read_csr_rows, read_f32_rows, read_npz, save_csr, NpzWriter};
 use saecooc::sae::{Sae, SaeDefaults, SaeFiles};
 use std::path::Path;
 
@@ -41,6 +41,53 @@ fn valid_npz() -> Vec<u8> {
     .unwrap();
     w.finish().unwrap();
     std::fs::read(p).unwrap()
+}
+
+fn valid_csr() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.npz");
+    let pairs: std::collections::BTreeSet<(u32, u32)> = (0..8u32)
+        .flat_map(|i| [(i, i), (i, (i * 3 + 1) % 8)])
+        .collect();
+    let entries: Vec<(u32, u32, f32)> = pairs
+        .into_iter()
+        .map(|(i, j)| (i, j, if i == j { 1.0 } else { 0.5 }))
+        .collect();
+    save_csr(&p, 8, &entries).unwrap();
+    std::fs::read(p).unwrap()
+}
+
+/// A CSR file with the given index arrays (data all ones).
+fn csr_with(dir: &Path, indptr: &[i32], indices: &[i32], n: i64) -> std::path::PathBuf {
+    let p = dir.join("bad.npz");
+    let mut w = NpzWriter::create(&p, false).unwrap();
+    w.add_array("indices", &[indices.len()], indices).unwrap();
+    w.add_array("indptr", &[indptr.len()], indptr).unwrap();
+    w.add_bytes_scalar("format", b"csr").unwrap();
+    w.add_array("shape", &[2], &[n, n]).unwrap();
+    w.add_array("data", &[indices.len()], &vec![1f32; indices.len()])
+        .unwrap();
+    w.finish().unwrap();
+    p
+}
+
+#[test]
+fn inconsistent_csr_files_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = |p: &Path| {
+        format!(
+            "{:#}",
+            read_csr_rows(p, |_, _| Ok(()), |_, _, _| Ok(())).unwrap_err()
+        )
+    };
+    let err = read(&csr_with(dir.path(), &[0, 1, 2], &[0, 5], 2));
+    assert!(err.contains("column 5 of row 1"), "{err}");
+    let err = read(&csr_with(dir.path(), &[0, 2, 1], &[0, 1], 2));
+    assert!(err.contains("indptr"), "{err}");
+    let err = read(&csr_with(dir.path(), &[0, 2, 2], &[1, 1], 2));
+    assert!(err.contains("duplicate entry at [0, 1]"), "{err}");
+    let err = read(&csr_with(dir.path(), &[0, 1, 3], &[0, 1], 2));
+    assert!(err.contains("indptr says 3 entries"), "{err}");
 }
 
 fn tiny_llama_weights() -> Vec<u8> {
@@ -102,6 +149,8 @@ proptest! {
         let damaged = write(dir.path(), "d.npz", &damage(&valid_npz(), cut, flip));
         let _ = read_npz(&damaged);
         let _ = read_f32_rows(&damaged, None, |_| Ok(()), |_, _| Ok(()));
+        let csr = write(dir.path(), "c.npz", &damage(&valid_csr(), cut, flip));
+        let _ = read_csr_rows(&csr, |_, _| Ok(()), |_, _, _| Ok(()));
         let garbage = write(dir.path(), "g.npz", &bytes);
         prop_assert!(read_npz(&garbage).is_err() || bytes.starts_with(b"PK"));
     }

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 const TAGS: [&str; 3] = ["0_0", "1_5", "3_0"];
-const ANALYSIS: &str = "\n[analysis]\nmin_subgraph_size = 20\nmax_subgraph_size = 40\nskip_subgraph_plots = true\n";
+const ANALYSIS: &str =
+    "\n[analysis]\nmin_subgraph_size = 20\nmax_subgraph_size = 40\nskip_subgraph_plots = true\n";
 const SPARSE: &str = "accumulator = \"sparse\"\nmatrix_format = \"csr\"\n";
 
 fn assert_ok(out: &Output) {
@@ -34,7 +35,16 @@ fn run(args: &[&str], config: &Path, results: &Path) {
 
 fn dense_rows(path: &Path) -> Vec<Vec<f32>> {
     let mut rows = Vec::new();
-    read_f32_rows(path, None, |_| Ok(()), |_, r| Ok(rows.push(r.to_vec()))).unwrap();
+    read_f32_rows(
+        path,
+        None,
+        |_| Ok(()),
+        |_, r| {
+            rows.push(r.to_vec());
+            Ok(())
+        },
+    )
+    .unwrap();
     rows
 }
 

@@ -17,13 +17,25 @@ use rayon::prelude::*;
 /// Returns false if the row holds a NaN or an infinite activation above the cut (either would
 /// otherwise be counted silently).
 pub fn active_latents(row: &[f32], cut: &[f32], out: &mut Vec<u32>) -> bool {
+    const LANES: usize = 16;
     let mut finite = true;
-    for (i, (&a, &c)) in row.iter().zip(cut).enumerate() {
-        if a > c {
-            finite &= a.is_finite();
-            out.push(i as u32);
-        } else if a.is_nan() {
-            finite = false;
+    // Most blocks of 16 hold no active latent: a branch-free test (which the compiler turns
+    // into SIMD compares) skips them; `a > c || a != a` is true when active or NaN.
+    for (block, (r, c)) in row.chunks(LANES).zip(cut.chunks(LANES)).enumerate() {
+        let hit = r
+            .iter()
+            .zip(c)
+            .fold(false, |acc, (&a, &c)| acc | (a > c) | a.is_nan());
+        if !hit {
+            continue;
+        }
+        for (k, (&a, &c)) in r.iter().zip(c).enumerate() {
+            if a > c {
+                finite &= a.is_finite();
+                out.push((block * LANES + k) as u32);
+            } else if a.is_nan() {
+                finite = false;
+            }
         }
     }
     finite

@@ -489,12 +489,16 @@ pub fn kept_positions(
     (positions, tokens)
 }
 
-/// Bytes of SAE activations encoded at once (wide SAEs are encoded a slice of rows at a time).
-const ENCODE_CHUNK_BYTES: usize = 256 << 20;
+/// Bytes of SAE activations encoded at once. Kept under glibc's largest mmap threshold (32 MiB)
+/// so the encoder's temporaries are reused from the heap instead of being mapped and
+/// page-faulted afresh for every slice, which cost more than the encode itself at 65,536
+/// latents.
+const ENCODE_CHUNK_BYTES: usize = 16 << 20;
 
-/// Rows of activations to encode at once for an SAE of `d_sae` latents.
+/// Rows of activations to encode at once for an SAE of `d_sae` latents: at least 64, so the
+/// encoder's matmul stays efficient for the widest SAEs.
 fn encode_chunk_rows(d_sae: usize) -> usize {
-    (ENCODE_CHUNK_BYTES / (4 * d_sae.max(1))).max(1)
+    (ENCODE_CHUNK_BYTES / (4 * d_sae.max(1))).max(64)
 }
 
 /// The pair store for `thresholds` accumulators of `n_latents` latents under `[run]`.

@@ -1,10 +1,11 @@
 //! Sparse pair counts, for SAEs too wide for the dense triangle (F ≥ 131,072, up to 1M latents).
 //!
 //! Memory grows with the number of distinct pairs that co-occur, not with F². Each token's
-//! pairs `(a, b)`, a ≤ b, are appended as `a << 32 | b` keys to a pending buffer; when the
-//! buffer is large it is sorted (in parallel), run-length encoded and added into the upper
-//! triangle held in CSR form. Sorting integer keys gives the same counts for any number of
-//! threads, and the buffer grows with the matrix so the merges cost O(1) per pair on average.
+//! pairs `(a, b)`, a ≤ b, are appended as `a << s | b` keys (s = bits of F − 1) to a pending
+//! buffer; when the buffer is large, one slice per thread is radix-sorted and run-length
+//! encoded, and the runs are added into the upper triangle held in CSR form. Sorting integer
+//! keys gives the same counts for any number of threads, and the buffer grows with the matrix
+//! so the merges cost O(1) per pair on average.
 
 use rayon::prelude::*;
 
@@ -139,44 +140,97 @@ impl UpperCsr {
 pub struct SparsePairs {
     merged: UpperCsr,
     pending: Vec<u64>,
+    /// Bits of a column index in a pair key.
+    shift: u32,
 }
 
-fn pair_key(a: u32, b: u32) -> u64 {
-    (a as u64) << 32 | b as u64
+/// Bits per radix-sort pass (2,048 buckets).
+const DIGIT_BITS: u32 = 11;
+
+/// Sorts `keys` whose values are below `2^bits` (LSD radix sort; `scratch` is reused).
+fn radix_sort(keys: &mut [u64], scratch: &mut Vec<u64>, bits: u32) {
+    const BUCKETS: usize = 1 << DIGIT_BITS;
+    let passes = bits.div_ceil(DIGIT_BITS) as usize;
+    let mut hist = vec![[0usize; BUCKETS]; passes];
+    for &k in keys.iter() {
+        for (p, h) in hist.iter_mut().enumerate() {
+            h[(k >> (p as u32 * DIGIT_BITS)) as usize & (BUCKETS - 1)] += 1;
+        }
+    }
+    scratch.clear();
+    scratch.resize(keys.len(), 0);
+    let mut in_keys = true;
+    for (p, h) in hist.iter().enumerate() {
+        if h.contains(&keys.len()) {
+            continue; // every key has the same digit here
+        }
+        let mut offsets = [0usize; BUCKETS];
+        let mut sum = 0;
+        for (o, &c) in offsets.iter_mut().zip(h.iter()) {
+            *o = sum;
+            sum += c;
+        }
+        let (src, dst): (&[u64], &mut [u64]) = if in_keys {
+            (keys, scratch)
+        } else {
+            (scratch, keys)
+        };
+        for &k in src {
+            let d = (k >> (p as u32 * DIGIT_BITS)) as usize & (BUCKETS - 1);
+            dst[offsets[d]] = k;
+            offsets[d] += 1;
+        }
+        in_keys = !in_keys;
+    }
+    if !in_keys {
+        keys.copy_from_slice(scratch);
+    }
 }
 
 /// Sorted keys → upper-triangle CSR of their multiplicities.
-fn count_sorted_keys(n: usize, keys: &[u64]) -> UpperCsr {
+fn count_sorted_keys(n: usize, shift: u32, keys: &[u64]) -> UpperCsr {
+    let mask = (1u64 << shift) - 1;
     let runs = keys.chunk_by(|a, b| a == b);
     UpperCsr::from_sorted(
         n,
-        runs.map(|run| ((run[0] >> 32) as u32, run[0] as u32, run.len() as u32)),
+        runs.map(|run| {
+            (
+                (run[0] >> shift) as u32,
+                (run[0] & mask) as u32,
+                run.len() as u32,
+            )
+        }),
     )
 }
 
 impl SparsePairs {
     /// Zero counts for `n` latents.
     pub fn new(n: usize) -> Self {
-        Self {
-            merged: UpperCsr::empty(n),
-            pending: Vec::new(),
-        }
+        Self::from_upper(UpperCsr::empty(n))
     }
 
     /// Wraps counts read from a checkpoint.
     pub fn from_upper(merged: UpperCsr) -> Self {
+        let shift = (usize::BITS - merged.n.saturating_sub(1).leading_zeros()).max(1);
         Self {
             merged,
             pending: Vec::new(),
+            shift,
         }
+    }
+
+    fn key(&self, a: u32, b: u32) -> u64 {
+        (a as u64) << self.shift | b as u64
     }
 
     /// Adds the pairs of tokens given by their active latents (each sorted ascending).
     pub fn add_lists(&mut self, lists: &[Vec<u32>]) {
+        let shift = self.shift;
         for active in lists {
             for (k, &a) in active.iter().enumerate() {
+                let high = (a as u64) << shift;
                 self.pending
-                    .extend(active[k..].iter().map(|&b| pair_key(a, b)));
+                    .extend(active[k..].iter().map(|&b| high | b as u64));
             }
         }
         if self.pending.len() >= MIN_PENDING.max(self.merged.nnz() / 2) {
@@ -184,15 +238,29 @@ impl SparsePairs {
         }
     }
 
-    /// Merges the buffered pairs into the stored counts.
+    /// Merges the buffered pairs into the stored counts: one slice per thread is sorted and
+    /// counted, then the runs are summed into the stored counts.
     pub fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
         }
-        self.pending.par_sort_unstable();
-        let run = count_sorted_keys(self.merged.n, &self.pending);
+        let (n, shift) = (self.merged.n, self.shift);
+        let slice = self
+            .pending
+            .len()
+            .div_ceil(rayon::current_num_threads().max(1));
+        let runs: Vec<UpperCsr> = self
+            .pending
+            .par_chunks_mut(slice)
+            .map(|keys| {
+                radix_sort(keys, &mut Vec::new(), 2 * shift);
+                count_sorted_keys(n, shift, keys)
+            })
+            .collect();
         self.pending.clear();
-        self.merged = self.merged.sum(&run);
+        for run in &runs {
+            self.merged = self.merged.sum(run);
+        }
     }
 
     /// The stored counts (call [`SparsePairs::flush`] first to include buffered pairs).
@@ -213,15 +281,16 @@ impl SparsePairs {
 
     /// C[i, j] for i ≤ j, buffered pairs included.
     pub fn get(&self, i: usize, j: usize) -> u32 {
-        let key = pair_key(i as u32, j as u32);
+        let key = self.key(i as u32, j as u32);
         self.merged.get(i, j) + self.pending.iter().filter(|&&k| k == key).count() as u32
     }
 
     /// The diagonal, buffered pairs included.
     pub fn diagonal(&self) -> Vec<u32> {
         let mut d: Vec<u32> = (0..self.merged.n).map(|i| self.merged.get(i, i)).collect();
+        let mask = (1u64 << self.shift) - 1;
         for &k in &self.pending {
-            let (a, b) = ((k >> 32) as usize, k as u32 as usize);
+            let (a, b) = ((k >> self.shift) as usize, (k & mask) as usize);
             if a == b {
                 d[a] += 1;
             }
@@ -352,6 +421,20 @@ mod tests {
             full.fill_row(i, &mut row);
             let want: Vec<f32> = want.iter().map(|&c| c as f32).collect();
             assert_eq!(row, want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn radix_sort_sorts() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        for bits in [1, 11, 30, 40] {
+            let mut keys: Vec<u64> = (0..5000)
+                .map(|_| rng.random_range(0..1u64 << bits))
+                .collect();
+            let mut want = keys.clone();
+            want.sort_unstable();
+            radix_sort(&mut keys, &mut Vec::new(), bits);
+            assert_eq!(keys, want, "{bits} bits");
         }
     }
 

@@ -236,7 +236,7 @@ pub fn read_jaccard(path: &Path, d_sae: usize, quiet: bool) -> Result<SparseJacc
     let check_shape = |rows: usize, cols: usize| {
         ensure!(
             rows == cols,
-            "{} is not square: shape ({rows}, {cols})",
+            "{} is not square: shape [{rows}, {cols}]",
             path.display()
         );
         ensure!(

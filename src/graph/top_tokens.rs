@@ -47,7 +47,9 @@ pub fn top_token_ids(w_e: &Tensor, w_dec: &[f32], d: usize, k: usize) -> Result<
     );
     let device: &Device = w_e.device();
     let w_e_t = w_e.t()?.contiguous()?;
-    let block = (64 << 20) / vocab.max(1);
+    // Score blocks of at most 16 MiB: below glibc's largest mmap threshold, so the buffers are
+    // reused instead of mapped and page-faulted afresh (which cost more than the matmul).
+    let block = (16 << 20) / (4 * vocab.max(1));
     let block = block.clamp(1, 1024) * d;
     let mut out = Vec::with_capacity(w_dec.len() / d);
     for rows in w_dec.chunks(block) {
