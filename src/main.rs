@@ -36,11 +36,15 @@ enum Command {
     /// run the model to the SAE's hook, encode with the SAE (decoder norms folded), call latent
     /// i active on a token iff act_i > t + θ_i, and count co-firing pairs. Writes, under
     /// {results_dir}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}/:
-    /// feature_acts_cooc_{total,jaccard,activations}_threshold_{ts}.npz and run.json.
+    /// feature_acts_cooc_{total,jaccard,activations}_threshold_{ts}.npz and run.json. Count and
+    /// Jaccard matrices are dense (arr_0) up to 65,536 latents and scipy CSR above ([run]
+    /// matrix_format); pairs accumulate in a dense triangle or, when that would not fit in
+    /// [run] dense_limit_gib, in a sparse store ([run] accumulator).
     Cooc(CoocArgs),
     /// Sum the partial counts of a sharded `cooc` run into the usual outputs.
     Merge(MergeArgs),
-    /// Benchmark co-occurrence counting against the original's dense BᵀB accumulation.
+    /// Benchmark counting against the original's dense BᵀB accumulation, or (--end-to-end)
+    /// tokens/s per stage of a whole cooc run.
     Bench(BenchArgs),
     /// Turn Jaccard matrices into subgraphs: edge thresholds, node tables and pictures.
     ///

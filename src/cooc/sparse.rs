@@ -9,9 +9,9 @@
 
 use rayon::prelude::*;
 
-/// Keys buffered before the first merge (64 MiB); later the buffer may reach half the stored
-/// entries.
-const MIN_PENDING: usize = 1 << 23;
+/// Keys buffered before a merge (256 MiB); once the stored entries are many, the buffer may
+/// reach half their number, so each merge pass over them is shared by many pairs.
+const MIN_PENDING: usize = 1 << 25;
 
 /// The upper triangle (diagonal included) of a symmetric `n × n` count matrix in CSR form: row
 /// `i` holds `(j, C[i, j])` for `j ≥ i` with `C[i, j] > 0`, columns strictly increasing.
@@ -258,8 +258,9 @@ impl SparsePairs {
             })
             .collect();
         self.pending.clear();
-        for run in &runs {
-            self.merged = self.merged.sum(run);
+        // Sum the (small) runs first, so the stored counts are rewritten once.
+        if let Some(run) = runs.into_iter().reduce(|a, b| a.sum(&b)) {
+            self.merged = self.merged.sum(&run);
         }
     }
 
