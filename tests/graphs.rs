@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{config_text, files_under, fixture, python, results_dir, run_cooc, saecooc};
+use common::{
+    assert_ok, config_text, files_under, fixture, python, results_dir, run_cooc, saecooc,
+};
 use saecooc::npz::NpzWriter;
 use saecooc::synth::SynthPaths;
 use std::path::{Path, PathBuf};
@@ -35,14 +37,6 @@ fn run_graphs(dir: &Path, extra_args: &[&str]) -> Output {
     cmd.output().unwrap()
 }
 
-fn assert_success(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn check_with_python(d: &Path, min: usize, max: usize, np_id: &str) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_graphs.py");
     let out = python()
@@ -67,9 +61,9 @@ fn outputs_match_an_independent_python_reimplementation() {
     let p = fixture(dir.path());
     set_neuronpedia_id(&p, "synthetic-gpt2/1-res-test");
     let (out, results) = run_cooc(dir.path(), &config_text(&p, 6, ANALYSIS));
-    assert_success(&out);
+    assert_ok(&out);
     let out = run_graphs(dir.path(), &["--results-dir", results.to_str().unwrap()]);
-    assert_success(&out);
+    assert_ok(&out);
     let d = results_dir(&results, 6);
     check_with_python(&d, 20, 40, "synthetic-gpt2/1-res-test");
 
@@ -122,12 +116,12 @@ np.savez_compressed(f"{d}/feature_acts_cooc_jaccard_threshold_1_5.npz", J)
 np.savez_compressed(f"{d}/feature_acts_cooc_activations_threshold_1_5.npz", np.arange(256, dtype=np.float32))
 "#;
     let out = python().args(["-c", writer]).arg(&folder).output().unwrap();
-    assert_success(&out);
+    assert_ok(&out);
     let analysis =
         "\n[analysis]\nmin_subgraph_size = 4\nmax_subgraph_size = 6\nskip_subgraph_plots = true\n";
     std::fs::write(dir.path().join("run.toml"), config_text(&p, 1, analysis)).unwrap();
     let out = run_graphs(dir.path(), &["--results-dir", folder.to_str().unwrap()]);
-    assert_success(&out);
+    assert_ok(&out);
     assert_eq!(
         std::fs::read_to_string(folder.join("edge_thresholds.csv")).unwrap(),
         "activation_threshold,edge_threshold\n1.5,0.5\n"

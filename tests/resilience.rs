@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{config_text, results_dir, saecooc};
+use common::{assert_ok, config_text, results_dir, saecooc};
 use saecooc::npz::read_npz;
 use saecooc::synth::{self, SynthOptions, SynthPaths};
 use std::path::Path;
@@ -29,14 +29,6 @@ fn cooc(config: &Path, results: &Path, extra: &[&str]) -> std::process::Output {
         .arg(results)
         .args(extra);
     cmd.output().unwrap()
-}
-
-fn assert_ok(out: &std::process::Output) {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Every output array of two results folders is identical.

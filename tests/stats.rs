@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{prepare, python, saecooc};
+use common::{prepare, python_check, saecooc};
 
 const CHECK: &str = r#"
 import sys, glob, os
@@ -54,16 +54,5 @@ fn stats_agree_with_a_direct_computation() {
     .output()
     .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let check = python()
-        .args(["-c", CHECK])
-        .arg(&results)
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    python_check(CHECK, &[&results, &out]);
 }

@@ -5,23 +5,14 @@
 
 mod common;
 
-use common::{config_text, fixture, python, results_dir, saecooc};
+use common::{assert_ok, config_text, fixture, python_check, results_dir, saecooc};
 use saecooc::npz::{read_csr_rows, read_f32_rows, read_npz};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 const TAGS: [&str; 3] = ["0_0", "1_5", "3_0"];
 const ANALYSIS: &str =
     "\n[analysis]\nmin_subgraph_size = 20\nmax_subgraph_size = 40\nskip_subgraph_plots = true\n";
 const SPARSE: &str = "accumulator = \"sparse\"\nmatrix_format = \"csr\"\n";
-
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn run(args: &[&str], config: &Path, results: &Path) {
     let mut cmd = saecooc(&["--quiet"]);
@@ -126,18 +117,7 @@ fn sparse_accumulator_and_csr_files_match_the_dense_run() {
             read_npz(&matrix(&s, "activations", tag)).unwrap()
         );
     }
-    let check = python()
-        .args(["-c", SCIPY_CHECK])
-        .arg(&d)
-        .arg(&s)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    python_check(SCIPY_CHECK, &[&d, &s]);
 
     // graphs reads CSR Jaccard matrices to the same edge thresholds, node tables and edges;
     // the dense thresholded matrix is only written for dense inputs.

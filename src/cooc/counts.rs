@@ -7,7 +7,7 @@
 //! Accumulators for disjoint data add up exactly ([`CoocCounts::merge`]), so sharded and
 //! resumed runs can combine them.
 
-use super::sparse::{SparsePairs, SymmetricCsr, UpperCsr};
+use super::sparse::{CountCsr, SparsePairs};
 use super::triangle::{triangle_bytes, Triangle};
 use anyhow::{bail, ensure, Context, Result};
 use rayon::prelude::*;
@@ -239,13 +239,13 @@ impl CoocCounts {
             else {
                 bail!("{prefix}_indptr/_cols/_counts are not u64/u32/u32")
             };
-            let u = UpperCsr {
+            let u = CountCsr {
                 n: n_latents,
                 indptr,
                 cols,
                 counts,
             };
-            u.validate()
+            u.validate_upper()
                 .map_err(|e| anyhow::anyhow!("saved sparse counts {prefix}: {e}"))?;
             Pairs::Sparse(SparsePairs::from_upper(u))
         };
@@ -328,7 +328,7 @@ impl CoocCounts {
     }
 
     /// The pair counts as sparse upper-triangle CSR (a copy).
-    pub fn upper(&self) -> UpperCsr {
+    pub fn upper(&self) -> CountCsr {
         match &self.pairs {
             Pairs::Dense(t) => t.to_upper(),
             Pairs::Sparse(s) if s.is_flushed() => s.merged().clone(),
@@ -384,10 +384,10 @@ impl CoocCounts {
     }
 
     /// The whole symmetric matrix in CSR form.
-    pub fn symmetric(&self) -> SymmetricCsr {
+    pub fn symmetric(&self) -> CountCsr {
         match &self.pairs {
-            Pairs::Sparse(s) if s.is_flushed() => SymmetricCsr::from_upper(s.merged()),
-            _ => SymmetricCsr::from_upper(&self.upper()),
+            Pairs::Sparse(s) if s.is_flushed() => s.merged().mirrored(),
+            _ => self.upper().mirrored(),
         }
     }
 
@@ -412,7 +412,7 @@ impl CoocCounts {
 /// Rows of a symmetric count matrix, from either store.
 pub enum CountRows<'a> {
     Dense(&'a Triangle),
-    Sparse(SymmetricCsr),
+    Sparse(CountCsr),
 }
 
 impl CountRows<'_> {

@@ -565,7 +565,7 @@ fn write_outputs(
 /// Writes C and J as scipy CSR float32 matrices with the same non-zero pattern (J is zero
 /// exactly where C is).
 fn write_csr_matrices(
-    counts: &sparse::SymmetricCsr,
+    counts: &sparse::CountCsr,
     diag: &[f32],
     total: &Path,
     jaccard_file: &Path,

@@ -13,17 +13,18 @@ use rayon::prelude::*;
 /// reach half their number, so each merge pass over them is shared by many pairs.
 const MIN_PENDING: usize = 1 << 25;
 
-/// The upper triangle (diagonal included) of a symmetric `n × n` count matrix in CSR form: row
-/// `i` holds `(j, C[i, j])` for `j ≥ i` with `C[i, j] > 0`, columns strictly increasing.
+/// An `n × n` count matrix in CSR form, columns strictly increasing in each row. The stores
+/// hold the upper triangle (diagonal included: row `i` has `(j, C[i, j])` for `j ≥ i` with
+/// `C[i, j] > 0`); [`CountCsr::mirrored`] gives the whole symmetric matrix for writing.
 #[derive(Debug, Clone, PartialEq)]
-pub struct UpperCsr {
+pub struct CountCsr {
     pub n: usize,
     pub indptr: Vec<u64>,
     pub cols: Vec<u32>,
     pub counts: Vec<u32>,
 }
 
-impl UpperCsr {
+impl CountCsr {
     /// No entries.
     pub fn empty(n: usize) -> Self {
         Self {
@@ -70,10 +71,10 @@ impl UpperCsr {
     }
 
     /// Element-wise sum of two matrices of the same size (a merge of sorted rows).
-    pub fn sum(&self, other: &UpperCsr) -> UpperCsr {
+    pub fn sum(&self, other: &CountCsr) -> CountCsr {
         assert_eq!(self.n, other.n, "summed matrices have the same size");
         let capacity = self.nnz() + other.nnz();
-        let mut out = UpperCsr {
+        let mut out = CountCsr {
             n: self.n,
             indptr: Vec::with_capacity(self.n + 1),
             cols: Vec::with_capacity(capacity),
@@ -108,7 +109,7 @@ impl UpperCsr {
     }
 
     /// Checks the invariants of a matrix read from a file; the message names what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate_upper(&self) -> Result<(), String> {
         if self.indptr.len() != self.n + 1 || self.indptr[0] != 0 {
             return Err(format!(
                 "indptr must have {} entries starting at 0",
@@ -138,7 +139,7 @@ impl UpperCsr {
 /// Sparse accumulator: merged upper-triangle counts plus a buffer of not yet merged pair keys.
 #[derive(Debug, Clone)]
 pub struct SparsePairs {
-    merged: UpperCsr,
+    merged: CountCsr,
     pending: Vec<u64>,
     /// Bits of a column index in a pair key.
     shift: u32,
@@ -188,10 +189,10 @@ fn radix_sort(keys: &mut [u64], scratch: &mut Vec<u64>, bits: u32) {
 }
 
 /// Sorted keys → upper-triangle CSR of their multiplicities.
-fn count_sorted_keys(n: usize, shift: u32, keys: &[u64]) -> UpperCsr {
+fn count_sorted_keys(n: usize, shift: u32, keys: &[u64]) -> CountCsr {
     let mask = (1u64 << shift) - 1;
     let runs = keys.chunk_by(|a, b| a == b);
-    UpperCsr::from_sorted(
+    CountCsr::from_sorted(
         n,
         runs.map(|run| {
             (
@@ -206,11 +207,11 @@ fn count_sorted_keys(n: usize, shift: u32, keys: &[u64]) -> UpperCsr {
 impl SparsePairs {
     /// Zero counts for `n` latents.
     pub fn new(n: usize) -> Self {
-        Self::from_upper(UpperCsr::empty(n))
+        Self::from_upper(CountCsr::empty(n))
     }
 
     /// Wraps counts read from a checkpoint.
-    pub fn from_upper(merged: UpperCsr) -> Self {
+    pub fn from_upper(merged: CountCsr) -> Self {
         let shift = (usize::BITS - merged.n.saturating_sub(1).leading_zeros()).max(1);
         Self {
             merged,
@@ -249,7 +250,7 @@ impl SparsePairs {
             .pending
             .len()
             .div_ceil(rayon::current_num_threads().max(1));
-        let runs: Vec<UpperCsr> = self
+        let runs: Vec<CountCsr> = self
             .pending
             .par_chunks_mut(slice)
             .map(|keys| {
@@ -265,7 +266,7 @@ impl SparsePairs {
     }
 
     /// The stored counts (call [`SparsePairs::flush`] first to include buffered pairs).
-    pub fn merged(&self) -> &UpperCsr {
+    pub fn merged(&self) -> &CountCsr {
         &self.merged
     }
 
@@ -275,7 +276,7 @@ impl SparsePairs {
     }
 
     /// Adds counts from a disjoint part of the data.
-    pub fn merge(&mut self, other: &UpperCsr) {
+    pub fn merge(&mut self, other: &CountCsr) {
         self.flush();
         self.merged = self.merged.sum(other);
     }
@@ -300,20 +301,11 @@ impl SparsePairs {
     }
 }
 
-/// The whole symmetric count matrix in CSR form (both triangles), built once for writing.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SymmetricCsr {
-    pub n: usize,
-    pub indptr: Vec<u64>,
-    pub cols: Vec<u32>,
-    pub counts: Vec<u32>,
-}
-
-impl SymmetricCsr {
-    /// Mirrors the upper triangle: row j of the result is column j of `u` above the diagonal,
-    /// then row j of `u`.
-    pub fn from_upper(u: &UpperCsr) -> Self {
-        let n = u.n;
+impl CountCsr {
+    /// The whole symmetric matrix (both triangles) of an upper triangle, built once for
+    /// writing: row j of the result is column j of `self` above the diagonal, then row j.
+    pub fn mirrored(&self) -> Self {
+        let (u, n) = (self, self.n);
         let mut lower = vec![0u64; n];
         for i in 0..n {
             for &j in u.row(i).0 {
@@ -352,12 +344,6 @@ impl SymmetricCsr {
             cols,
             counts,
         }
-    }
-
-    /// Row `i`: its columns and counts.
-    pub fn row(&self, i: usize) -> (&[u32], &[u32]) {
-        let (a, b) = (self.indptr[i] as usize, self.indptr[i + 1] as usize);
-        (&self.cols[a..b], &self.counts[a..b])
     }
 
     /// Writes dense row i as f32.
@@ -415,8 +401,8 @@ mod tests {
             assert_eq!(pairs.diagonal(), diag);
             pairs.flush();
         }
-        assert!(pairs.merged().validate().is_ok());
-        let full = SymmetricCsr::from_upper(pairs.merged());
+        assert!(pairs.merged().validate_upper().is_ok());
+        let full = pairs.merged().mirrored();
         let mut row = vec![0f32; n];
         for (i, want) in dense.iter().enumerate() {
             full.fill_row(i, &mut row);
@@ -441,16 +427,16 @@ mod tests {
 
     #[test]
     fn sums_merge_rows_and_validation_names_the_fault() {
-        let a = UpperCsr::from_sorted(3, [(0, 0, 2), (0, 2, 1), (2, 2, 5)].into_iter());
-        let b = UpperCsr::from_sorted(3, [(0, 1, 4), (0, 2, 3), (1, 1, 1)].into_iter());
+        let a = CountCsr::from_sorted(3, [(0, 0, 2), (0, 2, 1), (2, 2, 5)].into_iter());
+        let b = CountCsr::from_sorted(3, [(0, 1, 4), (0, 2, 3), (1, 1, 1)].into_iter());
         let s = a.sum(&b);
         assert_eq!(s.indptr, [0, 3, 4, 5]);
         assert_eq!(s.cols, [0, 1, 2, 1, 2]);
         assert_eq!(s.counts, [2, 4, 4, 1, 5]);
         let mut bad = s.clone();
         bad.cols[1] = 0;
-        assert!(bad.validate().unwrap_err().contains("row 0"));
+        assert!(bad.validate_upper().unwrap_err().contains("row 0"));
         bad.indptr.pop();
-        assert!(bad.validate().unwrap_err().contains("indptr"));
+        assert!(bad.validate_upper().unwrap_err().contains("indptr"));
     }
 }

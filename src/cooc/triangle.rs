@@ -1,7 +1,7 @@
 //! Dense pair counts: the upper triangle (diagonal included) of the F×F count matrix as `u32`,
 //! the fastest accumulator while F(F+1)/2 × 4 bytes fits in memory (8.6 GB at F = 65,536).
 
-use super::sparse::UpperCsr;
+use super::sparse::CountCsr;
 use rayon::prelude::*;
 
 /// Upper triangle, row-major: row i holds C[i, i..n].
@@ -121,7 +121,7 @@ impl Triangle {
     }
 
     /// Adds sparse counts of the same size.
-    pub fn add_upper(&mut self, other: &UpperCsr) {
+    pub fn add_upper(&mut self, other: &CountCsr) {
         for i in 0..self.n {
             let start = row_start(self.n, i) - i;
             let (cols, counts) = other.row(i);
@@ -132,9 +132,9 @@ impl Triangle {
     }
 
     /// The non-zero cells as sparse counts.
-    pub fn to_upper(&self) -> UpperCsr {
+    pub fn to_upper(&self) -> CountCsr {
         let n = self.n;
-        UpperCsr::from_sorted(
+        CountCsr::from_sorted(
             n,
             (0..n).flat_map(move |i| {
                 let start = row_start(n, i);
@@ -187,7 +187,7 @@ mod tests {
         let mut t = Triangle::new(5);
         t.add_lists(&[vec![0, 3], vec![1, 3, 4], vec![3]]);
         let u = t.to_upper();
-        assert!(u.validate().is_ok());
+        assert!(u.validate_upper().is_ok());
         let mut back = Triangle::new(5);
         back.add_upper(&u);
         assert_eq!(back, t);

@@ -86,6 +86,26 @@ pub fn python() -> Command {
     Command::new(std::env::var("SAECOOC_PYTHON").unwrap_or_else(|_| "python3".into()))
 }
 
+/// Asserts a command succeeded, showing its stderr otherwise.
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs the Python `script` with `args` and asserts it succeeded, showing its output otherwise.
+pub fn python_check(script: &str, args: &[&Path]) {
+    let check = python().args(["-c", script]).args(args).output().unwrap();
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
 /// Runs the binary with `args`.
 pub fn saecooc(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_saecooc"));
