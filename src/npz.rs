@@ -672,7 +672,9 @@ pub fn read_csr_rows(
     check_shape(rows, ncols)?;
     let indptr = read_index_array(path, "indptr")?;
     ensure!(
-        indptr.len() == rows + 1 && indptr[0] == 0 && indptr.windows(2).all(|w| w[0] <= w[1]),
+        indptr.len().checked_sub(1) == Some(rows)
+            && indptr[0] == 0
+            && indptr.windows(2).all(|w| w[0] <= w[1]),
         "{}: indptr must hold {} non-decreasing offsets from 0",
         path.display(),
         rows + 1
