@@ -426,6 +426,51 @@ fn write_csv(rows: &[StatsRow], path: &Path) -> Result<()> {
     crate::atomic::write_bytes(path, s.as_bytes())
 }
 
+/// A chart over SAE widths (log x axis, "SAE latents") and 0..`y_max`, with its mesh drawn.
+fn width_chart<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>,
+    caption: &str,
+    widths: std::ops::Range<f64>,
+    y_max: f64,
+    y_desc: &str,
+) -> Result<
+    ChartContext<
+        'a,
+        BitMapBackend<'b>,
+        Cartesian2d<
+            plotters::coord::combinators::LogCoord<f64>,
+            plotters::coord::types::RangedCoordf64,
+        >,
+    >,
+> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 22))
+        .margin(20)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(widths.log_scale(), 0.0..y_max)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("SAE latents")
+        .y_desc(y_desc)
+        .draw()
+        .map_err(plot_err)?;
+    Ok(chart)
+}
+
+/// Draws the chart's series labels in a framed white box.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE)
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)
+}
+
 /// Fig. 3 and 9 style: active latents per token and subgraph statistics against SAE width.
 fn plot_size_effects(rows: &[StatsRow], path: &Path) -> Result<()> {
     with_png(path, |tmp| {
@@ -442,19 +487,13 @@ fn plot_size_effects(rows: &[StatsRow], path: &Path) -> Result<()> {
             .filter_map(|r| r.l0_mean.map(|m| m + r.l0_std.unwrap_or(0.0)))
             .fold(1.0, f64::max)
             * 1.1;
-        let mut chart = ChartBuilder::on(&left)
-            .caption("Active latents per token", ("sans-serif", 22))
-            .margin(20)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d((x_min..x_max).log_scale(), 0.0..l0_max)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("SAE latents")
-            .y_desc("mean ± std")
-            .draw()
-            .map_err(plot_err)?;
+        let mut chart = width_chart(
+            &left,
+            "Active latents per token",
+            x_min..x_max,
+            l0_max,
+            "mean ± std",
+        )?;
         for (k, &t) in thresholds.iter().enumerate() {
             let colour = Palette99::pick(k).to_rgba();
             let mut pts: Vec<(f64, f64, f64)> = rows
@@ -477,30 +516,19 @@ fn plot_size_effects(rows: &[StatsRow], path: &Path) -> Result<()> {
                 }))
                 .map_err(plot_err)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE)
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(&mut chart)?;
         let size_max = rows
             .iter()
             .filter_map(|r| r.mean_subgraph_size_without_singletons)
             .fold(2.0, f64::max)
             * 1.1;
-        let mut chart = ChartBuilder::on(&right)
-            .caption("Subgraphs (node tables)", ("sans-serif", 22))
-            .margin(20)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d((x_min..x_max).log_scale(), 0.0..size_max)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("SAE latents")
-            .y_desc("mean subgraph size (2+) / fraction × 10")
-            .draw()
-            .map_err(plot_err)?;
+        let mut chart = width_chart(
+            &right,
+            "Subgraphs (node tables)",
+            x_min..x_max,
+            size_max,
+            "mean subgraph size (2+) / fraction × 10",
+        )?;
         let mut pts: Vec<(f64, f64, f64)> = rows
             .iter()
             .filter_map(|r| {
@@ -528,12 +556,7 @@ fn plot_size_effects(rows: &[StatsRow], path: &Path) -> Result<()> {
             .map_err(plot_err)?
             .label("fraction of latents in subgraphs × 10")
             .legend(|(x, y)| Cross::new((x + 10, y), 5, RED.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE)
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(&mut chart)?;
         root.present().map_err(plot_err)?;
         Ok(())
     })
@@ -592,12 +615,7 @@ fn plot_cooccurrence(r: &StatsRow, c: &Cooccurrence, path: &Path) -> Result<()> 
                 .label(label)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE)
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(&mut chart)?;
         root.present().map_err(plot_err)?;
         Ok(())
     })

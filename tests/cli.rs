@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{config_text, files_under, fixture, python, results_dir, run_cooc};
+use common::{assert_ok, config_text, files_under, fixture, python, results_dir, run_cooc};
 use saecooc::synth::{self, SynthOptions};
 use std::path::Path;
 use std::process::Command;
@@ -43,11 +43,7 @@ fn cooc_outputs_read_back_with_numpy() {
     let dir = tempfile::tempdir().unwrap();
     let paths = fixture(dir.path());
     let (out, results) = run_cooc(dir.path(), &config_text(&paths, 6, ""));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let d = results_dir(&results, 6);
     let names: Vec<String> = files_under(&d)
         .iter()
@@ -87,11 +83,7 @@ fn running_out_of_data_is_reported_and_recorded() {
         .arg(dir.path().join("results"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("data ran out"), "{stderr}");
     let run: serde_json::Value = serde_json::from_slice(
@@ -235,10 +227,6 @@ fn synth_writes_a_runnable_config() {
         .unwrap()
         .replace("n_batches = 8", "n_batches = 2");
     let (res, results) = run_cooc(dir.path(), &text);
-    assert!(
-        res.status.success(),
-        "{}",
-        String::from_utf8_lossy(&res.stderr)
-    );
+    assert_ok(&res);
     assert_eq!(files_under(&results).len(), 7);
 }

@@ -9,7 +9,7 @@
 mod common;
 
 use base64::Engine;
-use common::{pca_config, prepare, saecooc};
+use common::{assert_ok, pca_config, prepare, saecooc};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -123,11 +123,7 @@ fn explorer_works_in_a_real_browser() {
     std::fs::write(dir.path().join("pca.toml"), pca_config(&p, 6, 4, 150)).unwrap();
     let run = |args: &[&str]| {
         let out = saecooc(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&out);
     };
     let results_arg = results.to_str().unwrap();
     run(&[

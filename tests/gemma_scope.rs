@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{files_under, saecooc};
+use common::{assert_ok, files_under, saecooc};
 use rand::{Rng, SeedableRng};
 use saecooc::npz::NpzWriter;
 use std::path::Path;
@@ -103,11 +103,7 @@ tokens_per_batch = 200
         .arg(d.join("results"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let folder = d.join("results/tiny-gemma2/scope-test/layer_1_width_16k_canonical/n_batches_3");
     assert_eq!(files_under(&folder).len(), 7, "{:?}", files_under(&folder));
     let run: serde_json::Value =

@@ -4,19 +4,11 @@
 
 mod common;
 
-use common::{fixture, pca_config, prepare, python, results_dir, saecooc};
+use common::{assert_ok, fixture, pca_config, prepare, python, results_dir, saecooc};
 use std::path::Path;
 use std::process::Output;
 
 const NEAT: &str = "blocks_1_hook_resid_pre";
-
-fn assert_success(out: &Output) {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn run_pca(dir: &Path, config: &str, results: &Path, extra: &[&str]) -> Output {
     let path = dir.join("pca.toml");
@@ -59,8 +51,8 @@ fn h5_files_read_back_with_h5py_and_the_original_apps_loader() {
     let split = dir.path().join("split");
     copy_tree(&results, &split);
     let config = pca_config(&p, 10, 4, 150);
-    assert_success(&run_pca(dir.path(), &config, &results, &["--quiet"]));
-    assert_success(&run_pca(
+    assert_ok(&run_pca(dir.path(), &config, &results, &["--quiet"]));
+    assert_ok(&run_pca(
         dir.path(),
         &config,
         &split,
@@ -128,8 +120,8 @@ fn shared_pass_equals_one_pass_per_subgraph() {
     let separate = dir.path().join("separate");
     copy_tree(&results, &separate);
     let config = pca_config(&p, 8, 3, 40);
-    assert_success(&run_pca(dir.path(), &config, &results, &["--quiet"]));
-    assert_success(&run_pca(
+    assert_ok(&run_pca(dir.path(), &config, &results, &["--quiet"]));
+    assert_ok(&run_pca(
         dir.path(),
         &config,
         &separate,
@@ -167,8 +159,8 @@ fn too_few_examples_retry_with_twice_the_batches_then_skip() {
     let two = dir.path().join("two");
     copy_tree(&results, &two);
     let one_batch = run_pca(dir.path(), &pca_config(&p, 1, 1, 1000), &results, &[]);
-    assert_success(&one_batch);
-    assert_success(&run_pca(
+    assert_ok(&one_batch);
+    assert_ok(&run_pca(
         dir.path(),
         &pca_config(&p, 2, 1, 1000),
         &two,
@@ -229,7 +221,7 @@ for sid in sys.argv[2:]:
         .args(&sids)
         .output()
         .unwrap();
-    assert_success(&out);
+    assert_ok(&out);
 }
 
 #[test]

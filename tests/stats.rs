@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{prepare, python_check, saecooc};
+use common::{assert_ok, prepare, python_check, saecooc};
 
 const CHECK: &str = r#"
 import sys, glob, os
@@ -53,6 +53,6 @@ fn stats_agree_with_a_direct_computation() {
     ])
     .output()
     .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     python_check(CHECK, &[&results, &out]);
 }

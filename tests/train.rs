@@ -4,7 +4,7 @@
 mod common;
 
 use candle_core::{Device, Tensor};
-use common::{config_text, fixture, results_dir, run_cooc, saecooc};
+use common::{assert_ok, config_text, fixture, results_dir, run_cooc, saecooc};
 use saecooc::hub::{Hub, Location};
 use saecooc::sae::{Sae, SaeDefaults, SaeFiles};
 use std::path::Path;
@@ -43,7 +43,7 @@ fn train(dir: &Path, architecture: &str, out: &Path) -> serde_json::Value {
     ])
     .output()
     .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     serde_json::from_slice(&std::fs::read(out.join("training.json")).unwrap()).unwrap()
 }
 
@@ -124,7 +124,7 @@ fn trained_sae_round_trips_and_runs_in_cooc() {
         &format!("sae = \"{}\"", out.parent().unwrap().display()),
     );
     let (o, results) = run_cooc(dir.path(), &config);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     let run: serde_json::Value =
         serde_json::from_slice(&std::fs::read(results_dir(&results, 2).join("run.json")).unwrap())
             .unwrap();

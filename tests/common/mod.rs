@@ -164,21 +164,13 @@ pub fn prepare(dir: &Path) -> (SynthPaths, PathBuf) {
     let p = fixture(dir);
     let analysis = "\n[analysis]\nmin_subgraph_size = 20\nmax_subgraph_size = 40\nskip_subgraph_plots = true\nskip_subgraph_pickles = true\n";
     let (out, results) = run_cooc(dir, &config_text(&p, 6, analysis));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let out = saecooc(&["--quiet", "graphs", "--config"])
         .arg(dir.join("run.toml"))
         .arg("--results-dir")
         .arg(&results)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     (p, results)
 }
