@@ -3,14 +3,14 @@
 //! Loads what one SAE needs (model up to its hook, tokenizer, special tokens, window length,
 //! dataset), streams deterministic windows, and turns a batch of windows into SAE activations:
 //! residual stream at the hook (centred per position for LayerNorm models, as TransformerLens
-//! does), then the folded SAE's encoder.
+//! does; see [`crate::sources::decide_centring`]), then the folded SAE's encoder.
 
-use crate::data::{Documents, WindowStream};
+use crate::data::{Documents, TokenSpec, WindowStream, WindowTokens};
 use crate::hub::Location;
 use crate::model::{self, HookPoint, ModelFiles, ResidualModel};
 use crate::sae::Sae;
-use crate::sources::{bos_id, Sources};
-use anyhow::{ensure, Result};
+use crate::sources::{bos_id, CentringRule, Sources};
+use anyhow::{ensure, Context, Result};
 use candle_core::{Device, Tensor};
 
 /// A language model up to a hook, with its tokenizer and dataset: token windows in, residual
@@ -23,26 +23,40 @@ pub struct ModelRunner {
     pub special: Vec<u32>,
     pub bos: u32,
     pub context_size: usize,
+    /// What starts a window and what separates documents inside one.
+    pub window_tokens: WindowTokens,
     pub dataset: Location,
     /// Whether the residual stream is centred per position (TransformerLens'
     /// `center_writing_weights` on a LayerNorm model).
     pub centred: bool,
+    /// What decided `centred`.
+    pub centring_rule: CentringRule,
 }
 
 impl ModelRunner {
-    /// Loads the model up to `hook`; `center` asks for centring (applied to LayerNorm models
-    /// only), `context_size` is the window length unless `[run] context_size` overrides it.
+    /// Loads the model up to `hook`; `sae_centring` is what the SAE's cfg.json says about
+    /// centring (None: nothing), decided with the model's normalisation and `[source]` by
+    /// [`Sources::centring`]; `context_size` and `prepend_bos` are the SAE's unless `[run]`
+    /// overrides them.
     pub fn load(
         sources: &Sources,
         hook: HookPoint,
-        center: bool,
+        sae_centring: Option<bool>,
         context_size: Option<usize>,
+        prepend_bos: Option<bool>,
         dataset: Location,
     ) -> Result<Self> {
         let files = ModelFiles::resolve(&sources.model_location()?, sources.hub)?;
         let model = model::load_model(&files, hook, sources.device)?;
+        let centring = sources.centring(model.uses_layer_norm(), sae_centring, &files.source)?;
         let tokenizer = sources.load_tokenizer()?;
         let bos = bos_id(&files, &tokenizer)?;
+        let window_tokens = window_tokens(
+            &sources.config.run,
+            prepend_bos,
+            bos,
+            files.special_tokens()?.eos,
+        )?;
         let context_size = sources
             .config
             .run
@@ -58,11 +72,13 @@ impl ModelRunner {
             dataset,
             special: files.special_tokens()?.ids(),
             model_source: files.source,
-            centred: model.uses_layer_norm() && center,
+            centred: centring.centred,
+            centring_rule: centring.rule,
             model,
             tokenizer,
             bos,
             context_size,
+            window_tokens,
         })
     }
 
@@ -78,8 +94,8 @@ impl ModelRunner {
         Ok(WindowStream::new(
             documents,
             self.tokenizer.clone(),
-            self.bos,
             self.context_size,
+            self.window_tokens,
         ))
     }
 
@@ -104,6 +120,29 @@ impl ModelRunner {
     }
 }
 
+/// The window tokens of a run: BOS at each window start unless `[run] prepend_bos` or the
+/// SAE's `prepend_bos` says otherwise; the separator from `[run] sequence_separator`, else BOS
+/// when windows start with BOS and none when they don't.
+fn window_tokens(
+    run: &crate::config::Run,
+    sae_prepend_bos: Option<bool>,
+    bos: u32,
+    eos: Option<u32>,
+) -> Result<WindowTokens> {
+    let prepend_bos = run.prepend_bos.or(sae_prepend_bos).unwrap_or(true);
+    let separator = run.sequence_separator.unwrap_or(if prepend_bos {
+        TokenSpec::Bos
+    } else {
+        TokenSpec::Nothing
+    });
+    Ok(WindowTokens {
+        begin: prepend_bos.then_some(bos),
+        separator: separator
+            .resolve(bos, eos)
+            .context("[run] sequence_separator = \"eos\"")?,
+    })
+}
+
 /// A [`ModelRunner`] and the SAE that reads its hook.
 pub struct Encoder {
     pub runner: ModelRunner,
@@ -120,6 +159,7 @@ impl Encoder {
             hook,
             sae.cfg.center_writing_weights,
             sae.cfg.context_size,
+            sae.cfg.prepend_bos,
             sources.dataset_location(&sae)?,
         )?;
         ensure!(

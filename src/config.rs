@@ -106,8 +106,10 @@ pub struct Source {
     /// Tokenizer: `tokenizer.json`, a folder with it (or `vocab.json` + `merges.txt`), or a hub
     /// repo. Default: the model's.
     pub tokenizer: Option<String>,
-    /// SAE: a hub repo or a folder. `{sae_id}` / `{neat_sae_id}` in it are replaced; otherwise
-    /// the SAE's subfolder (from the built-in table, else the sae id) is appended.
+    /// SAE: a hub repo, a folder or a file. `{sae_id}` / `{neat_sae_id}` in it are replaced;
+    /// otherwise the SAE's subfolder (from the built-in table, else the sae id) is appended. A
+    /// local path may also be the SAE's own folder or its `params.npz` /
+    /// `sae_weights.safetensors` / `cfg.json` file.
     pub sae: Option<String>,
     pub sae_revision: Option<String>,
     /// Text: a `.txt` (one document per non-empty line), `.jsonl` or `.parquet` file, a folder of
@@ -118,6 +120,14 @@ pub struct Source {
     pub dataset_files: Option<String>,
     /// Column / JSON field that holds the text (default `text`).
     pub text_field: Option<String>,
+    /// Whether the residual stream (and W_E for top tokens) is centred per position, as
+    /// TransformerLens' `center_writing_weights` makes it. Unset: decided by the model (centred
+    /// for LayerNorm models such as GPT-2, never for RMSNorm ones) unless the SAE's cfg.json
+    /// turns it off. `true` is refused for RMSNorm models, which TransformerLens never centres.
+    /// Left out of the serialized config when unset, so fingerprints of existing checkpoints
+    /// stay valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub center_writing_weights: Option<bool>,
 }
 
 /// Compute device.
@@ -136,6 +146,12 @@ pub struct Run {
     pub device: DeviceKind,
     /// Tokens per window including the leading BOS; default from the SAE's config, else 128.
     pub context_size: Option<usize>,
+    /// Start every window with BOS; default: the SAE config's `prepend_bos`, else true.
+    pub prepend_bos: Option<bool>,
+    /// The token put between two documents inside a window: `"bos"`, `"eos"`, `"none"` or a
+    /// token id. Default: `"bos"` when windows start with BOS, else `"none"` (SAELens 3, which
+    /// the original pinned; SAELens 6's `ActivationsStore.from_sae` uses `"bos"` always).
+    pub sequence_separator: Option<crate::data::TokenSpec>,
     /// Windows per forward pass.
     pub prompts_per_batch: usize,
     /// Tokens counted per batch (after special-token removal).
@@ -155,6 +171,8 @@ impl Default for Run {
         Self {
             device: DeviceKind::Cpu,
             context_size: None,
+            prepend_bos: None,
+            sequence_separator: None,
             prompts_per_batch: 8,
             tokens_per_batch: 4096,
             results_dir: PathBuf::from("results"),

@@ -1,17 +1,19 @@
 //! Text in, token windows out.
 //!
-//! Documents come from local `.txt` (one document per non-empty line), `.jsonl` (a `text`
-//! field) and `.parquet` (a `text` column) files, folders of them, or a Hugging Face dataset
-//! repo (its parquet files, downloaded one at a time as they are needed).
+//! Documents come from local `.txt` (one document per line), `.jsonl` (a `text` field) and
+//! `.parquet` (a `text` column) files, folders of them, or a Hugging Face dataset repo (its
+//! parquet files, downloaded one at a time as they are needed). Every document is kept as the
+//! source gives it, as SAELens keeps every row of a dataset: one that tokenizes to nothing adds
+//! nothing, a whitespace-only one adds its whitespace tokens.
 //!
-//! Windows are deterministic, with no shuffle: each document is tokenized without BOS, the
-//! documents are joined with one BOS between consecutive documents, the joined stream is cut
-//! into consecutive chunks of `context_size − 1` tokens (an incomplete last chunk is dropped),
-//! and BOS is prepended to each chunk.
+//! Windows are deterministic, with no shuffle: each document is tokenized without special
+//! tokens and the token stream is cut into windows by [`Windower`], which follows SAELens'
+//! `concat_and_batch_sequences` token for token (see docs/formats.md, "Token windows").
 
 use crate::hub::{Hub, Location};
 use anyhow::{bail, ensure, Context, Result};
 use hf_hub::RepoType;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use tokenizers::models::bpe::BPE;
@@ -84,9 +86,11 @@ pub fn gpt2_bpe(vocab: &Path, merges: &Path) -> Result<Tokenizer> {
 /// Decodes single tokens as the original did (`tokenizer.decode([id])` in transformers).
 pub struct TokenDecoder {
     tokenizer: Tokenizer,
-    /// transformers' `clean_up_tokenization_spaces`: from `tokenizer_config.json`, else true
-    /// (the default of the transformers releases the original ran on; its GPT-2 node tables
-    /// show `'.'` and never `' .'`).
+    /// transformers' `clean_up_tokenization_spaces`, as the tokenizer transformers builds for
+    /// the same files has it: false for a GGUF file (built from the GGUF metadata alone, which
+    /// sets nothing, so transformers' default of no clean-up holds; no `tokenizer_config.json`
+    /// is read); else from `tokenizer_config.json`; else true (the default of the transformers
+    /// releases the original ran on; its GPT-2 node tables show `'.'` and never `' .'`).
     pub clean_up_spaces: bool,
 }
 
@@ -99,10 +103,13 @@ impl TokenDecoder {
         }
     }
 
-    /// Loads the tokenizer at `location` and its `tokenizer_config.json`, if any.
+    /// Loads the tokenizer at `location` and its clean-up setting (see `clean_up_spaces`).
     pub fn load(location: &Location, hub: &Hub) -> Result<Self> {
         let tokenizer = load_tokenizer(location, hub)?;
         let config = match location {
+            Location::Local(p) if p.is_file() && p.extension().is_some_and(|e| e == "gguf") => {
+                return Ok(Self::new(tokenizer, false));
+            }
             Location::Local(p) if p.is_file() => {
                 p.parent().map(|d| d.join("tokenizer_config.json"))
             }
@@ -375,7 +382,8 @@ fn collect_local(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Reads the non-empty documents of one file.
+/// Reads the documents of one file, in order (`.txt`: one per line, split as Python's
+/// `str.splitlines`, which is what the `datasets` library's text loader does).
 pub fn read_documents(path: &Path, text_field: &str) -> Result<Vec<String>> {
     let name = path.to_string_lossy();
     let docs = if name.ends_with(".parquet") {
@@ -393,8 +401,9 @@ pub fn read_documents(path: &Path, text_field: &str) -> Result<Vec<String>> {
         if name.ends_with(".jsonl") {
             read_jsonl(&text, path, text_field)?
         } else if name.ends_with(".txt") {
-            text.lines()
-                .map(|l| l.trim_end_matches('\r').to_string())
+            python_splitlines(&text)
+                .into_iter()
+                .map(String::from)
                 .collect()
         } else {
             bail!(
@@ -403,7 +412,36 @@ pub fn read_documents(path: &Path, text_field: &str) -> Result<Vec<String>> {
             )
         }
     };
-    Ok(docs.into_iter().filter(|d| !d.trim().is_empty()).collect())
+    Ok(docs)
+}
+
+/// Python's `str.splitlines()`: lines split at `\n`, `\r\n`, `\r`, `\v`, `\f`, `\x1c`–`\x1e`,
+/// `\x85`, U+2028 and U+2029, without the line breaks; no empty last line after a final break.
+pub fn python_splitlines(text: &str) -> Vec<&str> {
+    let is_break = |c: char| {
+        matches!(
+            c,
+            '\n' | '\r' | '\x0b' | '\x0c' | '\x1c' | '\x1d' | '\x1e' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        )
+    };
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if !is_break(c) {
+            continue;
+        }
+        lines.push(&text[start..i]);
+        start = i + c.len_utf8();
+        if c == '\r' && chars.peek().is_some_and(|&(_, n)| n == '\n') {
+            chars.next();
+            start += 1;
+        }
+    }
+    if start < text.len() {
+        lines.push(&text[start..]);
+    }
+    lines
 }
 
 fn read_jsonl(text: &str, path: &Path, field: &str) -> Result<Vec<String>> {
@@ -454,45 +492,128 @@ fn read_parquet(path: &Path, field: &str) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Joins tokenized documents with BOS separators and cuts BOS-prefixed windows.
+/// A token named in a config: `"bos"`, `"eos"`, `"none"` or a token id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "TokenSpecRepr")]
+pub enum TokenSpec {
+    Bos,
+    Eos,
+    Id(u32),
+    /// No token.
+    Nothing,
+}
+
+/// How a [`TokenSpec`] is written in TOML and JSON.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+enum TokenSpecRepr {
+    Id(u32),
+    Name(String),
+}
+
+impl From<TokenSpec> for TokenSpecRepr {
+    fn from(spec: TokenSpec) -> Self {
+        match spec {
+            TokenSpec::Id(id) => Self::Id(id),
+            TokenSpec::Bos => Self::Name("bos".into()),
+            TokenSpec::Eos => Self::Name("eos".into()),
+            TokenSpec::Nothing => Self::Name("none".into()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match TokenSpecRepr::deserialize(d)? {
+            TokenSpecRepr::Id(id) => Ok(Self::Id(id)),
+            TokenSpecRepr::Name(name) => match name.as_str() {
+                "bos" => Ok(Self::Bos),
+                "eos" => Ok(Self::Eos),
+                "none" => Ok(Self::Nothing),
+                _ => Err(serde::de::Error::custom(format!(
+                    "unknown token '{name}': use \"bos\", \"eos\", \"none\" or a token id"
+                ))),
+            },
+        }
+    }
+}
+
+impl TokenSpec {
+    /// The token id, given the model's BOS and EOS (`None` for [`TokenSpec::Nothing`]).
+    pub fn resolve(self, bos: u32, eos: Option<u32>) -> Result<Option<u32>> {
+        match self {
+            Self::Bos => Ok(Some(bos)),
+            Self::Eos => eos
+                .map(Some)
+                .context("the model's config.json has no eos_token_id: give the separator's token id instead"),
+            Self::Id(id) => Ok(Some(id)),
+            Self::Nothing => Ok(None),
+        }
+    }
+}
+
+/// The tokens a window stream puts around documents, as SAELens'
+/// `concat_and_batch_sequences` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WindowTokens {
+    /// `begin_batch_token_id`: the first token of every window (none: windows start with text).
+    pub begin: Option<u32>,
+    /// `sequence_separator_token_id`: put between two documents inside a window.
+    pub separator: Option<u32>,
+}
+
+/// Cuts the concatenated documents into windows exactly as SAELens'
+/// `concat_and_batch_sequences` does (with no `begin_sequence_token_id`):
+/// - a window starts with `begin` unless the token that would follow it already is `begin`;
+/// - a document that continues an unfinished window is preceded by `separator`, unless its
+///   first token already is `separator`; a document that starts a new window gets none;
+/// - documents with no tokens add nothing; the last, incomplete window is never produced.
 #[derive(Debug, Clone)]
 pub struct Windower {
-    bos: u32,
-    chunk_len: usize,
-    pending: VecDeque<u32>,
-    seen_document: bool,
+    tokens: WindowTokens,
+    context_size: usize,
+    /// The window being filled (`None`: the next token starts a new window).
+    partial: Option<Vec<u32>>,
+    complete: VecDeque<Vec<u32>>,
 }
 
 impl Windower {
-    /// Windows of `context_size` tokens (BOS + `context_size − 1` stream tokens).
-    pub fn new(bos: u32, context_size: usize) -> Self {
+    /// Windows of `context_size` tokens (at least 2).
+    pub fn new(context_size: usize, tokens: WindowTokens) -> Self {
         assert!(context_size >= 2, "context_size must be at least 2");
         Self {
-            bos,
-            chunk_len: context_size - 1,
-            pending: VecDeque::new(),
-            seen_document: false,
+            tokens,
+            context_size,
+            partial: None,
+            complete: VecDeque::new(),
         }
     }
 
-    /// Appends a document's tokens (a BOS separator goes before every document but the first).
+    /// Appends a document's tokens.
     pub fn push_document(&mut self, ids: &[u32]) {
-        if self.seen_document {
-            self.pending.push_back(self.bos);
+        let mut rest = ids;
+        while let Some(&first) = rest.first() {
+            let (mut window, prefix) = match self.partial.take() {
+                None => (Vec::with_capacity(self.context_size), self.tokens.begin),
+                Some(window) => (window, self.tokens.separator),
+            };
+            if let Some(prefix) = prefix.filter(|&p| p != first) {
+                window.push(prefix);
+            }
+            let take = (self.context_size - window.len()).min(rest.len());
+            window.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if window.len() == self.context_size {
+                self.complete.push_back(window);
+            } else {
+                self.partial = Some(window);
+            }
         }
-        self.seen_document = true;
-        self.pending.extend(ids);
     }
 
-    /// The next complete window, if enough tokens are pending.
+    /// The next complete window, if any.
     pub fn pop_window(&mut self) -> Option<Vec<u32>> {
-        if self.pending.len() < self.chunk_len {
-            return None;
-        }
-        let mut window = Vec::with_capacity(self.chunk_len + 1);
-        window.push(self.bos);
-        window.extend(self.pending.drain(..self.chunk_len));
-        Some(window)
+        self.complete.pop_front()
     }
 }
 
@@ -509,13 +630,13 @@ impl<'h> WindowStream<'h> {
     pub fn new(
         documents: Documents<'h>,
         tokenizer: Tokenizer,
-        bos: u32,
         context_size: usize,
+        tokens: WindowTokens,
     ) -> Self {
         Self {
             documents,
             tokenizer,
-            windower: Windower::new(bos, context_size),
+            windower: Windower::new(context_size, tokens),
             windows_read: 0,
         }
     }
@@ -564,28 +685,99 @@ impl<'h> WindowStream<'h> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn windows_join_documents_with_bos_and_drop_the_tail() {
-        let mut w = Windower::new(0, 4);
-        w.push_document(&[1, 2]);
-        assert_eq!(w.pop_window(), None);
-        w.push_document(&[3, 4, 5, 6]);
-        w.push_document(&[7]);
-        // stream: 1 2 | 0 3 4 | 5 6 0 | 7  → chunks of 3, BOS prepended, tail "7" dropped.
-        assert_eq!(w.pop_window(), Some(vec![0, 1, 2, 0]));
-        assert_eq!(w.pop_window(), Some(vec![0, 3, 4, 5]));
-        assert_eq!(w.pop_window(), Some(vec![0, 6, 0, 7]));
-        assert_eq!(w.pop_window(), None);
+    const BOS: WindowTokens = WindowTokens {
+        begin: Some(0),
+        separator: Some(0),
+    };
+
+    fn windows(context_size: usize, tokens: WindowTokens, docs: &[&[u32]]) -> Vec<Vec<u32>> {
+        let mut w = Windower::new(context_size, tokens);
+        let mut out = Vec::new();
+        for doc in docs {
+            w.push_document(doc);
+            out.extend(std::iter::from_fn(|| w.pop_window()));
+        }
+        out
     }
 
     #[test]
-    fn text_files_yield_non_empty_documents() {
+    fn windows_join_documents_with_bos_and_drop_the_tail() {
+        // [0 1 2 | 0 3], then [0 4 5 6], [0 7 …] dropped: BOS starts every window, the
+        // separator goes only between documents inside a window.
+        assert_eq!(
+            windows(5, BOS, &[&[1, 2], &[3, 4, 5, 6], &[7]]),
+            vec![vec![0, 1, 2, 0, 3], vec![0, 4, 5, 6, 0]]
+        );
+    }
+
+    #[test]
+    fn a_document_that_starts_a_window_gets_no_separator() {
+        // The first document fills its window exactly: the next window is [BOS, doc…],
+        // never [BOS, BOS, doc…]; an empty document adds nothing.
+        assert_eq!(
+            windows(4, BOS, &[&[1, 2, 3], &[], &[4, 5, 6], &[7]]),
+            vec![vec![0, 1, 2, 3], vec![0, 4, 5, 6]]
+        );
+        // One slot left: the separator fills it and the document starts the next window.
+        assert_eq!(
+            windows(4, BOS, &[&[1, 2], &[3, 4, 5]]),
+            vec![vec![0, 1, 2, 0], vec![0, 3, 4, 5]]
+        );
+    }
+
+    #[test]
+    fn tokens_already_in_place_are_not_repeated() {
+        // A document starting with the separator gets no second one.
+        assert_eq!(
+            windows(4, BOS, &[&[1], &[0, 2, 3, 0, 4, 5]]),
+            vec![vec![0, 1, 0, 2], vec![0, 3, 0, 4]]
+        );
+        // A window whose first text token is BOS gets no extra BOS.
+        assert_eq!(
+            windows(3, BOS, &[&[1, 2, 0, 7, 8]]),
+            vec![vec![0, 1, 2], vec![0, 7, 8]]
+        );
+    }
+
+    #[test]
+    fn windows_without_bos_and_with_another_separator() {
+        let none = WindowTokens {
+            begin: None,
+            separator: None,
+        };
+        assert_eq!(
+            windows(3, none, &[&[1, 2], &[3, 4, 5, 6]]),
+            vec![vec![1, 2, 3], vec![4, 5, 6]]
+        );
+        let sep9 = WindowTokens {
+            begin: Some(0),
+            separator: Some(9),
+        };
+        assert_eq!(
+            windows(4, sep9, &[&[1], &[2, 3, 4], &[5]]),
+            vec![vec![0, 1, 9, 2], vec![0, 3, 4, 9]]
+        );
+    }
+
+    #[test]
+    fn python_splitlines_splits_like_python() {
+        assert_eq!(
+            python_splitlines("a\r\nb\rc\n\nd\x0ce\u{2028}f\n"),
+            vec!["a", "b", "c", "", "d", "e", "f"]
+        );
+        assert_eq!(python_splitlines(""), Vec::<&str>::new());
+        assert_eq!(python_splitlines("x"), vec!["x"]);
+        assert_eq!(python_splitlines("\n"), vec![""]);
+    }
+
+    #[test]
+    fn text_files_yield_every_line_as_a_document() {
         let dir = tempfile::tempdir().unwrap();
         let txt = dir.path().join("a.txt");
         std::fs::write(&txt, "first doc\n\n   \r\nsecond doc\r\n").unwrap();
         assert_eq!(
             read_documents(&txt, "text").unwrap(),
-            vec!["first doc", "second doc"]
+            vec!["first doc", "", "   ", "second doc"]
         );
 
         let jsonl = dir.path().join("b.jsonl");
@@ -594,7 +786,7 @@ mod tests {
             "{\"text\": \"x y\"}\n\n{\"text\": \"\", \"id\": 2}\n{\"text\": \"z\"}\n",
         )
         .unwrap();
-        assert_eq!(read_documents(&jsonl, "text").unwrap(), vec!["x y", "z"]);
+        assert_eq!(read_documents(&jsonl, "text").unwrap(), vec!["x y", "", "z"]);
         std::fs::write(&jsonl, "{\"body\": \"x\"}\n").unwrap();
         let err = format!("{:#}", read_documents(&jsonl, "text").unwrap_err());
         assert!(err.contains("line 1") && err.contains("'text'"), "{err}");
@@ -618,7 +810,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             read_documents(&path, "text").unwrap(),
-            vec!["alpha beta", "gamma"]
+            vec!["alpha beta", "", "gamma"]
         );
         let err = format!("{:#}", read_documents(&path, "content").unwrap_err());
         assert!(

@@ -27,7 +27,8 @@ pub enum NpyData {
     Bytes(Vec<Vec<u8>>),
 }
 
-/// A C-ordered n-dimensional array read from a `.npy` file.
+/// A C-ordered n-dimensional array read from a `.npy` file (Fortran-ordered files are
+/// reordered on reading; the shape is the header's).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NpyArray {
     pub shape: Vec<usize>,
@@ -222,11 +223,41 @@ fn header_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     Some(rest)
 }
 
-/// The header of a `.npy` array: dtype string and C-order shape.
+/// The header of a `.npy` array: dtype string, shape, and whether the data is stored in
+/// Fortran (column-major) order, as `np.save` writes a transposed array.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NpyHeader {
     pub descr: String,
     pub shape: Vec<usize>,
+    pub fortran_order: bool,
+}
+
+/// Reorders the elements of an array stored in Fortran order (first axis fastest) into C
+/// order (last axis fastest); `shape` is the array's shape, as the header states it.
+fn fortran_to_c<T: Clone>(data: Vec<T>, shape: &[usize]) -> Vec<T> {
+    if shape.iter().filter(|&&d| d > 1).count() < 2 {
+        return data; // one axis at most: both orders are the same
+    }
+    let mut strides = vec![1usize; shape.len()];
+    for k in 1..shape.len() {
+        strides[k] = strides[k - 1] * shape[k - 1];
+    }
+    let mut out = Vec::with_capacity(data.len());
+    let mut index = vec![0usize; shape.len()];
+    let mut offset = 0usize;
+    for _ in 0..data.len() {
+        out.push(data[offset].clone());
+        for k in (0..shape.len()).rev() {
+            index[k] += 1;
+            offset += strides[k];
+            if index[k] < shape[k] {
+                break;
+            }
+            offset -= strides[k] * shape[k];
+            index[k] = 0;
+        }
+    }
+    out
 }
 
 /// Length of the fixed prefix (magic, version, header length) and of the header dict, from
@@ -255,10 +286,13 @@ fn parse_header_dict(header: &str, what: &str) -> Result<NpyHeader> {
         .with_context(|| format!("{what}: .npy header has no 'descr'"))?;
     let fortran = header_value(header, "fortran_order")
         .with_context(|| format!("{what}: .npy header has no 'fortran_order'"))?;
-    ensure!(
-        fortran.starts_with("False"),
-        "{what}: Fortran-ordered arrays are not supported (save it with np.ascontiguousarray)"
-    );
+    let fortran_order = if fortran.starts_with("False") {
+        false
+    } else if fortran.starts_with("True") {
+        true
+    } else {
+        bail!("{what}: bad 'fortran_order' in the .npy header")
+    };
     let shape_txt = header_value(header, "shape")
         .and_then(|v| v.strip_prefix('('))
         .and_then(|v| v.split(')').next())
@@ -273,6 +307,7 @@ fn parse_header_dict(header: &str, what: &str) -> Result<NpyHeader> {
     Ok(NpyHeader {
         descr: descr.to_string(),
         shape,
+        fortran_order,
     })
 }
 
@@ -309,7 +344,11 @@ pub fn parse_npy(bytes: &[u8], what: &str) -> Result<NpyArray> {
     );
     let header = std::str::from_utf8(&bytes[offset..offset + header_len])
         .with_context(|| format!("{what}: .npy header is not text"))?;
-    let NpyHeader { descr, shape } = parse_header_dict(header, what)?;
+    let NpyHeader {
+        descr,
+        shape,
+        fortran_order,
+    } = parse_header_dict(header, what)?;
     let descr = descr.as_str();
     let n: usize = shape.iter().product();
     let body = &bytes[offset + header_len..];
@@ -364,6 +403,18 @@ pub fn parse_npy(bytes: &[u8], what: &str) -> Result<NpyArray> {
             )
         }
         other => bail!("{what}: unsupported dtype {other} (expected float, int or bool)"),
+    };
+    let data = if fortran_order {
+        macro_rules! reorder {
+            ($($variant:ident),*) => {
+                match data {
+                    $(NpyData::$variant(v) => NpyData::$variant(fortran_to_c(v, &shape)),)*
+                }
+            };
+        }
+        reorder!(F16, F32, F64, I32, I64, U32, U64, U8, Bool, Bytes)
+    } else {
+        data
     };
     Ok(NpyArray { shape, data })
 }
@@ -455,7 +506,7 @@ fn decode_floats(descr: &str, bytes: &[u8], out: &mut [f32]) {
 }
 
 /// Streams a 2-D float array (`<f4`, `<f8` or `<f2`) out of an `.npz` one row at a time, so an
-/// F×F matrix is never held whole. `key` None takes the first array (as the original's
+/// F×F matrix is never held whole (except a Fortran-ordered one, which is read whole). `key` None takes the first array (as the original's
 /// loaders do). `check_shape` sees the shape before any row; `on_row(i, row)` gets each row
 /// as f32. Returns the shape.
 pub fn read_f32_rows(
@@ -506,6 +557,24 @@ pub fn read_f32_rows(
         header.shape,
         entry.size()
     );
+    if header.fortran_order && rows > 1 && cols > 1 {
+        // Column-major data: read it whole, then hand out the rows.
+        let mut bytes = vec![0u8; rows * cols * elem];
+        entry
+            .read_exact(&mut bytes)
+            .with_context(|| format!("{what}: truncated data"))?;
+        let mut columns = vec![0f32; rows * cols];
+        decode_floats(&header.descr, &bytes, &mut columns);
+        drop(bytes);
+        let mut row = vec![0f32; cols];
+        for i in 0..rows {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = columns[j * rows + i];
+            }
+            on_row(i, &row)?;
+        }
+        return Ok(header.shape);
+    }
     let mut bytes = vec![0u8; cols * elem];
     let mut row = vec![0f32; cols];
     for i in 0..rows {
@@ -768,6 +837,99 @@ pub fn read_csr_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `.npy` file with a hand-written header (`fortran_order` as given) and raw data.
+    fn npy_bytes(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
+        let order = if fortran { "True" } else { "False" };
+        let mut dict =
+            format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {shape}, }}");
+        dict.push_str(&" ".repeat((64 - (10 + dict.len() + 1) % 64) % 64));
+        dict.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        out.extend_from_slice(dict.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    #[test]
+    fn fortran_ordered_arrays_are_read_in_c_order() {
+        // [[1, 2, 3], [4, 5, 6]] stored column by column, as np.save writes `a.T` of a 3×2.
+        let mut data = Vec::new();
+        f32::extend_le(&[1.0, 4.0, 2.0, 5.0, 3.0, 6.0], &mut data);
+        let a = parse_npy(&npy_bytes("<f4", true, "(2, 3)", &data), "t").unwrap();
+        assert_eq!(a.shape, vec![2, 3]);
+        assert_eq!(a.data, NpyData::F32(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+        // The same bytes in C order are taken as they are.
+        let c = parse_npy(&npy_bytes("<f4", false, "(2, 3)", &data), "t").unwrap();
+        assert_eq!(c.data, NpyData::F32(vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]));
+        // Three axes, an integer dtype: element [i, j, k] sits at i + 2j + 6k.
+        let shape = [2usize, 3, 4];
+        let mut stored = vec![0i64; 24];
+        for i in 0..2 {
+            for j in 0..3 {
+                for k in 0..4 {
+                    stored[i + 2 * j + 6 * k] = (100 * i + 10 * j + k) as i64;
+                }
+            }
+        }
+        let mut data = Vec::new();
+        i64::extend_le(&stored, &mut data);
+        let a = parse_npy(&npy_bytes("<i8", true, "(2, 3, 4)", &data), "t").unwrap();
+        assert_eq!(a.shape, shape);
+        let want: Vec<i64> = (0..2)
+            .flat_map(|i| (0..3).flat_map(move |j| (0..4).map(move |k| 100 * i + 10 * j + k)))
+            .collect();
+        assert_eq!(a.data, NpyData::I64(want));
+        // Byte strings and a 1-D array (the same in either order).
+        let a = parse_npy(&npy_bytes("|S1", true, "(2, 2)", b"acbd"), "t").unwrap();
+        assert_eq!(
+            a.data,
+            NpyData::Bytes(vec![
+                b"a".to_vec(),
+                b"b".to_vec(),
+                b"c".to_vec(),
+                b"d".to_vec()
+            ])
+        );
+        let a = parse_npy(&npy_bytes("|u1", true, "(3,)", &[7, 8, 9]), "t").unwrap();
+        assert_eq!(a.data, NpyData::U8(vec![7, 8, 9]));
+    }
+
+    #[test]
+    fn fortran_ordered_matrices_stream_row_by_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.npz");
+        let mut w = NpzWriter::create(&path, true).unwrap();
+        let mut data = Vec::new();
+        f64::extend_le(&[1.0, 4.0, 2.0, 5.0, 3.0, 6.0], &mut data);
+        w.zip.start_file("arr_0.npy", w.options).unwrap();
+        w.zip
+            .write_all(&npy_bytes("<f8", true, "(2, 3)", &data))
+            .unwrap();
+        w.finish().unwrap();
+        let mut rows = Vec::new();
+        let shape = read_f32_rows(
+            &path,
+            None,
+            |_| Ok(()),
+            |i, r| {
+                rows.push((i, r.to_vec()));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(shape, vec![2, 3]);
+        assert_eq!(
+            rows,
+            vec![(0, vec![1.0, 2.0, 3.0]), (1, vec![4.0, 5.0, 6.0])]
+        );
+        assert_eq!(
+            read_npz_array(&path, "arr_0").unwrap().data,
+            NpyData::F64(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+        );
+        assert_eq!(array_shape(&path, "arr_0").unwrap(), Some(vec![2, 3]));
+    }
 
     #[test]
     fn header_is_aligned_and_parsable() {

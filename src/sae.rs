@@ -6,6 +6,10 @@
 //! As the original does (`fold_W_dec_norm`), every decoder row is scaled to unit norm and its
 //! norm multiplied into the encoder column, `b_enc` and the JumpReLU threshold, so each
 //! activation becomes `act_i · ‖W_dec,i‖`.
+//! A TopK SAE whose cfg.json does not set `rescale_acts_by_decoder_norm` ranks its latents on
+//! the pre-activations as its weights give them (SAELens refuses to fold its norms, as that
+//! would change which latents win): its encoder stays as it is and the norms multiply the k
+//! activations it keeps, so it gives the same folded activations on SAELens' own latents.
 
 use crate::hub::{Hub, Location};
 use crate::npz;
@@ -23,8 +27,29 @@ pub enum Architecture {
     Standard,
     /// `relu(pre) · (pre > θ)`.
     JumpRelu,
-    /// The k largest pre-activations, through relu.
+    /// The k largest pre-activations, through relu (chosen by [`TopKSelection`]).
     TopK(usize),
+}
+
+/// Which pre-activations a TopK SAE ranks to choose its k latents (SAELens
+/// `rescale_acts_by_decoder_norm` in cfg.json). Either way the kept activations are then
+/// multiplied by the decoder norms, like every other architecture's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopKSelection {
+    /// `x·W_enc + b_enc` as the weights give it (the flag false or absent).
+    Unscaled,
+    /// The pre-activations times the decoder norms (the flag true).
+    DecoderNormScaled,
+}
+
+impl TopKSelection {
+    /// The name recorded in run metadata: `unscaled` or `decoder-norm-scaled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unscaled => "unscaled",
+            Self::DecoderNormScaled => "decoder-norm-scaled",
+        }
+    }
 }
 
 /// How the input is normalised before encoding (SAELens `normalize_activations`).
@@ -52,8 +77,15 @@ pub struct SaeConfig {
     pub neuronpedia_id: Option<String>,
     pub context_size: Option<usize>,
     pub dataset_path: Option<String>,
-    /// TransformerLens `center_writing_weights` of the model the SAE was trained on.
-    pub center_writing_weights: bool,
+    /// Whether the SAE's windows start with BOS (SAELens `prepend_bos`; absent: unknown).
+    pub prepend_bos: Option<bool>,
+    /// TransformerLens `center_writing_weights` as the SAE's config states it
+    /// (`model_from_pretrained_kwargs`); None when it says nothing (Gemma Scope `params.npz`,
+    /// or a cfg.json without the key), which leaves the decision to the model's normalisation.
+    pub center_writing_weights: Option<bool>,
+    /// How a TopK SAE ranks its latents (cfg.json `rescale_acts_by_decoder_norm`; unused by
+    /// other architectures).
+    pub topk_selection: TopKSelection,
 }
 
 /// Defaults for fields an SAE's files may not state (Gemma Scope has no cfg.json).
@@ -73,23 +105,21 @@ pub enum SaeFiles {
 }
 
 impl SaeFiles {
-    /// Finds the SAE files in a local folder (or a `params.npz` path) or a hub repo subfolder.
+    /// Finds the SAE files in a local folder (or a `params.npz` path) or a hub repo subfolder;
+    /// see [`SaeFiles::resolve_any`].
     pub fn resolve(location: &Location, subfolder: &str, hub: &Hub) -> Result<Self> {
+        Self::resolve_any(location, &[subfolder], hub)
+    }
+
+    /// Finds the SAE files. A hub repo: in its first `subfolders` entry. A local path: a
+    /// `params.npz`, `sae_weights.safetensors` (with `cfg.json` beside it) or `cfg.json` file;
+    /// else a folder, looked for first in each of `subfolders` under it (the SAE's subfolder),
+    /// then in the folder itself. When none holds an SAE, the error lists every path tried.
+    pub fn resolve_any(location: &Location, subfolders: &[&str], hub: &Hub) -> Result<Self> {
         match location {
-            Location::Local(path) => {
-                if path.is_file() && path.extension().is_some_and(|e| e == "npz") {
-                    return Ok(Self::GemmaScope {
-                        params: path.clone(),
-                    });
-                }
-                let dir = if subfolder.is_empty() {
-                    path.clone()
-                } else {
-                    path.join(subfolder)
-                };
-                Self::from_dir(&dir)
-            }
+            Location::Local(path) => Self::find_local(path, subfolders),
             Location::Hub { repo, revision } => {
+                let subfolder = subfolders.first().copied().unwrap_or("");
                 let file = |name: &str| {
                     if subfolder.is_empty() {
                         name.to_string()
@@ -121,8 +151,80 @@ impl SaeFiles {
         }
     }
 
-    fn from_dir(dir: &Path) -> Result<Self> {
-        ensure!(dir.is_dir(), "SAE folder {} does not exist", dir.display());
+    fn find_local(path: &Path, subfolders: &[&str]) -> Result<Self> {
+        if path.is_file() {
+            return Self::from_file(path);
+        }
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        for dir in subfolders
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| path.join(s))
+            .chain([path.to_path_buf()])
+        {
+            if !candidates.contains(&dir) {
+                candidates.push(dir);
+            }
+        }
+        let mut tried: Vec<String> = Vec::new();
+        for dir in candidates {
+            match Self::from_dir(&dir)? {
+                Ok(files) => return Ok(files),
+                Err(why) => tried.push(format!("{} ({why})", dir.display())),
+            }
+        }
+        bail!(
+            "no SAE found at {}; tried:\n  {}\n[source] sae may be the SAE's folder (SAELens cfg.json + sae_weights.safetensors, or Gemma Scope params.npz), the folder holding its subfolder, or the params.npz / sae_weights.safetensors file",
+            path.display(),
+            tried.join("\n  ")
+        )
+    }
+
+    /// A local file: `params.npz` (any `.npz`), `sae_weights.safetensors` (any `.safetensors`,
+    /// with `cfg.json` beside it) or `cfg.json` (with `sae_weights.safetensors` beside it).
+    fn from_file(path: &Path) -> Result<Self> {
+        let sibling = |name: &str| path.with_file_name(name);
+        if path.extension().is_some_and(|e| e == "npz") {
+            Ok(Self::GemmaScope {
+                params: path.to_path_buf(),
+            })
+        } else if path.extension().is_some_and(|e| e == "safetensors") {
+            let cfg = sibling("cfg.json");
+            ensure!(
+                cfg.is_file(),
+                "SAE weights {} have no cfg.json beside them ({} does not exist)",
+                path.display(),
+                cfg.display()
+            );
+            Ok(Self::SaeLens {
+                cfg,
+                weights: path.to_path_buf(),
+            })
+        } else if path.file_name().is_some_and(|n| n == "cfg.json") {
+            let weights = sibling("sae_weights.safetensors");
+            ensure!(
+                weights.is_file(),
+                "SAE config {} has no sae_weights.safetensors beside it",
+                path.display()
+            );
+            Ok(Self::SaeLens {
+                cfg: path.to_path_buf(),
+                weights,
+            })
+        } else {
+            bail!(
+                "{} is not an SAE file: [source] sae may be a folder, a params.npz, a sae_weights.safetensors or a cfg.json",
+                path.display()
+            )
+        }
+    }
+
+    /// The SAE in `dir`: `Ok(Ok(files))`, `Ok(Err(why))` when the folder holds no SAE (or does
+    /// not exist), and an error when it holds a broken one (cfg.json without weights).
+    fn from_dir(dir: &Path) -> Result<std::result::Result<Self, &'static str>> {
+        if !dir.is_dir() {
+            return Ok(Err("does not exist"));
+        }
         let cfg = dir.join("cfg.json");
         let weights = dir.join("sae_weights.safetensors");
         let params = dir.join("params.npz");
@@ -132,14 +234,13 @@ impl SaeFiles {
                 "SAE folder {} has cfg.json but no sae_weights.safetensors",
                 dir.display()
             );
-            Ok(Self::SaeLens { cfg, weights })
+            Ok(Ok(Self::SaeLens { cfg, weights }))
         } else if params.is_file() {
-            Ok(Self::GemmaScope { params })
+            Ok(Ok(Self::GemmaScope { params }))
         } else {
-            bail!(
-                "SAE folder {} has neither cfg.json + sae_weights.safetensors (SAELens) nor params.npz (Gemma Scope)",
-                dir.display()
-            )
+            Ok(Err(
+                "has neither cfg.json + sae_weights.safetensors (SAELens) nor params.npz (Gemma Scope)",
+            ))
         }
     }
 
@@ -164,6 +265,9 @@ pub struct Sae {
     pub w_dec: Vec<f32>,
     /// The norms that were folded (‖W_dec,i‖ before folding).
     pub decoder_norms: Vec<f32>,
+    /// The decoder norms as a tensor when they multiply the kept activations instead of being
+    /// folded into the encoder (TopK with unscaled selection).
+    topk_norms: Option<Tensor>,
     /// Where it was loaded from.
     pub source: String,
 }
@@ -187,6 +291,12 @@ fn cfg_bool(cfg: &Value, key: &str, default: bool) -> bool {
 
 fn cfg_str<'a>(cfg: &'a Value, key: &str) -> Option<&'a str> {
     cfg.get(key).and_then(Value::as_str)
+}
+
+/// A cfg.json key at the top level (SAELens ≤ 5) or under `metadata` (SAELens 6).
+fn cfg_or_metadata<'a>(cfg: &'a Value, key: &str) -> Option<&'a Value> {
+    cfg.get(key)
+        .or_else(|| cfg.get("metadata").and_then(|m| m.get(key)))
 }
 
 fn parse_normalization(cfg: &Value, file: &Path) -> Result<Normalization> {
@@ -307,7 +417,15 @@ impl Sae {
                 );
             }
         }
-        let norms = fold_decoder_norms(&mut p, d_in, d_sae);
+        let unscaled_topk = matches!(cfg.architecture, Architecture::TopK(_))
+            && cfg.topk_selection == TopKSelection::Unscaled;
+        let (norms, topk_norms) = if unscaled_topk {
+            let norms = unit_decoder_rows(&mut p.w_dec, d_in);
+            let t = Tensor::from_slice(&norms, d_sae, device)?;
+            (norms, Some(t))
+        } else {
+            (fold_decoder_norms(&mut p, d_in, d_sae), None)
+        };
         let threshold = p.threshold.clone().unwrap_or_else(|| vec![0.0; d_sae]);
         let threshold_t = match &p.threshold {
             Some(t) => Some(Tensor::from_slice(t, d_sae, device)?),
@@ -321,6 +439,7 @@ impl Sae {
             threshold,
             w_dec: p.w_dec,
             decoder_norms: norms,
+            topk_norms,
             cfg,
             source,
         })
@@ -359,16 +478,15 @@ impl Sae {
                 weights.display()
             );
         }
-        let hook_name = cfg_str(&json, "hook_name")
-            .or_else(|| cfg_str(&json, "hook_point"))
+        let meta_str = |key: &str| cfg_or_metadata(&json, key).and_then(Value::as_str);
+        let hook_name = meta_str("hook_name")
+            .or_else(|| meta_str("hook_point"))
             .map(String::from)
             .or_else(|| defaults.hook_name.clone())
             .with_context(|| format!("{} has no hook_name", cfg_path.display()))?;
-        let center = json
-            .get("model_from_pretrained_kwargs")
+        let center = cfg_or_metadata(&json, "model_from_pretrained_kwargs")
             .and_then(|k| k.get("center_writing_weights"))
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
+            .and_then(Value::as_bool);
         let cfg = SaeConfig {
             d_in,
             d_sae,
@@ -376,18 +494,23 @@ impl Sae {
             architecture: parse_architecture(&json, cfg_path)?,
             apply_b_dec_to_input: cfg_bool(&json, "apply_b_dec_to_input", true),
             normalize_activations: parse_normalization(&json, cfg_path)?,
-            neuronpedia_id: cfg_str(&json, "neuronpedia_id")
+            neuronpedia_id: meta_str("neuronpedia_id")
                 .map(String::from)
                 .or_else(|| defaults.neuronpedia_id.clone()),
-            context_size: json
-                .get("context_size")
+            context_size: cfg_or_metadata(&json, "context_size")
                 .and_then(Value::as_u64)
                 .map(|c| c as usize)
                 .or(defaults.context_size),
-            dataset_path: cfg_str(&json, "dataset_path")
+            dataset_path: meta_str("dataset_path")
                 .map(String::from)
                 .or_else(|| defaults.dataset_path.clone()),
+            prepend_bos: cfg_or_metadata(&json, "prepend_bos").and_then(Value::as_bool),
             center_writing_weights: center,
+            topk_selection: if cfg_bool(&json, "rescale_acts_by_decoder_norm", false) {
+                TopKSelection::DecoderNormScaled
+            } else {
+                TopKSelection::Unscaled
+            },
         };
         Ok((cfg, tensors))
     }
@@ -417,7 +540,9 @@ impl Sae {
             neuronpedia_id: defaults.neuronpedia_id.clone(),
             context_size: defaults.context_size,
             dataset_path: defaults.dataset_path.clone(),
-            center_writing_weights: false,
+            prepend_bos: None,
+            center_writing_weights: None,
+            topk_selection: TopKSelection::Unscaled,
         };
         Ok((cfg, tensors))
     }
@@ -483,8 +608,23 @@ impl Sae {
                     .expect("JumpReLU SAEs carry a threshold");
                 (pre.relu()? * pre.broadcast_gt(theta)?.to_dtype(DType::F32)?)?
             }
-            Architecture::TopK(k) => top_k_rows(&pre, k)?,
+            Architecture::TopK(k) => {
+                let kept = top_k_rows(&pre, k)?;
+                match &self.topk_norms {
+                    Some(norms) => kept.broadcast_mul(norms)?,
+                    None => kept,
+                }
+            }
         })
+    }
+
+    /// How a TopK SAE chooses its latents, as recorded in run metadata: `unscaled` or
+    /// `decoder-norm-scaled` ([`TopKSelection`]); None for other architectures.
+    pub fn selection_rule(&self) -> Option<&'static str> {
+        match self.cfg.architecture {
+            Architecture::TopK(_) => Some(self.cfg.topk_selection.as_str()),
+            _ => None,
+        }
     }
 }
 
@@ -492,22 +632,8 @@ impl Sae {
 /// and the threshold. Returns the norms. A zero row zeroes its encoder column (as the
 /// original's division would leave the latent dead).
 pub fn fold_decoder_norms(p: &mut SaeParams, d_in: usize, d_sae: usize) -> Vec<f32> {
-    let norms: Vec<f32> = p
-        .w_dec
-        .chunks_exact(d_in)
-        .map(|row| {
-            row.iter()
-                .map(|v| (*v as f64) * (*v as f64))
-                .sum::<f64>()
-                .sqrt() as f32
-        })
-        .collect();
+    let norms = unit_decoder_rows(&mut p.w_dec, d_in);
     for (i, &n) in norms.iter().enumerate() {
-        if n > 0.0 {
-            p.w_dec[i * d_in..(i + 1) * d_in]
-                .iter_mut()
-                .for_each(|v| *v /= n);
-        }
         p.b_enc[i] *= n;
         if let Some(t) = p.threshold.as_mut() {
             t[i] *= n;
@@ -519,6 +645,27 @@ pub fn fold_decoder_norms(p: &mut SaeParams, d_in: usize, d_sae: usize) -> Vec<f
     norms
 }
 
+/// Scales the decoder rows (`[d_sae, d_in]`) to unit norm (a zero row stays zero) and returns
+/// their norms before scaling.
+fn unit_decoder_rows(w_dec: &mut [f32], d_in: usize) -> Vec<f32> {
+    let norms: Vec<f32> = w_dec
+        .chunks_exact(d_in)
+        .map(|row| {
+            row.iter()
+                .map(|v| (*v as f64) * (*v as f64))
+                .sum::<f64>()
+                .sqrt() as f32
+        })
+        .collect();
+    for (row, &n) in w_dec.chunks_exact_mut(d_in).zip(&norms) {
+        if n > 0.0 {
+            row.iter_mut().for_each(|v| *v /= n);
+        }
+    }
+    norms
+}
+
+/// Keeps each row's k largest entries (ties to the lower index), through relu; zeros elsewhere.
 fn top_k_rows(pre: &Tensor, k: usize) -> Result<Tensor> {
     let (n, f) = pre.dims2()?;
     let mut data = pre
@@ -531,7 +678,7 @@ fn top_k_rows(pre: &Tensor, k: usize) -> Result<Tensor> {
         order.clear();
         order.extend(0..f);
         if k < f {
-            order.select_nth_unstable_by(k, |&a, &b| row[b].total_cmp(&row[a]));
+            order.select_nth_unstable_by(k, |&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
         }
         let keep: Vec<usize> = order[..k].to_vec();
         let kept: Vec<f32> = keep.iter().map(|&j| row[j].max(0.0)).collect();

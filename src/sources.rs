@@ -9,9 +9,56 @@ use crate::hub::{Hub, Location};
 use crate::model::{self, HookPoint, ModelFiles};
 use crate::registry;
 use crate::sae::{Sae, SaeDefaults, SaeFiles};
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
+use serde::Serialize;
 use tokenizers::Tokenizer;
+
+/// What decided whether the residual stream is centred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CentringRule {
+    /// The model's normalisation: LayerNorm models are centred, RMSNorm models are not.
+    #[serde(rename = "model layer norm")]
+    ModelLayerNorm,
+    /// The SAE's cfg.json (`model_from_pretrained_kwargs.center_writing_weights = false`).
+    #[serde(rename = "SAE cfg")]
+    SaeCfg,
+    /// `[source] center_writing_weights` in the config.
+    #[serde(rename = "[source] override")]
+    SourceOverride,
+}
+
+/// Whether the residual stream at the hook (and W_E for top tokens) is centred per position,
+/// and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Centring {
+    pub centred: bool,
+    pub rule: CentringRule,
+}
+
+/// Decides centring as TransformerLens' default processing would: `center_writing_weights`
+/// (on unless the SAE's `model_from_pretrained_kwargs` or `[source]` turns it off) only
+/// affects LayerNorm models; TransformerLens skips it for RMSNorm models. `[source]` wins over
+/// the SAE's cfg; asking `[source]` to centre an RMSNorm model is an error, since
+/// TransformerLens would not. `model` names the model in that error.
+pub fn decide_centring(
+    uses_layer_norm: bool,
+    sae_cfg: Option<bool>,
+    source_override: Option<bool>,
+    model: &str,
+) -> Result<Centring> {
+    let (centred, rule) = match (source_override, sae_cfg) {
+        (Some(true), _) if !uses_layer_norm => bail!(
+            "[source] center_writing_weights = true, but model {model} uses RMSNorm: \
+             TransformerLens centres the writing weights of LayerNorm models only (it skips \
+             RMSNorm models such as Gemma and Llama); remove the key or set it to false"
+        ),
+        (Some(c), _) => (c, CentringRule::SourceOverride),
+        (None, Some(false)) => (false, CentringRule::SaeCfg),
+        (None, Some(true) | None) => (uses_layer_norm, CentringRule::ModelLayerNorm),
+    };
+    Ok(Centring { centred, rule })
+}
 
 /// The inputs of one config, resolved lazily.
 pub struct Sources<'a> {
@@ -46,23 +93,27 @@ impl<'a> Sources<'a> {
         }
     }
 
-    /// Loads the SAE `sae_id` (decoder norms folded).
+    /// Loads the SAE `sae_id` (decoder norms folded). A local `[source] sae` without
+    /// placeholders may be the SAE's own folder or file, or a folder holding its subfolder (the
+    /// built-in table's, else the sae id; both are tried).
     pub fn load_sae(&self, sae_id: &str) -> Result<Sae> {
         let g = &self.config.generation;
         let src = &self.config.source;
         let entry = registry::sae_entry(&g.model_name, &g.sae_release_short, sae_id);
-        let (location, subfolder) = match &src.sae {
+        let (location, subfolders) = match &src.sae {
             Some(spec) => match registry::expand_sae_path(spec, sae_id) {
                 Some(expanded) => (
                     Location::parse(&expanded, src.sae_revision.as_deref()),
-                    String::new(),
+                    Vec::new(),
                 ),
                 None => (
                     Location::parse(spec, src.sae_revision.as_deref()),
                     entry
                         .as_ref()
                         .map(|e| e.subfolder.clone())
-                        .unwrap_or_else(|| registry::default_subfolder(sae_id)),
+                        .into_iter()
+                        .chain([registry::default_subfolder(sae_id)])
+                        .collect(),
                 ),
             },
             None => {
@@ -77,7 +128,7 @@ impl<'a> Sources<'a> {
                         repo: e.hub_repo.into(),
                         revision: "main".into(),
                     },
-                    e.subfolder.clone(),
+                    vec![e.subfolder.clone()],
                 )
             }
         };
@@ -90,7 +141,8 @@ impl<'a> Sources<'a> {
             context_size: entry.as_ref().map(|e| e.context_size),
             dataset_path: entry.as_ref().map(|e| e.dataset.to_string()),
         };
-        let files = SaeFiles::resolve(&location, &subfolder, self.hub)?;
+        let subfolders: Vec<&str> = subfolders.iter().map(String::as_str).collect();
+        let files = SaeFiles::resolve_any(&location, &subfolders, self.hub)?;
         Sae::load(&files, &defaults, self.device)
     }
 
@@ -129,6 +181,22 @@ impl<'a> Sources<'a> {
         data::TokenDecoder::load(&self.tokenizer_location()?, self.hub)
     }
 
+    /// Centring of the residual stream of a model (`uses_layer_norm`, named `model` in
+    /// errors) read by an SAE whose cfg.json says `sae_cfg`, with `[source]`'s override.
+    pub fn centring(
+        &self,
+        uses_layer_norm: bool,
+        sae_cfg: Option<bool>,
+        model: &str,
+    ) -> Result<Centring> {
+        decide_centring(
+            uses_layer_norm,
+            sae_cfg,
+            self.config.source.center_writing_weights,
+            model,
+        )
+    }
+
     /// TransformerLens' W_E `[vocab, d_model]` of the model `sae` reads (rows centred where
     /// the residual stream is centred), loading no transformer blocks.
     pub fn load_token_embeddings(&self, sae: &Sae) -> Result<Tensor> {
@@ -143,7 +211,12 @@ impl<'a> Sources<'a> {
             model.d_model()
         );
         let w_e = model.token_embeddings();
-        if model.uses_layer_norm() && sae.cfg.center_writing_weights {
+        let centring = self.centring(
+            model.uses_layer_norm(),
+            sae.cfg.center_writing_weights,
+            &files.source,
+        )?;
+        if centring.centred {
             Ok(w_e.broadcast_sub(&w_e.mean_keepdim(candle_core::D::Minus1)?)?)
         } else {
             Ok(w_e)
@@ -183,6 +256,35 @@ pub fn bos_id(files: &ModelFiles, tokenizer: &Tokenizer) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn centring_follows_the_model_then_the_sae_then_source() {
+        use CentringRule::*;
+        let c = |ln, sae, over| decide_centring(ln, sae, over, "m").unwrap();
+        let want = |centred, rule| Centring { centred, rule };
+        // No opinion anywhere (Gemma Scope params.npz): the model's normalisation decides.
+        assert_eq!(c(true, None, None), want(true, ModelLayerNorm));
+        assert_eq!(c(false, None, None), want(false, ModelLayerNorm));
+        // The SAE's cfg can turn it off; saying true changes nothing.
+        assert_eq!(c(true, Some(false), None), want(false, SaeCfg));
+        assert_eq!(c(true, Some(true), None), want(true, ModelLayerNorm));
+        assert_eq!(c(false, Some(true), None), want(false, ModelLayerNorm));
+        // [source] wins over both.
+        assert_eq!(c(true, Some(false), Some(true)), want(true, SourceOverride));
+        assert_eq!(c(true, None, Some(false)), want(false, SourceOverride));
+        assert_eq!(c(false, None, Some(false)), want(false, SourceOverride));
+        let err = decide_centring(false, None, Some(true), "tiny-gemma")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tiny-gemma") && err.contains("RMSNorm") && err.contains("LayerNorm"),
+            "{err}"
+        );
+        assert_eq!(
+            serde_json::to_value([ModelLayerNorm, SaeCfg, SourceOverride]).unwrap(),
+            serde_json::json!(["model layer norm", "SAE cfg", "[source] override"])
+        );
+    }
 
     #[test]
     fn hooks_follow_from_sae_ids() {

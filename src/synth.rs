@@ -3,7 +3,7 @@
 //! and an SAELens-format SAE calibrated on that model so its latents fire sparsely and in
 //! related groups.
 
-use crate::data::{self, Windower};
+use crate::data::{self, WindowTokens, Windower};
 use crate::hub::Location;
 use crate::model::{self, HookKind, HookPoint, ModelFiles};
 use anyhow::{Context, Result};
@@ -266,7 +266,14 @@ fn sample_residuals(
     let model = model::load_model(&files, hook, &Device::Cpu)?;
     let tokenizer = data::gpt2_bpe(&model_dir.join("vocab.json"), &model_dir.join("merges.txt"))?;
     let docs = data::read_documents(corpus_path, "text")?;
-    let mut windower = Windower::new((GPT2_VOCAB_SIZE - 1) as u32, ctx);
+    let bos = Some((GPT2_VOCAB_SIZE - 1) as u32);
+    let mut windower = Windower::new(
+        ctx,
+        WindowTokens {
+            begin: bos,
+            separator: bos,
+        },
+    );
     let mut batch = Vec::new();
     for ids in data::encode_documents(&tokenizer, docs)? {
         windower.push_document(&ids);

@@ -231,7 +231,7 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
         .as_deref()
         .map(|d| Location::parse(d, config.source.dataset_revision.as_deref()))
         .context("train-sae needs [source] dataset in the config")?;
-    let runner = ModelRunner::load(&sources, hook, true, None, dataset)?;
+    let runner = ModelRunner::load(&sources, hook, None, None, None, dataset)?;
     let d_in = runner.model.d_model();
     let mut stream = ActivationStream {
         windows: runner.windows(&sources)?,
@@ -372,7 +372,7 @@ fn save_saelens(
         TrainArchitecture::Standard { .. } => ("standard", serde_json::json!({})),
         TrainArchitecture::TopK { k } => ("topk", serde_json::json!({ "k": k })),
     };
-    let cfg = serde_json::json!({
+    let mut cfg = serde_json::json!({
         "architecture": architecture,
         "d_in": d_in,
         "d_sae": options.d_sae,
@@ -397,6 +397,11 @@ fn save_saelens(
         "seqpos_slice": [null],
         "trained_with": format!("saecooc {}", env!("CARGO_PKG_VERSION")),
     });
+    if let TrainArchitecture::TopK { .. } = options.architecture {
+        // `forward` ranks the pre-activations as they are, not scaled by the decoder norms:
+        // SAELens' TopK rule when this flag is false (and the decoder is used unnormalised).
+        cfg["rescale_acts_by_decoder_norm"] = false.into();
+    }
     let tensors: Vec<(&str, Tensor)> = vec![
         ("W_enc", p.w_enc.as_tensor().to_device(&Device::Cpu)?),
         ("b_enc", p.b_enc.as_tensor().to_device(&Device::Cpu)?),

@@ -42,7 +42,12 @@ assert sums[0] > sums[1] > sums[2] > 0, sums
 fn cooc_outputs_read_back_with_numpy() {
     let dir = tempfile::tempdir().unwrap();
     let paths = fixture(dir.path());
-    let (out, results) = run_cooc(dir.path(), &config_text(&paths, 6, ""));
+    // Without special-token removal, exactly n_batches × tokens_per_batch = 6 × 500 tokens.
+    let config = config_text(&paths, 6, "").replace(
+        "remove_special_tokens = true",
+        "remove_special_tokens = false",
+    );
+    let (out, results) = run_cooc(dir.path(), &config);
     assert_ok(&out);
     let d = results_dir(&results, 6);
     let names: Vec<String> = files_under(&d)

@@ -89,7 +89,7 @@ dataset = "{corpus}"
 [run]
 context_size = 32
 prompts_per_batch = 4
-tokens_per_batch = 200
+tokens_per_batch = 100
 "#,
         model = model.display(),
         tok = d.join("tokenizer.json").display(),
@@ -108,7 +108,9 @@ tokens_per_batch = 200
     assert_eq!(files_under(&folder).len(), 7, "{:?}", files_under(&folder));
     let run: serde_json::Value =
         serde_json::from_slice(&std::fs::read(folder.join("run.json")).unwrap()).unwrap();
-    assert_eq!(run["tokens_counted"], 600);
+    // Each batch: 4 windows, BOS and separators dropped (at most 124 kept), first 100 counted.
+    assert_eq!(run["tokens_counted"], 300);
+    assert_eq!(run["batch_rule"], "special_removed");
     assert_eq!(run["hook"], "blocks.1.hook_resid_post");
     assert_eq!(run["sae"]["architecture"], "JumpRelu");
     assert_eq!(

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{assert_ok, fixture, pca_config, prepare, python, results_dir, saecooc};
+use common::{
+    assert_ok, files_under, fixture, pca_config, prepare, python, results_dir, saecooc,
+};
 use std::path::Path;
 use std::process::Output;
 
@@ -50,7 +52,11 @@ fn h5_files_read_back_with_h5py_and_the_original_apps_loader() {
     let (p, results) = prepare(dir.path());
     let split = dir.path().join("split");
     copy_tree(&results, &split);
-    let config = pca_config(&p, 10, 4, 150);
+    // Size 8: the synthetic SAE's planted groups, many subgraphs, so the file splits.
+    let config = pca_config(&p, 10, 4, 150).replace(
+        "subgraph_sizes_to_plot = [2, 3, 4, 5, 6]",
+        "subgraph_sizes_to_plot = [2, 3, 4, 5, 6, 8]",
+    );
     assert_ok(&run_pca(dir.path(), &config, &results, &["--quiet"]));
     assert_ok(&run_pca(
         dir.path(),
@@ -64,7 +70,11 @@ fn h5_files_read_back_with_h5py_and_the_original_apps_loader() {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.contains("_chunk"))
             .collect();
-    assert!(chunks.len() >= 2, "{chunks:?}");
+    assert!(
+        chunks.len() >= 2,
+        "{chunks:?} in {:?}",
+        files_under(&results_dir(&split, 6))
+    );
     let run = pca_run(&results);
     assert!(run["subgraphs_written"].as_u64().unwrap() >= 3, "{run}");
 

@@ -203,7 +203,8 @@ fn topk_keeps_the_k_largest() {
     let dir = tempfile::tempdir().unwrap();
     let raw = random_raw(4, 10, 4);
     let cfg = serde_json::json!({"d_in": 4, "hook_name": "blocks.0.hook_resid_pre", "architecture": "topk",
-        "activation_fn_kwargs": {"k": 3}, "apply_b_dec_to_input": false});
+        "activation_fn_kwargs": {"k": 3}, "apply_b_dec_to_input": false,
+        "rescale_acts_by_decoder_norm": true});
     write_saelens(dir.path(), &raw, cfg, false);
     let sae = load(dir.path(), &SaeDefaults::default());
     let mut rng = StdRng::seed_from_u64(5);
@@ -261,4 +262,73 @@ fn broken_sae_files_give_clear_errors() {
         SaeFiles::resolve(&Location::Local(empty.path().to_path_buf()), "", &hub).unwrap_err()
     );
     assert!(err.contains("neither cfg.json"), "{err}");
+}
+
+/// The golden TopK SAEs that SAELens 6.54.12 itself built and saved (one random SAE, d_in 16,
+/// d_sae 64, k 4, decoder norms 0.1–2.0, saved once with `rescale_acts_by_decoder_norm` false
+/// and once true; scripts/golden/gen_topk_golden.py), with SAELens' encodings of 64 inputs.
+/// Both rules pick different latents on every one of these rows, so selecting on the wrong
+/// pre-activations cannot pass. Each SAE must pick exactly SAELens' active set; its folded
+/// activations must equal SAELens' times the decoder norms (unscaled: SAELens' encode is
+/// unfolded) or SAELens' encode itself (scaled: it already multiplies by the norms), within
+/// 1e-5 of the row's largest activation (at least 1): f32 on both sides, summed in another order.
+#[test]
+fn topk_selects_its_latents_by_its_own_rule_as_saelens_does() {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden");
+    let t = candle_core::safetensors::load(golden.join("saelens_topk.safetensors"), &Device::Cpu)
+        .unwrap();
+    let f32s = |name: &str| t[name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let (rows, d_sae, k) = (64, 64, 4);
+    let x = &t["x"];
+    let golden_norms = f32s("decoder_norms");
+    for (name, rule) in [("unscaled", "unscaled"), ("scaled", "decoder-norm-scaled")] {
+        let sae = load(
+            &golden.join(format!("topk_sae_{name}")),
+            &SaeDefaults::default(),
+        );
+        // SAELens 6 keeps the hook under `metadata`.
+        assert_eq!(sae.cfg.hook_name, "blocks.0.hook_resid_pre");
+        assert_eq!(sae.selection_rule(), Some(rule), "{name}");
+        for (a, b) in sae.decoder_norms.iter().zip(&golden_norms) {
+            assert!((a - b).abs() <= 1e-6 * b, "{name}: decoder norm {a} vs {b}");
+        }
+        let got = sae
+            .encode(x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let want = f32s(&format!("{name}.folded"));
+        let active = t[format!("{name}.active").as_str()]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<i64>()
+            .unwrap();
+        let mut fired = 0;
+        for r in 0..rows {
+            let got_row = &got[r * d_sae..(r + 1) * d_sae];
+            let want_row = &want[r * d_sae..(r + 1) * d_sae];
+            let ours: Vec<i64> = (0..d_sae as i64)
+                .filter(|&i| got_row[i as usize] > 0.0)
+                .collect();
+            let theirs: Vec<i64> = active[r * k..(r + 1) * k]
+                .iter()
+                .copied()
+                .filter(|&i| i >= 0)
+                .collect();
+            assert_eq!(ours, theirs, "{name}: active latents of row {r}");
+            fired += ours.len();
+            let scale = want_row.iter().fold(1f32, |m, v| m.max(v.abs()));
+            for i in 0..d_sae {
+                assert!(
+                    (got_row[i] - want_row[i]).abs() <= 1e-5 * scale,
+                    "{name}: row {r} latent {i}: {} vs SAELens {}",
+                    got_row[i],
+                    want_row[i]
+                );
+            }
+        }
+        assert!(fired > rows * 2, "{name}: only {fired} activations");
+    }
 }

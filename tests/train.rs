@@ -47,8 +47,9 @@ fn train(dir: &Path, architecture: &str, out: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(out.join("training.json")).unwrap()).unwrap()
 }
 
-/// TopK encode from the raw SAELens weights in f64, with the decoder norms folded in as saecooc
-/// (and the original pipeline) does before encoding.
+/// TopK encode from the raw SAELens weights in f64 by SAELens' rule for an SAE trained as
+/// train-sae trains (`rescale_acts_by_decoder_norm` false): the k largest pre-activations as the
+/// weights give them, through ReLU; then times the decoder norms, as saecooc folds them.
 fn brute_force_topk(weights: &Path, x: &[f32], d_in: usize, k: usize) -> Vec<f64> {
     let t = candle_core::safetensors::load(weights, &Device::Cpu).unwrap();
     let get = |n: &str| t[n].flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -70,13 +71,21 @@ fn brute_force_topk(weights: &Path, x: &[f32], d_in: usize, k: usize) -> Vec<f64
                 let dot: f64 = (0..d_in)
                     .map(|j| (row[j] as f64 - b_dec[j] as f64) * w_enc[j * d_sae + i] as f64)
                     .sum();
-                (dot + b_enc[i] as f64) * norms[i]
+                dot + b_enc[i] as f64
             })
             .collect();
         let mut sorted = pre.clone();
         sorted.sort_by(|a, b| b.total_cmp(a));
         let kth = sorted[k - 1];
-        out.extend(pre.iter().map(|&p| if p >= kth { p.max(0.0) } else { 0.0 }));
+        out.extend(pre.iter().zip(&norms).map(
+            |(&p, &n)| {
+                if p >= kth {
+                    p.max(0.0) * n
+                } else {
+                    0.0
+                }
+            },
+        ));
     }
     out
 }
@@ -99,6 +108,10 @@ fn trained_sae_round_trips_and_runs_in_cooc() {
     let sae = Sae::load(&files, &SaeDefaults::default(), &Device::Cpu).unwrap();
     assert_eq!((sae.cfg.d_in, sae.cfg.d_sae), (64, 96));
     assert_eq!(sae.cfg.hook_name, "blocks.1.hook_resid_pre");
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("cfg.json")).unwrap()).unwrap();
+    assert_eq!(cfg["rescale_acts_by_decoder_norm"], false);
+    assert_eq!(sae.selection_rule(), Some("unscaled"));
     let x: Vec<f32> = (0..5 * 64)
         .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
         .collect();

@@ -3,12 +3,10 @@
 //! For each SAE: read windows in order, run the model to the SAE's hook (centring the residual
 //! stream of LayerNorm models as TransformerLens does), drop special-token positions when
 //! configured, encode with the folded SAE, and count every threshold in the same pass.
-//! Exactly `n_batches × tokens_per_batch` tokens are counted (fewer only if the data runs out,
-//! which is reported and recorded).
-//!
-//! Deliberate difference from the original: its "batch" with special-token removal held at
-//! most 1016 GPT-2 tokens (8 windows of 128 minus BOS), not 4096; saecooc always counts full
-//! batches of `tokens_per_batch` tokens, read in order rather than from a shuffle buffer.
+//! Which tokens make the `n_batches` batches follows [`BatchRule`]: with special-token removal
+//! exactly the original's batches; without it the first `n_batches × tokens_per_batch` tokens
+//! in order (the original's shuffle buffer is not reproducible). Fewer only if the data runs
+//! out, which is reported and recorded.
 
 pub mod counts;
 pub mod sparse;
@@ -185,20 +183,23 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     let encode_rows = encode_chunk_rows(d_sae);
 
     let target = config.tokens_to_count();
+    let rule = BatchRule::of(config);
     let shard = options.shard;
     let checkpoint = checkpoint_file(&out_dir, shard);
     let run_id = match shard {
         Some(s) => run_fingerprint(config, sae_id, &format!("shard {}/{}", s.index, s.count))?,
         None => run_fingerprint(config, sae_id, "")?,
     };
-    // Tokens counted over all shards: the budget and the stopping point are global, so the
-    // shards of a split count exactly the tokens of the unsharded run between them.
+    // Tokens and batches counted over all shards: the budget and the stopping point are
+    // global, so the shards of a split count exactly the tokens of the unsharded run.
     let mut counted_global = 0u64;
+    let mut batches = 0u64;
     if options.resume && checkpoint.is_file() {
         let (saved, position) =
             state::load_checked(&checkpoint, counters.len(), inputs.sae.cfg.d_sae, &run_id)?;
         counters = saved;
         counted_global = position.counted_global;
+        batches = position.batches;
         timed(&mut timings.tokenize_s, || {
             windows.skip(position.windows_read)
         })?;
@@ -215,10 +216,14 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             checkpoint.display()
         );
     }
-    let bar = crate::progress::bar(target, options.quiet, sae_id, "tokens");
+    let bar = match rule {
+        BatchRule::FirstTokens => crate::progress::bar(target, options.quiet, sae_id, "tokens"),
+        BatchRule::SpecialRemoved => {
+            crate::progress::bar(g.n_batches as u64, options.quiet, sae_id, "batches")
+        }
+    };
     let ctx = inputs.runner.context_size as u64;
-    let mut batches = 0usize;
-    while counted_global < target {
+    while !rule.done(config, counted_global, batches) {
         let batch = timed(&mut timings.tokenize_s, || {
             windows.next_windows(config.run.prompts_per_batch)
         })?;
@@ -230,9 +235,10 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             &batch,
             g.remove_special_tokens,
             &inputs.runner.special,
-            target - counted_global,
+            rule.budget(config, counted_global),
         );
         counted_global += positions.len() as u64;
+        batches += 1;
         let (positions, tokens): (Vec<u32>, Vec<u32>) = match shard {
             Some(s) => positions
                 .into_iter()
@@ -243,7 +249,6 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
                 .unzip(),
             None => (positions, tokens),
         };
-        batches += 1;
         if !positions.is_empty() {
             let resid = timed(&mut timings.forward_s, || {
                 inputs.runner.residual(&batch, &positions, device)
@@ -273,14 +278,18 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
                 })?;
             }
         }
-        bar.set_position(counted_global);
+        bar.set_position(match rule {
+            BatchRule::FirstTokens => counted_global,
+            BatchRule::SpecialRemoved => batches,
+        });
         if options.checkpoint_every > 0
-            && batches % options.checkpoint_every == 0
-            && counted_global < target
+            && batches % options.checkpoint_every as u64 == 0
+            && !rule.done(config, counted_global, batches)
         {
             let position = state::Position {
                 fingerprint: run_id.clone(),
                 counted_global,
+                batches,
                 windows_read: windows.windows_read,
                 complete: false,
                 data_exhausted: false,
@@ -293,9 +302,11 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     bar.finish_and_clear();
     let counted = counted_global;
     ensure!(counted > 0, "dataset {} yielded no tokens to count (is it empty, or shorter than one window of {} tokens?)", inputs.runner.dataset.describe(), inputs.runner.context_size);
-    if counted < target && !options.quiet {
+    let data_exhausted = !rule.done(config, counted, batches);
+    if data_exhausted && !options.quiet {
         eprintln!(
-            "warning: the data ran out after {counted} of {target} tokens ({} windows); results record the true count",
+            "warning: the data ran out after {counted} tokens in {batches} of {} batches ({} windows); results record the true count",
+            g.n_batches,
             windows.windows_read
         );
     }
@@ -303,9 +314,10 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         let position = state::Position {
             fingerprint: shards_fingerprint(config, sae_id, s.count)?,
             counted_global,
+            batches,
             windows_read: windows.windows_read,
             complete: true,
-            data_exhausted: counted < target,
+            data_exhausted,
         };
         let path = shard_file(&out_dir, s.index, s.count);
         state::save(&path, &mut counters, &position)?;
@@ -343,13 +355,18 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             architecture: format!("{:?}", inputs.sae.cfg.architecture),
             neuronpedia_id: inputs.sae.cfg.neuronpedia_id.clone(),
             residual_centred: center,
+            centring_rule: inputs.runner.centring_rule,
+            topk_selection: inputs.sae.selection_rule(),
         },
         dataset: inputs.runner.dataset.describe(),
         context_size: inputs.runner.context_size,
+        window_tokens: inputs.runner.window_tokens,
+        batch_rule: rule,
         windows_read: windows.windows_read,
+        batches_counted: batches,
         tokens_requested: target,
         tokens_counted: counted,
-        data_exhausted: counted < target,
+        data_exhausted,
         thresholds,
         timings,
         elapsed_s: elapsed,
@@ -374,7 +391,9 @@ struct MergeManifest {
     version: &'static str,
     sae_id: String,
     shards: usize,
+    batch_rule: BatchRule,
     windows_read: u64,
+    batches_counted: u64,
     tokens_requested: u64,
     tokens_counted: u64,
     data_exhausted: bool,
@@ -445,7 +464,9 @@ pub fn merge(
             version: env!("CARGO_PKG_VERSION"),
             sae_id: sae_id.clone(),
             shards,
+            batch_rule: BatchRule::of(config),
             windows_read: position.windows_read,
+            batches_counted: position.batches,
             tokens_requested: config.tokens_to_count(),
             tokens_counted: counters[0].tokens(),
             data_exhausted: position.data_exhausted,
@@ -464,6 +485,46 @@ pub fn merge(
         });
     }
     Ok(out)
+}
+
+/// Which tokens make up the `n_batches` batches that are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum BatchRule {
+    /// The first `n_batches × tokens_per_batch` tokens of the window stream, read
+    /// `prompts_per_batch` windows at a time (the original drew them from an unseeded shuffle
+    /// buffer, which cannot be reproduced; saecooc reads them in order).
+    FirstTokens,
+    /// The original's batch with special tokens removed: the next `prompts_per_batch` windows,
+    /// special-token positions dropped in row-major order, then the first `tokens_per_batch`
+    /// positions kept (GPT-2 at context 128: at most 8 × 127 = 1,016 tokens).
+    SpecialRemoved,
+}
+
+impl BatchRule {
+    fn of(config: &Config) -> Self {
+        if config.generation.remove_special_tokens {
+            Self::SpecialRemoved
+        } else {
+            Self::FirstTokens
+        }
+    }
+
+    /// Positions the next batch may count, after `counted` tokens.
+    fn budget(self, config: &Config, counted: u64) -> u64 {
+        match self {
+            Self::FirstTokens => config.tokens_to_count() - counted,
+            Self::SpecialRemoved => config.run.tokens_per_batch as u64,
+        }
+    }
+
+    /// True once `counted` tokens in `batches` batches complete the run.
+    fn done(self, config: &Config, counted: u64, batches: u64) -> bool {
+        match self {
+            Self::FirstTokens => counted >= config.tokens_to_count(),
+            Self::SpecialRemoved => batches >= config.generation.n_batches as u64,
+        }
+    }
 }
 
 /// Flat positions (row-major over `[windows, context]`) to count and their token ids, dropping
@@ -598,7 +659,14 @@ struct Manifest {
     sae: SaeInfo,
     dataset: String,
     context_size: usize,
+    /// What starts each window and what separates documents inside one.
+    window_tokens: crate::data::WindowTokens,
+    /// Which tokens make a batch (see [`BatchRule`]).
+    batch_rule: BatchRule,
     windows_read: u64,
+    batches_counted: u64,
+    /// `n_batches × tokens_per_batch`: exact for `first_tokens`, an upper bound for
+    /// `special_removed`.
     tokens_requested: u64,
     tokens_counted: u64,
     data_exhausted: bool,
@@ -617,6 +685,12 @@ struct SaeInfo {
     architecture: String,
     neuronpedia_id: Option<String>,
     residual_centred: bool,
+    /// What decided `residual_centred`: "model layer norm", "SAE cfg" or "[source] override".
+    centring_rule: crate::sources::CentringRule,
+    /// TopK SAEs: whether the k latents are chosen on "unscaled" or "decoder-norm-scaled"
+    /// pre-activations (the SAE cfg's `rescale_acts_by_decoder_norm`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topk_selection: Option<&'static str>,
 }
 
 /// Per-threshold statistics of the latents.

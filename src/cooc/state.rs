@@ -19,6 +19,8 @@ pub struct Position {
     pub fingerprint: String,
     /// Tokens counted so far over all shards (the budget is global).
     pub counted_global: u64,
+    /// Batches read so far.
+    pub batches: u64,
     /// Windows read from the data.
     pub windows_read: u64,
     /// True once the run is complete (a shard's final partial counts).

@@ -36,7 +36,7 @@ dataset = "{}"
 
 [run]
 context_size = 32
-prompts_per_batch = 7
+prompts_per_batch = 16
 tokens_per_batch = 500
 "#,
         p.model.display(),

@@ -1,0 +1,256 @@
+//! Where and how SAE files are read: Fortran-ordered arrays written by numpy (a transposed
+//! `W_enc = W_dec.T`, as `np.savez` stores it) load like their C-ordered copies, and
+//! `[source] sae` may name the SAE's folder itself, the folder above it, or the weights file.
+
+mod common;
+
+use candle_core::{Device, Tensor};
+use common::{assert_ok, config_text, files_under, fixture, python_check, results_dir, run_cooc};
+use saecooc::hub::{Hub, Location};
+use saecooc::npz::{read_f32_rows, read_npz, NpzWriter};
+use saecooc::sae::{Sae, SaeDefaults, SaeFiles};
+use saecooc::synth::SynthPaths;
+use std::path::{Path, PathBuf};
+
+const WRITE_BOTH_ORDERS: &str = r#"
+import sys
+import numpy as np
+out = sys.argv[1]
+rng = np.random.default_rng(7)
+d_in, d_sae = 6, 10
+W_dec = rng.normal(size=(d_sae, d_in)).astype(np.float32) * 1.7
+W_enc = W_dec.T  # a view: Fortran-ordered
+assert W_enc.flags.f_contiguous and not W_enc.flags.c_contiguous
+params = dict(W_enc=W_enc, W_dec=W_dec,
+              b_enc=rng.normal(size=d_sae).astype(np.float32) * 0.1,
+              b_dec=rng.normal(size=d_in).astype(np.float32) * 0.1,
+              threshold=np.abs(rng.normal(size=d_sae)).astype(np.float32) * 0.2)
+np.savez(f"{out}/fortran/params.npz", **params)
+np.savez(f"{out}/c/params.npz", **{k: np.ascontiguousarray(v) for k, v in params.items()})
+with np.load(f"{out}/fortran/params.npz") as f:
+    assert f["W_enc"].flags.f_contiguous and not f["W_enc"].flags.c_contiguous
+# Every dtype saecooc reads, as 2-D and 3-D transposes.
+m = rng.normal(size=(3, 5))
+arrays = {
+    "f2": m.astype(np.float16).T, "f4": m.astype(np.float32).T, "f8": m.T,
+    "i4": (m * 100).astype(np.int32).T, "i8": (m * 100).astype(np.int64).T,
+    "u4": np.abs(m * 100).astype(np.uint32).T, "u8": np.abs(m * 100).astype(np.uint64).T,
+    "u1": np.abs(m * 10).astype(np.uint8).T, "b1": (m > 0).T,
+    "S": np.array([[b"a", b"bc"], [b"def", b""]]).T,
+    "cube": rng.normal(size=(2, 3, 4)).astype(np.float32).transpose(2, 1, 0),
+}
+for v in arrays.values():
+    assert v.flags.f_contiguous and not v.flags.c_contiguous
+np.savez(f"{out}/arrays_f.npz", **arrays)
+np.savez(f"{out}/arrays_c.npz", **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
+J = rng.random(size=(4, 7)).astype(np.float32)
+np.savez_compressed(f"{out}/matrix_f.npz", np.asfortranarray(J))
+np.savez_compressed(f"{out}/matrix_c.npz", J)
+"#;
+
+fn load(path: &Path) -> Sae {
+    let hub = Hub::from_env(false).unwrap();
+    let files = SaeFiles::resolve(&Location::Local(path.to_path_buf()), "", &hub).unwrap();
+    let defaults = SaeDefaults {
+        hook_name: Some("blocks.0.hook_resid_post".into()),
+        ..Default::default()
+    };
+    Sae::load(&files, &defaults, &Device::Cpu).unwrap()
+}
+
+fn rows(path: &Path) -> (Vec<usize>, Vec<Vec<f32>>) {
+    let mut out = Vec::new();
+    let shape = read_f32_rows(
+        path,
+        None,
+        |_| Ok(()),
+        |_, r| {
+            out.push(r.to_vec());
+            Ok(())
+        },
+    )
+    .unwrap();
+    (shape, out)
+}
+
+#[test]
+fn fortran_ordered_numpy_arrays_load_like_c_ordered_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("fortran")).unwrap();
+    std::fs::create_dir_all(d.join("c")).unwrap();
+    python_check(WRITE_BOTH_ORDERS, &[d]);
+
+    let (f, c) = (load(&d.join("fortran")), load(&d.join("c")));
+    assert_eq!((f.cfg.d_in, f.cfg.d_sae), (6, 10));
+    assert_eq!(f.w_dec, c.w_dec);
+    assert_eq!(f.decoder_norms, c.decoder_norms);
+    assert_eq!(f.threshold, c.threshold);
+    let x: Vec<f32> = (0..8 * 6)
+        .map(|i| ((i * 37 % 23) as f32 - 11.0) / 4.0)
+        .collect();
+    let x = Tensor::from_slice(&x, (8, 6), &Device::Cpu).unwrap();
+    let enc = |s: &Sae| {
+        s.encode(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    let (ef, ec) = (enc(&f), enc(&c));
+    assert_eq!(ef, ec);
+    assert!(ef.iter().any(|&v| v > 0.0), "some latent should fire");
+
+    let (af, ac) = (
+        read_npz(&d.join("arrays_f.npz")).unwrap(),
+        read_npz(&d.join("arrays_c.npz")).unwrap(),
+    );
+    assert_eq!(af.len(), 11);
+    for ((kf, a), (kc, b)) in af.iter().zip(&ac) {
+        assert_eq!(kf, kc);
+        assert_eq!(a, b, "array {kf}");
+    }
+    let (shape_f, rows_f) = rows(&d.join("matrix_f.npz"));
+    assert_eq!(shape_f, vec![4, 7]);
+    assert_eq!((shape_f, rows_f), rows(&d.join("matrix_c.npz")));
+}
+
+const SAE_ID: &str = "blocks.1.hook_resid_pre";
+
+/// Runs `cooc` in `dir` with `[source] sae = sae`; returns the output and the results folder.
+fn cooc_with_sae(dir: &Path, p: &SynthPaths, sae: &str) -> (std::process::Output, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let config = config_text(p, 2, "").replace(
+        &format!("sae = \"{}\"", p.sae.parent().unwrap().display()),
+        &format!("sae = \"{sae}\""),
+    );
+    assert!(config.contains(&format!("sae = \"{sae}\"")));
+    let (out, results) = run_cooc(dir, &config);
+    (out, results_dir(&results, 2))
+}
+
+fn run_json(d: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(d.join("run.json")).unwrap()).unwrap()
+}
+
+fn counts(d: &Path) -> Vec<Vec<u8>> {
+    let mut files: Vec<PathBuf> = files_under(d)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "npz"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 9, "{files:?}");
+    files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+}
+
+#[test]
+fn source_sae_may_be_the_sae_folder_its_parent_or_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = fixture(d);
+    let sae_dir = p.sae.clone();
+    assert!(sae_dir.ends_with(SAE_ID) && sae_dir.join("cfg.json").is_file());
+    let weights = sae_dir.join("sae_weights.safetensors");
+    let parent = sae_dir.parent().unwrap().to_path_buf();
+
+    // Today's form: the folder above `{sae_id}/`.
+    let (out, reference) = cooc_with_sae(&d.join("parent"), &p, &parent.display().to_string());
+    assert_ok(&out);
+    let want = counts(&reference);
+    assert_eq!(
+        run_json(&reference)["sae"]["source"],
+        weights.display().to_string()
+    );
+    let forms = [
+        ("itself", sae_dir.display().to_string()),
+        ("weights", weights.display().to_string()),
+        ("cfg", sae_dir.join("cfg.json").display().to_string()),
+        ("placeholder", format!("{}/{{sae_id}}", parent.display())),
+    ];
+    for (name, sae) in forms {
+        let (out, folder) = cooc_with_sae(&d.join(name), &p, &sae);
+        assert_ok(&out);
+        assert_eq!(
+            run_json(&folder)["sae"]["source"],
+            weights.display().to_string(),
+            "{name}"
+        );
+        assert!(counts(&folder) == want, "{name}: other counts");
+    }
+
+    // `{neat_sae_id}` and a direct params.npz path.
+    let neat = d.join("neat").join("blocks_1_hook_resid_pre");
+    std::fs::create_dir_all(&neat).unwrap();
+    for f in ["cfg.json", "sae_weights.safetensors"] {
+        std::fs::copy(sae_dir.join(f), neat.join(f)).unwrap();
+    }
+    let (out, folder) = cooc_with_sae(
+        &d.join("neat_run"),
+        &p,
+        &format!("{}/{{neat_sae_id}}", d.join("neat").display()),
+    );
+    assert_ok(&out);
+    assert!(counts(&folder) == want);
+
+    let scope = d.join("scope");
+    std::fs::create_dir_all(&scope).unwrap();
+    let params = scope.join("my_sae.npz");
+    let loaded = candle_core::safetensors::load(&weights, &Device::Cpu).unwrap();
+    let mut npz = NpzWriter::create(&params, false).unwrap();
+    for k in ["W_enc", "W_dec", "b_enc", "b_dec"] {
+        let t = &loaded[k];
+        let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        npz.add_array(k, t.dims(), &v).unwrap();
+    }
+    let d_sae = loaded["b_enc"].dims()[0];
+    npz.add_array("threshold", &[d_sae], &vec![0f32; d_sae])
+        .unwrap();
+    npz.finish().unwrap();
+    let (out, folder) = cooc_with_sae(&d.join("npz_run"), &p, &params.display().to_string());
+    assert_ok(&out);
+    let run = run_json(&folder);
+    assert_eq!(run["sae"]["source"], params.display().to_string());
+    assert_eq!(run["sae"]["architecture"], "JumpRelu");
+}
+
+#[test]
+fn a_missing_sae_lists_every_path_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = fixture(d);
+    let empty = d.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (out, _) = cooc_with_sae(&d.join("run"), &p, &empty.display().to_string());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let sub = empty.join(SAE_ID);
+    assert!(
+        err.contains(&format!("{} (does not exist)", sub.display())),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{} (has neither cfg.json", empty.display())),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A path that does not exist at all: both candidates are named.
+    let nowhere = d.join("nowhere");
+    let (out, _) = cooc_with_sae(&d.join("run2"), &p, &nowhere.display().to_string());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{} (does not exist)",
+            nowhere.join(SAE_ID).display()
+        )) && err.contains(&format!("{} (does not exist)", nowhere.display())),
+        "{err}"
+    );
+
+    // A file that is no SAE file.
+    let (out, _) = cooc_with_sae(&d.join("run3"), &p, &p.corpus.display().to_string());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not an SAE file"), "{err}");
+}
