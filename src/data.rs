@@ -421,7 +421,15 @@ pub fn python_splitlines(text: &str) -> Vec<&str> {
     let is_break = |c: char| {
         matches!(
             c,
-            '\n' | '\r' | '\x0b' | '\x0c' | '\x1c' | '\x1d' | '\x1e' | '\u{85}' | '\u{2028}' | '\u{2029}'
+            '\n' | '\r'
+                | '\x0b'
+                | '\x0c'
+                | '\x1c'
+                | '\x1d'
+                | '\x1e'
+                | '\u{85}'
+                | '\u{2028}'
+                | '\u{2029}'
         )
     };
     let mut lines = Vec::new();
@@ -786,7 +794,10 @@ mod tests {
             "{\"text\": \"x y\"}\n\n{\"text\": \"\", \"id\": 2}\n{\"text\": \"z\"}\n",
         )
         .unwrap();
-        assert_eq!(read_documents(&jsonl, "text").unwrap(), vec!["x y", "", "z"]);
+        assert_eq!(
+            read_documents(&jsonl, "text").unwrap(),
+            vec!["x y", "", "z"]
+        );
         std::fs::write(&jsonl, "{\"body\": \"x\"}\n").unwrap();
         let err = format!("{:#}", read_documents(&jsonl, "text").unwrap_err());
         assert!(err.contains("line 1") && err.contains("'text'"), "{err}");

@@ -4,9 +4,7 @@
 
 mod common;
 
-use common::{
-    assert_ok, files_under, fixture, pca_config, prepare, python, results_dir, saecooc,
-};
+use common::{assert_ok, files_under, fixture, pca_config, prepare, python, results_dir, saecooc};
 use std::path::Path;
 use std::process::Output;
 

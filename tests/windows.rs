@@ -39,7 +39,8 @@ fn ids(v: &Value) -> Vec<u32> {
 }
 
 fn golden_cases() -> Vec<Case> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/saelens_windows.json");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/saelens_windows.json");
     let json: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     json["cases"]
         .as_array()
@@ -58,7 +59,12 @@ fn golden_cases() -> Vec<Case> {
                 .iter()
                 .map(|d| d.as_str().unwrap().to_string())
                 .collect(),
-            document_tokens: c["document_tokens"].as_array().unwrap().iter().map(ids).collect(),
+            document_tokens: c["document_tokens"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(ids)
+                .collect(),
             windows: c["windows"].as_array().unwrap().iter().map(ids).collect(),
             docs_ending_at_window_end: c["docs_ending_at_window_end"].as_u64().unwrap() as usize,
         })
@@ -110,7 +116,12 @@ fn windows_equal_saelens_token_for_token() {
             windower.push_document(doc);
             windows.extend(std::iter::from_fn(|| windower.pop_window()));
         }
-        assert_eq!(windows.len(), case.windows.len(), "{}: window count", case.name);
+        assert_eq!(
+            windows.len(),
+            case.windows.len(),
+            "{}: window count",
+            case.name
+        );
         for (k, (a, b)) in windows.iter().zip(&case.windows).enumerate() {
             assert_eq!(a, b, "{}: window {k} differs", case.name);
         }
@@ -174,7 +185,12 @@ fn brute_force(
     BruteForce { counts, tokens }
 }
 
-fn config_for(paths: &saecooc::synth::SynthPaths, dataset: &Path, generation: &str, run: &str) -> String {
+fn config_for(
+    paths: &saecooc::synth::SynthPaths,
+    dataset: &Path,
+    generation: &str,
+    run: &str,
+) -> String {
     format!(
         r#"[generation]
 model_name = "synthetic-gpt2"
@@ -235,13 +251,20 @@ fn cooc_counts_the_saelens_windows() {
     let (case, corpus) = golden_corpus(dir.path());
     let prompts = 4;
     let n_batches = (case.windows.len() / prompts).min(12);
-    assert!(n_batches >= 3, "golden case too short: {} windows", case.windows.len());
+    assert!(
+        n_batches >= 3,
+        "golden case too short: {} windows",
+        case.windows.len()
+    );
     // No special-token removal: the first n_batches × tokens_per_batch tokens, BOS included.
     let text = config_for(
         &paths,
         &corpus,
         &format!("n_batches = {n_batches}\nremove_special_tokens = false"),
-        &format!("prompts_per_batch = {prompts}\ntokens_per_batch = {}", prompts * 32),
+        &format!(
+            "prompts_per_batch = {prompts}\ntokens_per_batch = {}",
+            prompts * 32
+        ),
     );
     let (out, results) = run_cooc(dir.path(), &text);
     assert_ok(&out);
@@ -252,7 +275,10 @@ fn cooc_counts_the_saelens_windows() {
     let written = written_counts(&out_dir, &["0_0", "1_5"]);
     for (k, (w, e)) in written.iter().zip(&expected.counts).enumerate() {
         let differing = w.iter().zip(e).filter(|(a, b)| a != b).count();
-        assert_eq!(differing, 0, "threshold {k}: {differing} count entries differ from the SAELens windows");
+        assert_eq!(
+            differing, 0,
+            "threshold {k}: {differing} count entries differ from the SAELens windows"
+        );
     }
     let manifest = run_json(&out_dir);
     assert_eq!(manifest["tokens_counted"], expected.tokens);
@@ -269,7 +295,11 @@ fn special_token_removal_counts_the_original_batches() {
     let (case, corpus) = golden_corpus(dir.path());
     let prompts = 4;
     let n_batches = (case.windows.len() / prompts).min(10);
-    assert!(n_batches >= 3, "golden case too short: {} windows", case.windows.len());
+    assert!(
+        n_batches >= 3,
+        "golden case too short: {} windows",
+        case.windows.len()
+    );
     let kept = |b: usize| -> usize {
         case.windows[b * prompts..(b + 1) * prompts]
             .iter()
@@ -298,7 +328,10 @@ fn special_token_removal_counts_the_original_batches() {
     let written = written_counts(&out_dir, &["0_0", "1_5"]);
     for (k, (w, e)) in written.iter().zip(&expected.counts).enumerate() {
         let differing = w.iter().zip(e).filter(|(a, b)| a != b).count();
-        assert_eq!(differing, 0, "threshold {k}: {differing} count entries differ from the original's batches");
+        assert_eq!(
+            differing, 0,
+            "threshold {k}: {differing} count entries differ from the original's batches"
+        );
     }
     let manifest = run_json(&out_dir);
     assert_eq!(manifest["tokens_counted"], expected.tokens);
@@ -314,7 +347,9 @@ fn windows_without_bos_follow_the_config() {
     for (separator, expect_sep) in [(None, None), (Some("\"bos\""), Some(GPT2_BOS))] {
         let case = golden_cases()
             .into_iter()
-            .find(|c| c.context_size == 32 && c.tokens.begin.is_none() && c.tokens.separator == expect_sep)
+            .find(|c| {
+                c.context_size == 32 && c.tokens.begin.is_none() && c.tokens.separator == expect_sep
+            })
             .expect("golden case without BOS");
         let dir = tempfile::tempdir().unwrap();
         let paths = fixture(dir.path());
@@ -326,7 +361,12 @@ fn windows_without_bos_follow_the_config() {
                 .map(|s| format!("sequence_separator = {s}\n"))
                 .unwrap_or_default()
         );
-        let text = config_for(&paths, &corpus, "n_batches = 2\nremove_special_tokens = false", &run);
+        let text = config_for(
+            &paths,
+            &corpus,
+            "n_batches = 2\nremove_special_tokens = false",
+            &run,
+        );
         let config = Config::parse(&text).unwrap();
         let hub = Hub::from_env(false).unwrap();
         let device = Device::Cpu;
@@ -334,8 +374,7 @@ fn windows_without_bos_follow_the_config() {
         let encoder = Encoder::load(&sources, "blocks.1.hook_resid_pre").unwrap();
         assert_eq!(encoder.runner.window_tokens, case.tokens, "{}", case.name);
         let mut stream = encoder.runner.windows(&sources).unwrap();
-        let windows: Vec<Vec<u32>> =
-            std::iter::from_fn(|| stream.next_window().unwrap()).collect();
+        let windows: Vec<Vec<u32>> = std::iter::from_fn(|| stream.next_window().unwrap()).collect();
         assert_eq!(windows, case.windows, "{}", case.name);
     }
 }
