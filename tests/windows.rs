@@ -225,6 +225,18 @@ fn written_counts(dir: &Path, tags: &[&str]) -> Vec<Vec<u64>> {
         .collect()
 }
 
+/// Every count entry `cooc` wrote (thresholds 0.0 and 1.5) equals the brute force's.
+fn assert_counts_written(out_dir: &Path, expected: &BruteForce, what: &str) {
+    let written = written_counts(out_dir, &["0_0", "1_5"]);
+    for (k, (w, e)) in written.iter().zip(&expected.counts).enumerate() {
+        let differing = w.iter().zip(e).filter(|(a, b)| a != b).count();
+        assert_eq!(
+            differing, 0,
+            "threshold {k}: {differing} count entries differ from {what}"
+        );
+    }
+}
+
 fn run_json(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap()
 }
@@ -272,14 +284,7 @@ fn cooc_counts_the_saelens_windows() {
     let config = Config::parse(&text).unwrap();
     let expected = brute_force(&config, &case.windows, &[0.0, 1.5], |_| usize::MAX);
     assert_eq!(expected.tokens, (n_batches * prompts * 32) as u64);
-    let written = written_counts(&out_dir, &["0_0", "1_5"]);
-    for (k, (w, e)) in written.iter().zip(&expected.counts).enumerate() {
-        let differing = w.iter().zip(e).filter(|(a, b)| a != b).count();
-        assert_eq!(
-            differing, 0,
-            "threshold {k}: {differing} count entries differ from the SAELens windows"
-        );
-    }
+    assert_counts_written(&out_dir, &expected, "the SAELens windows");
     let manifest = run_json(&out_dir);
     assert_eq!(manifest["tokens_counted"], expected.tokens);
     assert_eq!(manifest["windows_read"], (n_batches * prompts) as u64);
@@ -325,14 +330,7 @@ fn special_token_removal_counts_the_original_batches() {
     let by_hand: usize = (0..n_batches).map(|b| kept(b).min(per_batch)).sum();
     assert_eq!(expected.tokens, by_hand as u64);
     assert!(expected.tokens < (n_batches * per_batch) as u64);
-    let written = written_counts(&out_dir, &["0_0", "1_5"]);
-    for (k, (w, e)) in written.iter().zip(&expected.counts).enumerate() {
-        let differing = w.iter().zip(e).filter(|(a, b)| a != b).count();
-        assert_eq!(
-            differing, 0,
-            "threshold {k}: {differing} count entries differ from the original's batches"
-        );
-    }
+    assert_counts_written(&out_dir, &expected, "the original's batches");
     let manifest = run_json(&out_dir);
     assert_eq!(manifest["tokens_counted"], expected.tokens);
     assert_eq!(manifest["batches_counted"], n_batches as u64);
