@@ -64,6 +64,7 @@ test: $(TEST_PYTHON_DEP)
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --release --locked --all-targets -- -D warnings
+	python3 scripts/check-module-deps.py
 
 fmt:
 	cargo fmt --all

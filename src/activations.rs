@@ -1,17 +1,166 @@
-//! Model + SAE → latent activations for token windows, shared by `cooc` and `pca`.
+//! The activation stream shared by `cooc`, `pca`, `stats` and `train-sae`: token windows in
+//! batches, the positions of them that are read, the residual stream at a hook and SAE
+//! activations.
 //!
 //! Loads what one SAE needs (model up to its hook, tokenizer, special tokens, window length,
-//! dataset), streams deterministic windows, and turns a batch of windows into SAE activations:
-//! residual stream at the hook (centred per position for LayerNorm models, as TransformerLens
-//! does; see [`crate::sources::decide_centring`]), then the folded SAE's encoder.
+//! dataset) and streams deterministic [`Batch`]es: `prompts_per_batch` windows each, special
+//! tokens dropped when asked (one rule, [`ActivationStream`]), then turns a batch into SAE
+//! activations: residual stream at the hook (centred per position for LayerNorm models, as
+//! TransformerLens does; see [`crate::sources::decide_centring`]), then the folded SAE's
+//! encoder. A non-finite value is an error naming its window and position
+//! ([`Batch::non_finite`]), in every stage.
 
+use crate::config::DeviceKind;
 use crate::data::{Documents, TokenSpec, WindowStream, WindowTokens};
 use crate::hub::Location;
 use crate::model::{self, HookPoint, ModelFiles, ResidualModel};
 use crate::sae::Sae;
 use crate::sources::{bos_id, CentringRule, Sources};
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
+
+/// Opens the compute device.
+pub fn open_device(kind: DeviceKind) -> Result<Device> {
+    match kind {
+        DeviceKind::Cpu => Ok(Device::Cpu),
+        DeviceKind::Cuda if candle_core::utils::cuda_is_available() => {
+            Device::new_cuda(0).context("cannot open CUDA device 0")
+        }
+        DeviceKind::Cuda => bail!(
+            "device = \"cuda\" but this saecooc was built without CUDA (rebuild with `cargo build --release --features cuda`) or no GPU is visible"
+        ),
+    }
+}
+
+/// One batch of the stream: consecutive windows and the positions of them that are read.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Index of the batch's first window in the data.
+    pub first_window: u64,
+    /// The windows' token ids.
+    pub windows: Vec<Vec<u32>>,
+    /// The positions read, flat (row-major over `[window, position]`), ascending.
+    pub positions: Vec<u32>,
+    /// The token id at each read position.
+    pub tokens: Vec<u32>,
+    context_size: usize,
+}
+
+impl Batch {
+    /// The window (in the data) and position of flat position `flat`.
+    pub fn locate(&self, flat: u32) -> (u64, usize) {
+        let flat = flat as usize;
+        (
+            self.first_window + (flat / self.context_size) as u64,
+            flat % self.context_size,
+        )
+    }
+
+    /// The error for a non-finite `value` in `what` of read position number `row`.
+    pub fn non_finite(&self, row: usize, value: f32, what: &str) -> anyhow::Error {
+        let (window, position) = self.locate(self.positions[row]);
+        anyhow::anyhow!(
+            "{what} is {value} at window {window} position {position} (token id {}): the model or SAE produced non-finite values",
+            self.tokens[row]
+        )
+    }
+
+    /// Checks `values`, rows of `width` for read positions `first_row..`, for non-finite values.
+    pub fn ensure_finite(
+        &self,
+        values: &[f32],
+        width: usize,
+        first_row: usize,
+        what: &str,
+    ) -> Result<()> {
+        match values.iter().position(|v| !v.is_finite()) {
+            Some(i) => Err(self.non_finite(first_row + i / width, values[i], what)),
+            None => Ok(()),
+        }
+    }
+
+    /// Keeps only the read positions whose window (index in the data) passes `keep`.
+    pub fn retain_windows(&mut self, keep: impl Fn(u64) -> bool) {
+        let (first, ctx) = (self.first_window, self.context_size as u64);
+        let (positions, tokens) = self
+            .positions
+            .iter()
+            .zip(&self.tokens)
+            .filter(|(&p, _)| keep(first + p as u64 / ctx))
+            .map(|(&p, &t)| (p, t))
+            .unzip();
+        self.positions = positions;
+        self.tokens = tokens;
+    }
+
+    /// All token ids of the batch, window after window.
+    pub fn all_tokens(&self) -> Vec<u32> {
+        self.windows.concat()
+    }
+}
+
+/// Token windows in batches of `prompts` windows, read positions chosen by one rule: every
+/// position, or (when `remove_special`) every position whose token is not special (the model's
+/// BOS, EOS and PAD), in row-major order, at most the budget given per batch.
+pub struct ActivationStream<'h> {
+    windows: WindowStream<'h>,
+    prompts: usize,
+    remove_special: bool,
+    special: Vec<u32>,
+    context_size: usize,
+}
+
+impl ActivationStream<'_> {
+    /// The next batch with at most `budget` read positions, or None at the end of the data.
+    pub fn next_batch(&mut self, budget: u64) -> Result<Option<Batch>> {
+        let windows = self.windows.next_windows(self.prompts)?;
+        if windows.is_empty() {
+            return Ok(None);
+        }
+        let (positions, tokens) =
+            read_positions(&windows, self.remove_special, &self.special, budget);
+        Ok(Some(Batch {
+            first_window: self.windows.windows_read - windows.len() as u64,
+            windows,
+            positions,
+            tokens,
+            context_size: self.context_size,
+        }))
+    }
+
+    /// Windows read from the data so far.
+    pub fn windows_read(&self) -> u64 {
+        self.windows.windows_read
+    }
+
+    /// Reads and drops `n` windows (to resume at a saved position).
+    pub fn skip_windows(&mut self, n: u64) -> Result<()> {
+        self.windows.skip(n)
+    }
+}
+
+/// Flat positions (row-major over `[windows, context]`) to read and their token ids, dropping
+/// special tokens when asked and keeping at most `budget`.
+fn read_positions(
+    windows: &[Vec<u32>],
+    remove_special: bool,
+    special: &[u32],
+    budget: u64,
+) -> (Vec<u32>, Vec<u32>) {
+    let mut positions = Vec::new();
+    let mut tokens = Vec::new();
+    for (p, &tok) in windows.iter().flatten().enumerate() {
+        if positions.len() as u64 >= budget {
+            break;
+        }
+        if remove_special && special.contains(&tok) {
+            continue;
+        }
+        positions.push(p as u32);
+        tokens.push(tok);
+    }
+    (positions, tokens)
+}
 
 /// A language model up to a hook, with its tokenizer and dataset: token windows in, residual
 /// stream out.
@@ -99,6 +248,37 @@ impl ModelRunner {
         ))
     }
 
+    /// The dataset's activation stream from the start: batches of `prompts` windows,
+    /// special-token positions dropped when `remove_special`.
+    pub fn stream<'h>(
+        &self,
+        sources: &Sources<'h>,
+        prompts: usize,
+        remove_special: bool,
+    ) -> Result<ActivationStream<'h>> {
+        Ok(ActivationStream {
+            windows: self.windows(sources)?,
+            prompts,
+            remove_special,
+            special: self.special.clone(),
+            context_size: self.context_size,
+        })
+    }
+
+    /// The residual stream at the hook for the read positions of `batch`:
+    /// `[positions, d_model]`. A non-finite value is an error naming its window and position
+    /// (an SAE's ReLU would otherwise turn NaN into a silent zero).
+    pub fn batch_residual(&self, batch: &Batch, device: &Device) -> Result<Tensor> {
+        let resid = self.residual(&batch.windows, &batch.positions, device)?;
+        // One sum tells whether a full scan is needed (a finite sum can only come from finite
+        // values; an overflowing one is rescanned and passes).
+        if !resid.sum_all()?.to_scalar::<f32>()?.is_finite() {
+            let host = resid.flatten_all()?.to_vec1::<f32>()?;
+            batch.ensure_finite(&host, self.model.d_model(), 0, "residual stream")?;
+        }
+        Ok(resid)
+    }
+
     /// The residual stream at the hook for `positions` (flat, row-major over
     /// `[windows, context]`) of `batch`: `[positions, d_model]`.
     pub fn residual(
@@ -182,5 +362,57 @@ impl Encoder {
             .to_device(&Device::Cpu)?
             .flatten_all()?
             .to_vec1::<f32>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(windows: Vec<Vec<u32>>, remove_special: bool, budget: u64) -> Batch {
+        let (positions, tokens) = read_positions(&windows, remove_special, &[50256], budget);
+        Batch {
+            first_window: 10,
+            windows,
+            positions,
+            tokens,
+            context_size: 4,
+        }
+    }
+
+    #[test]
+    fn special_positions_are_dropped_and_the_budget_respected() {
+        let windows = vec![vec![50256, 10, 11, 50256], vec![50256, 12, 13, 14]];
+        let b = batch(windows.clone(), true, 100);
+        assert_eq!(b.positions, vec![1, 2, 5, 6, 7]);
+        assert_eq!(b.tokens, vec![10, 11, 12, 13, 14]);
+        assert_eq!(
+            batch(windows.clone(), false, 100).positions,
+            (0..8).collect::<Vec<u32>>()
+        );
+        let b = batch(windows, true, 3);
+        assert_eq!(b.positions, vec![1, 2, 5]);
+        assert_eq!(b.tokens, vec![10, 11, 12]);
+    }
+
+    #[test]
+    fn positions_are_located_and_non_finite_values_named() {
+        let windows = vec![vec![50256, 10, 11, 50256], vec![50256, 12, 13, 14]];
+        let mut b = batch(windows, true, 100);
+        assert_eq!(b.locate(6), (11, 2));
+        let err = b
+            .ensure_finite(&[0.0, 1.0, 2.0, 3.0, f32::NAN, 5.0], 2, 1, "SAE activation")
+            .unwrap_err()
+            .to_string();
+        // Value 4 is row 2 of these, read position 1 + 2 = 3: flat 6, window 11, position 2.
+        assert!(
+            err.contains("SAE activation is NaN at window 11 position 2 (token id 13)"),
+            "{err}"
+        );
+        assert!(b.ensure_finite(&[0.0, 1.0], 2, 0, "x").is_ok());
+        // Shards keep whole windows.
+        b.retain_windows(|w| w % 2 == 1);
+        assert_eq!(b.positions, vec![5, 6, 7]);
+        assert_eq!(b.tokens, vec![12, 13, 14]);
     }
 }

@@ -4,9 +4,9 @@
 //! stage of a whole `cooc` run on a GPT-2-small-shaped random model.
 
 use crate::config::{Config, DeviceKind};
-use crate::cooc::counts::{CoocCounts, Storage};
+use crate::pairs::{CoocCounts, Storage};
 use crate::synth::{self, SynthOptions};
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use std::path::Path;
@@ -226,16 +226,31 @@ pub fn end_to_end(dir: &Path, batches: usize, device: DeviceKind) -> Result<Vec<
         );
         synth::write_all(dir, &options)?;
     }
-    let config = Config::parse(&end_to_end_config(dir, batches, device))?;
-    let options = crate::cooc::CoocOptions {
-        quiet: true,
-        ..Default::default()
-    };
-    let summary = crate::cooc::run(&config, &options)?
-        .pop()
-        .context("the benchmark ran no SAE")?;
-    let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(summary.out_dir.join("run.json"))?)?;
+    // The benchmark runs `saecooc cooc` itself, as a user would, and reads its run.json.
+    let text = end_to_end_config(dir, batches, device);
+    let config = Config::parse(&text)?;
+    let config_path = dir.join("bench-cooc.toml");
+    std::fs::write(&config_path, &text)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    let exe = std::env::current_exe().context("cannot find the saecooc executable")?;
+    let status = std::process::Command::new(&exe)
+        .args(["--quiet", "cooc", "--config"])
+        .arg(&config_path)
+        .status()
+        .with_context(|| format!("cannot run {} cooc", exe.display()))?;
+    ensure!(
+        status.success(),
+        "the benchmark's cooc run failed ({status})"
+    );
+    let g = &config.generation;
+    let out_dir = crate::results::layout::sae_results_dir(
+        &config.run.results_dir,
+        &g.model_name,
+        &g.sae_release_short,
+        &g.sae_ids[0],
+        g.n_batches,
+    );
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("run.json"))?)?;
     let tokens = run["tokens_counted"].as_f64().unwrap_or(0.0);
     let stages = [
         ("tokenize", "tokenize_s"),

@@ -1,7 +1,7 @@
 //! Run configuration: the original pipeline's TOML files plus saecooc's own keys.
 //!
 //! The original's `[generation]`, `[analysis]` and `[pca]` tables load unchanged (see
-//! `original-pipeline.md` §1.1). saecooc adds two optional tables:
+//! docs/formats.md, "Inputs"). saecooc adds two optional tables:
 //! `[source]` says where model, tokenizer, SAE and text come from (a Hugging Face repo id or a
 //! local path; defaults come from the built-in table of the paper's releases), and `[run]`
 //! holds device, window and batch sizes and the results folder.
@@ -223,8 +223,8 @@ impl MatrixFormat {
     }
 }
 
-/// A `pca` config: the original's `config_pca_streamlit_maxexamples.toml` (§1.2), loaded
-/// unchanged, plus saecooc's `[source]` and `[run]`.
+/// A `pca` config: the original's `config_pca_streamlit_maxexamples.toml` (see docs/formats.md,
+/// "Inputs"), loaded unchanged, plus saecooc's `[source]` and `[run]`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PcaConfig {

@@ -292,6 +292,10 @@ struct TrainArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also train on special-token positions (BOS/EOS/PAD), which are dropped by default as
+    /// `cooc` drops them with remove_special_tokens.
+    #[arg(long)]
+    keep_special_tokens: bool,
     /// Compute device, overriding [run] device.
     #[arg(long, value_enum)]
     device: Option<DeviceKind>,
@@ -449,9 +453,10 @@ fn run_train(args: TrainArgs, quiet: bool) -> Result<()> {
         heldout_tokens: args.heldout_tokens,
         out: args.out,
         seed: args.seed,
+        keep_special_tokens: args.keep_special_tokens,
         quiet,
     };
-    let device = saecooc::cooc::open_device(args.device.unwrap_or(config.run.device))?;
+    let device = saecooc::activations::open_device(args.device.unwrap_or(config.run.device))?;
     let r = train::run(&config, &options, &device)?;
     if !quiet {
         println!(
@@ -492,7 +497,7 @@ fn run_stats(args: StatsArgs, quiet: bool) -> Result<()> {
         Some(path) => {
             let config = Config::load(path)?;
             let hub = saecooc::hub::Hub::from_env(!quiet)?;
-            let device = saecooc::cooc::open_device(config.run.device)?;
+            let device = saecooc::activations::open_device(config.run.device)?;
             let pass = saecooc::stats::TokenPassOptions {
                 sources: saecooc::sources::Sources::new(&config, &hub, &device),
                 batches: args.batches,
@@ -541,7 +546,7 @@ fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
     let config = synth::demo_config(&paths, &options);
     saecooc::atomic::write_bytes(&args.out.join("cooc.toml"), config.as_bytes())?;
     if let Some(nnz) = args.random_jaccard {
-        let dir = saecooc::layout::sae_results_dir(
+        let dir = saecooc::results::layout::sae_results_dir(
             &args.out.join("results"),
             "synthetic-gpt2",
             "synthetic",
@@ -564,7 +569,7 @@ fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
 }
 
 fn run_bench(args: BenchArgs) -> Result<()> {
-    use saecooc::cooc::counts::Storage;
+    use saecooc::pairs::Storage;
     if args.end_to_end {
         return saecooc::bench::end_to_end(&args.dir, args.batches, args.device).map(|_| ());
     }

@@ -50,8 +50,8 @@ pub struct SaeEntry {
     pub context_size: usize,
 }
 
-/// The SAELens release name, derived as the original does (§1.3): Gemma uses the short name
-/// itself; other models prefix the model name.
+/// The SAELens release name, derived as the original does (see docs/formats.md, "Results folder
+/// layout"): Gemma uses the short name itself; other models prefix the model name.
 pub fn release_name(model_name: &str, release_short: &str) -> String {
     if model_name.starts_with("gemma") {
         release_short.to_string()

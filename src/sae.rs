@@ -628,6 +628,18 @@ impl Sae {
     }
 }
 
+/// The per-latent cut `t + θ_i` of activation threshold `t`, computed in f32: latent i is
+/// active on a token iff its (folded) activation is strictly above it ([`is_active`]).
+pub fn threshold_cut(t: f64, theta: &[f32]) -> Vec<f32> {
+    theta.iter().map(|&th| t as f32 + th).collect()
+}
+
+/// The active-latent rule: `act > t + θ_i` (strict), with `cut` from [`threshold_cut`].
+#[inline]
+pub fn is_active(act: f32, cut: f32) -> bool {
+    act > cut
+}
+
 /// Scales decoder rows to unit norm and multiplies each norm into the encoder column, `b_enc`
 /// and the threshold. Returns the norms. A zero row zeroes its encoder column (as the
 /// original's division would leave the latent dead).

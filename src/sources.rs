@@ -4,7 +4,6 @@
 //! ([`crate::registry`]) supplies hub locations.
 
 use crate::config::Config;
-use crate::data;
 use crate::hub::{Hub, Location};
 use crate::model::{self, HookPoint, ModelFiles};
 use crate::registry;
@@ -173,12 +172,12 @@ impl<'a> Sources<'a> {
 
     /// The tokenizer.
     pub fn load_tokenizer(&self) -> Result<Tokenizer> {
-        data::load_tokenizer(&self.tokenizer_location()?, self.hub)
+        crate::tokenizer::load_tokenizer(&self.tokenizer_location()?, self.hub)
     }
 
     /// The tokenizer, wrapped to decode single tokens as transformers does.
-    pub fn load_token_decoder(&self) -> Result<data::TokenDecoder> {
-        data::TokenDecoder::load(&self.tokenizer_location()?, self.hub)
+    pub fn load_token_decoder(&self) -> Result<crate::tokenizer::TokenDecoder> {
+        crate::tokenizer::TokenDecoder::load(&self.tokenizer_location()?, self.hub)
     }
 
     /// Centring of the residual stream of a model (`uses_layer_norm`, named `model` in

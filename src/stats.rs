@@ -1,5 +1,5 @@
-//! `saecooc stats`: the paper's size-effect analyses (original-pipeline.md §6) over every SAE
-//! and threshold under a results folder:
+//! `saecooc stats`: the paper's size-effect analyses (see docs/formats.md, "Statistics
+//! outputs") over every SAE and threshold under a results folder:
 //! - active latents per token: mean, std and histogram (from `cooc`'s run.json);
 //! - from the node tables: mean subgraph size over latents (with and without singletons) and
 //!   the fraction of latents in subgraphs of two or more (Fig. 9);
@@ -11,11 +11,11 @@
 //! computed (histograms are). With `--config`, a pass through model and SAE also gives, per
 //! token, active latents against active subgraphs (`subgraph_l0_any`).
 
-use crate::export::find_sae_folders;
-use crate::graph::pictures::{plot_err, with_png};
-use crate::layout::{find_cooc_files, CoocKind};
 use crate::npz::{is_sparse_npz, read_csr_rows, read_f32_rows, read_npz};
+use crate::plot::{plot_err, with_png};
 use crate::pyfmt::{float_repr, threshold_tag};
+use crate::results::layout::find_sae_folders;
+use crate::results::layout::{find_cooc_files, CoocKind};
 use anyhow::{ensure, Context, Result};
 use plotters::prelude::*;
 use serde::Serialize;
@@ -76,31 +76,30 @@ pub fn subgraph_l0_pass(
         "node table has {} latents but SAE {sae_id} has {d_sae}",
         subgraph_of.len()
     );
-    let cut = crate::cooc::counts::threshold_cut(threshold, &encoder.sae.threshold);
-    let mut windows = encoder.runner.windows(sources)?;
-    let remove = sources.config.generation.remove_special_tokens;
+    let cut = crate::sae::threshold_cut(threshold, &encoder.sae.threshold);
+    let mut stream = encoder.runner.stream(
+        sources,
+        sources.config.run.prompts_per_batch,
+        sources.config.generation.remove_special_tokens,
+    )?;
     let (mut tokens, mut latent_sum, mut subgraph_sum) = (0u64, 0u64, 0u64);
     let mut histogram: Vec<u64> = Vec::new();
     let mut seen: Vec<u64> =
         vec![u64::MAX; subgraph_of.iter().copied().max().unwrap_or(0).max(0) as usize + 1];
     for _ in 0..batches {
-        let batch = windows.next_windows(sources.config.run.prompts_per_batch)?;
-        if batch.is_empty() {
+        let Some(batch) = stream.next_batch(u64::MAX)? else {
             break;
-        }
-        let (positions, _) =
-            crate::cooc::kept_positions(&batch, remove, &encoder.runner.special, u64::MAX);
-        if positions.is_empty() {
+        };
+        if batch.positions.is_empty() {
             continue;
         }
-        let resid = encoder
-            .runner
-            .residual(&batch, &positions, sources.device)?;
+        let resid = encoder.runner.batch_residual(&batch, sources.device)?;
         let acts = encoder.encode(&resid)?;
+        batch.ensure_finite(&acts, d_sae, 0, "SAE activation")?;
         for row in acts.chunks_exact(d_sae) {
             let (mut latents, mut subgraphs) = (0u64, 0usize);
             for (j, &a) in row.iter().enumerate() {
-                if a > cut[j] {
+                if crate::sae::is_active(a, cut[j]) {
                     latents += 1;
                     let sg = subgraph_of[j].max(0) as usize;
                     if seen[sg] != tokens {
@@ -249,7 +248,7 @@ pub fn subgraph_size_stats(sizes: &[f64]) -> (f64, Option<f64>, f64) {
 }
 
 fn node_table_sizes(path: &Path) -> Result<Vec<f64>> {
-    Ok(crate::pca::read_node_table(path)?
+    Ok(crate::results::node_table::read_node_table(path)?
         .iter()
         .map(|r| r.subgraph_size as f64)
         .collect())
@@ -273,7 +272,8 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
     for f in &folders {
         let run = run_json(&f.dir);
         for (threshold, total) in find_cooc_files(&f.dir, CoocKind::Total)? {
-            let acts_file = crate::layout::cooc_file(&f.dir, CoocKind::Activations, threshold);
+            let acts_file =
+                crate::results::layout::cooc_file(&f.dir, CoocKind::Activations, threshold);
             let activations = match read_npz(&acts_file) {
                 Ok(a) => a
                     .into_iter()
@@ -361,7 +361,7 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
 /// The token pass for one SAE folder, when the pass config names that SAE.
 fn token_pass_for(
     p: &TokenPassOptions,
-    f: &crate::export::SaeFolder,
+    f: &crate::results::layout::SaeFolder,
     table: &Path,
     threshold: f64,
     d_sae: usize,
@@ -375,7 +375,7 @@ fn token_pass_for(
         return Ok(None);
     };
     let mut subgraph_of = vec![0i64; d_sae];
-    for r in crate::pca::read_node_table(table)? {
+    for r in crate::results::node_table::read_node_table(table)? {
         if let Some(slot) = subgraph_of.get_mut(r.node_id as usize) {
             *slot = r.subgraph_id;
         }

@@ -264,7 +264,8 @@ fn sample_residuals(
         &crate::hub::Hub::from_env(false)?,
     )?;
     let model = model::load_model(&files, hook, &Device::Cpu)?;
-    let tokenizer = data::gpt2_bpe(&model_dir.join("vocab.json"), &model_dir.join("merges.txt"))?;
+    let tokenizer =
+        crate::tokenizer::gpt2_bpe(&model_dir.join("vocab.json"), &model_dir.join("merges.txt"))?;
     let docs = data::read_documents(corpus_path, "text")?;
     let bos = Some((GPT2_VOCAB_SIZE - 1) as u32);
     let mut windower = Windower::new(
@@ -275,7 +276,7 @@ fn sample_residuals(
         },
     );
     let mut batch = Vec::new();
-    for ids in data::encode_documents(&tokenizer, docs)? {
+    for ids in crate::tokenizer::encode_documents(&tokenizer, docs)? {
         windower.push_document(&ids);
         while let Some(w) = windower.pop_window() {
             batch.push(w);
@@ -491,7 +492,7 @@ pub fn write_random_cooc(
     threshold: f64,
     seed: u64,
 ) -> Result<()> {
-    use crate::layout::{cooc_file, CoocKind};
+    use crate::results::layout::{cooc_file, CoocKind};
     let mut rng = StdRng::seed_from_u64(seed);
     let mut pairs: Vec<(u32, u32, f32)> = Vec::with_capacity(n * nnz_per_row / 2);
     for i in 0..n {

@@ -5,7 +5,8 @@
 //! λ · Σᵢ actᵢ · ‖W_dec,i‖, the L1 penalty scaled by decoder norms) or TopK (only the k largest
 //! pre-activations kept, loss = ‖x − x̂‖²). Adam (β 0.9/0.999, no weight decay), W_enc
 //! initialised as W_dec transposed, b_dec as the mean of the first buffer. Activations stream
-//! through a shuffled buffer; special-token positions are dropped, as `cooc` drops them.
+//! through a shuffled buffer; special-token positions are dropped (unless
+//! `--keep-special-tokens`), as `cooc` drops them with `remove_special_tokens`.
 
 use crate::activations::ModelRunner;
 use crate::config::Config;
@@ -49,6 +50,9 @@ pub struct TrainOptions {
     /// The SAE folder to write (`cfg.json`, `sae_weights.safetensors`, `training.json`).
     pub out: PathBuf,
     pub seed: u64,
+    /// Train on special-token positions too (by default they are dropped, as `cooc` drops them
+    /// with `remove_special_tokens`).
+    pub keep_special_tokens: bool,
     pub quiet: bool,
 }
 
@@ -133,31 +137,27 @@ fn batch_stats(x: &Tensor, acts: &Tensor, recon: &Tensor, loss: f64) -> Result<S
     })
 }
 
-/// Streams residual rows (special tokens dropped) in shuffled buffers.
-struct ActivationStream<'a> {
+/// Residual rows for training, read from the shared activation stream in data order.
+struct ResidualRows<'a> {
     runner: &'a ModelRunner,
-    windows: crate::data::WindowStream<'a>,
-    prompts: usize,
+    stream: crate::activations::ActivationStream<'a>,
     device: &'a Device,
 }
 
-impl ActivationStream<'_> {
+impl ResidualRows<'_> {
     /// Up to `n` residual rows `[rows, d]` on the device, in data order.
     fn take(&mut self, n: usize) -> Result<Option<Tensor>> {
         let mut parts = Vec::new();
         let mut have = 0;
         while have < n {
-            let batch = self.windows.next_windows(self.prompts)?;
-            if batch.is_empty() {
+            let Some(batch) = self.stream.next_batch((n - have) as u64)? else {
                 break;
-            }
-            let (positions, _) =
-                crate::cooc::kept_positions(&batch, true, &self.runner.special, (n - have) as u64);
-            if positions.is_empty() {
+            };
+            if batch.positions.is_empty() {
                 continue;
             }
-            have += positions.len();
-            parts.push(self.runner.residual(&batch, &positions, self.device)?);
+            have += batch.positions.len();
+            parts.push(self.runner.batch_residual(&batch, self.device)?);
         }
         if parts.is_empty() {
             return Ok(None);
@@ -233,10 +233,16 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
         .context("train-sae needs [source] dataset in the config")?;
     let runner = ModelRunner::load(&sources, hook, None, None, None, dataset)?;
     let d_in = runner.model.d_model();
-    let mut stream = ActivationStream {
-        windows: runner.windows(&sources)?,
+    let open_stream = || {
+        runner.stream(
+            &sources,
+            config.run.prompts_per_batch,
+            !options.keep_special_tokens,
+        )
+    };
+    let mut stream = ResidualRows {
+        stream: open_stream()?,
         runner: &runner,
-        prompts: config.run.prompts_per_batch,
         device,
     };
     let arch = options.architecture;
@@ -303,7 +309,7 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
                 if !options.quiet {
                     eprintln!("note: the data ran out after {trained} tokens; reusing it");
                 }
-                stream.windows = runner.windows(&sources)?;
+                stream.stream = open_stream()?;
             }
         }
     }

@@ -192,7 +192,8 @@ fn gguf_llama_matches_transformers_and_carries_its_tokenizer() {
     let special = files.special_tokens().unwrap();
     assert_eq!((special.bos, special.eos), (Some(999), Some(999)));
     let hub = Hub::from_env(false).unwrap();
-    let tokenizer = saecooc::data::load_tokenizer(&Location::Local(path.clone()), &hub).unwrap();
+    let tokenizer =
+        saecooc::tokenizer::load_tokenizer(&Location::Local(path.clone()), &hub).unwrap();
     let enc = tokenizer.encode("the 42<|endoftext|>", false).unwrap();
     let pieces: Vec<&str> = enc.get_tokens().iter().map(String::as_str).collect();
     // Merges apply ("Ġt", "he"), digits are split one by one, the control token is whole.
@@ -239,7 +240,8 @@ fn smollm2_says_paris() {
     let vb = weights_var_builder(&files, cfg.n_layers, &Device::Cpu).unwrap();
     let model = Decoder::load_with_head(vb, cfg).unwrap();
     let hub = Hub::from_env(false).unwrap();
-    let tokenizer = saecooc::data::load_tokenizer(&Location::Local(path.clone()), &hub).unwrap();
+    let tokenizer =
+        saecooc::tokenizer::load_tokenizer(&Location::Local(path.clone()), &hub).unwrap();
     let ids = tokenizer
         .encode("The capital of France is", false)
         .unwrap()

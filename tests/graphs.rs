@@ -5,7 +5,7 @@
 mod common;
 
 use common::{
-    assert_ok, config_text, files_under, fixture, python, results_dir, run_cooc, saecooc,
+    assert_ok, check_python, config_text, files_under, fixture, results_dir, run_cooc, saecooc,
 };
 use saecooc::npz::NpzWriter;
 use saecooc::synth::SynthPaths;
@@ -38,20 +38,16 @@ fn run_graphs(dir: &Path, extra_args: &[&str]) -> Output {
 }
 
 fn check_with_python(d: &Path, min: usize, max: usize, np_id: &str) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_graphs.py");
-    let out = python()
-        .arg(script)
-        .arg(d)
-        .args([&min.to_string(), &max.to_string(), np_id, "synthetic-gpt2"])
-        .output()
-        .expect(
-            "python3 with numpy, scipy, pandas and networkx is needed (make test installs them)",
-        );
-    assert!(
-        out.status.success(),
-        "Python check failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let (min, max) = (min.to_string(), max.to_string());
+    check_python(
+        "check_graphs.py",
+        [
+            d.as_os_str(),
+            min.as_ref(),
+            max.as_ref(),
+            np_id.as_ref(),
+            "synthetic-gpt2".as_ref(),
+        ],
     );
 }
 
@@ -102,21 +98,7 @@ fn reads_matrices_written_by_numpy() {
     let p = fixture(dir.path());
     let folder = dir.path().join("from-python");
     std::fs::create_dir_all(&folder).unwrap();
-    let writer = r#"
-import sys
-import numpy as np
-d = sys.argv[1]
-J = np.zeros((256, 256), dtype=np.float32)
-for nodes, w in [(range(0, 5), 0.8), (range(10, 13), 0.4), (range(20, 22), 0.2)]:
-    for i in nodes:
-        for j in nodes:
-            J[i, j] = w
-np.fill_diagonal(J, 1.0)
-np.savez_compressed(f"{d}/feature_acts_cooc_jaccard_threshold_1_5.npz", J)
-np.savez_compressed(f"{d}/feature_acts_cooc_activations_threshold_1_5.npz", np.arange(256, dtype=np.float32))
-"#;
-    let out = python().args(["-c", writer]).arg(&folder).output().unwrap();
-    assert_ok(&out);
+    check_python("write_jaccard_blocks.py", [&folder]);
     let analysis =
         "\n[analysis]\nmin_subgraph_size = 4\nmax_subgraph_size = 6\nskip_subgraph_plots = true\n";
     std::fs::write(dir.path().join("run.toml"), config_text(&p, 1, analysis)).unwrap();

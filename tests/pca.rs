@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{assert_ok, files_under, fixture, pca_config, prepare, python, results_dir, saecooc};
+use common::{
+    assert_ok, check_python, files_under, fixture, pca_config, prepare, results_dir, saecooc,
+};
 use std::path::Path;
 use std::process::Output;
 
@@ -28,15 +30,6 @@ fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(e.path(), target).unwrap();
         }
     }
-}
-
-fn run_python(args: &[&Path], script: &str) -> Output {
-    let mut cmd = python();
-    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script));
-    cmd.args(args);
-    cmd.output().expect(
-        "python3 with h5py, scikit-learn, pandas and scipy is needed (make test installs them)",
-    )
 }
 
 fn pca_run(results: &Path) -> serde_json::Value {
@@ -79,8 +72,9 @@ fn h5_files_read_back_with_h5py_and_the_original_apps_loader() {
     let root = results_dir(&results, 6);
     let split_root = results_dir(&split, 6);
     let weights = p.sae.join("sae_weights.safetensors");
-    let out = run_python(
-        &[
+    check_python(
+        "check_pca.py",
+        [
             &root,
             Path::new(NEAT),
             Path::new("150cap_"),
@@ -89,36 +83,8 @@ fn h5_files_read_back_with_h5py_and_the_original_apps_loader() {
             Path::new("<|endoftext|>"),
             &split_root,
         ],
-        "tests/python/check_pca.py",
-    );
-    assert!(
-        out.status.success(),
-        "h5 check failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
 }
-
-const SAME_H5: &str = r#"
-import sys, glob, os, h5py, numpy as np
-a_dir, b_dir = sys.argv[1:3]
-names = sorted(os.path.basename(p) for p in glob.glob(f"{a_dir}/*.h5"))
-assert names and names == sorted(os.path.basename(p) for p in glob.glob(f"{b_dir}/*.h5"))
-def walk(g, prefix=""):
-    out = {}
-    for k, v in g.items():
-        if isinstance(v, h5py.Group):
-            out.update(walk(v, prefix + k + "/"))
-        else:
-            out[prefix + k] = v[()]
-    return out
-for n in names:
-    a, b = walk(h5py.File(f"{a_dir}/{n}")), walk(h5py.File(f"{b_dir}/{n}"))
-    assert a.keys() == b.keys(), n
-    for k in a:
-        assert np.array_equal(a[k], b[k]), (n, k)
-print(len(names), "files identical")
-"#;
 
 /// The shared pass gives every subgraph exactly what a pass of its own would.
 #[test]
@@ -144,17 +110,12 @@ fn shared_pass_equals_one_pass_per_subgraph() {
         alone["batches_read"]
     );
     let sub = format!("{NEAT}_pca_for_streamlit");
-    let out = python()
-        .args(["-c", SAME_H5])
-        .arg(results_dir(&results, 6).join(&sub))
-        .arg(results_dir(&separate, 6).join(&sub))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    check_python(
+        "same_h5.py",
+        [
+            results_dir(&results, 6).join(&sub),
+            results_dir(&separate, 6).join(&sub),
+        ],
     );
 }
 
@@ -215,21 +176,11 @@ fn too_few_examples_retry_with_twice_the_batches_then_skip() {
         .filter(|x| x["skipped"] == true)
         .map(|x| x["subgraph_id"].to_string())
         .collect();
-    let check = r#"
-import sys, glob, h5py
-groups = set()
-for path in glob.glob(sys.argv[1] + "/*.h5"):
-    groups |= set(h5py.File(path).keys())
-for sid in sys.argv[2:]:
-    assert f"subgraph_{sid}" not in groups, sid
-"#;
-    let out = python()
-        .args(["-c", check])
-        .arg(results_dir(&results, 6).join(format!("{NEAT}_pca_for_streamlit")))
-        .args(&sids)
-        .output()
-        .unwrap();
-    assert_ok(&out);
+    let h5_dir = results_dir(&results, 6).join(format!("{NEAT}_pca_for_streamlit"));
+    check_python(
+        "check_no_subgraph_groups.py",
+        std::iter::once(h5_dir.into_os_string()).chain(sids.into_iter().map(Into::into)),
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The bundled GPT-2 tokenizer gives GPT-2's ids (values from OpenAI's encoder).
 
-use saecooc::data::{encode_documents, gpt2_bpe};
+use saecooc::tokenizer::{encode_documents, gpt2_bpe};
 
 #[test]
 fn gpt2_vocab_and_merges_give_gpt2_ids() {
@@ -56,8 +56,8 @@ fn write_tokenizer_gguf(path: &std::path::Path) -> (u32, u32) {
 /// `tokenizer_config.json`, so one saying true beside it changes nothing).
 #[test]
 fn token_decoder_cleans_up_spaces_as_the_tokenizer_does() {
-    use saecooc::data::TokenDecoder;
     use saecooc::hub::{Hub, Location};
+    use saecooc::tokenizer::TokenDecoder;
     let hub = Hub::from_env(false).unwrap();
     let config = |dir: &std::path::Path, value: bool| {
         std::fs::write(

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_ok, config_text, fixture, python_check, results_dir, saecooc};
+use common::{assert_ok, check_python, config_text, fixture, results_dir, saecooc};
 use saecooc::npz::{read_csr_rows, read_f32_rows, read_npz};
 use std::path::{Path, PathBuf};
 
@@ -61,20 +61,6 @@ fn matrix(dir: &Path, kind: &str, tag: &str) -> PathBuf {
     dir.join(format!("feature_acts_cooc_{kind}_threshold_{tag}.npz"))
 }
 
-const SCIPY_CHECK: &str = r#"
-import sys, numpy as np, scipy.sparse as sp
-dense, csr = sys.argv[1:3]
-for kind in ["total", "jaccard"]:
-    for tag in ["0_0", "1_5", "3_0"]:
-        name = f"feature_acts_cooc_{kind}_threshold_{tag}.npz"
-        d = np.load(f"{dense}/{name}")["arr_0"]
-        s = sp.load_npz(f"{csr}/{name}")
-        assert s.format == "csr" and s.dtype == np.float32 and s.has_sorted_indices, name
-        assert np.array_equal(s.toarray(), d), name
-        assert s.nnz == int((d != 0).sum()), name
-print("ok")
-"#;
-
 #[test]
 fn sparse_accumulator_and_csr_files_match_the_dense_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -117,7 +103,7 @@ fn sparse_accumulator_and_csr_files_match_the_dense_run() {
             read_npz(&matrix(&s, "activations", tag)).unwrap()
         );
     }
-    python_check(SCIPY_CHECK, &[&d, &s]);
+    check_python("check_csr_matches_dense.py", [&d, &s]);
 
     // graphs reads CSR Jaccard matrices to the same edge thresholds, node tables and edges;
     // the dense thresholded matrix is only written for dense inputs.

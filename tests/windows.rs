@@ -12,9 +12,10 @@ use candle_core::Device;
 use common::{assert_ok, fixture, results_dir, run_cooc};
 use saecooc::activations::Encoder;
 use saecooc::config::Config;
-use saecooc::data::{encode_documents, gpt2_bpe, WindowTokens, Windower};
+use saecooc::data::{WindowTokens, Windower};
 use saecooc::hub::Hub;
 use saecooc::sources::Sources;
+use saecooc::tokenizer::{encode_documents, gpt2_bpe};
 use serde_json::Value;
 use std::path::Path;
 

@@ -8,21 +8,20 @@
 //! in order (the original's shuffle buffer is not reproducible). Fewer only if the data runs
 //! out, which is reported and recorded.
 
-pub mod counts;
-pub mod sparse;
 pub mod state;
-pub mod triangle;
 
 use crate::activations::Encoder;
 use crate::config::{Accumulator, Config, DeviceKind, MatrixFormat, Run};
 use crate::hub::Hub;
-use crate::layout::{cooc_file, sae_results_dir, CoocKind};
 use crate::npz::NpzWriter;
+use crate::pairs::sparse;
+use crate::pairs::triangle;
+use crate::pairs::{jaccard, jaccard_row, CoocCounts, Storage};
 use crate::pyfmt::threshold_tag;
+use crate::results::layout::{cooc_file, sae_results_dir, CoocKind};
+use crate::sae::threshold_cut;
 use crate::sources::Sources;
-use anyhow::{bail, ensure, Context, Result};
-use candle_core::Device;
-use counts::{jaccard, jaccard_row, threshold_cut, CoocCounts, Storage};
+use anyhow::{ensure, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -103,23 +102,10 @@ pub struct RunSummary {
     pub tokens_per_second: f64,
 }
 
-/// Opens the compute device.
-pub fn open_device(kind: DeviceKind) -> Result<Device> {
-    match kind {
-        DeviceKind::Cpu => Ok(Device::Cpu),
-        DeviceKind::Cuda if candle_core::utils::cuda_is_available() => {
-            Device::new_cuda(0).context("cannot open CUDA device 0")
-        }
-        DeviceKind::Cuda => bail!(
-            "device = \"cuda\" but this saecooc was built without CUDA (rebuild with `cargo build --release --features cuda`) or no GPU is visible"
-        ),
-    }
-}
-
 /// Runs `cooc` for every SAE of the config.
 pub fn run(config: &Config, options: &CoocOptions) -> Result<Vec<RunSummary>> {
     let hub = Hub::from_env(!options.quiet)?;
-    let device = open_device(options.device.unwrap_or(config.run.device))?;
+    let device = crate::activations::open_device(options.device.unwrap_or(config.run.device))?;
     config
         .generation
         .sae_ids
@@ -167,7 +153,11 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         g.n_batches,
     );
 
-    let mut windows = inputs.runner.windows(sources)?;
+    let mut stream = inputs.runner.stream(
+        sources,
+        config.run.prompts_per_batch,
+        g.remove_special_tokens,
+    )?;
     let center = inputs.runner.centred;
     let cuts: Vec<Vec<f32>> = g
         .activation_thresholds
@@ -201,7 +191,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         counted_global = position.counted_global;
         batches = position.batches;
         timed(&mut timings.tokenize_s, || {
-            windows.skip(position.windows_read)
+            stream.skip_windows(position.windows_read)
         })?;
         if !options.quiet {
             eprintln!(
@@ -222,55 +212,38 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             crate::progress::bar(g.n_batches as u64, options.quiet, sae_id, "batches")
         }
     };
-    let ctx = inputs.runner.context_size as u64;
     while !rule.done(config, counted_global, batches) {
-        let batch = timed(&mut timings.tokenize_s, || {
-            windows.next_windows(config.run.prompts_per_batch)
-        })?;
-        if batch.is_empty() {
+        let budget = rule.budget(config, counted_global);
+        let Some(mut batch) = timed(&mut timings.tokenize_s, || stream.next_batch(budget))? else {
             break;
-        }
-        let first_window = windows.windows_read - batch.len() as u64;
-        let (positions, tokens) = kept_positions(
-            &batch,
-            g.remove_special_tokens,
-            &inputs.runner.special,
-            rule.budget(config, counted_global),
-        );
-        counted_global += positions.len() as u64;
-        batches += 1;
-        let (positions, tokens): (Vec<u32>, Vec<u32>) = match shard {
-            Some(s) => positions
-                .into_iter()
-                .zip(tokens)
-                .filter(|(p, _)| {
-                    (first_window + *p as u64 / ctx) % s.count as u64 == s.index as u64
-                })
-                .unzip(),
-            None => (positions, tokens),
         };
-        if !positions.is_empty() {
+        counted_global += batch.positions.len() as u64;
+        batches += 1;
+        if let Some(s) = shard {
+            batch.retain_windows(|w| w % s.count as u64 == s.index as u64);
+        }
+        if !batch.positions.is_empty() {
             let resid = timed(&mut timings.forward_s, || {
-                inputs.runner.residual(&batch, &positions, device)
+                inputs.runner.batch_residual(&batch, device)
             })?;
             // The input scaling of `expected_average_only_in` SAEs is set from the whole first
             // batch; wide SAEs are then encoded a slice of rows at a time.
             inputs.sae.calibrate_normalization(&resid)?;
-            for start in (0..positions.len()).step_by(encode_rows) {
-                let rows = encode_rows.min(positions.len() - start);
+            let n = batch.positions.len();
+            for start in (0..n).step_by(encode_rows) {
+                let rows = encode_rows.min(n - start);
                 let acts = timed(&mut timings.encode_s, || {
                     inputs.encode(&resid.narrow(0, start, rows)?)
                 })?;
                 timed(&mut timings.count_s, || {
                     for (counter, cut) in counters.iter_mut().zip(&cuts) {
                         counter.add_batch(&acts, cut).map_err(|nan| {
-                            let row = start + nan.row;
-                            let flat = positions[row] as usize;
-                            anyhow::anyhow!(
-                                "SAE activation is NaN or infinite at window {} position {} (token id {}): the model or SAE produced non-finite values",
-                                first_window + (flat / inputs.runner.context_size) as u64,
-                                flat % inputs.runner.context_size,
-                                tokens[row]
+                            let row = &acts[nan.row * d_sae..(nan.row + 1) * d_sae];
+                            let value = row.iter().copied().find(|v| !v.is_finite());
+                            batch.non_finite(
+                                start + nan.row,
+                                value.unwrap_or(f32::NAN),
+                                "SAE activation",
                             )
                         })?;
                     }
@@ -290,7 +263,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
                 fingerprint: run_id.clone(),
                 counted_global,
                 batches,
-                windows_read: windows.windows_read,
+                windows_read: stream.windows_read(),
                 complete: false,
                 data_exhausted: false,
             };
@@ -307,7 +280,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         eprintln!(
             "warning: the data ran out after {counted} tokens in {batches} of {} batches ({} windows); results record the true count",
             g.n_batches,
-            windows.windows_read
+            stream.windows_read()
         );
     }
     if let Some(s) = shard {
@@ -315,7 +288,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             fingerprint: shards_fingerprint(config, sae_id, s.count)?,
             counted_global,
             batches,
-            windows_read: windows.windows_read,
+            windows_read: stream.windows_read(),
             complete: true,
             data_exhausted,
         };
@@ -362,7 +335,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         context_size: inputs.runner.context_size,
         window_tokens: inputs.runner.window_tokens,
         batch_rule: rule,
-        windows_read: windows.windows_read,
+        windows_read: stream.windows_read(),
         batches_counted: batches,
         tokens_requested: target,
         tokens_counted: counted,
@@ -525,29 +498,6 @@ impl BatchRule {
             Self::SpecialRemoved => batches >= config.generation.n_batches as u64,
         }
     }
-}
-
-/// Flat positions (row-major over `[windows, context]`) to count and their token ids, dropping
-/// special tokens when asked and keeping at most `budget`.
-pub fn kept_positions(
-    batch: &[Vec<u32>],
-    remove_special: bool,
-    special: &[u32],
-    budget: u64,
-) -> (Vec<u32>, Vec<u32>) {
-    let mut positions = Vec::new();
-    let mut tokens = Vec::new();
-    for (p, &tok) in batch.iter().flatten().enumerate() {
-        if positions.len() as u64 >= budget {
-            break;
-        }
-        if remove_special && special.contains(&tok) {
-            continue;
-        }
-        positions.push(p as u32);
-        tokens.push(tok);
-    }
-    (positions, tokens)
 }
 
 /// Bytes of SAE activations encoded at once. Kept under glibc's largest mmap threshold (32 MiB)
@@ -728,23 +678,5 @@ impl ThresholdStats {
             max_firing_frequency: diag.iter().map(|&c| c as f64 / tokens).fold(0.0, f64::max),
             files,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn special_positions_are_dropped_and_the_budget_respected() {
-        let batch = vec![vec![50256, 10, 11, 50256], vec![50256, 12, 13, 14]];
-        let (pos, tok) = kept_positions(&batch, true, &[50256], 100);
-        assert_eq!(pos, vec![1, 2, 5, 6, 7]);
-        assert_eq!(tok, vec![10, 11, 12, 13, 14]);
-        let (pos, _) = kept_positions(&batch, false, &[50256], 100);
-        assert_eq!(pos, (0..8).collect::<Vec<u32>>());
-        let (pos, tok) = kept_positions(&batch, true, &[50256], 3);
-        assert_eq!(pos, vec![1, 2, 5]);
-        assert_eq!(tok, vec![10, 11, 12]);
     }
 }

@@ -5,8 +5,8 @@
 //! position in the data and a fingerprint of the config and SAE, so state from a different run
 //! is refused.
 
-use super::counts::CoocCounts;
 use crate::npz::{array_shape, read_npz, NpyArray, NpyData, NpzWriter};
+use crate::pairs::CoocCounts;
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

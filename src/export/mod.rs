@@ -1,5 +1,6 @@
 //! `saecooc export`: a self-contained static explorer of the results (in place of the
-//! original's Streamlit app, §5), and `saecooc serve` to open it over HTTP.
+//! original's Streamlit app; see docs/formats.md, "Explorer export"), and `saecooc serve` to
+//! open it over HTTP.
 //!
 //! The site is `index.html` (HTML, CSS and JavaScript embedded in the binary, no CDN) plus data
 //! as JavaScript files (`data/index.js`, `data/{sae}/size_{k}.js`) loaded with `<script>` tags,
@@ -9,8 +10,9 @@
 mod h5read;
 pub mod serve;
 
-use crate::graph::pictures::spring_layout;
 use crate::npz::{read_npz, NpyData};
+use crate::plot::spring_layout;
+use crate::results::layout::{find_sae_folders, SaeFolder};
 use anyhow::{ensure, Context, Result};
 use polars::prelude::DataType;
 use serde::Serialize;
@@ -26,75 +28,6 @@ pub struct ExportSummary {
     pub saes: usize,
     pub subgraphs: usize,
     pub index: PathBuf,
-}
-
-/// One SAE's results folder: `{root}/{model}/{release}/{neat}/n_batches_{N}`.
-pub(crate) struct SaeFolder {
-    pub model: String,
-    pub release: String,
-    pub sae: String,
-    pub n_batches: String,
-    pub dir: PathBuf,
-}
-
-impl SaeFolder {
-    pub fn key(&self) -> String {
-        format!(
-            "{}__{}__{}__{}",
-            self.model, self.release, self.sae, self.n_batches
-        )
-        .replace(
-            |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
-            "_",
-        )
-    }
-}
-
-/// Finds SAE folders: those with a `dataframes/` folder or cooc files, four levels under `root`.
-pub(crate) fn find_sae_folders(root: &Path) -> Result<Vec<SaeFolder>> {
-    ensure!(
-        root.is_dir(),
-        "results folder {} does not exist",
-        root.display()
-    );
-    let mut out = Vec::new();
-    let sorted = |dir: &Path| -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|r| {
-                r.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.is_dir())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    };
-    let name = |p: &Path| {
-        p.file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned()
-    };
-    for model in sorted(root) {
-        for release in sorted(&model) {
-            for sae in sorted(&release) {
-                for nb in sorted(&sae) {
-                    if name(&nb).starts_with("n_batches_")
-                        && (nb.join("dataframes").is_dir() || nb.join("run.json").is_file())
-                    {
-                        out.push(SaeFolder {
-                            model: name(&model),
-                            release: name(&release),
-                            sae: name(&sae),
-                            n_batches: name(&nb).trim_start_matches("n_batches_").to_string(),
-                            dir: nb,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// One node-table row, as the explorer needs it.
@@ -164,7 +97,7 @@ fn parse_list_repr(s: &str) -> Vec<String> {
 }
 
 fn read_nodes(path: &Path) -> Result<Vec<Node>> {
-    let df = crate::graph::node_table::read_csv(path)?;
+    let df = crate::results::node_table::read_csv(path)?;
     let need = |name: &str| -> Result<Vec<Option<String>>> {
         column_strings(&df, name)?
             .with_context(|| format!("node table {} has no column {name}", path.display()))

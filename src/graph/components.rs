@@ -1,5 +1,5 @@
 //! The Jaccard graph as a sparse entry list: connected components, largest-component size,
-//! and the original's edge-threshold bisection (original-pipeline.md §3 item 2).
+//! and the original's edge-threshold bisection (see docs/formats.md, "Graph files").
 //!
 //! Only off-diagonal entries that could ever be edges are kept, so memory follows the number
 //! of non-zeros rather than F². The bisection never cuts below 2^-K (K = its number of
@@ -251,7 +251,7 @@ pub fn find_threshold(
 
 #[cfg(test)]
 mod tests {
-    //! Ported from the original's tests (original-pipeline.md §7): test_find_threshold,
+    //! Ported from the original's tests (see docs/formats.md, "Graph files"): test_find_threshold,
     //! test_largest_component_size, test_remove_low_weight_edges, with the same cases.
     use super::*;
 

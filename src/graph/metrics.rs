@@ -1,6 +1,7 @@
-//! Per-subgraph structure metrics of the node table (original-pipeline.md §3 item 7): unweighted
-//! density, max/mean degree ratio, average clustering, diameter, and the three structure scores
-//! (distances of the metric vector to an ideal hub-and-spoke, fully connected and linear graph).
+//! Per-subgraph structure metrics of the node table (see docs/formats.md, "Graph files"):
+//! unweighted density, max/mean degree ratio, average clustering, diameter, and the three
+//! structure scores (distances of the metric vector to an ideal hub-and-spoke, fully connected
+//! and linear graph).
 
 /// Metrics of one connected subgraph.
 #[derive(Debug, Clone, Copy, PartialEq)]

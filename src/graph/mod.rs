@@ -1,5 +1,5 @@
 //! `saecooc graphs`: from the Jaccard matrices `cooc` wrote (or the original pipeline wrote)
-//! to subgraphs (original-pipeline.md §3).
+//! to subgraphs (see docs/formats.md, "Graph files").
 //!
 //! Per SAE and activation threshold: stream J row by row into a sparse entry list (diagonal
 //! dropped), bisect for the edge threshold whose largest component has
@@ -14,12 +14,14 @@ pub mod node_table;
 pub mod pictures;
 pub mod top_tokens;
 
+use crate::activations::open_device;
 use crate::config::{Analysis, Config, DeviceKind};
-use crate::cooc::open_device;
 use crate::hub::Hub;
-use crate::layout::{edge_thresholds_file, find_cooc_files, sae_results_dir, CoocKind, GraphFiles};
 use crate::npz::{is_sparse_npz, read_csr_rows, read_f32_rows, read_npz, save_csr, NpzWriter};
 use crate::pyfmt::float_repr;
+use crate::results::layout::{
+    edge_thresholds_file, find_cooc_files, sae_results_dir, CoocKind, GraphFiles,
+};
 use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
 use components::{find_threshold, smallest_search_cut, SparseJaccard, ThresholdChoice};
@@ -207,7 +209,7 @@ fn describe_latents(sources: &Sources, sae_id: &str) -> Result<Latents> {
 /// Reads the per-latent totals written beside the Jaccard matrix.
 fn read_activations(jaccard: &Path, threshold: f64, d_sae: usize) -> Result<Vec<f32>> {
     let dir = jaccard.parent().unwrap_or(Path::new("."));
-    let path = crate::layout::cooc_file(dir, CoocKind::Activations, threshold);
+    let path = crate::results::layout::cooc_file(dir, CoocKind::Activations, threshold);
     ensure!(
         path.is_file(),
         "missing {} (per-latent totals; cooc writes it beside {})",

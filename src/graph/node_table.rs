@@ -1,4 +1,4 @@
-//! The node table `node_info_df_{ts}.csv` (original-pipeline.md §3 item 7): one row per latent,
+//! The node table `node_info_df_{ts}.csv` (see docs/formats.md, "Graph files"): one row per latent,
 //! grouped by subgraph, with top tokens, Neuronpedia links and (optionally) structure metrics.
 //!
 //! Floats are written as Python's `repr` writes them (`1.5`, `27667.0`, `0.6666666666666666`)
@@ -13,7 +13,7 @@ use super::metrics::SubgraphMetrics;
 use crate::atomic::AtomicFile;
 use crate::pyfmt::{float_repr, list_repr, url_quote};
 use anyhow::{ensure, Context, Result};
-use polars::prelude::{Column, CsvReadOptions, CsvWriter, DataFrame, SerReader, SerWriter};
+use polars::prelude::{Column, CsvWriter, DataFrame, SerWriter};
 use std::path::Path;
 
 /// Nodes per Neuronpedia quick-list (the original's batch size).
@@ -205,15 +205,6 @@ pub fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
         .finish(df)
         .with_context(|| format!("cannot write {}", path.display()))?;
     guard.commit(writer)
-}
-
-/// Reads a node table (ours or the original's) into a frame.
-pub fn read_csv(path: &Path) -> Result<DataFrame> {
-    CsvReadOptions::default()
-        .with_has_header(true)
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|r| r.finish())
-        .with_context(|| format!("cannot read node table {}", path.display()))
 }
 
 /// `edge_thresholds.csv`: `activation_threshold,edge_threshold`, one row per threshold.

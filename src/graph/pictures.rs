@@ -3,23 +3,10 @@
 //! anywhere), in place of the original's matplotlib figure and pyvis pages.
 
 use crate::atomic::write_bytes;
-use anyhow::{anyhow, Context, Result};
+use crate::plot::{plot_err, spring_layout, with_png};
+use anyhow::Result;
 use plotters::prelude::*;
-use rand::{Rng, SeedableRng};
 use std::path::Path;
-use std::sync::Once;
-
-/// DejaVu Sans (see assets/fonts/DejaVuSans-LICENSE.txt), so text renders without system fonts.
-const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-
-/// Registers the bundled font for plotters (once).
-fn register_font() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // The bundled font is valid; a failure would only lose text, not the picture.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
-    });
-}
 
 /// numpy's `histogram(values, bins, density=True)`: bin edges over [min, max] (± 0.5 when all
 /// values are equal) and densities `count / (total · width)`.
@@ -41,10 +28,6 @@ pub fn density_histogram(values: &[usize], bins: usize) -> (Vec<f64>, Vec<f64>) 
     let total = values.len().max(1) as f64;
     let density = counts.iter().map(|&c| c as f64 / (total * width)).collect();
     (edges, density)
-}
-
-pub(crate) fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
-    anyhow!("plotting failed: {e:?}")
 }
 
 /// The original's `subgraph_density_{ts}.png`: histogram of component sizes (30 bins,
@@ -111,25 +94,6 @@ pub fn write_size_histogram(
         root.present().map_err(plot_err)?;
         Ok(())
     })
-}
-
-/// Draws a PNG through a temporary `.png` name (plotters picks the encoder by extension) and
-/// moves it into place, so a failed plot leaves no half-written file.
-pub(crate) fn with_png(path: &Path, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    register_font();
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.png",
-        path.file_stem().and_then(|s| s.to_str()).unwrap_or("plot")
-    ));
-    let drawn = draw(&tmp);
-    if drawn.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    drawn?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} into place", path.display()))
 }
 
 /// A colour map given by evenly spaced stops.
@@ -199,62 +163,6 @@ pub fn escape_markup(s: &str) -> String {
         }
     }
     out
-}
-
-/// Fruchterman–Reingold spring layout in the unit square, deterministic for a seed.
-pub fn spring_layout(n: usize, edges: &[(usize, usize, f32)], seed: u64) -> Vec<(f64, f64)> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut pos: Vec<(f64, f64)> = (0..n)
-        .map(|_| (rng.random::<f64>(), rng.random::<f64>()))
-        .collect();
-    if n < 2 {
-        return vec![(0.5, 0.5); n];
-    }
-    let k = (1.0 / n as f64).sqrt();
-    let iterations = 200;
-    for it in 0..iterations {
-        let temperature = 0.1 * (1.0 - it as f64 / iterations as f64) + 1e-3;
-        let mut disp = vec![(0.0f64, 0.0f64); n];
-        for i in 0..n {
-            for j in (i + 1)..n {
-                let (dx, dy) = (pos[i].0 - pos[j].0, pos[i].1 - pos[j].1);
-                let dist = (dx * dx + dy * dy).sqrt().max(1e-4);
-                let force = k * k / dist;
-                let (fx, fy) = (dx / dist * force, dy / dist * force);
-                disp[i].0 += fx;
-                disp[i].1 += fy;
-                disp[j].0 -= fx;
-                disp[j].1 -= fy;
-            }
-        }
-        for &(a, b, _) in edges {
-            let (dx, dy) = (pos[a].0 - pos[b].0, pos[a].1 - pos[b].1);
-            let dist = (dx * dx + dy * dy).sqrt().max(1e-4);
-            let force = dist * dist / k;
-            let (fx, fy) = (dx / dist * force, dy / dist * force);
-            disp[a].0 -= fx;
-            disp[a].1 -= fy;
-            disp[b].0 += fx;
-            disp[b].1 += fy;
-        }
-        for (p, d) in pos.iter_mut().zip(&disp) {
-            let len = (d.0 * d.0 + d.1 * d.1).sqrt().max(1e-9);
-            let step = len.min(temperature);
-            p.0 += d.0 / len * step;
-            p.1 += d.1 / len * step;
-        }
-    }
-    // Rescale to fill [0, 1]².
-    let (min_x, max_x) = pos
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (min_y, max_y) = pos
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.1), b.max(p.1)));
-    let span = (max_x - min_x).max(max_y - min_y).max(1e-9);
-    pos.iter()
-        .map(|p| ((p.0 - min_x) / span, (p.1 - min_y) / span))
-        .collect()
 }
 
 /// One subgraph to draw.

@@ -1,9 +1,9 @@
 //! `top_10_tokens`: for each latent, the vocabulary tokens whose embedding has the largest dot
 //! product with its (folded, unit-norm) decoder direction, `topk(W_E · W_dec[i])`, as the
-//! original computes them (§3 item 7). W_E is TransformerLens' embedding: rows centred for
-//! LayerNorm models loaded with `center_writing_weights`.
+//! original computes them (see docs/formats.md, "Graph files"). W_E is TransformerLens'
+//! embedding: rows centred for LayerNorm models loaded with `center_writing_weights`.
 
-use crate::data::TokenDecoder;
+use crate::tokenizer::TokenDecoder;
 use anyhow::{ensure, Result};
 use candle_core::{Device, Tensor, D};
 use rayon::prelude::*;

@@ -5,12 +5,15 @@
 //! llama.cpp's converter stores the query/key weights permuted for its interleaved RoPE; the
 //! config we synthesise says `rope_interleaved`, and the decoder applies RoPE that way.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{Device, Tensor};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::Path;
+use tokenizers::models::bpe::BPE;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{AddedToken, Tokenizer};
 
 /// The parsed header of a GGUF file.
 pub struct Gguf {
@@ -134,7 +137,7 @@ impl Gguf {
 
     /// The tokenizer stored in the metadata (`tokenizer.ggml.*`, byte-level BPE).
     pub fn tokenizer(&self) -> Result<tokenizers::Tokenizer> {
-        crate::data::gguf_tokenizer(&self.content.metadata, &self.path)
+        gguf_tokenizer(&self.content.metadata, &self.path)
     }
 }
 
@@ -176,6 +179,94 @@ pub fn permute_for_interleaved_rope(w: &Tensor, n_heads: usize) -> Result<Tensor
         .transpose(1, 2)?
         .contiguous()?
         .reshape((out, inp))?)
+}
+
+/// The byte-level BPE tokenizer stored in GGUF metadata (`tokenizer.ggml.tokens`, `.merges`,
+/// `.token_type`, `.pre`). Control tokens become special tokens; the `smollm` pre-tokenizer
+/// splits digits individually before the GPT-2 regex, as SmolLM2's `tokenizer.json` does.
+pub fn gguf_tokenizer(
+    metadata: &std::collections::HashMap<String, candle_core::quantized::gguf_file::Value>,
+    path: &Path,
+) -> Result<Tokenizer> {
+    use tokenizers::pre_tokenizers::digits::Digits;
+    use tokenizers::pre_tokenizers::sequence::Sequence;
+    use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+    let strings = |key: &str| -> Result<Vec<String>> {
+        let value = metadata
+            .get(key)
+            .with_context(|| format!("{}: GGUF metadata has no {key}", path.display()))?;
+        value
+            .to_vec()
+            .map_err(|e| anyhow::anyhow!("{}: {key}: {e}", path.display()))?
+            .iter()
+            .map(|v| {
+                v.to_string()
+                    .cloned()
+                    .map_err(|e| anyhow::anyhow!("{}: {key}: {e}", path.display()))
+            })
+            .collect()
+    };
+    let model = metadata
+        .get("tokenizer.ggml.model")
+        .and_then(|v| v.to_string().ok().cloned())
+        .unwrap_or_default();
+    ensure!(
+        model == "gpt2",
+        "{}: GGUF tokenizer model '{model}' is not supported (supported: gpt2 byte-level BPE)",
+        path.display()
+    );
+    let tokens = strings("tokenizer.ggml.tokens")?;
+    let merges: Vec<(String, String)> = strings("tokenizer.ggml.merges")?
+        .into_iter()
+        .map(|m| {
+            m.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .with_context(|| format!("{}: bad merge '{m}'", path.display()))
+        })
+        .collect::<Result<_>>()?;
+    let vocab: tokenizers::models::bpe::Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .build()
+        .map_err(|e| anyhow::anyhow!("{}: cannot build the BPE tokenizer: {e}", path.display()))?;
+    let mut tokenizer = Tokenizer::new(bpe);
+    let byte_level = ByteLevel::new(false, true, true);
+    let pre = metadata
+        .get("tokenizer.ggml.pre")
+        .and_then(|v| v.to_string().ok().cloned())
+        .unwrap_or_default();
+    if pre == "smollm" {
+        tokenizer.with_pre_tokenizer(Some(Sequence::new(vec![
+            PreTokenizerWrapper::Digits(Digits::new(true)),
+            PreTokenizerWrapper::ByteLevel(byte_level),
+        ])));
+    } else {
+        tokenizer.with_pre_tokenizer(Some(byte_level));
+    }
+    tokenizer.with_decoder(Some(ByteLevel::default()));
+    let types: Vec<i64> = metadata
+        .get("tokenizer.ggml.token_type")
+        .and_then(|v| v.to_vec().ok())
+        .map(|v| {
+            v.iter()
+                .map(|t| t.to_i32().map(|x| x as i64).unwrap_or(1))
+                .collect()
+        })
+        .unwrap_or_default();
+    let special: Vec<AddedToken> = tokens
+        .iter()
+        .zip(&types)
+        .filter(|(_, &t)| t == 3)
+        .map(|(tok, _)| AddedToken::from(tok.clone(), true))
+        .collect();
+    tokenizer
+        .add_special_tokens(special)
+        .map_err(|e| anyhow::anyhow!("{}: cannot add special tokens: {e}", path.display()))?;
+    Ok(tokenizer)
 }
 
 #[cfg(test)]

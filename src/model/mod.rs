@@ -96,7 +96,8 @@ pub trait ResidualModel: Send + Sync {
     fn hook(&self) -> HookPoint;
     /// Longest window the model accepts.
     fn max_positions(&self) -> usize;
-    /// True for LayerNorm models, whose residual stream TransformerLens centres (§1.3).
+    /// True for LayerNorm models, whose residual stream TransformerLens centres (see
+    /// docs/formats.md, "Residual stream centring").
     fn uses_layer_norm(&self) -> bool;
     /// Runs `tokens` (u32, `[batch, seq]`) and returns the residual stream `[batch, seq, d_model]`
     /// (f32) at the hook.
@@ -345,7 +346,8 @@ pub fn load_model(
 }
 
 /// Subtracts each position's mean over d_model, as TransformerLens' `center_writing_weights`
-/// makes the residual stream of LayerNorm models (original-pipeline.md §1.3).
+/// makes the residual stream of LayerNorm models (see docs/formats.md, "Residual stream
+/// centring").
 pub fn center_per_position(x: &Tensor) -> Result<Tensor> {
     Ok(x.broadcast_sub(&x.mean_keepdim(candle_core::D::Minus1)?)?)
 }

@@ -1,5 +1,6 @@
 //! Collecting a subgraph's examples: the tokens where any of its latents fired
-//! (`process_examples` of the original, §4), for many subgraphs from the same batches.
+//! (`process_examples` of the original; see docs/formats.md, "PCA h5 files"), for many
+//! subgraphs from the same batches.
 //!
 //! Activations are not thresholded here (any subgraph latent > 0), as in the original.
 
@@ -75,15 +76,17 @@ pub struct GatherSettings {
     pub keep_feature_acts: bool,
 }
 
-/// One batch of windows with its SAE activations.
+/// One batch of windows with the SAE activations of its read positions.
 pub struct Batch<'a> {
     /// Token ids, `windows × context` row-major.
     pub tokens: &'a [u32],
     pub context_size: usize,
+    /// The read positions (flat indices into `tokens`; special tokens already dropped when
+    /// asked), one per row of `acts`.
+    pub positions: &'a [u32],
     /// SAE activations, `positions × d_sae` row-major.
     pub acts: &'a [f32],
     pub d_sae: usize,
-    pub special: &'a [u32],
 }
 
 /// Decodes tokens on demand, once per position of a batch.
@@ -150,11 +153,8 @@ pub fn add_batch(
     let d_sae = batch.d_sae;
     for ex in collections.iter_mut().filter(|e| !e.done) {
         let before = ex.found();
-        for (p, row) in batch.acts.chunks_exact(d_sae).enumerate() {
-            let token = batch.tokens[p];
-            if settings.remove_special_tokens && batch.special.contains(&token) {
-                continue;
-            }
+        for (&p, row) in batch.positions.iter().zip(batch.acts.chunks_exact(d_sae)) {
+            let p = p as usize;
             if !ex.latents.iter().any(|&f| row[f as usize] > 0.0) {
                 continue;
             }
@@ -244,13 +244,13 @@ mod tests {
     /// Hand-computed: two windows of 3 tokens, 4 latents, subgraph {1, 3}.
     #[test]
     fn fired_positions_and_reconstructions() {
+        // Positions 0 and 3 hold the special token 0: the stream does not read them.
         let tokens = [0, 7, 8, 0, 9, 7];
+        let positions = [1, 2, 4, 5];
         #[rustfmt::skip]
         let acts = [
-            0.0, 5.0, 0.0, 0.0, // BOS: fired, but special
             0.0, 0.0, 2.0, 0.0, // not fired (latent 2 is not in the subgraph)
             0.0, 1.0, 0.0, 3.0, // fired
-            0.0, 0.0, 0.0, 0.0,
             4.0, 0.0, 0.0, 0.5, // fired; max is latent 0 (not in graph)
             0.0, 2.0, 0.0, 0.0, // fired
         ];
@@ -263,9 +263,9 @@ mod tests {
         let batch = Batch {
             tokens: &tokens,
             context_size: 3,
+            positions: &positions,
             acts: &acts,
             d_sae: 4,
-            special: &[0],
         };
         let settings = GatherSettings {
             max_examples: Some(2),

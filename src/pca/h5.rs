@@ -1,7 +1,8 @@
-//! The HDF5 files of the original's explorer app (§4): one group `subgraph_{sid}` per subgraph
-//! with the datasets `[processing.save_options]` asks for, in h5py's dtypes for what the
-//! original wrote: numpy `S` fixed-length byte strings (UTF-8 bytes), float32 matrices, int64
-//! integers, `example_context` stored one character per element, `top_3_tokens` as tuple reprs.
+//! The HDF5 files of the original's explorer app (see docs/formats.md, "PCA h5 files"): one
+//! group `subgraph_{sid}` per subgraph with the datasets `[processing.save_options]` asks for,
+//! in h5py's dtypes for what the original wrote: numpy `S` fixed-length byte strings (UTF-8
+//! bytes), float32 matrices, int64 integers, `example_context` stored one character per
+//! element, `top_3_tokens` as tuple reprs.
 
 use super::gather::Examples;
 use crate::config::SaveOptions;

@@ -1,6 +1,6 @@
 //! `saecooc pca`: for the subgraphs of chosen sizes, gather the tokens where they fire, run PCA
 //! on the subgraph's reconstructions, and write the h5 files the original's explorer app reads
-//! (original-pipeline.md §4).
+//! (see docs/formats.md, "PCA h5 files").
 //!
 //! Deliberate difference: the original ran one pass over the data per subgraph (sharing one
 //! shuffled store, so each subgraph saw different text); saecooc gathers every requested
@@ -12,22 +12,23 @@ pub mod gather;
 pub mod h5;
 pub mod solver;
 
+use crate::activations::open_device;
+use crate::activations::ActivationStream;
 use crate::activations::Encoder;
 use crate::config::{DeviceKind, PcaConfig};
-use crate::cooc::open_device;
-use crate::data::{TokenDecoder, WindowStream};
 use crate::hub::Hub;
-use crate::layout::sae_results_dir;
 use crate::pyfmt::{neat_sae_id, threshold_tag};
+use crate::results::layout::sae_results_dir;
+use crate::results::node_table::{read_node_table, NodeRow};
 use crate::sources::Sources;
-use anyhow::{bail, ensure, Context, Result};
+use crate::tokenizer::TokenDecoder;
+use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use gather::{add_batch, top_tokens_and_context, Batch, Examples, GatherSettings, TokenText};
 use h5::SubgraphOutput;
-use polars::prelude::DataType;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// PCA components per subgraph.
@@ -74,69 +75,6 @@ pub struct SubgraphReport {
     pub skipped: bool,
     /// Share of the reconstructions' variance along PC1..PC3.
     pub explained_variance_ratio: Vec<f64>,
-}
-
-/// One node-table row: latent, subgraph, subgraph size.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct NodeRow {
-    pub node_id: u32,
-    pub subgraph_id: i64,
-    pub subgraph_size: usize,
-}
-
-/// Reads `node_id`, `subgraph_id` and `subgraph_size` of a node table (ours or the original's).
-pub fn read_node_table(path: &Path) -> Result<Vec<NodeRow>> {
-    ensure!(
-        path.is_file(),
-        "node table {} does not exist: run `saecooc graphs` first",
-        path.display()
-    );
-    let df = crate::graph::node_table::read_csv(path)?;
-    let column = |name: &str| -> Result<Vec<i64>> {
-        let c = df
-            .column(name)
-            .with_context(|| format!("node table {} has no column {name}", path.display()))?
-            .cast(&DataType::Int64)
-            .with_context(|| {
-                format!(
-                    "node table {}: column {name} is not integer",
-                    path.display()
-                )
-            })?;
-        let values = c.i64()?;
-        (0..values.len())
-            .map(|i| {
-                values.get(i).with_context(|| {
-                    format!(
-                        "node table {}: empty {name} in row {}",
-                        path.display(),
-                        i + 2
-                    )
-                })
-            })
-            .collect()
-    };
-    let (ids, sids, sizes) = (
-        column("node_id")?,
-        column("subgraph_id")?,
-        column("subgraph_size")?,
-    );
-    ids.iter()
-        .zip(&sids)
-        .zip(&sizes)
-        .map(|((&id, &sid), &size)| {
-            ensure!(
-                id >= 0 && size > 0,
-                "node table {}: bad row (node_id {id}, subgraph_size {size})",
-                path.display()
-            );
-            Ok(NodeRow {
-                node_id: id as u32,
-                subgraph_id: sid,
-                subgraph_size: size as usize,
-            })
-        })
-        .collect()
 }
 
 /// Subgraphs of each requested size: `size → [(subgraph id, latents in table order)]`, ids
@@ -199,7 +137,7 @@ struct Pass<'a> {
 /// every one is done or `pass.budget` batches were read. Returns the batches read.
 fn gather(
     encoder: &mut Encoder,
-    windows: &mut WindowStream,
+    stream: &mut ActivationStream,
     collections: &mut [Examples],
     pass: &Pass,
 ) -> Result<u64> {
@@ -209,31 +147,25 @@ fn gather(
     let ctx = encoder.runner.context_size;
     let mut read = 0u64;
     while (read as usize) < pass.budget && collections.iter().any(|c| !c.done) {
-        let batch = windows.next_windows(pass.prompts)?;
-        if batch.is_empty() {
+        let Some(batch) = stream.next_batch(u64::MAX)? else {
             break;
+        };
+        read += 1;
+        pass.bar.inc(1);
+        if batch.positions.is_empty() {
+            continue;
         }
-        let first_window = windows.windows_read - batch.len() as u64;
-        let positions: Vec<u32> = (0..(batch.len() * ctx) as u32).collect();
-        let resid = encoder.runner.residual(&batch, &positions, pass.device)?;
+        let resid = encoder.runner.batch_residual(&batch, pass.device)?;
         let acts = encoder.encode(&resid)?;
-        if let Some(i) = acts.iter().position(|v| !v.is_finite()) {
-            let p = i / d_sae;
-            bail!(
-                "SAE activation is {} at window {} position {}: the model or SAE produced non-finite values",
-                acts[i],
-                first_window + (p / ctx) as u64,
-                p % ctx
-            );
-        }
-        let tokens = batch.concat();
+        batch.ensure_finite(&acts, d_sae, 0, "SAE activation")?;
+        let tokens = batch.all_tokens();
         let mut text = TokenText::new(&decode, tokens.len());
         let view = Batch {
             tokens: &tokens,
             context_size: ctx,
+            positions: &batch.positions,
             acts: &acts,
             d_sae,
-            special: &encoder.runner.special,
         };
         add_batch(
             collections,
@@ -243,8 +175,6 @@ fn gather(
             d_in,
             &pass.settings,
         )?;
-        read += 1;
-        pass.bar.inc(1);
     }
     Ok(read)
 }
@@ -257,8 +187,11 @@ fn gather_with_retry(
     collections: &mut [Examples],
     pass: &Pass,
 ) -> Result<u64> {
-    let mut windows = encoder.runner.windows(sources)?;
-    let mut read = gather(encoder, &mut windows, collections, pass)?;
+    let mut stream =
+        encoder
+            .runner
+            .stream(sources, pass.prompts, pass.settings.remove_special_tokens)?;
+    let mut read = gather(encoder, &mut stream, collections, pass)?;
     let retry_at: Vec<usize> = (0..collections.len())
         .filter(|&i| collections[i].found() < COMPONENTS && !collections[i].done)
         .collect();
@@ -267,7 +200,7 @@ fn gather_with_retry(
             .iter()
             .map(|&i| std::mem::take(&mut collections[i]))
             .collect();
-        read += gather(encoder, &mut windows, &mut retry, pass)?;
+        read += gather(encoder, &mut stream, &mut retry, pass)?;
         for (i, mut c) in retry_at.into_iter().zip(retry) {
             c.retried = true;
             collections[i] = c;
@@ -451,26 +384,6 @@ mod tests {
         assert_eq!(by_size[&3], [(1, vec![1, 763, 718])]);
         assert_eq!(by_size[&2], [(2, vec![2, 4]), (3, vec![9, 5])]);
         assert!(by_size[&7].is_empty());
-    }
-
-    #[test]
-    fn the_originals_node_table_reads() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("src/graph/testdata/node_info_df_1_5_head.csv");
-        let rows = read_node_table(&path).unwrap();
-        assert_eq!(rows.len(), 4);
-        assert_eq!(
-            rows[3],
-            NodeRow {
-                node_id: 718,
-                subgraph_id: 1,
-                subgraph_size: 3
-            }
-        );
-        let err = read_node_table(Path::new("nope/node_info_df_1_5.csv"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("saecooc graphs"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use saecooc::synth::{self, SynthOptions, SynthPaths};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -95,14 +96,30 @@ pub fn assert_ok(out: &Output) {
     );
 }
 
-/// Runs the Python `script` with `args` and asserts it succeeded, showing its output otherwise.
-pub fn python_check(script: &str, args: &[&Path]) {
-    let check = python().args(["-c", script]).args(args).output().unwrap();
+/// Runs `tests/python/{script}` with `args` and asserts it succeeded, showing its output
+/// otherwise.
+pub fn check_python<I, S>(script: &str, args: I)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let out = python()
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/python")
+                .join(script),
+        )
+        .args(args)
+        .output()
+        .expect(
+            "python3 with numpy, scipy, pandas, networkx, h5py and scikit-learn is needed \
+             (make test installs them; SAECOOC_PYTHON names it)",
+        );
     assert!(
-        check.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
+        out.status.success(),
+        "tests/python/{script} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -1,5 +1,6 @@
-"""The original explorer app's loading logic (original-pipeline.md §5), reimplemented without
-Streamlit: which sizes and subgraphs exist, and what the app would draw for one subgraph.
+"""The original explorer app's loading logic (see docs/formats.md, "Explorer export"),
+reimplemented without Streamlit: which sizes and subgraphs exist, and what the app would draw
+for one subgraph.
 Used by check_pca.py to show that the app opens saecooc's h5 files unchanged.
 """
 

@@ -2,9 +2,9 @@
 
 usage: check_graphs.py RESULTS_DIR MIN_SIZE MAX_SIZE NEURONPEDIA_ID MODEL_NAME
 
-Recomputes, from the Jaccard and activation files alone, what the original pipeline
-(original-pipeline.md §3) would produce, and compares it with what saecooc wrote: the edge
-threshold (bisection re-implemented here with scipy's connected components), the thresholded
+Recomputes, from the Jaccard and activation files alone, what the original pipeline would
+produce (see docs/formats.md, "Graph files"), and compares it with what saecooc wrote: the
+edge threshold (bisection re-implemented here with scipy's connected components), the thresholded
 matrices (dense npz and scipy CSR), the node table read by pandas (columns, subgraph
 partition and order, counts, metrics recomputed with networkx, links), and the GraphML files
 read by networkx.

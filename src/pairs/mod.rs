@@ -1,4 +1,5 @@
-//! Exact co-occurrence counting.
+//! Exact co-occurrence counting: the pair-count stores `cooc` accumulates into and `bench`
+//! measures.
 //!
 //! For each token only its active latents are visited: the pair counts of a token with k
 //! active latents cost k(k+1)/2 increments, never a dense F×F product. Counts live in the
@@ -7,10 +8,13 @@
 //! Accumulators for disjoint data add up exactly ([`CoocCounts::merge`]), so sharded and
 //! resumed runs can combine them.
 
-use super::sparse::{CountCsr, SparsePairs};
-use super::triangle::{triangle_bytes, Triangle};
+pub mod sparse;
+pub mod triangle;
+
 use anyhow::{bail, ensure, Context, Result};
 use rayon::prelude::*;
+use sparse::{CountCsr, SparsePairs};
+use triangle::{triangle_bytes, Triangle};
 
 /// The latents of `row` that are active at threshold `t`: `act > t + θ` (strict), where
 /// `cut[i] = t + θ[i]` is precomputed in f32 as the original does. Appends to `out`.
@@ -39,11 +43,6 @@ pub fn active_latents(row: &[f32], cut: &[f32], out: &mut Vec<u32>) -> bool {
         }
     }
     finite
-}
-
-/// The per-latent cut `t + θ_i`, computed in f32.
-pub fn threshold_cut(t: f64, theta: &[f32]) -> Vec<f32> {
-    theta.iter().map(|&th| t as f32 + th).collect()
 }
 
 /// Which store holds the pair counts.
@@ -426,7 +425,8 @@ impl CountRows<'_> {
 }
 
 /// One Jaccard value `c / (n_i + n_j − c)` in f32 arithmetic, with NaN → 0 (never-firing
-/// pairs), +inf → 1 and −inf → 0, exactly as the original (§2).
+/// pairs), +inf → 1 and −inf → 0, exactly as the original (see
+/// docs/formats.md, "Co-occurrence files").
 pub fn jaccard(c: f32, n_i: f32, n_j: f32) -> f32 {
     let v = c / ((n_i + n_j) - c);
     if v.is_nan() || v == f32::NEG_INFINITY {
@@ -450,11 +450,12 @@ pub fn jaccard_row(counts: &CountRows, diag: &[f32], i: usize, out: &mut [f32]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sae::threshold_cut;
     use rand::{Rng, SeedableRng};
 
     #[test]
     fn original_threshold_cases() {
-        // original-pipeline.md §7 test_apply_activation_threshold
+        // the original's test_apply_activation_threshold (see docs/formats.md, "Activation rule")
         let theta = [0.1f32, 0.2, 0.3];
         let cut = threshold_cut(2.5, &theta);
         let check = |row: [f32; 3], want: &[u32]| {

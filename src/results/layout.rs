@@ -1,10 +1,10 @@
 //! The results folder layout, byte-for-byte the original's names so its notebooks and app
 //! keep working:
 //! `{results}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}/feature_acts_cooc_{kind}_threshold_{ts}.npz`,
-//! and the `graphs` outputs beside them (original-pipeline.md §3).
+//! and the `graphs` outputs beside them (see docs/formats.md, "Results folder layout").
 
 use crate::pyfmt::{neat_sae_id, threshold_tag};
-use anyhow::{Context, Result};
+use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
 
 /// The three matrices `cooc` writes per threshold.
@@ -147,6 +147,75 @@ impl GraphFiles {
 /// `edge_thresholds.csv` in an SAE's results folder.
 pub fn edge_thresholds_file(dir: &Path) -> PathBuf {
     dir.join("edge_thresholds.csv")
+}
+
+/// One SAE's results folder: `{root}/{model}/{release}/{neat}/n_batches_{N}`.
+pub struct SaeFolder {
+    pub model: String,
+    pub release: String,
+    pub sae: String,
+    pub n_batches: String,
+    pub dir: PathBuf,
+}
+
+impl SaeFolder {
+    pub fn key(&self) -> String {
+        format!(
+            "{}__{}__{}__{}",
+            self.model, self.release, self.sae, self.n_batches
+        )
+        .replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
+            "_",
+        )
+    }
+}
+
+/// Finds SAE folders: those with a `dataframes/` folder or cooc files, four levels under `root`.
+pub fn find_sae_folders(root: &Path) -> Result<Vec<SaeFolder>> {
+    ensure!(
+        root.is_dir(),
+        "results folder {} does not exist",
+        root.display()
+    );
+    let mut out = Vec::new();
+    let sorted = |dir: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|r| {
+                r.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let name = |p: &Path| {
+        p.file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
+    };
+    for model in sorted(root) {
+        for release in sorted(&model) {
+            for sae in sorted(&release) {
+                for nb in sorted(&sae) {
+                    if name(&nb).starts_with("n_batches_")
+                        && (nb.join("dataframes").is_dir() || nb.join("run.json").is_file())
+                    {
+                        out.push(SaeFolder {
+                            model: name(&model),
+                            release: name(&release),
+                            sae: name(&sae),
+                            n_batches: name(&nb).trim_start_matches("n_batches_").to_string(),
+                            dir: nb,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

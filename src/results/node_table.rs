@@ -1,0 +1,104 @@
+//! Node tables (`dataframes/node_info_df_{ts}.csv`) as the stages read them back: the
+//! whole table, or the node, subgraph and size of each row (ours or the original's files;
+//! see docs/formats.md, "Graph files"). `graphs` writes them.
+
+use anyhow::{ensure, Context, Result};
+use polars::prelude::{CsvReadOptions, DataFrame, DataType, SerReader};
+use std::path::Path;
+
+/// Reads a node table (ours or the original's) into a frame.
+pub fn read_csv(path: &Path) -> Result<DataFrame> {
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .and_then(|r| r.finish())
+        .with_context(|| format!("cannot read node table {}", path.display()))
+}
+
+/// One node-table row: latent, subgraph, subgraph size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NodeRow {
+    pub node_id: u32,
+    pub subgraph_id: i64,
+    pub subgraph_size: usize,
+}
+
+/// Reads `node_id`, `subgraph_id` and `subgraph_size` of a node table (ours or the original's).
+pub fn read_node_table(path: &Path) -> Result<Vec<NodeRow>> {
+    ensure!(
+        path.is_file(),
+        "node table {} does not exist: run `saecooc graphs` first",
+        path.display()
+    );
+    let df = read_csv(path)?;
+    let column = |name: &str| -> Result<Vec<i64>> {
+        let c = df
+            .column(name)
+            .with_context(|| format!("node table {} has no column {name}", path.display()))?
+            .cast(&DataType::Int64)
+            .with_context(|| {
+                format!(
+                    "node table {}: column {name} is not integer",
+                    path.display()
+                )
+            })?;
+        let values = c.i64()?;
+        (0..values.len())
+            .map(|i| {
+                values.get(i).with_context(|| {
+                    format!(
+                        "node table {}: empty {name} in row {}",
+                        path.display(),
+                        i + 2
+                    )
+                })
+            })
+            .collect()
+    };
+    let (ids, sids, sizes) = (
+        column("node_id")?,
+        column("subgraph_id")?,
+        column("subgraph_size")?,
+    );
+    ids.iter()
+        .zip(&sids)
+        .zip(&sizes)
+        .map(|((&id, &sid), &size)| {
+            ensure!(
+                id >= 0 && size > 0,
+                "node table {}: bad row (node_id {id}, subgraph_size {size})",
+                path.display()
+            );
+            Ok(NodeRow {
+                node_id: id as u32,
+                subgraph_id: sid,
+                subgraph_size: size as usize,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_originals_node_table_reads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/graph/testdata/node_info_df_1_5_head.csv");
+        let rows = read_node_table(&path).unwrap();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(
+            rows[3],
+            NodeRow {
+                node_id: 718,
+                subgraph_id: 1,
+                subgraph_size: 3
+            }
+        );
+        let err = read_node_table(Path::new("nope/node_info_df_1_5.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("saecooc graphs"), "{err}");
+    }
+}

@@ -1,0 +1,161 @@
+//! Tokenizers: `tokenizer.json`, GPT-2's `vocab.json` + `merges.txt`, or the tokenizer in a
+//! GGUF file's metadata; documents tokenized without special tokens; single tokens decoded as
+//! transformers decodes them.
+
+use crate::hub::{Hub, Location};
+use anyhow::{bail, ensure, Result};
+use hf_hub::RepoType;
+use std::path::Path;
+use tokenizers::models::bpe::BPE;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{AddedToken, Tokenizer};
+
+/// Loads a tokenizer from `tokenizer.json`, or builds GPT-2's byte-level BPE from
+/// `vocab.json` + `merges.txt`, found in a local file/folder or a hub repo.
+pub fn load_tokenizer(location: &Location, hub: &Hub) -> Result<Tokenizer> {
+    match location {
+        Location::Local(path)
+            if path.is_file() && path.extension().is_some_and(|e| e == "gguf") =>
+        {
+            crate::model::gguf::Gguf::read(path)?.tokenizer()
+        }
+        Location::Local(path) if path.is_file() => tokenizer_from_json(path),
+        Location::Local(dir) => {
+            ensure!(
+                dir.is_dir(),
+                "tokenizer location {} does not exist",
+                dir.display()
+            );
+            if dir.join("tokenizer.json").is_file() {
+                tokenizer_from_json(&dir.join("tokenizer.json"))
+            } else if dir.join("vocab.json").is_file() && dir.join("merges.txt").is_file() {
+                gpt2_bpe(&dir.join("vocab.json"), &dir.join("merges.txt"))
+            } else {
+                bail!(
+                    "{} has no tokenizer.json (nor vocab.json + merges.txt)",
+                    dir.display()
+                )
+            }
+        }
+        Location::Hub { repo, revision } => {
+            if let Some(json) = hub.try_get(repo, RepoType::Model, revision, "tokenizer.json") {
+                return tokenizer_from_json(&json);
+            }
+            let vocab = hub.get(repo, RepoType::Model, revision, "vocab.json")?;
+            let merges = hub.get(repo, RepoType::Model, revision, "merges.txt")?;
+            gpt2_bpe(&vocab, &merges)
+        }
+    }
+}
+
+fn tokenizer_from_json(path: &Path) -> Result<Tokenizer> {
+    Tokenizer::from_file(path)
+        .map_err(|e| anyhow::anyhow!("cannot load tokenizer {}: {e}", path.display()))
+}
+
+/// GPT-2's tokenizer from `vocab.json` + `merges.txt` (byte-level BPE, `<|endoftext|>` special).
+pub fn gpt2_bpe(vocab: &Path, merges: &Path) -> Result<Tokenizer> {
+    let bpe = BPE::from_file(&vocab.to_string_lossy(), &merges.to_string_lossy())
+        .build()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot build BPE from {} and {}: {e}",
+                vocab.display(),
+                merges.display()
+            )
+        })?;
+    let mut tokenizer = Tokenizer::new(bpe);
+    tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    tokenizer.with_decoder(Some(ByteLevel::default()));
+    tokenizer
+        .add_special_tokens([AddedToken::from("<|endoftext|>", true)])
+        .map_err(|e| anyhow::anyhow!("cannot add <|endoftext|> to the GPT-2 tokenizer: {e}"))?;
+    Ok(tokenizer)
+}
+
+/// Decodes single tokens as the original did (`tokenizer.decode([id])` in transformers).
+pub struct TokenDecoder {
+    tokenizer: Tokenizer,
+    /// transformers' `clean_up_tokenization_spaces`, as the tokenizer transformers builds for
+    /// the same files has it: false for a GGUF file (built from the GGUF metadata alone, which
+    /// sets nothing, so transformers' default of no clean-up holds; no `tokenizer_config.json`
+    /// is read); else from `tokenizer_config.json`; else true (the default of the transformers
+    /// releases the original ran on; its GPT-2 node tables show `'.'` and never `' .'`).
+    pub clean_up_spaces: bool,
+}
+
+impl TokenDecoder {
+    /// Wraps `tokenizer`.
+    pub fn new(tokenizer: Tokenizer, clean_up_spaces: bool) -> Self {
+        Self {
+            tokenizer,
+            clean_up_spaces,
+        }
+    }
+
+    /// Loads the tokenizer at `location` and its clean-up setting (see `clean_up_spaces`).
+    pub fn load(location: &Location, hub: &Hub) -> Result<Self> {
+        let tokenizer = load_tokenizer(location, hub)?;
+        let config = match location {
+            Location::Local(p) if p.is_file() && p.extension().is_some_and(|e| e == "gguf") => {
+                return Ok(Self::new(tokenizer, false));
+            }
+            Location::Local(p) if p.is_file() => {
+                p.parent().map(|d| d.join("tokenizer_config.json"))
+            }
+            Location::Local(dir) => Some(dir.join("tokenizer_config.json")),
+            Location::Hub { repo, revision } => {
+                hub.try_get(repo, RepoType::Model, revision, "tokenizer_config.json")
+            }
+        };
+        let clean_up_spaces = config
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("clean_up_tokenization_spaces")?.as_bool())
+            .unwrap_or(true);
+        Ok(Self::new(tokenizer, clean_up_spaces))
+    }
+
+    /// The text of one token id (invalid UTF-8 bytes become U+FFFD, as in Python).
+    pub fn decode_one(&self, id: u32) -> Result<String> {
+        let text = self
+            .tokenizer
+            .decode(&[id], false)
+            .map_err(|e| anyhow::anyhow!("cannot decode token id {id}: {e}"))?;
+        Ok(if self.clean_up_spaces {
+            clean_up_tokenization(&text)
+        } else {
+            text
+        })
+    }
+}
+
+/// transformers' `clean_up_tokenization`: removes the space before punctuation and
+/// English contractions.
+pub fn clean_up_tokenization(text: &str) -> String {
+    [
+        (" .", "."),
+        (" ?", "?"),
+        (" !", "!"),
+        (" ,", ","),
+        (" ' ", "'"),
+        (" n't", "n't"),
+        (" 'm", "'m"),
+        (" 's", "'s"),
+        (" 've", "'ve"),
+        (" 're", "'re"),
+    ]
+    .iter()
+    .fold(text.to_string(), |t, (from, to)| t.replace(from, to))
+}
+
+/// Tokenizes documents without special tokens.
+pub fn encode_documents(tokenizer: &Tokenizer, docs: Vec<String>) -> Result<Vec<Vec<u32>>> {
+    let encodings = tokenizer
+        .encode_batch(docs, false)
+        .map_err(|e| anyhow::anyhow!("tokenization failed: {e}"))?;
+    Ok(encodings
+        .into_iter()
+        .map(|e| e.get_ids().to_vec())
+        .collect())
+}
