@@ -130,6 +130,22 @@ pub struct Source {
     pub center_writing_weights: Option<bool>,
 }
 
+/// Command-line options shared by the stages that run on a config (`cooc`, `graphs`, `pca`),
+/// flattened into each stage's options.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct StageCommon {
+    /// Results folder, overriding [run] results_dir (default results/). For `graphs` it may
+    /// also be one SAE's folder (the one holding its Jaccard files).
+    #[arg(long)]
+    pub results_dir: Option<PathBuf>,
+    /// Compute device, overriding [run] device.
+    #[arg(long, value_enum)]
+    pub device: Option<DeviceKind>,
+    /// Print nothing but errors (the global --quiet).
+    #[arg(skip)]
+    pub quiet: bool,
+}
+
 /// Compute device.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

@@ -1,12 +1,19 @@
 //! saecooc: find interpretable subspaces in sparse autoencoders by latent co-occurrence
 //! (Clarke, Bhatnagar & Bloom, 2024).
 //!
-//! Stages: [`config`] (TOML), [`model`] (language models to a hook), [`sae`] (SAELens /
-//! Gemma Scope SAEs), [`data`] (text → token windows), [`cooc`] (counting and Jaccard), [`graph`] (edge
-//! thresholds, subgraphs, node tables and pictures).
-//! Supporting modules: [`hub`] (local paths and the Hugging Face hub), [`registry`] (the
-//! paper's releases), [`layout`] (results file names), [`progress`], [`npz`], [`atomic`], [`pyfmt`] and
-//! [`synth`] (synthetic models for the offline demo, tests and benchmarks).
+//! Stages, side by side (none refers to another; they talk through the results folder):
+//! [`cooc`] (co-occurrence counts and Jaccard), [`graph`] (edge thresholds, subgraphs, node
+//! tables, pictures), [`pca`] (PCA of subgraph reconstructions, h5 files), [`export`] (the
+//! explorer site), [`stats`] (size effects), [`train`] (`train-sae`), [`bench`] (benchmarks).
+//!
+//! Below them: [`activations`] (the one activation stream: batches of windows, read positions,
+//! residual stream, SAE activations), [`data`] (documents and SAELens windows), [`tokenizer`],
+//! [`model`] (language models to a hook), [`sae`] (SAELens / Gemma Scope SAEs, the active-latent
+//! cut), [`sources`] (where a config's inputs come from), [`config`], [`registry`] (the paper's
+//! releases), [`hub`] (local paths and the Hugging Face hub), [`pairs`] (exact pair-count
+//! stores), [`results`] (the results folder: layout, discovery, node tables), [`plot`], [`npz`],
+//! [`atomic`], [`pyfmt`], [`progress`] and [`synth`] (synthetic models for the offline demo,
+//! tests and benchmarks). File formats: docs/formats.md.
 
 pub mod activations;
 pub mod atomic;

@@ -101,22 +101,8 @@ struct CoocArgs {
     /// saecooc's [source] and [run]; see README).
     #[arg(long, short)]
     config: PathBuf,
-    /// Results folder, overriding [run] results_dir (default results/).
-    #[arg(long)]
-    results_dir: Option<PathBuf>,
-    /// Compute device, overriding [run] device.
-    #[arg(long, value_enum)]
-    device: Option<DeviceKind>,
-    /// Count only share i of n (windows w with w mod n = i) and write partial counts to
-    /// shards/shard_{i}_of_{n}.npz; `saecooc merge --shards n` sums them.
-    #[arg(long, value_name = "I/N")]
-    shard: Option<String>,
-    /// Continue from the checkpoint of an interrupted run (refused if the config differs).
-    #[arg(long)]
-    resume: bool,
-    /// Save a checkpoint every this many batches (0: never).
-    #[arg(long, default_value_t = 50)]
-    checkpoint_every: usize,
+    #[command(flatten)]
+    options: CoocOptions,
 }
 
 #[derive(Args)]
@@ -177,16 +163,8 @@ struct GraphsArgs {
     /// The run's TOML config (the same file as for `cooc`; [analysis] sets the sizes).
     #[arg(long, short)]
     config: PathBuf,
-    /// Results root (overriding [run] results_dir), or one SAE's folder: the one holding
-    /// its feature_acts_cooc_jaccard_threshold_*.npz files.
-    #[arg(long)]
-    results_dir: Option<PathBuf>,
-    /// Only this SAE id of the config.
-    #[arg(long)]
-    sae_id: Option<String>,
-    /// Compute device for the top-token products, overriding [run] device.
-    #[arg(long, value_enum)]
-    device: Option<DeviceKind>,
+    #[command(flatten)]
+    options: GraphOptions,
 }
 
 #[derive(Args)]
@@ -194,19 +172,8 @@ struct PcaArgs {
     /// The PCA config (the original's config_pca_streamlit_maxexamples.toml format).
     #[arg(long, short)]
     config: PathBuf,
-    /// Results root, overriding [run] results_dir.
-    #[arg(long)]
-    results_dir: Option<PathBuf>,
-    /// Compute device, overriding [run] device.
-    #[arg(long, value_enum)]
-    device: Option<DeviceKind>,
-    /// Split h5 files larger than this many MB into {stem}_chunk{i}.h5 files (the original's
-    /// split_h5; its app reads both).
-    #[arg(long, value_name = "MB")]
-    split_mb: Option<f64>,
-    /// Gather each subgraph in a pass of its own, as the original did (slower; same results).
-    #[arg(long)]
-    one_pass_per_subgraph: bool,
+    #[command(flatten)]
+    options: PcaOptions,
 }
 
 #[derive(Args)]
@@ -339,14 +306,8 @@ struct SynthArgs {
 
 fn run_cooc(args: CoocArgs, quiet: bool) -> Result<()> {
     let config = Config::load(&args.config)?;
-    let options = CoocOptions {
-        results_dir: args.results_dir,
-        device: args.device,
-        quiet,
-        shard: args.shard.as_deref().map(cooc::Shard::parse).transpose()?,
-        resume: args.resume,
-        checkpoint_every: args.checkpoint_every,
-    };
+    let mut options = args.options;
+    options.common.quiet = quiet;
     for summary in cooc::run(&config, &options)? {
         if !quiet {
             println!(
@@ -379,12 +340,8 @@ fn run_merge(args: MergeArgs, quiet: bool) -> Result<()> {
 
 fn run_graphs(args: GraphsArgs, quiet: bool) -> Result<()> {
     let config = Config::load(&args.config)?;
-    let options = GraphOptions {
-        results_dir: args.results_dir,
-        sae_id: args.sae_id,
-        device: args.device,
-        quiet,
-    };
+    let mut options = args.options;
+    options.common.quiet = quiet;
     for summary in graph::run(&config, &options)? {
         if quiet {
             continue;
@@ -406,13 +363,8 @@ fn run_graphs(args: GraphsArgs, quiet: bool) -> Result<()> {
 
 fn run_pca(args: PcaArgs, quiet: bool) -> Result<()> {
     let config = PcaConfig::load(&args.config)?;
-    let options = PcaOptions {
-        results_dir: args.results_dir,
-        device: args.device,
-        quiet,
-        split_mb: args.split_mb,
-        one_pass_per_subgraph: args.one_pass_per_subgraph,
-    };
+    let mut options = args.options;
+    options.common.quiet = quiet;
     for s in pca::run(&config, &options)? {
         if quiet {
             continue;

@@ -11,7 +11,7 @@
 pub mod state;
 
 use crate::activations::Encoder;
-use crate::config::{Accumulator, Config, DeviceKind, MatrixFormat, Run};
+use crate::config::{Accumulator, Config, MatrixFormat, Run, StageCommon};
 use crate::hub::Hub;
 use crate::npz::NpzWriter;
 use crate::pairs::sparse;
@@ -47,17 +47,20 @@ impl Shard {
     }
 }
 
-/// Command-line overrides for a `cooc` run.
-#[derive(Debug, Clone, Default)]
+/// Command-line options of a `cooc` run.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct CoocOptions {
-    pub results_dir: Option<PathBuf>,
-    pub device: Option<DeviceKind>,
-    pub quiet: bool,
-    /// Count only this share of the windows and write partial counts for `merge`.
+    #[command(flatten)]
+    pub common: StageCommon,
+    /// Count only share I of N (windows w with w mod N = I) and write partial counts to
+    /// shards/shard_I_of_N.npz; `saecooc merge --shards N` sums them.
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
-    /// Continue from the checkpoint of an interrupted run.
+    /// Continue from the checkpoint of an interrupted run (refused if the config differs).
+    #[arg(long)]
     pub resume: bool,
     /// Save a checkpoint every this many batches (0: never).
+    #[arg(long, default_value_t = 50)]
     pub checkpoint_every: usize,
 }
 
@@ -104,8 +107,9 @@ pub struct RunSummary {
 
 /// Runs `cooc` for every SAE of the config.
 pub fn run(config: &Config, options: &CoocOptions) -> Result<Vec<RunSummary>> {
-    let hub = Hub::from_env(!options.quiet)?;
-    let device = crate::activations::open_device(options.device.unwrap_or(config.run.device))?;
+    let hub = Hub::from_env(!options.common.quiet)?;
+    let device =
+        crate::activations::open_device(options.common.device.unwrap_or(config.run.device))?;
     config
         .generation
         .sae_ids
@@ -142,6 +146,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     let mut timings = Timings::default();
     let mut inputs = timed(&mut timings.load_s, || Encoder::load(sources, sae_id))?;
     let results_root = options
+        .common
         .results_dir
         .clone()
         .unwrap_or_else(|| config.run.results_dir.clone());
@@ -193,23 +198,25 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         timed(&mut timings.tokenize_s, || {
             stream.skip_windows(position.windows_read)
         })?;
-        if !options.quiet {
+        if !options.common.quiet {
             eprintln!(
                 "resuming from {} ({} windows, {counted_global} tokens)",
                 checkpoint.display(),
                 position.windows_read
             );
         }
-    } else if options.resume && !options.quiet {
+    } else if options.resume && !options.common.quiet {
         eprintln!(
             "no checkpoint at {}: starting from the beginning",
             checkpoint.display()
         );
     }
     let bar = match rule {
-        BatchRule::FirstTokens => crate::progress::bar(target, options.quiet, sae_id, "tokens"),
+        BatchRule::FirstTokens => {
+            crate::progress::bar(target, options.common.quiet, sae_id, "tokens")
+        }
         BatchRule::SpecialRemoved => {
-            crate::progress::bar(g.n_batches as u64, options.quiet, sae_id, "batches")
+            crate::progress::bar(g.n_batches as u64, options.common.quiet, sae_id, "batches")
         }
     };
     while !rule.done(config, counted_global, batches) {
@@ -276,7 +283,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     let counted = counted_global;
     ensure!(counted > 0, "dataset {} yielded no tokens to count (is it empty, or shorter than one window of {} tokens?)", inputs.runner.dataset.describe(), inputs.runner.context_size);
     let data_exhausted = !rule.done(config, counted, batches);
-    if data_exhausted && !options.quiet {
+    if data_exhausted && !options.common.quiet {
         eprintln!(
             "warning: the data ran out after {counted} tokens in {batches} of {} batches ({} windows); results record the true count",
             g.n_batches,

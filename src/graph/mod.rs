@@ -15,7 +15,7 @@ pub mod pictures;
 pub mod top_tokens;
 
 use crate::activations::open_device;
-use crate::config::{Analysis, Config, DeviceKind};
+use crate::config::{Analysis, Config, StageCommon};
 use crate::hub::Hub;
 use crate::npz::{is_sparse_npz, read_csr_rows, read_f32_rows, read_npz, save_csr, NpzWriter};
 use crate::pyfmt::float_repr;
@@ -33,15 +33,14 @@ use std::path::{Path, PathBuf};
 /// The original's bisection tolerance.
 pub const SEARCH_TOLERANCE: f64 = 1e-3;
 
-/// Command-line overrides for a `graphs` run.
-#[derive(Debug, Clone, Default)]
+/// Command-line options of a `graphs` run.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct GraphOptions {
-    /// The results root, or one SAE's results folder (the one holding the Jaccard files).
-    pub results_dir: Option<PathBuf>,
-    /// Only this SAE of the config.
+    #[command(flatten)]
+    pub common: StageCommon,
+    /// Only this SAE id of the config.
+    #[arg(long)]
     pub sae_id: Option<String>,
-    pub device: Option<DeviceKind>,
-    pub quiet: bool,
 }
 
 /// What one activation threshold produced.
@@ -74,20 +73,21 @@ struct Latents {
 /// Runs `graphs` for every (selected) SAE of the config.
 pub fn run(config: &Config, options: &GraphOptions) -> Result<Vec<GraphSummary>> {
     let sae_ids = selected_sae_ids(config, options.sae_id.as_deref())?;
-    let direct = match &options.results_dir {
+    let direct = match &options.common.results_dir {
         Some(dir) if holds_jaccard_files(dir) => Some(dir.clone()),
         _ => None,
     };
     ensure!(
         direct.is_none() || sae_ids.len() == 1,
         "--results-dir {} is one SAE's folder but the config names {} SAEs: choose one with --sae-id",
-        options.results_dir.as_ref().map_or(String::new(), |d| d.display().to_string()),
+        options.common.results_dir.as_ref().map_or(String::new(), |d| d.display().to_string()),
         sae_ids.len()
     );
-    let hub = Hub::from_env(!options.quiet)?;
-    let device = open_device(options.device.unwrap_or(config.run.device))?;
+    let hub = Hub::from_env(!options.common.quiet)?;
+    let device = open_device(options.common.device.unwrap_or(config.run.device))?;
     let sources = Sources::new(config, &hub, &device);
     let root = options
+        .common
         .results_dir
         .clone()
         .unwrap_or_else(|| config.run.results_dir.clone());
@@ -104,8 +104,14 @@ pub fn run(config: &Config, options: &GraphOptions) -> Result<Vec<GraphSummary>>
                     g.n_batches,
                 )
             });
-            graph_sae(&sources, &config.analysis, &sae_id, &dir, options.quiet)
-                .with_context(|| format!("graphs for SAE {sae_id} failed"))
+            graph_sae(
+                &sources,
+                &config.analysis,
+                &sae_id,
+                &dir,
+                options.common.quiet,
+            )
+            .with_context(|| format!("graphs for SAE {sae_id} failed"))
         })
         .collect()
 }

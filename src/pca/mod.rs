@@ -15,7 +15,7 @@ pub mod solver;
 use crate::activations::open_device;
 use crate::activations::ActivationStream;
 use crate::activations::Encoder;
-use crate::config::{DeviceKind, PcaConfig};
+use crate::config::{PcaConfig, StageCommon};
 use crate::hub::Hub;
 use crate::pyfmt::{neat_sae_id, threshold_tag};
 use crate::results::layout::sae_results_dir;
@@ -34,15 +34,17 @@ use std::time::Instant;
 /// PCA components per subgraph.
 pub const COMPONENTS: usize = 3;
 
-/// Command-line overrides for a `pca` run.
-#[derive(Debug, Clone, Default)]
+/// Command-line options of a `pca` run.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct PcaOptions {
-    pub results_dir: Option<PathBuf>,
-    pub device: Option<DeviceKind>,
-    pub quiet: bool,
-    /// Split h5 files larger than this many MB into `_chunk{i}` files.
+    #[command(flatten)]
+    pub common: StageCommon,
+    /// Split h5 files larger than this many MB into {stem}_chunk{i}.h5 files (the original's
+    /// split_h5; its app reads both).
+    #[arg(long, value_name = "MB")]
     pub split_mb: Option<f64>,
-    /// Gather each subgraph in a pass of its own (the original's way; for comparison).
+    /// Gather each subgraph in a pass of its own, as the original did (slower; same results).
+    #[arg(long)]
     pub one_pass_per_subgraph: bool,
 }
 
@@ -108,8 +110,8 @@ pub fn h5_file_name(max_examples: Option<usize>, size: usize, n_batches: usize) 
 /// Runs `pca` for every SAE of the config.
 pub fn run(config: &PcaConfig, options: &PcaOptions) -> Result<Vec<PcaSummary>> {
     let as_config = config.as_config();
-    let hub = Hub::from_env(!options.quiet)?;
-    let device = open_device(options.device.unwrap_or(config.run.device))?;
+    let hub = Hub::from_env(!options.common.quiet)?;
+    let device = open_device(options.common.device.unwrap_or(config.run.device))?;
     let sources = Sources::new(&as_config, &hub, &device);
     config
         .model
@@ -218,6 +220,7 @@ fn run_sae(
     let started = Instant::now();
     let p = &config.processing;
     let root = options
+        .common
         .results_dir
         .clone()
         .unwrap_or_else(|| config.run.results_dir.clone());
@@ -266,7 +269,12 @@ fn run_sae(
     } else {
         1
     };
-    let bar = crate::progress::bar((budget * passes) as u64, options.quiet, sae_id, "batches");
+    let bar = crate::progress::bar(
+        (budget * passes) as u64,
+        options.common.quiet,
+        sae_id,
+        "batches",
+    );
     bar.set_message(format!("{sae_id}: {} subgraphs", collections.len()));
     let pass = Pass {
         budget,
@@ -307,7 +315,7 @@ fn run_sae(
                 .unwrap_or_default(),
         });
         let Some(pca) = pca else {
-            if !options.quiet {
+            if !options.common.quiet {
                 eprintln!(
                     "warning: {sae_id}: subgraph {sid} (size {size}) fired on {n} tokens, too few for a PCA with {COMPONENTS} components; skipped"
                 );
