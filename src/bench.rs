@@ -3,7 +3,7 @@
 //! with a realistic number of active latents per token; and with `--end-to-end`, tokens/s per
 //! stage of a whole `cooc` run on a GPT-2-small-shaped random model.
 
-use crate::config::{Config, DeviceKind};
+use crate::config::{Config, DeviceKind, Generation, Run, Source};
 use crate::pairs::{CoocCounts, Storage};
 use crate::synth::{self, SynthOptions};
 use anyhow::{ensure, Context, Result};
@@ -183,33 +183,29 @@ pub struct StageRow {
 }
 
 /// The `cooc` config of the end-to-end benchmark on the model in `dir`.
-fn end_to_end_config(dir: &Path, batches: usize, device: DeviceKind) -> String {
-    let device = match device {
-        DeviceKind::Cpu => "cpu",
-        DeviceKind::Cuda => "cuda",
-    };
-    format!(
-        r#"[generation]
-n_batches = {batches}
-model_name = "synthetic-gpt2-small"
-sae_release_short = "synthetic"
-sae_ids = ["blocks.8.hook_resid_pre"]
-activation_thresholds = [1.5]
-remove_special_tokens = false
-
-[source]
-model = "{dir}/model"
-sae = "{dir}/sae"
-dataset = "{dir}/corpus.txt"
-
-[run]
-device = "{device}"
-context_size = 128
-prompts_per_batch = 32
-tokens_per_batch = 4096
-results_dir = "{dir}/results"
-"#,
-        dir = dir.display()
+fn end_to_end_config(dir: &Path, batches: usize, device: DeviceKind) -> Config {
+    Config::new(
+        Generation::new(
+            "synthetic-gpt2-small",
+            "synthetic",
+            vec!["blocks.8.hook_resid_pre".into()],
+            vec![1.5],
+            batches,
+            false,
+        ),
+        Source::local(
+            &dir.join("model"),
+            &dir.join("sae"),
+            &dir.join("corpus.txt"),
+        ),
+        Run {
+            device,
+            context_size: Some(128),
+            prompts_per_batch: 32,
+            tokens_per_batch: 4096,
+            results_dir: dir.join("results"),
+            ..Run::default()
+        },
     )
 }
 
@@ -227,8 +223,8 @@ pub fn end_to_end(dir: &Path, batches: usize, device: DeviceKind) -> Result<Vec<
         synth::write_all(dir, &options)?;
     }
     // The benchmark runs `saecooc cooc` itself, as a user would, and reads its run.json.
-    let text = end_to_end_config(dir, batches, device);
-    let config = Config::parse(&text)?;
+    let config = end_to_end_config(dir, batches, device);
+    let text = config.to_toml()?;
     let config_path = dir.join("bench-cooc.toml");
     std::fs::write(&config_path, &text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
@@ -250,24 +246,22 @@ pub fn end_to_end(dir: &Path, batches: usize, device: DeviceKind) -> Result<Vec<
         &g.sae_ids[0],
         g.n_batches,
     );
-    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("run.json"))?)?;
-    let tokens = run["tokens_counted"].as_f64().unwrap_or(0.0);
+    let run = crate::results::manifest::CoocManifest::read(&out_dir)?;
+    let tokens = run.tokens_counted as f64;
+    let t = run.timings.unwrap_or_default();
     let stages = [
-        ("tokenize", "tokenize_s"),
-        ("forward to the hook", "forward_s"),
-        ("SAE encode", "encode_s"),
-        ("count", "count_s"),
-        ("write npz", "write_s"),
+        ("tokenize", t.tokenize_s),
+        ("forward to the hook", t.forward_s),
+        ("SAE encode", t.encode_s),
+        ("count", t.count_s),
+        ("write npz", t.write_s),
     ];
     let mut rows: Vec<StageRow> = stages
         .iter()
-        .map(|&(stage, key)| {
-            let seconds = run["timings"][key].as_f64().unwrap_or(0.0);
-            StageRow {
-                stage,
-                seconds,
-                tokens_per_s: tokens / seconds.max(1e-9),
-            }
+        .map(|&(stage, seconds)| StageRow {
+            stage,
+            seconds,
+            tokens_per_s: tokens / seconds.max(1e-9),
         })
         .collect();
     let processing: f64 = rows[..4].iter().map(|r| r.seconds).sum();
@@ -301,7 +295,12 @@ mod tests {
 
     #[test]
     fn the_end_to_end_config_is_gpt2_small_shaped() {
-        let c = Config::parse(&end_to_end_config(Path::new("b"), 3, DeviceKind::Cpu)).unwrap();
+        let c = Config::parse(
+            &end_to_end_config(Path::new("b"), 3, DeviceKind::Cpu)
+                .to_toml()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(c.tokens_to_count(), 3 * 4096);
         assert_eq!(c.generation.sae_ids, ["blocks.8.hook_resid_pre"]);
         let o = gpt2_small_shaped();

@@ -404,7 +404,60 @@ impl PcaConfig {
     }
 }
 
+impl Generation {
+    /// The `[generation]` of a run on `sae_ids` of `model_name` / `sae_release_short`.
+    pub fn new(
+        model_name: &str,
+        sae_release_short: &str,
+        sae_ids: Vec<String>,
+        activation_thresholds: Vec<f64>,
+        n_batches: usize,
+        remove_special_tokens: bool,
+    ) -> Self {
+        Self {
+            n_batches,
+            model_name: model_name.into(),
+            sae_release_short: sae_release_short.into(),
+            sae_release: None,
+            sae_ids,
+            activation_thresholds,
+            n_batches_in_buffer: None,
+            remove_special_tokens,
+            remove_first_token: None,
+        }
+    }
+}
+
+impl Source {
+    /// Local model, SAE and dataset paths (everything else from the defaults).
+    pub fn local(model: &Path, sae: &Path, dataset: &Path) -> Self {
+        Self {
+            model: Some(model.display().to_string()),
+            sae: Some(sae.display().to_string()),
+            dataset: Some(dataset.display().to_string()),
+            ..Self::default()
+        }
+    }
+}
+
 impl Config {
+    /// A config of `generation`, `source` and `run`, with the default `[analysis]`.
+    pub fn new(generation: Generation, source: Source, run: Run) -> Self {
+        Self {
+            generation,
+            analysis: Analysis::default(),
+            pca: None,
+            source,
+            run,
+        }
+    }
+
+    /// The config as TOML text that [`Config::parse`] reads back into the same config: the one
+    /// template every config saecooc writes (`synth`, `bench`) comes from.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).context("cannot write the config as TOML")
+    }
+
     /// Reads and validates a config file; errors name the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)

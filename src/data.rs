@@ -323,7 +323,7 @@ impl TokenSpec {
 
 /// The tokens a window stream puts around documents, as SAELens'
 /// `concat_and_batch_sequences` takes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WindowTokens {
     /// `begin_batch_token_id`: the first token of every window (none: windows start with text).
     pub begin: Option<u32>,

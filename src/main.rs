@@ -495,7 +495,7 @@ fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
         seed: args.seed,
     };
     let paths = synth::write_all(&args.out, &options)?;
-    let config = synth::demo_config(&paths, &options);
+    let config = synth::demo_config(&paths, &options)?;
     saecooc::atomic::write_bytes(&args.out.join("cooc.toml"), config.as_bytes())?;
     if let Some(nnz) = args.random_jaccard {
         let dir = saecooc::results::layout::sae_results_dir(

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokenizers::Tokenizer;
 
 /// What decided whether the residual stream is centred.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum CentringRule {
     /// The model's normalisation: LayerNorm models are centred, RMSNorm models are not.
     #[serde(rename = "model layer norm")]

@@ -3,6 +3,7 @@
 //! and an SAELens-format SAE calibrated on that model so its latents fire sparsely and in
 //! related groups.
 
+use crate::config::{Config, Generation, Run, Source};
 use crate::data::{self, WindowTokens, Windower};
 use crate::hub::Location;
 use crate::model::{self, HookKind, HookPoint, ModelFiles};
@@ -451,34 +452,29 @@ pub fn write_all(out: &Path, o: &SynthOptions) -> Result<SynthPaths> {
 }
 
 /// A `cooc` config that runs on the files of [`write_all`].
-pub fn demo_config(paths: &SynthPaths, o: &SynthOptions) -> String {
+pub fn demo_config(paths: &SynthPaths, o: &SynthOptions) -> Result<String> {
     let sae_root = paths.sae.parent().unwrap_or(Path::new("."));
-    format!(
-        r#"# Written by `saecooc synth`: a random GPT-2-shaped model with the real GPT-2 tokenizer.
-[generation]
-n_batches = 8
-model_name = "synthetic-gpt2"
-sae_release_short = "synthetic"
-sae_ids = ["blocks.{layer}.hook_resid_pre"]
-activation_thresholds = [0.0, 1.5]
-remove_special_tokens = true
-
-[source]
-model = "{model}"
-sae = "{sae}"
-dataset = "{corpus}"
-
-[run]
-context_size = {ctx}
-prompts_per_batch = 16
-tokens_per_batch = 1024
-"#,
-        layer = o.hook_layer,
-        model = paths.model.display(),
-        sae = sae_root.display(),
-        corpus = paths.corpus.display(),
-        ctx = o.n_positions.min(64),
-    )
+    let config = Config::new(
+        Generation::new(
+            "synthetic-gpt2",
+            "synthetic",
+            vec![format!("blocks.{}.hook_resid_pre", o.hook_layer)],
+            vec![0.0, 1.5],
+            8,
+            true,
+        ),
+        Source::local(&paths.model, sae_root, &paths.corpus),
+        Run {
+            context_size: Some(o.n_positions.min(64)),
+            prompts_per_batch: 16,
+            tokens_per_batch: 1024,
+            ..Run::default()
+        },
+    );
+    Ok(format!(
+        "# Written by `saecooc synth`: a random GPT-2-shaped model with the real GPT-2 tokenizer.\n{}",
+        config.to_toml()?
+    ))
 }
 
 /// Writes a random symmetric sparse Jaccard matrix and per-latent totals for `threshold` into

@@ -8,44 +8,27 @@
 //! in order (the original's shuffle buffer is not reproducible). Fewer only if the data runs
 //! out, which is reported and recorded.
 
+mod outputs;
+mod shards;
 pub mod state;
 
+pub use shards::{merge, shard_file, Shard};
+
 use crate::activations::Encoder;
-use crate::config::{Accumulator, Config, MatrixFormat, Run, StageCommon};
+use crate::config::{Accumulator, Config, Run, StageCommon};
 use crate::hub::Hub;
-use crate::npz::NpzWriter;
-use crate::pairs::sparse;
 use crate::pairs::triangle;
-use crate::pairs::{jaccard, jaccard_row, CoocCounts, Storage};
-use crate::pyfmt::threshold_tag;
-use crate::results::layout::{cooc_file, sae_results_dir, CoocKind};
+use crate::pairs::{CoocCounts, Storage};
+use crate::results::layout::sae_results_dir;
+use crate::results::manifest::{BatchRule, CoocManifest, SaeInfo, Timings};
 use crate::sae::threshold_cut;
 use crate::sources::Sources;
 use anyhow::{ensure, Context, Result};
+use outputs::write_outputs;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use shards::{checkpoint_file, run_fingerprint, shards_fingerprint};
+use std::path::PathBuf;
 use std::time::Instant;
-
-/// One share of a sharded run: windows `w` with `w mod count == index`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Shard {
-    pub index: usize,
-    pub count: usize,
-}
-
-impl Shard {
-    /// Parses `i/n` (0 ≤ i < n).
-    pub fn parse(s: &str) -> Result<Self> {
-        let bad = || anyhow::anyhow!("--shard {s}: expected i/n with 0 <= i < n, e.g. 0/4");
-        let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count): (usize, usize) = (
-            i.trim().parse().map_err(|_| bad())?,
-            n.trim().parse().map_err(|_| bad())?,
-        );
-        ensure!(count > 0 && index < count, bad());
-        Ok(Self { index, count })
-    }
-}
 
 /// Command-line options of a `cooc` run.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -62,38 +45,6 @@ pub struct CoocOptions {
     /// Save a checkpoint every this many batches (0: never).
     #[arg(long, default_value_t = 50)]
     pub checkpoint_every: usize,
-}
-
-/// `{out_dir}/shards/shard_{i}_of_{n}.npz`: a shard's partial counts.
-pub fn shard_file(out_dir: &Path, index: usize, count: usize) -> PathBuf {
-    out_dir
-        .join("shards")
-        .join(format!("shard_{index}_of_{count}.npz"))
-}
-
-/// The checkpoint of an unsharded run or of one shard.
-fn checkpoint_file(out_dir: &Path, shard: Option<Shard>) -> PathBuf {
-    match shard {
-        Some(s) => out_dir
-            .join("shards")
-            .join(format!("checkpoint_{}_of_{}.npz", s.index, s.count)),
-        None => out_dir.join("checkpoint.npz"),
-    }
-}
-
-/// Identifies a run: config, SAE and the shard split (`extra`).
-fn run_fingerprint(config: &Config, sae_id: &str, extra: &str) -> Result<String> {
-    let mut c = config.clone();
-    c.run.results_dir = PathBuf::new();
-    Ok(state::fingerprint(&format!(
-        "{}|{sae_id}|{extra}",
-        serde_json::to_string(&c)?
-    )))
-}
-
-/// Tells the partial counts of a split into `count` shards apart.
-fn shards_fingerprint(config: &Config, sae_id: &str, count: usize) -> Result<String> {
-    run_fingerprint(config, sae_id, &format!("{count} shards"))
 }
 
 /// What one SAE's run produced.
@@ -119,17 +70,6 @@ pub fn run(config: &Config, options: &CoocOptions) -> Result<Vec<RunSummary>> {
                 .with_context(|| format!("cooc for SAE {sae_id} failed"))
         })
         .collect()
-}
-
-/// Wall-clock time spent in each stage.
-#[derive(Debug, Default, Clone, Serialize)]
-struct Timings {
-    load_s: f64,
-    tokenize_s: f64,
-    forward_s: f64,
-    encode_s: f64,
-    count_s: f64,
-    write_s: f64,
 }
 
 fn timed<T>(acc: &mut f64, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -322,25 +262,26 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     let elapsed = started.elapsed().as_secs_f64();
     let processing = timings.tokenize_s + timings.forward_s + timings.encode_s + timings.count_s;
     let tokens_per_second = counted as f64 / processing.max(1e-9);
-    let manifest = Manifest {
-        tool: "saecooc",
-        version: env!("CARGO_PKG_VERSION"),
+    CoocManifest {
+        tool: "saecooc".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
         sae_id: sae_id.to_string(),
-        model: inputs.runner.model_source.clone(),
-        hook: inputs.runner.model.hook().to_string(),
-        sae: SaeInfo {
+        shards: None,
+        model: Some(inputs.runner.model_source.clone()),
+        hook: Some(inputs.runner.model.hook().to_string()),
+        sae: Some(SaeInfo {
             source: inputs.sae.source.clone(),
             d_in: inputs.sae.cfg.d_in,
             d_sae: inputs.sae.cfg.d_sae,
             architecture: format!("{:?}", inputs.sae.cfg.architecture),
             neuronpedia_id: inputs.sae.cfg.neuronpedia_id.clone(),
             residual_centred: center,
-            centring_rule: inputs.runner.centring_rule,
-            topk_selection: inputs.sae.selection_rule(),
-        },
-        dataset: inputs.runner.dataset.describe(),
-        context_size: inputs.runner.context_size,
-        window_tokens: inputs.runner.window_tokens,
+            centring_rule: Some(inputs.runner.centring_rule),
+            topk_selection: inputs.sae.selection_rule().map(String::from),
+        }),
+        dataset: Some(inputs.runner.dataset.describe()),
+        context_size: Some(inputs.runner.context_size),
+        window_tokens: Some(inputs.runner.window_tokens),
         batch_rule: rule,
         windows_read: stream.windows_read(),
         batches_counted: batches,
@@ -348,13 +289,12 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         tokens_counted: counted,
         data_exhausted,
         thresholds,
-        timings,
-        elapsed_s: elapsed,
-        tokens_per_second,
+        timings: Some(timings),
+        elapsed_s: Some(elapsed),
+        tokens_per_second: Some(tokens_per_second),
         config: config.clone(),
-    };
-    let json = serde_json::to_vec_pretty(&manifest)?;
-    crate::atomic::write_bytes(&out_dir.join("run.json"), &json)?;
+    }
+    .write(&out_dir)?;
     let _ = std::fs::remove_file(&checkpoint);
     Ok(RunSummary {
         sae_id: sae_id.to_string(),
@@ -364,132 +304,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     })
 }
 
-/// `run.json` of a merged run.
-#[derive(Serialize)]
-struct MergeManifest {
-    tool: &'static str,
-    version: &'static str,
-    sae_id: String,
-    shards: usize,
-    batch_rule: BatchRule,
-    windows_read: u64,
-    batches_counted: u64,
-    tokens_requested: u64,
-    tokens_counted: u64,
-    data_exhausted: bool,
-    thresholds: Vec<ThresholdStats>,
-    config: Config,
-}
-
-/// `saecooc merge`: sums the partial counts of a run split into `shards` shards into the
-/// usual outputs (identical to an unsharded run's).
-pub fn merge(
-    config: &Config,
-    results_dir: Option<PathBuf>,
-    shards: usize,
-) -> Result<Vec<RunSummary>> {
-    ensure!(shards > 0, "--shards must be at least 1");
-    let g = &config.generation;
-    let root = results_dir.unwrap_or_else(|| config.run.results_dir.clone());
-    let mut out = Vec::new();
-    for sae_id in &g.sae_ids {
-        let dir = sae_results_dir(
-            &root,
-            &g.model_name,
-            &g.sae_release_short,
-            sae_id,
-            g.n_batches,
-        );
-        let expected = shards_fingerprint(config, sae_id, shards)?;
-        let mut total: Option<(Vec<CoocCounts>, state::Position)> = None;
-        for i in 0..shards {
-            let path = shard_file(&dir, i, shards);
-            ensure!(
-                path.is_file(),
-                "shard {i} of {shards} is missing ({}): run `saecooc cooc --shard {i}/{shards}` with this config",
-                path.display()
-            );
-            let n = state::saved_latents(&path)?;
-            let (counts, position) =
-                state::load_checked(&path, g.activation_thresholds.len(), n, &expected)?;
-            ensure!(
-                position.complete,
-                "{} is not a finished shard",
-                path.display()
-            );
-            match &mut total {
-                None => total = Some((counts, position)),
-                Some((sum, first)) => {
-                    ensure!(
-                        first.counted_global == position.counted_global,
-                        "shards disagree on the tokens counted ({} vs {}): were they run on the same data?",
-                        first.counted_global,
-                        position.counted_global
-                    );
-                    for (a, b) in sum.iter_mut().zip(counts) {
-                        a.merge(b)?;
-                    }
-                }
-            }
-        }
-        let (mut counters, position) = total.expect("at least one shard");
-        let thresholds = write_outputs(
-            &dir,
-            &g.activation_thresholds,
-            &mut counters,
-            config.run.matrix_format,
-        )?;
-        let manifest = MergeManifest {
-            tool: "saecooc",
-            version: env!("CARGO_PKG_VERSION"),
-            sae_id: sae_id.clone(),
-            shards,
-            batch_rule: BatchRule::of(config),
-            windows_read: position.windows_read,
-            batches_counted: position.batches,
-            tokens_requested: config.tokens_to_count(),
-            tokens_counted: counters[0].tokens(),
-            data_exhausted: position.data_exhausted,
-            thresholds,
-            config: config.clone(),
-        };
-        crate::atomic::write_bytes(
-            &dir.join("run.json"),
-            &serde_json::to_vec_pretty(&manifest)?,
-        )?;
-        out.push(RunSummary {
-            sae_id: sae_id.clone(),
-            out_dir: dir,
-            tokens_counted: counters[0].tokens(),
-            tokens_per_second: 0.0,
-        });
-    }
-    Ok(out)
-}
-
-/// Which tokens make up the `n_batches` batches that are counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-enum BatchRule {
-    /// The first `n_batches × tokens_per_batch` tokens of the window stream, read
-    /// `prompts_per_batch` windows at a time (the original drew them from an unseeded shuffle
-    /// buffer, which cannot be reproduced; saecooc reads them in order).
-    FirstTokens,
-    /// The original's batch with special tokens removed: the next `prompts_per_batch` windows,
-    /// special-token positions dropped in row-major order, then the first `tokens_per_batch`
-    /// positions kept (GPT-2 at context 128: at most 8 × 127 = 1,016 tokens).
-    SpecialRemoved,
-}
-
 impl BatchRule {
-    fn of(config: &Config) -> Self {
-        if config.generation.remove_special_tokens {
-            Self::SpecialRemoved
-        } else {
-            Self::FirstTokens
-        }
-    }
-
     /// Positions the next batch may count, after `counted` tokens.
     fn budget(self, config: &Config, counted: u64) -> u64 {
         match self {
@@ -534,156 +349,6 @@ fn pair_storage(run: &Run, n_latents: usize, thresholds: usize) -> Result<Storag
                 run.dense_limit_gib
             );
             Ok(Storage::Dense)
-        }
-    }
-}
-
-/// Writes the three npz files per threshold (count and Jaccard matrices dense or CSR as
-/// `format` says); returns each threshold's statistics for run.json.
-fn write_outputs(
-    dir: &Path,
-    thresholds: &[f64],
-    counters: &mut [CoocCounts],
-    format: MatrixFormat,
-) -> Result<Vec<ThresholdStats>> {
-    let mut stats = Vec::new();
-    for (&t, counts) in thresholds.iter().zip(counters) {
-        counts.flush();
-        let n = counts.n_latents();
-        let diag: Vec<f32> = counts.diagonal().iter().map(|&c| c as f32).collect();
-        let total = cooc_file(dir, CoocKind::Total, t);
-        let jaccard_file = cooc_file(dir, CoocKind::Jaccard, t);
-        if format.is_csr(n) {
-            write_csr_matrices(&counts.symmetric(), &diag, &total, &jaccard_file)?;
-        } else {
-            let rows = counts.rows();
-            let mut w = NpzWriter::create(&total, true)?;
-            w.add_f32_rows("arr_0", n, n, |i, row| rows.fill_row(i, row))?;
-            w.finish()?;
-            let mut w = NpzWriter::create(&jaccard_file, true)?;
-            w.add_f32_rows("arr_0", n, n, |i, row| jaccard_row(&rows, &diag, i, row))?;
-            w.finish()?;
-        }
-        let activations = cooc_file(dir, CoocKind::Activations, t);
-        crate::npz::save_f32_compressed(&activations, &[n], &diag)?;
-        let files = [total, jaccard_file, activations]
-            .iter()
-            .map(|p| {
-                p.file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        stats.push(ThresholdStats::new(t, counts, files));
-    }
-    Ok(stats)
-}
-
-/// Writes C and J as scipy CSR float32 matrices with the same non-zero pattern (J is zero
-/// exactly where C is).
-fn write_csr_matrices(
-    counts: &sparse::CountCsr,
-    diag: &[f32],
-    total: &Path,
-    jaccard_file: &Path,
-) -> Result<()> {
-    let n = counts.n;
-    crate::npz::write_csr(total, n, &counts.indptr, |i, cols, values| {
-        let (c, k) = counts.row(i);
-        cols.extend_from_slice(c);
-        values.extend(k.iter().map(|&x| x as f32));
-    })?;
-    crate::npz::write_csr(jaccard_file, n, &counts.indptr, |i, cols, values| {
-        let (c, k) = counts.row(i);
-        cols.extend_from_slice(c);
-        values.extend(
-            c.iter()
-                .zip(k)
-                .map(|(&j, &x)| jaccard(x as f32, diag[i], diag[j as usize])),
-        );
-    })
-}
-
-/// The `run.json` manifest written next to the outputs.
-#[derive(Serialize)]
-struct Manifest {
-    tool: &'static str,
-    version: &'static str,
-    sae_id: String,
-    model: String,
-    hook: String,
-    sae: SaeInfo,
-    dataset: String,
-    context_size: usize,
-    /// What starts each window and what separates documents inside one.
-    window_tokens: crate::data::WindowTokens,
-    /// Which tokens make a batch (see [`BatchRule`]).
-    batch_rule: BatchRule,
-    windows_read: u64,
-    batches_counted: u64,
-    /// `n_batches × tokens_per_batch`: exact for `first_tokens`, an upper bound for
-    /// `special_removed`.
-    tokens_requested: u64,
-    tokens_counted: u64,
-    data_exhausted: bool,
-    thresholds: Vec<ThresholdStats>,
-    timings: Timings,
-    elapsed_s: f64,
-    tokens_per_second: f64,
-    config: Config,
-}
-
-#[derive(Serialize)]
-struct SaeInfo {
-    source: String,
-    d_in: usize,
-    d_sae: usize,
-    architecture: String,
-    neuronpedia_id: Option<String>,
-    residual_centred: bool,
-    /// What decided `residual_centred`: "model layer norm", "SAE cfg" or "[source] override".
-    centring_rule: crate::sources::CentringRule,
-    /// TopK SAEs: whether the k latents are chosen on "unscaled" or "decoder-norm-scaled"
-    /// pre-activations (the SAE cfg's `rescale_acts_by_decoder_norm`); absent otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    topk_selection: Option<&'static str>,
-}
-
-/// Per-threshold statistics of the latents.
-#[derive(Serialize)]
-struct ThresholdStats {
-    threshold: f64,
-    tag: String,
-    /// Mean active latents per token.
-    l0_mean: f64,
-    l0_std: f64,
-    /// Tokens by number of active latents (index = active latents).
-    l0_histogram: Vec<u64>,
-    /// Latents that never fired.
-    dead_latents: usize,
-    /// Latents active on more than 10% of tokens.
-    dense_latents: usize,
-    /// Largest per-latent firing frequency.
-    max_firing_frequency: f64,
-    files: Vec<String>,
-}
-
-impl ThresholdStats {
-    fn new(threshold: f64, counts: &CoocCounts, files: Vec<String>) -> Self {
-        let diag = counts.diagonal();
-        let tokens = counts.tokens().max(1) as f64;
-        let (l0_mean, l0_std) = counts.l0_mean_std();
-        Self {
-            threshold,
-            tag: threshold_tag(threshold),
-            l0_mean,
-            l0_std,
-            l0_histogram: counts.l0_histogram().to_vec(),
-            dead_latents: diag.iter().filter(|&&c| c == 0).count(),
-            dense_latents: diag.iter().filter(|&&c| c as f64 / tokens > 0.1).count(),
-            max_firing_frequency: diag.iter().map(|&c| c as f64 / tokens).fold(0.0, f64::max),
-            files,
         }
     }
 }

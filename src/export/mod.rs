@@ -7,11 +7,11 @@
 //! so it works straight from disk (`file://`) as well as from any static server. The data comes
 //! from each SAE's node table, sparse thresholded matrix and `pca` h5 files.
 
-mod h5read;
 pub mod serve;
 
 use crate::npz::{read_npz, NpyData};
 use crate::plot::spring_layout;
+use crate::results::h5::{pca_files, read_pca_file};
 use crate::results::layout::{find_sae_folders, SaeFolder};
 use anyhow::{ensure, Context, Result};
 use polars::prelude::DataType;
@@ -257,10 +257,10 @@ fn export_sae(folder: &SaeFolder, out: &Path) -> Result<(Value, usize)> {
         .collect();
     let mut sizes = BTreeMap::new();
     let mut count = 0;
-    for file in h5read::pca_files(&pca_dir)? {
+    for file in pca_files(&pca_dir)? {
         let mut subgraphs = Vec::new();
         let mut labels = Vec::new();
-        for group in h5read::read_pca_file(&file.paths)? {
+        for group in read_pca_file(&file.paths)? {
             let members = groups.get(&group.subgraph_id).cloned().unwrap_or_default();
             let ids: Vec<u32> = members.iter().map(|n| n.id).collect();
             let edges = subgraph_edges(&csr, &ids);

@@ -9,7 +9,6 @@
 //! of its own over the same windows would give (`--one-pass-per-subgraph` runs it that way).
 
 pub mod gather;
-pub mod h5;
 pub mod solver;
 
 use crate::activations::open_device;
@@ -18,6 +17,7 @@ use crate::activations::Encoder;
 use crate::config::{PcaConfig, StageCommon};
 use crate::hub::Hub;
 use crate::pyfmt::{neat_sae_id, threshold_tag};
+use crate::results::h5::{h5_file_name, write_split, SubgraphOutput};
 use crate::results::layout::sae_results_dir;
 use crate::results::node_table::{read_node_table, NodeRow};
 use crate::sources::Sources;
@@ -25,7 +25,6 @@ use crate::tokenizer::TokenDecoder;
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use gather::{add_batch, top_tokens_and_context, Batch, Examples, GatherSettings, TokenText};
-use h5::SubgraphOutput;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -99,12 +98,6 @@ pub fn subgraphs_by_size(
         out.entry(size).or_default().push((sid, latents));
     }
     out
-}
-
-/// `{max_examples}cap_graph_analysis_results_size_{k}_nbatch_{nb}.h5` (no `cap` part without a cap).
-pub fn h5_file_name(max_examples: Option<usize>, size: usize, n_batches: usize) -> String {
-    let cap = max_examples.map(|m| format!("{m}cap_")).unwrap_or_default();
-    format!("{cap}graph_analysis_results_size_{size}_nbatch_{n_batches}.h5")
 }
 
 /// Runs `pca` for every SAE of the config.
@@ -325,13 +318,28 @@ fn run_sae(
         };
         let pca_scores = pca.transform(&examples.reconstructions, d_in);
         let (top_3_tokens, example_context) = top_tokens_and_context(&examples.rows);
-        outputs.entry(size).or_default().push(SubgraphOutput {
+        let mut output = SubgraphOutput {
             subgraph_id: sid,
-            examples,
+            tokens: Vec::with_capacity(n),
+            contexts: Vec::with_capacity(n),
+            batches: Vec::with_capacity(n),
+            positions: Vec::with_capacity(n),
+            n_latents: examples.latents.len(),
+            reconstructions: examples.reconstructions,
+            graph_acts: examples.graph_acts,
+            feature_acts: examples.feature_acts,
+            max_info: examples.max_info,
             top_3_tokens,
             example_context,
             pca_scores,
-        });
+        };
+        for row in examples.rows {
+            output.tokens.push(row.str_token);
+            output.contexts.push(row.context);
+            output.batches.push(row.batch);
+            output.positions.push(row.pos);
+        }
+        outputs.entry(size).or_default().push(output);
     }
     let out_dir = dir.join(format!("{}_pca_for_streamlit", neat_sae_id(sae_id)));
     let mut files = Vec::new();
@@ -340,7 +348,7 @@ fn run_sae(
         let subgraphs = outputs.remove(&size).unwrap_or_default();
         written += subgraphs.len();
         let path = out_dir.join(h5_file_name(p.max_examples, size, budget));
-        files.extend(h5::write_split(
+        files.extend(write_split(
             &path,
             &subgraphs,
             &p.save_options,
@@ -392,17 +400,5 @@ mod tests {
         assert_eq!(by_size[&3], [(1, vec![1, 763, 718])]);
         assert_eq!(by_size[&2], [(2, vec![2, 4]), (3, vec![9, 5])]);
         assert!(by_size[&7].is_empty());
-    }
-
-    #[test]
-    fn file_names_match_the_original() {
-        assert_eq!(
-            h5_file_name(Some(5000), 5, 10000),
-            "5000cap_graph_analysis_results_size_5_nbatch_10000.h5"
-        );
-        assert_eq!(
-            h5_file_name(None, 4, 10),
-            "graph_analysis_results_size_4_nbatch_10.h5"
-        );
     }
 }

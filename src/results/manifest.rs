@@ -1,0 +1,218 @@
+//! `run.json`: the manifest `cooc` and `merge` write beside their outputs, typed so that every
+//! reader (`stats`, `bench`) deserialises the same struct the writer serialises (see
+//! docs/formats.md, "`run.json` of `cooc`").
+
+use crate::config::Config;
+use crate::data::WindowTokens;
+use crate::sources::CentringRule;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The file name of the manifest in an SAE's results folder.
+pub const RUN_JSON: &str = "run.json";
+
+/// What a `cooc` (or `merge`) run counted, how, and per-threshold statistics.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CoocManifest {
+    pub tool: String,
+    pub version: String,
+    pub sae_id: String,
+    /// `merge` only: the number of shards summed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
+    /// The model's source (absent after `merge`, as for the fields down to `window_tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sae: Option<SaeInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_size: Option<usize>,
+    /// What starts each window and what separates documents inside one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_tokens: Option<WindowTokens>,
+    /// Which tokens make a batch (absent in manifests written before it was recorded, whose
+    /// runs counted the first tokens).
+    #[serde(default)]
+    pub batch_rule: BatchRule,
+    pub windows_read: u64,
+    #[serde(default)]
+    pub batches_counted: u64,
+    /// `n_batches × tokens_per_batch`: exact for `first_tokens`, an upper bound for
+    /// `special_removed`.
+    pub tokens_requested: u64,
+    pub tokens_counted: u64,
+    pub data_exhausted: bool,
+    pub thresholds: Vec<ThresholdStats>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_second: Option<f64>,
+    pub config: Config,
+}
+
+impl CoocManifest {
+    /// Writes `dir/run.json` atomically.
+    pub fn write(&self, dir: &Path) -> Result<()> {
+        crate::atomic::write_bytes(&dir.join(RUN_JSON), &serde_json::to_vec_pretty(self)?)
+    }
+
+    /// Reads `dir/run.json`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(RUN_JSON);
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a saecooc cooc manifest", path.display()))
+    }
+}
+
+/// The SAE a run encoded with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SaeInfo {
+    pub source: String,
+    pub d_in: usize,
+    pub d_sae: usize,
+    pub architecture: String,
+    pub neuronpedia_id: Option<String>,
+    pub residual_centred: bool,
+    /// What decided `residual_centred`: "model layer norm", "SAE cfg" or "[source] override"
+    /// (absent in manifests written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub centring_rule: Option<CentringRule>,
+    /// TopK SAEs: whether the k latents are chosen on "unscaled" or "decoder-norm-scaled"
+    /// pre-activations (the SAE cfg's `rescale_acts_by_decoder_norm`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topk_selection: Option<String>,
+}
+
+/// Which tokens make up the `n_batches` batches that are counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchRule {
+    /// The first `n_batches × tokens_per_batch` tokens of the window stream, read
+    /// `prompts_per_batch` windows at a time (the original drew them from an unseeded shuffle
+    /// buffer, which cannot be reproduced; saecooc reads them in order).
+    #[default]
+    FirstTokens,
+    /// The original's batch with special tokens removed: the next `prompts_per_batch` windows,
+    /// special-token positions dropped in row-major order, then the first `tokens_per_batch`
+    /// positions kept (GPT-2 at context 128: at most 8 × 127 = 1,016 tokens).
+    SpecialRemoved,
+}
+
+impl BatchRule {
+    /// The rule a config asks for.
+    pub fn of(config: &Config) -> Self {
+        if config.generation.remove_special_tokens {
+            Self::SpecialRemoved
+        } else {
+            Self::FirstTokens
+        }
+    }
+}
+
+/// Per-threshold statistics of the latents.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThresholdStats {
+    pub threshold: f64,
+    pub tag: String,
+    /// Mean active latents per token.
+    pub l0_mean: f64,
+    pub l0_std: f64,
+    /// Tokens by number of active latents (index = active latents).
+    pub l0_histogram: Vec<u64>,
+    /// Latents that never fired.
+    pub dead_latents: usize,
+    /// Latents active on more than 10% of tokens.
+    pub dense_latents: usize,
+    /// Largest per-latent firing frequency.
+    pub max_firing_frequency: f64,
+    pub files: Vec<String>,
+}
+
+/// Wall-clock seconds spent in each part of a run.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Timings {
+    pub load_s: f64,
+    pub tokenize_s: f64,
+    pub forward_s: f64,
+    pub encode_s: f64,
+    pub count_s: f64,
+    pub write_s: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::parse(
+            "[generation]\nn_batches = 2\nmodel_name = \"m\"\nsae_release_short = \"r\"\nsae_ids = [\"s\"]\nactivation_thresholds = [1.5]\n",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_written_manifest_reads_back_and_old_ones_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = CoocManifest {
+            tool: "saecooc".into(),
+            version: "0".into(),
+            sae_id: "s".into(),
+            shards: None,
+            model: Some("m".into()),
+            hook: Some("blocks.0.hook_resid_pre".into()),
+            sae: None,
+            dataset: None,
+            context_size: Some(32),
+            window_tokens: Some(WindowTokens {
+                begin: Some(1),
+                separator: None,
+            }),
+            batch_rule: BatchRule::SpecialRemoved,
+            windows_read: 16,
+            batches_counted: 2,
+            tokens_requested: 8192,
+            tokens_counted: 1000,
+            data_exhausted: false,
+            thresholds: vec![],
+            timings: Some(Timings::default()),
+            elapsed_s: Some(1.0),
+            tokens_per_second: Some(1000.0),
+            config: config(),
+        };
+        manifest.write(dir.path()).unwrap();
+        let back = CoocManifest::read(dir.path()).unwrap();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&manifest).unwrap()
+        );
+        let text = std::fs::read_to_string(dir.path().join(RUN_JSON)).unwrap();
+        assert!(
+            text.contains("\"batch_rule\": \"special_removed\""),
+            "{text}"
+        );
+        assert!(!text.contains("shards"), "{text}");
+
+        // A manifest from before the batch rule and centring rule were recorded.
+        let mut old = serde_json::to_value(&manifest).unwrap();
+        let obj = old.as_object_mut().unwrap();
+        obj.remove("batch_rule");
+        obj.remove("batches_counted");
+        std::fs::write(dir.path().join(RUN_JSON), old.to_string()).unwrap();
+        let back = CoocManifest::read(dir.path()).unwrap();
+        assert_eq!(back.batch_rule, BatchRule::FirstTokens);
+        assert_eq!(back.tokens_counted, 1000);
+
+        std::fs::write(dir.path().join(RUN_JSON), "{}").unwrap();
+        let err = format!("{:#}", CoocManifest::read(dir.path()).unwrap_err());
+        assert!(err.contains("not a saecooc cooc manifest"), "{err}");
+    }
+}

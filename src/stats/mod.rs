@@ -1,0 +1,210 @@
+//! `saecooc stats`: the paper's size-effect analyses (see docs/formats.md, "Statistics
+//! outputs") over every SAE and threshold under a results folder:
+//! - active latents per token: mean, std and histogram (from `cooc`'s run.json);
+//! - from the node tables: mean subgraph size over latents (with and without singletons) and
+//!   the fraction of latents in subgraphs of two or more (Fig. 9);
+//! - observed vs expected co-occurrence of latent pairs, E = T·pᵢ·pⱼ with pᵢ = Cᵢᵢ/T
+//!   (Fig. 7): log₁₀ histograms and summary counts, from the count matrices.
+//!
+//! Written as `summary.csv`, `summary.json` and PNG figures. Deliberate differences: T is the
+//! true token count from run.json (the original's npz path used C.sum()); quantiles are not
+//! computed (histograms are). With `--config`, a pass through model and SAE also gives, per
+//! token, active latents against active subgraphs (`subgraph_l0_any`).
+//!
+//! The stage is split into `rows` (the analyses behind each row: subgraph sizes from node
+//! tables, co-occurrence from count matrices), `token_pass` (the pass over the config's data)
+//! and `figures` (the PNGs); this module drives them and holds the public types.
+
+mod figures;
+mod rows;
+mod token_pass;
+
+use crate::npz::read_npz;
+use crate::pyfmt::{float_repr, threshold_tag};
+use crate::results::layout::find_sae_folders;
+use crate::results::layout::{find_cooc_files, CoocKind};
+use crate::results::manifest::CoocManifest;
+use anyhow::{ensure, Context, Result};
+use figures::{plot_cooccurrence, plot_size_effects};
+use rows::{cooccurrence, node_table_sizes, subgraph_size_stats};
+use serde::Serialize;
+use std::path::Path;
+use token_pass::token_pass_for;
+
+/// One SAE at one activation threshold.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsRow {
+    pub model: String,
+    pub release: String,
+    pub sae: String,
+    pub n_batches: String,
+    pub d_sae: usize,
+    pub threshold: f64,
+    pub tokens: Option<u64>,
+    pub l0_mean: Option<f64>,
+    pub l0_std: Option<f64>,
+    pub l0_histogram: Vec<u64>,
+    pub mean_subgraph_size: Option<f64>,
+    pub mean_subgraph_size_without_singletons: Option<f64>,
+    pub fraction_in_subgraphs: Option<f64>,
+    /// Token pass (`stats --config`): per token, active latents vs active subgraphs (a subgraph
+    /// is active when any of its latents is, `subgraph_l0_any`), means over the tokens read.
+    pub token_pass: Option<TokenPass>,
+    pub cooccurrence: Option<Cooccurrence>,
+}
+
+/// Latent L0 against subgraph L0 over the tokens of a pass through model and SAE.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenPass {
+    pub tokens: u64,
+    pub latent_l0_mean: f64,
+    pub subgraph_l0_any_mean: f64,
+    /// Tokens by active subgraphs (index = subgraphs).
+    pub subgraph_l0_any_histogram: Vec<u64>,
+}
+
+/// Observed vs expected co-occurrence over the pairs i < j.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cooccurrence {
+    pub pairs: u64,
+    /// Pairs that co-occurred at least once.
+    pub pairs_observed: u64,
+    /// Pairs that co-occurred more often than independence predicts.
+    pub pairs_above_expected: u64,
+    /// Left edges of the log₁₀ bins.
+    pub log10_bin_edges: Vec<f64>,
+    /// Counts of log₁₀(observed) over observed pairs, and of log₁₀(expected) over pairs whose
+    /// latents both fired.
+    pub observed_log10_counts: Vec<u64>,
+    pub expected_log10_counts: Vec<u64>,
+}
+
+/// The token pass settings of `stats --config`.
+pub struct TokenPassOptions<'a> {
+    pub sources: crate::sources::Sources<'a>,
+    pub batches: usize,
+}
+
+/// Computes every row and writes `summary.csv`, `summary.json` and the figures into `out`.
+/// With `pass`, SAEs of its config also get `subgraph_l0_any` from a pass over its data.
+pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Result<Vec<StatsRow>> {
+    let folders = find_sae_folders(results)?;
+    let mut rows = Vec::new();
+    for f in &folders {
+        // Folders the original's scripts wrote have no manifest: totals stand in for it.
+        let run = CoocManifest::read(&f.dir).ok();
+        for (threshold, total) in find_cooc_files(&f.dir, CoocKind::Total)? {
+            let acts_file =
+                crate::results::layout::cooc_file(&f.dir, CoocKind::Activations, threshold);
+            let activations = match read_npz(&acts_file) {
+                Ok(a) => a
+                    .into_iter()
+                    .next()
+                    .map(|(_, a)| a.to_f32())
+                    .unwrap_or_default(),
+                Err(_) => continue,
+            };
+            let th = run
+                .as_ref()
+                .and_then(|r| r.thresholds.iter().find(|t| t.threshold == threshold));
+            let tokens = run.as_ref().map(|r| r.tokens_counted);
+            let t = tokens
+                .map(|t| t as f64)
+                .unwrap_or_else(|| activations.iter().map(|&a| a as f64).fold(0.0, f64::max));
+            let table = f
+                .dir
+                .join("dataframes")
+                .join(format!("node_info_df_{}.csv", threshold_tag(threshold)));
+            let sizes = if table.is_file() {
+                Some(subgraph_size_stats(&node_table_sizes(&table)?))
+            } else {
+                None
+            };
+            let token_pass = match pass {
+                Some(p) if table.is_file() => {
+                    token_pass_for(p, f, &table, threshold, activations.len())?
+                }
+                _ => None,
+            };
+            rows.push(StatsRow {
+                model: f.model.clone(),
+                release: f.release.clone(),
+                sae: f.sae.clone(),
+                n_batches: f.n_batches.clone(),
+                d_sae: activations.len(),
+                threshold,
+                tokens,
+                l0_mean: th.map(|t| t.l0_mean),
+                l0_std: th.map(|t| t.l0_std),
+                l0_histogram: th.map(|t| t.l0_histogram.clone()).unwrap_or_default(),
+                mean_subgraph_size: sizes.map(|s| s.0),
+                mean_subgraph_size_without_singletons: sizes.and_then(|s| s.1),
+                fraction_in_subgraphs: sizes.map(|s| s.2),
+                token_pass,
+                cooccurrence: Some(cooccurrence(&total, &activations, t.max(1.0))?),
+            });
+        }
+    }
+    ensure!(
+        !rows.is_empty(),
+        "no cooc results (feature_acts_cooc_total_threshold_*.npz) under {}",
+        results.display()
+    );
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    write_csv(&rows, &out.join("summary.csv"))?;
+    crate::atomic::write_bytes(
+        &out.join("summary.json"),
+        &serde_json::to_vec_pretty(&rows)?,
+    )?;
+    plot_size_effects(&rows, &out.join("size_effects.png"))?;
+    for r in &rows {
+        if let Some(c) = &r.cooccurrence {
+            let name = format!(
+                "cooccurrence_{}_{}_{}_{}.png",
+                r.model,
+                r.release,
+                r.sae,
+                threshold_tag(r.threshold)
+            );
+            plot_cooccurrence(r, c, &out.join(name))?;
+        }
+    }
+    Ok(rows)
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(float_repr).unwrap_or_default()
+}
+
+fn write_csv(rows: &[StatsRow], path: &Path) -> Result<()> {
+    let mut s = String::from("model,release,sae,n_batches,d_sae,activation_threshold,tokens,l0_mean,l0_std,mean_subgraph_size,mean_subgraph_size_without_singletons,fraction_in_subgraphs,pairs,pairs_observed,pairs_above_expected,pass_tokens,pass_latent_l0,pass_subgraph_l0_any\n");
+    for r in rows {
+        let c = r.cooccurrence.as_ref();
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.model,
+            r.release,
+            r.sae,
+            r.n_batches,
+            r.d_sae,
+            float_repr(r.threshold),
+            r.tokens.map(|t| t.to_string()).unwrap_or_default(),
+            opt(r.l0_mean),
+            opt(r.l0_std),
+            opt(r.mean_subgraph_size),
+            opt(r.mean_subgraph_size_without_singletons),
+            opt(r.fraction_in_subgraphs),
+            c.map(|c| c.pairs.to_string()).unwrap_or_default(),
+            c.map(|c| c.pairs_observed.to_string()).unwrap_or_default(),
+            c.map(|c| c.pairs_above_expected.to_string())
+                .unwrap_or_default(),
+            r.token_pass
+                .as_ref()
+                .map(|t| t.tokens.to_string())
+                .unwrap_or_default(),
+            opt(r.token_pass.as_ref().map(|t| t.latent_l0_mean)),
+            opt(r.token_pass.as_ref().map(|t| t.subgraph_l0_any_mean)),
+        ));
+    }
+    crate::atomic::write_bytes(path, s.as_bytes())
+}
