@@ -11,12 +11,11 @@
 //! [`model`] (language models to a hook), [`sae`] (SAELens / Gemma Scope SAEs, the active-latent
 //! cut), [`sources`] (where a config's inputs come from), [`config`], [`registry`] (the paper's
 //! releases), [`hub`] (local paths and the Hugging Face hub), [`pairs`] (exact pair-count
-//! stores), [`results`] (the results folder: layout, discovery, node tables), [`plot`], [`npz`],
-//! [`atomic`], [`pyfmt`], [`progress`] and [`synth`] (synthetic models for the offline demo,
+//! stores), [`results`] (the results folder: layout, discovery, node tables), [`plot`], [`io`] (npy,
+//! npz and CSR files, atomic writes, Python formatting, progress) and [`synth`] (synthetic models for the offline demo,
 //! tests and benchmarks). File formats: docs/formats.md.
 
 pub mod activations;
-pub mod atomic;
 pub mod bench;
 pub mod config;
 pub mod cooc;
@@ -24,13 +23,11 @@ pub mod data;
 pub mod export;
 pub mod graph;
 pub mod hub;
+pub mod io;
 pub mod model;
-pub mod npz;
 pub mod pairs;
 pub mod pca;
 pub mod plot;
-pub mod progress;
-pub mod pyfmt;
 pub mod registry;
 pub mod results;
 pub mod sae;

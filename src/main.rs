@@ -6,8 +6,8 @@ use saecooc::config::{Config, DeviceKind, PcaConfig};
 use saecooc::cooc::{self, CoocOptions};
 use saecooc::export;
 use saecooc::graph::{self, GraphOptions};
+use saecooc::io::pyfmt::float_repr;
 use saecooc::pca::{self, PcaOptions};
-use saecooc::pyfmt::float_repr;
 use saecooc::synth::{self, SynthOptions};
 use saecooc::train::{self, TrainArchitecture, TrainOptions};
 use std::path::PathBuf;
@@ -496,7 +496,7 @@ fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
     };
     let paths = synth::write_all(&args.out, &options)?;
     let config = synth::demo_config(&paths, &options)?;
-    saecooc::atomic::write_bytes(&args.out.join("cooc.toml"), config.as_bytes())?;
+    saecooc::io::atomic::write_bytes(&args.out.join("cooc.toml"), config.as_bytes())?;
     if let Some(nnz) = args.random_jaccard {
         let dir = saecooc::results::layout::sae_results_dir(
             &args.out.join("results"),

@@ -4,7 +4,7 @@
 //! Config files name SAEs as the original does, by `(model_name, sae_release_short, sae_id)`;
 //! this table turns that into hub locations when `[source]` does not say otherwise.
 
-use crate::pyfmt::neat_sae_id;
+use crate::io::pyfmt::neat_sae_id;
 
 /// Hub defaults for a model name.
 #[derive(Debug, Clone, PartialEq, Eq)]

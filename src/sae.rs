@@ -12,7 +12,7 @@
 //! activations it keeps, so it gives the same folded activations on SAELens' own latents.
 
 use crate::hub::{Hub, Location};
-use crate::npz;
+use crate::io::npz;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use hf_hub::RepoType;

@@ -518,7 +518,8 @@ pub fn write_random_cooc(
     let totals: Vec<f32> = (0..n)
         .map(|_| rng.random_range(1..100_000u32) as f32)
         .collect();
-    let mut w = crate::npz::NpzWriter::create(&cooc_file(dir, CoocKind::Jaccard, threshold), true)?;
+    let mut w =
+        crate::io::npz::NpzWriter::create(&cooc_file(dir, CoocKind::Jaccard, threshold), true)?;
     let mut next = 0;
     w.add_f32_rows("arr_0", n, n, |i, row| {
         row.fill(0.0);
@@ -529,7 +530,7 @@ pub fn write_random_cooc(
         }
     })?;
     w.finish()?;
-    crate::npz::save_f32_compressed(
+    crate::io::npz::save_f32_compressed(
         &cooc_file(dir, CoocKind::Activations, threshold),
         &[n],
         &totals,

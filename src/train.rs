@@ -266,7 +266,7 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
         },
     )?;
     let total_steps = (options.tokens as usize).div_ceil(options.batch_tokens);
-    let bar = crate::progress::bar(total_steps as u64, options.quiet, "training", "steps");
+    let bar = crate::io::progress::bar(total_steps as u64, options.quiet, "training", "steps");
     let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed ^ 0x5ae);
     let (mut step, mut trained) = (0usize, 0u64);
     let mut recent: Vec<Stats> = Vec::new();
@@ -356,7 +356,7 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
         seconds,
         tokens_per_second: trained as f64 / seconds,
     };
-    crate::atomic::write_bytes(
+    crate::io::atomic::write_bytes(
         &options.out.join("training.json"),
         &serde_json::to_vec_pretty(&report)?,
     )?;
@@ -421,7 +421,7 @@ fn save_saelens(
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, &weights)
         .with_context(|| format!("cannot write {}", weights.display()))?;
-    crate::atomic::write_bytes(
+    crate::io::atomic::write_bytes(
         &options.out.join("cfg.json"),
         &serde_json::to_vec_pretty(&cfg)?,
     )

@@ -8,7 +8,7 @@ mod common;
 
 use candle_core::Device;
 use common::{assert_ok, config_text, files_under, fixture, results_dir, run_cooc};
-use saecooc::npz::NpzWriter;
+use saecooc::io::npz::NpzWriter;
 use saecooc::synth::SynthPaths;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

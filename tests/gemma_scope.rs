@@ -6,7 +6,7 @@ mod common;
 
 use common::{assert_ok, files_under, saecooc};
 use rand::{Rng, SeedableRng};
-use saecooc::npz::NpzWriter;
+use saecooc::io::npz::NpzWriter;
 use std::path::Path;
 use tokenizers::models::wordlevel::WordLevel;
 use tokenizers::pre_tokenizers::whitespace::Whitespace;

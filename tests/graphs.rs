@@ -7,7 +7,7 @@ mod common;
 use common::{
     assert_ok, check_python, config_text, files_under, fixture, results_dir, run_cooc, saecooc,
 };
-use saecooc::npz::NpzWriter;
+use saecooc::io::npz::NpzWriter;
 use saecooc::synth::SynthPaths;
 use std::path::{Path, PathBuf};
 use std::process::Output;

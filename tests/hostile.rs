@@ -5,9 +5,11 @@ use candle_core::Device;
 use proptest::prelude::*;
 use saecooc::config::{Config, PcaConfig};
 use saecooc::hub::{Hub, Location};
+use saecooc::io::csr::{read_csr_rows, save_csr};
+use saecooc::io::npy::parse_npy;
+use saecooc::io::npz::{read_f32_rows, read_npz, NpzWriter};
 use saecooc::model::gguf::Gguf;
 use saecooc::model::{check_safetensors_header, ModelFiles};
-use saecooc::npz::{parse_npy, read_csr_rows, read_f32_rows, read_npz, save_csr, NpzWriter};
 use saecooc::sae::{Sae, SaeDefaults, SaeFiles};
 use std::path::Path;
 
@@ -32,7 +34,7 @@ fn damage(valid: &[u8], cut: f64, flip: Option<(usize, u8)>) -> Vec<u8> {
 fn valid_npz() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("a.npz");
-    let mut w = saecooc::npz::NpzWriter::create(&p, true).unwrap();
+    let mut w = saecooc::io::npz::NpzWriter::create(&p, true).unwrap();
     w.add_f32_rows("arr_0", 8, 8, |i, row| {
         row.iter_mut()
             .enumerate()
@@ -126,7 +128,7 @@ fn npz_with_an_absurd_shape_is_an_error() {
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
     zip.start_file("arr_0.npy", zip::write::SimpleFileOptions::default())
         .unwrap();
-    zip.write_all(&saecooc::npz::npy_header("<f4", &[10, 1 << 40]))
+    zip.write_all(&saecooc::io::npy::npy_header("<f4", &[10, 1 << 40]))
         .unwrap();
     zip.write_all(&[0u8; 64]).unwrap();
     zip.finish().unwrap();

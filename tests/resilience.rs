@@ -5,7 +5,7 @@
 mod common;
 
 use common::{assert_ok, config_text, results_dir, saecooc};
-use saecooc::npz::read_npz;
+use saecooc::io::npz::read_npz;
 use saecooc::synth::{self, SynthOptions, SynthPaths};
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@ use candle_core::{Device, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use saecooc::hub::{Hub, Location};
-use saecooc::npz::NpzWriter;
+use saecooc::io::npz::NpzWriter;
 use saecooc::sae::{Sae, SaeDefaults, SaeFiles};
 use std::collections::HashMap;
 use std::path::Path;

@@ -7,7 +7,7 @@ mod common;
 use candle_core::{Device, Tensor};
 use common::{assert_ok, check_python, config_text, files_under, fixture, results_dir, run_cooc};
 use saecooc::hub::{Hub, Location};
-use saecooc::npz::{read_f32_rows, read_npz, NpzWriter};
+use saecooc::io::npz::{read_f32_rows, read_npz, NpzWriter};
 use saecooc::sae::{Sae, SaeDefaults, SaeFiles};
 use saecooc::synth::SynthPaths;
 use std::path::{Path, PathBuf};

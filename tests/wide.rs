@@ -6,7 +6,8 @@
 mod common;
 
 use common::{assert_ok, check_python, config_text, fixture, results_dir, saecooc};
-use saecooc::npz::{read_csr_rows, read_f32_rows, read_npz};
+use saecooc::io::csr::read_csr_rows;
+use saecooc::io::npz::{read_f32_rows, read_npz};
 use std::path::{Path, PathBuf};
 
 const TAGS: [&str; 3] = ["0_0", "1_5", "3_0"];

@@ -220,7 +220,7 @@ fn written_counts(dir: &Path, tags: &[&str]) -> Vec<Vec<u64>> {
     tags.iter()
         .map(|tag| {
             let path = dir.join(format!("feature_acts_cooc_total_threshold_{tag}.npz"));
-            let arrays = saecooc::npz::read_npz(&path).unwrap();
+            let arrays = saecooc::io::npz::read_npz(&path).unwrap();
             arrays[0].1.to_f32().iter().map(|&x| x as u64).collect()
         })
         .collect()

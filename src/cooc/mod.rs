@@ -153,10 +153,10 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     }
     let bar = match rule {
         BatchRule::FirstTokens => {
-            crate::progress::bar(target, options.common.quiet, sae_id, "tokens")
+            crate::io::progress::bar(target, options.common.quiet, sae_id, "tokens")
         }
         BatchRule::SpecialRemoved => {
-            crate::progress::bar(g.n_batches as u64, options.common.quiet, sae_id, "batches")
+            crate::io::progress::bar(g.n_batches as u64, options.common.quiet, sae_id, "batches")
         }
     };
     while !rule.done(config, counted_global, batches) {

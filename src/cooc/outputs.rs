@@ -3,10 +3,10 @@
 //! files"), and the statistics recorded in run.json.
 
 use crate::config::MatrixFormat;
-use crate::npz::NpzWriter;
+use crate::io::npz::NpzWriter;
+use crate::io::pyfmt::threshold_tag;
 use crate::pairs::sparse;
 use crate::pairs::{jaccard, jaccard_row, CoocCounts};
-use crate::pyfmt::threshold_tag;
 use crate::results::layout::{cooc_file, CoocKind};
 use crate::results::manifest::ThresholdStats;
 use anyhow::Result;
@@ -39,7 +39,7 @@ pub(super) fn write_outputs(
             w.finish()?;
         }
         let activations = cooc_file(dir, CoocKind::Activations, t);
-        crate::npz::save_f32_compressed(&activations, &[n], &diag)?;
+        crate::io::npz::save_f32_compressed(&activations, &[n], &diag)?;
         let files = [total, jaccard_file, activations]
             .iter()
             .map(|p| {
@@ -63,12 +63,12 @@ fn write_csr_matrices(
     jaccard_file: &Path,
 ) -> Result<()> {
     let n = counts.n;
-    crate::npz::write_csr(total, n, &counts.indptr, |i, cols, values| {
+    crate::io::csr::write_csr(total, n, &counts.indptr, |i, cols, values| {
         let (c, k) = counts.row(i);
         cols.extend_from_slice(c);
         values.extend(k.iter().map(|&x| x as f32));
     })?;
-    crate::npz::write_csr(jaccard_file, n, &counts.indptr, |i, cols, values| {
+    crate::io::csr::write_csr(jaccard_file, n, &counts.indptr, |i, cols, values| {
         let (c, k) = counts.row(i);
         cols.extend_from_slice(c);
         values.extend(

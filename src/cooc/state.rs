@@ -5,7 +5,8 @@
 //! position in the data and a fingerprint of the config and SAE, so state from a different run
 //! is refused.
 
-use crate::npz::{array_shape, read_npz, NpyArray, NpyData, NpzWriter};
+use crate::io::npy::{NpyArray, NpyData};
+use crate::io::npz::{array_shape, read_npz, NpzWriter};
 use crate::pairs::CoocCounts;
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};

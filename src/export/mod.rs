@@ -9,7 +9,8 @@
 
 pub mod serve;
 
-use crate::npz::{read_npz, NpyData};
+use crate::io::npy::NpyData;
+use crate::io::npz::read_npz;
 use crate::plot::spring_layout;
 use crate::results::h5::{pca_files, read_pca_file};
 use crate::results::layout::{find_sae_folders, SaeFolder};
@@ -181,7 +182,7 @@ fn ints(d: &NpyData) -> Vec<i64> {
 }
 
 fn read_csr(path: &Path) -> Result<Csr> {
-    let arrays: BTreeMap<String, crate::npz::NpyArray> = read_npz(path)?.into_iter().collect();
+    let arrays: BTreeMap<String, crate::io::npy::NpyArray> = read_npz(path)?.into_iter().collect();
     let get = |k: &str| {
         arrays
             .get(k)
@@ -217,7 +218,7 @@ fn export_sae(folder: &SaeFolder, out: &Path) -> Result<(Value, usize)> {
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .and_then(|v| v["activation_threshold"].as_f64())
-        .map(crate::pyfmt::threshold_tag)
+        .map(crate::io::pyfmt::threshold_tag)
         .unwrap_or_else(|| "1_5".into());
     let wanted = format!("node_info_df_{pca_ts}.csv");
     let table = tables
@@ -299,7 +300,7 @@ fn export_sae(folder: &SaeFolder, out: &Path) -> Result<(Value, usize)> {
             serde_json::to_string(&format!("{key}/{}", file.size))?,
             serde_json::to_string(&subgraphs)?
         );
-        crate::atomic::write_bytes(&path, body.as_bytes())?;
+        crate::io::atomic::write_bytes(&path, body.as_bytes())?;
         sizes.insert(
             file.size.to_string(),
             json!({ "file": rel, "subgraphs": labels }),
@@ -375,12 +376,12 @@ pub fn run(results: &Path, out: &Path, views: &[RecommendedView]) -> Result<Expo
         subgraphs += n;
     }
     let index = json!({ "saes": entries, "recommended": views, "generated_by": format!("saecooc {}", env!("CARGO_PKG_VERSION")) });
-    crate::atomic::write_bytes(
+    crate::io::atomic::write_bytes(
         &out.join("data/index.js"),
         format!("SAECOOC.index({});\n", serde_json::to_string(&index)?).as_bytes(),
     )?;
     let index_html = out.join("index.html");
-    crate::atomic::write_bytes(&index_html, APP_HTML.as_bytes())?;
+    crate::io::atomic::write_bytes(&index_html, APP_HTML.as_bytes())?;
     Ok(ExportSummary {
         saes: folders.len(),
         subgraphs,

@@ -2,8 +2,8 @@
 //! them with `nx.read_graphml(path, node_type=int)` (and so do igraph, Gephi, Cytoscape).
 
 use super::pictures::escape_markup;
-use crate::atomic::write_bytes;
-use crate::pyfmt::{float_repr, list_repr};
+use crate::io::atomic::write_bytes;
+use crate::io::pyfmt::{float_repr, list_repr};
 use anyhow::Result;
 use std::fmt::Write;
 use std::path::Path;

@@ -17,8 +17,9 @@ pub mod top_tokens;
 use crate::activations::open_device;
 use crate::config::{Analysis, Config, StageCommon};
 use crate::hub::Hub;
-use crate::npz::{is_sparse_npz, read_csr_rows, read_f32_rows, read_npz, save_csr, NpzWriter};
-use crate::pyfmt::float_repr;
+use crate::io::csr::{is_sparse_npz, read_csr_rows, save_csr};
+use crate::io::npz::{read_f32_rows, read_npz, NpzWriter};
+use crate::io::pyfmt::float_repr;
 use crate::results::layout::{
     edge_thresholds_file, find_cooc_files, sae_results_dir, CoocKind, GraphFiles,
 };
@@ -240,7 +241,7 @@ fn read_activations(jaccard: &Path, threshold: f64, d_sae: usize) -> Result<Vec<
 pub fn read_jaccard(path: &Path, d_sae: usize, quiet: bool) -> Result<SparseJaccard> {
     let floor = smallest_search_cut(SEARCH_TOLERANCE) as f32;
     let mut g = SparseJaccard::new(d_sae);
-    let bar = crate::progress::bar(d_sae as u64, quiet, "reading Jaccard", "rows");
+    let bar = crate::io::progress::bar(d_sae as u64, quiet, "reading Jaccard", "rows");
     let check_shape = |rows: usize, cols: usize| {
         ensure!(
             rows == cols,

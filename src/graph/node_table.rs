@@ -10,8 +10,8 @@
 //! nodes can group different nodes.
 
 use super::metrics::SubgraphMetrics;
-use crate::atomic::AtomicFile;
-use crate::pyfmt::{float_repr, list_repr, url_quote};
+use crate::io::atomic::AtomicFile;
+use crate::io::pyfmt::{float_repr, list_repr, url_quote};
 use anyhow::{ensure, Context, Result};
 use polars::prelude::{Column, CsvWriter, DataFrame, SerWriter};
 use std::path::Path;

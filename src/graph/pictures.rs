@@ -2,7 +2,7 @@
 //! self-contained HTML page per subgraph (inline SVG, no scripts or fonts fetched from
 //! anywhere), in place of the original's matplotlib figure and pyvis pages.
 
-use crate::atomic::write_bytes;
+use crate::io::atomic::write_bytes;
 use crate::plot::{plot_err, spring_layout, with_png};
 use anyhow::Result;
 use plotters::prelude::*;
@@ -254,7 +254,7 @@ pub fn subgraph_html(p: &SubgraphPicture) -> String {
             format!(
                 "<tr><td>{id}</td><td>{}</td><td>{}</td></tr>\n",
                 p.activations[i],
-                escape_markup(&crate::pyfmt::list_repr(&p.top_tokens[i]))
+                escape_markup(&crate::io::pyfmt::list_repr(&p.top_tokens[i]))
             )
         })
         .collect();
@@ -270,8 +270,8 @@ pub fn subgraph_html(p: &SubgraphPicture) -> String {
          <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{size}\" height=\"{size}\" viewBox=\"0 0 {size} {size}\">\n{svg}</svg>\n\
          <table><tr><th>latent</th><th>tokens fired</th><th>top tokens</th></tr>\n{rows}</table>\n</body></html>\n",
         sid = p.subgraph_id,
-        at = crate::pyfmt::float_repr(p.activation_threshold),
-        et = crate::pyfmt::float_repr(p.edge_threshold),
+        at = crate::io::pyfmt::float_repr(p.activation_threshold),
+        et = crate::io::pyfmt::float_repr(p.edge_threshold),
         n = p.nodes.len(),
         m = p.edges.len(),
         size = SIZE as usize,

@@ -188,7 +188,7 @@ impl CoocCounts {
     /// Adds these counts to `w`: `{prefix}_triangle` (dense) or `{prefix}_indptr`,
     /// `{prefix}_cols`, `{prefix}_counts` (sparse), plus `{prefix}_tokens`, `{prefix}_active`
     /// (sum and sum of squares of active latents) and `{prefix}_l0`.
-    pub fn save(&mut self, w: &mut crate::npz::NpzWriter, prefix: &str) -> Result<()> {
+    pub fn save(&mut self, w: &mut crate::io::npz::NpzWriter, prefix: &str) -> Result<()> {
         self.flush();
         match &self.pairs {
             Pairs::Dense(t) => {
@@ -214,11 +214,11 @@ impl CoocCounts {
     /// Reads counts for `n_latents` latents saved by [`CoocCounts::save`], taking the arrays
     /// out of `arrays`.
     pub fn load(
-        arrays: &mut std::collections::HashMap<String, crate::npz::NpyArray>,
+        arrays: &mut std::collections::HashMap<String, crate::io::npy::NpyArray>,
         prefix: &str,
         n_latents: usize,
     ) -> Result<Self> {
-        use crate::npz::NpyData;
+        use crate::io::npy::NpyData;
         let mut take = |k: &str| {
             arrays
                 .remove(&format!("{prefix}_{k}"))

@@ -16,7 +16,7 @@ use crate::activations::ActivationStream;
 use crate::activations::Encoder;
 use crate::config::{PcaConfig, StageCommon};
 use crate::hub::Hub;
-use crate::pyfmt::{neat_sae_id, threshold_tag};
+use crate::io::pyfmt::{neat_sae_id, threshold_tag};
 use crate::results::h5::{h5_file_name, write_split, SubgraphOutput};
 use crate::results::layout::sae_results_dir;
 use crate::results::node_table::{read_node_table, NodeRow};
@@ -262,7 +262,7 @@ fn run_sae(
     } else {
         1
     };
-    let bar = crate::progress::bar(
+    let bar = crate::io::progress::bar(
         (budget * passes) as u64,
         options.common.quiet,
         sae_id,
@@ -368,7 +368,7 @@ fn run_sae(
         seconds: started.elapsed().as_secs_f64(),
         subgraphs: reports,
     };
-    crate::atomic::write_bytes(
+    crate::io::atomic::write_bytes(
         &out_dir.join("pca_run.json"),
         &serde_json::to_vec_pretty(&summary)?,
     )?;

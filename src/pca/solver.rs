@@ -126,7 +126,7 @@ mod tests {
     //! runs it). Tolerances: explained variance 1e-5 relative; components and scores 1e-5 of
     //! their largest magnitude.
     use super::*;
-    use crate::npz::read_npz;
+    use crate::io::npz::read_npz;
     use std::path::Path;
 
     fn golden() -> std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> {

@@ -8,7 +8,7 @@
 //! Writer and reader share the names and dtypes below, so the two cannot drift apart.
 
 use crate::config::SaveOptions;
-use crate::pyfmt::str_repr;
+use crate::io::pyfmt::str_repr;
 use anyhow::{bail, Context, Result};
 use hdf5::types::TypeDescriptor;
 use hdf5::{Dataset, File, Group};

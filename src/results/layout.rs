@@ -3,7 +3,7 @@
 //! `{results}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}/feature_acts_cooc_{kind}_threshold_{ts}.npz`,
 //! and the `graphs` outputs beside them (see docs/formats.md, "Results folder layout").
 
-use crate::pyfmt::{neat_sae_id, threshold_tag};
+use crate::io::pyfmt::{neat_sae_id, threshold_tag};
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
 

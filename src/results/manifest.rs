@@ -60,7 +60,7 @@ pub struct CoocManifest {
 impl CoocManifest {
     /// Writes `dir/run.json` atomically.
     pub fn write(&self, dir: &Path) -> Result<()> {
-        crate::atomic::write_bytes(&dir.join(RUN_JSON), &serde_json::to_vec_pretty(self)?)
+        crate::io::atomic::write_bytes(&dir.join(RUN_JSON), &serde_json::to_vec_pretty(self)?)
     }
 
     /// Reads `dir/run.json`.

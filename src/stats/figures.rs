@@ -3,8 +3,8 @@
 
 use super::rows::{LOG_BINS, LOG_MAX, LOG_MIN};
 use super::{Cooccurrence, StatsRow};
+use crate::io::pyfmt::float_repr;
 use crate::plot::{plot_err, with_png};
-use crate::pyfmt::float_repr;
 use anyhow::Result;
 use plotters::prelude::*;
 use std::path::Path;

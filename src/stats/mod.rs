@@ -19,8 +19,8 @@ mod figures;
 mod rows;
 mod token_pass;
 
-use crate::npz::read_npz;
-use crate::pyfmt::{float_repr, threshold_tag};
+use crate::io::npz::read_npz;
+use crate::io::pyfmt::{float_repr, threshold_tag};
 use crate::results::layout::find_sae_folders;
 use crate::results::layout::{find_cooc_files, CoocKind};
 use crate::results::manifest::CoocManifest;
@@ -152,7 +152,7 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
     );
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     write_csv(&rows, &out.join("summary.csv"))?;
-    crate::atomic::write_bytes(
+    crate::io::atomic::write_bytes(
         &out.join("summary.json"),
         &serde_json::to_vec_pretty(&rows)?,
     )?;
@@ -206,5 +206,5 @@ fn write_csv(rows: &[StatsRow], path: &Path) -> Result<()> {
             opt(r.token_pass.as_ref().map(|t| t.subgraph_l0_any_mean)),
         ));
     }
-    crate::atomic::write_bytes(path, s.as_bytes())
+    crate::io::atomic::write_bytes(path, s.as_bytes())
 }

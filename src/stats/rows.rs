@@ -3,7 +3,8 @@
 //! counts) streamed from the count matrices.
 
 use super::Cooccurrence;
-use crate::npz::{is_sparse_npz, read_csr_rows, read_f32_rows};
+use crate::io::csr::{is_sparse_npz, read_csr_rows};
+use crate::io::npz::read_f32_rows;
 use anyhow::{ensure, Result};
 use std::path::Path;
 

@@ -82,7 +82,7 @@ pub(super) fn token_pass_for(
 ) -> Result<Option<TokenPass>> {
     let g = &p.sources.config.generation;
     let Some(id) = g.sae_ids.iter().find(|id| {
-        crate::pyfmt::neat_sae_id(id) == f.sae
+        crate::io::pyfmt::neat_sae_id(id) == f.sae
             && g.model_name == f.model
             && g.sae_release_short == f.release
     }) else {
