@@ -11,8 +11,8 @@ mod common;
 use candle_core::Device;
 use common::{assert_ok, fixture, results_dir, run_cooc};
 use saecooc::activations::Encoder;
-use saecooc::config::Config;
-use saecooc::data::{WindowTokens, Windower};
+use saecooc::config::{Config, Generation, Run, Source};
+use saecooc::data::{TokenSpec, WindowTokens, Windower};
 use saecooc::hub::Hub;
 use saecooc::sources::Sources;
 use saecooc::tokenizer::{encode_documents, gpt2_bpe};
@@ -189,30 +189,36 @@ fn brute_force(
 fn config_for(
     paths: &saecooc::synth::SynthPaths,
     dataset: &Path,
-    generation: &str,
-    run: &str,
+    n_batches: usize,
+    remove_special_tokens: bool,
+    run: Run,
 ) -> String {
-    format!(
-        r#"[generation]
-model_name = "synthetic-gpt2"
-sae_release_short = "synthetic"
-sae_ids = ["blocks.1.hook_resid_pre"]
-activation_thresholds = [0.0, 1.5]
-{generation}
-
-[source]
-model = "{}"
-sae = "{}"
-dataset = "{}"
-
-[run]
-context_size = 32
-{run}
-"#,
-        paths.model.display(),
-        paths.sae.parent().unwrap().display(),
-        dataset.display()
+    Config::new(
+        Generation::new(
+            "synthetic-gpt2",
+            "synthetic",
+            vec!["blocks.1.hook_resid_pre".into()],
+            vec![0.0, 1.5],
+            n_batches,
+            remove_special_tokens,
+        ),
+        Source::local(&paths.model, paths.sae.parent().unwrap(), dataset),
+        Run {
+            context_size: Some(32),
+            ..run
+        },
     )
+    .to_toml()
+    .unwrap()
+}
+
+/// `[run]` with `prompts` windows and `tokens` tokens per batch.
+fn batches(prompts: usize, tokens: usize) -> Run {
+    Run {
+        prompts_per_batch: prompts,
+        tokens_per_batch: tokens,
+        ..Run::default()
+    }
 }
 
 /// The count matrices `cooc` wrote (dense `arr_0`, row-major) for each threshold tag.
@@ -273,11 +279,9 @@ fn cooc_counts_the_saelens_windows() {
     let text = config_for(
         &paths,
         &corpus,
-        &format!("n_batches = {n_batches}\nremove_special_tokens = false"),
-        &format!(
-            "prompts_per_batch = {prompts}\ntokens_per_batch = {}",
-            prompts * 32
-        ),
+        n_batches,
+        false,
+        batches(prompts, prompts * 32),
     );
     let (out, results) = run_cooc(dir.path(), &text);
     assert_ok(&out);
@@ -320,8 +324,9 @@ fn special_token_removal_counts_the_original_batches() {
     let text = config_for(
         &paths,
         &corpus,
-        &format!("n_batches = {n_batches}\nremove_special_tokens = true"),
-        &format!("prompts_per_batch = {prompts}\ntokens_per_batch = {per_batch}"),
+        n_batches,
+        true,
+        batches(prompts, per_batch),
     );
     let (out, results) = run_cooc(dir.path(), &text);
     assert_ok(&out);
@@ -343,7 +348,7 @@ fn special_token_removal_counts_the_original_batches() {
 fn windows_without_bos_follow_the_config() {
     // `[run] prepend_bos = false`: windows start with text and, by default, documents are
     // joined with no separator (SAELens 3); `sequence_separator = "bos"` gives SAELens 6's.
-    for (separator, expect_sep) in [(None, None), (Some("\"bos\""), Some(GPT2_BOS))] {
+    for (separator, expect_sep) in [(None, None), (Some(TokenSpec::Bos), Some(GPT2_BOS))] {
         let case = golden_cases()
             .into_iter()
             .find(|c| {
@@ -354,18 +359,12 @@ fn windows_without_bos_follow_the_config() {
         let paths = fixture(dir.path());
         let corpus = dir.path().join("docs.txt");
         std::fs::write(&corpus, case.documents.join("\n") + "\n").unwrap();
-        let run = format!(
-            "prepend_bos = false\n{}prompts_per_batch = 2\ntokens_per_batch = 64",
-            separator
-                .map(|s| format!("sequence_separator = {s}\n"))
-                .unwrap_or_default()
-        );
-        let text = config_for(
-            &paths,
-            &corpus,
-            "n_batches = 2\nremove_special_tokens = false",
-            &run,
-        );
+        let run = Run {
+            prepend_bos: Some(false),
+            sequence_separator: separator,
+            ..batches(2, 64)
+        };
+        let text = config_for(&paths, &corpus, 2, false, run);
         let config = Config::parse(&text).unwrap();
         let hub = Hub::from_env(false).unwrap();
         let device = Device::Cpu;
