@@ -111,6 +111,11 @@ pub struct ActivationStream<'h> {
 }
 
 impl ActivationStream<'_> {
+    /// The local dataset files not yet read, in reading order (see [`WindowStream::dataset_files`]).
+    pub fn dataset_files(&self) -> Vec<std::path::PathBuf> {
+        self.windows.dataset_files()
+    }
+
     /// The next batch with at most `budget` read positions, or None at the end of the data.
     pub fn next_batch(&mut self, budget: u64) -> Result<Option<Batch>> {
         let windows = self.windows.next_windows(self.prompts)?;
@@ -217,6 +222,10 @@ impl ModelRunner {
             "context_size {context_size} is longer than the model's {} positions",
             model.max_positions()
         );
+        sources
+            .config
+            .run
+            .check_forward(context_size, model.d_model())?;
         Ok(Self {
             dataset,
             special: files.special_tokens()?.ids(),

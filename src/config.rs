@@ -8,7 +8,89 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
+use std::fmt::Display;
+use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
+
+/// The most windows one forward pass takes (`run.prompts_per_batch`).
+pub const MAX_PROMPTS_PER_BATCH: usize = 65_536;
+/// The longest window (`run.context_size`): 128k tokens, the longest context of the models
+/// saecooc loads (each model's own limit is checked when it is loaded).
+pub const MAX_CONTEXT_SIZE: usize = 131_072;
+/// The most tokens one forward pass takes (`run.prompts_per_batch × context_size`).
+pub const MAX_FORWARD_TOKENS: usize = 1 << 24;
+/// The most memory one tensor of 4-byte values sized by the inputs may take (e.g. the residual
+/// stream of one forward pass): far above any sensible run, well below sizes that abort on
+/// allocation.
+pub const MAX_TENSOR_BYTES: u64 = 16 << 30;
+/// The most `run.dense_limit_gib` may give (4 TiB).
+pub const MAX_DENSE_LIMIT_GIB: f64 = 4096.0;
+
+/// Checks that `value` of `key` (a config key or a command-line flag) lies in `range`; the
+/// error names both and the bounds.
+pub fn check_range<T: PartialOrd + Display>(
+    key: &str,
+    value: T,
+    range: impl RangeBounds<T>,
+) -> Result<()> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    let lower = match range.start_bound() {
+        Bound::Included(a) => Some(format!("at least {a}")),
+        Bound::Excluded(a) => Some(format!("above {a}")),
+        Bound::Unbounded => None,
+    };
+    let upper = match range.end_bound() {
+        Bound::Included(b) => Some(format!("at most {b}")),
+        Bound::Excluded(b) => Some(format!("below {b}")),
+        Bound::Unbounded => None,
+    };
+    let bounds: Vec<String> = [lower, upper].into_iter().flatten().collect();
+    bail!("{key} is {value}: it must be {}", bounds.join(" and "))
+}
+
+/// [`check_range`] for a float, which must also be finite (NaN and ±inf are refused).
+pub fn check_finite(key: &str, value: f64, range: impl RangeBounds<f64>) -> Result<()> {
+    ensure!(
+        value.is_finite(),
+        "{key} is {value}: it must be a finite number"
+    );
+    check_range(key, value, range)
+}
+
+/// Checks that a tensor of 4-byte values (float32, u32) of shape `dims`, described by `what`,
+/// fits in [`MAX_TENSOR_BYTES`], in arithmetic that cannot overflow.
+pub fn check_tensor_size(what: &str, dims: &[usize]) -> Result<()> {
+    let bytes = dims
+        .iter()
+        .try_fold(4u128, |acc, &d| acc.checked_mul(d as u128));
+    if bytes.is_some_and(|b| b <= MAX_TENSOR_BYTES as u128) {
+        return Ok(());
+    }
+    let shape: Vec<String> = dims.iter().map(ToString::to_string).collect();
+    bail!(
+        "{what} would be {} values of 4 bytes, more than the {} GiB one tensor may take",
+        shape.join(" × "),
+        MAX_TENSOR_BYTES >> 30
+    )
+}
+
+/// Checks activation thresholds: each finite and 0 or more (below 0 every latent is active on
+/// every token), no two alike.
+pub fn check_thresholds(key: &str, thresholds: &[f64]) -> Result<()> {
+    for (i, &t) in thresholds.iter().enumerate() {
+        ensure!(
+            t.is_finite() && !t.is_sign_negative(),
+            "{key} contains {t}: a threshold must be a finite number, 0 or more (below 0 every latent is active on every token)"
+        );
+        ensure!(
+            !thresholds[..i].contains(&t),
+            "{key} contains {t} twice: give each threshold once"
+        );
+    }
+    Ok(())
+}
 
 /// A whole configuration file for `cooc` (and later `graphs`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -199,6 +281,53 @@ impl Default for Run {
     }
 }
 
+impl Run {
+    /// Range checks of the `[run]` keys, before any input is opened.
+    pub fn validate(&self) -> Result<()> {
+        check_range(
+            "run.prompts_per_batch",
+            self.prompts_per_batch,
+            1..=MAX_PROMPTS_PER_BATCH,
+        )?;
+        check_range(
+            "run.tokens_per_batch",
+            self.tokens_per_batch,
+            1..=u32::MAX as usize,
+        )?;
+        check_finite(
+            "run.dense_limit_gib",
+            self.dense_limit_gib,
+            0.0..=MAX_DENSE_LIMIT_GIB,
+        )?;
+        if let Some(c) = self.context_size {
+            check_range("run.context_size", c, 2..=MAX_CONTEXT_SIZE)?;
+            self.check_forward_tokens(c)?;
+        }
+        Ok(())
+    }
+
+    /// Checks one forward pass of `prompts_per_batch` windows of `context_size` tokens through
+    /// a `d_model`-wide model, once both are known: at most [`MAX_FORWARD_TOKENS`] tokens and a
+    /// residual stream within [`MAX_TENSOR_BYTES`].
+    pub fn check_forward(&self, context_size: usize, d_model: usize) -> Result<()> {
+        self.check_forward_tokens(context_size)?;
+        check_tensor_size(
+            "one forward pass's residual stream (run.prompts_per_batch × context_size × d_model)",
+            &[self.prompts_per_batch, context_size, d_model],
+        )
+    }
+
+    fn check_forward_tokens(&self, context_size: usize) -> Result<()> {
+        let tokens = self.prompts_per_batch.saturating_mul(context_size);
+        ensure!(
+            tokens <= MAX_FORWARD_TOKENS,
+            "run.prompts_per_batch × context_size = {} × {context_size} = {tokens} tokens in one forward pass: at most {MAX_FORWARD_TOKENS}",
+            self.prompts_per_batch
+        );
+        Ok(())
+    }
+}
+
 /// `[run] accumulator`: where pair counts accumulate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -355,30 +484,36 @@ impl PcaConfig {
         let config: PcaConfig =
             toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))?;
         let p = &config.processing;
+        check_range(
+            "generation.n_batches_generation",
+            config.generation.n_batches_generation,
+            1..,
+        )?;
         ensure!(
             !config.model.sae_ids.is_empty(),
             "model.sae_ids is empty: name at least one SAE"
         );
-        ensure!(
-            p.n_batches_reconstruction > 0,
-            "processing.n_batches_reconstruction must be at least 1"
-        );
+        check_range(
+            "processing.n_batches_reconstruction",
+            p.n_batches_reconstruction,
+            1..,
+        )?;
+        check_thresholds("processing.activation_threshold", &[p.activation_threshold])?;
         ensure!(
             !p.subgraph_sizes_to_plot.is_empty(),
             "processing.subgraph_sizes_to_plot is empty"
         );
-        ensure!(
-            p.max_examples != Some(0),
-            "processing.max_examples must be at least 1"
-        );
+        for &size in &p.subgraph_sizes_to_plot {
+            check_range("processing.subgraph_sizes_to_plot", size, 1..)?;
+        }
+        if let Some(max) = p.max_examples {
+            check_range("processing.max_examples", max, 1..)?;
+        }
         ensure!(
             !config.model.name.starts_with("gemma") || p.remove_special_tokens,
             "Gemma requires removing special tokens: set processing.remove_special_tokens = true"
         );
-        ensure!(
-            config.run.prompts_per_batch > 0,
-            "run.prompts_per_batch must be at least 1"
-        );
+        config.run.validate()?;
         Ok(config)
     }
 
@@ -475,7 +610,7 @@ impl Config {
 
     fn validate(&self) -> Result<()> {
         let g = &self.generation;
-        ensure!(g.n_batches > 0, "generation.n_batches must be at least 1");
+        check_range("generation.n_batches", g.n_batches, 1..)?;
         ensure!(
             !g.sae_ids.is_empty(),
             "generation.sae_ids is empty: name at least one SAE"
@@ -484,21 +619,8 @@ impl Config {
             !g.activation_thresholds.is_empty(),
             "generation.activation_thresholds is empty: give at least one threshold"
         );
-        for t in &g.activation_thresholds {
-            ensure!(
-                t.is_finite(),
-                "generation.activation_thresholds contains {t}, which is not finite"
-            );
-        }
-        let r = &self.run;
-        ensure!(
-            r.tokens_per_batch > 0,
-            "run.tokens_per_batch must be at least 1"
-        );
-        ensure!(
-            r.prompts_per_batch > 0,
-            "run.prompts_per_batch must be at least 1"
-        );
+        check_thresholds("generation.activation_thresholds", &g.activation_thresholds)?;
+        self.run.validate()?;
         ensure!(
             self.tokens_to_count() <= u32::MAX as u64,
             "generation.n_batches × run.tokens_per_batch = {} tokens: at most {} can be counted in one run",
@@ -506,21 +628,11 @@ impl Config {
             u32::MAX
         );
         ensure!(
-            r.dense_limit_gib.is_finite() && r.dense_limit_gib >= 0.0,
-            "run.dense_limit_gib is {}: give the GiB the dense count triangles may use (default 10)",
-            r.dense_limit_gib
-        );
-        if let Some(c) = r.context_size {
-            ensure!(
-                c >= 2,
-                "run.context_size is {c}: it must be at least 2 (BOS plus one token)"
-            );
-        }
-        ensure!(
             !g.model_name.starts_with("gemma") || g.remove_special_tokens,
             "Gemma requires removing special tokens (as in the original): set generation.remove_special_tokens = true"
         );
         let a = &self.analysis;
+        check_range("analysis.max_subgraph_size", a.max_subgraph_size, 1..)?;
         if a.min_subgraph_size > a.max_subgraph_size {
             bail!(
                 "analysis.min_subgraph_size ({}) is larger than analysis.max_subgraph_size ({})",
@@ -533,7 +645,7 @@ impl Config {
 
     /// Total tokens to count per SAE.
     pub fn tokens_to_count(&self) -> u64 {
-        self.generation.n_batches as u64 * self.run.tokens_per_batch as u64
+        (self.generation.n_batches as u64).saturating_mul(self.run.tokens_per_batch as u64)
     }
 }
 
@@ -568,6 +680,18 @@ mod tests {
         let typo = text.replace("trim_excess", "trim_exces");
         let err = PcaConfig::parse(&typo).unwrap_err().to_string();
         assert!(err.contains("trim_exces"), "{err}");
+        let negative = text.replace("activation_threshold = 1.5", "activation_threshold = -1.5");
+        let err = PcaConfig::parse(&negative).unwrap_err().to_string();
+        assert!(
+            err.contains("processing.activation_threshold contains -1.5"),
+            "{err}"
+        );
+        let huge = format!("{text}\n[run]\nprompts_per_batch = 1000000000000000000\n");
+        let err = PcaConfig::parse(&huge).unwrap_err().to_string();
+        assert!(
+            err.contains("run.prompts_per_batch is 1000000000000000000"),
+            "{err}"
+        );
     }
 
     const ORIGINAL_FEATURE_SPLIT: &str = r#"
@@ -626,6 +750,68 @@ recalculate_results = false
         let bad_device = format!("{ORIGINAL_FEATURE_SPLIT}\n[run]\ndevice = \"tpu\"\n");
         let err = format!("{:#}", Config::parse(&bad_device).unwrap_err());
         assert!(err.contains("tpu"), "{err}");
+    }
+
+    /// The error of `ORIGINAL_FEATURE_SPLIT` with `from` replaced by `to`.
+    fn error_with(from: &str, to: &str) -> String {
+        let text = ORIGINAL_FEATURE_SPLIT.replace(from, to);
+        assert_ne!(text, ORIGINAL_FEATURE_SPLIT, "{from} is not in the config");
+        format!("{:#}", Config::parse(&text).unwrap_err())
+    }
+
+    #[test]
+    fn out_of_range_values_are_named_with_their_value() {
+        let thresholds = "activation_thresholds = [1.5, 0, 10]";
+        for (bad, want) in [
+            ("[1.5, -0.5]", "contains -0.5"),
+            ("[-0.0]", "contains -0"),
+            ("[nan]", "contains NaN"),
+            ("[0, inf]", "contains inf"),
+            ("[1.5, 0, 1.5]", "contains 1.5 twice"),
+        ] {
+            let err = error_with(thresholds, &format!("activation_thresholds = {bad}"));
+            assert!(
+                err.contains("generation.activation_thresholds") && err.contains(want),
+                "{bad}: {err}"
+            );
+        }
+        for (run, want) in [
+            (
+                "prompts_per_batch = 1000000000000",
+                "run.prompts_per_batch is 1000000000000",
+            ),
+            ("prompts_per_batch = 0", "run.prompts_per_batch is 0"),
+            ("context_size = 1", "run.context_size is 1"),
+            ("context_size = 1000000", "run.context_size is 1000000"),
+            (
+                "context_size = 1024\nprompts_per_batch = 65536",
+                "= 67108864 tokens",
+            ),
+            ("dense_limit_gib = nan", "run.dense_limit_gib is NaN"),
+            ("dense_limit_gib = 1e9", "run.dense_limit_gib is 1000000000"),
+        ] {
+            let text = format!("{ORIGINAL_FEATURE_SPLIT}\n[run]\n{run}\n");
+            let err = format!("{:#}", Config::parse(&text).unwrap_err());
+            assert!(err.contains(want), "{run}: {err}");
+        }
+        let err = error_with("n_batches = 500", "n_batches = 9223372036854775807");
+        assert!(err.contains("at most 4294967295 can be counted"), "{err}");
+    }
+
+    #[test]
+    fn forward_pass_sizes_are_checked_once_the_model_is_known() {
+        let run = Run {
+            prompts_per_batch: 4096,
+            ..Run::default()
+        };
+        run.check_forward(128, 768).unwrap();
+        let err = run.check_forward(1024, 4096).unwrap_err().to_string();
+        assert!(
+            err.contains("4096 × 1024 × 4096 values of 4 bytes"),
+            "{err}"
+        );
+        let err = check_tensor_size("x", &[usize::MAX, usize::MAX, 2]).unwrap_err();
+        assert!(err.to_string().contains("more than the 16 GiB"), "{err}");
     }
 
     #[test]

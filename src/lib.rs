@@ -9,7 +9,7 @@
 //! Below them: [`activations`] (the one activation stream: batches of windows, read positions,
 //! residual stream, SAE activations), [`data`] (documents and SAELens windows), [`tokenizer`],
 //! [`model`] (language models to a hook), [`sae`] (SAELens / Gemma Scope SAEs, the active-latent
-//! cut), [`sources`] (where a config's inputs come from), [`config`], [`registry`] (the paper's
+//! cut), [`sources`] (where a config's inputs come from), [`provenance`] (fingerprints of those inputs), [`config`], [`registry`] (the paper's
 //! releases), [`hub`] (local paths and the Hugging Face hub), [`pairs`] (exact pair-count
 //! stores), [`results`] (the results folder: layout, discovery, node tables), [`plot`], [`io`] (npy,
 //! npz and CSR files, atomic writes, Python formatting, progress) and [`synth`] (synthetic models for the offline demo,
@@ -28,6 +28,7 @@ pub mod model;
 pub mod pairs;
 pub mod pca;
 pub mod plot;
+pub mod provenance;
 pub mod registry;
 pub mod results;
 pub mod sae;

@@ -377,7 +377,7 @@ fn run_pca(args: PcaArgs, quiet: bool) -> Result<()> {
             s.seconds,
             s.skipped.len()
         );
-        for f in &s.files {
+        for f in &s.h5_files {
             println!("  {}", f.display());
         }
     }
@@ -494,6 +494,10 @@ fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
         documents: args.documents,
         seed: args.seed,
     };
+    options.validate()?;
+    if let Some(nnz) = args.random_jaccard {
+        synth::check_random_jaccard(args.d_sae, nnz)?;
+    }
     let paths = synth::write_all(&args.out, &options)?;
     let config = synth::demo_config(&paths, &options)?;
     saecooc::io::atomic::write_bytes(&args.out.join("cooc.toml"), config.as_bytes())?;
@@ -520,8 +524,29 @@ fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+/// Range checks of the `bench` flags, before any work (the activations of one batch are a
+/// dense `--tokens × width` float32 matrix).
+fn check_bench_args(args: &BenchArgs) -> Result<()> {
+    use saecooc::config::{check_finite, check_range, check_tensor_size};
+    check_range("--batches", args.batches, 1..=1_000_000)?;
+    check_range("--tokens", args.tokens, 1..)?;
+    check_finite("--max-dense-seconds", args.max_dense_seconds, 0.0..)?;
+    for &width in &args.widths {
+        check_range("--widths", width, 1..)?;
+        check_tensor_size(
+            "one batch's activations (--tokens × --widths)",
+            &[args.tokens, width],
+        )?;
+        for &l0 in &args.l0 {
+            check_range("--l0", l0, 1..=width)?;
+        }
+    }
+    Ok(())
+}
+
 fn run_bench(args: BenchArgs) -> Result<()> {
     use saecooc::pairs::Storage;
+    check_bench_args(&args)?;
     if args.end_to_end {
         return saecooc::bench::end_to_end(&args.dir, args.batches, args.device).map(|_| ());
     }
@@ -539,7 +564,20 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     .map(|_| ())
 }
 
+/// Restores SIGPIPE's default action (Rust ignores it), so `saecooc … | head` ends quietly
+/// when the reader goes away instead of panicking in `println!`. Sockets (`serve`, downloads)
+/// are unaffected: the standard library sends with MSG_NOSIGNAL / SO_NOSIGPIPE.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists; SIG_DFL is a valid
+    // action for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cooc(args) => run_cooc(args, cli.quiet),

@@ -366,6 +366,48 @@ fn take_param(
     Ok(data)
 }
 
+/// Checks an SAE's sizes before anything is computed from them: at least one input dimension
+/// and one latent, every parameter as long as `d_in` and `d_sae` say, a threshold for JumpReLU,
+/// a TopK k of at least 1 and a window of at least 2 tokens.
+fn check_sizes(cfg: &SaeConfig, p: &SaeParams, source: &str) -> Result<()> {
+    let (d_in, d_sae) = (cfg.d_in, cfg.d_sae);
+    ensure!(d_in > 0, "{source}: d_in is 0: the SAE reads no dimension");
+    ensure!(d_sae > 0, "{source}: d_sae is 0: the SAE has no latents");
+    let matrix = d_in
+        .checked_mul(d_sae)
+        .with_context(|| format!("{source}: d_in {d_in} × d_sae {d_sae} overflows"))?;
+    let lengths = [
+        ("W_enc", Some(&p.w_enc), matrix),
+        ("b_enc", Some(&p.b_enc), d_sae),
+        ("W_dec", Some(&p.w_dec), matrix),
+        ("b_dec", Some(&p.b_dec), d_in),
+        ("threshold", p.threshold.as_ref(), d_sae),
+    ];
+    for (name, values, want) in lengths {
+        let Some(values) = values else { continue };
+        ensure!(
+            values.len() == want,
+            "{source}: {name} has {} values, expected {want} for d_in = {d_in}, d_sae = {d_sae}",
+            values.len()
+        );
+    }
+    match cfg.architecture {
+        Architecture::JumpRelu => ensure!(
+            p.threshold.is_some(),
+            "{source}: a JumpReLU SAE needs a threshold"
+        ),
+        Architecture::TopK(k) => ensure!(k > 0, "{source}: TopK k is 0: it must be at least 1"),
+        Architecture::Standard => {}
+    }
+    if let Some(c) = cfg.context_size {
+        ensure!(
+            c >= 2,
+            "{source}: context_size is {c}: a window holds at least 2 tokens (BOS and one more)"
+        );
+    }
+    Ok(())
+}
+
 impl Sae {
     /// Loads an SAE from its files, then folds decoder norms.
     pub fn load(files: &SaeFiles, defaults: &SaeDefaults, device: &Device) -> Result<Self> {
@@ -403,6 +445,7 @@ impl Sae {
         source: String,
         device: &Device,
     ) -> Result<Self> {
+        check_sizes(&cfg, &p, &source)?;
         let (d_in, d_sae) = (cfg.d_in, cfg.d_sae);
         for (name, v) in [
             ("W_enc", &p.w_enc),

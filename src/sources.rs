@@ -96,6 +96,12 @@ impl<'a> Sources<'a> {
     /// placeholders may be the SAE's own folder or file, or a folder holding its subfolder (the
     /// built-in table's, else the sae id; both are tried).
     pub fn load_sae(&self, sae_id: &str) -> Result<Sae> {
+        let (files, defaults) = self.resolve_sae(sae_id)?;
+        Sae::load(&files, &defaults, self.device)
+    }
+
+    /// The files of the SAE `sae_id` and the defaults its cfg may leave out.
+    fn resolve_sae(&self, sae_id: &str) -> Result<(SaeFiles, SaeDefaults)> {
         let g = &self.config.generation;
         let src = &self.config.source;
         let entry = registry::sae_entry(&g.model_name, &g.sae_release_short, sae_id);
@@ -142,7 +148,32 @@ impl<'a> Sources<'a> {
         };
         let subfolders: Vec<&str> = subfolders.iter().map(String::as_str).collect();
         let files = SaeFiles::resolve_any(&location, &subfolders, self.hub)?;
-        Sae::load(&files, &defaults, self.device)
+        Ok((files, defaults))
+    }
+
+    /// What decides the counts of `sae_id` read through `tokenizer` from `dataset_files`
+    /// (local files in reading order; none for a hub dataset named `dataset`), for
+    /// [`crate::provenance::fingerprint`].
+    pub fn input_sources<'t>(
+        &self,
+        sae_id: &str,
+        tokenizer: &'t Tokenizer,
+        dataset: &Location,
+        dataset_files: Vec<std::path::PathBuf>,
+    ) -> Result<crate::provenance::InputSources<'t>> {
+        let sae_files = match self.resolve_sae(sae_id)?.0 {
+            SaeFiles::SaeLens { cfg, weights } => vec![cfg, weights],
+            SaeFiles::GemmaScope { params } => vec![params],
+        };
+        let model = ModelFiles::resolve(&self.model_location()?, self.hub)?;
+        Ok(crate::provenance::InputSources {
+            sae_files,
+            model_files: std::iter::once(model.config).chain(model.weights).collect(),
+            tokenizer,
+            dataset_files,
+            dataset: dataset.describe(),
+            settings: crate::provenance::settings_text(self.config, sae_id)?,
+        })
     }
 
     /// Where the model comes from.

@@ -3,7 +3,9 @@
 //! and an SAELens-format SAE calibrated on that model so its latents fire sparsely and in
 //! related groups.
 
-use crate::config::{Config, Generation, Run, Source};
+use crate::config::{
+    check_range, check_tensor_size, Config, Generation, Run, Source, MAX_CONTEXT_SIZE,
+};
 use crate::data::{self, WindowTokens, Windower};
 use crate::hub::Location;
 use crate::model::{self, HookKind, HookPoint, ModelFiles};
@@ -49,6 +51,49 @@ impl Default for SynthOptions {
             seed: 0,
         }
     }
+}
+
+/// Sanity bounds of the synthetic model and corpus.
+const MAX_LAYERS: usize = 256;
+const MAX_D_MODEL: usize = 16_384;
+const MAX_D_SAE: usize = 1 << 24;
+const MAX_DOCUMENTS: usize = 10_000_000;
+
+impl SynthOptions {
+    /// Range checks of the options (the `synth` flags), before anything is written.
+    pub fn validate(&self) -> Result<()> {
+        check_range("--layers", self.layers, 1..=MAX_LAYERS)?;
+        check_range("--hook-layer", self.hook_layer, ..self.layers)?;
+        check_range("--d-model", self.d_model, 1..=MAX_D_MODEL)?;
+        check_range("--heads", self.heads, 1..=self.d_model)?;
+        anyhow::ensure!(
+            self.d_model.is_multiple_of(self.heads),
+            "--d-model {} is not a multiple of --heads {}",
+            self.d_model,
+            self.heads
+        );
+        check_range("--n-positions", self.n_positions, 2..=MAX_CONTEXT_SIZE)?;
+        check_range("--d-sae", self.d_sae, 1..=MAX_D_SAE)?;
+        check_range("--documents", self.documents, 1..=MAX_DOCUMENTS)?;
+        check_tensor_size(
+            "the token embeddings (vocabulary × --d-model)",
+            &[GPT2_VOCAB_SIZE, self.d_model],
+        )?;
+        check_tensor_size(
+            "the SAE's encoder (--d-model × --d-sae)",
+            &[self.d_model, self.d_sae],
+        )
+    }
+}
+
+/// Checks `--random-jaccard`: 1 to `n` non-zeros per row of an `n`-latent matrix, whose
+/// entries (two u32 indices and a float each) fit the memory bound.
+pub fn check_random_jaccard(n: usize, nnz_per_row: usize) -> Result<()> {
+    check_range("--random-jaccard", nnz_per_row, 1..=n)?;
+    check_tensor_size(
+        "the random Jaccard entries (--d-sae × --random-jaccard × 3)",
+        &[n, nnz_per_row, 3],
+    )
 }
 
 /// Paths written by [`write_all`].
@@ -124,7 +169,7 @@ pub fn write_gpt2_model(dir: &Path, o: &SynthOptions) -> Result<()> {
         "ln_f.bias".into(),
         random_tensor(&mut rng, &[d], 0.02, 0.0)?,
     );
-    candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;
+    model::save_safetensors(&tensors, &dir.join("model.safetensors"))?;
     let config = json!({
         "model_type": "gpt2",
         "architectures": ["GPT2LMHeadModel"],
@@ -411,7 +456,7 @@ pub fn write_calibrated_sae(
         "b_dec".to_string(),
         Tensor::from_vec(b_dec, d, &Device::Cpu)?,
     );
-    candle_core::safetensors::save(&tensors, sae_dir.join("sae_weights.safetensors"))?;
+    model::save_safetensors(&tensors, &sae_dir.join("sae_weights.safetensors"))?;
     let cfg = json!({
         "architecture": "standard",
         "d_in": d,
@@ -432,12 +477,7 @@ pub fn write_calibrated_sae(
 /// Writes model, corpus and SAE under `out`: `model/`, `corpus.txt`,
 /// `sae/blocks.{L}.hook_resid_pre/`.
 pub fn write_all(out: &Path, o: &SynthOptions) -> Result<SynthPaths> {
-    anyhow::ensure!(
-        o.hook_layer < o.layers,
-        "hook layer {} is beyond the {}-layer model",
-        o.hook_layer,
-        o.layers
-    );
+    o.validate()?;
     let paths = SynthPaths {
         model: out.join("model"),
         sae: out
@@ -489,6 +529,7 @@ pub fn write_random_cooc(
     seed: u64,
 ) -> Result<()> {
     use crate::results::layout::{cooc_file, CoocKind};
+    check_random_jaccard(n, nnz_per_row)?;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut pairs: Vec<(u32, u32, f32)> = Vec::with_capacity(n * nnz_per_row / 2);
     for i in 0..n {

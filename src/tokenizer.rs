@@ -7,8 +7,11 @@ use anyhow::{bail, ensure, Result};
 use hf_hub::RepoType;
 use std::path::Path;
 use tokenizers::models::bpe::BPE;
+use tokenizers::normalizers::NormalizerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, Tokenizer};
+use tokenizers::pre_tokenizers::split::SplitPattern;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::{AddedToken, SplitDelimiterBehavior, Tokenizer};
 
 /// Loads a tokenizer from `tokenizer.json`, or builds GPT-2's byte-level BPE from
 /// `vocab.json` + `merges.txt`, found in a local file/folder or a hub repo.
@@ -48,9 +51,16 @@ pub fn load_tokenizer(location: &Location, hub: &Hub) -> Result<Tokenizer> {
     }
 }
 
+/// A `tokenizer.json`, without the truncation and padding it may set (transformers turns them
+/// off unless asked, and a document is tokenized whole).
 fn tokenizer_from_json(path: &Path) -> Result<Tokenizer> {
-    Tokenizer::from_file(path)
-        .map_err(|e| anyhow::anyhow!("cannot load tokenizer {}: {e}", path.display()))
+    let mut tokenizer = Tokenizer::from_file(path)
+        .map_err(|e| anyhow::anyhow!("cannot load tokenizer {}: {e}", path.display()))?;
+    tokenizer
+        .with_truncation(None)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    tokenizer.with_padding(None);
+    Ok(tokenizer)
 }
 
 /// GPT-2's tokenizer from `vocab.json` + `merges.txt` (byte-level BPE, `<|endoftext|>` special).
@@ -158,4 +168,59 @@ pub fn encode_documents(tokenizer: &Tokenizer, docs: Vec<String>) -> Result<Vec<
         .into_iter()
         .map(|e| e.get_ids().to_vec())
         .collect())
+}
+
+/// Split patterns known to keep a cut just before a space between two non-whitespace
+/// characters (no match holds a non-space character followed by a space, and none looks
+/// behind): GPT-2's, Llama 3's and Qwen2's.
+const SPACE_SAFE_PATTERNS: [&str; 3] = [
+    r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+",
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+];
+
+/// Whether tokenizing a text in pieces cut just before an ASCII space that follows and
+/// precedes a non-whitespace character gives the tokens of the whole text: true for byte-level
+/// BPE with a regex pre-tokenizer (GPT-2, Llama 3, SmolLM2, Qwen2), no normalizer other than
+/// NFC, NFD, NFKC or NFKD, and no added token holding whitespace or stripping it on its right
+/// (docs/formats.md, "Token windows").
+pub fn cuts_at_spaces_are_exact(tokenizer: &Tokenizer) -> bool {
+    tokenizer.get_normalizer().is_none_or(|n| {
+        // A space neither composes nor reorders with its neighbours.
+        matches!(
+            n,
+            NormalizerWrapper::NFC(_)
+                | NormalizerWrapper::NFD(_)
+                | NormalizerWrapper::NFKC(_)
+                | NormalizerWrapper::NFKD(_)
+        )
+    }) && tokenizer.get_pre_tokenizer().is_some_and(splits_at_spaces)
+        && tokenizer
+            .get_added_tokens_decoder()
+            .values()
+            .all(|t| !t.rstrip && !t.single_word && !t.content.contains(char::is_whitespace))
+}
+
+/// A pre-tokenizer that always splits at such a space and sees nothing beyond it: the GPT-2
+/// regex (`ByteLevel`), a known [split pattern](SPACE_SAFE_PATTERNS), or a sequence of digit
+/// splits, one of these, then digit splits and byte-level mappings.
+fn splits_at_spaces(pre: &PreTokenizerWrapper) -> bool {
+    match pre {
+        PreTokenizerWrapper::ByteLevel(b) => b.use_regex,
+        PreTokenizerWrapper::Split(s) => {
+            !s.invert
+                && s.behavior == SplitDelimiterBehavior::Isolated
+                && matches!(&s.pattern, SplitPattern::Regex(r) if SPACE_SAFE_PATTERNS.contains(&r.as_str()))
+        }
+        PreTokenizerWrapper::Sequence(seq) => {
+            let steps = seq.as_ref();
+            let digits = |p: &PreTokenizerWrapper| matches!(p, PreTokenizerWrapper::Digits(_));
+            let k = steps.iter().take_while(|p| digits(p)).count();
+            steps.get(k).is_some_and(splits_at_spaces)
+                && steps[k + 1..]
+                    .iter()
+                    .all(|p| digits(p) || matches!(p, PreTokenizerWrapper::ByteLevel(_)))
+        }
+        _ => false,
+    }
 }

@@ -9,7 +9,7 @@
 //! `--keep-special-tokens`), as `cooc` drops them with `remove_special_tokens`.
 
 use crate::activations::ModelRunner;
-use crate::config::Config;
+use crate::config::{check_finite, check_range, check_tensor_size, Config};
 use crate::hub::{Hub, Location};
 use crate::model::HookPoint;
 use crate::sources::Sources;
@@ -19,6 +19,7 @@ use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
+use std::ops::Bound;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -54,6 +55,72 @@ pub struct TrainOptions {
     /// with `remove_special_tokens`).
     pub keep_special_tokens: bool,
     pub quiet: bool,
+}
+
+/// The widest SAE `train-sae` makes (16M latents, the widest published).
+const MAX_D_SAE: usize = 1 << 24;
+/// The most training tokens (about a trillion).
+const MAX_TOKENS: u64 = 1 << 40;
+/// The most tokens in one step, in the shuffle buffer and held out.
+const MAX_BATCH_TOKENS: usize = 1 << 20;
+const MAX_BUFFER_TOKENS: usize = 1 << 26;
+const MAX_HELDOUT_TOKENS: usize = 1 << 24;
+/// The most passes over one buffer.
+const MAX_BUFFER_PASSES: usize = 1000;
+
+impl TrainOptions {
+    /// Range checks of the options (the `train-sae` flags), before anything is loaded.
+    pub fn validate(&self) -> Result<()> {
+        check_range("--d-sae", self.d_sae, 1..=MAX_D_SAE)?;
+        match self.architecture {
+            TrainArchitecture::TopK { k } => check_range("--k", k, 1..=self.d_sae)?,
+            TrainArchitecture::Standard { l1_coefficient } => {
+                check_finite("--l1-coefficient", l1_coefficient, 0.0..)?
+            }
+        }
+        check_finite(
+            "--lr",
+            self.learning_rate,
+            (Bound::Excluded(0.0), Bound::Included(1.0)),
+        )?;
+        check_range("--tokens", self.tokens, 1..=MAX_TOKENS)?;
+        check_range("--batch-tokens", self.batch_tokens, 1..=MAX_BATCH_TOKENS)?;
+        check_range("--buffer-tokens", self.buffer_tokens, 1..=MAX_BUFFER_TOKENS)?;
+        ensure!(
+            self.buffer_tokens >= self.batch_tokens,
+            "--buffer-tokens {} is less than --batch-tokens {}: the buffer must hold a step",
+            self.buffer_tokens,
+            self.batch_tokens
+        );
+        check_range("--buffer-passes", self.buffer_passes, 1..=MAX_BUFFER_PASSES)?;
+        check_range(
+            "--heldout-tokens",
+            self.heldout_tokens,
+            ..=MAX_HELDOUT_TOKENS,
+        )
+    }
+
+    /// Checks the tensors training makes on a `d_in`-wide residual stream.
+    fn check_sizes(&self, d_in: usize) -> Result<()> {
+        for (what, dims) in [
+            ("the encoder (d_in × --d-sae)", [d_in, self.d_sae]),
+            (
+                "one step's latents (--batch-tokens × --d-sae)",
+                [self.batch_tokens, self.d_sae],
+            ),
+            (
+                "the held-out latents (--heldout-tokens × --d-sae)",
+                [self.heldout_tokens, self.d_sae],
+            ),
+            (
+                "the shuffle buffer (--buffer-tokens × d_in)",
+                [self.buffer_tokens, d_in],
+            ),
+        ] {
+            check_tensor_size(what, &dims)?;
+        }
+        Ok(())
+    }
 }
 
 /// Training outcome, also written as `training.json`.
@@ -212,16 +279,7 @@ fn loss_of(
 /// Trains an SAE on the config's model and dataset, writes it to `options.out`.
 pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<TrainReport> {
     let started = Instant::now();
-    if let TrainArchitecture::TopK { k } = options.architecture {
-        ensure!(
-            k > 0 && k <= options.d_sae,
-            "--k must be between 1 and --d-sae"
-        );
-    }
-    ensure!(
-        options.batch_tokens > 0 && options.buffer_tokens >= options.batch_tokens,
-        "--buffer-tokens must be at least --batch-tokens"
-    );
+    options.validate()?;
     let hub = Hub::from_env(!options.quiet)?;
     let sources = Sources::new(config, &hub, device);
     let hook = HookPoint::parse(&options.hook)?;
@@ -233,6 +291,8 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
         .context("train-sae needs [source] dataset in the config")?;
     let runner = ModelRunner::load(&sources, hook, None, None, None, dataset)?;
     let d_in = runner.model.d_model();
+    options.check_sizes(d_in)?;
+    config.run.check_forward(runner.context_size, d_in)?;
     let open_stream = || {
         runner.stream(
             &sources,
@@ -272,8 +332,8 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
     let mut recent: Vec<Stats> = Vec::new();
     'outer: loop {
         let rows = buffer.dim(0)?;
-        let mut order: Vec<u32> = Vec::with_capacity(rows * options.buffer_passes.max(1));
-        for _ in 0..options.buffer_passes.max(1) {
+        let mut order: Vec<u32> = Vec::with_capacity(rows * options.buffer_passes);
+        for _ in 0..options.buffer_passes {
             let mut pass: Vec<u32> = (0..rows as u32).collect();
             pass.shuffle(&mut rng);
             order.extend(pass);
@@ -414,13 +474,8 @@ fn save_saelens(
         ("W_dec", p.w_dec.as_tensor().to_device(&Device::Cpu)?),
         ("b_dec", p.b_dec.as_tensor().to_device(&Device::Cpu)?),
     ];
-    let weights = options.out.join("sae_weights.safetensors");
-    let tmp = options.out.join(".sae_weights.safetensors.partial");
     let tensors: std::collections::HashMap<&str, Tensor> = tensors.into_iter().collect();
-    candle_core::safetensors::save(&tensors, &tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &weights)
-        .with_context(|| format!("cannot write {}", weights.display()))?;
+    crate::model::save_safetensors(&tensors, &options.out.join("sae_weights.safetensors"))?;
     crate::io::atomic::write_bytes(
         &options.out.join("cfg.json"),
         &serde_json::to_vec_pretty(&cfg)?,

@@ -1,5 +1,8 @@
 //! Hostile inputs: property-based tests (proptest) feed truncated and garbage files to every
-//! loader. Each must return a clear error (or a valid result), never panic.
+//! loader. Each must return a clear error (or a valid result), never panic. Out-of-range
+//! numbers in configs, flags and SAE files are refused up front, naming the key and value.
+
+mod common;
 
 use candle_core::Device;
 use proptest::prelude::*;
@@ -224,4 +227,252 @@ proptest! {
             let _ = saecooc::data::read_documents(&p, "text");
         }
     }
+}
+
+/// Runs `saecooc {stage} --config` on `config` and returns its stderr, asserting a clean
+/// failure: exit status 1, no panic.
+fn stage_error(stage: &str, config: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "config.toml", config.as_bytes());
+    let out = common::saecooc(&["--quiet", stage, "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    clean_error(&out)
+}
+
+/// The stderr of a command that must have failed cleanly (exit status 1, no panic).
+fn clean_error(out: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// A `cooc` config with `thresholds` and `run` keys. Its inputs do not exist, so an error
+/// about the values shows they were checked before anything was opened.
+fn cooc_config(thresholds: &str, run: &str) -> String {
+    format!(
+        r#"[generation]
+n_batches = 1
+model_name = "m"
+sae_release_short = "r"
+sae_ids = ["blocks.0.hook_resid_pre"]
+activation_thresholds = {thresholds}
+
+[source]
+model = "/nonexistent/model"
+sae = "/nonexistent/sae"
+dataset = "/nonexistent/corpus.txt"
+
+[run]
+{run}
+"#
+    )
+}
+
+#[test]
+fn negative_duplicate_and_non_finite_thresholds_are_refused() {
+    for (thresholds, want) in [
+        (
+            "[0, -0.5]",
+            "generation.activation_thresholds contains -0.5",
+        ),
+        (
+            "[1.5, 0, 1.5]",
+            "generation.activation_thresholds contains 1.5 twice",
+        ),
+        ("[nan]", "generation.activation_thresholds contains NaN"),
+        (
+            "[0, -inf]",
+            "generation.activation_thresholds contains -inf",
+        ),
+    ] {
+        let err = stage_error("cooc", &cooc_config(thresholds, ""));
+        assert!(err.contains(want), "{thresholds}: {err}");
+    }
+    let pca = r#"[generation]
+n_batches_generation = 1
+[model]
+name = "m"
+sae_release_short = "r"
+sae_ids = ["blocks.0.hook_resid_pre"]
+[processing]
+n_batches_reconstruction = 1
+activation_threshold = -1
+subgraph_sizes_to_plot = [4]
+"#;
+    let err = stage_error("pca", pca);
+    assert!(
+        err.contains("processing.activation_threshold contains -1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn absurd_batch_sizes_are_refused_before_any_allocation() {
+    for prompts in ["1000000000000", "1000000000000000000"] {
+        let run = format!("prompts_per_batch = {prompts}");
+        let err = stage_error("cooc", &cooc_config("[0]", &run));
+        assert!(
+            err.contains(&format!("run.prompts_per_batch is {prompts}"))
+                && err.contains("at most 65536"),
+            "{err}"
+        );
+    }
+    let run = "prompts_per_batch = 65536\ncontext_size = 1024";
+    let err = stage_error("cooc", &cooc_config("[0]", run));
+    assert!(
+        err.contains("run.prompts_per_batch × context_size = 65536 × 1024"),
+        "{err}"
+    );
+}
+
+/// A SAELens SAE folder whose cfg.json holds `cfg` and whose weights have `d_in` inputs and
+/// `d_sae` latents.
+fn saelens_sae(dir: &Path, cfg: serde_json::Value, d_in: usize, d_sae: usize) {
+    use candle_core::{DType, Tensor};
+    std::fs::create_dir_all(dir).unwrap();
+    let zeros = |shape: &[usize]| Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap();
+    let tensors = std::collections::HashMap::from([
+        ("W_enc", zeros(&[d_in, d_sae])),
+        ("b_enc", zeros(&[d_sae])),
+        ("W_dec", zeros(&[d_sae, d_in])),
+        ("b_dec", zeros(&[d_in])),
+    ]);
+    candle_core::safetensors::save(&tensors, dir.join("sae_weights.safetensors")).unwrap();
+    std::fs::write(dir.join("cfg.json"), cfg.to_string()).unwrap();
+}
+
+#[test]
+fn saes_without_latents_or_inputs_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = "blocks.0.hook_resid_pre";
+    let cases = [
+        (
+            serde_json::json!({"d_in": 4, "d_sae": 0, "hook_name": hook}),
+            4,
+            0,
+            "d_sae is 0",
+        ),
+        (
+            serde_json::json!({"d_in": 0, "hook_name": hook}),
+            0,
+            3,
+            "d_in is 0",
+        ),
+        (
+            serde_json::json!({"d_in": 4, "hook_name": hook, "architecture": "topk",
+                               "activation_fn_kwargs": {"k": 0}}),
+            4,
+            3,
+            "TopK k is 0",
+        ),
+        (
+            serde_json::json!({"d_in": 4, "hook_name": hook, "context_size": 1}),
+            4,
+            3,
+            "context_size is 1",
+        ),
+    ];
+    let hub = Hub::from_env(false).unwrap();
+    for (i, (cfg, d_in, d_sae, want)) in cases.into_iter().enumerate() {
+        let sae = dir.path().join(format!("sae{i}"));
+        saelens_sae(&sae, cfg, d_in, d_sae);
+        let files = SaeFiles::resolve(&Location::Local(sae), "", &hub).unwrap();
+        let err = Sae::load(&files, &SaeDefaults::default(), &Device::Cpu)
+            .err()
+            .expect("an error")
+            .to_string();
+        assert!(
+            err.contains(want) && err.contains("sae_weights.safetensors"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn synth_refuses_degenerate_shapes_before_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("synth");
+    for (flag, value, want) in [
+        (
+            "--n-positions",
+            "1",
+            "--n-positions is 1: it must be at least 2",
+        ),
+        ("--d-model", "0", "--d-model is 0: it must be at least 1"),
+        ("--d-sae", "0", "--d-sae is 0: it must be at least 1"),
+        (
+            "--heads",
+            "3",
+            "--d-model 64 is not a multiple of --heads 3",
+        ),
+        ("--random-jaccard", "0", "--random-jaccard is 0"),
+    ] {
+        let o = common::saecooc(&["--quiet", "synth", "--out", out.to_str().unwrap()])
+            .args([flag, value])
+            .output()
+            .unwrap();
+        let err = clean_error(&o);
+        assert!(err.contains(want), "{flag} {value}: {err}");
+        assert!(!out.exists(), "{flag} {value} wrote {}", out.display());
+    }
+}
+
+#[test]
+fn train_sae_refuses_out_of_range_flags_before_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "config.toml", cooc_config("[0]", "").as_bytes());
+    let out = dir.path().join("trained");
+    for (flags, want) in [
+        (&["--d-sae", "0"][..], "--d-sae is 0"),
+        (
+            &["--d-sae", "8", "--k", "9"],
+            "--k is 9: it must be at least 1 and at most 8",
+        ),
+        (&["--d-sae", "64", "--lr", "nan"], "--lr is NaN"),
+        (
+            &["--d-sae", "64", "--buffer-passes", "0"],
+            "--buffer-passes is 0",
+        ),
+    ] {
+        let o = common::saecooc(&["--quiet", "train-sae", "--hook", "blocks.0.hook_resid_pre"])
+            .arg("--config")
+            .arg(&config)
+            .arg("--out")
+            .arg(&out)
+            .args(flags)
+            .output()
+            .unwrap();
+        let err = clean_error(&o);
+        assert!(err.contains(want), "{flags:?}: {err}");
+    }
+}
+
+/// `saecooc … | head -1`: when the reader goes away, saecooc ends as `cat` would (killed by
+/// SIGPIPE), without a panic message.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = common::saecooc(&["bench", "--widths", "8", "--l0", "1", "--tokens", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the table is printed.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}: {err}",
+        out.status
+    );
 }

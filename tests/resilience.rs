@@ -1,6 +1,6 @@
 //! Sharded runs and resumption: a merged sharded run and a run killed with SIGKILL then
-//! resumed both give exactly the outputs of an uninterrupted run; a checkpoint from another
-//! config is refused.
+//! resumed both give exactly the outputs of an uninterrupted run; a checkpoint or shard from
+//! other inputs (config, SAE, corpus), or a copied shard, is refused, naming what changed.
 
 mod common;
 
@@ -96,16 +96,10 @@ fn merged_shards_equal_the_unsharded_run() {
     assert_same_outputs(&results_dir(&whole, 5), &results_dir(&split, 5));
 }
 
-#[test]
-fn a_killed_run_resumes_to_the_same_counts() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = fixture(dir.path());
-    let config = dir.path().join("run.toml");
-    std::fs::write(&config, config_text(&p, 200, "")).unwrap();
-    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
-    assert_ok(&cooc(&config, &whole, &[]));
-
-    let checkpoint = results_dir(&killed, 200).join("checkpoint.npz");
+/// Starts a long run into `results`, and SIGKILLs it once it has saved a checkpoint; returns
+/// the checkpoint.
+fn interrupted_run(config: &Path, results: &Path, n_batches: usize) -> std::path::PathBuf {
+    let checkpoint = results_dir(results, n_batches).join("checkpoint.npz");
     let mut child = saecooc(&[
         "--quiet",
         "cooc",
@@ -115,7 +109,7 @@ fn a_killed_run_resumes_to_the_same_counts() {
         "3",
     ])
     .arg("--results-dir")
-    .arg(&killed)
+    .arg(results)
     .spawn()
     .unwrap();
     let started = Instant::now();
@@ -134,9 +128,25 @@ fn a_killed_run_resumes_to_the_same_counts() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(
-        !results_dir(&killed, 200).join("run.json").exists(),
+        !results_dir(results, n_batches).join("run.json").exists(),
         "the run was not interrupted"
     );
+    checkpoint
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = fixture(dir.path());
+    let config = dir.path().join("run.toml");
+    std::fs::write(&config, config_text(&p, 200, "")).unwrap();
+    let (whole, killed) = (dir.path().join("whole"), dir.path().join("killed"));
+    assert_ok(&cooc(&config, &whole, &[]));
+    let checkpoint = interrupted_run(&config, &killed, 200);
 
     // A checkpoint from a different config is refused.
     let other = dir.path().join("other.toml");
@@ -150,11 +160,7 @@ fn a_killed_run_resumes_to_the_same_counts() {
     std::fs::copy(&checkpoint, results_dir(&moved, 200).join("checkpoint.npz")).unwrap();
     let out = cooc(&other, &moved, &["--resume"]);
     assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("different config"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(stderr(&out).contains("the config"), "{}", stderr(&out));
 
     assert_ok(&cooc(
         &config,
@@ -166,4 +172,113 @@ fn a_killed_run_resumes_to_the_same_counts() {
         "the checkpoint is removed when the run completes"
     );
     assert_same_outputs(&results_dir(&whole, 200), &results_dir(&killed, 200));
+    let leftovers: Vec<_> = common::files_under(&killed)
+        .into_iter()
+        .filter(|f| {
+            f.to_string_lossy().contains(".partial-") || f.to_string_lossy().contains(".staging-")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Flips one byte of `path` at `offset` from the end.
+fn flip_byte(path: &Path, from_end: usize) -> Vec<u8> {
+    let original = std::fs::read(path).unwrap();
+    let mut bytes = original.clone();
+    let k = bytes.len() - from_end;
+    bytes[k] ^= 0x40;
+    std::fs::write(path, &bytes).unwrap();
+    original
+}
+
+#[test]
+fn resuming_after_the_sae_or_the_corpus_changed_is_refused_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = fixture(dir.path());
+    let config = dir.path().join("run.toml");
+    std::fs::write(&config, config_text(&p, 200, "")).unwrap();
+    let results = dir.path().join("results");
+    interrupted_run(&config, &results, 200);
+
+    // The SAE retrained in place (here: one weight changed).
+    let sae_weights = p.sae.join("sae_weights.safetensors");
+    let original = flip_byte(&sae_weights, 3);
+    let out = cooc(&config, &results, &["--resume"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("the SAE"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("checkpoint.npz"), "{}", stderr(&out));
+    std::fs::write(&sae_weights, original).unwrap();
+
+    // The corpus replaced by another of the same name.
+    let text = std::fs::read_to_string(&p.corpus).unwrap();
+    std::fs::write(&p.corpus, format!("{text}one more document\n")).unwrap();
+    let out = cooc(&config, &results, &["--resume"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("the dataset files"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("the SAE"), "{}", stderr(&out));
+    std::fs::write(&p.corpus, text).unwrap();
+
+    // With the inputs restored it resumes.
+    assert_ok(&cooc(&config, &results, &["--resume"]));
+}
+
+#[test]
+fn merge_refuses_a_copied_shard_and_shards_of_other_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = fixture(dir.path());
+    let config = dir.path().join("run.toml");
+    std::fs::write(&config, config_text(&p, 5, "")).unwrap();
+    let split = dir.path().join("split");
+    for i in 0..2 {
+        assert_ok(&cooc(&config, &split, &["--shard", &format!("{i}/2")]));
+    }
+    let shards = results_dir(&split, 5).join("shards");
+    let merge = || {
+        saecooc(&[
+            "--quiet",
+            "merge",
+            "--config",
+            config.to_str().unwrap(),
+            "--shards",
+            "2",
+        ])
+        .arg("--results-dir")
+        .arg(&split)
+        .output()
+        .unwrap()
+    };
+    let second = std::fs::read(shards.join("shard_1_of_2.npz")).unwrap();
+    std::fs::copy(
+        shards.join("shard_0_of_2.npz"),
+        shards.join("shard_1_of_2.npz"),
+    )
+    .unwrap();
+    let out = merge();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("holds the counts of shard 0/2, not 1/2"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!results_dir(&split, 5).join("run.json").exists());
+
+    // Shard 1 counted after the corpus changed.
+    std::fs::write(shards.join("shard_1_of_2.npz"), second).unwrap();
+    let text = std::fs::read_to_string(&p.corpus).unwrap();
+    std::fs::write(&p.corpus, format!("{text}one more document\n")).unwrap();
+    assert_ok(&cooc(&config, &split, &["--shard", "1/2"]));
+    let out = merge();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("the dataset files"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&p.corpus, text).unwrap();
+    assert_ok(&cooc(&config, &split, &["--shard", "1/2"]));
+    assert_ok(&merge());
 }

@@ -161,3 +161,72 @@ fn standard_sae_trains_with_an_l1_penalty() {
     assert!(ev > 0.3, "{report}");
     assert!(l0 > 0.0 && l0 < 96.0, "{report}");
 }
+
+/// Files written by `synth` and `train-sae` get the usual permissions (0666 less the umask), so
+/// other users of a shared results folder can read them: 0644 under umask 022.
+#[test]
+fn synth_and_train_sae_files_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let synth = dir.path().join("synth");
+    let trained = dir.path().join("trained");
+    let under_umask_022 = |args: &[&str]| {
+        let o = std::process::Command::new("sh")
+            .args(["-c", "umask 022; exec \"$0\" \"$@\""])
+            .arg(env!("CARGO_BIN_EXE_saecooc"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_ok(&o);
+    };
+    let synth_arg = synth.to_str().unwrap();
+    under_umask_022(&[
+        "--quiet",
+        "synth",
+        "--out",
+        synth_arg,
+        "--d-sae",
+        "64",
+        "--documents",
+        "200",
+        "--random-jaccard",
+        "4",
+    ]);
+    under_umask_022(&[
+        "--quiet",
+        "train-sae",
+        "--config",
+        synth.join("cooc.toml").to_str().unwrap(),
+        "--hook",
+        "blocks.1.hook_resid_pre",
+        "--d-sae",
+        "16",
+        "--k",
+        "4",
+        "--tokens",
+        "512",
+        "--batch-tokens",
+        "256",
+        "--buffer-tokens",
+        "512",
+        "--heldout-tokens",
+        "256",
+        "--out",
+        trained.to_str().unwrap(),
+    ]);
+    let files = common::files_under(dir.path());
+    for name in [
+        "model.safetensors",
+        "sae_weights.safetensors",
+        "training.json",
+    ] {
+        assert!(
+            files.iter().any(|f| f.ends_with(name)),
+            "no {name} in {files:?}"
+        );
+    }
+    for f in files {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "{} has mode {mode:o}", f.display());
+    }
+}

@@ -20,13 +20,15 @@ use crate::hub::Hub;
 use crate::pairs::triangle;
 use crate::pairs::{CoocCounts, Storage};
 use crate::results::layout::sae_results_dir;
-use crate::results::manifest::{BatchRule, CoocManifest, SaeInfo, Timings};
+use crate::results::manifest::RUN_JSON;
+use crate::results::manifest::{cooc_ownership, BatchRule, CoocManifest, SaeInfo, Timings};
+use crate::results::set::Staging;
 use crate::sae::threshold_cut;
 use crate::sources::Sources;
 use anyhow::{ensure, Context, Result};
 use outputs::write_outputs;
 use serde::Serialize;
-use shards::{checkpoint_file, run_fingerprint, shards_fingerprint};
+use shards::{checkpoint_file, lock_output};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -84,7 +86,6 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     let g = &config.generation;
     let started = Instant::now();
     let mut timings = Timings::default();
-    let mut inputs = timed(&mut timings.load_s, || Encoder::load(sources, sae_id))?;
     let results_root = options
         .common
         .results_dir
@@ -97,6 +98,10 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         sae_id,
         g.n_batches,
     );
+    let shard = options.shard;
+    // Locked before any work: a second writer, or a folder we cannot write, is refused now.
+    let lock = lock_output(&out_dir, shard, options.common.quiet)?;
+    let mut inputs = timed(&mut timings.load_s, || Encoder::load(sources, sae_id))?;
 
     let mut stream = inputs.runner.stream(
         sources,
@@ -119,19 +124,29 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
 
     let target = config.tokens_to_count();
     let rule = BatchRule::of(config);
-    let shard = options.shard;
     let checkpoint = checkpoint_file(&out_dir, shard);
-    let run_id = match shard {
-        Some(s) => run_fingerprint(config, sae_id, &format!("shard {}/{}", s.index, s.count))?,
-        None => run_fingerprint(config, sae_id, "")?,
-    };
+    let fingerprints = timed(&mut timings.load_s, || {
+        crate::provenance::fingerprint(
+            &sources.input_sources(
+                sae_id,
+                &inputs.runner.tokenizer,
+                &inputs.runner.dataset,
+                stream.dataset_files(),
+            )?,
+            shard.map(|s| (s.index, s.count)),
+        )
+    })?;
     // Tokens and batches counted over all shards: the budget and the stopping point are
     // global, so the shards of a split count exactly the tokens of the unsharded run.
     let mut counted_global = 0u64;
     let mut batches = 0u64;
     if options.resume && checkpoint.is_file() {
-        let (saved, position) =
-            state::load_checked(&checkpoint, counters.len(), inputs.sae.cfg.d_sae, &run_id)?;
+        let (saved, position) = state::load_checked(
+            &checkpoint,
+            counters.len(),
+            inputs.sae.cfg.d_sae,
+            &fingerprints,
+        )?;
         counters = saved;
         counted_global = position.counted_global;
         batches = position.batches;
@@ -203,11 +218,11 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             BatchRule::SpecialRemoved => batches,
         });
         if options.checkpoint_every > 0
-            && batches % options.checkpoint_every as u64 == 0
+            && batches.is_multiple_of(options.checkpoint_every as u64)
             && !rule.done(config, counted_global, batches)
         {
             let position = state::Position {
-                fingerprint: run_id.clone(),
+                inputs: fingerprints.clone(),
                 counted_global,
                 batches,
                 windows_read: stream.windows_read(),
@@ -232,7 +247,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     }
     if let Some(s) = shard {
         let position = state::Position {
-            fingerprint: shards_fingerprint(config, sae_id, s.count)?,
+            inputs: fingerprints,
             counted_global,
             batches,
             windows_read: stream.windows_read(),
@@ -251,9 +266,10 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         });
     }
 
+    let staging = Staging::begin(&lock, "cooc", RUN_JSON, cooc_ownership(), fingerprints)?;
     let thresholds = timed(&mut timings.write_s, || {
         write_outputs(
-            &out_dir,
+            staging.root(),
             &g.activation_thresholds,
             &mut counters,
             config.run.matrix_format,
@@ -262,7 +278,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     let elapsed = started.elapsed().as_secs_f64();
     let processing = timings.tokenize_s + timings.forward_s + timings.encode_s + timings.count_s;
     let tokens_per_second = counted as f64 / processing.max(1e-9);
-    CoocManifest {
+    let manifest = CoocManifest {
         tool: "saecooc".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         sae_id: sae_id.to_string(),
@@ -293,8 +309,9 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         elapsed_s: Some(elapsed),
         tokens_per_second: Some(tokens_per_second),
         config: config.clone(),
-    }
-    .write(&out_dir)?;
+        set: Default::default(),
+    };
+    staging.publish(|record| manifest.to_json(record))?;
     let _ = std::fs::remove_file(&checkpoint);
     Ok(RunSummary {
         sae_id: sae_id.to_string(),

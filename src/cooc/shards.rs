@@ -1,12 +1,17 @@
 //! Sharded runs and checkpoints: which windows a shard counts, where partial counts and
-//! checkpoints go, the fingerprints that keep them apart, and `saecooc merge`.
+//! checkpoints go, the locks that keep concurrent runs apart, and `saecooc merge`, which
+//! refuses shards that are copies or were computed from different inputs.
 
 use super::outputs::write_outputs;
 use super::{state, RunSummary};
 use crate::config::Config;
+use crate::io::hash::sha256_bytes;
 use crate::pairs::CoocCounts;
+use crate::provenance::{changed, settings_text, shard_name, Inputs};
 use crate::results::layout::sae_results_dir;
-use crate::results::manifest::{BatchRule, CoocManifest};
+use crate::results::lock::FolderLock;
+use crate::results::manifest::{cooc_ownership, BatchRule, CoocManifest, RUN_JSON};
+use crate::results::set::{recover, remove_dead_partials, Staging};
 use anyhow::{ensure, Result};
 use std::path::{Path, PathBuf};
 
@@ -48,19 +53,76 @@ pub(super) fn checkpoint_file(out_dir: &Path, shard: Option<Shard>) -> PathBuf {
     }
 }
 
-/// Identifies a run: config, SAE and the shard split (`extra`).
-pub(super) fn run_fingerprint(config: &Config, sae_id: &str, extra: &str) -> Result<String> {
-    let mut c = config.clone();
-    c.run.results_dir = PathBuf::new();
-    Ok(state::fingerprint(&format!(
-        "{}|{sae_id}|{extra}",
-        serde_json::to_string(&c)?
-    )))
+/// Locks what a run writes: the SAE results folder (completing or cleaning up what an
+/// interrupted run left there), or for a shard only its own share of `shards/`.
+pub(super) fn lock_output(out_dir: &Path, shard: Option<Shard>, quiet: bool) -> Result<FolderLock> {
+    match shard {
+        Some(s) => {
+            let dir = out_dir.join("shards");
+            let lock = FolderLock::acquire_file(
+                &dir,
+                &format!(".shard_{}_of_{}.lock", s.index, s.count),
+                &format!("cooc --shard {}/{}", s.index, s.count),
+            )?;
+            remove_dead_partials(&dir, 0);
+            Ok(lock)
+        }
+        None => {
+            let lock = FolderLock::acquire(out_dir, "cooc")?;
+            recover(&lock, quiet)?;
+            Ok(lock)
+        }
+    }
 }
 
-/// Tells the partial counts of a split into `count` shards apart.
-pub(super) fn shards_fingerprint(config: &Config, sae_id: &str, count: usize) -> Result<String> {
-    run_fingerprint(config, sae_id, &format!("{count} shards"))
+/// Loads shard `i` of `n` and checks that it is that shard, finished, and computed from the
+/// same inputs as `first` (the first shard's) and the current config (`settings`).
+fn load_shard(
+    path: &Path,
+    (i, n): (usize, usize),
+    thresholds: usize,
+    settings: &str,
+    first: Option<&Inputs>,
+) -> Result<(Vec<CoocCounts>, state::Position)> {
+    let latents = state::saved_latents(path)?;
+    let (counts, position) = state::load(path, thresholds, latents)?;
+    let inputs = &position.inputs;
+    ensure!(
+        !inputs.is_empty(),
+        "{} was written by an older saecooc that recorded no input fingerprints; rerun that shard",
+        path.display()
+    );
+    let holds = inputs.get("shard").map_or("none", String::as_str);
+    ensure!(
+        holds == shard_name(Some((i, n))),
+        "{} holds the counts of shard {holds}, not {i}/{n} (a copied or renamed shard file?); rerun `saecooc cooc --shard {i}/{n}`",
+        path.display()
+    );
+    ensure!(
+        position.complete,
+        "{} is not a finished shard",
+        path.display()
+    );
+    ensure!(
+        inputs.get("settings").map(String::as_str) == Some(settings),
+        "{} was counted with another config or SAE id than this one",
+        path.display()
+    );
+    if let Some(first) = first {
+        let without_shard = |m: &Inputs| {
+            let mut m = m.clone();
+            m.remove("shard");
+            m
+        };
+        let differ = changed(&without_shard(first), &without_shard(inputs));
+        ensure!(
+            differ.is_empty(),
+            "{} and shard 0 were computed from different inputs ({} differ); rerun the shards with the same inputs",
+            path.display(),
+            differ.join(", ")
+        );
+    }
+    Ok((counts, position))
 }
 
 /// `saecooc merge`: sums the partial counts of a run split into `shards` shards into the
@@ -82,7 +144,9 @@ pub fn merge(
             sae_id,
             g.n_batches,
         );
-        let expected = shards_fingerprint(config, sae_id, shards)?;
+        let lock = FolderLock::acquire(&dir, "merge")?;
+        recover(&lock, false)?;
+        let settings = sha256_bytes(settings_text(config, sae_id)?.as_bytes());
         let mut total: Option<(Vec<CoocCounts>, state::Position)> = None;
         for i in 0..shards {
             let path = shard_file(&dir, i, shards);
@@ -91,14 +155,14 @@ pub fn merge(
                 "shard {i} of {shards} is missing ({}): run `saecooc cooc --shard {i}/{shards}` with this config",
                 path.display()
             );
-            let n = state::saved_latents(&path)?;
-            let (counts, position) =
-                state::load_checked(&path, g.activation_thresholds.len(), n, &expected)?;
-            ensure!(
-                position.complete,
-                "{} is not a finished shard",
-                path.display()
-            );
+            let first = total.as_ref().map(|t| &t.1.inputs);
+            let (counts, position) = load_shard(
+                &path,
+                (i, shards),
+                g.activation_thresholds.len(),
+                &settings,
+                first,
+            )?;
             match &mut total {
                 None => total = Some((counts, position)),
                 Some((sum, first)) => {
@@ -115,13 +179,16 @@ pub fn merge(
             }
         }
         let (mut counters, position) = total.expect("at least one shard");
+        let mut inputs = position.inputs.clone();
+        inputs.insert("shard".into(), format!("merged {shards}"));
+        let staging = Staging::begin(&lock, "cooc", RUN_JSON, cooc_ownership(), inputs)?;
         let thresholds = write_outputs(
-            &dir,
+            staging.root(),
             &g.activation_thresholds,
             &mut counters,
             config.run.matrix_format,
         )?;
-        CoocManifest {
+        let manifest = CoocManifest {
             tool: "saecooc".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             sae_id: sae_id.clone(),
@@ -143,8 +210,9 @@ pub fn merge(
             elapsed_s: None,
             tokens_per_second: None,
             config: config.clone(),
-        }
-        .write(&dir)?;
+            set: Default::default(),
+        };
+        staging.publish(|record| manifest.to_json(record))?;
         out.push(RunSummary {
             sae_id: sae_id.clone(),
             out_dir: dir,

@@ -2,12 +2,13 @@
 //! `cooc --shard i/n` run that `saecooc merge` sums.
 //!
 //! One `.npz` holds every threshold's counts (see [`CoocCounts::save`]) plus `state_json`, the
-//! position in the data and a fingerprint of the config and SAE, so state from a different run
-//! is refused.
+//! position in the data and the fingerprints of the run's inputs ([`crate::provenance`]), so
+//! state from different inputs is refused, naming what changed.
 
 use crate::io::npy::{NpyArray, NpyData};
 use crate::io::npz::{array_shape, read_npz, NpzWriter};
 use crate::pairs::CoocCounts;
+use crate::provenance::{changed, Inputs};
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -16,8 +17,10 @@ use std::path::Path;
 /// Where a run stands.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Position {
-    /// Fingerprint of the config, SAE id and shard split.
-    pub fingerprint: String,
+    /// Fingerprints of the inputs, the shard included (empty in state written before they
+    /// were recorded).
+    #[serde(default)]
+    pub inputs: Inputs,
     /// Tokens counted so far over all shards (the budget is global).
     pub counted_global: u64,
     /// Batches read so far.
@@ -27,16 +30,6 @@ pub struct Position {
     /// True once the run is complete (a shard's final partial counts).
     pub complete: bool,
     pub data_exhausted: bool,
-}
-
-/// FNV-1a 64 of `text`, as hex (stable across Rust versions, unlike `DefaultHasher`).
-pub fn fingerprint(text: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
 }
 
 /// Writes counts and position to `path` atomically.
@@ -91,19 +84,31 @@ pub fn saved_latents(path: &Path) -> Result<usize> {
     Ok(n)
 }
 
-/// Loads and checks that the state belongs to this run.
+/// Loads state and checks that it was saved from the same inputs as `inputs`.
 pub fn load_checked(
     path: &Path,
     thresholds: usize,
     n_latents: usize,
-    fingerprint: &str,
+    inputs: &Inputs,
 ) -> Result<(Vec<CoocCounts>, Position)> {
     let (counters, position) = load(path, thresholds, n_latents)?;
-    ensure!(
-        position.fingerprint == fingerprint,
-        "{} comes from a different config, SAE or shard split (fingerprint {} ≠ {fingerprint}); delete it or rerun without --resume",
-        path.display(),
-        position.fingerprint
-    );
+    check_inputs(path, &position.inputs, inputs)?;
     Ok((counters, position))
+}
+
+/// Refuses state saved from other inputs than `now`, naming what changed.
+pub fn check_inputs(path: &Path, saved: &Inputs, now: &Inputs) -> Result<()> {
+    ensure!(
+        !saved.is_empty(),
+        "{} was written by an older saecooc that recorded no input fingerprints; delete it and rerun",
+        path.display()
+    );
+    let differ = changed(saved, now);
+    ensure!(
+        differ.is_empty(),
+        "{} was computed from other inputs: {} changed since; delete it, or rerun without --resume",
+        path.display(),
+        differ.join(", ")
+    );
+    Ok(())
 }

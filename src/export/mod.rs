@@ -13,7 +13,11 @@ use crate::io::npy::NpyData;
 use crate::io::npz::read_npz;
 use crate::plot::spring_layout;
 use crate::results::h5::{pca_files, read_pca_file};
-use crate::results::layout::{find_sae_folders, SaeFolder};
+use crate::results::layout::{
+    find_sae_folders, pca_dir_name, pca_manifest, SaeFolder, GRAPHS_JSON,
+};
+use crate::results::manifest::RUN_JSON;
+use crate::results::set::PublishedSet;
 use anyhow::{ensure, Context, Result};
 use polars::prelude::DataType;
 use serde::Serialize;
@@ -199,6 +203,28 @@ fn round(x: f32) -> f64 {
     (x as f64 * 1e4).round() / 1e4
 }
 
+/// The graphs and pca sets of an SAE folder, refused when incomplete, mixed, or computed from
+/// other versions of the sets they read (cooc, graphs).
+fn checked_sets(folder: &SaeFolder) -> Result<(PublishedSet, PublishedSet)> {
+    let cooc = PublishedSet::open(&folder.dir, "cooc", RUN_JSON)?;
+    let graphs = PublishedSet::open(&folder.dir, "graphs", GRAPHS_JSON)?;
+    graphs.check_built_from("cooc", &cooc, "saecooc graphs")?;
+    let pca = PublishedSet::open(&folder.dir, "pca", &pca_manifest(&folder.sae))?;
+    pca.check_built_from("graphs", &graphs, "saecooc pca")?;
+    for set in [&graphs, &pca] {
+        if set.record.is_none()
+            && set
+                .dir
+                .join(&set.manifest)
+                .parent()
+                .is_some_and(|d| d.is_dir())
+        {
+            eprintln!("{}", set.unchecked_note());
+        }
+    }
+    Ok((graphs, pca))
+}
+
 /// Everything of one SAE: its index entry and the per-size data files.
 fn export_sae(folder: &SaeFolder, out: &Path) -> Result<(Value, usize)> {
     let tables: Vec<PathBuf> = {
@@ -212,8 +238,9 @@ fn export_sae(folder: &SaeFolder, out: &Path) -> Result<(Value, usize)> {
         v.sort();
         v
     };
+    let (graphs, pca) = checked_sets(folder)?;
     // The node table `pca` used (pca_run.json), else 1.5 as the original app, else the first.
-    let pca_dir = folder.dir.join(format!("{}_pca_for_streamlit", folder.sae));
+    let pca_dir = folder.dir.join(pca_dir_name(&folder.sae));
     let pca_ts = std::fs::read(pca_dir.join("pca_run.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -232,12 +259,14 @@ fn export_sae(folder: &SaeFolder, out: &Path) -> Result<(Value, usize)> {
         .to_string_lossy()
         .trim_start_matches("node_info_df_")
         .to_string();
+    graphs.verify(table)?;
     let nodes = read_nodes(table)?;
     let by_id: BTreeMap<u32, &Node> = nodes.iter().map(|n| (n.id, n)).collect();
     let csr_path = folder
         .dir
         .join("thresholded_matrices")
         .join(format!("sparse_thresholded_matrix_{ts}.npz"));
+    graphs.verify(&csr_path)?;
     let csr = read_csr(&csr_path)?;
     let key = folder.key();
     let mut groups: BTreeMap<i64, Vec<&Node>> = BTreeMap::new();
@@ -259,6 +288,9 @@ fn export_sae(folder: &SaeFolder, out: &Path) -> Result<(Value, usize)> {
     let mut sizes = BTreeMap::new();
     let mut count = 0;
     for file in pca_files(&pca_dir)? {
+        for path in &file.paths {
+            pca.verify(path)?;
+        }
         let mut subgraphs = Vec::new();
         let mut labels = Vec::new();
         for group in read_pca_file(&file.paths)? {
@@ -366,7 +398,7 @@ pub fn run(results: &Path, out: &Path, views: &[RecommendedView]) -> Result<Expo
         "no SAE results under {} (expected {{model}}/{{release}}/{{sae}}/n_batches_{{N}}/dataframes/): run `saecooc graphs` first",
         results.display()
     );
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    crate::io::atomic::ensure_writable_dir(out)?;
     let mut entries = Vec::new();
     let mut subgraphs = 0;
     for folder in &folders {

@@ -5,7 +5,9 @@
 //! dropped), bisect for the edge threshold whose largest component has
 //! `min_subgraph_size..=max_subgraph_size` latents, then write `edge_thresholds.csv`, the
 //! thresholded matrix (dense and scipy CSR), the node table, the component-size histogram,
-//! HTML pages of the larger subgraphs and every subgraph as GraphML.
+//! HTML pages of the larger subgraphs and every subgraph as GraphML. The outputs of a run are
+//! published as one set (`graphs_run.json`) that replaces the previous run's whole, and only
+//! from a cooc set that its manifest vouches for.
 
 pub mod components;
 pub mod graphml;
@@ -21,8 +23,12 @@ use crate::io::csr::{is_sparse_npz, read_csr_rows, save_csr};
 use crate::io::npz::{read_f32_rows, read_npz, NpzWriter};
 use crate::io::pyfmt::float_repr;
 use crate::results::layout::{
-    edge_thresholds_file, find_cooc_files, sae_results_dir, CoocKind, GraphFiles,
+    cooc_file, edge_thresholds_file, find_cooc_files, graphs_ownership, sae_results_dir, CoocKind,
+    GraphFiles, GRAPHS_JSON,
 };
+use crate::results::lock::FolderLock;
+use crate::results::manifest::RUN_JSON;
+use crate::results::set::{recover, PublishedSet, SetRecord, Staging};
 use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
 use components::{find_threshold, smallest_search_cut, SparseJaccard, ThresholdChoice};
@@ -62,6 +68,17 @@ pub struct GraphSummary {
     pub sae_id: String,
     pub dir: PathBuf,
     pub thresholds: Vec<ThresholdSummary>,
+}
+
+/// `graphs_run.json`: what a `graphs` run produced, and its set of files.
+#[derive(Serialize)]
+struct GraphsManifest<'a> {
+    tool: &'static str,
+    version: &'static str,
+    sae_id: &'a str,
+    thresholds: &'a [ThresholdSummary],
+    #[serde(flatten)]
+    set: &'a SetRecord,
 }
 
 /// Per-latent descriptions shared by every threshold of one SAE.
@@ -159,7 +176,14 @@ fn graph_sae(
          --results-dir at the folder that holds the feature_acts_cooc_jaccard_threshold_*.npz files",
         dir.display()
     );
-    let found = find_cooc_files(dir, CoocKind::Jaccard)?;
+    let lock = FolderLock::acquire(dir, "graphs")?;
+    recover(&lock, quiet)?;
+    let cooc = PublishedSet::open(dir, "cooc", RUN_JSON)?;
+    if cooc.record.is_none() && !quiet {
+        eprintln!("{}", cooc.unchecked_note());
+    }
+    let mut found = find_cooc_files(dir, CoocKind::Jaccard)?;
+    found.retain(|(_, path)| cooc.lists(path));
     ensure!(
         !found.is_empty(),
         "no Jaccard matrices (feature_acts_cooc_jaccard_threshold_*.npz) in {}: run `saecooc cooc` first",
@@ -167,10 +191,22 @@ fn graph_sae(
     );
     let jaccard_files = config_order(found, &sources.config.generation.activation_thresholds);
     let latents = describe_latents(sources, sae_id)?;
+    let upstream = cooc.set_id().unwrap_or("unchecked").to_string();
+    let staging = Staging::begin(
+        &lock,
+        "graphs",
+        GRAPHS_JSON,
+        graphs_ownership(),
+        [("cooc".to_string(), upstream)].into(),
+    )?;
     let mut summaries = Vec::new();
     for (threshold, path) in &jaccard_files {
-        let summary = graph_threshold(dir, *threshold, path, &latents, analysis, quiet)
-            .with_context(|| format!("activation threshold {}", float_repr(*threshold)))?;
+        let summary = (|| {
+            cooc.verify(path)?;
+            cooc.verify(&cooc_file(dir, CoocKind::Activations, *threshold))?;
+            graph_threshold(staging.root(), *threshold, path, &latents, analysis, quiet)
+        })()
+        .with_context(|| format!("activation threshold {}", float_repr(*threshold)))?;
         if !quiet {
             if let Some(w) = &summary.warning {
                 eprintln!(
@@ -187,8 +223,17 @@ fn graph_sae(
         .collect();
     write_csv(
         &mut edge_threshold_table(&rows)?,
-        &edge_thresholds_file(dir),
+        &edge_thresholds_file(staging.root()),
     )?;
+    staging.publish(|set| {
+        Ok(serde_json::to_vec_pretty(&GraphsManifest {
+            tool: "saecooc",
+            version: env!("CARGO_PKG_VERSION"),
+            sae_id,
+            thresholds: &summaries,
+            set,
+        })?)
+    })?;
     Ok(GraphSummary {
         sae_id: sae_id.to_string(),
         dir: dir.to_path_buf(),
@@ -216,7 +261,7 @@ fn describe_latents(sources: &Sources, sae_id: &str) -> Result<Latents> {
 /// Reads the per-latent totals written beside the Jaccard matrix.
 fn read_activations(jaccard: &Path, threshold: f64, d_sae: usize) -> Result<Vec<f32>> {
     let dir = jaccard.parent().unwrap_or(Path::new("."));
-    let path = crate::results::layout::cooc_file(dir, CoocKind::Activations, threshold);
+    let path = cooc_file(dir, CoocKind::Activations, threshold);
     ensure!(
         path.is_file(),
         "missing {} (per-latent totals; cooc writes it beside {})",
@@ -333,8 +378,9 @@ fn create_dirs(files: &GraphFiles) -> Result<()> {
     Ok(())
 }
 
+/// Computes one activation threshold's graph outputs, written under `out_dir`.
 fn graph_threshold(
-    dir: &Path,
+    out_dir: &Path,
     threshold: f64,
     jaccard: &Path,
     latents: &Latents,
@@ -359,7 +405,7 @@ fn graph_threshold(
     let components = g.components(cut);
     let entries = g.thresholded(cut);
     drop(g);
-    let files = GraphFiles::new(dir, threshold);
+    let files = GraphFiles::new(out_dir, threshold);
     create_dirs(&files)?;
     if dense_input {
         write_dense_thresholded(&files.thresholded, latents.d_sae, &entries)?;

@@ -42,7 +42,7 @@ pub fn top_token_ids(w_e: &Tensor, w_dec: &[f32], d: usize, k: usize) -> Result<
         "embedding width {d_e} does not match the SAE's d_in {d}"
     );
     ensure!(
-        d > 0 && w_dec.len() % d == 0,
+        d > 0 && w_dec.len().is_multiple_of(d),
         "decoder size is not a multiple of d_in"
     );
     let device: &Device = w_e.device();

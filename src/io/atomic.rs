@@ -82,6 +82,26 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     file.finish(writer, false)
 }
 
+/// Creates `dir` if needed and checks that files can be created in it, so an output folder
+/// that cannot be written fails before the work that would fill it.
+pub fn ensure_writable_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+    let probe = dir.join(format!(".saecooc-write-test-{}", std::process::id()));
+    File::create(&probe)
+        .with_context(|| format!("output folder {} is not writable", dir.display()))?;
+    std::fs::remove_file(&probe).with_context(|| format!("cannot remove {}", probe.display()))
+}
+
+/// Writes a file atomically and syncs it to disk before it takes its name.
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let (file, mut writer) = AtomicFile::create(path)?;
+    writer
+        .write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.commit(writer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,7 +84,7 @@ pub fn write_csr(
                 }
             }
             if buf.len() >= 1 << 20 || i + 1 == n {
-                w.zip.write_all(&buf)?;
+                w.zip().write_all(&buf).with_context(|| w.cannot_write())?;
                 buf.clear();
             }
         }

@@ -13,9 +13,82 @@ use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 /// Writes the arrays of one `.npz` file, each under its own key.
 pub struct NpzWriter {
-    pub(super) zip: ZipWriter<BufWriter<File>>,
-    guard: AtomicFile,
+    /// `None` once finished; dropped unfinished, it is forgotten rather than finalised, so a
+    /// failed write reports one error (ours, naming the file) and the temporary file goes.
+    zip: Option<ZipWriter<Sink>>,
+    guard: Option<AtomicFile>,
     options: SimpleFileOptions,
+    path: std::path::PathBuf,
+}
+
+/// The file under the zip writer. After its first I/O error (e.g. a full disk) it accepts and
+/// drops everything, keeping positions consistent, so that the zip writer, finalising itself
+/// on the error path, does not print a second, unnamed error of its own; the first error
+/// reaches the caller with the file named.
+pub(super) struct Sink {
+    inner: BufWriter<File>,
+    failed: bool,
+    /// The stream position and length, as the zip writer sees them.
+    pos: u64,
+    len: u64,
+}
+
+impl Sink {
+    fn new(inner: BufWriter<File>) -> Self {
+        Self {
+            inner,
+            failed: false,
+            pos: 0,
+            len: 0,
+        }
+    }
+
+    fn fail(&mut self, e: std::io::Error) -> std::io::Error {
+        self.failed = true;
+        e
+    }
+
+    fn advance(&mut self, n: usize) -> usize {
+        self.pos += n as u64;
+        self.len = self.len.max(self.pos);
+        n
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.failed {
+            return Ok(self.advance(buf.len()));
+        }
+        match self.inner.write(buf) {
+            Ok(n) => Ok(self.advance(n)),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.failed {
+            return Ok(());
+        }
+        self.inner.flush().map_err(|e| self.fail(e))
+    }
+}
+
+impl std::io::Seek for Sink {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        use std::io::SeekFrom;
+        if !self.failed {
+            self.pos = self.inner.seek(to).map_err(|e| self.fail(e))?;
+            return Ok(self.pos);
+        }
+        let base = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+        };
+        self.pos = base.ok_or_else(|| std::io::Error::other("seek before the start"))?;
+        Ok(self.pos)
+    }
 }
 
 impl NpzWriter {
@@ -31,10 +104,23 @@ impl NpzWriter {
             SimpleFileOptions::default().compression_method(CompressionMethod::Stored)
         };
         Ok(Self {
-            zip: ZipWriter::new(writer),
-            guard,
+            zip: Some(ZipWriter::new(Sink::new(writer))),
+            guard: Some(guard),
             options,
+            path: path.to_path_buf(),
         })
+    }
+
+    /// The zip writer (present until [`NpzWriter::finish`]).
+    pub(super) fn zip(&mut self) -> &mut ZipWriter<Sink> {
+        self.zip
+            .as_mut()
+            .expect("an NpzWriter is open until finished")
+    }
+
+    /// The error context naming the file being written.
+    pub(super) fn cannot_write(&self) -> String {
+        format!("cannot write {}", self.path.display())
     }
 
     pub(super) fn start_entry(
@@ -46,9 +132,12 @@ impl NpzWriter {
     ) -> Result<()> {
         let bytes = shape.iter().product::<usize>() as u64 * elem as u64;
         let options = self.options.large_file(bytes >= u32::MAX as u64 / 2);
-        self.zip.start_file(format!("{name}.npy"), options)?;
-        self.zip.write_all(&npy_header(descr, shape))?;
-        Ok(())
+        self.zip()
+            .start_file(format!("{name}.npy"), options)
+            .with_context(|| self.cannot_write())?;
+        self.zip()
+            .write_all(&npy_header(descr, shape))
+            .with_context(|| self.cannot_write())
     }
 
     /// Adds a whole array.
@@ -68,7 +157,9 @@ impl NpzWriter {
         for chunk in data.chunks(1 << 18) {
             buf.clear();
             T::extend_le(chunk, &mut buf);
-            self.zip.write_all(&buf)?;
+            self.zip()
+                .write_all(&buf)
+                .with_context(|| self.cannot_write())?;
         }
         Ok(())
     }
@@ -88,7 +179,9 @@ impl NpzWriter {
             fill_row(i, &mut row);
             buf.clear();
             f32::extend_le(&row, &mut buf);
-            self.zip.write_all(&buf)?;
+            self.zip()
+                .write_all(&buf)
+                .with_context(|| self.cannot_write())?;
         }
         Ok(())
     }
@@ -96,17 +189,29 @@ impl NpzWriter {
     /// Adds a 0-d byte-string array (numpy dtype `|S{len}`), e.g. scipy's `format` = b'csr'.
     pub fn add_bytes_scalar(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
         self.start_entry(name, &format!("|S{}", bytes.len().max(1)), &[], 1)?;
-        self.zip.write_all(bytes)?;
-        if bytes.is_empty() {
-            self.zip.write_all(&[0])?;
-        }
-        Ok(())
+        let padding: &[u8] = if bytes.is_empty() { &[0] } else { &[] };
+        self.zip()
+            .write_all(bytes)
+            .and_then(|_| self.zip().write_all(padding))
+            .with_context(|| self.cannot_write())
     }
 
     /// Finishes the archive and renames it to its final name.
-    pub fn finish(self) -> Result<()> {
-        let writer = self.zip.finish()?;
-        self.guard.commit(writer)
+    pub fn finish(mut self) -> Result<()> {
+        let context = self.cannot_write();
+        let zip = self.zip.take().expect("an NpzWriter is finished once");
+        let sink = zip.finish().context(context.clone())?;
+        ensure!(!sink.failed, "{context}: an earlier write failed");
+        let guard = self.guard.take().expect("an NpzWriter is finished once");
+        guard.commit(sink.inner).context(context)
+    }
+}
+
+impl Drop for NpzWriter {
+    fn drop(&mut self) {
+        if let Some(zip) = self.zip.take() {
+            std::mem::forget(zip);
+        }
     }
 }
 
@@ -335,8 +440,9 @@ mod tests {
         let mut w = NpzWriter::create(&path, true).unwrap();
         let mut data = Vec::new();
         f64::extend_le(&[1.0, 4.0, 2.0, 5.0, 3.0, 6.0], &mut data);
-        w.zip.start_file("arr_0.npy", w.options).unwrap();
-        w.zip
+        let options = w.options;
+        w.zip().start_file("arr_0.npy", options).unwrap();
+        w.zip()
             .write_all(&npy_bytes("<f8", true, "(2, 3)", &data))
             .unwrap();
         w.finish().unwrap();

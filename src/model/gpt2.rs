@@ -160,7 +160,7 @@ impl Gpt2 {
     /// Loads embeddings and the blocks before `hook` from `vb` (prefix detected).
     pub fn load(vb: VarBuilder, config: Gpt2Config, hook: HookPoint) -> Result<Self> {
         ensure!(
-            config.n_head > 0 && config.n_embd % config.n_head == 0,
+            config.n_head > 0 && config.n_embd.is_multiple_of(config.n_head),
             "GPT-2 config: n_embd {} is not divisible by n_head {}",
             config.n_embd,
             config.n_head

@@ -309,6 +309,20 @@ pub fn check_safetensors_header(path: &Path) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{} is not a valid safetensors file: {e}", path.display()))
 }
 
+/// Writes `tensors` as a safetensors file, atomically, with the usual permissions (0666 less
+/// the umask): the safetensors crate's own writer renames a 0600 temporary file into place.
+pub fn save_safetensors<K>(
+    tensors: &std::collections::HashMap<K, Tensor>,
+    path: &Path,
+) -> Result<()>
+where
+    K: AsRef<str> + Ord + fmt::Display,
+{
+    let bytes = safetensors::serialize(tensors.iter(), None)
+        .with_context(|| format!("cannot serialize the tensors of {}", path.display()))?;
+    crate::io::atomic::write_synced(path, &bytes)
+}
+
 /// Loads the model described by `files`, stopping at `hook`.
 pub fn load_model(
     files: &ModelFiles,

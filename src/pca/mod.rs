@@ -18,15 +18,21 @@ use crate::config::{PcaConfig, StageCommon};
 use crate::hub::Hub;
 use crate::io::pyfmt::{neat_sae_id, threshold_tag};
 use crate::results::h5::{h5_file_name, write_split, SubgraphOutput};
-use crate::results::layout::sae_results_dir;
+use crate::results::layout::{
+    pca_dir_name, pca_manifest, pca_ownership, sae_results_dir, GRAPHS_JSON,
+};
+use crate::results::lock::FolderLock;
+use crate::results::manifest::RUN_JSON;
 use crate::results::node_table::{read_node_table, NodeRow};
+use crate::results::set::{recover, PublishedSet, SetRecord, Staging};
 use crate::sources::Sources;
 use crate::tokenizer::TokenDecoder;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use candle_core::Device;
 use gather::{add_batch, top_tokens_and_context, Batch, Examples, GatherSettings, TokenText};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -55,7 +61,7 @@ pub struct PcaSummary {
     pub activation_threshold: f64,
     /// The subgraph sizes asked for (one h5 file, or its chunks, each).
     pub sizes: Vec<usize>,
-    pub files: Vec<PathBuf>,
+    pub h5_files: Vec<PathBuf>,
     pub subgraphs_written: usize,
     /// Subgraphs with too few examples for a PCA, even after the retry.
     pub skipped: Vec<i64>,
@@ -63,6 +69,9 @@ pub struct PcaSummary {
     pub batches_read: u64,
     pub seconds: f64,
     pub subgraphs: Vec<SubgraphReport>,
+    /// The set's files with sizes and SHA-256, and the graphs set it was computed from.
+    #[serde(flatten)]
+    pub set: SetRecord,
 }
 
 /// What was gathered for one subgraph.
@@ -78,12 +87,11 @@ pub struct SubgraphReport {
     pub explained_variance_ratio: Vec<f64>,
 }
 
-/// Subgraphs of each requested size: `size → [(subgraph id, latents in table order)]`, ids
-/// ascending.
-pub fn subgraphs_by_size(
-    rows: &[NodeRow],
-    sizes: &[usize],
-) -> BTreeMap<usize, Vec<(i64, Vec<u32>)>> {
+/// Subgraphs of each requested size: `size → [(subgraph id, latents in table order)]`.
+pub type SizeRequests = BTreeMap<usize, Vec<(i64, Vec<u32>)>>;
+
+/// Subgraphs of each requested size, ids ascending.
+pub fn subgraphs_by_size(rows: &[NodeRow], sizes: &[usize]) -> SizeRequests {
     let mut by_id: BTreeMap<i64, (usize, Vec<u32>)> = BTreeMap::new();
     for r in rows.iter().filter(|r| sizes.contains(&r.subgraph_size)) {
         by_id
@@ -92,8 +100,7 @@ pub fn subgraphs_by_size(
             .1
             .push(r.node_id);
     }
-    let mut out: BTreeMap<usize, Vec<(i64, Vec<u32>)>> =
-        sizes.iter().map(|&s| (s, Vec::new())).collect();
+    let mut out: SizeRequests = sizes.iter().map(|&s| (s, Vec::new())).collect();
     for (sid, (size, latents)) in by_id {
         out.entry(size).or_default().push((sid, latents));
     }
@@ -211,6 +218,9 @@ fn run_sae(
     sae_id: &str,
 ) -> Result<PcaSummary> {
     let started = Instant::now();
+    if let Some(mb) = options.split_mb {
+        crate::config::check_finite("--split-mb", mb, (Bound::Excluded(0.0), Bound::Unbounded))?;
+    }
     let p = &config.processing;
     let root = options
         .common
@@ -228,10 +238,29 @@ fn run_sae(
         "node_info_df_{}.csv",
         threshold_tag(p.activation_threshold)
     ));
+    ensure!(
+        table.is_file(),
+        "no node table {}: run `saecooc graphs` for this SAE first",
+        table.display()
+    );
+    let lock = FolderLock::acquire(&dir, "pca")?;
+    recover(&lock, options.common.quiet)?;
+    let graphs = checked_graph_set(&dir, &table, options.common.quiet)?;
     let rows = read_node_table(&table)?;
-    let requests = subgraphs_by_size(&rows, &p.subgraph_sizes_to_plot);
+    let requests = requests_with_subgraphs(
+        subgraphs_by_size(&rows, &p.subgraph_sizes_to_plot),
+        &rows,
+        &table,
+        options.common.quiet,
+    )?;
     let mut encoder = Encoder::load(sources, sae_id)?;
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
+    ensure!(
+        rows.len() == d_sae,
+        "node table {} has {} rows but SAE {sae_id} has {d_sae} latents: it was computed for another SAE; rerun `saecooc graphs`",
+        table.display(),
+        rows.len()
+    );
     if let Some(bad) = rows.iter().find(|r| r.node_id as usize >= d_sae) {
         bail!(
             "node table {} lists latent {} but SAE {sae_id} has {d_sae} latents",
@@ -341,38 +370,113 @@ fn run_sae(
         }
         outputs.entry(size).or_default().push(output);
     }
-    let out_dir = dir.join(format!("{}_pca_for_streamlit", neat_sae_id(sae_id)));
+    let neat = neat_sae_id(sae_id);
+    let staging = Staging::begin(
+        &lock,
+        "pca",
+        &pca_manifest(&neat),
+        pca_ownership(&neat),
+        [(
+            "graphs".to_string(),
+            graphs.set_id().unwrap_or("unchecked").to_string(),
+        )]
+        .into(),
+    )?;
     let mut files = Vec::new();
     let mut written = 0;
-    for &size in &p.subgraph_sizes_to_plot {
+    for &size in requests.keys() {
         let subgraphs = outputs.remove(&size).unwrap_or_default();
         written += subgraphs.len();
-        let path = out_dir.join(h5_file_name(p.max_examples, size, budget));
-        files.extend(write_split(
+        let name = h5_file_name(p.max_examples, size, budget);
+        let path = staging.root().join(pca_dir_name(&neat)).join(&name);
+        for staged in write_split(
             &path,
             &subgraphs,
             &p.save_options,
             d_in,
             d_sae,
             options.split_mb,
-        )?);
+        )? {
+            let rel = staged.strip_prefix(staging.root()).unwrap_or(&staged);
+            files.push(dir.join(rel));
+        }
     }
-    let summary = PcaSummary {
+    let mut summary = PcaSummary {
         sae_id: sae_id.to_string(),
         activation_threshold: p.activation_threshold,
-        sizes: p.subgraph_sizes_to_plot.clone(),
-        files,
+        sizes: requests.keys().copied().collect(),
+        h5_files: files,
         subgraphs_written: written,
         skipped,
         batches_read,
         seconds: started.elapsed().as_secs_f64(),
         subgraphs: reports,
+        set: SetRecord::default(),
     };
-    crate::io::atomic::write_bytes(
-        &out_dir.join("pca_run.json"),
-        &serde_json::to_vec_pretty(&summary)?,
-    )?;
+    summary.set = staging.publish(|set| {
+        let mut s = summary.clone();
+        s.set = set.clone();
+        Ok(serde_json::to_vec_pretty(&s)?)
+    })?;
     Ok(summary)
+}
+
+/// The graphs set of `dir`, checked: computed from the cooc set there now, with `table`
+/// (the node table about to be read) intact.
+fn checked_graph_set(
+    dir: &std::path::Path,
+    table: &std::path::Path,
+    quiet: bool,
+) -> Result<PublishedSet> {
+    let cooc = PublishedSet::open(dir, "cooc", RUN_JSON)?;
+    let graphs = PublishedSet::open(dir, "graphs", GRAPHS_JSON)?;
+    if graphs.record.is_none() && !quiet {
+        eprintln!("{}", graphs.unchecked_note());
+    }
+    graphs.check_built_from("cooc", &cooc, "saecooc graphs")?;
+    graphs.verify(table)?;
+    Ok(graphs)
+}
+
+/// The requested sizes that have subgraphs: a size with none is reported (with the sizes the
+/// node table has) and dropped; none at all is an error.
+fn requests_with_subgraphs(
+    mut requests: SizeRequests,
+    rows: &[NodeRow],
+    table: &std::path::Path,
+    quiet: bool,
+) -> Result<SizeRequests> {
+    let present: std::collections::BTreeSet<usize> = rows
+        .iter()
+        .map(|r| r.subgraph_size)
+        .filter(|&s| s > 1)
+        .collect();
+    let available = present
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let empty: Vec<usize> = requests
+        .iter()
+        .filter(|(_, list)| list.is_empty())
+        .map(|(&size, _)| size)
+        .collect();
+    ensure!(
+        empty.len() < requests.len(),
+        "no subgraphs of the requested sizes {:?} in {} (its subgraph sizes: {available})",
+        requests.keys().collect::<Vec<_>>(),
+        table.display()
+    );
+    for size in empty {
+        if !quiet {
+            eprintln!(
+                "warning: no subgraphs of size {size} in {} (its subgraph sizes: {available}); no h5 file is written for it",
+                table.display()
+            );
+        }
+        requests.remove(&size);
+    }
+    Ok(requests)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! `{results}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}/feature_acts_cooc_{kind}_threshold_{ts}.npz`,
 //! and the `graphs` outputs beside them (see docs/formats.md, "Results folder layout").
 
+use super::set::Ownership;
 use crate::io::pyfmt::{neat_sae_id, threshold_tag};
 use anyhow::{ensure, Context, Result};
 use std::path::{Path, PathBuf};
@@ -141,6 +142,44 @@ impl GraphFiles {
     /// `subgraph_objects/activation_{ts}/subgraph_{sid}.graphml`.
     pub fn graphml(&self, subgraph: usize) -> PathBuf {
         self.graph_dir.join(format!("subgraph_{subgraph}.graphml"))
+    }
+}
+
+/// The manifest of the `graphs` set of an SAE's results folder.
+pub const GRAPHS_JSON: &str = "graphs_run.json";
+
+/// What `graphs` owns in an SAE results folder: its folders, the per-threshold `graphs_{ts}/`
+/// pages and `edge_thresholds.csv` (so outputs of other thresholds or sizes never linger).
+pub fn graphs_ownership() -> Ownership {
+    Ownership {
+        dirs: [
+            "dataframes",
+            "thresholded_matrices",
+            "histograms",
+            "subgraph_objects",
+        ]
+        .map(String::from)
+        .to_vec(),
+        prefixes: vec!["graphs_".into(), "edge_thresholds.csv".into()],
+    }
+}
+
+/// `{neat_sae_id}_pca_for_streamlit`: the folder of an SAE's PCA h5 files (the original's
+/// name), and the manifest of the `pca` set inside it.
+pub fn pca_dir_name(neat_sae: &str) -> String {
+    format!("{neat_sae}_pca_for_streamlit")
+}
+
+/// The manifest of the `pca` set, relative to the SAE results folder.
+pub fn pca_manifest(neat_sae: &str) -> String {
+    format!("{}/pca_run.json", pca_dir_name(neat_sae))
+}
+
+/// What `pca` owns: its whole folder (h5 files of sizes no longer asked for are stale).
+pub fn pca_ownership(neat_sae: &str) -> Ownership {
+    Ownership {
+        dirs: vec![pca_dir_name(neat_sae)],
+        prefixes: Vec::new(),
     }
 }
 

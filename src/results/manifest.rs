@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use crate::data::WindowTokens;
+use crate::results::set::{Ownership, SetRecord};
 use crate::sources::CentringRule;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -55,12 +56,26 @@ pub struct CoocManifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_second: Option<f64>,
     pub config: Config,
+    /// The set's files with sizes and SHA-256, and the fingerprints of its inputs.
+    #[serde(flatten)]
+    pub set: SetRecord,
+}
+
+/// What `cooc` owns in an SAE results folder besides the files run.json lists: every
+/// `feature_acts_cooc_*` file (those of thresholds no longer asked for are stale).
+pub fn cooc_ownership() -> Ownership {
+    Ownership {
+        dirs: Vec::new(),
+        prefixes: vec!["feature_acts_cooc_".into()],
+    }
 }
 
 impl CoocManifest {
-    /// Writes `dir/run.json` atomically.
-    pub fn write(&self, dir: &Path) -> Result<()> {
-        crate::io::atomic::write_bytes(&dir.join(RUN_JSON), &serde_json::to_vec_pretty(self)?)
+    /// The manifest's bytes, recording `set`.
+    pub fn to_json(&self, set: &SetRecord) -> Result<Vec<u8>> {
+        let mut m = self.clone();
+        m.set = set.clone();
+        Ok(serde_json::to_vec_pretty(&m)?)
     }
 
     /// Reads `dir/run.json`.
@@ -187,8 +202,10 @@ mod tests {
             elapsed_s: Some(1.0),
             tokens_per_second: Some(1000.0),
             config: config(),
+            set: SetRecord::default(),
         };
-        manifest.write(dir.path()).unwrap();
+        let bytes = manifest.to_json(&SetRecord::default()).unwrap();
+        std::fs::write(dir.path().join(RUN_JSON), bytes).unwrap();
         let back = CoocManifest::read(dir.path()).unwrap();
         assert_eq!(
             serde_json::to_value(&back).unwrap(),

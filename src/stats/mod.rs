@@ -22,9 +22,11 @@ mod token_pass;
 use crate::io::npz::read_npz;
 use crate::io::pyfmt::{float_repr, threshold_tag};
 use crate::results::layout::find_sae_folders;
+use crate::results::layout::GRAPHS_JSON;
 use crate::results::layout::{find_cooc_files, CoocKind};
-use crate::results::manifest::CoocManifest;
-use anyhow::{ensure, Context, Result};
+use crate::results::manifest::{CoocManifest, RUN_JSON};
+use crate::results::set::PublishedSet;
+use anyhow::{ensure, Result};
 use figures::{plot_cooccurrence, plot_size_effects};
 use rows::{cooccurrence, node_table_sizes, subgraph_size_stats};
 use serde::Serialize;
@@ -85,25 +87,55 @@ pub struct TokenPassOptions<'a> {
     pub batches: usize,
 }
 
+/// The graphs set of an SAE folder, refused unless computed from its cooc set `cooc`.
+fn checked_graph_set(dir: &Path, cooc: &PublishedSet) -> Result<PublishedSet> {
+    let graphs = PublishedSet::open(dir, "graphs", GRAPHS_JSON)?;
+    graphs.check_built_from("cooc", cooc, "saecooc graphs")?;
+    Ok(graphs)
+}
+
 /// Computes every row and writes `summary.csv`, `summary.json` and the figures into `out`.
 /// With `pass`, SAEs of its config also get `subgraph_l0_any` from a pass over its data.
 pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Result<Vec<StatsRow>> {
     let folders = find_sae_folders(results)?;
+    crate::io::atomic::ensure_writable_dir(out)?;
     let mut rows = Vec::new();
     for f in &folders {
         // Folders the original's scripts wrote have no manifest: totals stand in for it.
-        let run = CoocManifest::read(&f.dir).ok();
+        let cooc = PublishedSet::open(&f.dir, "cooc", RUN_JSON)?;
+        let run = match cooc.record {
+            Some(_) => Some(CoocManifest::read(&f.dir)?),
+            None => {
+                eprintln!("{}", cooc.unchecked_note());
+                CoocManifest::read(&f.dir).ok()
+            }
+        };
+        let mut graphs = None;
         for (threshold, total) in find_cooc_files(&f.dir, CoocKind::Total)? {
+            if !cooc.lists(&total) {
+                continue;
+            }
             let acts_file =
                 crate::results::layout::cooc_file(&f.dir, CoocKind::Activations, threshold);
-            let activations = match read_npz(&acts_file) {
-                Ok(a) => a
-                    .into_iter()
-                    .next()
-                    .map(|(_, a)| a.to_f32())
-                    .unwrap_or_default(),
-                Err(_) => continue,
-            };
+            if !acts_file.is_file() {
+                continue;
+            }
+            cooc.verify(&total)?;
+            cooc.verify(&acts_file)?;
+            let activations = read_npz(&acts_file)?
+                .into_iter()
+                .next()
+                .map(|(_, a)| a.to_f32())
+                .unwrap_or_default();
+            if let Some(d_sae) = run.as_ref().and_then(|r| r.sae.as_ref()).map(|s| s.d_sae) {
+                ensure!(
+                    activations.len() == d_sae,
+                    "{} has {} latents but {} records an SAE of {d_sae}: the folder mixes two SAEs",
+                    acts_file.display(),
+                    activations.len(),
+                    f.dir.join(RUN_JSON).display()
+                );
+            }
             let th = run
                 .as_ref()
                 .and_then(|r| r.thresholds.iter().find(|t| t.threshold == threshold));
@@ -116,7 +148,14 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
                 .join("dataframes")
                 .join(format!("node_info_df_{}.csv", threshold_tag(threshold)));
             let sizes = if table.is_file() {
-                Some(subgraph_size_stats(&node_table_sizes(&table)?))
+                if graphs.is_none() {
+                    graphs = Some(checked_graph_set(&f.dir, &cooc)?);
+                }
+                graphs.as_ref().expect("just set").verify(&table)?;
+                Some(subgraph_size_stats(&node_table_sizes(
+                    &table,
+                    activations.len(),
+                )?))
             } else {
                 None
             };
@@ -150,7 +189,6 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
         "no cooc results (feature_acts_cooc_total_threshold_*.npz) under {}",
         results.display()
     );
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     write_csv(&rows, &out.join("summary.csv"))?;
     crate::io::atomic::write_bytes(
         &out.join("summary.json"),

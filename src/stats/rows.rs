@@ -118,11 +118,17 @@ pub(super) fn subgraph_size_stats(sizes: &[f64]) -> (f64, Option<f64>, f64) {
     (mean, mean_multi, multi.len() as f64 / n)
 }
 
-pub(super) fn node_table_sizes(path: &Path) -> Result<Vec<f64>> {
-    Ok(crate::results::node_table::read_node_table(path)?
-        .iter()
-        .map(|r| r.subgraph_size as f64)
-        .collect())
+/// The `subgraph_size` column of a node table, which must have one row per latent of an SAE
+/// of `d_sae` latents (the width of the cooc totals beside it).
+pub(super) fn node_table_sizes(path: &Path, d_sae: usize) -> Result<Vec<f64>> {
+    let rows = crate::results::node_table::read_node_table(path)?;
+    ensure!(
+        rows.len() == d_sae,
+        "{} has {} rows but the cooc totals beside it have {d_sae} latents: they come from different SAEs; rerun `saecooc graphs`",
+        path.display(),
+        rows.len()
+    );
+    Ok(rows.iter().map(|r| r.subgraph_size as f64).collect())
 }
 
 #[cfg(test)]

@@ -191,3 +191,68 @@ pub fn prepare(dir: &Path) -> (SynthPaths, PathBuf) {
     assert_ok(&out);
     (p, results)
 }
+
+/// A child process run to its end by [`run_with_peak_rss`].
+pub struct Measured {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    /// Peak resident set size in bytes (`ru_maxrss` of this child alone, from `wait4`).
+    pub peak_rss: u64,
+    pub wall: std::time::Duration,
+    /// Killed after the timeout.
+    pub timed_out: bool,
+}
+
+impl Measured {
+    /// As [`Command::output`] would have returned it.
+    pub fn output(&self) -> Output {
+        Output {
+            status: self.status,
+            stdout: self.stdout.clone().into_bytes(),
+            stderr: self.stderr.clone().into_bytes(),
+        }
+    }
+}
+
+/// Runs `cmd` (its output in files under `dir`), killing it after `timeout`, and measures its
+/// peak resident memory.
+pub fn run_with_peak_rss(cmd: &mut Command, dir: &Path, timeout: std::time::Duration) -> Measured {
+    use std::os::unix::process::ExitStatusExt;
+    let (out_path, err_path) = (dir.join("child.stdout"), dir.join("child.stderr"));
+    let start = std::time::Instant::now();
+    let child = cmd
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let (mut status, mut timed_out) = (0, false);
+    // SAFETY: `rusage` is plain data; wait4 and kill act on our own child only.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if reaped == pid {
+            break;
+        }
+        assert_eq!(reaped, 0, "wait4 failed");
+        if start.elapsed() > timeout {
+            timed_out = true;
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::wait4(pid, &mut status, 0, &mut usage);
+            }
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(child);
+    Measured {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+        peak_rss: usage.ru_maxrss as u64 * 1024,
+        wall: start.elapsed(),
+        timed_out,
+    }
+}

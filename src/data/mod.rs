@@ -1,0 +1,369 @@
+//! Text in, token windows out.
+//!
+//! Documents come from local `.txt` (one document per line), `.jsonl` (a `text` field) and
+//! `.parquet` (a `text` column) files, folders of them, or a Hugging Face dataset repo (its
+//! parquet files, downloaded one at a time as they are needed). Every document is kept as the
+//! source gives it, as SAELens keeps every row of a dataset: one that tokenizes to nothing adds
+//! nothing, a whitespace-only one adds its whitespace tokens.
+//!
+//! Memory stays bounded whatever the corpus: files are read a block at a time and a long
+//! document reaches the tokenizer in [`Piece`]s cut just before a space, which leaves the tokens
+//! of byte-level BPE tokenizers unchanged (see docs/formats.md, "Token windows").
+//!
+//! Windows are deterministic, with no shuffle: each document is tokenized without special
+//! tokens and the token stream is cut into windows by [`Windower`], which follows SAELens'
+//! `concat_and_batch_sequences` token for token (see docs/formats.md, "Token windows").
+//!
+//! The submodules, one concern each: `pieces` (piece sizes and the chunking rule), `utf8`
+//! (UTF-8 decoded a block at a time), `text` (the streaming `.txt` reader and
+//! [`python_splitlines`]), `jsonl` (the streaming JSONL scanner), `parquet` (the Parquet
+//! reader, a row group at a time) and `windows` ([`TokenSpec`], [`WindowTokens`],
+//! [`Windower`], [`WindowStream`]). This file holds [`Documents`], the dataset-folder walk and
+//! [`read_documents`].
+
+mod jsonl;
+mod parquet;
+mod pieces;
+mod text;
+mod utf8;
+mod windows;
+
+pub use pieces::{Piece, PieceSizes, PieceStart};
+pub use text::python_splitlines;
+pub use windows::{TokenSpec, WindowStream, WindowTokens, Windower};
+
+use crate::hub::{Hub, Location};
+use anyhow::{bail, ensure, Context, Result};
+use hf_hub::RepoType;
+use jsonl::JsonlReader;
+use parquet::ParquetRows;
+use pieces::Cutter;
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use text::TxtReader;
+
+/// One input file of a text source.
+#[derive(Debug, Clone)]
+enum TextFile {
+    Local(PathBuf),
+    Hub {
+        repo: String,
+        revision: String,
+        name: String,
+    },
+}
+
+/// A lazy stream of documents from a text source, a [`Piece`] at a time.
+pub struct Documents<'h> {
+    hub: &'h Hub,
+    files: VecDeque<TextFile>,
+    current: Option<FileReader>,
+    text_field: String,
+    sizes: PieceSizes,
+    /// Description of the source, for messages.
+    pub source: String,
+}
+
+fn is_text_file(name: &str) -> bool {
+    [".txt", ".jsonl", ".parquet"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+impl<'h> Documents<'h> {
+    /// Opens a text source. `filter` keeps only folder/hub files whose path contains it.
+    pub fn open(
+        location: &Location,
+        hub: &'h Hub,
+        text_field: &str,
+        filter: Option<&str>,
+    ) -> Result<Self> {
+        Self::open_with(location, hub, text_field, filter, PieceSizes::default())
+    }
+
+    /// [`Documents::open`] with other piece sizes.
+    pub fn open_with(
+        location: &Location,
+        hub: &'h Hub,
+        text_field: &str,
+        filter: Option<&str>,
+        sizes: PieceSizes,
+    ) -> Result<Self> {
+        let keep = |name: &str| is_text_file(name) && filter.is_none_or(|f| name.contains(f));
+        let files: Vec<TextFile> = match location {
+            Location::Local(path) if path.is_file() => vec![TextFile::Local(path.clone())],
+            Location::Local(dir) if dir.is_dir() => collect_local(dir, &keep)?
+                .into_iter()
+                .map(TextFile::Local)
+                .collect(),
+            Location::Local(path) => bail!("dataset {} does not exist", path.display()),
+            Location::Hub { repo, revision } => {
+                let mut names: Vec<String> = hub
+                    .list(repo, RepoType::Dataset, revision)?
+                    .into_iter()
+                    .filter(|n| keep(n))
+                    .collect();
+                names.sort();
+                // Prefer parquet when a repo ships several formats.
+                if names.iter().any(|n| n.ends_with(".parquet")) {
+                    names.retain(|n| n.ends_with(".parquet"));
+                }
+                names
+                    .into_iter()
+                    .map(|name| TextFile::Hub {
+                        repo: repo.clone(),
+                        revision: revision.clone(),
+                        name,
+                    })
+                    .collect()
+            }
+        };
+        ensure!(
+            !files.is_empty(),
+            "dataset {} has no .txt, .jsonl or .parquet files{}",
+            location.describe(),
+            filter
+                .map(|f| format!(" matching '{f}'"))
+                .unwrap_or_default()
+        );
+        Ok(Self {
+            hub,
+            files: files.into(),
+            current: None,
+            text_field: text_field.to_string(),
+            sizes,
+            source: location.describe(),
+        })
+    }
+
+    /// The local files not opened yet, in reading order (none for a hub dataset).
+    pub fn local_files(&self) -> Vec<PathBuf> {
+        self.files
+            .iter()
+            .filter_map(|f| match f {
+                TextFile::Local(p) => Some(p.clone()),
+                TextFile::Hub { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The next piece of a document, or `None` at the end of the data.
+    pub fn next_piece(&mut self) -> Result<Option<Piece>> {
+        loop {
+            if let Some(reader) = &mut self.current {
+                if let Some(piece) = reader.next_piece()? {
+                    return Ok(Some(piece));
+                }
+                self.current = None;
+            }
+            let Some(file) = self.files.pop_front() else {
+                return Ok(None);
+            };
+            let path = match file {
+                TextFile::Local(p) => p,
+                TextFile::Hub {
+                    repo,
+                    revision,
+                    name,
+                } => self.hub.get(&repo, RepoType::Dataset, &revision, &name)?,
+            };
+            self.current = Some(FileReader::open(&path, &self.text_field, self.sizes)?);
+        }
+    }
+}
+
+/// The text files under `dir` that `keep` accepts, symlinks followed, in path order. Each real
+/// file (device and inode) is listed once: a file or folder met again, as a duplicate or
+/// through a symlink cycle, is skipped with a note.
+fn collect_local(dir: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Vec<PathBuf>> {
+    let mut seen = HashMap::new();
+    seen.insert(file_id(dir)?, dir.to_path_buf());
+    let mut out = Vec::new();
+    walk(dir, keep, &mut seen, &mut out)?;
+    Ok(out)
+}
+
+/// Device and inode of what `path` names (symlinks followed).
+fn file_id(path: &Path) -> Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+fn walk(
+    dir: &Path,
+    keep: &dyn Fn(&str) -> bool,
+    seen: &mut HashMap<(u64, u64), PathBuf>,
+    out: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let mut entries = std::fs::read_dir(dir)
+        .and_then(|d| {
+            d.map(|e| e.map(|e| e.path()))
+                .collect::<std::io::Result<Vec<_>>>()
+        })
+        .with_context(|| format!("cannot list {}", dir.display()))?;
+    entries.sort();
+    for path in entries {
+        let is_dir = path.is_dir();
+        if !is_dir && !keep(&path.to_string_lossy()) {
+            continue;
+        }
+        let id = file_id(&path)?;
+        if let Some(first) = seen.get(&id) {
+            let what = match (is_dir, path.starts_with(first)) {
+                (true, true) => "a symlink cycle back to",
+                (true, false) => "the same folder as",
+                (false, _) => "the same file as",
+            };
+            eprintln!(
+                "note: skipping {}: {what} {}",
+                path.display(),
+                first.display()
+            );
+            continue;
+        }
+        seen.insert(id, path.clone());
+        if is_dir {
+            walk(&path, keep, seen, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The documents of one file, each whole, in order (`.txt`: one per line, split as Python's
+/// `str.splitlines`, which is what the `datasets` library's text loader does). This holds the
+/// whole file; the window stream reads [`Piece`]s instead.
+pub fn read_documents(path: &Path, text_field: &str) -> Result<Vec<String>> {
+    let mut reader = FileReader::open(path, text_field, PieceSizes::default())?;
+    let mut docs: Vec<String> = Vec::new();
+    while let Some(piece) = reader.next_piece()? {
+        match docs.last_mut() {
+            Some(doc) if piece.start != PieceStart::Document => doc.push_str(&piece.text),
+            _ => docs.push(piece.text),
+        }
+    }
+    Ok(docs)
+}
+
+/// The pieces of one file's documents.
+enum FileReader {
+    Txt(TxtReader),
+    Jsonl(JsonlReader),
+    Parquet(ParquetRows),
+}
+
+impl FileReader {
+    fn open(path: &Path, text_field: &str, sizes: PieceSizes) -> Result<Self> {
+        let name = path.to_string_lossy();
+        Ok(if name.ends_with(".parquet") {
+            Self::Parquet(ParquetRows::open(path, text_field, sizes)?)
+        } else if name.ends_with(".jsonl") {
+            Self::Jsonl(JsonlReader::open(path, text_field, sizes)?)
+        } else if name.ends_with(".txt") {
+            Self::Txt(TxtReader::open(path, sizes)?)
+        } else {
+            bail!(
+                "{}: unsupported text file type (use .txt, .jsonl or .parquet)",
+                path.display()
+            )
+        })
+    }
+
+    fn next_piece(&mut self) -> Result<Option<Piece>> {
+        loop {
+            if let Some(piece) = self.cutter().pop() {
+                return Ok(Some(piece));
+            }
+            let more = match self {
+                Self::Txt(r) => r.feed()?,
+                Self::Jsonl(r) => r.feed()?,
+                Self::Parquet(r) => r.feed()?,
+            };
+            if !more {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn cutter(&mut self) -> &mut Cutter {
+        match self {
+            Self::Txt(r) => &mut r.cutter,
+            Self::Jsonl(r) => &mut r.cutter,
+            Self::Parquet(r) => &mut r.cutter,
+        }
+    }
+}
+
+fn open_file(path: &Path) -> Result<File> {
+    File::open(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_files_yield_every_line_as_a_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let txt = dir.path().join("a.txt");
+        std::fs::write(&txt, "first doc\n\n   \r\nsecond doc\r\n").unwrap();
+        assert_eq!(
+            read_documents(&txt, "text").unwrap(),
+            vec!["first doc", "", "   ", "second doc"]
+        );
+
+        let jsonl = dir.path().join("b.jsonl");
+        std::fs::write(
+            &jsonl,
+            "{\"text\": \"x y\"}\n\n{\"text\": \"\", \"id\": 2}\n{\"text\": \"z\"}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_documents(&jsonl, "text").unwrap(),
+            vec!["x y", "", "z"]
+        );
+        std::fs::write(&jsonl, "{\"body\": \"x\"}\n").unwrap();
+        let err = format!("{:#}", read_documents(&jsonl, "text").unwrap_err());
+        assert!(err.contains("line 1") && err.contains("'text'"), "{err}");
+
+        std::fs::write(&txt, b"ok\n\xff\xfe bad\n").unwrap();
+        let err = format!("{:#}", read_documents(&txt, "text").unwrap_err());
+        assert!(
+            err.contains("not valid UTF-8") && err.contains("offset 3"),
+            "{err}"
+        );
+    }
+
+    /// The documents of a file read with `sizes`, pieces joined.
+    pub(super) fn read_with(path: &Path, sizes: PieceSizes) -> Result<Vec<String>> {
+        let mut reader = FileReader::open(path, "text", sizes)?;
+        let mut docs: Vec<String> = Vec::new();
+        while let Some(piece) = reader.next_piece()? {
+            // A block, plus a character completed or unescaped.
+            let bound = sizes.max_piece + sizes.block + 4;
+            assert!(piece.text.len() <= bound, "piece too long");
+            match piece.start {
+                PieceStart::Document => docs.push(piece.text),
+                _ => docs
+                    .last_mut()
+                    .expect("a first piece")
+                    .push_str(&piece.text),
+            }
+        }
+        Ok(docs)
+    }
+
+    /// Tiny blocks and pieces, so that blocks end inside `\r\n` and characters and documents
+    /// are cut often.
+    pub(super) fn tiny(block: usize) -> PieceSizes {
+        PieceSizes {
+            block,
+            piece: 8,
+            max_piece: 24,
+        }
+    }
+}

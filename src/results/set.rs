@@ -1,0 +1,736 @@
+//! Result sets: the outputs of one stage for one SAE results folder, published all or nothing.
+//!
+//! A stage writes its files into a staging folder next to them (`.staging-{stage}-{pid}/`,
+//! mirroring the results folder) while it holds the folder's [`FolderLock`]. [`Staging::publish`]
+//! then syncs the files, writes the stage's manifest into the staging folder listing every file
+//! with its size and SHA-256 ([`SetRecord`]), writes a publish plan, and only then moves the
+//! files into place, the manifest last, and removes the previous set's files that the new set
+//! does not have (stale outputs). A run that fails or is killed before the plan is written
+//! leaves the previous set untouched; one killed while moving leaves a plan that the next
+//! writer of the folder completes ([`recover`]), and readers refuse the folder until then.
+//! Readers check the manifest ([`SetRecord::check_complete`], [`SetRecord::verify`]) and so
+//! never accept a set that mixes two runs.
+
+use super::lock::{process_alive, FolderLock};
+use crate::io::hash::{sha256_bytes, sha256_file};
+use anyhow::{bail, ensure, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The publish plan inside a staging folder: present only once every staged file and the
+/// manifest are complete and synced.
+const PLAN_FILE: &str = ".saecooc-publish.json";
+const STAGING_PREFIX: &str = ".staging-";
+
+/// One file of a set, relative to the SAE results folder (`/`-separated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// What every saecooc manifest records about its set (flattened into the manifest's JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetRecord {
+    /// Identifies this set: SHA-256 over its files and inputs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub set_id: String,
+    /// Every file of the set with its size and SHA-256 (the manifest itself excluded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileEntry>,
+    /// What the set was computed from: input fingerprints (`cooc`) or the set ids of the
+    /// sets it read (`graphs`: `cooc`; `pca`: `graphs`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, String>,
+}
+
+impl SetRecord {
+    /// Reads the set record of the manifest at `path`: `None` when there is no manifest, or
+    /// when it lists no files (written by the original's scripts or an older saecooc).
+    pub fn read(path: &Path) -> Result<Option<Self>> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        // Manifests of older saecooc versions list no files, or only file names.
+        Ok(serde_json::from_value::<Self>(value)
+            .ok()
+            .filter(|r| !r.files.is_empty()))
+    }
+
+    /// The entry of `rel` (a path relative to the results folder).
+    pub fn entry(&self, rel: &str) -> Option<&FileEntry> {
+        self.files.iter().find(|f| f.path == rel)
+    }
+
+    /// Checks that every file of the set is present with its recorded size.
+    pub fn check_complete(&self, dir: &Path, manifest: &str) -> Result<()> {
+        for f in &self.files {
+            let path = dir.join(&f.path);
+            let size = std::fs::metadata(&path).map(|m| m.len()).map_err(|_| {
+                anyhow::anyhow!(
+                    "{} is missing: {} lists it, so the set in {} is incomplete; rerun the stage that wrote {manifest}",
+                    path.display(),
+                    manifest,
+                    dir.display()
+                )
+            })?;
+            ensure!(
+                size == f.bytes,
+                "{} has {size} bytes but {manifest} lists {}: the folder mixes files of two runs; rerun the stage that wrote {manifest}",
+                path.display(),
+                f.bytes
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks the size and SHA-256 of the file at `path` (inside `dir`) against the set.
+    pub fn verify(&self, dir: &Path, path: &Path, manifest: &str) -> Result<()> {
+        let rel = relative(dir, path)?;
+        let entry = self.entry(&rel).with_context(|| {
+            format!(
+                "{} is not part of the set that {} in {} describes (left over from another run?)",
+                path.display(),
+                manifest,
+                dir.display()
+            )
+        })?;
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("{} is missing ({manifest} lists it)", path.display()))?
+            .len();
+        let same = size == entry.bytes && sha256_file(path)? == entry.sha256;
+        ensure!(
+            same,
+            "{} does not match {manifest} (its size or SHA-256 differs): the folder mixes files of two runs; rerun the stage that wrote {manifest}",
+            path.display()
+        );
+        Ok(())
+    }
+}
+
+/// One stage's published set in a results folder, as a reader checks it: refused while a
+/// publish is interrupted, or when a file is missing or has another size; files written
+/// without a saecooc manifest (the original's scripts) are read unchecked.
+#[derive(Debug, Clone)]
+pub struct PublishedSet {
+    pub dir: PathBuf,
+    /// The manifest, relative to `dir`.
+    pub manifest: String,
+    /// `None`: no saecooc manifest with a file list.
+    pub record: Option<SetRecord>,
+}
+
+impl PublishedSet {
+    /// Opens the set of `stage` whose manifest is `manifest` (relative to `dir`).
+    pub fn open(dir: &Path, stage: &str, manifest: &str) -> Result<Self> {
+        check_no_interrupted_publish(dir, stage)?;
+        let record = SetRecord::read(&dir.join(manifest))?;
+        if let Some(r) = &record {
+            r.check_complete(dir, manifest)?;
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            manifest: manifest.to_string(),
+            record,
+        })
+    }
+
+    /// Checks a file the reader is about to read (nothing to check without a manifest).
+    pub fn verify(&self, path: &Path) -> Result<()> {
+        match &self.record {
+            Some(r) => r.verify(&self.dir, path, &self.manifest),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `path` belongs to the set (every file does without a manifest).
+    pub fn lists(&self, path: &Path) -> bool {
+        self.record
+            .as_ref()
+            .is_none_or(|r| relative(&self.dir, path).is_ok_and(|rel| r.entry(&rel).is_some()))
+    }
+
+    /// The set's id, if it has a manifest.
+    pub fn set_id(&self) -> Option<&str> {
+        self.record.as_ref().map(|r| r.set_id.as_str())
+    }
+
+    /// Refuses a set computed from another version of `upstream` than the one in the folder
+    /// now (`input` names it in the record's inputs, e.g. "cooc").
+    pub fn check_built_from(
+        &self,
+        input: &str,
+        upstream: &PublishedSet,
+        rerun: &str,
+    ) -> Result<()> {
+        let (Some(record), Some(now)) = (&self.record, upstream.set_id()) else {
+            return Ok(());
+        };
+        let used = record.inputs.get(input).map(String::as_str);
+        ensure!(
+            used == Some(now),
+            "{} in {} was computed from another {} than the one there now ({}): rerun `{rerun}`",
+            self.manifest,
+            self.dir.display(),
+            upstream.manifest,
+            match used {
+                Some(u) => format!("set {u}, now {now}"),
+                None => format!("now set {now}"),
+            }
+        );
+        Ok(())
+    }
+
+    /// The one-line note for a set read without a manifest.
+    pub fn unchecked_note(&self) -> String {
+        format!(
+            "note: {} has no saecooc manifest ({}): its files are read unchecked (written by the original's scripts or an older saecooc)",
+            self.dir.display(),
+            self.manifest
+        )
+    }
+}
+
+/// `path` relative to `dir`, `/`-separated.
+fn relative(dir: &Path, path: &Path) -> Result<String> {
+    let rel = path
+        .strip_prefix(dir)
+        .with_context(|| format!("{} is not inside {}", path.display(), dir.display()))?;
+    Ok(rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/"))
+}
+
+/// The files a stage owns in a results folder beyond those its previous manifest lists (so
+/// that outputs of runs from before manifests, or of other sizes, never linger as stale).
+#[derive(Debug, Clone, Default)]
+pub struct Ownership {
+    /// Folders relative to the results folder: every file in them is the stage's.
+    pub dirs: Vec<String>,
+    /// Name prefixes of the results folder's own entries (files, or folders taken whole).
+    pub prefixes: Vec<String>,
+}
+
+impl Ownership {
+    /// Folders, and top-level entries starting with a prefix, that exist in `target`.
+    fn owned_dirs_and_files(&self, target: &Path) -> Result<(Vec<String>, Vec<String>)> {
+        let mut dirs = self.dirs.clone();
+        let mut files = Vec::new();
+        if !self.prefixes.is_empty() {
+            for e in std::fs::read_dir(target)
+                .with_context(|| format!("cannot list {}", target.display()))?
+                .flatten()
+            {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !self.prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+                    continue;
+                }
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    dirs.push(name);
+                } else {
+                    files.push(name);
+                }
+            }
+        }
+        Ok((dirs, files))
+    }
+}
+
+/// The plan written before any file moves.
+#[derive(Debug, Serialize, Deserialize)]
+struct Plan {
+    stage: String,
+    manifest: String,
+    files: Vec<String>,
+    stale: Vec<String>,
+    stale_dirs: Vec<String>,
+}
+
+/// A set being written: its staging folder, removed unless published.
+pub struct Staging {
+    target: PathBuf,
+    root: PathBuf,
+    stage: String,
+    manifest: String,
+    ownership: Ownership,
+    inputs: BTreeMap<String, String>,
+    published: bool,
+}
+
+impl Staging {
+    /// Starts a set of `stage` in the folder `lock` holds, described by the manifest file
+    /// `manifest` (relative to the folder) and computed from `inputs`.
+    pub fn begin(
+        lock: &FolderLock,
+        stage: &str,
+        manifest: &str,
+        ownership: Ownership,
+        inputs: BTreeMap<String, String>,
+    ) -> Result<Self> {
+        let target = lock.dir().to_path_buf();
+        let root = target.join(format!("{STAGING_PREFIX}{stage}-{}", std::process::id()));
+        if root.exists() {
+            std::fs::remove_dir_all(&root)
+                .with_context(|| format!("cannot remove {}", root.display()))?;
+        }
+        std::fs::create_dir_all(&root).with_context(|| {
+            format!(
+                "results folder {} is not writable (cannot create {})",
+                target.display(),
+                root.display()
+            )
+        })?;
+        Ok(Self {
+            target,
+            root,
+            stage: stage.to_string(),
+            manifest: manifest.to_string(),
+            ownership,
+            inputs,
+            published: false,
+        })
+    }
+
+    /// The staging folder: write the set's files here, with the results folder's layout.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The results folder the set is published to.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Publishes the staged files: `manifest` turns the set's record into the manifest's bytes.
+    pub fn publish(
+        mut self,
+        manifest: impl FnOnce(&SetRecord) -> Result<Vec<u8>>,
+    ) -> Result<SetRecord> {
+        let files = files_under(&self.root)?;
+        ensure!(
+            !files.iter().any(|f| f == &self.manifest),
+            "{} was written as a data file",
+            self.manifest
+        );
+        sync_filesystem(&self.root)?;
+        let mut record = SetRecord {
+            files: files
+                .iter()
+                .map(|rel| entry_of(&self.root, rel))
+                .collect::<Result<_>>()?,
+            inputs: std::mem::take(&mut self.inputs),
+            set_id: String::new(),
+        };
+        record.set_id = sha256_bytes(&serde_json::to_vec(&record)?)[..16].to_string();
+        let bytes = manifest(&record)?;
+        crate::io::atomic::write_synced(&self.root.join(&self.manifest), &bytes)?;
+        fault_point("staged");
+        let (stale, stale_dirs) = self.stale_files(&files)?;
+        let plan = Plan {
+            stage: self.stage.clone(),
+            manifest: self.manifest.clone(),
+            files,
+            stale,
+            stale_dirs,
+        };
+        crate::io::atomic::write_synced(&self.root.join(PLAN_FILE), &serde_json::to_vec(&plan)?)?;
+        self.published = true;
+        complete_publish(&self.target, &self.root, &plan)?;
+        Ok(record)
+    }
+
+    /// Files of the previous set, and of the owned folders, that the new set does not have.
+    fn stale_files(&self, new: &[String]) -> Result<(Vec<String>, Vec<String>)> {
+        let new: BTreeSet<&str> = new.iter().map(String::as_str).collect();
+        let mut stale = BTreeSet::new();
+        if let Some(old) = SetRecord::read(&self.target.join(&self.manifest))
+            .ok()
+            .flatten()
+        {
+            stale.extend(old.files.into_iter().map(|f| f.path));
+        }
+        let (dirs, files) = self.ownership.owned_dirs_and_files(&self.target)?;
+        stale.extend(files);
+        for dir in &dirs {
+            let abs = self.target.join(dir);
+            if abs.is_dir() {
+                stale.extend(files_under(&abs)?.into_iter().map(|f| format!("{dir}/{f}")));
+            }
+        }
+        stale.retain(|f| !new.contains(f.as_str()) && *f != self.manifest);
+        Ok((stale.into_iter().collect(), dirs))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+fn entry_of(root: &Path, rel: &str) -> Result<FileEntry> {
+    let path = root.join(rel);
+    Ok(FileEntry {
+        path: rel.to_string(),
+        bytes: std::fs::metadata(&path)
+            .with_context(|| format!("cannot stat {}", path.display()))?
+            .len(),
+        sha256: sha256_file(&path)?,
+    })
+}
+
+/// Moves the planned files into place, the manifest last, then removes stale files and the
+/// staging folder. Files already moved by an interrupted attempt are skipped.
+fn complete_publish(target: &Path, root: &Path, plan: &Plan) -> Result<()> {
+    for (k, rel) in plan.files.iter().chain([&plan.manifest]).enumerate() {
+        let (from, to) = (root.join(rel), target.join(rel));
+        if !from.exists() {
+            continue;
+        }
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create folder {}", parent.display()))?;
+        }
+        std::fs::rename(&from, &to)
+            .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))?;
+        fault_point(&format!("moved:{}", k + 1));
+    }
+    for rel in &plan.stale {
+        let path = target.join(rel);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove stale {}", path.display()))
+            }
+            _ => {}
+        }
+    }
+    for dir in &plan.stale_dirs {
+        remove_empty_dirs(&target.join(dir));
+    }
+    std::fs::remove_dir_all(root).with_context(|| format!("cannot remove {}", root.display()))?;
+    sync_filesystem(target)
+}
+
+/// Removes `dir` and its subfolders where they hold no files.
+fn remove_empty_dirs(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_dirs(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// Makes a results folder consistent before a writer uses it (the caller holds its lock):
+/// completes a publish that a killed run left planned, and removes staging folders and
+/// `.partial-*` files that dead runs left behind.
+pub fn recover(lock: &FolderLock, quiet: bool) -> Result<()> {
+    let dir = lock.dir();
+    for path in staging_folders(dir)? {
+        let plan_file = path.join(PLAN_FILE);
+        if plan_file.is_file() {
+            let plan: Plan = serde_json::from_slice(&std::fs::read(&plan_file)?)
+                .with_context(|| format!("cannot read {}", plan_file.display()))?;
+            if !quiet {
+                eprintln!(
+                    "completing the `saecooc {}` publish that an interrupted run left in {}",
+                    plan.stage,
+                    path.display()
+                );
+            }
+            complete_publish(dir, &path, &plan)?;
+        } else {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    remove_dead_partials(dir, 3);
+    Ok(())
+}
+
+/// Refuses a folder where a publish of `stage` was interrupted (files half moved).
+pub fn check_no_interrupted_publish(dir: &Path, stage: &str) -> Result<()> {
+    for path in staging_folders(dir)? {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.starts_with(&format!("{STAGING_PREFIX}{stage}-")) && path.join(PLAN_FILE).is_file()
+        {
+            bail!(
+                "{}: a `saecooc {stage}` run was interrupted while publishing its results ({}); run `saecooc {stage}` on this folder again to complete it",
+                dir.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn staging_folders(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(STAGING_PREFIX) && e.file_type().is_ok_and(|t| t.is_dir()) {
+            found.push(e.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Removes `.{name}.partial-{pid}` files of processes that no longer run, `depth` folders deep.
+pub fn remove_dead_partials(dir: &Path, depth: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && depth > 0 && !name.starts_with(STAGING_PREFIX) {
+            remove_dead_partials(&e.path(), depth - 1);
+        } else if let Some(pid) = partial_pid(&name) {
+            if !process_alive(pid) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// The pid in a `.{name}.partial-{pid}` temporary file name.
+fn partial_pid(name: &str) -> Option<u32> {
+    name.starts_with('.')
+        .then(|| name.rsplit_once(".partial-"))
+        .flatten()
+        .and_then(|(_, pid)| pid.parse().ok())
+}
+
+/// Files under `dir`, relative and `/`-separated, sorted.
+fn files_under(dir: &Path) -> Result<Vec<String>> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
+        for e in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let e = e.with_context(|| format!("cannot list {}", dir.display()))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if e.file_type()?.is_dir() {
+                walk(&e.path(), &rel, out)?;
+            } else {
+                out.push(rel);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out)?;
+    out.retain(|f| !f.ends_with(PLAN_FILE));
+    out.sort();
+    Ok(out)
+}
+
+/// Flushes everything written to the file system that holds `path` (one `syncfs` instead of
+/// an fsync per file).
+fn sync_filesystem(path: &Path) -> Result<()> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: syncfs takes an open file descriptor, which `file` keeps alive for the call.
+    let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
+    ensure!(
+        rc == 0,
+        "cannot sync {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+    Ok(())
+}
+
+/// Fault injection for the tests of interrupted publishing: `SAECOOC_TEST_ABORT=staged` aborts
+/// once the staged set is complete but not planned; `moved:N` after the N-th file is moved.
+fn fault_point(name: &str) {
+    if std::env::var("SAECOOC_TEST_ABORT").is_ok_and(|v| v == name) {
+        eprintln!("SAECOOC_TEST_ABORT={name}: aborting");
+        std::process::abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, text: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn publish(dir: &Path, files: &[(&str, &str)], owned: &[&str]) -> SetRecord {
+        let lock = FolderLock::acquire(dir, "test").unwrap();
+        recover(&lock, true).unwrap();
+        let staging = Staging::begin(
+            &lock,
+            "test",
+            "test_run.json",
+            Ownership {
+                dirs: owned.iter().map(|s| s.to_string()).collect(),
+                prefixes: Vec::new(),
+            },
+            BTreeMap::from([("source".to_string(), "x".to_string())]),
+        )
+        .unwrap();
+        for (rel, text) in files {
+            write(&staging.root().join(rel), text);
+        }
+        staging
+            .publish(|r| Ok(serde_json::to_vec(r).unwrap()))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_published_set_replaces_the_previous_one_and_its_stale_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(&d.join("other_stage.csv"), "kept");
+        write(&d.join("pics/old_from_before_manifests.html"), "stale");
+        publish(
+            d,
+            &[("a.npz", "1"), ("pics/0.html", "p0"), ("pics/1.html", "p1")],
+            &["pics"],
+        );
+        assert!(!d.join("pics/old_from_before_manifests.html").exists());
+        let record = publish(d, &[("a.npz", "22"), ("pics/0.html", "q0")], &["pics"]);
+        assert_eq!(std::fs::read_to_string(d.join("a.npz")).unwrap(), "22");
+        assert!(!d.join("pics/1.html").exists(), "stale picture kept");
+        assert!(
+            d.join("other_stage.csv").exists(),
+            "another stage's file removed"
+        );
+        let read = SetRecord::read(&d.join("test_run.json")).unwrap().unwrap();
+        assert_eq!(read, record);
+        assert_eq!(read.inputs["source"], "x");
+        read.check_complete(d, "test_run.json").unwrap();
+        read.verify(d, &d.join("a.npz"), "test_run.json").unwrap();
+        assert!(staging_folders(d).unwrap().is_empty());
+
+        // A file replaced by another run's is refused, naming it.
+        write(&d.join("a.npz"), "33");
+        let err = format!(
+            "{:#}",
+            read.verify(d, &d.join("a.npz"), "test_run.json")
+                .unwrap_err()
+        );
+        assert!(err.contains("a.npz does not match test_run.json"), "{err}");
+        write(&d.join("a.npz"), "333");
+        let err = format!("{:#}", read.check_complete(d, "test_run.json").unwrap_err());
+        assert!(err.contains("mixes files of two runs"), "{err}");
+    }
+
+    #[test]
+    fn manifests_of_older_versions_read_as_unchecked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pca_run.json");
+        std::fs::write(&path, r#"{"sae_id": "x", "files": ["a/b.h5"]}"#).unwrap();
+        assert_eq!(SetRecord::read(&path).unwrap(), None);
+        std::fs::write(&path, r#"{"sae_id": "x"}"#).unwrap();
+        assert_eq!(SetRecord::read(&path).unwrap(), None);
+        std::fs::write(&path, "{").unwrap();
+        assert!(SetRecord::read(&path).is_err());
+        assert_eq!(
+            SetRecord::read(&dir.path().join("absent.json")).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn an_unpublished_staging_folder_leaves_the_previous_set_and_is_cleaned_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        publish(d, &[("a.npz", "1")], &[]);
+        {
+            let lock = FolderLock::acquire(d, "test").unwrap();
+            let staging = Staging::begin(
+                &lock,
+                "test",
+                "test_run.json",
+                Ownership::default(),
+                BTreeMap::new(),
+            )
+            .unwrap();
+            write(&staging.root().join("a.npz"), "half");
+            // A crash leaves the folder; simulate by forgetting the guard.
+            std::mem::forget(staging);
+        }
+        write(&d.join(".a.npz.partial-999999999"), "x");
+        assert_eq!(std::fs::read_to_string(d.join("a.npz")).unwrap(), "1");
+        check_no_interrupted_publish(d, "test").unwrap();
+        let lock = FolderLock::acquire(d, "test").unwrap();
+        recover(&lock, true).unwrap();
+        assert!(staging_folders(d).unwrap().is_empty());
+        assert!(!d.join(".a.npz.partial-999999999").exists());
+        assert_eq!(partial_pid(".x.npz.partial-12"), Some(12));
+        assert_eq!(partial_pid("x.npz"), None);
+    }
+
+    #[test]
+    fn a_planned_publish_is_refused_by_readers_and_completed_by_the_next_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        publish(d, &[("a.npz", "1"), ("b.npz", "1")], &[]);
+        // Stage a second set and plan it, then move only its first file.
+        let root = d.join(".staging-test-1");
+        write(&root.join("a.npz"), "2");
+        write(&root.join("b.npz"), "2");
+        let record = SetRecord {
+            set_id: "s".into(),
+            files: ["a.npz", "b.npz"]
+                .iter()
+                .map(|f| entry_of(&root, f).unwrap())
+                .collect(),
+            inputs: BTreeMap::new(),
+        };
+        write(
+            &root.join("test_run.json"),
+            &serde_json::to_string(&record).unwrap(),
+        );
+        let plan = Plan {
+            stage: "test".into(),
+            manifest: "test_run.json".into(),
+            files: vec!["a.npz".into(), "b.npz".into()],
+            stale: vec![],
+            stale_dirs: vec![],
+        };
+        write(
+            &root.join(PLAN_FILE),
+            &serde_json::to_string(&plan).unwrap(),
+        );
+        std::fs::rename(root.join("a.npz"), d.join("a.npz")).unwrap();
+        let err = format!("{:#}", check_no_interrupted_publish(d, "test").unwrap_err());
+        assert!(err.contains("interrupted while publishing"), "{err}");
+        let old = SetRecord::read(&d.join("test_run.json")).unwrap().unwrap();
+        assert!(old.verify(d, &d.join("a.npz"), "test_run.json").is_err());
+
+        let lock = FolderLock::acquire(d, "test").unwrap();
+        recover(&lock, true).unwrap();
+        let new = SetRecord::read(&d.join("test_run.json")).unwrap().unwrap();
+        assert_eq!(new, record);
+        new.check_complete(d, "test_run.json").unwrap();
+        new.verify(d, &d.join("b.npz"), "test_run.json").unwrap();
+        check_no_interrupted_publish(d, "test").unwrap();
+    }
+}
