@@ -194,11 +194,12 @@ pub struct Source {
     /// `sae_weights.safetensors` / `cfg.json` file.
     pub sae: Option<String>,
     pub sae_revision: Option<String>,
-    /// Text: a `.txt` (one document per non-empty line), `.jsonl` or `.parquet` file, a folder of
-    /// them, or a hub dataset repo (its parquet files are downloaded).
+    /// Text: a `.txt` (one document per line, as Python's `str.splitlines`), `.jsonl`,
+    /// `.jsonl.zst`, `.jsonl.gz` or `.parquet` file, a folder of them, or a hub dataset repo (its
+    /// parquet files if it has any, else its other text files), read in sorted path order.
     pub dataset: Option<String>,
     pub dataset_revision: Option<String>,
-    /// Only hub/folder parquet files whose path contains this (e.g. `train`).
+    /// Only hub/folder text files whose path contains this (e.g. `train/`).
     pub dataset_files: Option<String>,
     /// Column / JSON field that holds the text (default `text`).
     pub text_field: Option<String>,

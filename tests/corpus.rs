@@ -1,7 +1,8 @@
 //! Any corpus in bounded memory: long documents tokenized in pieces give the tokens and
 //! windows of whole-document tokenization; a dataset folder with symlink cycles and duplicate
 //! files is read once per real file; a corpus that is one line of tens of MB runs `cooc` in
-//! the memory of a normal run.
+//! the memory of a normal run; a dataset laid out as the pile ships it (`train/NN.jsonl.zst`)
+//! counts as the same text in plain JSONL.
 
 mod common;
 
@@ -10,6 +11,7 @@ use saecooc::data::{
     Documents, Piece, PieceSizes, PieceStart, WindowStream, WindowTokens, Windower,
 };
 use saecooc::hub::{Hub, Location};
+use saecooc::io::npz::read_npz;
 use saecooc::tokenizer::{cuts_at_spaces_are_exact, encode_documents, gpt2_bpe};
 use std::path::Path;
 use std::process::Command;
@@ -476,4 +478,81 @@ fn cooc_on_a_single_line_of_many_megabytes_stays_in_bounded_memory() {
         mib(normal.peak_rss)
     );
     assert!(long.peak_rss < 400 << 20, "{:.0} MiB", mib(long.peak_rss));
+}
+
+/// The documents as JSONL lines (serde_json's form), one per document.
+fn jsonl_text(docs: &[&str]) -> String {
+    docs.iter()
+        .map(|d| {
+            serde_json::json!({ "text": d, "meta": { "pile_set_name": "Pile-CC" } }).to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+/// `cooc` on a folder laid out as `monology/pile-uncopyrighted` (`train/00.jsonl.zst`,
+/// `train/01.jsonl.zst`, `test.jsonl.zst`; `dataset_files = "train/"`) counts what it counts
+/// on the same documents in one plain `.jsonl` file.
+#[test]
+fn cooc_on_zstd_jsonl_laid_out_as_the_pile_counts_as_on_plain_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = fixture(dir.path());
+    let corpus = std::fs::read_to_string(&p.corpus).unwrap();
+    let docs: Vec<&str> = corpus.lines().collect();
+    // The first file ends well before the sixth batch, so the run reads across both files.
+    let (first, second) = docs.split_at(docs.len() / 20);
+    assert!(windows_once(&p.model, dir.path(), first) < 6 * 16);
+
+    let plain = dir.path().join("plain.jsonl");
+    std::fs::write(&plain, jsonl_text(&docs)).unwrap();
+    let pile = dir.path().join("pile");
+    std::fs::create_dir_all(pile.join("train")).unwrap();
+    let zst = |docs: &[&str]| zstd::encode_all(jsonl_text(docs).as_bytes(), 3).unwrap();
+    std::fs::write(pile.join("train/01.jsonl.zst"), zst(second)).unwrap();
+    std::fs::write(pile.join("train/00.jsonl.zst"), zst(first)).unwrap();
+    // Another split, first in path order, which `dataset_files` leaves out.
+    std::fs::write(
+        pile.join("test.jsonl.zst"),
+        zst(&["not in the train split"; 500]),
+    )
+    .unwrap();
+
+    let run = |name: &str, dataset: &Path, files: &str| -> std::path::PathBuf {
+        let config = config_text(&p, 6, "").replace(
+            &format!("dataset = \"{}\"", p.corpus.display()),
+            &format!("dataset = \"{}\"\n{files}", dataset.display()),
+        );
+        let config_path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&config_path, config).unwrap();
+        let results = dir.path().join(name);
+        let out = saecooc(&["--quiet", "cooc", "--config"])
+            .arg(&config_path)
+            .arg("--results-dir")
+            .arg(&results)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        common::results_dir(&results, 6)
+    };
+    let a = run("plain", &plain, "");
+    let b = run("pile", &pile, "dataset_files = \"train/\"");
+    let run_json = |d: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(d.join("run.json")).unwrap()).unwrap()
+    };
+    let (ra, rb) = (run_json(&a), run_json(&b));
+    assert!(ra["tokens_counted"].as_u64().unwrap() > 0);
+    assert_eq!(ra["tokens_counted"], rb["tokens_counted"]);
+    assert_eq!(ra["windows_read"], rb["windows_read"]);
+    assert_eq!(ra["data_exhausted"], false);
+    let mut compared = 0;
+    for file in common::files_under(&a) {
+        if file.extension().is_some_and(|e| e == "npz") {
+            let name = file.file_name().unwrap();
+            let (x, y) = (read_npz(&file).unwrap(), read_npz(&b.join(name)).unwrap());
+            assert!(!x.is_empty());
+            assert_eq!(x, y, "{} differs", name.to_string_lossy());
+            compared += 1;
+        }
+    }
+    assert!(compared >= 9, "{compared} npz files");
 }

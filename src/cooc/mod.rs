@@ -41,7 +41,8 @@ pub struct CoocOptions {
     /// shards/shard_I_of_N.npz; `saecooc merge --shards N` sums them.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
-    /// Continue from the checkpoint of an interrupted run (refused if the config differs).
+    /// Continue from the checkpoint of an interrupted run (refused, naming the input, if the
+    /// config, SAE, model, tokenizer or dataset files changed since).
     #[arg(long)]
     pub resume: bool,
     /// Save a checkpoint every this many batches (0: never).

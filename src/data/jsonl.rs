@@ -1,16 +1,63 @@
 //! `.jsonl` files, one document per line (a string field), scanned as they are read so that
-//! a line of any length is never held whole.
+//! a line of any length is never held whole. `.jsonl.zst` and `.jsonl.gz` files are
+//! decompressed as they are read, a block at a time, into the same scanner.
 
 use super::open_file;
 use super::pieces::{Cutter, PieceSizes};
 use super::utf8::{not_utf8, Utf8Stream};
 use anyhow::{bail, ensure, Context, Result};
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// JSON nesting deeper than this is an error (serde_json's limit).
 const MAX_JSON_DEPTH: usize = 128;
+
+/// How a JSONL file is stored, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Compression {
+    /// `.jsonl`
+    Plain,
+    /// `.jsonl.zst`: Zstandard (one frame or several, as `zstd` and the pile write them).
+    Zstd,
+    /// `.jsonl.gz`: gzip (one member or several, as `gzip`, `pigz` and `bgzip` write them).
+    Gzip,
+}
+
+impl Compression {
+    /// The endings of JSONL file names, each with how such a file is stored.
+    pub(super) const ENDINGS: [(&'static str, Compression); 3] = [
+        (".jsonl", Compression::Plain),
+        (".jsonl.zst", Compression::Zstd),
+        (".jsonl.gz", Compression::Gzip),
+    ];
+
+    /// How a file named `name` is stored, or `None` when it is no JSONL file.
+    pub(super) fn of(name: &str) -> Option<Self> {
+        Self::ENDINGS
+            .iter()
+            .find(|(ending, _)| name.ends_with(ending))
+            .map(|&(_, c)| c)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Zstd => "zstd",
+            Self::Gzip => "gzip",
+        }
+    }
+
+    /// The text of `raw`, decompressed as it is read. A truncated or corrupt stream is a read
+    /// error (zstd: an incomplete frame; gzip: a corrupt deflate stream or a missing or wrong
+    /// CRC-32 and length trailer), never an early end.
+    fn decoder<R: Read + Send + 'static>(self, raw: R) -> std::io::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            Self::Plain => Box::new(raw),
+            Self::Zstd => Box::new(zstd::stream::read::Decoder::new(raw)?),
+            Self::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+        })
+    }
+}
 
 /// The `text_field` string of each line of a `.jsonl` file. Each line is scanned as it is read:
 /// other values are checked and skipped, the field's string is decoded a block at a time, so a
@@ -27,8 +74,10 @@ pub(super) struct JsonlReader {
 /// A JSONL file read a byte at a time, values checked as serde_json checks them.
 struct JsonScanner {
     path: PathBuf,
-    src: BufReader<File>,
-    /// File offset of the next byte of `src`.
+    compression: Compression,
+    /// The file's text (decompressed).
+    src: BufReader<Box<dyn Read + Send>>,
+    /// Offset in the (decompressed) text of the next byte of `src`.
     offset: u64,
     /// Line number (from 1) of the line being read.
     line: usize,
@@ -38,11 +87,36 @@ struct JsonScanner {
 }
 
 impl JsonlReader {
-    pub(super) fn open(path: &Path, field: &str, sizes: PieceSizes) -> Result<Self> {
+    pub(super) fn open(
+        path: &Path,
+        compression: Compression,
+        field: &str,
+        sizes: PieceSizes,
+    ) -> Result<Self> {
+        Self::from_raw(path, open_file(path)?, compression, field, sizes)
+    }
+
+    /// The reader of the file at `path` whose bytes (compressed as `compression` says) `raw`
+    /// reads.
+    pub(super) fn from_raw<R: Read + Send + 'static>(
+        path: &Path,
+        raw: R,
+        compression: Compression,
+        field: &str,
+        sizes: PieceSizes,
+    ) -> Result<Self> {
+        let text = compression.decoder(raw).with_context(|| {
+            format!(
+                "cannot start {} decompression of {}",
+                compression.name(),
+                path.display()
+            )
+        })?;
         Ok(Self {
             json: JsonScanner {
                 path: path.to_path_buf(),
-                src: BufReader::with_capacity(sizes.block, open_file(path)?),
+                compression,
+                src: BufReader::with_capacity(sizes.block, text),
                 offset: 0,
                 line: 1,
                 utf8: Utf8Stream::default(),
@@ -269,7 +343,7 @@ impl JsonScanner {
             let buf = self
                 .src
                 .fill_buf()
-                .with_context(|| format!("cannot read {}", self.path.display()))?;
+                .map_err(|e| read_error(&self.path, self.compression, e))?;
             let Some(&first) = buf.first() else {
                 return Err(self.invalid("unterminated string"));
             };
@@ -281,12 +355,14 @@ impl JsonScanner {
             if run > 0 {
                 self.utf8
                     .push(&buf[..run], self.offset, out)
-                    .map_err(|at| not_utf8(&self.path, at))?;
+                    .map_err(|at| bad_utf8(&self.path, self.compression, at))?;
                 self.src.consume(run);
                 self.offset += run as u64;
                 continue;
             }
-            self.utf8.finish().map_err(|at| not_utf8(&self.path, at))?;
+            self.utf8
+                .finish()
+                .map_err(|at| bad_utf8(&self.path, self.compression, at))?;
             self.bump();
             match first {
                 b'"' => return Ok(true),
@@ -367,7 +443,7 @@ impl JsonScanner {
         let buf = self
             .src
             .fill_buf()
-            .with_context(|| format!("cannot read {}", self.path.display()))?;
+            .map_err(|e| read_error(&self.path, self.compression, e))?;
         Ok(buf.first().copied())
     }
 
@@ -390,11 +466,44 @@ impl JsonScanner {
 
     fn invalid(&self, what: &str) -> anyhow::Error {
         anyhow::anyhow!(
-            "{}: invalid JSON ({what}, at byte offset {})",
+            "{}: invalid JSON ({what}, at byte offset {}{})",
             self.at_line(),
-            self.offset
+            self.offset,
+            decompressed(self.compression)
         )
     }
+}
+
+/// What an offset counts in: the file's bytes, or those of its decompressed text.
+fn decompressed(compression: Compression) -> &'static str {
+    match compression {
+        Compression::Plain => "",
+        _ => " of the decompressed text",
+    }
+}
+
+fn bad_utf8(path: &Path, compression: Compression, at: u64) -> anyhow::Error {
+    match compression {
+        Compression::Plain => not_utf8(path, at),
+        _ => anyhow::anyhow!(
+            "{} is not valid UTF-8 (first bad byte at offset {at}{})",
+            path.display(),
+            decompressed(compression)
+        ),
+    }
+}
+
+/// An error reading `path`; for a compressed file, most likely a truncated or corrupt stream.
+fn read_error(path: &Path, compression: Compression, err: std::io::Error) -> anyhow::Error {
+    let what = match compression {
+        Compression::Plain => format!("cannot read {}", path.display()),
+        _ => format!(
+            "cannot decompress {} (a truncated or corrupt {} stream?)",
+            path.display(),
+            compression.name()
+        ),
+    };
+    anyhow::Error::new(err).context(what)
 }
 
 #[cfg(test)]
@@ -519,5 +628,280 @@ mod tests {
             std::fs::write(&path, lines.join("\n")).unwrap();
             proptest::prop_assert_eq!(read_with(&path, tiny(block)).unwrap(), texts);
         }
+    }
+}
+
+#[cfg(test)]
+mod compressed_tests {
+    use super::{Compression, JsonlReader};
+    use crate::data::tests::{read_with, tiny};
+    use crate::data::{read_documents, Documents, FileReader, PieceSizes};
+    use crate::hub::{Hub, Location};
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    /// `text` zstd-compressed, as two frames split at byte `split`.
+    fn zst(text: &[u8], split: usize) -> Vec<u8> {
+        let mut out = zstd::encode_all(&text[..split], 3).unwrap();
+        out.extend(zstd::encode_all(&text[split..], 1).unwrap());
+        out
+    }
+
+    /// `text` gzipped, as two members split at byte `split`.
+    fn gz(text: &[u8], split: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for part in [&text[..split], &text[split..]] {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+            enc.write_all(part).unwrap();
+            out.extend(enc.finish().unwrap());
+        }
+        out
+    }
+
+    /// Lines with escapes, multibyte text, a blank line, members around the field and a
+    /// document long enough to be cut into many pieces.
+    fn sample() -> String {
+        let long: String = (0..3000)
+            .map(|i| {
+                [
+                    "word ",
+                    "日本語 ",
+                    "\\u00e9 ",
+                    "\\n",
+                    "👍🏽 ",
+                    "\\ud83d\\ude00 ",
+                ][i % 6]
+            })
+            .collect();
+        [
+            r#"{"text": "plain"}"#.to_string(),
+            r#"{"id": 1, "text": "esc \" \\ \/ \b \f \n \r \t end", "m": [1, {"text": "no"}]}"#
+                .to_string(),
+            r#"{"text": "\u00e9\u65e5 \ud83d\ude00 raw é日本語 👍🏽"}"#.to_string(),
+            String::new(),
+            format!(r#"{{"meta": {{"a": null}}, "text": "{long}"}}"#),
+            r#"{"text": ""}"#.to_string(),
+            r#"{"text": "last"}"#.to_string(),
+        ]
+        .join("\n")
+            + "\n"
+    }
+
+    #[test]
+    fn compressed_jsonl_yields_the_documents_of_the_plain_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = sample();
+        let plain = dir.path().join("t.jsonl");
+        std::fs::write(&plain, &text).unwrap();
+        let expected = read_documents(&plain, "text").unwrap();
+        assert_eq!(expected.len(), 6);
+        assert!(expected[3].len() > 10_000 && expected[3].contains("日本語 é \n👍🏽 😀"));
+        let bytes = text.as_bytes();
+        // Frames and members end inside a line, inside a character and at the end of a line.
+        let mid_char = text.find("本").unwrap() + 1;
+        for split in [
+            mid_char,
+            bytes.len() / 2,
+            text.find("\n").unwrap() + 1,
+            bytes.len(),
+        ] {
+            for (name, data) in [
+                ("t.jsonl.zst", zst(bytes, split)),
+                ("t.jsonl.gz", gz(bytes, split)),
+            ] {
+                let path = dir.path().join(name);
+                std::fs::write(&path, data).unwrap();
+                assert_eq!(read_documents(&path, "text").unwrap(), expected, "{name}");
+                for block in [1, 2, 3, 7, 64, 4096] {
+                    assert_eq!(
+                        read_with(&path, tiny(block)).unwrap(),
+                        expected,
+                        "{name} split {split} block {block}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_or_corrupt_compressed_files_are_errors_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = sample();
+        let bytes = text.as_bytes();
+        let whole = [
+            ("t.jsonl.zst", zstd::encode_all(bytes, 3).unwrap()),
+            ("t.jsonl.gz", gz(bytes, bytes.len())),
+        ];
+        for (name, data) in &whole {
+            let path = dir.path().join(name);
+            for cut in [1, 4, 8, data.len() / 2, data.len() - 4, data.len() - 1] {
+                std::fs::write(&path, &data[..cut]).unwrap();
+                let err = format!("{:#}", read_with(&path, PieceSizes::default()).unwrap_err());
+                assert!(
+                    err.contains(&path.display().to_string()) && err.contains("decompress"),
+                    "{name} cut at {cut}: {err}"
+                );
+            }
+            // Not compressed at all.
+            std::fs::write(&path, bytes).unwrap();
+            let err = format!("{:#}", read_with(&path, PieceSizes::default()).unwrap_err());
+            assert!(err.contains(&path.display().to_string()), "{name}: {err}");
+        }
+        // gzip checks a CRC-32: a flipped byte in the deflate data is an error.
+        let path = dir.path().join("t.jsonl.gz");
+        let mut data = whole[1].1.clone();
+        let at = data.len() / 2;
+        data[at] ^= 0x55;
+        std::fs::write(&path, &data).unwrap();
+        let err = format!("{:#}", read_with(&path, PieceSizes::default()).unwrap_err());
+        assert!(err.contains(&path.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn json_errors_in_compressed_files_name_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "{\"text\": \"fine\"}\n\n{\"text\": \"x\",}\n";
+        let bad_utf8 = b"{\"text\": \"ok\"}\n{\"text\": \"\xff\"}\n";
+        for (name, data, utf8) in [
+            ("a.jsonl.zst", zst(text.as_bytes(), 5), zst(bad_utf8, 5)),
+            ("a.jsonl.gz", gz(text.as_bytes(), 5), gz(bad_utf8, 5)),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, data).unwrap();
+            let err = format!("{:#}", read_with(&path, tiny(3)).unwrap_err());
+            let at = format!("{} line 3: invalid JSON", path.display());
+            assert!(
+                err.contains(&at) && err.contains("of the decompressed text"),
+                "{err}"
+            );
+            std::fs::write(&path, utf8).unwrap();
+            let err = format!("{:#}", read_with(&path, tiny(3)).unwrap_err());
+            assert!(
+                err.contains(&path.display().to_string())
+                    && err.contains("not valid UTF-8")
+                    && err.contains("offset 25 of the decompressed text"),
+                "{err}"
+            );
+        }
+    }
+
+    /// Counts the bytes read through it.
+    struct Counting<R> {
+        inner: R,
+        read: Arc<AtomicU64>,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read.fetch_add(n as u64, Ordering::Relaxed);
+            Ok(n)
+        }
+    }
+
+    /// About `mb` MB of JSONL lines of pseudo-random words (compressing to roughly a third).
+    fn big_jsonl(mb: usize) -> Vec<u8> {
+        let words = [
+            "the",
+            "of",
+            "and",
+            "sparse",
+            "autoencoder",
+            "latent",
+            "co-occurrence",
+            "graph",
+            "token",
+            "window",
+            "résumé",
+            "日本",
+            "subspace",
+            "feature",
+            "pile",
+            "compressed",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut out = Vec::with_capacity(mb << 20);
+        while out.len() < mb << 20 {
+            out.extend_from_slice(b"{\"meta\": {\"pile_set_name\": \"Pile-CC\"}, \"text\": \"");
+            for _ in 0..400 {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                out.extend_from_slice(words[(state >> 60) as usize].as_bytes());
+                out.extend_from_slice(format!(" {} ", (state >> 40) % 1000).as_bytes());
+            }
+            out.extend_from_slice(b"\"}\n");
+        }
+        out
+    }
+
+    /// The first `n` documents of a large compressed file need only the start of the file.
+    #[test]
+    fn the_first_documents_of_a_large_compressed_file_read_only_its_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = big_jsonl(50);
+        let mut gz_enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz_enc.write_all(&text).unwrap();
+        let files = [
+            (
+                "big.jsonl.zst",
+                Compression::Zstd,
+                zstd::encode_all(&text[..], 1).unwrap(),
+            ),
+            ("big.jsonl.gz", Compression::Gzip, gz_enc.finish().unwrap()),
+        ];
+        drop(text);
+        for (name, compression, data) in files {
+            assert!(data.len() > 8 << 20, "{name}: {} bytes", data.len());
+            let path = dir.path().join(name);
+            std::fs::write(&path, &data).unwrap();
+            let read = Arc::new(AtomicU64::new(0));
+            let raw = Counting {
+                inner: std::fs::File::open(&path).unwrap(),
+                read: read.clone(),
+            };
+            let jsonl =
+                JsonlReader::from_raw(&path, raw, compression, "text", PieceSizes::default())
+                    .unwrap();
+            let mut reader = FileReader::Jsonl(jsonl);
+            let mut docs = 0;
+            while docs < 5 {
+                let piece = reader.next_piece().unwrap().expect("a piece");
+                docs += usize::from(piece.start == crate::data::PieceStart::Document);
+            }
+            let consumed = read.load(Ordering::Relaxed);
+            assert!(
+                consumed < 1 << 20,
+                "{name}: {consumed} of {} bytes read for 5 documents",
+                data.len()
+            );
+        }
+    }
+
+    /// A folder laid out as the pile's is read in path order, one file at a time: a run that
+    /// stops in the first file never opens the others.
+    #[test]
+    fn a_folder_of_compressed_files_is_read_in_path_order_and_lazily() {
+        let dir = tempfile::tempdir().unwrap();
+        let train = dir.path().join("train");
+        std::fs::create_dir(&train).unwrap();
+        let line = |t: &str| format!("{{\"text\": \"{t}\"}}\n");
+        std::fs::write(train.join("01.jsonl.gz"), gz(line("b").as_bytes(), 3)).unwrap();
+        std::fs::write(train.join("00.jsonl.zst"), zst(line("a").as_bytes(), 3)).unwrap();
+        std::fs::write(train.join("02.jsonl"), line("c")).unwrap();
+        let corrupt = dir.path().join("val.jsonl.zst");
+        std::fs::write(&corrupt, &zst(line("d").as_bytes(), 3)[..9]).unwrap();
+        let hub = Hub::from_env(false).unwrap();
+        let location = Location::Local(dir.path().to_path_buf());
+        let mut docs = Documents::open(&location, &hub, "text", None).unwrap();
+        let mut texts = Vec::new();
+        for _ in 0..3 {
+            texts.push(docs.next_piece().unwrap().expect("a piece").text);
+        }
+        assert_eq!(texts, ["a", "b", "c"]);
+        assert_eq!(docs.local_files(), std::slice::from_ref(&corrupt));
+        let err = format!("{:#}", docs.next_piece().unwrap_err());
+        assert!(err.contains(&corrupt.display().to_string()), "{err}");
     }
 }

@@ -1,8 +1,9 @@
 //! Text in, token windows out.
 //!
-//! Documents come from local `.txt` (one document per line), `.jsonl` (a `text` field) and
-//! `.parquet` (a `text` column) files, folders of them, or a Hugging Face dataset repo (its
-//! parquet files, downloaded one at a time as they are needed). Every document is kept as the
+//! Documents come from local `.txt` (one document per line), `.jsonl` (a `text` field; also
+//! `.jsonl.zst` and `.jsonl.gz`, decompressed as they are read) and `.parquet` (a `text`
+//! column) files, folders of them, or a Hugging Face dataset repo (its parquet files when it
+//! has any, else its other text files, downloaded one at a time as they are needed). Every document is kept as the
 //! source gives it, as SAELens keeps every row of a dataset: one that tokenizes to nothing adds
 //! nothing, a whitespace-only one adds its whitespace tokens.
 //!
@@ -16,7 +17,8 @@
 //!
 //! The submodules, one concern each: `pieces` (piece sizes and the chunking rule), `utf8`
 //! (UTF-8 decoded a block at a time), `text` (the streaming `.txt` reader and
-//! [`python_splitlines`]), `jsonl` (the streaming JSONL scanner), `parquet` (the Parquet
+//! [`python_splitlines`]), `jsonl` (the streaming JSONL scanner, compressed files decompressed
+//! into it as they are read), `parquet` (the Parquet
 //! reader, a row group at a time) and `windows` ([`TokenSpec`], [`WindowTokens`],
 //! [`Windower`], [`WindowStream`]). This file holds [`Documents`], the dataset-folder walk and
 //! [`read_documents`].
@@ -35,7 +37,7 @@ pub use windows::{TokenSpec, WindowStream, WindowTokens, Windower};
 use crate::hub::{Hub, Location};
 use anyhow::{bail, ensure, Context, Result};
 use hf_hub::RepoType;
-use jsonl::JsonlReader;
+use jsonl::{Compression, JsonlReader};
 use parquet::ParquetRows;
 use pieces::Cutter;
 use std::collections::{HashMap, VecDeque};
@@ -65,10 +67,11 @@ pub struct Documents<'h> {
     pub source: String,
 }
 
+/// The file types a text source reads, for messages.
+const TEXT_FILE_TYPES: &str = ".txt, .jsonl, .jsonl.zst, .jsonl.gz or .parquet";
+
 fn is_text_file(name: &str) -> bool {
-    [".txt", ".jsonl", ".parquet"]
-        .iter()
-        .any(|ext| name.ends_with(ext))
+    name.ends_with(".txt") || name.ends_with(".parquet") || Compression::of(name).is_some()
 }
 
 impl<'h> Documents<'h> {
@@ -105,7 +108,8 @@ impl<'h> Documents<'h> {
                     .filter(|n| keep(n))
                     .collect();
                 names.sort();
-                // Prefer parquet when a repo ships several formats.
+                // Prefer parquet when a repo ships several formats; else every text file
+                // (`.jsonl`, `.jsonl.zst`, `.jsonl.gz`, `.txt`) is read, in path order.
                 if names.iter().any(|n| n.ends_with(".parquet")) {
                     names.retain(|n| n.ends_with(".parquet"));
                 }
@@ -121,7 +125,7 @@ impl<'h> Documents<'h> {
         };
         ensure!(
             !files.is_empty(),
-            "dataset {} has no .txt, .jsonl or .parquet files{}",
+            "dataset {} has no {TEXT_FILE_TYPES} files{}",
             location.describe(),
             filter
                 .map(|f| format!(" matching '{f}'"))
@@ -261,13 +265,13 @@ impl FileReader {
         let name = path.to_string_lossy();
         Ok(if name.ends_with(".parquet") {
             Self::Parquet(ParquetRows::open(path, text_field, sizes)?)
-        } else if name.ends_with(".jsonl") {
-            Self::Jsonl(JsonlReader::open(path, text_field, sizes)?)
+        } else if let Some(compression) = Compression::of(&name) {
+            Self::Jsonl(JsonlReader::open(path, compression, text_field, sizes)?)
         } else if name.ends_with(".txt") {
             Self::Txt(TxtReader::open(path, sizes)?)
         } else {
             bail!(
-                "{}: unsupported text file type (use .txt, .jsonl or .parquet)",
+                "{}: unsupported text file type (use {TEXT_FILE_TYPES})",
                 path.display()
             )
         })
