@@ -5,7 +5,7 @@
 //! authenticates gated repos (e.g. `google/gemma-2-2b`); `HF_HUB_OFFLINE=1` uses only the cache.
 
 use anyhow::{bail, Context, Result};
-use hf_hub::api::sync::{Api, ApiBuilder};
+use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
 use hf_hub::{Cache, Repo, RepoType};
 use std::path::{Path, PathBuf};
 
@@ -52,6 +52,77 @@ impl Location {
     }
 }
 
+/// How an hf-hub request failed.
+enum Failure {
+    /// The hub answered with this HTTP status.
+    Status(u16),
+    /// The hub could not be reached.
+    Unreachable,
+    Other,
+}
+
+/// Classifies a download error. ureq (a dev-dependency only here) is read through its message:
+/// `http status: 404`, `io: ...`, `timeout: ...`, `host not found`, ...
+fn failure(err: &ApiError) -> Failure {
+    let ApiError::RequestError(e) = err else {
+        return Failure::Other;
+    };
+    let message = e.to_string();
+    if let Some(code) = message
+        .strip_prefix("http status: ")
+        .and_then(|c| c.trim().parse().ok())
+    {
+        return Failure::Status(code);
+    }
+    let unreachable = ["io: ", "timeout: ", "host not found", "connection failed"]
+        .iter()
+        .any(|p| message.starts_with(p));
+    if unreachable {
+        Failure::Unreachable
+    } else {
+        Failure::Other
+    }
+}
+
+/// The error for a failed download of `filename` (from `url`), saying what to do about it and
+/// keeping hf-hub's error as its source.
+fn download_error(
+    err: ApiError,
+    repo: &str,
+    revision: &str,
+    filename: &str,
+    url: &str,
+) -> anyhow::Error {
+    let token_set = std::env::var("HF_TOKEN").is_ok_and(|t| !t.trim().is_empty());
+    let why = match failure(&err) {
+        Failure::Status(code @ (401 | 403)) if token_set => format!(
+            "access denied (HTTP {code}): the HF_TOKEN given cannot read Hugging Face repo \
+             {repo}; for a gated repo, accept its licence on the hub with that account (the hub \
+             also answers this for repos that do not exist)"
+        ),
+        Failure::Status(code @ (401 | 403)) => format!(
+            "access denied (HTTP {code}): Hugging Face repo {repo} is gated or private (or does \
+             not exist); set HF_TOKEN to a token that can read it (for a gated repo, accept its \
+             licence on the hub first)"
+        ),
+        Failure::Status(404) => format!(
+            "not found (HTTP 404): Hugging Face repo {repo} has no file {filename} at revision \
+             {revision}, or the repo does not exist; check the repo id, the revision and the file \
+             name (if you meant a local path, it does not exist)"
+        ),
+        Failure::Unreachable => "cannot reach the hub: check your network and HF_ENDPOINT, or \
+             set HF_HUB_OFFLINE=1 to use only the local cache"
+            .to_string(),
+        Failure::Status(_) | Failure::Other => "check the repo id, your network, and HF_TOKEN \
+             for gated repos (if you meant a local path, it does not exist)"
+            .to_string(),
+    };
+    anyhow::Error::new(err).context(format!(
+        "cannot download {filename} from Hugging Face repo {repo} (revision {revision}, {url}): \
+         {why}"
+    ))
+}
+
 /// Access to the hub and its local cache.
 pub struct Hub {
     api: Option<Api>,
@@ -63,15 +134,31 @@ impl Hub {
     /// `HF_HUB_OFFLINE`). `progress` shows download bars.
     pub fn from_env(progress: bool) -> Result<Self> {
         let cache = Cache::from_env();
+        // As huggingface_hub reads it: 1/true/yes/on in any case.
         let offline = std::env::var("HF_HUB_OFFLINE")
-            .map(|v| matches!(v.as_str(), "1" | "true" | "TRUE" | "yes" | "ON" | "on"))
+            .map(|v| {
+                ["1", "true", "yes", "on"]
+                    .iter()
+                    .any(|t| v.trim().eq_ignore_ascii_case(t))
+            })
             .unwrap_or(false);
         let api = if offline {
             None
         } else {
             let mut builder = ApiBuilder::from_env().with_progress(progress);
+            if let Ok(endpoint) = std::env::var("HF_ENDPOINT") {
+                // `http://mirror/` would otherwise give `http://mirror//repo/resolve/...`.
+                let endpoint = endpoint.trim().trim_end_matches('/');
+                if !endpoint.is_empty() {
+                    builder = builder.with_endpoint(endpoint.to_string());
+                }
+            }
+            // An empty HF_TOKEN means none (not `Authorization: Bearer `).
             if let Ok(token) = std::env::var("HF_TOKEN") {
-                builder = builder.with_token(Some(token));
+                let token = token.trim();
+                if !token.is_empty() {
+                    builder = builder.with_token(Some(token.to_string()));
+                }
             }
             Some(
                 builder
@@ -86,7 +173,8 @@ impl Hub {
         Repo::with_revision(repo.to_string(), kind, revision.to_string())
     }
 
-    /// The local path of `filename` in a hub repo, downloading it if needed.
+    /// The local path of `filename` in a hub repo, downloading it if needed. A download error
+    /// keeps hf-hub's [`hf_hub::api::sync::ApiError`] as its source.
     pub fn get(
         &self,
         repo: &str,
@@ -103,22 +191,21 @@ impl Hub {
         }
         let Some(api) = &self.api else {
             bail!(
-                "{filename} of hub repo {repo} is not in the local cache ({}) and HF_HUB_OFFLINE is set",
+                "{filename} of hub repo {repo} (revision {revision}) is not in the local cache \
+                 ({}) and HF_HUB_OFFLINE is set: unset HF_HUB_OFFLINE to download it",
                 self.cache.path().display()
             );
         };
-        api.repo(Self::repo(repo, kind, revision))
+        let api_repo = api.repo(Self::repo(repo, kind, revision));
+        let url = api_repo.url(filename);
+        api_repo
             .get(filename)
-            .with_context(|| {
-                format!(
-                "cannot download {filename} from Hugging Face repo {repo} (revision {revision}); \
-                 check the repo id, your network, and HF_TOKEN for gated repos \
-                 (if you meant a local path, it does not exist)"
-            )
-            })
+            .map_err(|err| download_error(err, repo, revision, filename, &url))
     }
 
-    /// Like [`Hub::get`] but `Ok(None)` when the file is not in the repo or cannot be fetched.
+    /// Like [`Hub::get`] but `None` when the file is not in the repo (HTTP 404) or, offline, not
+    /// in the cache. Other failures (access denied, network) also give `None`, so that the
+    /// caller's fallback runs, after a warning naming the cause.
     pub fn try_get(
         &self,
         repo: &str,
@@ -126,7 +213,20 @@ impl Hub {
         revision: &str,
         filename: &str,
     ) -> Option<PathBuf> {
-        self.get(repo, kind, revision, filename).ok()
+        match self.get(repo, kind, revision, filename) {
+            Ok(path) => Some(path),
+            Err(err) => {
+                let absent = match err.downcast_ref::<ApiError>() {
+                    // Offline and not cached.
+                    None => true,
+                    Some(e) => matches!(failure(e), Failure::Status(404)),
+                };
+                if !absent {
+                    eprintln!("warning: {err:#}");
+                }
+                None
+            }
+        }
     }
 
     /// All file names of a hub repo (from the API, or from the cached snapshot when offline).

@@ -256,3 +256,4 @@ pub fn run_with_peak_rss(cmd: &mut Command, dir: &Path, timeout: std::time::Dura
         timed_out,
     }
 }
+pub mod hub_server;
