@@ -196,7 +196,8 @@ pub struct Source {
     pub sae_revision: Option<String>,
     /// Text: a `.txt` (one document per line, as Python's `str.splitlines`), `.jsonl`,
     /// `.jsonl.zst`, `.jsonl.gz` or `.parquet` file, a folder of them, or a hub dataset repo (its
-    /// parquet files if it has any, else its other text files), read in sorted path order.
+    /// parquet files if it has any, else its other text files; with nothing readable on `main`,
+    /// its `refs/convert/parquet` conversion), read in sorted path order.
     pub dataset: Option<String>,
     pub dataset_revision: Option<String>,
     /// Only hub/folder text files whose path contains this (e.g. `train/`).

@@ -229,6 +229,11 @@ impl Hub {
         }
     }
 
+    /// Whether `HF_HUB_OFFLINE` is set: only the local cache is read.
+    pub fn offline(&self) -> bool {
+        self.api.is_none()
+    }
+
     /// All file names of a hub repo (from the API, or from the cached snapshot when offline).
     pub fn list(&self, repo: &str, kind: RepoType, revision: &str) -> Result<Vec<String>> {
         if let Some(api) = &self.api {

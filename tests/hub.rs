@@ -6,6 +6,7 @@ mod common;
 
 use common::hub_server::{HubRepo, HubServer, Kind, Logged};
 use common::{assert_ok, config_text, fixture, results_dir};
+use saecooc::data::{read_documents, PARQUET_REVISION};
 use saecooc::io::npz::read_npz;
 use saecooc::synth::SynthPaths;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,9 @@ const DATA: &str = "test-org/synthetic-corpus";
 const SAE_ID: &str = "blocks.1.hook_resid_pre";
 const TOKEN: &str = "hf_test_token_123";
 const N_BATCHES: usize = 3;
+/// The paper's dataset: a loading script and `.tar` archives on `main`, its data as parquet on
+/// `refs/convert/parquet` only.
+const OWT: &str = "Skylion007/openwebtext";
 
 /// The fixture's files as three hub repos: the model under the real GPT-2 repo id, the SAE in
 /// its subfolder, the corpus as a dataset (beside files the reader must skip).
@@ -435,5 +439,182 @@ fn unknown_repos_and_files_are_named() {
     assert!(
         err.contains("cannot reach the hub") && err.contains("HF_HUB_OFFLINE"),
         "{err}"
+    );
+}
+
+/// The fixture's corpus as two parquet files with a `text` column, written to `dir` as
+/// `0000.parquet` (its first 3 short documents, so that a run reads on into the second file)
+/// and `0001.parquet` (the rest); their names and bytes.
+fn corpus_as_parquet(p: &SynthPaths, dir: &Path) -> Vec<(String, Vec<u8>)> {
+    use polars::prelude::*;
+    std::fs::create_dir_all(dir).unwrap();
+    let docs = read_documents(&p.corpus, "text").unwrap();
+    assert!(docs.len() > 100, "{}", docs.len());
+    let (a, b) = docs.split_at(3);
+    [("0000.parquet", a), ("0001.parquet", b)]
+        .into_iter()
+        .map(|(name, part)| {
+            let path = dir.join(name);
+            let mut df = df!("text" => part).unwrap();
+            ParquetWriter::new(std::fs::File::create(&path).unwrap())
+                .finish(&mut df)
+                .unwrap();
+            (name.to_string(), std::fs::read(&path).unwrap())
+        })
+        .collect()
+}
+
+/// The fixture's config reading `dataset` (a hub repo id or a local path).
+fn with_dataset(config: &str, from: &str, dataset: &str) -> String {
+    let (old, new) = (
+        format!("dataset = \"{from}\""),
+        format!("dataset = \"{dataset}\""),
+    );
+    assert!(config.contains(&old), "{config}");
+    config.replace(&old, &new)
+}
+
+#[test]
+fn a_dataset_without_data_files_on_main_is_read_from_its_parquet_conversion() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = fixture(dir.path());
+    let local_parquet = dir.path().join("owt-parquet");
+    let mut owt = HubRepo::new(Kind::Dataset, OWT)
+        .file("openwebtext.py", b"import datasets\n".to_vec())
+        .file("README.md", b"# openwebtext\n".to_vec())
+        .file("subsets/urlsf_subset00.tar", vec![7u8; 2048]);
+    for (name, bytes) in corpus_as_parquet(&p, &local_parquet) {
+        owt = owt.file_at(PARQUET_REVISION, &format!("plain_text/train/{name}"), bytes);
+    }
+    let mut all = repos(&p);
+    all.push(owt.clone());
+    let server = HubServer::start(all);
+    let endpoint = server.endpoint();
+    let home = hf_home(dir.path());
+
+    // The same documents read from a local folder.
+    let local_config = with_dataset(
+        &config_text(&p, N_BATCHES, ""),
+        &p.corpus.display().to_string(),
+        &local_parquet.display().to_string(),
+    );
+    let (out, local) = run(dir.path(), "owt-local", &local_config, &[]);
+    assert_ok(&out);
+    let want = npz_outputs(&local);
+
+    let config = with_dataset(&hub_config(&p, MODEL), DATA, OWT);
+    let (out, hub) = run(
+        dir.path(),
+        "owt-hub",
+        &config,
+        &[("HF_HOME", &home), ("HF_ENDPOINT", &endpoint)],
+    );
+    assert_ok(&out);
+    assert_eq!(npz_outputs(&hub), want);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "revision {PARQUET_REVISION}: 2 files of the train split"
+        )),
+        "{err}"
+    );
+
+    // Both revisions were listed; only the converted files were downloaded, from the converted
+    // revision (its `/` sent as `%2F`, as hf-hub writes it).
+    let log = server.requests();
+    let escaped = PARQUET_REVISION.replace('/', "%2F");
+    for rev in ["main", escaped.as_str()] {
+        assert!(
+            log.iter()
+                .any(|r| r.path == format!("/api/datasets/{OWT}/revision/{rev}") && r.status == 200),
+            "{log:#?}"
+        );
+    }
+    let owt_files: Vec<&str> = resolves(&log)
+        .into_iter()
+        .filter(|r| r.path.starts_with(&format!("/datasets/{OWT}/")))
+        .map(|r| r.path.as_str())
+        .collect();
+    let prefix = format!("/datasets/{OWT}/resolve/{escaped}/plain_text/train");
+    assert_eq!(
+        owt_files,
+        [
+            format!("{prefix}/0000.parquet"),
+            format!("{prefix}/0000.parquet"),
+            format!("{prefix}/0001.parquet"),
+            format!("{prefix}/0001.parquet"),
+        ],
+        "{log:#?}"
+    );
+
+    // The cache keeps the revision as huggingface_hub does: `refs/refs/convert/parquet`.
+    let cache = Path::new(&home).join("hub/datasets--Skylion007--openwebtext");
+    let commit = owt.commit_of(PARQUET_REVISION);
+    assert_ne!(commit, owt.commit);
+    assert_eq!(
+        std::fs::read_to_string(cache.join("refs").join(PARQUET_REVISION)).unwrap(),
+        commit
+    );
+    assert!(cache
+        .join("snapshots")
+        .join(&commit)
+        .join("plain_text/train/0001.parquet")
+        .is_file());
+
+    // Offline, from that cache (`main` was never downloaded): the same counts, no request.
+    server.clear_log();
+    let (out, offline) = run(
+        dir.path(),
+        "owt-offline",
+        &config,
+        &[("HF_HOME", &home), ("HF_HUB_OFFLINE", "1")],
+    );
+    assert_ok(&out);
+    assert_eq!(npz_outputs(&offline), want);
+    assert!(server.requests().is_empty(), "{:#?}", server.requests());
+}
+
+#[test]
+fn a_dataset_with_nothing_readable_on_either_revision_names_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = fixture(dir.path());
+    let scripts = "test-org/script-only";
+    let mut all = repos(&p);
+    all.push(
+        HubRepo::new(Kind::Dataset, scripts)
+            .file("script-only.py", b"import datasets\n".to_vec())
+            .file("README.md", b"# script only\n".to_vec())
+            .file("data/archive.tar", vec![7u8; 64]),
+    );
+    let server = HubServer::start(all);
+    let home = hf_home(dir.path());
+    let config = with_dataset(&hub_config(&p, MODEL), DATA, scripts);
+    let (out, _) = run(
+        dir.path(),
+        "script-only",
+        &config,
+        &[("HF_HOME", &home), ("HF_ENDPOINT", &server.endpoint())],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    for part in [
+        scripts,
+        "on revision main (it holds README.md, data/archive.tar, script-only.py)",
+        &format!("nor on revision {PARQUET_REVISION}"),
+    ] {
+        assert!(err.contains(part), "{part}: {err}");
+    }
+    let escaped = PARQUET_REVISION.replace('/', "%2F");
+    let log = server.requests();
+    assert!(
+        log.iter().any(
+            |r| r.path == format!("/api/datasets/{scripts}/revision/{escaped}") && r.status == 404
+        ),
+        "{log:#?}"
+    );
+    assert!(
+        !log.iter()
+            .any(|r| r.path.starts_with(&format!("/datasets/{scripts}/"))),
+        "{log:#?}"
     );
 }

@@ -3,8 +3,9 @@
 //! Documents come from local `.txt` (one document per line), `.jsonl` (a `text` field; also
 //! `.jsonl.zst` and `.jsonl.gz`, decompressed as they are read) and `.parquet` (a `text`
 //! column) files, folders of them, or a Hugging Face dataset repo (its parquet files when it
-//! has any, else its other text files, downloaded one at a time as they are needed). Every document is kept as the
-//! source gives it, as SAELens keeps every row of a dataset: one that tokenizes to nothing adds
+//! has any, else its other text files, downloaded one at a time as they are needed; when `main`
+//! has none, the parquet files of its conversion, [`PARQUET_REVISION`]). Every document is kept
+//! as the source gives it, as SAELens keeps every row of a dataset: one that tokenizes to nothing adds
 //! nothing, a whitespace-only one adds its whitespace tokens.
 //!
 //! Memory stays bounded whatever the corpus: files are read a block at a time and a long
@@ -102,17 +103,7 @@ impl<'h> Documents<'h> {
                 .collect(),
             Location::Local(path) => bail!("dataset {} does not exist", path.display()),
             Location::Hub { repo, revision } => {
-                let mut names: Vec<String> = hub
-                    .list(repo, RepoType::Dataset, revision)?
-                    .into_iter()
-                    .filter(|n| keep(n))
-                    .collect();
-                names.sort();
-                // Prefer parquet when a repo ships several formats; else every text file
-                // (`.jsonl`, `.jsonl.zst`, `.jsonl.gz`, `.txt`) is read, in path order.
-                if names.iter().any(|n| n.ends_with(".parquet")) {
-                    names.retain(|n| n.ends_with(".parquet"));
-                }
+                let (revision, names) = hub_files(hub, repo, revision, &keep, filter)?;
                 names
                     .into_iter()
                     .map(|name| TextFile::Hub {
@@ -127,9 +118,7 @@ impl<'h> Documents<'h> {
             !files.is_empty(),
             "dataset {} has no {TEXT_FILE_TYPES} files{}",
             location.describe(),
-            filter
-                .map(|f| format!(" matching '{f}'"))
-                .unwrap_or_default()
+            matching(filter)
         );
         Ok(Self {
             hub,
@@ -175,6 +164,113 @@ impl<'h> Documents<'h> {
             self.current = Some(FileReader::open(&path, &self.text_field, self.sizes)?);
         }
     }
+}
+
+/// The revision on which the hub keeps a dataset's parquet conversion, which the `datasets`
+/// library reads when a dataset's own files are not data files it can load (as for
+/// `Skylion007/openwebtext`: a loading script and `.tar` archives on `main`).
+pub const PARQUET_REVISION: &str = "refs/convert/parquet";
+
+/// The hub dataset files to read, in path order, and the revision they are on: the files of
+/// `revision` that `keep` accepts (only the parquet ones when there are any), or, when
+/// `revision` is `main` and has none, the parquet files of [`PARQUET_REVISION`] that `keep`
+/// accepts (only its train split when no `filter` is set and it has one).
+fn hub_files(
+    hub: &Hub,
+    repo: &str,
+    revision: &str,
+    keep: &dyn Fn(&str) -> bool,
+    filter: Option<&str>,
+) -> Result<(String, Vec<String>)> {
+    let listed = hub.list(repo, RepoType::Dataset, revision);
+    if revision != "main" {
+        return Ok((revision.to_string(), readable(listed?, keep)));
+    }
+    // Offline, `main` may be missing from the cache when only the conversion was downloaded:
+    // its error is kept for when the conversion is not there either.
+    let main = match listed {
+        Err(err) if !hub.offline() => return Err(err),
+        Ok(all) => {
+            let names = readable(all.clone(), keep);
+            if !names.is_empty() {
+                return Ok((revision.to_string(), names));
+            }
+            Ok(all)
+        }
+        Err(err) => Err(err),
+    };
+    let converted = hub
+        .list(repo, RepoType::Dataset, PARQUET_REVISION)
+        .map(|all| readable(all, &|n: &str| n.ends_with(".parquet") && keep(n)));
+    let (all, converted) = match (main, converted) {
+        (main, Ok(mut names)) if !names.is_empty() => {
+            let why = match main {
+                Ok(_) => format!("has no {TEXT_FILE_TYPES} files{} on", matching(filter)),
+                Err(_) => "(HF_HUB_OFFLINE) has no local cache of".to_string(),
+            };
+            let split = if filter.is_none() && names.iter().any(|n| in_train_split(n)) {
+                names.retain(|n| in_train_split(n));
+                " of the train split"
+            } else {
+                ""
+            };
+            eprintln!(
+                "note: dataset hf:{repo} {why} revision main; reading its parquet \
+                 conversion, revision {PARQUET_REVISION}: {} files{split}",
+                names.len()
+            );
+            return Ok((PARQUET_REVISION.to_string(), names));
+        }
+        (Err(err), _) => return Err(err),
+        (Ok(all), converted) => (all, converted),
+    };
+    let holds = if all.is_empty() {
+        "it holds no files".to_string()
+    } else {
+        let mut all = all;
+        all.sort();
+        let shown = all.iter().take(4).cloned().collect::<Vec<_>>().join(", ");
+        match all.len() {
+            n if n > 4 => format!("it holds {shown} and {} more", n - 4),
+            _ => format!("it holds {shown}"),
+        }
+    };
+    let conversion = match converted {
+        Ok(_) => format!("it has no parquet files{}", matching(filter)),
+        Err(err) => format!("{err:#}"),
+    };
+    bail!(
+        "dataset hf:{repo} has no {TEXT_FILE_TYPES} files{} on revision main ({holds}) nor on \
+         revision {PARQUET_REVISION}, the hub's parquet conversion ({conversion}); set \
+         dataset_revision to a revision that has such files, or give a local copy as dataset",
+        matching(filter)
+    )
+}
+
+/// The names that `keep` accepts, in path order; only the parquet ones when there are any (a
+/// repo that ships several formats).
+fn readable(names: Vec<String>, keep: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let mut names: Vec<String> = names.into_iter().filter(|n| keep(n)).collect();
+    names.sort();
+    if names.iter().any(|n| n.ends_with(".parquet")) {
+        names.retain(|n| n.ends_with(".parquet"));
+    }
+    names
+}
+
+/// Whether a file of a parquet conversion (`{config}/{split}/{nnnn}.parquet`) is in the train
+/// split (`partial-train` when the hub converted only the first part of a large split).
+fn in_train_split(name: &str) -> bool {
+    let mut parts = name.rsplit('/');
+    parts.next();
+    matches!(parts.next(), Some("train" | "partial-train"))
+}
+
+/// ` matching '{filter}'`, or nothing.
+fn matching(filter: Option<&str>) -> String {
+    filter
+        .map(|f| format!(" matching '{f}'"))
+        .unwrap_or_default()
 }
 
 /// The text files under `dir` that `keep` accepts, symlinks followed, in path order. Each real
@@ -340,6 +436,35 @@ mod tests {
             err.contains("not valid UTF-8") && err.contains("offset 3"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn hub_files_prefer_parquet_and_the_train_split_is_recognised() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let keep = |n: &str| is_text_file(n);
+        assert_eq!(
+            readable(
+                names(&[
+                    "b.jsonl",
+                    "openwebtext.py",
+                    "a/1.parquet",
+                    "a/0.parquet",
+                    "x.tar"
+                ]),
+                &keep
+            ),
+            ["a/0.parquet", "a/1.parquet"]
+        );
+        assert_eq!(
+            readable(names(&["c.txt", "README.md", "b.jsonl.zst"]), &keep),
+            ["b.jsonl.zst", "c.txt"]
+        );
+        assert!(readable(names(&["openwebtext.py", "subsets/s00.tar"]), &keep).is_empty());
+        assert!(in_train_split("plain_text/train/0000.parquet"));
+        assert!(in_train_split("default/partial-train/0003.parquet"));
+        assert!(!in_train_split("plain_text/validation/0000.parquet"));
+        assert!(!in_train_split("train.parquet"));
+        assert!(!in_train_split("plain_text/trainset/0000.parquet"));
     }
 
     /// The documents of a file read with `sizes`, pieces joined.

@@ -4,6 +4,9 @@
 //! redirected to a "CDN" path as the hub does for LFS files, and repo listings through
 //! `/api/models/{repo}[/revision/{rev}]` and `/api/datasets/...`. Unknown repos and files are
 //! 404; a gated repo answers 401 unless the request carries `Authorization: Bearer <token>`.
+//! A repo's files are those of `main` (also served at its commit) unless it is given files on
+//! other revisions (e.g. `refs/convert/parquet`, which hf-hub sends as `refs%2Fconvert%2Fparquet`);
+//! any other revision is 404, as on the hub.
 //! Every request is logged for the tests to inspect.
 //!
 //! One thread per connection, `Connection: close`, GET only.
@@ -30,14 +33,17 @@ pub enum Kind {
     Dataset,
 }
 
-/// One repo of the hub: its files at one commit.
+/// One repo of the hub: its files on `main`, and on other revisions if given.
 #[derive(Debug, Clone)]
 pub struct HubRepo {
     pub kind: Kind,
     pub id: String,
-    /// 40 hex digits, derived from the repo id.
+    /// The commit of `main`: 40 hex digits, derived from the repo id.
     pub commit: String,
+    /// The files on `main`.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// The files on other revisions (branch or ref names such as `refs/convert/parquet`).
+    pub revisions: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     /// The token a gated repo accepts.
     pub token: Option<String>,
 }
@@ -50,6 +56,7 @@ impl HubRepo {
             id: id.to_string(),
             commit,
             files: BTreeMap::new(),
+            revisions: BTreeMap::new(),
             token: None,
         }
     }
@@ -57,6 +64,39 @@ impl HubRepo {
     pub fn file(mut self, path: &str, bytes: Vec<u8>) -> Self {
         self.files.insert(path.to_string(), bytes);
         self
+    }
+
+    /// A file on revision `revision` (not `main`).
+    pub fn file_at(mut self, revision: &str, path: &str, bytes: Vec<u8>) -> Self {
+        assert_ne!(revision, "main", "main's files are added with `file`");
+        self.revisions
+            .entry(revision.to_string())
+            .or_default()
+            .insert(path.to_string(), bytes);
+        self
+    }
+
+    /// The commit of `revision` (`main`'s is [`HubRepo::commit`]; others are derived from it).
+    pub fn commit_of(&self, revision: &str) -> String {
+        if revision == "main" {
+            return self.commit.clone();
+        }
+        let key = format!("{:?}/{}@{revision}", self.kind, self.id);
+        hex(&Sha256::digest(key.as_bytes()))[..40].to_string()
+    }
+
+    /// The commit and files of `revision` (a name, or a commit), if the repo has it.
+    fn at(&self, revision: &str) -> Option<(String, &BTreeMap<String, Vec<u8>>)> {
+        if revision == "main" || revision == self.commit {
+            return Some((self.commit.clone(), &self.files));
+        }
+        if let Some(files) = self.revisions.get(revision) {
+            return Some((self.commit_of(revision), files));
+        }
+        self.revisions
+            .iter()
+            .find(|(name, _)| self.commit_of(name) == revision)
+            .map(|(name, files)| (self.commit_of(name), files))
     }
 
     /// Every file of local folder `dir` (not recursive), under `prefix` in the repo.
@@ -243,7 +283,11 @@ fn route(
     if let Some(sha) = path.strip_prefix("/cdn/") {
         return match repos
             .iter()
-            .flat_map(|r| r.files.values())
+            .flat_map(|r| {
+                r.files
+                    .values()
+                    .chain(r.revisions.values().flat_map(|f| f.values()))
+            })
             .find(|b| hex(&Sha256::digest(b)) == sha)
         {
             Some(bytes) => file_response(bytes, range, Vec::new()),
@@ -263,12 +307,20 @@ fn route(
         if !allowed(repo) {
             return Response::error(401, "Access to this repo is restricted");
         }
-        let siblings: Vec<serde_json::Value> = repo
-            .files
+        // `/api/{kind}/{owner}/{name}` is `main`; `.../revision/{rev}` names one.
+        let revision = match segs.get(4..) {
+            Some([]) | None => "main".to_string(),
+            Some(["revision", rev]) => unescape(rev),
+            Some(_) => return Response::error(404, "not found"),
+        };
+        let Some((commit, files)) = repo.at(&revision) else {
+            return Response::error(404, "Revision not found");
+        };
+        let siblings: Vec<serde_json::Value> = files
             .keys()
             .map(|f| serde_json::json!({ "rfilename": f }))
             .collect();
-        let body = serde_json::json!({ "id": repo.id, "sha": repo.commit, "siblings": siblings });
+        let body = serde_json::json!({ "id": repo.id, "sha": commit, "siblings": siblings });
         return Response {
             status: 200,
             headers: vec![("content-type".into(), "application/json".into())],
@@ -290,10 +342,13 @@ fn route(
     if !allowed(repo) {
         return Response::error(401, "Access to this repo is restricted");
     }
-    let Some(bytes) = repo.files.get(&file) else {
+    let Some((commit, files)) = repo.at(&unescape(segs[3])) else {
+        return Response::error(404, "Revision not found");
+    };
+    let Some(bytes) = files.get(&file) else {
         return Response::error(404, "Entry not found");
     };
-    let mut headers = vec![("x-repo-commit".to_string(), repo.commit.clone())];
+    let mut headers = vec![("x-repo-commit".to_string(), commit)];
     if is_lfs(&file) {
         // As the hub does for LFS files: a redirect to the CDN, the sha256 as linked etag.
         let sha = hex(&Sha256::digest(bytes));
@@ -316,6 +371,11 @@ fn route(
     h.update(bytes);
     headers.push(("etag".into(), format!("\"{}\"", &hex(&h.finalize())[..40])));
     file_response(bytes, range, headers)
+}
+
+/// A revision as it appears in a URL path: hf-hub writes `/` in it as `%2F`.
+fn unescape(revision: &str) -> String {
+    revision.replace("%2F", "/").replace("%2f", "/")
 }
 
 /// The bytes, or the part a `Range: bytes=a-b` / `bytes=a-` asks for.
