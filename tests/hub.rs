@@ -119,6 +119,28 @@ fn resolves(log: &[Logged]) -> Vec<&Logged> {
         .collect()
 }
 
+/// Reruns `config` with `HF_HUB_OFFLINE=1` from the cache in `home`: the counts are `want`,
+/// and the server sees no request.
+fn assert_offline_rerun_matches(
+    server: &HubServer,
+    dir: &Path,
+    name: &str,
+    config: &str,
+    home: &str,
+    want: &[(String, Vec<(String, saecooc::io::npy::NpyArray)>)],
+) {
+    server.clear_log();
+    let (out, offline) = run(
+        dir,
+        name,
+        config,
+        &[("HF_HOME", home), ("HF_HUB_OFFLINE", "1")],
+    );
+    assert_ok(&out);
+    assert_eq!(npz_outputs(&offline), want);
+    assert!(server.requests().is_empty(), "{:#?}", server.requests());
+}
+
 fn hf_home(dir: &Path) -> String {
     dir.join("hf-home").display().to_string()
 }
@@ -258,16 +280,7 @@ fn cooc_from_the_hub_matches_local_paths_then_runs_from_the_cache() {
         .any(|r| r.path == format!("/api/datasets/{DATA}/revision/main")));
 
     // Offline from the warm cache: the same counts, and not one request.
-    server.clear_log();
-    let (out, offline) = run(
-        dir.path(),
-        "hub-offline",
-        &config,
-        &[("HF_HOME", &home), ("HF_HUB_OFFLINE", "1")],
-    );
-    assert_ok(&out);
-    assert_eq!(npz_outputs(&offline), want);
-    assert!(server.requests().is_empty(), "{:#?}", server.requests());
+    assert_offline_rerun_matches(&server, dir.path(), "hub-offline", &config, &home, &want);
 }
 
 #[test]
@@ -562,16 +575,7 @@ fn a_dataset_without_data_files_on_main_is_read_from_its_parquet_conversion() {
         .is_file());
 
     // Offline, from that cache (`main` was never downloaded): the same counts, no request.
-    server.clear_log();
-    let (out, offline) = run(
-        dir.path(),
-        "owt-offline",
-        &config,
-        &[("HF_HOME", &home), ("HF_HUB_OFFLINE", "1")],
-    );
-    assert_ok(&out);
-    assert_eq!(npz_outputs(&offline), want);
-    assert!(server.requests().is_empty(), "{:#?}", server.requests());
+    assert_offline_rerun_matches(&server, dir.path(), "owt-offline", &config, &home, &want);
 }
 
 #[test]

@@ -304,11 +304,6 @@ impl Staging {
         &self.root
     }
 
-    /// The results folder the set is published to.
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
     /// Publishes the staged files: `manifest` turns the set's record into the manifest's bytes.
     pub fn publish(
         mut self,
