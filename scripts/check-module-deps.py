@@ -12,7 +12,7 @@ import pathlib
 import re
 import sys
 
-STAGES = {"cooc", "graph", "pca", "export", "stats", "train", "bench"}
+STAGES = {"cooc", "graph", "pca", "export", "stats", "train", "bench", "subspace"}
 SRC = pathlib.Path(__file__).resolve().parent.parent / "src"
 REF = re.compile(r"\bcrate::([a-z_][a-z0-9_]*)")
 

@@ -309,6 +309,28 @@ impl ModelRunner {
     }
 }
 
+impl ModelRunner {
+    /// The residual stream at the hook for every position of one token sequence (a user's
+    /// prompt, of any length up to the model's positions): `[len, d_model]`, centred as the
+    /// windows are.
+    pub fn sequence_residual(&self, tokens: &[u32], device: &Device) -> Result<Tensor> {
+        ensure!(
+            !tokens.is_empty() && tokens.len() <= self.model.max_positions(),
+            "a sequence of {} tokens: the model takes 1 to {} positions",
+            tokens.len(),
+            self.model.max_positions()
+        );
+        let ids = Tensor::new(tokens, device)?.reshape((1, tokens.len()))?;
+        let resid = self.model.residual(&ids)?;
+        let resid = if self.centred {
+            model::center_per_position(&resid)?
+        } else {
+            resid
+        };
+        Ok(resid.reshape((tokens.len(), self.model.d_model()))?)
+    }
+}
+
 /// The window tokens of a run: BOS at each window start unless `[run] prepend_bos` or the
 /// SAE's `prepend_bos` says otherwise; the separator from `[run] sequence_separator`, else BOS
 /// when windows start with BOS and none when they don't.

@@ -289,6 +289,304 @@ pub fn end_to_end(dir: &Path, batches: usize, device: DeviceKind) -> Result<Vec<
     Ok(rows)
 }
 
+/// A model shape for `bench --shape`: the forward pass and SAE encode alone, on random
+/// weights held in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelShape {
+    /// GPT-2 small to blocks.8.hook_resid_pre, SAE 24,576 latents.
+    Gpt2Small,
+    /// SmolLM2-135M (30 layers, d 576, 9 heads / 3 KV heads) to blocks.15.hook_resid_pre,
+    /// SAE 4,608 latents.
+    Smollm2_135m,
+    /// Gemma-2-2b (26 layers, d 2304, 8 heads / 4 KV heads) to blocks.12.hook_resid_post,
+    /// SAE 16,384 latents.
+    Gemma2_2b,
+}
+
+impl ModelShape {
+    /// The model's config.json, its hook and the SAE width.
+    fn spec(self) -> (serde_json::Value, &'static str, usize) {
+        use serde_json::json;
+        match self {
+            Self::Gpt2Small => (
+                json!({"model_type": "gpt2", "vocab_size": 50257, "n_positions": 1024,
+                       "n_embd": 768, "n_layer": 12, "n_head": 12,
+                       "activation_function": "gelu_new"}),
+                "blocks.8.hook_resid_pre",
+                24_576,
+            ),
+            Self::Smollm2_135m => (
+                json!({"model_type": "llama", "vocab_size": 49152, "hidden_size": 576,
+                       "num_hidden_layers": 30, "num_attention_heads": 9,
+                       "num_key_value_heads": 3, "intermediate_size": 1536,
+                       "rms_norm_eps": 1e-5, "rope_theta": 100000.0,
+                       "max_position_embeddings": 8192, "tie_word_embeddings": true,
+                       "hidden_act": "silu"}),
+                "blocks.15.hook_resid_pre",
+                4_608,
+            ),
+            Self::Gemma2_2b => (
+                json!({"model_type": "gemma2", "vocab_size": 256000, "hidden_size": 2304,
+                       "num_hidden_layers": 26, "num_attention_heads": 8,
+                       "num_key_value_heads": 4, "head_dim": 256, "intermediate_size": 9216,
+                       "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
+                       "max_position_embeddings": 8192, "query_pre_attn_scalar": 256,
+                       "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,
+                       "sliding_window": 4096, "hidden_activation": "gelu_pytorch_tanh"}),
+                "blocks.12.hook_resid_post",
+                16_384,
+            ),
+        }
+    }
+}
+
+/// Uniform values in `[-scale, scale]` (+ `offset`) from a fast per-chunk generator: the
+/// benchmark needs finite, non-degenerate weights, not good randomness.
+fn random_values(n: usize, scale: f32, offset: f32, seed: u64) -> Vec<f32> {
+    use rayon::prelude::*;
+    let mut v = vec![0f32; n];
+    v.par_chunks_mut(1 << 16)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            let mut x = seed ^ (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            for out in chunk {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let u = (x >> 40) as f32 / (1u64 << 24) as f32;
+                *out = offset + scale * (2.0 * u - 1.0);
+            }
+        });
+    v
+}
+
+/// Random weights for every tensor the model reads (`shapes` as the model asks for them).
+fn random_var_builder(
+    cfg: &serde_json::Value,
+    hook: crate::model::HookPoint,
+    device: &Device,
+) -> Result<candle_nn::VarBuilder<'static>> {
+    let names = weight_shapes(cfg, hook.blocks_needed());
+    let mut tensors = std::collections::HashMap::new();
+    for (i, (name, shape)) in names.into_iter().enumerate() {
+        let n = shape.iter().product();
+        let is_norm = name.contains("norm") || name.contains("ln_");
+        let (scale, offset) = match (is_norm, name.ends_with("bias")) {
+            (true, false) => (0.05, if name.contains("ln_") { 1.0 } else { 0.0 }),
+            (_, true) => (0.02, 0.0),
+            _ => (0.035, 0.0),
+        };
+        let v = random_values(n, scale, offset, i as u64 + 1);
+        tensors.insert(name, Tensor::from_vec(v, shape, device)?);
+    }
+    Ok(candle_nn::VarBuilder::from_tensors(
+        tensors,
+        candle_core::DType::F32,
+        device,
+    ))
+}
+
+/// Names and shapes of the weights of the first `blocks` blocks, as in Hugging Face files.
+fn weight_shapes(cfg: &serde_json::Value, blocks: usize) -> Vec<(String, Vec<usize>)> {
+    let get = |k: &str| cfg[k].as_u64().unwrap_or(0) as usize;
+    let mut out = Vec::new();
+    if cfg["model_type"] == "gpt2" {
+        let (v, p, d) = (get("vocab_size"), get("n_positions"), get("n_embd"));
+        out.push(("wte.weight".into(), vec![v, d]));
+        out.push(("wpe.weight".into(), vec![p, d]));
+        for l in 0..blocks {
+            for ln in ["ln_1", "ln_2"] {
+                out.push((format!("h.{l}.{ln}.weight"), vec![d]));
+                out.push((format!("h.{l}.{ln}.bias"), vec![d]));
+            }
+            for (name, i, o) in [
+                ("attn.c_attn", d, 3 * d),
+                ("attn.c_proj", d, d),
+                ("mlp.c_fc", d, 4 * d),
+                ("mlp.c_proj", 4 * d, d),
+            ] {
+                out.push((format!("h.{l}.{name}.weight"), vec![i, o]));
+                out.push((format!("h.{l}.{name}.bias"), vec![o]));
+            }
+        }
+        return out;
+    }
+    let (v, d, f) = (
+        get("vocab_size"),
+        get("hidden_size"),
+        get("intermediate_size"),
+    );
+    let heads = get("num_attention_heads");
+    let hd = cfg["head_dim"].as_u64().map_or(d / heads, |h| h as usize);
+    let kv = get("num_key_value_heads");
+    out.push(("model.embed_tokens.weight".into(), vec![v, d]));
+    let mut norms = vec!["input_layernorm", "post_attention_layernorm"];
+    if cfg["model_type"] == "gemma2" {
+        norms.extend(["pre_feedforward_layernorm", "post_feedforward_layernorm"]);
+    }
+    for l in 0..blocks {
+        let p = format!("model.layers.{l}");
+        for n in &norms {
+            out.push((format!("{p}.{n}.weight"), vec![d]));
+        }
+        for (name, o, i) in [
+            ("self_attn.q_proj", heads * hd, d),
+            ("self_attn.k_proj", kv * hd, d),
+            ("self_attn.v_proj", kv * hd, d),
+            ("self_attn.o_proj", d, heads * hd),
+            ("mlp.gate_proj", f, d),
+            ("mlp.up_proj", f, d),
+            ("mlp.down_proj", d, f),
+        ] {
+            out.push((format!("{p}.{name}.weight"), vec![o, i]));
+        }
+    }
+    out
+}
+
+/// A random ReLU SAE of `d_sae` latents on `d_in`-wide inputs, for timing.
+fn random_sae(d_in: usize, d_sae: usize, hook: &str, device: &Device) -> Result<crate::sae::Sae> {
+    use crate::sae::{Architecture, Normalization, Sae, SaeConfig, SaeParams, TopKSelection};
+    let cfg = SaeConfig {
+        d_in,
+        d_sae,
+        hook_name: hook.into(),
+        architecture: Architecture::Standard,
+        apply_b_dec_to_input: true,
+        normalize_activations: Normalization::None,
+        neuronpedia_id: None,
+        context_size: None,
+        dataset_path: None,
+        prepend_bos: None,
+        center_writing_weights: None,
+        topk_selection: TopKSelection::Unscaled,
+    };
+    let params = SaeParams {
+        w_enc: random_values(d_in * d_sae, 0.05, 0.0, 11),
+        b_enc: random_values(d_sae, 0.1, -0.2, 12),
+        w_dec: random_values(d_sae * d_in, 0.05, 0.0, 13),
+        b_dec: random_values(d_in, 0.1, 0.0, 14),
+        threshold: None,
+    };
+    Sae::from_params(cfg, params, "random".into(), device)
+}
+
+/// Rows per SAE encode call, as `cooc` slices a batch (16 MiB of activations at a time).
+fn encode_rows(d_sae: usize) -> usize {
+    ((16 << 20) / (4 * d_sae)).max(64)
+}
+
+/// Times the forward pass to the hook and the SAE encode of `tokens` tokens (windows of
+/// `window`) on a model of `shape` with random weights, best of `repeats` after a warm-up, and
+/// prints tokens/s.
+pub fn shape(
+    shape: ModelShape,
+    tokens: usize,
+    window: usize,
+    repeats: usize,
+    device: DeviceKind,
+) -> Result<()> {
+    let device = crate::activations::open_device(device)?;
+    ensure!(
+        window > 0 && tokens >= window,
+        "--tokens {tokens} must hold at least one window of {window}"
+    );
+    let (cfg, hook_name, d_sae) = shape.spec();
+    let hook = crate::model::HookPoint::parse(hook_name)?;
+    let vb = random_var_builder(&cfg, hook, &device)?;
+    let model: Box<dyn crate::model::ResidualModel> = if cfg["model_type"] == "gpt2" {
+        let config = serde_json::from_value(cfg.clone())?;
+        Box::new(crate::model::gpt2::Gpt2::load(vb, config, hook)?)
+    } else {
+        let config = crate::model::decoder::DecoderConfig::from_json(&cfg, "bench")?;
+        Box::new(crate::model::decoder::Decoder::load(vb, config, hook)?)
+    };
+    let d = model.d_model();
+    let sae = random_sae(d, d_sae, hook_name, &device)?;
+    let windows = tokens / window;
+    let ids: Vec<u32> = random_values(windows * window, 0.5, 0.5, 99)
+        .iter()
+        .map(|u| (u * 1000.0) as u32)
+        .collect();
+    let ids = Tensor::from_vec(ids, (windows, window), &device)?;
+    let n = windows * window;
+    let forward = || -> Result<Tensor> { Ok(model.residual(&ids)?.reshape((n, d))?) };
+    let encode = |resid: &Tensor| -> Result<()> {
+        let rows = encode_rows(d_sae);
+        for start in (0..n).step_by(rows) {
+            let acts = sae.encode(&resid.narrow(0, start, rows.min(n - start))?)?;
+            std::hint::black_box(acts.flatten_all()?.to_vec1::<f32>()?);
+        }
+        Ok(())
+    };
+    let resid = forward()?;
+    encode(&resid)?;
+    let (mut best_forward, mut best_encode) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        let resid = forward()?;
+        best_forward = best_forward.min(start.elapsed().as_secs_f64());
+        let start = Instant::now();
+        encode(&resid)?;
+        best_encode = best_encode.min(start.elapsed().as_secs_f64());
+    }
+    println!(
+        "shape {shape:?}: forward to {hook_name} and SAE encode ({d} -> {d_sae}), {n} tokens in windows of {window}, random weights, {device:?}, {} threads, best of {}",
+        rayon::current_num_threads(),
+        repeats.max(1)
+    );
+    println!("{:<30} {:>10} {:>14}", "stage", "seconds", "tokens/s");
+    for (stage, secs) in [
+        ("forward to the hook", best_forward),
+        ("SAE encode", best_encode),
+    ] {
+        println!("{stage:<30} {secs:>10.3} {:>14.0}", n as f64 / secs);
+    }
+    Ok(())
+}
+
+/// Runs every hook of the golden fixtures in `fixtures` (`tiny-{gpt2,llama,gemma2}` and
+/// `golden/{name}_tiny_hooks.safetensors`, as the golden tests read them) on `device`, prints
+/// the largest relative error per model and fails above 1e-4 (the golden tests' tolerance).
+pub fn golden(fixtures: &Path, device: DeviceKind) -> Result<()> {
+    let device = crate::activations::open_device(device)?;
+    let hub = crate::hub::Hub::from_env(false)?;
+    let mut failed = Vec::new();
+    for name in ["gpt2", "llama", "gemma2"] {
+        let golden_file = fixtures.join(format!("golden/{name}_tiny_hooks.safetensors"));
+        let golden = candle_core::safetensors::load(&golden_file, &device)
+            .with_context(|| format!("cannot read {}", golden_file.display()))?;
+        let tokens = golden
+            .get("tokens")
+            .with_context(|| format!("{} has no tokens", golden_file.display()))?
+            .to_dtype(candle_core::DType::U32)?;
+        let location = crate::hub::Location::Local(fixtures.join(format!("tiny-{name}")));
+        let files = crate::model::ModelFiles::resolve(&location, &hub)?;
+        let mut worst = 0f32;
+        for (hook_name, expected) in golden.iter().filter(|(k, _)| k.starts_with("blocks.")) {
+            let hook = crate::model::HookPoint::parse(hook_name)?;
+            let model = crate::model::load_model(&files, hook, &device)?;
+            let ours = model.residual(&tokens)?;
+            let diff = (&ours - expected)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            let scale = expected.abs()?.max_all()?.to_scalar::<f32>()?;
+            worst = worst.max(diff / scale.max(f32::MIN_POSITIVE));
+        }
+        let ok = worst <= 1e-4;
+        println!(
+            "golden {name}: max relative error {worst:.2e} over every hook ({})",
+            if ok { "ok" } else { "FAILED" }
+        );
+        if !ok {
+            failed.push(name);
+        }
+    }
+    ensure!(
+        failed.is_empty(),
+        "the forward pass on {device:?} differs from the golden fixtures of {failed:?} by more than 1e-4"
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -230,6 +230,15 @@ pub struct StageCommon {
     pub quiet: bool,
 }
 
+impl StageCommon {
+    /// The results folder: `--results-dir` when given, else `[run] results_dir`.
+    pub fn results_root(&self, run: &Run) -> PathBuf {
+        self.results_dir
+            .clone()
+            .unwrap_or_else(|| run.results_dir.clone())
+    }
+}
+
 /// Compute device.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

@@ -3,11 +3,13 @@
 //!
 //! Stages, side by side (none refers to another; they talk through the results folder):
 //! [`cooc`] (co-occurrence counts and Jaccard), [`graph`] (edge thresholds, subgraphs, node
-//! tables, pictures), [`pca`] (PCA of subgraph reconstructions, h5 files), [`export`] (the
+//! tables, pictures), [`pca`] (PCA of subgraph reconstructions, h5 files), [`subspace`] (one
+//! subgraph in depth: figures, representative points, custom prompts), [`export`] (the
 //! explorer site), [`stats`] (size effects), [`train`] (`train-sae`), [`bench`] (benchmarks).
 //!
 //! Below them: [`activations`] (the one activation stream: batches of windows, read positions,
-//! residual stream, SAE activations), [`data`] (documents and SAELens windows), [`tokenizer`],
+//! residual stream, SAE activations), [`subgraph_pca`] (gathering a subgraph's examples and their
+//! PCA, shared by `pca` and `subspace`), [`data`] (documents and SAELens windows), [`tokenizer`],
 //! [`model`] (language models to a hook), [`sae`] (SAELens / Gemma Scope SAEs, the active-latent
 //! cut), [`sources`] (where a config's inputs come from), [`provenance`] (fingerprints of those inputs), [`config`], [`registry`] (the paper's
 //! releases), [`hub`] (local paths and the Hugging Face hub), [`pairs`] (exact pair-count
@@ -34,6 +36,8 @@ pub mod results;
 pub mod sae;
 pub mod sources;
 pub mod stats;
+pub mod subgraph_pca;
+pub mod subspace;
 pub mod synth;
 pub mod tokenizer;
 pub mod train;

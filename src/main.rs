@@ -8,6 +8,7 @@ use saecooc::export;
 use saecooc::graph::{self, GraphOptions};
 use saecooc::io::pyfmt::float_repr;
 use saecooc::pca::{self, PcaOptions};
+use saecooc::subspace::{self, SubspaceOptions};
 use saecooc::synth::{self, SynthOptions};
 use saecooc::train::{self, TrainArchitecture, TrainOptions};
 use std::path::PathBuf;
@@ -65,6 +66,18 @@ enum Command {
     /// the data, runs an exact 3-component PCA on the subgraph's reconstructions and writes
     /// {neat_sae_id}_pca_for_streamlit/{max_examples}cap_graph_analysis_results_size_{k}_nbatch_{nb}.h5.
     Pca(PcaArgs),
+    /// Analyse one subgraph in depth: PCA, figures, representative points, custom prompts.
+    ///
+    /// Takes the PCA config (as `pca`) and a subgraph id from the node table `graphs` wrote.
+    /// Gathers the tokens where the subgraph fires with `pca`'s rules, fits the PCA of their
+    /// reconstructions and of the subgraph's decoder rows, and writes into
+    /// {out}/{model}/{release}/{neat_sae_id}/pca_{ts}_subgraph_{sid}/: pca_df_subgraph_{sid}.csv
+    /// (every example with its PCs and activations), an h5 group in `pca`'s layout, figures as
+    /// PNG and interactive HTML (PC scatters by token, top latent, latent strength and active
+    /// latents; explained variance; scatter matrix; Ward-clustered heat map; decoder PCA;
+    /// representative points and --points with their activation bar charts) and subspace.json.
+    /// --prompts places each line's tokens where the subgraph fires into the same PC space.
+    Subspace(SubspaceArgs),
     /// Write the interactive explorer of the results as a self-contained static site.
     ///
     /// Scans --results-dir for {model}/{release}/{sae}/n_batches_{N}/ folders (node tables,
@@ -136,6 +149,23 @@ struct BenchArgs {
     /// Device for the end-to-end benchmark.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceKind,
+    /// Instead: time the forward pass to the hook and the SAE encode alone on a model of this
+    /// shape with random weights in memory (nothing is written).
+    #[arg(long, value_enum)]
+    shape: Option<saecooc::bench::ModelShape>,
+    /// Tokens per forward pass for --shape.
+    #[arg(long, default_value_t = 4096)]
+    shape_tokens: usize,
+    /// Window length for --shape.
+    #[arg(long, default_value_t = 128)]
+    window: usize,
+    /// Timed repetitions for --shape (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Instead: run the golden fixtures' models (tests/fixtures) on --device and compare every
+    /// hook with the reference values (relative error at most 1e-4).
+    #[arg(long)]
+    golden: Option<PathBuf>,
 }
 
 /// `bench --store`.
@@ -177,6 +207,15 @@ struct PcaArgs {
 }
 
 #[derive(Args)]
+struct SubspaceArgs {
+    /// The PCA config (the original's config_pca_streamlit_maxexamples.toml format).
+    #[arg(long, short)]
+    config: PathBuf,
+    #[command(flatten)]
+    options: SubspaceOptions,
+}
+
+#[derive(Args)]
 struct ExportArgs {
     /// The results root (as `cooc`/`graphs`/`pca` wrote it).
     #[arg(long, default_value = "results")]
@@ -184,6 +223,9 @@ struct ExportArgs {
     /// Output folder for the site.
     #[arg(long, default_value = "site")]
     out: PathBuf,
+    /// Where `subspace` wrote its folders (default: `figures` beside the results folder).
+    #[arg(long)]
+    figures_dir: Option<PathBuf>,
     /// A PCA config (the original's format) whose [recommended_views] become example buttons.
     #[arg(long, short)]
     config: Option<PathBuf>,
@@ -197,6 +239,9 @@ struct ServeArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8000)]
     port: u16,
+    /// Print one line per request on stderr (path, status, bytes sent, gzip or not).
+    #[arg(long)]
+    log: bool,
 }
 
 #[derive(Args)]
@@ -384,6 +429,39 @@ fn run_pca(args: PcaArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
+fn run_subspace(args: SubspaceArgs, quiet: bool) -> Result<()> {
+    let config = PcaConfig::load(&args.config)?;
+    let mut options = args.options;
+    options.common.quiet = quiet;
+    let s = subspace::run(&config, &options)?;
+    if !quiet {
+        let ratio: Vec<String> = s
+            .pca
+            .explained_variance_ratio
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect();
+        println!(
+            "{}: subgraph {} ({} latents) fired on {} tokens in {} batches; explained variance ratio {} ({:.1} s) → {}",
+            s.sae_id,
+            s.subgraph_id,
+            s.latents.len(),
+            s.examples,
+            s.batches_read,
+            ratio.join(", "),
+            s.seconds,
+            s.folder.display()
+        );
+        if let Some(p) = &s.prompts {
+            println!(
+                "  prompts: {} tokens placed from {} prompts; nothing fired on lines {:?}",
+                p.examples, p.prompts, p.silent_lines
+            );
+        }
+    }
+    Ok(())
+}
+
 fn run_train(args: TrainArgs, quiet: bool) -> Result<()> {
     let config = Config::load(&args.config)?;
     let architecture = match args.architecture.as_str() {
@@ -431,12 +509,25 @@ fn run_export(args: ExportArgs, quiet: bool) -> Result<()> {
         Some(path) => export::recommended_views(PcaConfig::load(path)?.recommended_views.as_ref()),
         None => Vec::new(),
     };
-    let s = export::run(&args.results_dir, &args.out, &views)?;
+    let figures = args.figures_dir.clone().unwrap_or_else(|| {
+        let parent = args
+            .results_dir
+            .parent()
+            .unwrap_or(std::path::Path::new(""));
+        parent.join("figures")
+    });
+    let s = export::run(&args.results_dir, &figures, &args.out, &views)?;
     if !quiet {
+        for line in &s.runs {
+            println!("{line}");
+        }
         println!(
-            "explorer of {} SAEs ({} subgraphs with PCA): open {} or run `saecooc serve --dir {}`",
+            "explorer of {} SAEs ({} subgraphs with PCA, {} analysed subspaces; {} files, {:.1} MB): open {} or run `saecooc serve --dir {}`",
             s.saes,
             s.subgraphs,
+            s.subspaces,
+            s.files,
+            s.bytes as f64 / 1e6,
             s.index.display(),
             args.out.display()
         );
@@ -547,6 +638,18 @@ fn check_bench_args(args: &BenchArgs) -> Result<()> {
 fn run_bench(args: BenchArgs) -> Result<()> {
     use saecooc::pairs::Storage;
     check_bench_args(&args)?;
+    if let Some(fixtures) = &args.golden {
+        return saecooc::bench::golden(fixtures, args.device);
+    }
+    if let Some(shape) = args.shape {
+        return saecooc::bench::shape(
+            shape,
+            args.shape_tokens,
+            args.window,
+            args.repeats,
+            args.device,
+        );
+    }
     if args.end_to_end {
         return saecooc::bench::end_to_end(&args.dir, args.batches, args.device).map(|_| ());
     }
@@ -585,9 +688,10 @@ fn main() -> ExitCode {
         Command::Bench(args) => run_bench(args),
         Command::Graphs(args) => run_graphs(args, cli.quiet),
         Command::Pca(args) => run_pca(args, cli.quiet),
+        Command::Subspace(args) => run_subspace(args, cli.quiet),
         Command::TrainSae(args) => run_train(args, cli.quiet),
         Command::Export(args) => run_export(args, cli.quiet),
-        Command::Serve(args) => export::serve::serve(&args.dir, args.port),
+        Command::Serve(args) => export::serve::serve(&args.dir, args.port, args.log),
         Command::Stats(args) => run_stats(args, cli.quiet),
         Command::Synth(args) => run_synth(args, cli.quiet),
     };

@@ -641,6 +641,9 @@ impl Sae {
         if self.cfg.apply_b_dec_to_input {
             x = x.broadcast_sub(&self.b_dec)?;
         }
+        if x.device().is_cpu() && !matches!(self.cfg.architecture, Architecture::TopK(_)) {
+            return self.encode_cpu(&x);
+        }
         let pre = x.matmul(&self.w_enc)?.broadcast_add(&self.b_enc)?;
         Ok(match self.cfg.architecture {
             Architecture::Standard => pre.relu()?,
@@ -661,6 +664,24 @@ impl Sae {
         })
     }
 
+    /// [`Sae::encode`] of a ReLU or JumpReLU SAE on the CPU: one product, then the bias and
+    /// the activation in place over the rows (no temporaries). NaN stays NaN.
+    fn encode_cpu(&self, x: &Tensor) -> Result<Tensor> {
+        let pre = x.matmul(&self.w_enc)?;
+        let bias: Vec<f32> = self.b_enc.to_vec1()?;
+        let d_sae = self.cfg.d_sae;
+        let jump = matches!(self.cfg.architecture, Architecture::JumpRelu);
+        crate::model::kernels::update(&pre, |v| {
+            if jump {
+                jump_relu_rows(v, &bias, &self.threshold, d_sae)
+            } else {
+                let act = crate::model::kernels::Act::Relu;
+                crate::model::kernels::bias_act(v, Some(&bias), act, d_sae)
+            }
+        })?;
+        Ok(pre)
+    }
+
     /// How a TopK SAE chooses its latents, as recorded in run metadata: `unscaled` or
     /// `decoder-norm-scaled` ([`TopKSelection`]); None for other architectures.
     pub fn selection_rule(&self) -> Option<&'static str> {
@@ -669,6 +690,20 @@ impl Sae {
             _ => None,
         }
     }
+}
+
+/// `v ← relu(v + b)` where `v + b > θ`, else 0 (NaN kept), for every row of `d_sae` values.
+fn jump_relu_rows(data: &mut [f32], bias: &[f32], theta: &[f32], d_sae: usize) {
+    use rayon::prelude::*;
+    data.par_chunks_mut(d_sae * 16).for_each(|chunk| {
+        for row in chunk.chunks_exact_mut(d_sae) {
+            for ((v, b), t) in row.iter_mut().zip(bias).zip(theta) {
+                let x = *v + b;
+                let kept = (x > *t && x > 0.0) || x.is_nan();
+                *v = if kept { x } else { 0.0 };
+            }
+        }
+    });
 }
 
 /// The per-latent cut `t + θ_i` of activation threshold `t`, computed in f32: latent i is

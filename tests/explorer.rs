@@ -1,155 +1,549 @@
-//! The exported explorer in a real browser: headless Chromium driven through chromedriver
-//! (WebDriver over HTTP). Loads the site from disk, checks there are no console or script
-//! errors, clicks a PCA point and checks the bar chart appears and the graph is coloured by
-//! that token's activations; keeps a screenshot in `artifacts/explorer.png`.
+//! The exported explorer, in a real browser (headless Chromium through chromedriver; see
+//! `explorer_fixture/browser.rs` for how it is started, skipped and cleaned up) and on disk:
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them and sets
-//! SAECOOC_REQUIRE_BROWSER=1 so that a missing browser fails there instead of skipping).
+//! - at the sizes where it used to break (a wide SAE written in the real formats, subgraphs of
+//!   4 to 25 latents), served by `saecooc serve`: the first page loads only the indexes and one
+//!   subgraph (resource timing and the server's log), gzip-compressed; for every subgraph with
+//!   PCA the bar labels and graph labels do not overlap, the context above the bars is wholly
+//!   visible with its token marked, the selected PCA point is the topmost element; every
+//!   subgraph is reachable through the table's pages, also with the "has PCA" filter;
+//! - on the real pipeline's outputs, opened from disk: no console errors, a real click, bars and
+//!   graph colouring, reload from the shared URL; after a second `pca` run the export shows that
+//!   run and only it;
+//! - a folder with two runs and no manifest: both exported, the newest shown first, and said so;
+//! - a subspace analysed by the real `subspace` stage: its page shows every example and the
+//!   custom prompts' tokens (marked), its representative points and `--points`, and its figures.
 
 mod common;
+mod explorer_fixture;
 
-use base64::Engine;
 use common::{assert_ok, pca_config, prepare, saecooc};
+use explorer_fixture::browser::{browser_or_skip, processes_with, Browser};
+use explorer_fixture::{write_another_run, write_wide, WideResults, WideSpec};
 use serde_json::{json, Value};
-use std::path::Path;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Driver {
+/// Reads a site data file `SAECOOC.{f}("{key}", {...});` as (key, value).
+fn read_call(path: &Path) -> (String, Value) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let open = text.find('(').unwrap();
+    let close = text.rfind(");").unwrap();
+    let args: Value = serde_json::from_str(&format!("[{}]", &text[open + 1..close])).unwrap();
+    (args[0].as_str().unwrap().to_string(), args[1].clone())
+}
+
+fn run_ok(args: &[&str]) -> std::process::Output {
+    let out = saecooc(args).output().unwrap();
+    assert_ok(&out);
+    out
+}
+
+fn export(results: &Path, site: &Path) -> std::process::Output {
+    run_ok(&[
+        "export",
+        "--results-dir",
+        results.to_str().unwrap(),
+        "--out",
+        site.to_str().unwrap(),
+    ])
+}
+
+/// The one SAE's entry of `data/index.js` and its own index.
+fn sae_index(site: &Path) -> (Value, Value) {
+    let (_, index) = read_call(&site.join("data/index.js"));
+    let entry = index["saes"][0].clone();
+    let (_, sae) = read_call(&site.join(entry["file"].as_str().unwrap()));
+    (entry, sae)
+}
+
+/// `saecooc serve --log` on a free port, killed when dropped.
+struct Served {
     child: Child,
-    base: String,
-    session: String,
+    url: String,
+    log: PathBuf,
 }
 
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session)).call();
-        let _ = self.child.kill();
-    }
-}
-
-fn post(url: &str, body: Value) -> Value {
-    let mut resp = ureq::post(url)
-        .send_json(&body)
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-    resp.body_mut().read_json::<Value>().unwrap()["value"].clone()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Driver {
-    fn start(chromedriver: &str) -> Self {
-        let port = free_port();
-        let child = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+impl Served {
+    fn start(site: &Path, log: PathBuf) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_saecooc"))
+            .args(["serve", "--port", "0", "--log", "--dir"])
+            .arg(site)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        while ureq::get(&format!("{base}/status")).call().is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "chromedriver did not start"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let caps = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1500",
-                     "--allow-file-access-from-files"]
-        }}}});
-        let session = post(&format!("{base}/session"), caps)["sessionId"]
-            .as_str()
-            .expect("a WebDriver session")
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
             .to_string();
-        let mut driver = Self {
-            child,
-            base,
-            session,
-        };
-        driver.base = format!("{}/session/{}", driver.base, driver.session);
-        driver
+        Self { child, url, log }
     }
 
-    fn js(&self, script: &str) -> Value {
-        post(
-            &format!("{}/execute/sync", self.base),
-            json!({"script": script, "args": []}),
-        )
-    }
-
-    fn wait_for(&self, script: &str) {
-        let started = Instant::now();
-        while self.js(script) != Value::Bool(true) {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "timed out waiting for: {script}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn errors(&self) -> Value {
-        self.js("return window.__errors;")
+    /// The request paths logged so far (favicon requests left out).
+    fn requests(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1).map(String::from))
+            .filter(|p| p != "/favicon.ico")
+            .collect()
     }
 }
 
-fn find_chromedriver() -> Option<String> {
-    ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
-        .iter()
-        .find(|p| Path::new(p).is_file())
-        .map(|p| p.to_string())
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Shows subgraph `id` of `size` through the URL fragment and waits until it is drawn.
+fn show(browser: &Browser, run: &str, size: usize, id: i64) -> String {
+    let script = format!(
+        "const s = SAECOOC.indexData.saes[0]; \
+         const h = '#' + new URLSearchParams({{model: s.model, release: s.release, sae: s.sae, run: '{run}', size: '{size}', subgraph: '{id}'}}).toString(); \
+         if (h !== location.hash) {{ SAECOOC.shown = null; location.hash = h; }} \
+         return s.key + '/{run}/{id}';"
+    );
+    let key = browser.js(&script).as_str().unwrap().to_string();
+    browser.wait_for(&format!("return SAECOOC.shown === '{key}';"));
+    key
+}
+
+/// Clicks PCA point `i` (through the page: it may lie under other points) and waits for the
+/// bar chart.
+fn select_point(browser: &Browser, i: usize) {
+    browser.js(&format!(
+        "document.querySelector('#pca circle.point[data-i=\"{i}\"]').dispatchEvent(new MouseEvent('click', {{bubbles: true}}));"
+    ));
+    browser.wait_for(&format!(
+        "const c = document.querySelector('#pca circle.selected'); \
+         return !!c && c.getAttribute('data-i') === '{i}' && document.querySelectorAll('#bars rect.bar').length > 0;"
+    ));
+}
+
+/// Overlaps among the boxes of `a` (and between `a` and `b`), in page pixels (more than
+/// half a pixel each way counts), and boxes of `a` outside the svg `within`.
+const LAYOUT_CHECK: &str = r#"
+const box = e => { const r = e.getBoundingClientRect(); return {l: r.left, t: r.top, r: r.right, b: r.bottom, what: e.textContent || e.getAttribute('data-id')}; };
+const hit = (p, q) => Math.min(p.r, q.r) - Math.max(p.l, q.l) > 0.5 && Math.min(p.b, q.b) - Math.max(p.t, q.t) > 0.5;
+const check = (a, b, within) => {
+  const A = Array.from(document.querySelectorAll(a)).map(box), B = b ? Array.from(document.querySelectorAll(b)).map(box) : [];
+  const W = document.querySelector(within).getBoundingClientRect(), out = [];
+  A.forEach((p, i) => {
+    A.slice(i + 1).forEach(q => { if (hit(p, q)) out.push(p.what + ' overlaps ' + q.what); });
+    B.forEach(q => { if (hit(p, q)) out.push(p.what + ' overlaps node ' + q.what); });
+    if (p.l < W.left - 0.5 || p.r > W.right + 0.5 || p.t < W.top - 0.5 || p.b > W.bottom + 0.5) out.push(p.what + ' outside');
+  });
+  return {count: A.length, problems: out};
+};
+"#;
+
+/// Asserts what the issue found broken, for the shown subgraph with point `i` selected.
+fn assert_readable(browser: &Browser, size: usize, context: &str, token: &str) {
+    let what = format!("subgraph of {size} latents");
+    let bars = browser.js(&format!(
+        "{LAYOUT_CHECK} return check('#bars text.bar-label', null, '#bars');"
+    ));
+    assert_eq!(bars["count"], size, "{what}: bar labels {bars}");
+    assert_eq!(bars["problems"], json!([]), "{what}: bar labels {bars}");
+    let graph = browser.js(&format!(
+        "{LAYOUT_CHECK} return check('#graph text.label', '#graph circle.node', '#graph');"
+    ));
+    assert_eq!(graph["count"], size, "{what}: graph labels {graph}");
+    assert_eq!(graph["problems"], json!([]), "{what}: graph labels {graph}");
+    // The layout uses the panel: nodes spread over most of its height and width.
+    let spread = browser.js(
+        "const svg = document.getElementById('graph').getBoundingClientRect(); \
+         const r = Array.from(document.querySelectorAll('#graph circle.node')).map(c => c.getBoundingClientRect()); \
+         return [(Math.max(...r.map(x => x.bottom)) - Math.min(...r.map(x => x.top))) / svg.height, \
+                 (Math.max(...r.map(x => x.right)) - Math.min(...r.map(x => x.left))) / svg.width];",
+    );
+    if size >= 7 {
+        for (axis, v) in ["height", "width"].iter().zip(spread.as_array().unwrap()) {
+            assert!(
+                v.as_f64().unwrap() > 0.6,
+                "{what}: nodes use {v} of the graph's {axis}"
+            );
+        }
+    }
+    // The context: wrapped, wholly inside its panel, the token marked.
+    let shown = browser.js(
+        "const b = document.getElementById('bar-context'), r = b.getBoundingClientRect(), \
+         p = document.getElementById('bars-panel').getBoundingClientRect(), m = b.querySelector('mark'); \
+         return {hidden: b.hidden, text: b.textContent, mark: m && m.textContent, \
+                 overflow: b.scrollWidth - b.clientWidth, overflowY: b.scrollHeight - b.clientHeight, \
+                 inside: r.left >= p.left && r.right <= p.right && r.top >= p.top && r.bottom <= p.bottom, \
+                 lines: Math.round(r.height / parseFloat(getComputedStyle(b).lineHeight))};",
+    );
+    let expected = context.replacen(&format!("|{token}|"), token, 1);
+    assert_eq!(shown["hidden"], false, "{what}: {shown}");
+    assert_eq!(
+        shown["text"],
+        expected.replace('\n', "\\n"),
+        "{what}: {shown}"
+    );
+    assert_eq!(shown["mark"], token, "{what}: {shown}");
+    assert!(shown["overflow"].as_i64().unwrap() <= 0, "{what}: {shown}");
+    assert!(shown["overflowY"].as_i64().unwrap() <= 0, "{what}: {shown}");
+    assert_eq!(shown["inside"], true, "{what}: {shown}");
+    if context.len() > 200 {
+        assert!(
+            shown["lines"].as_i64().unwrap() >= 2,
+            "{what}: not wrapped: {shown}"
+        );
+    }
+    // The selected point is on top of the points drawn at the same place.
+    let top = browser.js(
+        "const c = document.querySelector('#pca circle.selected'); c.scrollIntoView({block: 'center'}); \
+         const r = c.getBoundingClientRect(), x = (r.left + r.right) / 2, y = (r.top + r.bottom) / 2; \
+         return {top: document.elementFromPoint(x, y) === c, \
+                 under: document.elementsFromPoint(x, y).filter(e => e.classList.contains('point')).length};",
+    );
+    assert_eq!(top["top"], true, "{what}: selected point hidden: {top}");
+    assert!(top["under"].as_u64().unwrap() >= 6, "{what}: {top}");
+}
+
+/// The subgraph ids on every page of the table, paging with real clicks.
+fn table_ids(browser: &Browser) -> Vec<i64> {
+    let mut ids = Vec::new();
+    loop {
+        let page = browser.js(
+            "return {ids: Array.from(document.querySelectorAll('#all tbody tr')).map(r => +r.getAttribute('data-id')), \
+                     last: document.getElementById('page-next').disabled, info: document.getElementById('page-info').textContent};",
+        );
+        ids.extend(
+            page["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap()),
+        );
+        if page["last"] == true {
+            break;
+        }
+        browser.click("#page-next");
+        assert!(ids.len() < 100_000, "the table never ends: {page}");
+    }
+    ids.sort();
+    ids
+}
+
+fn wide_spec() -> WideSpec {
+    WideSpec {
+        subgraphs: vec![
+            (2, 60),
+            (3, 30),
+            (4, 12),
+            (5, 6),
+            (7, 5),
+            (10, 4),
+            (13, 4),
+            (18, 3),
+            (25, 3),
+        ],
+        pca: vec![(4, 3), (5, 2), (7, 2), (10, 2), (13, 2), (18, 1), (25, 2)],
+        cap: 300,
+        n_batches: 8,
+        seed: 7,
+    }
 }
 
 #[test]
-fn explorer_works_in_a_real_browser() {
-    let Some(chromedriver) = find_chromedriver() else {
-        assert!(
-            std::env::var("SAECOOC_REQUIRE_BROWSER").is_err(),
-            "chromedriver not found (apt-get install chromium chromium-driver)"
-        );
-        eprintln!("skipped: no chromedriver (apt-get install chromium chromium-driver)");
+fn explorer_at_scale_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let wide: WideResults = write_wide(&dir.path().join("results"), &wide_spec());
+    let site = dir.path().join("site");
+    let out = export(&wide.root, &site);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("PCA run 300-example cap, nbatch 8 (the only run)"),
+        "{stdout}"
+    );
+    let Some(browser) = browser_or_skip("explorer_at_scale_in_a_real_browser") else {
         return;
     };
+    let marker = browser.marker();
+    let served = Served::start(&site, dir.path().join("serve.log"));
+    let (entry, _) = sae_index(&site);
+    let key = entry["key"].as_str().unwrap().to_string();
+    let run = "300cap_nbatch_8";
+
+    // First load: the page, the two indexes and the first subgraph, compressed.
+    browser.goto(&served.url);
+    let first = wide.pca.iter().min_by_key(|p| (p.0, p.1)).unwrap();
+    browser.wait_for(&format!(
+        "return SAECOOC.shown === '{key}/{run}/{}';",
+        first.1
+    ));
+    let resources = browser.js(
+        "return performance.getEntriesByType('resource').filter(e => !e.name.startsWith('data:')) \
+         .map(e => ({path: new URL(e.name).pathname, encoded: e.encodedBodySize, decoded: e.decodedBodySize}));",
+    );
+    let paths: Vec<&str> = resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .filter(|p| *p != "/favicon.ico")
+        .collect();
+    let subgraph_file = format!("/data/{key}/{run}/{}.js", first.1);
+    assert_eq!(
+        paths,
+        [
+            "/data/index.js",
+            &format!("/data/{key}/index.js"),
+            &subgraph_file
+        ],
+        "{resources}"
+    );
+    for r in resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] != "/favicon.ico")
+    {
+        assert!(
+            r["encoded"].as_u64().unwrap() < r["decoded"].as_u64().unwrap(),
+            "not compressed: {r}"
+        );
+    }
+    let started = Instant::now();
+    while served.requests().len() < 4 && started.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        served.requests(),
+        [
+            "/".to_string(),
+            "/data/index.js".into(),
+            format!("/data/{key}/index.js"),
+            subgraph_file.clone()
+        ]
+    );
+    assert_eq!(browser.errors(), json!([]), "errors while loading");
+
+    // Every subgraph with PCA, 4 to 25 latents: readable, each loading only its own file.
+    let mut sizes_seen = Vec::new();
+    for &(size, id, _) in &wide.pca {
+        let before = served.requests().len();
+        let shown = show(&browser, run, size, id);
+        let (_, data) = read_call(&site.join(format!("data/{shown}.js")));
+        assert_eq!(data["nodes"].as_array().unwrap().len(), size);
+        select_point(&browser, 0);
+        let context = data["points"]["context"][0].as_str().unwrap();
+        let token = data["points"]["token"][0].as_str().unwrap();
+        assert_readable(&browser, size, context, token);
+        let new: Vec<String> = served.requests()[before..].to_vec();
+        assert!(
+            new.iter().all(|p| p == &format!("/data/{shown}.js")),
+            "showing {shown} loaded {new:?}"
+        );
+        sizes_seen.push(size);
+        if size == 25 {
+            let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+            std::fs::create_dir_all(&artifacts).unwrap();
+            std::fs::write(artifacts.join("explorer-25.png"), browser.screenshot()).unwrap();
+        }
+    }
+    assert!(sizes_seen.contains(&4) && sizes_seen.contains(&25));
+    let cached = browser.js("return SAECOOC.cached();");
+    assert!(cached["subgraphs"].as_u64().unwrap() <= 8, "{cached}");
+
+    // The table: every subgraph on some page; with the filter, every one with PCA; a size-4
+    // subgraph with PCA opens from it.
+    let mut all: Vec<i64> = wide.table.iter().map(|t| t.0).collect();
+    all.sort();
+    assert!(all.len() > 100);
+    assert_eq!(table_ids(&browser), all);
+    browser.js("document.getElementById('page-size').value = '25'; document.getElementById('page-size').dispatchEvent(new Event('change'));");
+    assert_eq!(table_ids(&browser), all);
+    browser.click("#pca-only");
+    let mut with_pca: Vec<i64> = wide.pca.iter().map(|p| p.1).collect();
+    with_pca.sort();
+    assert_eq!(table_ids(&browser), with_pca);
+    let target = wide
+        .pca
+        .iter()
+        .filter(|p| p.0 == 4)
+        .map(|p| p.1)
+        .max()
+        .unwrap();
+    browser.js("document.getElementById('page-size').value = '500'; document.getElementById('page-size').dispatchEvent(new Event('change'));");
+    browser.js("SAECOOC.shown = null;");
+    browser.click(&format!("#all tbody tr[data-id=\"{target}\"]"));
+    browser.wait_for(&format!("return SAECOOC.shown === '{key}/{run}/{target}';"));
+    assert_eq!(
+        browser.js("return document.querySelectorAll('#graph circle.node').length;"),
+        4
+    );
+    assert_eq!(browser.errors(), json!([]), "errors while browsing");
+
+    drop(browser);
+    assert_eq!(
+        processes_with(&marker),
+        Vec::<u32>::new(),
+        "Chromium processes left running"
+    );
+}
+
+/// `export` of a folder with two `pca` runs and no saecooc manifest (the original's scripts):
+/// both offered, the newest first, and the user told; the older one was taken before because
+/// its name sorts first.
+#[test]
+fn export_offers_every_run_of_a_folder_without_manifest() {
     let dir = tempfile::tempdir().unwrap();
-    let (p, results) = prepare(dir.path());
-    std::fs::write(dir.path().join("pca.toml"), pca_config(&p, 6, 4, 150)).unwrap();
-    let run = |args: &[&str]| {
-        let out = saecooc(args).output().unwrap();
-        assert_ok(&out);
+    let results = dir.path().join("results");
+    let older = WideSpec {
+        subgraphs: vec![(4, 3), (5, 2)],
+        pca: vec![(4, 3), (5, 1)],
+        cap: 60,
+        n_batches: 40,
+        seed: 1,
     };
-    let results_arg = results.to_str().unwrap();
-    run(&[
+    write_wide(&results, &older);
+    std::thread::sleep(Duration::from_millis(50));
+    let newer = WideSpec {
+        n_batches: 400,
+        pca: vec![(4, 2)],
+        ..older
+    };
+    let newest = write_another_run(&results, &newer);
+    let site = dir.path().join("site");
+    let out = export(&results, &site);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        stdout.contains("PCA run 60-example cap, nbatch 400 (newest files)")
+            && stdout.contains("PCA run 60-example cap, nbatch 40 (older files)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("holds 2 PCA runs and no saecooc manifest"),
+        "{stderr}"
+    );
+    let (_, sae) = sae_index(&site);
+    let runs: Vec<&str> = sae["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs, ["60cap_nbatch_400", "60cap_nbatch_40"]);
+    let shown: Vec<i64> = sae["runs"][0]["sizes"]["4"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l[0].as_i64().unwrap())
+        .collect();
+    let expected: Vec<i64> = newest.iter().map(|p| p.1).collect();
+    assert_eq!(shown, expected);
+    assert_eq!(sae["runs"][1]["sizes"]["5"].as_array().unwrap().len(), 1);
+}
+
+fn pca_run(dir: &Path, p: &saecooc::synth::SynthPaths, results: &Path, max_examples: usize) {
+    let config = dir.join(format!("pca-{max_examples}.toml"));
+    std::fs::write(&config, pca_config(p, 6, 4, max_examples)).unwrap();
+    run_ok(&[
         "--quiet",
         "pca",
         "--config",
-        dir.path().join("pca.toml").to_str().unwrap(),
+        config.to_str().unwrap(),
         "--results-dir",
-        results_arg,
+        results.to_str().unwrap(),
     ]);
-    let site = dir.path().join("site");
-    run(&[
-        "--quiet",
-        "export",
-        "--results-dir",
-        results_arg,
-        "--out",
-        site.to_str().unwrap(),
-    ]);
+}
 
-    let driver = Driver::start(&chromedriver);
+/// The run `data/{key}/index.js` shows first, and the most points of its subgraphs.
+fn shown_run(site: &Path) -> (String, String, u64) {
+    let (_, sae) = sae_index(site);
+    let run = &sae["runs"][0];
+    let most = run["sizes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|v| v.as_array().unwrap().iter().map(|l| l[3].as_u64().unwrap()))
+        .max()
+        .unwrap_or(0);
+    (
+        run["id"].as_str().unwrap().to_string(),
+        run["source"].as_str().unwrap().to_string(),
+        most,
+    )
+}
+
+/// The real pipeline's outputs: after a second `pca` run the export shows that run (also when
+/// the first run's files are put back, as an older saecooc left them), and the site works from
+/// disk in a browser.
+#[test]
+fn explorer_shows_the_newest_pca_run_and_works_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, results) = prepare(dir.path());
+    let site = dir.path().join("site");
+    pca_run(dir.path(), &p, &results, 150);
+    export(&results, &site);
+    let (first, _, _) = shown_run(&site);
+    assert!(first.starts_with("150cap_"), "{first}");
+    let pca_dir =
+        common::results_dir(&results, 6).join("blocks_1_hook_resid_pre_pca_for_streamlit");
+    let saved = dir.path().join("first-run");
+    std::fs::create_dir_all(&saved).unwrap();
+    for e in std::fs::read_dir(&pca_dir).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "h5") {
+            std::fs::copy(e.path(), saved.join(e.file_name())).unwrap();
+        }
+    }
+    pca_run(dir.path(), &p, &results, 60);
+    export(&results, &site);
+    let (second, source, most) = shown_run(&site);
+    assert!(second.starts_with("60cap_"), "{second}");
+    assert_eq!(source, "listed in pca_run.json");
+    assert!(most <= 60, "{most} points in a 60-example run");
+    // The first run's files back in the folder: left out, and said so.
+    for e in std::fs::read_dir(&saved).unwrap().flatten() {
+        std::fs::copy(e.path(), pca_dir.join(e.file_name())).unwrap();
+    }
+    let out = export(&results, &site);
+    let (again, _, _) = shown_run(&site);
+    assert_eq!(again, second);
+    let (_, sae) = sae_index(&site);
+    assert_eq!(sae["runs"].as_array().unwrap().len(), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("that pca_run.json does not list"),
+        "{stderr}"
+    );
+    assert!(
+        !site
+            .join("data")
+            .join(entry_key(&site))
+            .join(&first)
+            .exists(),
+        "files of the earlier export linger"
+    );
+
+    let Some(browser) = browser_or_skip("explorer_shows_the_newest_pca_run_and_works_from_disk")
+    else {
+        return;
+    };
+    let marker = browser.marker();
     let url = format!("file://{}", site.join("index.html").display());
-    post(&format!("{}/url", driver.base), json!({ "url": url }));
-    driver.wait_for("return document.querySelectorAll('#pca circle.point').length > 0;");
-    assert_eq!(driver.errors(), json!([]), "errors while loading");
-    let before = driver.js(
+    browser.goto(&url);
+    browser.wait_for("return document.querySelectorAll('#pca circle.point').length > 0;");
+    assert_eq!(browser.errors(), json!([]), "errors while loading");
+    let info = browser.js("return document.getElementById('run-info').textContent;");
+    assert!(info.as_str().unwrap().contains("60-example cap"), "{info}");
+    let before = browser.js(
         "return {bars: document.querySelectorAll('#bars rect.bar').length, \
          coloured: Array.from(document.querySelectorAll('#graph circle.node')).filter(c => c.getAttribute('fill') !== '#ffffff').length, \
          nodes: document.querySelectorAll('#graph circle.node').length};",
@@ -159,23 +553,10 @@ fn explorer_works_in_a_real_browser() {
     let nodes = before["nodes"].as_u64().unwrap();
     assert!(nodes >= 2, "{before}");
 
-    // A real click on a point of the PCA plot.
-    let element = post(
-        &format!("{}/element", driver.base),
-        json!({"using": "css selector", "value": "#pca circle.point"}),
-    );
-    let id = element
-        .as_object()
-        .unwrap()
-        .values()
-        .next()
-        .unwrap()
-        .as_str()
-        .unwrap()
-        .to_string();
-    post(&format!("{}/element/{id}/click", driver.base), json!({}));
-    driver.wait_for("return document.querySelectorAll('#bars rect.bar').length > 0;");
-    let after = driver.js(
+    // A real click on a point of the PCA plot (the last drawn, so nothing lies on it).
+    browser.click("#pca circle.point:last-of-type");
+    browser.wait_for("return document.querySelectorAll('#bars rect.bar').length > 0;");
+    let after = browser.js(
         "return {bars: document.querySelectorAll('#bars rect.bar').length, \
          coloured: Array.from(document.querySelectorAll('#graph circle.node')).filter(c => c.getAttribute('fill') !== '#ffffff').length, \
          hash: location.hash, info: document.getElementById('point-info').textContent};",
@@ -183,7 +564,7 @@ fn explorer_works_in_a_real_browser() {
     assert_eq!(after["bars"].as_u64().unwrap(), nodes, "{after}");
     assert!(after["coloured"].as_u64().unwrap() >= 1, "{after}");
     assert!(
-        after["hash"].as_str().unwrap().contains("point=0"),
+        after["hash"].as_str().unwrap().contains("point="),
         "{after}"
     );
     assert!(
@@ -192,26 +573,236 @@ fn explorer_works_in_a_real_browser() {
     );
 
     // The state is in the URL: reloading it shows the same point.
-    let shared = driver.js("return document.getElementById('share').value;");
-    post(
-        &format!("{}/url", driver.base),
-        json!({ "url": "about:blank" }),
-    );
-    post(&format!("{}/url", driver.base), json!({ "url": shared }));
-    driver.wait_for("return document.querySelectorAll('#bars rect.bar').length > 0;");
-    assert_eq!(driver.errors(), json!([]), "errors after clicking");
+    let shared = browser.js("return document.getElementById('share').value;");
+    browser.goto("about:blank");
+    browser.goto(shared.as_str().unwrap());
+    browser.wait_for("return document.querySelectorAll('#bars rect.bar').length > 0;");
+    assert_eq!(browser.errors(), json!([]), "errors after clicking");
 
-    let shot = ureq::get(&format!("{}/screenshot", driver.base))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json::<Value>()
-        .unwrap();
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(shot["value"].as_str().unwrap())
-        .unwrap();
+    let bytes = browser.screenshot();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     std::fs::write(artifacts.join("explorer.png"), &bytes).unwrap();
+    drop(browser);
+    assert_eq!(
+        processes_with(&marker),
+        Vec::<u32>::new(),
+        "Chromium processes left running"
+    );
+}
+
+fn entry_key(site: &Path) -> String {
+    sae_index(site).0["key"].as_str().unwrap().to_string()
+}
+
+/// Records of a CSV text (RFC 4180: line breaks inside quotes belong to the field), header
+/// left out.
+fn csv_records(text: &str) -> usize {
+    let (mut records, mut quoted, mut at_start) = (0, false, true);
+    for c in text.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '\n' if !quoted => {
+                records += 1;
+                at_start = true;
+                continue;
+            }
+            _ => {}
+        }
+        at_start = false;
+    }
+    records + usize::from(!at_start) - 1
+}
+
+/// The PNG files of a subspace folder and of its point folders.
+fn pngs_under(dir: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            n += pngs_under(&e.path());
+        } else if e.path().extension().is_some_and(|x| x == "png") {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The real `subspace` stage on the tiny world, then `export`: the subspace gets its page, with
+/// every example in the scatter, the custom prompts' tokens marked, the representative points
+/// and `--points` of `subspace.json`, bars for a chosen one, and its figures loaded.
+#[test]
+fn explorer_shows_an_analysed_subspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, results) = prepare(dir.path());
+    pca_run(dir.path(), &p, &results, 150);
+    let site = dir.path().join("site");
+    // No subspace analysed yet: an empty list, nothing else.
+    export(&results, &site);
+    let (_, index) = read_call(&site.join("data/index.js"));
+    assert_eq!(index["subspaces"], json!([]));
+    assert!(!site.join("data/subspaces").exists());
+
+    let table = common::results_dir(&results, 6).join("dataframes/node_info_df_1_5.csv");
+    let rows = saecooc::results::node_table::read_node_table(&table).unwrap();
+    let sid = rows
+        .iter()
+        .max_by_key(|r| (r.subgraph_size, std::cmp::Reverse(r.subgraph_id)))
+        .unwrap()
+        .subgraph_id;
+    let corpus = std::fs::read_to_string(&p.corpus).unwrap();
+    let mut prompts: Vec<&str> = corpus
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(6)
+        .collect();
+    prompts.push("zzz");
+    let prompts_path = dir.path().join("prompts.txt");
+    std::fs::write(&prompts_path, prompts.join("\n")).unwrap();
+    let config = dir.path().join("subspace.toml");
+    std::fs::write(&config, pca_config(&p, 6, 4, 150)).unwrap();
+    // `figures` beside the results folder: where `subspace` and `export` look by default.
+    let figures = results.parent().unwrap().join("figures");
+    run_ok(&[
+        "--quiet",
+        "subspace",
+        "--config",
+        config.to_str().unwrap(),
+        "--results-dir",
+        results.to_str().unwrap(),
+        "--subgraph",
+        &sid.to_string(),
+        "--points",
+        "0,2",
+        "--prompts",
+        prompts_path.to_str().unwrap(),
+    ]);
+    let folder = figures.join(format!(
+        "synthetic-gpt2/synthetic/blocks_1_hook_resid_pre/pca_1_5_subgraph_{sid}"
+    ));
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(folder.join("subspace.json")).unwrap()).unwrap();
+    let examples = csv_records(
+        &std::fs::read_to_string(folder.join(format!("pca_df_subgraph_{sid}.csv"))).unwrap(),
+    );
+    let prompt_rows = csv_records(
+        &std::fs::read_to_string(folder.join(format!("prompts_subgraph_{sid}.csv"))).unwrap(),
+    );
+    assert_eq!(examples as u64, summary["examples"].as_u64().unwrap());
+    assert!(prompt_rows > 0, "no prompt token fired");
+    let latents = summary["latents"].as_array().unwrap().len();
+    let ids = |key: &str| -> Vec<u64> {
+        summary[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["point_id"].as_u64().unwrap())
+            .collect()
+    };
+    let (representative, chosen) = (ids("representative_points"), ids("points"));
+    assert_eq!(representative.len(), 5);
+    assert_eq!(chosen, [0, 2]);
+
+    let out = export(&results, &site);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 analysed subspaces"), "{stdout}");
+    let (_, index) = read_call(&site.join("data/index.js"));
+    let entry = &index["subspaces"][0];
+    assert_eq!(entry["subgraph"], sid);
+    assert_eq!(entry["examples"], examples);
+    assert_eq!(entry["prompt_points"], prompt_rows);
+    let key = entry["key"].as_str().unwrap().to_string();
+    let copied = site.join(format!("data/subspaces/{key}"));
+    let pngs = pngs_under(&folder);
+    assert!(pngs >= 10, "{pngs} figures");
+    assert_eq!(
+        pngs_under(&copied),
+        pngs,
+        "figures not copied into the site"
+    );
+
+    let Some(browser) = browser_or_skip("explorer_shows_an_analysed_subspace") else {
+        return;
+    };
+    let marker = browser.marker();
+    let url = format!("file://{}", site.join("index.html").display());
+    browser.goto(&url);
+    browser.wait_for("return document.querySelectorAll('#pca circle.point').length > 0;");
+    // The list of subspaces, and a click opens the page.
+    browser.js("SAECOOC.shown = null;");
+    browser.click(&format!("#subspaces button[data-key=\"{key}\"]"));
+    browser.wait_for(&format!("return SAECOOC.shown === 'subspace/{key}';"));
+    let page = browser.js(
+        "const ids = s => Array.from(document.querySelectorAll(s)).map(e => +e.getAttribute('data-i')); \
+         return {examples: document.querySelectorAll('#pca .point:not(.prompt)').length, \
+                 prompts: document.querySelectorAll('#pca path.point.prompt').length, \
+                 nodes: document.querySelectorAll('#graph circle.node').length, \
+                 variance: document.querySelectorAll('#variance rect.ev-bar').length, \
+                 representative: ids('#rep-points li'), chosen: ids('#chosen-points li'), \
+                 panel: getComputedStyle(document.getElementById('subspace-panel')).display, \
+                 table: getComputedStyle(document.getElementById('all').closest('section')).display, \
+                 hash: location.hash};",
+    );
+    assert_eq!(page["examples"], examples, "{page}");
+    assert_eq!(page["prompts"], prompt_rows, "{page}");
+    assert_eq!(page["nodes"], latents, "{page}");
+    assert_eq!(page["variance"], 3, "{page}");
+    assert_eq!(page["representative"], json!(representative), "{page}");
+    assert_eq!(page["chosen"], json!(chosen), "{page}");
+    assert_ne!(page["panel"], "none", "{page}");
+    assert_eq!(page["table"], "none", "{page}");
+    assert!(
+        page["hash"].as_str().unwrap().contains("subspace="),
+        "{page}"
+    );
+    // Every figure loads.
+    browser.wait_for("return Array.from(document.querySelectorAll('#subspace-figures img')).every(i => i.complete);");
+    let images = browser.js(
+        "const imgs = Array.from(document.querySelectorAll('#subspace-figures img')); \
+         return {count: imgs.length, broken: imgs.filter(i => !(i.naturalWidth > 0)).map(i => i.src)};",
+    );
+    assert_eq!(images["count"], pngs, "{images}");
+    assert_eq!(images["broken"], json!([]), "{images}");
+
+    // A representative point: selected in the scatter, its bars and context shown.
+    let first = &summary["representative_points"][0];
+    browser.click("#rep-points li:first-child");
+    browser.wait_for("return document.querySelectorAll('#bars rect.bar').length > 0;");
+    let selected = browser.js(
+        "return {i: document.querySelector('#pca .selected').getAttribute('data-i'), \
+                 bars: document.querySelectorAll('#bars rect.bar').length, \
+                 mark: document.querySelector('#bar-context mark').textContent};",
+    );
+    assert_eq!(selected["i"], first["point_id"].to_string(), "{selected}");
+    assert_eq!(selected["bars"], latents, "{selected}");
+    assert_eq!(
+        selected["mark"],
+        first["token"].as_str().unwrap().replace('\n', "\\n"),
+        "{selected}"
+    );
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(
+        artifacts.join("explorer-subspace.png"),
+        browser.screenshot(),
+    )
+    .unwrap();
+    // The shared link reopens the subspace with that point; back to the clusters from there.
+    let shared = browser.js("return document.getElementById('share').value;");
+    browser.goto("about:blank");
+    browser.goto(shared.as_str().unwrap());
+    browser.wait_for("return document.querySelectorAll('#rep-points li.current').length === 1;");
+    browser.js("SAECOOC.shown = null;");
+    browser.click("#subspace-back");
+    browser.wait_for("return !!SAECOOC.shown && !SAECOOC.shown.startsWith('subspace/');");
+    let back =
+        browser.js("return getComputedStyle(document.getElementById('subspace-panel')).display;");
+    assert_eq!(back, "none");
+    assert_eq!(browser.errors(), json!([]), "errors on the subspace page");
+    drop(browser);
+    assert_eq!(
+        processes_with(&marker),
+        Vec::<u32>::new(),
+        "Chromium processes left running"
+    );
 }

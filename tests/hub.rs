@@ -4,13 +4,13 @@
 
 mod common;
 
-use common::hub_server::{HubRepo, HubServer, Kind, Logged};
-use common::{assert_ok, config_text, fixture, results_dir};
+use common::hub_server::{
+    hf_home, npz_outputs, run, stderr, HubRepo, HubServer, Kind, Logged, Outputs,
+};
+use common::{assert_ok, config_text, fixture};
 use saecooc::data::{read_documents, PARQUET_REVISION};
-use saecooc::io::npz::read_npz;
 use saecooc::synth::SynthPaths;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 const MODEL: &str = "openai-community/gpt2";
 const SAES: &str = "test-org/synthetic-saes";
@@ -55,64 +55,6 @@ fn hub_config(p: &SynthPaths, model: &str) -> String {
         )
 }
 
-/// Runs `saecooc cooc` in `dir` with only the hub variables given in `env` set.
-fn run(dir: &Path, name: &str, config: &str, env: &[(&str, &str)]) -> (Output, PathBuf) {
-    let config_path = dir.join(format!("{name}.toml"));
-    std::fs::write(&config_path, config).unwrap();
-    let results = dir.join(format!("results-{name}"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_saecooc"));
-    cmd.current_dir(dir)
-        .args(["--quiet", "cooc", "--config"])
-        .arg(&config_path)
-        .arg("--results-dir")
-        .arg(&results);
-    for var in [
-        "HF_HOME",
-        "HF_ENDPOINT",
-        "HF_TOKEN",
-        "HF_HUB_OFFLINE",
-        "HF_HUB_CACHE",
-        "HUGGINGFACE_HUB_CACHE",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("NO_PROXY", "127.0.0.1")
-        .env("no_proxy", "127.0.0.1");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    (cmd.output().unwrap(), results)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Every `.npz` of a run, by file name.
-fn npz_outputs(results: &Path) -> Vec<(String, Vec<(String, saecooc::io::npy::NpyArray)>)> {
-    let dir = results_dir(results, N_BATCHES);
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".npz"))
-        .collect();
-    names.sort();
-    assert!(!names.is_empty(), "no .npz in {}", dir.display());
-    names
-        .into_iter()
-        .map(|n| {
-            let arrays = read_npz(&dir.join(&n)).unwrap();
-            (n, arrays)
-        })
-        .collect()
-}
-
 fn resolves(log: &[Logged]) -> Vec<&Logged> {
     log.iter()
         .filter(|r| r.path.contains("/resolve/"))
@@ -127,7 +69,7 @@ fn assert_offline_rerun_matches(
     name: &str,
     config: &str,
     home: &str,
-    want: &[(String, Vec<(String, saecooc::io::npy::NpyArray)>)],
+    want: &Outputs,
 ) {
     server.clear_log();
     let (out, offline) = run(
@@ -137,12 +79,8 @@ fn assert_offline_rerun_matches(
         &[("HF_HOME", home), ("HF_HUB_OFFLINE", "1")],
     );
     assert_ok(&out);
-    assert_eq!(npz_outputs(&offline), want);
+    assert_eq!(&npz_outputs(&offline, N_BATCHES), want);
     assert!(server.requests().is_empty(), "{:#?}", server.requests());
-}
-
-fn hf_home(dir: &Path) -> String {
-    dir.join("hf-home").display().to_string()
 }
 
 #[test]
@@ -160,39 +98,53 @@ fn cooc_from_the_hub_matches_local_paths_then_runs_from_the_cache() {
 
     let (out, local) = run(dir.path(), "local", &config_text(&p, N_BATCHES, ""), &[]);
     assert_ok(&out);
-    let want = npz_outputs(&local);
+    let want = npz_outputs(&local, N_BATCHES);
 
     // Cold cache: everything is downloaded and the counts are those of the local run.
     let config = hub_config(&p, MODEL);
     let (out, first) = run(dir.path(), "hub", &config, &online);
     assert_ok(&out);
-    assert_eq!(npz_outputs(&first), want);
+    assert_eq!(npz_outputs(&first, N_BATCHES), want);
     let log = server.requests();
     assert!(
         log.iter().all(|r| r.method == "GET" && !r.authorized),
         "{log:#?}"
     );
     // Each file the run needs was downloaded: hf-hub's metadata request (Range bytes=0-0),
-    // then the body (Range bytes=0-).
-    let needed = [
-        format!("/{MODEL}/resolve/main/config.json"),
-        format!("/{MODEL}/resolve/main/model.safetensors"),
-        format!("/{MODEL}/resolve/main/vocab.json"),
-        format!("/{MODEL}/resolve/main/merges.txt"),
-        format!("/{SAES}/resolve/main/{SAE_ID}/cfg.json"),
-        format!("/{SAES}/resolve/main/{SAE_ID}/sae_weights.safetensors"),
-        format!("/datasets/{DATA}/resolve/main/data/train.txt"),
+    // then the body in one range (these files are small; the dataset is read in chunks).
+    // (repo index, path prefix, file) of each file the run needs.
+    let files = [
+        (0, format!("/{MODEL}"), "config.json"),
+        (0, format!("/{MODEL}"), "model.safetensors"),
+        (0, format!("/{MODEL}"), "vocab.json"),
+        (0, format!("/{MODEL}"), "merges.txt"),
+        (1, format!("/{SAES}"), &format!("{SAE_ID}/cfg.json")),
+        (
+            1,
+            format!("/{SAES}"),
+            &format!("{SAE_ID}/sae_weights.safetensors"),
+        ),
+        (2, format!("/datasets/{DATA}"), "data/train.txt"),
     ];
-    for path in &needed {
-        let ranges: Vec<Option<&str>> = log
-            .iter()
-            .filter(|r| &r.path == path)
-            .map(|r| r.range.as_deref())
-            .collect();
+    for (i, prefix, file) in &files {
+        // The metadata request on the revision asked for, then the bytes, all in one range
+        // (the files are small), from the commit it resolved to.
+        let len = repos[*i].files[*file].len();
+        let ranges = |path: String| -> Vec<Option<String>> {
+            log.iter()
+                .filter(|r| r.path == path)
+                .map(|r| r.range.clone())
+                .collect()
+        };
         assert_eq!(
-            ranges,
-            [Some("bytes=0-0"), Some("bytes=0-")],
-            "requests for {path}: {log:#?}"
+            ranges(format!("{prefix}/resolve/main/{file}")),
+            [Some("bytes=0-0".to_string())],
+            "{file}: {log:#?}"
+        );
+        assert_eq!(
+            ranges(format!("{prefix}/resolve/{}/{file}", repos[*i].commit)),
+            [Some(format!("bytes=0-{}", len - 1))],
+            "{file}: {log:#?}"
         );
     }
     // LFS files went through the CDN redirect: 302 for both, then the blob from /cdn/.
@@ -256,28 +208,40 @@ fn cooc_from_the_hub_matches_local_paths_then_runs_from_the_cache() {
         .join(SAE_ID);
     assert!(sae_snapshot.join("cfg.json").is_file());
     assert!(sae_snapshot.join("sae_weights.safetensors").is_file());
-    assert!(Path::new(&home)
-        .join("hub/datasets--test-org--synthetic-corpus/snapshots")
+    // The run read the start of the dataset's file, not to its end: it is recorded as read
+    // in part, not in the snapshot.
+    let corpus = Path::new(&home).join("hub/datasets--test-org--synthetic-corpus");
+    assert!(!corpus
+        .join("snapshots")
+        .join(&repos[2].commit)
+        .join("data/train.txt")
+        .exists());
+    assert!(corpus
+        .join(".saecooc-partial")
         .join(&repos[2].commit)
         .join("data/train.txt")
         .is_file());
 
-    // Warm cache: no file already cached is requested again. What is still asked: the files
-    // the repo lacks (hf-hub keeps no record of a 404) and the dataset listing.
+    // Warm cache: not one request. The files are in the cache, the file the repo lacks is
+    // recorded under `.no_exist/`, the dataset file read in part under `.saecooc-partial/`, and
+    // the dataset listing under `.saecooc-listing/{commit}.json` with `refs/main`.
+    let listing = corpus
+        .join(".saecooc-listing")
+        .join(format!("{}.json", repos[2].commit));
+    let mut kept: Vec<String> = serde_json::from_slice(&std::fs::read(&listing).unwrap()).unwrap();
+    kept.sort();
+    let mut served: Vec<String> = repos[2].files.keys().cloned().collect();
+    served.sort();
+    assert_eq!(kept, served, "the listing kept is the hub's");
+    assert_eq!(
+        std::fs::read_to_string(corpus.join("refs/main")).unwrap(),
+        repos[2].commit
+    );
     server.clear_log();
     let (out, second) = run(dir.path(), "hub-warm", &config, &online);
     assert_ok(&out);
-    assert_eq!(npz_outputs(&second), want);
-    let log = server.requests();
-    for r in resolves(&log) {
-        assert!(
-            !needed.contains(&r.path) && r.status == 404,
-            "a cached file was requested again: {r:?}\n{log:#?}"
-        );
-    }
-    assert!(log
-        .iter()
-        .any(|r| r.path == format!("/api/datasets/{DATA}/revision/main")));
+    assert_eq!(npz_outputs(&second, N_BATCHES), want);
+    assert!(server.requests().is_empty(), "{:#?}", server.requests());
 
     // Offline from the warm cache: the same counts, and not one request.
     assert_offline_rerun_matches(&server, dir.path(), "hub-offline", &config, &home, &want);
@@ -513,7 +477,7 @@ fn a_dataset_without_data_files_on_main_is_read_from_its_parquet_conversion() {
     );
     let (out, local) = run(dir.path(), "owt-local", &local_config, &[]);
     assert_ok(&out);
-    let want = npz_outputs(&local);
+    let want = npz_outputs(&local, N_BATCHES);
 
     let config = with_dataset(&hub_config(&p, MODEL), DATA, OWT);
     let (out, hub) = run(
@@ -523,7 +487,7 @@ fn a_dataset_without_data_files_on_main_is_read_from_its_parquet_conversion() {
         &[("HF_HOME", &home), ("HF_ENDPOINT", &endpoint)],
     );
     assert_ok(&out);
-    assert_eq!(npz_outputs(&hub), want);
+    assert_eq!(npz_outputs(&hub, N_BATCHES), want);
     let err = stderr(&out);
     assert!(
         err.contains(&format!(
@@ -548,31 +512,33 @@ fn a_dataset_without_data_files_on_main_is_read_from_its_parquet_conversion() {
         .filter(|r| r.path.starts_with(&format!("/datasets/{OWT}/")))
         .map(|r| r.path.as_str())
         .collect();
-    let prefix = format!("/datasets/{OWT}/resolve/{escaped}/plain_text/train");
+    // Each file: its metadata on the revision named, then its bytes (one range: the files
+    // are small) from the commit that revision resolved to.
+    let commit = owt.commit_of(PARQUET_REVISION);
+    let named = format!("/datasets/{OWT}/resolve/{escaped}/plain_text/train");
+    let pinned = format!("/datasets/{OWT}/resolve/{commit}/plain_text/train");
     assert_eq!(
         owt_files,
         [
-            format!("{prefix}/0000.parquet"),
-            format!("{prefix}/0000.parquet"),
-            format!("{prefix}/0001.parquet"),
-            format!("{prefix}/0001.parquet"),
+            format!("{named}/0000.parquet"),
+            format!("{pinned}/0000.parquet"),
+            format!("{named}/0001.parquet"),
+            format!("{pinned}/0001.parquet"),
         ],
         "{log:#?}"
     );
 
     // The cache keeps the revision as huggingface_hub does: `refs/refs/convert/parquet`.
     let cache = Path::new(&home).join("hub/datasets--Skylion007--openwebtext");
-    let commit = owt.commit_of(PARQUET_REVISION);
     assert_ne!(commit, owt.commit);
     assert_eq!(
         std::fs::read_to_string(cache.join("refs").join(PARQUET_REVISION)).unwrap(),
         commit
     );
-    assert!(cache
-        .join("snapshots")
-        .join(&commit)
-        .join("plain_text/train/0001.parquet")
-        .is_file());
+    // The first file was read to its end, the second (its row groups not all needed) not.
+    let snapshot = cache.join("snapshots").join(&commit);
+    assert!(snapshot.join("plain_text/train/0000.parquet").is_file());
+    assert!(!snapshot.join("plain_text/train/0001.parquet").exists());
 
     // Offline, from that cache (`main` was never downloaded): the same counts, no request.
     assert_offline_rerun_matches(&server, dir.path(), "owt-offline", &config, &home, &want);
@@ -621,4 +587,82 @@ fn a_dataset_with_nothing_readable_on_either_revision_names_both() {
             .any(|r| r.path.starts_with(&format!("/datasets/{scripts}/"))),
         "{log:#?}"
     );
+}
+
+#[test]
+fn a_model_download_cut_mid_file_is_resumed_and_never_cached_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = fixture(dir.path());
+    let repos = repos(&p);
+    let weights = repos[0].files["model.safetensors"].clone();
+    let server = HubServer::start(repos);
+    let endpoint = server.endpoint();
+    let config = hub_config(&p, MODEL);
+    let (out, local) = run(dir.path(), "local", &config_text(&p, N_BATCHES, ""), &[]);
+    assert_ok(&out);
+    let want = npz_outputs(&local, N_BATCHES);
+    let blob = |home: &str| {
+        Path::new(home)
+            .join("hub/models--openai-community--gpt2/blobs")
+            .join(sha256_hex(&weights))
+    };
+
+    // Cut once: the range is asked for again.
+    server.cut_once(&weights, weights.len() / 3);
+    let home = hf_home(&dir.path().join("once"));
+    let env = [
+        ("HF_HOME", home.as_str()),
+        ("HF_ENDPOINT", endpoint.as_str()),
+    ];
+    let (out, results) = run(dir.path(), "cut-once", &config, &env);
+    assert_ok(&out);
+    assert_eq!(npz_outputs(&results, N_BATCHES), want);
+    assert_eq!(std::fs::read(blob(&home)).unwrap(), weights);
+    let resumed: Vec<(Option<String>, usize)> = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/cdn/") && r.bytes > 1)
+        .filter(|r| r.file.as_deref() == Some(&sha256_hex(&weights)))
+        .map(|r| (r.range.clone(), r.bytes))
+        .collect();
+    let whole = Some(format!("bytes=0-{}", weights.len() - 1));
+    assert!(weights.len() < 16 << 20, "one range holds the file");
+    assert_eq!(
+        resumed,
+        [(whole.clone(), weights.len() / 3), (whole, weights.len())]
+    );
+
+    // Cut on every try: an error, no blob in the cache; the next run completes it.
+    for _ in 0..4 {
+        server.cut_once(&weights, 1000);
+    }
+    let home = hf_home(&dir.path().join("always"));
+    let env = [
+        ("HF_HOME", home.as_str()),
+        ("HF_ENDPOINT", endpoint.as_str()),
+    ];
+    let (out, _) = run(dir.path(), "cut-always", &config, &env);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("model.safetensors") && err.contains(MODEL),
+        "{err}"
+    );
+    assert!(!blob(&home).exists(), "a cut download left a blob");
+    assert!(
+        err.contains("at byte 0 of") && err.contains("after 4 tries"),
+        "{err}"
+    );
+    let (out, results) = run(dir.path(), "after-cuts", &config, &env);
+    assert_ok(&out);
+    assert_eq!(npz_outputs(&results, N_BATCHES), want);
+    assert_eq!(std::fs::read(blob(&home)).unwrap(), weights);
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

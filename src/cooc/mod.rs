@@ -87,11 +87,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     let g = &config.generation;
     let started = Instant::now();
     let mut timings = Timings::default();
-    let results_root = options
-        .common
-        .results_dir
-        .clone()
-        .unwrap_or_else(|| config.run.results_dir.clone());
+    let results_root = options.common.results_root(&config.run);
     let out_dir = sae_results_dir(
         &results_root,
         &g.model_name,

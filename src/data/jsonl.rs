@@ -493,15 +493,30 @@ fn bad_utf8(path: &Path, compression: Compression, at: u64) -> anyhow::Error {
     }
 }
 
-/// An error reading `path`; for a compressed file, most likely a truncated or corrupt stream.
+/// A failure to fetch a hub file's bytes, passed through a decompressor as an I/O error.
+#[derive(Debug)]
+pub(super) struct RemoteReadError(pub(super) String);
+
+impl std::fmt::Display for RemoteReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RemoteReadError {}
+
+/// An error reading `path`; for a compressed file, most likely a truncated or corrupt stream
+/// (unless its bytes could not be fetched).
 fn read_error(path: &Path, compression: Compression, err: std::io::Error) -> anyhow::Error {
-    let what = match compression {
-        Compression::Plain => format!("cannot read {}", path.display()),
-        _ => format!(
+    let fetching = err.get_ref().is_some_and(|e| e.is::<RemoteReadError>());
+    let what = if fetching || compression == Compression::Plain {
+        format!("cannot read {}", path.display())
+    } else {
+        format!(
             "cannot decompress {} (a truncated or corrupt {} stream?)",
             path.display(),
             compression.name()
-        ),
+        )
     };
     anyhow::Error::new(err).context(what)
 }

@@ -27,6 +27,7 @@
 mod jsonl;
 mod parquet;
 mod pieces;
+mod remote;
 mod text;
 mod utf8;
 mod windows;
@@ -41,6 +42,7 @@ use hf_hub::RepoType;
 use jsonl::{Compression, JsonlReader};
 use parquet::ParquetRows;
 use pieces::Cutter;
+use remote::{Opened, Shard, ShardReader};
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -159,7 +161,14 @@ impl<'h> Documents<'h> {
                     repo,
                     revision,
                     name,
-                } => self.hub.get(&repo, RepoType::Dataset, &revision, &name)?,
+                } => match remote::open(self.hub, &repo, &revision, &name)? {
+                    Opened::Cached(path) => path,
+                    Opened::Remote(shard) => {
+                        let reader = FileReader::open_remote(*shard, &self.text_field, self.sizes);
+                        self.current = Some(reader?);
+                        continue;
+                    }
+                },
             };
             self.current = Some(FileReader::open(&path, &self.text_field, self.sizes)?);
         }
@@ -353,14 +362,14 @@ pub fn read_documents(path: &Path, text_field: &str) -> Result<Vec<String>> {
 enum FileReader {
     Txt(TxtReader),
     Jsonl(JsonlReader),
-    Parquet(ParquetRows),
+    Parquet(Box<ParquetRows>),
 }
 
 impl FileReader {
     fn open(path: &Path, text_field: &str, sizes: PieceSizes) -> Result<Self> {
         let name = path.to_string_lossy();
         Ok(if name.ends_with(".parquet") {
-            Self::Parquet(ParquetRows::open(path, text_field, sizes)?)
+            Self::Parquet(Box::new(ParquetRows::open(path, text_field, sizes)?))
         } else if let Some(compression) = Compression::of(&name) {
             Self::Jsonl(JsonlReader::open(path, compression, text_field, sizes)?)
         } else if name.ends_with(".txt") {
@@ -370,6 +379,34 @@ impl FileReader {
                 "{}: unsupported text file type (use {TEXT_FILE_TYPES})",
                 path.display()
             )
+        })
+    }
+
+    /// The reader of a hub file read in ranges as it is decoded (see `remote`).
+    fn open_remote(shard: Shard, text_field: &str, sizes: PieceSizes) -> Result<Self> {
+        let name = shard.label();
+        let label = Path::new(&name);
+        Ok(if name.ends_with(".parquet") {
+            Self::Parquet(Box::new(ParquetRows::open_remote(
+                shard, text_field, sizes,
+            )?))
+        } else if let Some(compression) = Compression::of(&name) {
+            let raw = ShardReader::new(shard);
+            Self::Jsonl(JsonlReader::from_raw(
+                label,
+                raw,
+                compression,
+                text_field,
+                sizes,
+            )?)
+        } else if name.ends_with(".txt") {
+            Self::Txt(TxtReader::from_raw(
+                label,
+                Box::new(ShardReader::new(shard)),
+                sizes,
+            ))
+        } else {
+            bail!("{name}: unsupported text file type (use {TEXT_FILE_TYPES})")
         })
     }
 

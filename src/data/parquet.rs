@@ -1,14 +1,25 @@
 //! `.parquet` files, one document per cell of a text column, read a row group at a time.
+//! A hub file not in the cache is read in ranges: its footer first, then the text column of
+//! one row group at a time (see `remote`).
 
 use super::open_file;
 use super::pieces::{block_end, Cutter, PieceSizes};
-use anyhow::{bail, Result};
+use super::remote::Shard;
+use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
+
+/// Bytes at the end of a parquet file: the footer's length (4 bytes) and `PAR1`.
+const TAIL: u64 = 8;
 
 /// The text column of a parquet file, one row group at a time (a cell is held whole while it
 /// is cut into pieces).
 pub(super) struct ParquetRows {
+    /// The file read: a local file, or the partial file of `shard`.
     path: PathBuf,
+    /// The file, for messages.
+    label: String,
+    /// The hub file read in ranges, if it is one.
+    shard: Option<Shard>,
     field: String,
     metadata: polars::io::parquet::metadata::FileMetadataRef,
     /// The file's metadata without row groups (one is put in to read it alone).
@@ -26,16 +37,48 @@ pub(super) struct ParquetRows {
 
 impl ParquetRows {
     pub(super) fn open(path: &Path, field: &str, sizes: PieceSizes) -> Result<Self> {
+        Self::read_footer(path, path.display().to_string(), None, field, sizes)
+    }
+
+    /// The rows of a hub file read in ranges: its footer is fetched now, each row group's text
+    /// column when it is read; at the end the file goes into the cache.
+    pub(super) fn open_remote(mut shard: Shard, field: &str, sizes: PieceSizes) -> Result<Self> {
+        let size = shard.size();
+        let label = shard.label();
+        ensure!(
+            size >= 2 * TAIL,
+            "{label} is too short to be a parquet file"
+        );
+        shard.ensure(size - TAIL, size)?;
+        let mut tail = [0u8; TAIL as usize];
+        shard.read_at(&mut tail, size - TAIL)?;
+        let footer = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+        ensure!(
+            &tail[4..] == b"PAR1" && footer + TAIL <= size,
+            "{label} is not a parquet file (no PAR1 footer)"
+        );
+        shard.ensure(size - TAIL - footer, size)?;
+        // The magic number at the start, which readers may check.
+        shard.ensure(0, 4)?;
+        let path = shard.path().to_path_buf();
+        Self::read_footer(&path, label, Some(shard), field, sizes)
+    }
+
+    fn read_footer(
+        path: &Path,
+        label: String,
+        shard: Option<Shard>,
+        field: &str,
+        sizes: PieceSizes,
+    ) -> Result<Self> {
         use polars::prelude::*;
-        let cannot =
-            |e: PolarsError| anyhow::anyhow!("cannot read parquet file {}: {e}", path.display());
+        let cannot = |e: PolarsError| anyhow::anyhow!("cannot read parquet file {label}: {e}");
         let mut reader = ParquetReader::new(open_file(path)?);
         let schema = reader.schema().map_err(cannot)?;
         if !schema.contains(field) {
             let names: Vec<&str> = schema.iter_names().map(|s| s.as_str()).collect();
             bail!(
-                "{} has no column '{field}' (columns: {})",
-                path.display(),
+                "{label} has no column '{field}' (columns: {})",
                 names.join(", ")
             );
         }
@@ -44,6 +87,8 @@ impl ParquetRows {
         base.row_groups.clear();
         Ok(Self {
             path: path.to_path_buf(),
+            label,
+            shard,
             field: field.to_string(),
             metadata,
             base,
@@ -61,6 +106,9 @@ impl ParquetRows {
     pub(super) fn feed(&mut self) -> Result<bool> {
         let Some(column) = &self.column else {
             if self.group == self.metadata.row_groups.len() {
+                if let Some(shard) = &mut self.shard {
+                    shard.finish()?;
+                }
                 return Ok(false);
             }
             self.column = Some(self.read_group()?);
@@ -84,9 +132,22 @@ impl ParquetRows {
 
     /// The text column of the next row group, read alone (polars reads the row groups a
     /// metadata lists).
-    fn read_group(&self) -> Result<polars::prelude::StringChunked> {
+    fn read_group(&mut self) -> Result<polars::prelude::StringChunked> {
         use polars::prelude::*;
         let group = self.metadata.row_groups[self.group].clone();
+        if let Some(shard) = &mut self.shard {
+            let ranges: Vec<std::ops::Range<u64>> = group
+                .columns_under_root_iter(&self.field)
+                .into_iter()
+                .flatten()
+                .map(|c| c.byte_range())
+                .collect();
+            for range in ranges {
+                shard.ensure(range.start, range.end).with_context(|| {
+                    format!("cannot read row group {} of {}", self.group, self.label)
+                })?;
+            }
+        }
         let mut metadata = self.base.clone();
         metadata.num_rows = group.num_rows();
         metadata.row_groups.push(group);
@@ -94,14 +155,14 @@ impl ParquetRows {
             .with_columns(Some(vec![self.field.clone()]))
             .read_parallel(ParallelStrategy::None);
         reader.set_metadata(std::sync::Arc::new(metadata));
-        let df = reader.finish().map_err(|e| {
-            anyhow::anyhow!("cannot read parquet file {}: {e}", self.path.display())
-        })?;
+        let df = reader
+            .finish()
+            .map_err(|e| anyhow::anyhow!("cannot read parquet file {}: {e}", self.label))?;
         let column = df.column(&self.field).map_err(|e| anyhow::anyhow!("{e}"))?;
         column.str().cloned().map_err(|_| {
             anyhow::anyhow!(
                 "{}: column '{}' is not a text column",
-                self.path.display(),
+                self.label,
                 self.field
             )
         })

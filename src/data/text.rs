@@ -5,7 +5,6 @@ use super::open_file;
 use super::pieces::{Cutter, PieceSizes};
 use super::utf8::{not_utf8, Utf8Stream};
 use anyhow::{Context, Result};
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -75,7 +74,7 @@ pub fn python_splitlines(text: &str) -> Vec<&str> {
 /// The lines of a `.txt` file, read a block at a time.
 pub(super) struct TxtReader {
     path: PathBuf,
-    file: File,
+    src: Box<dyn Read + Send>,
     block: Vec<u8>,
     /// File offset of the next block.
     offset: u64,
@@ -89,9 +88,14 @@ pub(super) struct TxtReader {
 
 impl TxtReader {
     pub(super) fn open(path: &Path, sizes: PieceSizes) -> Result<Self> {
-        Ok(Self {
+        Ok(Self::from_raw(path, Box::new(open_file(path)?), sizes))
+    }
+
+    /// The reader of the file at `path` whose bytes `src` reads.
+    pub(super) fn from_raw(path: &Path, src: Box<dyn Read + Send>, sizes: PieceSizes) -> Self {
+        Self {
             path: path.to_path_buf(),
-            file: open_file(path)?,
+            src,
             block: vec![0; sizes.block],
             offset: 0,
             utf8: Utf8Stream::default(),
@@ -99,7 +103,7 @@ impl TxtReader {
             after_cr: false,
             cutter: Cutter::new(sizes),
             done: false,
-        })
+        }
     }
 
     /// Hands the cutter the lines of the next block; false at the end of the file.
@@ -107,7 +111,7 @@ impl TxtReader {
         if self.done {
             return Ok(false);
         }
-        let n = read_some(&mut self.file, &mut self.block)
+        let n = read_some(&mut self.src, &mut self.block)
             .with_context(|| format!("cannot read {}", self.path.display()))?;
         if n == 0 {
             self.utf8.finish().map_err(|at| not_utf8(&self.path, at))?;
@@ -137,9 +141,9 @@ impl TxtReader {
 }
 
 /// `read`, retried when interrupted.
-fn read_some(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_some(src: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     loop {
-        match file.read(buf) {
+        match src.read(buf) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             other => return other,
         }

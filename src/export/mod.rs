@@ -3,27 +3,34 @@
 //! open it over HTTP.
 //!
 //! The site is `index.html` (HTML, CSS and JavaScript embedded in the binary, no CDN) plus data
-//! as JavaScript files (`data/index.js`, `data/{sae}/size_{k}.js`) loaded with `<script>` tags,
-//! so it works straight from disk (`file://`) as well as from any static server. The data comes
-//! from each SAE's node table, sparse thresholded matrix and `pca` h5 files.
+//! as JavaScript files loaded with `<script>` tags, so it works straight from disk (`file://`)
+//! as well as from any static server: `data/index.js` (the SAEs), `data/{key}/index.js` (one
+//! SAE's subgraph table and PCA runs) and `data/{key}/{run}/{id}.js` (one subgraph: graph and
+//! PCA points), so that a page loads only what it shows. The data comes from each SAE's node
+//! table, sparse thresholded matrix and `pca` h5 files ([`runs`] says which); the subspaces
+//! that `subspace` analysed get a page each ([`subspaces`]).
 
+mod runs;
 pub mod serve;
+mod site;
+mod subspaces;
+mod tables;
 
-use crate::io::npy::NpyData;
-use crate::io::npz::read_npz;
 use crate::plot::spring_layout;
-use crate::results::h5::{pca_files, read_pca_file};
+use crate::results::h5::{read_pca_file, PcaGroup};
 use crate::results::layout::{
     find_sae_folders, pca_dir_name, pca_manifest, SaeFolder, GRAPHS_JSON,
 };
 use crate::results::manifest::RUN_JSON;
 use crate::results::set::PublishedSet;
 use anyhow::{ensure, Context, Result};
-use polars::prelude::DataType;
+use runs::{choose_runs, ExportRun};
 use serde::Serialize;
 use serde_json::{json, Value};
+use site::SiteWriter;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use tables::{read_csr, read_nodes, subgraph_edges, Csr, Node};
 
 const APP_HTML: &str = include_str!("app.html");
 
@@ -31,172 +38,16 @@ const APP_HTML: &str = include_str!("app.html");
 #[derive(Debug, Clone)]
 pub struct ExportSummary {
     pub saes: usize,
+    /// Subgraphs with PCA, over all SAEs and runs.
     pub subgraphs: usize,
     pub index: PathBuf,
-}
-
-/// One node-table row, as the explorer needs it.
-#[derive(Debug, Clone)]
-struct Node {
-    id: u32,
-    subgraph: i64,
-    activations: f64,
-    top_tokens: Vec<String>,
-    scores: Option<[f64; 3]>,
-    link: Option<String>,
-}
-
-fn column_strings(
-    df: &polars::prelude::DataFrame,
-    name: &str,
-) -> Result<Option<Vec<Option<String>>>> {
-    let Ok(c) = df.column(name) else {
-        return Ok(None);
-    };
-    let c = c.cast(&DataType::String)?;
-    let s = c.str()?;
-    Ok(Some(
-        (0..s.len()).map(|i| s.get(i).map(String::from)).collect(),
-    ))
-}
-
-/// Parses a Python list-of-strings repr (`['a', "b's"]`) as the node table writes it.
-fn parse_list_repr(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let q = chars[i];
-        if q != '\'' && q != '"' {
-            i += 1;
-            continue;
-        }
-        let mut item = String::new();
-        i += 1;
-        while i < chars.len() && chars[i] != q {
-            if chars[i] == '\\' && i + 1 < chars.len() {
-                i += 1;
-                match chars[i] {
-                    'n' => item.push('\n'),
-                    't' => item.push('\t'),
-                    'r' => item.push('\r'),
-                    'x' if i + 2 < chars.len() => {
-                        let hex: String = chars[i + 1..i + 3].iter().collect();
-                        if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)
-                        {
-                            item.push(c);
-                        }
-                        i += 2;
-                    }
-                    c => item.push(c),
-                }
-            } else {
-                item.push(chars[i]);
-            }
-            i += 1;
-        }
-        out.push(item);
-        i += 1;
-    }
-    out
-}
-
-fn read_nodes(path: &Path) -> Result<Vec<Node>> {
-    let df = crate::results::node_table::read_csv(path)?;
-    let need = |name: &str| -> Result<Vec<Option<String>>> {
-        column_strings(&df, name)?
-            .with_context(|| format!("node table {} has no column {name}", path.display()))
-    };
-    let (ids, sids, acts, tops) = (
-        need("node_id")?,
-        need("subgraph_id")?,
-        need("feature_activations")?,
-        need("top_10_tokens")?,
-    );
-    let links = column_strings(&df, "neuronpedia_link")?;
-    let score_columns = [
-        "hub_spoke_score",
-        "strongly_connected_score",
-        "linear_score",
-    ]
-    .map(|c| column_strings(&df, c).ok().flatten());
-    let num = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<f64>().ok());
-    let mut out = Vec::with_capacity(ids.len());
-    for i in 0..ids.len() {
-        let scores = match &score_columns {
-            [Some(a), Some(b), Some(c)] => Some([
-                num(&a[i]).unwrap_or(0.0),
-                num(&b[i]).unwrap_or(0.0),
-                num(&c[i]).unwrap_or(0.0),
-            ]),
-            _ => None,
-        };
-        out.push(Node {
-            id: num(&ids[i])
-                .with_context(|| format!("{}: bad node_id in row {}", path.display(), i + 2))?
-                as u32,
-            subgraph: num(&sids[i]).unwrap_or(-1.0) as i64,
-            activations: num(&acts[i]).unwrap_or(0.0),
-            top_tokens: tops[i].as_deref().map(parse_list_repr).unwrap_or_default(),
-            scores,
-            link: links
-                .as_ref()
-                .and_then(|l| l[i].clone())
-                .filter(|s| !s.is_empty()),
-        });
-    }
-    Ok(out)
-}
-
-/// The thresholded edges among `nodes` (from the scipy CSR file), as (a, b, weight) positions.
-fn subgraph_edges(csr: &Csr, nodes: &[u32]) -> Vec<(usize, usize, f32)> {
-    let pos: BTreeMap<u32, usize> = nodes.iter().enumerate().map(|(i, &n)| (n, i)).collect();
-    let mut edges = Vec::new();
-    for (a, &n) in nodes.iter().enumerate() {
-        let (start, end) = (
-            csr.indptr[n as usize] as usize,
-            csr.indptr[n as usize + 1] as usize,
-        );
-        for k in start..end {
-            if let Some(&b) = pos.get(&(csr.indices[k] as u32)) {
-                if a < b {
-                    edges.push((a, b, csr.data[k]));
-                }
-            }
-        }
-    }
-    edges
-}
-
-/// A scipy CSR matrix read from `save_npz` output.
-struct Csr {
-    indptr: Vec<i64>,
-    indices: Vec<i64>,
-    data: Vec<f32>,
-}
-
-fn ints(d: &NpyData) -> Vec<i64> {
-    match d {
-        NpyData::I32(v) => v.iter().map(|&x| x as i64).collect(),
-        NpyData::I64(v) => v.clone(),
-        NpyData::U32(v) => v.iter().map(|&x| x as i64).collect(),
-        NpyData::U64(v) => v.iter().map(|&x| x as i64).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn read_csr(path: &Path) -> Result<Csr> {
-    let arrays: BTreeMap<String, crate::io::npy::NpyArray> = read_npz(path)?.into_iter().collect();
-    let get = |k: &str| {
-        arrays
-            .get(k)
-            .with_context(|| format!("{} has no '{k}'", path.display()))
-    };
-    Ok(Csr {
-        indptr: ints(&get("indptr")?.data),
-        indices: ints(&get("indices")?.data),
-        data: get("data")?.to_f32(),
-    })
+    /// Per SAE and run: which PCA run was exported and why (`{folder}: PCA run {label} ({source})`).
+    pub runs: Vec<String>,
+    /// Subspaces (`saecooc subspace` folders) added.
+    pub subspaces: usize,
+    /// Files and bytes of the site.
+    pub files: usize,
+    pub bytes: u64,
 }
 
 fn round(x: f32) -> f64 {
@@ -225,22 +76,18 @@ fn checked_sets(folder: &SaeFolder) -> Result<(PublishedSet, PublishedSet)> {
     Ok((graphs, pca))
 }
 
-/// Everything of one SAE: its index entry and the per-size data files.
-fn export_sae(folder: &SaeFolder, out: &Path) -> Result<(Value, usize)> {
-    let tables: Vec<PathBuf> = {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(folder.dir.join("dataframes"))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("node_info_df_"))
-            })
-            .collect();
-        v.sort();
-        v
-    };
-    let (graphs, pca) = checked_sets(folder)?;
-    // The node table `pca` used (pca_run.json), else 1.5 as the original app, else the first.
-    let pca_dir = folder.dir.join(pca_dir_name(&folder.sae));
+/// The node table to show: the one `pca` used (its `activation_threshold` in `pca_run.json`),
+/// else `node_info_df_1_5.csv` as the original app, else the first by name.
+fn node_table(folder: &SaeFolder, pca_dir: &Path) -> Result<(PathBuf, String)> {
+    let mut tables: Vec<PathBuf> = std::fs::read_dir(folder.dir.join("dataframes"))
+        .with_context(|| format!("cannot list {}/dataframes", folder.dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("node_info_df_"))
+        })
+        .collect();
+    tables.sort();
     let pca_ts = std::fs::read(pca_dir.join("pca_run.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
@@ -252,105 +99,205 @@ fn export_sae(folder: &SaeFolder, out: &Path) -> Result<(Value, usize)> {
         .iter()
         .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == wanted))
         .or(tables.first())
-        .with_context(|| format!("{} has no node table", folder.dir.display()))?;
+        .with_context(|| format!("{} has no node table", folder.dir.display()))?
+        .clone();
     let ts = table
         .file_stem()
         .unwrap_or_default()
         .to_string_lossy()
         .trim_start_matches("node_info_df_")
         .to_string();
-    graphs.verify(table)?;
-    let nodes = read_nodes(table)?;
-    let by_id: BTreeMap<u32, &Node> = nodes.iter().map(|n| (n.id, n)).collect();
+    Ok((table, ts))
+}
+
+/// One row of the all-subgraphs table: `[id, size, hub, strong, linear, [top token of each
+/// latent]]` (scores null when the node table has none).
+fn table_row(sid: i64, members: &[&Node]) -> Value {
+    let top: Vec<&str> = members
+        .iter()
+        .filter_map(|n| n.top_tokens.first().map(String::as_str))
+        .collect();
+    let score = |k: usize| members[0].scores.map(|s| s[k]);
+    json!([sid, members.len(), score(0), score(1), score(2), top])
+}
+
+/// Everything the explorer shows of one subgraph of a run.
+fn subgraph_json(group: &PcaGroup, members: &[&Node], csr: &Csr) -> Value {
+    let ids: Vec<u32> = members.iter().map(|n| n.id).collect();
+    let edges = subgraph_edges(csr, &ids);
+    let layout = spring_layout(ids.len(), &edges, 42);
+    let n = group.pcs.len() / 3;
+    let f = ids.len().max(1);
+    json!({
+        "id": group.subgraph_id,
+        "nodes": ids,
+        "density": members.iter().map(|n| n.activations).collect::<Vec<_>>(),
+        "tokens": members.iter().map(|n| n.top_tokens.iter().take(5).cloned().collect::<Vec<_>>()).collect::<Vec<_>>(),
+        "links": members.iter().map(|n| n.link.clone()).collect::<Vec<_>>(),
+        "edges": edges.iter().map(|&(a, b, w)| json!([a, b, round(w)])).collect::<Vec<_>>(),
+        "layout": layout.iter().map(|&(x, y)| json!([(x * 1e3).round() / 1e3, (y * 1e3).round() / 1e3])).collect::<Vec<_>>(),
+        "top3": group.top_3_tokens,
+        "context": group.example_context,
+        "points": {
+            "pc": (0..n).map(|i| json!([round(group.pcs[3 * i]), round(group.pcs[3 * i + 1]), round(group.pcs[3 * i + 2])])).collect::<Vec<_>>(),
+            "token": group.tokens,
+            "context": group.contexts,
+            "max": group.max_latent,
+            "acts": group.graph_acts.chunks(f).map(|r| r.iter().map(|&v| round(v)).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        },
+    })
+}
+
+/// One SAE's node table, grouped by subgraph, and its thresholded matrix.
+struct SaeTables {
+    nodes: Vec<Node>,
+    csr: Csr,
+    threshold: String,
+}
+
+impl SaeTables {
+    fn groups(&self) -> BTreeMap<i64, Vec<&Node>> {
+        let mut groups: BTreeMap<i64, Vec<&Node>> = BTreeMap::new();
+        for n in &self.nodes {
+            groups.entry(n.subgraph).or_default().push(n);
+        }
+        groups
+    }
+}
+
+fn read_tables(folder: &SaeFolder, graphs: &PublishedSet, pca_dir: &Path) -> Result<SaeTables> {
+    let (table, threshold) = node_table(folder, pca_dir)?;
+    graphs.verify(&table)?;
+    let nodes = read_nodes(&table)?;
     let csr_path = folder
         .dir
         .join("thresholded_matrices")
-        .join(format!("sparse_thresholded_matrix_{ts}.npz"));
+        .join(format!("sparse_thresholded_matrix_{threshold}.npz"));
     graphs.verify(&csr_path)?;
     let csr = read_csr(&csr_path)?;
-    let key = folder.key();
-    let mut groups: BTreeMap<i64, Vec<&Node>> = BTreeMap::new();
-    for n in &nodes {
-        groups.entry(n.subgraph).or_default().push(n);
-    }
-    // Table of all subgraphs of two or more latents.
-    let table_rows: Vec<Value> = groups
-        .iter()
-        .filter(|(_, g)| g.len() > 1)
-        .map(|(sid, g)| {
-            let top: Vec<String> = g
-                .iter()
-                .filter_map(|n| n.top_tokens.first().cloned())
-                .collect();
-            json!({ "id": sid, "size": g.len(), "top": top, "scores": g[0].scores })
-        })
-        .collect();
+    Ok(SaeTables {
+        nodes,
+        csr,
+        threshold,
+    })
+}
+
+/// Writes one run's subgraph files; returns its index entry and how many subgraphs it has.
+fn export_run(
+    site: &mut SiteWriter,
+    key: &str,
+    run: &ExportRun,
+    pca: &PublishedSet,
+    groups: &BTreeMap<i64, Vec<&Node>>,
+    csr: &Csr,
+) -> Result<(Value, usize)> {
+    let dir = format!("{key}/{}", run.id);
     let mut sizes = BTreeMap::new();
     let mut count = 0;
-    for file in pca_files(&pca_dir)? {
+    for file in &run.files {
         for path in &file.paths {
             pca.verify(path)?;
         }
-        let mut subgraphs = Vec::new();
         let mut labels = Vec::new();
         for group in read_pca_file(&file.paths)? {
             let members = groups.get(&group.subgraph_id).cloned().unwrap_or_default();
-            let ids: Vec<u32> = members.iter().map(|n| n.id).collect();
-            let edges = subgraph_edges(&csr, &ids);
-            let layout = spring_layout(ids.len(), &edges, 42);
-            let n = group.pcs.len() / 3;
-            let f = ids.len().max(1);
-            labels.push(json!({
-                "id": group.subgraph_id,
-                "top3": group.top_3_tokens,
-                "context": group.example_context,
-            }));
-            subgraphs.push(json!({
-                "id": group.subgraph_id,
-                "nodes": ids,
-                "density": members.iter().map(|n| n.activations).collect::<Vec<_>>(),
-                "tokens": members.iter().map(|n| n.top_tokens.iter().take(5).cloned().collect::<Vec<_>>()).collect::<Vec<_>>(),
-                "links": members.iter().map(|n| n.link.clone()).collect::<Vec<_>>(),
-                "edges": edges.iter().map(|&(a, b, w)| json!([a, b, round(w)])).collect::<Vec<_>>(),
-                "layout": layout.iter().map(|&(x, y)| json!([(x * 1e3).round() / 1e3, (y * 1e3).round() / 1e3])).collect::<Vec<_>>(),
-                "top3": group.top_3_tokens,
-                "context": group.example_context,
-                "points": {
-                    "pc": (0..n).map(|i| json!([round(group.pcs[3 * i]), round(group.pcs[3 * i + 1]), round(group.pcs[3 * i + 2])])).collect::<Vec<_>>(),
-                    "token": group.tokens,
-                    "context": group.contexts,
-                    "max": group.max_latent,
-                    "acts": group.graph_acts.chunks(f).map(|r| r.iter().map(|&v| round(v)).collect::<Vec<_>>()).collect::<Vec<_>>(),
-                },
-            }));
+            let data = subgraph_json(&group, &members, csr);
+            let rel = format!("{dir}/{}.js", group.subgraph_id);
+            site.write_call(
+                &rel,
+                "subgraph",
+                &format!("{dir}/{}", group.subgraph_id),
+                &data,
+            )?;
+            labels.push(json!([
+                group.subgraph_id,
+                group.top_3_tokens,
+                group.example_context,
+                group.pcs.len() / 3
+            ]));
             count += 1;
         }
-        let rel = format!("data/{key}/size_{}.js", file.size);
-        let path = out.join(&rel);
-        let body = format!(
-            "SAECOOC.loaded({}, {});\n",
-            serde_json::to_string(&format!("{key}/{}", file.size))?,
-            serde_json::to_string(&subgraphs)?
-        );
-        crate::io::atomic::write_bytes(&path, body.as_bytes())?;
-        sizes.insert(
-            file.size.to_string(),
-            json!({ "file": rel, "subgraphs": labels }),
-        );
+        sizes.insert(file.size.to_string(), labels);
     }
+    let entry = json!({
+        "id": run.id,
+        "label": run.label,
+        "source": run.source,
+        "dir": format!("data/{dir}"),
+        "sizes": sizes,
+    });
+    Ok((entry, count))
+}
+
+/// What one SAE contributes to the site: its entry in `data/index.js`, its own index file and
+/// one file per subgraph with PCA.
+struct SaeExport {
+    entry: Value,
+    subgraphs: usize,
+    runs: Vec<String>,
+}
+
+fn export_sae(folder: &SaeFolder, site: &mut SiteWriter) -> Result<SaeExport> {
+    let (graphs, pca) = checked_sets(folder)?;
+    let pca_dir = folder.dir.join(pca_dir_name(&folder.sae));
+    let tables = read_tables(folder, &graphs, &pca_dir)?;
+    let groups = tables.groups();
+    let key = folder.key();
+    let choice = choose_runs(&pca_dir, &pca)?;
+    for note in &choice.notes {
+        eprintln!("{note}");
+    }
+    let mut runs = Vec::new();
+    let mut subgraphs = 0;
+    for run in &choice.runs {
+        let (entry, n) = export_run(site, &key, run, &pca, &groups, &tables.csr)?;
+        runs.push(entry);
+        subgraphs += n;
+    }
+    let table: Vec<Value> = groups
+        .iter()
+        .filter(|(_, g)| g.len() > 1)
+        .map(|(sid, g)| table_row(*sid, g))
+        .collect();
+    let file = format!("{key}/index.js");
+    site.write_call(
+        &file,
+        "sae",
+        &key,
+        &json!({
+            "runs": runs,
+            "table": table,
+            "has_neuronpedia": tables.nodes.iter().any(|n| n.link.is_some()),
+        }),
+    )?;
+    let run_lines = choice
+        .runs
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: PCA run {} ({})",
+                folder.dir.display(),
+                r.label,
+                r.source
+            )
+        })
+        .collect();
     let entry = json!({
         "key": key,
         "model": folder.model,
         "release": folder.release,
         "sae": folder.sae,
         "n_batches": folder.n_batches,
-        "threshold": ts,
-        "latents": nodes.len(),
-        "sizes": sizes,
-        "table": table_rows,
-        "has_neuronpedia": by_id.values().any(|n| n.link.is_some()),
+        "threshold": tables.threshold,
+        "latents": tables.nodes.len(),
+        "subgraphs": table.len(),
+        "file": format!("data/{file}"),
     });
-    Ok((entry, count))
+    Ok(SaeExport {
+        entry,
+        subgraphs,
+        runs: run_lines,
+    })
 }
 
 /// A recommended view (the original config's `[recommended_views.*]`).
@@ -387,8 +334,14 @@ pub fn recommended_views(views: Option<&toml::Value>) -> Vec<RecommendedView> {
         .collect()
 }
 
-/// Writes the explorer for every SAE under `results` into `out`.
-pub fn run(results: &Path, out: &Path, views: &[RecommendedView]) -> Result<ExportSummary> {
+/// Writes the explorer for every SAE under `results`, and every subspace under `figures`, into
+/// `out`.
+pub fn run(
+    results: &Path,
+    figures: &Path,
+    out: &Path,
+    views: &[RecommendedView],
+) -> Result<ExportSummary> {
     let folders: Vec<SaeFolder> = find_sae_folders(results)?
         .into_iter()
         .filter(|f| f.dir.join("dataframes").is_dir())
@@ -398,39 +351,37 @@ pub fn run(results: &Path, out: &Path, views: &[RecommendedView]) -> Result<Expo
         "no SAE results under {} (expected {{model}}/{{release}}/{{sae}}/n_batches_{{N}}/dataframes/): run `saecooc graphs` first",
         results.display()
     );
-    crate::io::atomic::ensure_writable_dir(out)?;
+    let mut site = SiteWriter::begin(out)?;
     let mut entries = Vec::new();
     let mut subgraphs = 0;
+    let mut runs = Vec::new();
     for folder in &folders {
-        let (entry, n) = export_sae(folder, out)
+        let sae = export_sae(folder, &mut site)
             .with_context(|| format!("cannot export {}", folder.dir.display()))?;
-        entries.push(entry);
-        subgraphs += n;
+        entries.push(sae.entry);
+        subgraphs += sae.subgraphs;
+        runs.extend(sae.runs);
     }
-    let index = json!({ "saes": entries, "recommended": views, "generated_by": format!("saecooc {}", env!("CARGO_PKG_VERSION")) });
-    crate::io::atomic::write_bytes(
-        &out.join("data/index.js"),
-        format!("SAECOOC.index({});\n", serde_json::to_string(&index)?).as_bytes(),
-    )?;
-    let index_html = out.join("index.html");
-    crate::io::atomic::write_bytes(&index_html, APP_HTML.as_bytes())?;
+    let (subspace_entries, notes) = subspaces::export_subspaces(&mut site, figures, &folders);
+    for note in &notes {
+        eprintln!("{note}");
+    }
+    let index = json!({
+        "saes": entries,
+        "subspaces": subspace_entries,
+        "recommended": views,
+        "generated_by": format!("saecooc {}", env!("CARGO_PKG_VERSION")),
+    });
+    site.write_call("index.js", "index", "", &index)?;
+    let (files, bytes) = (site.files + 1, site.bytes + APP_HTML.len() as u64);
+    let index_html = site.finish(APP_HTML)?;
     Ok(ExportSummary {
         saes: folders.len(),
         subgraphs,
         index: index_html,
+        runs,
+        subspaces: subspace_entries.len(),
+        files,
+        bytes,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn list_reprs_parse_back() {
-        assert_eq!(
-            parse_list_repr(r#"[' regard', "'s", 'a\'b', '\n', '\x1a']"#),
-            [" regard", "'s", "a'b", "\n", "\u{1a}"]
-        );
-        assert!(parse_list_repr("[]").is_empty());
-    }
 }

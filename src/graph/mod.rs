@@ -104,11 +104,7 @@ pub fn run(config: &Config, options: &GraphOptions) -> Result<Vec<GraphSummary>>
     let hub = Hub::from_env(!options.common.quiet)?;
     let device = open_device(options.common.device.unwrap_or(config.run.device))?;
     let sources = Sources::new(config, &hub, &device);
-    let root = options
-        .common
-        .results_dir
-        .clone()
-        .unwrap_or_else(|| config.run.results_dir.clone());
+    let root = options.common.results_root(&config.run);
     sae_ids
         .into_iter()
         .map(|sae_id| {

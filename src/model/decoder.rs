@@ -8,6 +8,7 @@
 //! files are renamed to these at load (see `gguf.rs`), and keep llama.cpp's interleaved RoPE
 //! layout of the query/key weights.
 
+use super::kernels::{self, Act, AttentionShape, Heads, RopeTables};
 use super::{HookKind, HookPoint, ResidualModel};
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Module, Tensor};
@@ -193,11 +194,67 @@ impl RmsNorm {
     }
 }
 
+/// A linear layer with its weight stored `[in, out]` (several Hugging Face `[out, in]`
+/// projections of the same input side by side), so that rows multiply from the right.
+struct Dense {
+    weight: Tensor,
+    bias: Option<Tensor>,
+    bias_host: Option<Vec<f32>>,
+}
+
+impl Dense {
+    /// Loads the projections `names` (each `[out_i, in]`, with a bias when `bias`) as one.
+    fn load(vb: &VarBuilder, names: &[(&str, usize)], d_in: usize, bias: bool) -> Result<Self> {
+        let mut weights = Vec::new();
+        let mut biases = Vec::new();
+        for &(name, d_out) in names {
+            weights.push(vb.pp(name).get((d_out, d_in), "weight")?.t()?);
+            if bias {
+                biases.push(vb.pp(name).get(d_out, "bias")?);
+            }
+        }
+        let weight = Tensor::cat(&weights, 1)?.contiguous()?;
+        let bias = if bias {
+            Some(Tensor::cat(&biases, 0)?)
+        } else {
+            None
+        };
+        let bias_host = match &bias {
+            Some(b) if b.device().is_cpu() => Some(b.to_vec1()?),
+            _ => None,
+        };
+        Ok(Self {
+            weight,
+            bias,
+            bias_host,
+        })
+    }
+
+    /// `x W + b` for `x` `[batch, seq, in]` (any device).
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = x.broadcast_matmul(&self.weight)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+
+    /// `x W + b` for rows `x` `[n, in]` (CPU), the bias added in place.
+    fn forward_rows(&self, x: &Tensor) -> Result<Tensor> {
+        let y = x.matmul(&self.weight)?;
+        if let Some(b) = &self.bias_host {
+            kernels::update(&y, |v| {
+                kernels::bias_act(v, Some(b), Act::Identity, b.len())
+            })?;
+        }
+        Ok(y)
+    }
+}
+
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    /// q, k and v projections side by side.
+    qkv: Dense,
+    o: Dense,
     n_heads: usize,
     n_kv_heads: usize,
     head_dim: usize,
@@ -207,24 +264,22 @@ impl Attention {
     fn load(vb: VarBuilder, cfg: &DecoderConfig) -> Result<Self> {
         let (d, hd) = (cfg.hidden_size, cfg.head_dim);
         let bias = vb.contains_tensor("q_proj.bias");
-        let lin = |name: &str, i: usize, o: usize| -> Result<Linear> {
-            Ok(if bias {
-                candle_nn::linear(i, o, vb.pp(name))?
-            } else {
-                candle_nn::linear_no_bias(i, o, vb.pp(name))?
-            })
-        };
+        let (q, kv) = (cfg.n_heads * hd, cfg.n_kv_heads * hd);
         Ok(Self {
-            q: lin("q_proj", d, cfg.n_heads * hd)?,
-            k: lin("k_proj", d, cfg.n_kv_heads * hd)?,
-            v: lin("v_proj", d, cfg.n_kv_heads * hd)?,
-            o: candle_nn::linear_no_bias(cfg.n_heads * hd, d, vb.pp("o_proj"))?,
+            qkv: Dense::load(
+                &vb,
+                &[("q_proj", q), ("k_proj", kv), ("v_proj", kv)],
+                d,
+                bias,
+            )?,
+            o: Dense::load(&vb, &[("o_proj", d)], q, false)?,
             n_heads: cfg.n_heads,
             n_kv_heads: cfg.n_kv_heads,
             head_dim: hd,
         })
     }
 
+    /// Attention with candle tensor operations (any device), `x` `[batch, seq, d]`.
     fn forward(
         &self,
         x: &Tensor,
@@ -233,14 +288,20 @@ impl Attention {
         cfg: &DecoderConfig,
     ) -> candle_core::Result<Tensor> {
         let (b, s, _) = x.dims3()?;
-        let heads = |t: Tensor, n: usize| -> candle_core::Result<Tensor> {
-            t.reshape((b, s, n, self.head_dim))?
+        let qkv = self.qkv.forward(x)?;
+        let (q_width, kv_width) = (
+            self.n_heads * self.head_dim,
+            self.n_kv_heads * self.head_dim,
+        );
+        let heads = |start: usize, n: usize| -> candle_core::Result<Tensor> {
+            qkv.narrow(2, start, n * self.head_dim)?
+                .reshape((b, s, n, self.head_dim))?
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = rope.apply(&heads(self.q.forward(x)?, self.n_heads)?)?;
-        let k = rope.apply(&heads(self.k.forward(x)?, self.n_kv_heads)?)?;
-        let v = heads(self.v.forward(x)?, self.n_kv_heads)?;
+        let q = rope.apply(&heads(0, self.n_heads)?)?;
+        let k = rope.apply(&heads(q_width, self.n_kv_heads)?)?;
+        let v = heads(q_width + kv_width, self.n_kv_heads)?;
         // Grouped-query attention: repeat each key/value head for its query heads.
         let groups = self.n_heads / self.n_kv_heads;
         let repeat = |t: Tensor| -> candle_core::Result<Tensor> {
@@ -262,6 +323,47 @@ impl Attention {
             .transpose(1, 2)?
             .reshape((b, s, self.n_heads * self.head_dim))?;
         self.o.forward(&y)
+    }
+
+    /// The same attention with the CPU kernels, `x` `[rows, d]` in windows of `seq` rows:
+    /// one product for q, k and v, RoPE in place, all heads at once, the output product.
+    fn forward_rows(
+        &self,
+        x: &Tensor,
+        rope: &RopeTables,
+        seq: usize,
+        window: Option<usize>,
+        cfg: &DecoderConfig,
+    ) -> Result<Tensor> {
+        let rows = x.dim(0)?;
+        let qkv = self.qkv.forward_rows(x)?;
+        let hd = self.head_dim;
+        let (q_width, kv_width) = (self.n_heads * hd, self.n_kv_heads * hd);
+        let stride = q_width + 2 * kv_width;
+        kernels::update(&qkv, |v| {
+            rope.apply(v, stride, 0, self.n_heads, seq);
+            rope.apply(v, stride, q_width, self.n_kv_heads, seq);
+        })?;
+        let shape = AttentionShape {
+            seq,
+            n_heads: self.n_heads,
+            n_kv_heads: self.n_kv_heads,
+            head_dim: hd,
+            scale: cfg.attn_scale as f32,
+            softcap: cfg.attn_softcap.map(|c| c as f32),
+            window,
+        };
+        let y = kernels::with_data(&qkv, |data| {
+            let part = |col| Heads { data, stride, col };
+            kernels::causal_attention(
+                part(0),
+                part(q_width),
+                part(q_width + kv_width),
+                rows,
+                shape,
+            )
+        })??;
+        self.o.forward_rows(&kernels::tensor(y, rows, q_width)?)
     }
 }
 
@@ -300,9 +402,10 @@ impl Rope {
 }
 
 struct Mlp {
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    /// gate and up projections side by side.
+    gate_up: Dense,
+    down: Dense,
+    intermediate: usize,
     gelu: bool,
 }
 
@@ -310,17 +413,31 @@ impl Mlp {
     fn load(vb: VarBuilder, cfg: &DecoderConfig) -> Result<Self> {
         let (d, f) = (cfg.hidden_size, cfg.intermediate_size);
         Ok(Self {
-            gate: candle_nn::linear_no_bias(d, f, vb.pp("gate_proj"))?,
-            up: candle_nn::linear_no_bias(d, f, vb.pp("up_proj"))?,
-            down: candle_nn::linear_no_bias(f, d, vb.pp("down_proj"))?,
+            gate_up: Dense::load(&vb, &[("gate_proj", f), ("up_proj", f)], d, false)?,
+            down: Dense::load(&vb, &[("down_proj", d)], f, false)?,
+            intermediate: f,
             gelu: cfg.gelu_mlp,
         })
     }
 
+    /// The MLP with candle tensor operations (any device).
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let g = self.gate.forward(x)?;
+        let pair = self.gate_up.forward(x)?;
+        let f = self.intermediate;
+        let g = pair.narrow(2, 0, f)?;
         let g = if self.gelu { g.gelu()? } else { g.silu()? };
-        self.down.forward(&(g * self.up.forward(x)?)?)
+        self.down.forward(&(g * pair.narrow(2, f, f)?)?)
+    }
+
+    /// The same MLP on rows with the CPU kernels.
+    fn forward_rows(&self, x: &Tensor) -> Result<Tensor> {
+        let rows = x.dim(0)?;
+        let f = self.intermediate;
+        let pair = self.gate_up.forward_rows(x)?;
+        let act = if self.gelu { Act::GeluTanh } else { Act::Silu };
+        let gated = kernels::with_data(&pair, |p| kernels::gated(p, act, f))?;
+        drop(pair);
+        self.down.forward_rows(&kernels::tensor(gated, rows, f)?)
     }
 }
 
@@ -386,6 +503,46 @@ impl Block {
             }
         }
     }
+
+    /// The same block with the CPU kernels, `x` `[rows, d]` in windows of `seq` rows.
+    fn forward_rows(
+        &self,
+        x: &Tensor,
+        rope: &RopeTables,
+        seq: usize,
+        cfg: &DecoderConfig,
+    ) -> Result<Tensor> {
+        let window = if self.sliding {
+            cfg.sliding_window
+        } else {
+            None
+        };
+        let a = self
+            .attn
+            .forward_rows(&self.input_norm.forward(x)?, rope, seq, window, cfg)?;
+        let gemma = (&self.pre_feedforward_norm, &self.post_feedforward_norm);
+        let h = match gemma {
+            (Some(_), Some(_)) => self.post_attention_norm.forward(&a)?,
+            _ => a,
+        };
+        add_in_place(&h, x)?;
+        let m = match gemma {
+            (Some(pre), Some(post)) => post.forward(&self.mlp.forward_rows(&pre.forward(&h)?)?)?,
+            _ => self
+                .mlp
+                .forward_rows(&self.post_attention_norm.forward(&h)?)?,
+        };
+        add_in_place(&m, &h)?;
+        Ok(m)
+    }
+}
+
+/// `y ← y + x` for CPU rows (y freshly made, not shared).
+fn add_in_place(y: &Tensor, x: &Tensor) -> Result<()> {
+    let cols = y.dim(1)?;
+    kernels::with_data(x, |x| {
+        kernels::update(y, |v| kernels::add_residual(v, None, x, cols))
+    })?
 }
 
 struct Masks {
@@ -477,6 +634,9 @@ impl Decoder {
         if self.cfg.family == Family::Gemma2 {
             x = (x * (self.cfg.hidden_size as f64).sqrt())?;
         }
+        if self.device.is_cpu() {
+            return self.run_blocks_cpu(x, n_blocks);
+        }
         let rope = Rope::new(&self.cfg, s, &self.device)?;
         let masks = Masks {
             causal: mask(s, None, &self.device)?,
@@ -486,6 +646,19 @@ impl Decoder {
             x = block.forward(&x, &rope, &masks, &self.cfg)?;
         }
         Ok(x)
+    }
+
+    /// [`Decoder::run_blocks`] with the CPU kernels, from the embeddings `x`
+    /// `[batch, seq, d]`.
+    fn run_blocks_cpu(&self, x: Tensor, n_blocks: usize) -> Result<Tensor> {
+        let (b, s, d) = x.dims3()?;
+        let cfg = &self.cfg;
+        let rope = RopeTables::new(s, cfg.head_dim, cfg.rope_theta, cfg.rope_interleaved);
+        let mut x = x.reshape((b * s, d))?.contiguous()?;
+        for block in &self.blocks[..n_blocks] {
+            x = block.forward_rows(&x, &rope, s, cfg)?;
+        }
+        Ok(x.reshape((b, s, d))?)
     }
 
     /// Next-token logits `[batch, seq, vocab]` (needs [`Decoder::load_with_head`]).

@@ -5,6 +5,7 @@
 //! `transformer.` prefix that `GPT2LMHeadModel.save_pretrained` adds. Conv1D weights are stored
 //! `[in, out]`, so they multiply from the right without a transpose.
 
+use super::kernels::{self, Act, AttentionShape, Heads};
 use super::{HookPoint, ResidualModel};
 use anyhow::{bail, ensure, Result};
 use candle_core::{Device, Module, Tensor, D};
@@ -59,20 +60,56 @@ impl Activation {
             Self::Relu => x.relu(),
         }
     }
+
+    /// The CPU kernel that fuses this activation with the bias add, if there is one.
+    fn kernel(self) -> Option<Act> {
+        match self {
+            Self::GeluTanh => Some(Act::GeluTanh),
+            Self::Relu => Some(Act::Relu),
+            Self::GeluErf => None,
+        }
+    }
 }
 
 /// A Hugging Face Conv1D: `y = x W + b` with `W` stored `[in, out]`.
 struct Conv1D {
     weight: Tensor,
     bias: Tensor,
+    /// `bias` on the host, for the CPU kernels.
+    bias_host: Vec<f32>,
 }
 
 impl Conv1D {
     fn load(vb: VarBuilder, d_in: usize, d_out: usize) -> Result<Self> {
+        let bias = vb.get(d_out, "bias")?;
         Ok(Self {
             weight: vb.get((d_in, d_out), "weight")?,
-            bias: vb.get(d_out, "bias")?,
+            bias_host: bias.to_vec1()?,
+            bias,
         })
+    }
+
+    /// `act(x W + b)` for rows `x` (`[n, in]`, CPU): one product, then the bias and the
+    /// activation in place.
+    fn forward_rows(&self, x: &Tensor, act: Act) -> Result<Tensor> {
+        let y = x.matmul(&self.weight)?;
+        let cols = self.bias_host.len();
+        kernels::update(&y, |v| {
+            kernels::bias_act(v, Some(&self.bias_host), act, cols)
+        })?;
+        Ok(y)
+    }
+
+    /// `x W + b + residual` for rows `x` (CPU), added in place.
+    fn forward_rows_plus(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        let y = x.matmul(&self.weight)?;
+        let cols = self.bias_host.len();
+        kernels::with_data(residual, |r| {
+            kernels::update(&y, |v| {
+                kernels::add_residual(v, Some(&self.bias_host), r, cols)
+            })
+        })??;
+        Ok(y)
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -108,12 +145,72 @@ impl Attention {
         let y = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, d))?;
         self.c_proj.forward(&y)
     }
+
+    /// `x + attention(x_normed)` for rows of windows of `seq` tokens (CPU kernels): one
+    /// product for q, k and v, causal attention of all heads, the output product with its
+    /// bias and the residual added in place.
+    fn forward_rows(&self, normed: &Tensor, residual: &Tensor, seq: usize) -> Result<Tensor> {
+        let (rows, d) = normed.dims2()?;
+        let qkv = self.c_attn.forward_rows(normed, Act::Identity)?;
+        let head_dim = d / self.n_head;
+        let shape = AttentionShape {
+            seq,
+            n_heads: self.n_head,
+            n_kv_heads: self.n_head,
+            head_dim,
+            scale: 1.0 / (head_dim as f32).sqrt(),
+            softcap: None,
+            window: None,
+        };
+        let y = kernels::with_data(&qkv, |data| {
+            let part = |col| Heads {
+                data,
+                stride: 3 * d,
+                col,
+            };
+            kernels::causal_attention(part(0), part(d), part(2 * d), rows, shape)
+        })??;
+        self.c_proj
+            .forward_rows_plus(&kernels::tensor(y, rows, d)?, residual)
+    }
+}
+
+/// A LayerNorm with its parameters on the host too, for the CPU kernels.
+struct Norm {
+    layer: LayerNorm,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    eps: f32,
+}
+
+impl Norm {
+    fn load(vb: VarBuilder, d: usize, eps: f64) -> Result<Self> {
+        let layer = candle_nn::layer_norm(d, eps, vb)?;
+        Ok(Self {
+            weight: layer.weight().to_vec1()?,
+            bias: layer
+                .bias()
+                .map(|b| b.to_vec1())
+                .transpose()?
+                .unwrap_or_else(|| vec![0.0; d]),
+            eps: eps as f32,
+            layer,
+        })
+    }
+
+    fn forward_rows(&self, x: &Tensor) -> Result<Tensor> {
+        let (rows, d) = x.dims2()?;
+        let y = kernels::with_data(x, |x| {
+            kernels::layer_norm(x, &self.weight, &self.bias, self.eps, d)
+        })?;
+        kernels::tensor(y, rows, d)
+    }
 }
 
 struct Block {
-    ln_1: LayerNorm,
+    ln_1: Norm,
     attn: Attention,
-    ln_2: LayerNorm,
+    ln_2: Norm,
     c_fc: Conv1D,
     c_proj: Conv1D,
     activation: Activation,
@@ -124,25 +221,41 @@ impl Block {
         let d = cfg.n_embd;
         let eps = cfg.layer_norm_epsilon;
         Ok(Self {
-            ln_1: candle_nn::layer_norm(d, eps, vb.pp("ln_1"))?,
+            ln_1: Norm::load(vb.pp("ln_1"), d, eps)?,
             attn: Attention {
                 c_attn: Conv1D::load(vb.pp("attn.c_attn"), d, 3 * d)?,
                 c_proj: Conv1D::load(vb.pp("attn.c_proj"), d, d)?,
                 n_head: cfg.n_head,
             },
-            ln_2: candle_nn::layer_norm(d, eps, vb.pp("ln_2"))?,
+            ln_2: Norm::load(vb.pp("ln_2"), d, eps)?,
             c_fc: Conv1D::load(vb.pp("mlp.c_fc"), d, 4 * d)?,
             c_proj: Conv1D::load(vb.pp("mlp.c_proj"), 4 * d, d)?,
             activation,
         })
     }
 
+    /// The block with candle tensor operations (any device), `x` `[batch, seq, d]`.
     fn forward(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let x = (x + self.attn.forward(&self.ln_1.forward(x)?, mask)?)?;
+        let x = (x + self.attn.forward(&self.ln_1.layer.forward(x)?, mask)?)?;
         let h = self
             .activation
-            .apply(&self.c_fc.forward(&self.ln_2.forward(&x)?)?)?;
+            .apply(&self.c_fc.forward(&self.ln_2.layer.forward(&x)?)?)?;
         x + self.c_proj.forward(&h)?
+    }
+
+    /// The same block with the CPU kernels, `x` `[rows, d]` (windows of `seq` rows).
+    fn forward_rows(&self, x: &Tensor, seq: usize) -> Result<Tensor> {
+        let x = self
+            .attn
+            .forward_rows(&self.ln_1.forward_rows(x)?, x, seq)?;
+        let normed = self.ln_2.forward_rows(&x)?;
+        let h = match self.activation.kernel() {
+            Some(act) => self.c_fc.forward_rows(&normed, act)?,
+            None => self
+                .activation
+                .apply(&self.c_fc.forward_rows(&normed, Act::Identity)?)?,
+        };
+        self.c_proj.forward_rows_plus(&h, &x)
     }
 }
 
@@ -187,6 +300,42 @@ impl Gpt2 {
         })
     }
 
+    /// Token plus position embeddings, `[batch, seq, d]`.
+    fn embed(&self, tokens: &Tensor) -> Result<Tensor> {
+        let (_, s) = tokens.dims2()?;
+        ensure!(
+            s <= self.config.n_positions,
+            "window of {s} tokens is longer than the model's {} positions",
+            self.config.n_positions
+        );
+        let positions = Tensor::arange(0u32, s as u32, &self.device)?;
+        Ok(self
+            .wte
+            .forward(tokens)?
+            .broadcast_add(&self.wpe.forward(&positions)?)?)
+    }
+
+    /// The forward pass with candle tensor operations (any device).
+    fn residual_tensors(&self, tokens: &Tensor) -> Result<Tensor> {
+        let mut x = self.embed(tokens)?;
+        let mask = self.causal_mask(tokens.dim(1)?)?;
+        for block in &self.blocks {
+            x = block.forward(&x, &mask)?;
+        }
+        Ok(x)
+    }
+
+    /// The forward pass with the CPU kernels: rows of all windows together.
+    fn residual_cpu(&self, tokens: &Tensor) -> Result<Tensor> {
+        let (b, s) = tokens.dims2()?;
+        let d = self.config.n_embd;
+        let mut x = self.embed(tokens)?.reshape((b * s, d))?.contiguous()?;
+        for block in &self.blocks {
+            x = block.forward_rows(&x, s)?;
+        }
+        Ok(x.reshape((b, s, d))?)
+    }
+
     fn causal_mask(&self, s: usize) -> candle_core::Result<Tensor> {
         let mask: Vec<f32> = (0..s)
             .flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
@@ -213,25 +362,92 @@ impl ResidualModel for Gpt2 {
     }
 
     fn residual(&self, tokens: &Tensor) -> Result<Tensor> {
-        let (_, s) = tokens.dims2()?;
-        ensure!(
-            s <= self.config.n_positions,
-            "window of {s} tokens is longer than the model's {} positions",
-            self.config.n_positions
-        );
-        let positions = Tensor::arange(0u32, s as u32, &self.device)?;
-        let mut x = self
-            .wte
-            .forward(tokens)?
-            .broadcast_add(&self.wpe.forward(&positions)?)?;
-        let mask = self.causal_mask(s)?;
-        for block in &self.blocks {
-            x = block.forward(&x, &mask)?;
+        if self.device.is_cpu() {
+            self.residual_cpu(tokens)
+        } else {
+            self.residual_tensors(tokens)
         }
-        Ok(x)
     }
 
     fn token_embeddings(&self) -> Tensor {
         self.wte.embeddings().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::DType;
+    use rand::{Rng, SeedableRng};
+    use std::collections::HashMap;
+
+    /// A random 2-layer GPT-2 with every parameter non-trivial.
+    fn random_model(activation: &str) -> Gpt2 {
+        let config = Gpt2Config {
+            vocab_size: 50,
+            n_positions: 16,
+            n_embd: 32,
+            n_layer: 2,
+            n_head: 4,
+            layer_norm_epsilon: 1e-5,
+            activation_function: activation.into(),
+        };
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut tensors = HashMap::new();
+        let mut add = |name: String, shape: &[usize], base: f32| {
+            let n = shape.iter().product();
+            let v: Vec<f32> = (0..n)
+                .map(|_| base + rng.random_range(-0.3..0.3f32))
+                .collect();
+            tensors.insert(name, Tensor::from_vec(v, shape, &Device::Cpu).unwrap());
+        };
+        add("wte.weight".into(), &[50, 32], 0.0);
+        add("wpe.weight".into(), &[16, 32], 0.0);
+        for l in 0..2 {
+            for ln in ["ln_1", "ln_2"] {
+                add(format!("h.{l}.{ln}.weight"), &[32], 1.0);
+                add(format!("h.{l}.{ln}.bias"), &[32], 0.0);
+            }
+            for (name, i, o) in [
+                ("attn.c_attn", 32, 96),
+                ("attn.c_proj", 32, 32),
+                ("mlp.c_fc", 32, 128),
+                ("mlp.c_proj", 128, 32),
+            ] {
+                add(format!("h.{l}.{name}.weight"), &[i, o], 0.0);
+                add(format!("h.{l}.{name}.bias"), &[o], 0.0);
+            }
+        }
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
+        let hook = HookPoint::parse("blocks.1.hook_resid_post").unwrap();
+        Gpt2::load(vb, config, hook).unwrap()
+    }
+
+    /// The CPU kernels and the candle-tensor path (the one other devices run) agree.
+    #[test]
+    fn cpu_kernels_match_the_tensor_path() {
+        for activation in ["gelu_new", "gelu", "relu"] {
+            let model = random_model(activation);
+            let ids: Vec<u32> = (0..3 * 11).map(|i| (i * 7 % 50) as u32).collect();
+            let tokens = Tensor::from_vec(ids, (3, 11), &Device::Cpu).unwrap();
+            let fast = model.residual_cpu(&tokens).unwrap();
+            let slow = model.residual_tensors(&tokens).unwrap();
+            let diff = (&fast - &slow)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            let scale = slow
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(diff <= 1e-5 * scale, "{activation}: {diff} (scale {scale})");
+        }
     }
 }

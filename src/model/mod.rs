@@ -7,6 +7,7 @@
 pub mod decoder;
 pub mod gguf;
 pub mod gpt2;
+pub mod kernels;
 
 use crate::hub::{Hub, Location};
 use anyhow::{bail, ensure, Context, Result};

@@ -8,36 +8,28 @@
 //! `max_examples` or the batch budget is spent. Each subgraph gets exactly the examples a pass
 //! of its own over the same windows would give (`--one-pass-per-subgraph` runs it that way).
 
-pub mod gather;
-pub mod solver;
-
 use crate::activations::open_device;
-use crate::activations::ActivationStream;
 use crate::activations::Encoder;
 use crate::config::{PcaConfig, StageCommon};
 use crate::hub::Hub;
 use crate::io::pyfmt::{neat_sae_id, threshold_tag};
 use crate::results::h5::{h5_file_name, write_split, SubgraphOutput};
-use crate::results::layout::{
-    pca_dir_name, pca_manifest, pca_ownership, sae_results_dir, GRAPHS_JSON,
-};
+use crate::results::layout::{pca_dir_name, pca_manifest, pca_ownership, sae_results_dir};
 use crate::results::lock::FolderLock;
-use crate::results::manifest::RUN_JSON;
 use crate::results::node_table::{read_node_table, NodeRow};
-use crate::results::set::{recover, PublishedSet, SetRecord, Staging};
+use crate::results::set::{recover, SetRecord, Staging};
 use crate::sources::Sources;
-use crate::tokenizer::TokenDecoder;
-use anyhow::{bail, ensure, Context, Result};
-use candle_core::Device;
-use gather::{add_batch, top_tokens_and_context, Batch, Examples, GatherSettings, TokenText};
+use crate::subgraph_pca::gather::{top_tokens_and_context, Examples, GatherSettings};
+use crate::subgraph_pca::pass::{gather_with_retry, Pass};
+use crate::subgraph_pca::{check_table_fits_sae, checked_graph_set, solver};
+use anyhow::{ensure, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// PCA components per subgraph.
-pub const COMPONENTS: usize = 3;
+pub use crate::subgraph_pca::COMPONENTS;
 
 /// Command-line options of a `pca` run.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -124,93 +116,6 @@ pub fn run(config: &PcaConfig, options: &PcaOptions) -> Result<Vec<PcaSummary>> 
         .collect()
 }
 
-/// How a gathering pass reads the data.
-struct Pass<'a> {
-    /// Batches to read at most.
-    budget: usize,
-    /// Windows per batch.
-    prompts: usize,
-    settings: GatherSettings,
-    device: &'a Device,
-    bar: indicatif::ProgressBar,
-}
-
-/// Reads batches of windows through model and SAE, adding examples to `collections`, until
-/// every one is done or `pass.budget` batches were read. Returns the batches read.
-fn gather(
-    encoder: &mut Encoder,
-    stream: &mut ActivationStream,
-    collections: &mut [Examples],
-    pass: &Pass,
-) -> Result<u64> {
-    let decoder = TokenDecoder::new(encoder.runner.tokenizer.clone(), false);
-    let decode = |id: u32| decoder.decode_one(id);
-    let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
-    let ctx = encoder.runner.context_size;
-    let mut read = 0u64;
-    while (read as usize) < pass.budget && collections.iter().any(|c| !c.done) {
-        let Some(batch) = stream.next_batch(u64::MAX)? else {
-            break;
-        };
-        read += 1;
-        pass.bar.inc(1);
-        if batch.positions.is_empty() {
-            continue;
-        }
-        let resid = encoder.runner.batch_residual(&batch, pass.device)?;
-        let acts = encoder.encode(&resid)?;
-        batch.ensure_finite(&acts, d_sae, 0, "SAE activation")?;
-        let tokens = batch.all_tokens();
-        let mut text = TokenText::new(&decode, tokens.len());
-        let view = Batch {
-            tokens: &tokens,
-            context_size: ctx,
-            positions: &batch.positions,
-            acts: &acts,
-            d_sae,
-        };
-        add_batch(
-            collections,
-            &view,
-            &mut text,
-            &encoder.sae.w_dec,
-            d_in,
-            &pass.settings,
-        )?;
-    }
-    Ok(read)
-}
-
-/// Gathers `collections` from the start of the data; those with too few examples for a PCA
-/// get the original's retry: twice the batches (here: the same windows, continued).
-fn gather_with_retry(
-    encoder: &mut Encoder,
-    sources: &Sources,
-    collections: &mut [Examples],
-    pass: &Pass,
-) -> Result<u64> {
-    let mut stream =
-        encoder
-            .runner
-            .stream(sources, pass.prompts, pass.settings.remove_special_tokens)?;
-    let mut read = gather(encoder, &mut stream, collections, pass)?;
-    let retry_at: Vec<usize> = (0..collections.len())
-        .filter(|&i| collections[i].found() < COMPONENTS && !collections[i].done)
-        .collect();
-    if !retry_at.is_empty() && read as usize == pass.budget {
-        let mut retry: Vec<Examples> = retry_at
-            .iter()
-            .map(|&i| std::mem::take(&mut collections[i]))
-            .collect();
-        read += gather(encoder, &mut stream, &mut retry, pass)?;
-        for (i, mut c) in retry_at.into_iter().zip(retry) {
-            c.retried = true;
-            collections[i] = c;
-        }
-    }
-    Ok(read)
-}
-
 fn run_sae(
     sources: &Sources,
     config: &PcaConfig,
@@ -222,11 +127,7 @@ fn run_sae(
         crate::config::check_finite("--split-mb", mb, (Bound::Excluded(0.0), Bound::Unbounded))?;
     }
     let p = &config.processing;
-    let root = options
-        .common
-        .results_dir
-        .clone()
-        .unwrap_or_else(|| config.run.results_dir.clone());
+    let root = options.common.results_root(&config.run);
     let dir = sae_results_dir(
         &root,
         &config.model.name,
@@ -255,25 +156,8 @@ fn run_sae(
     )?;
     let mut encoder = Encoder::load(sources, sae_id)?;
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
-    ensure!(
-        rows.len() == d_sae,
-        "node table {} has {} rows but SAE {sae_id} has {d_sae} latents: it was computed for another SAE; rerun `saecooc graphs`",
-        table.display(),
-        rows.len()
-    );
-    if let Some(bad) = rows.iter().find(|r| r.node_id as usize >= d_sae) {
-        bail!(
-            "node table {} lists latent {} but SAE {sae_id} has {d_sae} latents",
-            table.display(),
-            bad.node_id
-        );
-    }
-    let settings = GatherSettings {
-        max_examples: p.max_examples,
-        trim_excess: p.trim_excess,
-        remove_special_tokens: p.remove_special_tokens,
-        keep_feature_acts: p.save_options.feature_acts,
-    };
+    check_table_fits_sae(&rows, &table, sae_id, d_sae)?;
+    let settings = GatherSettings::of(p);
     let ids: Vec<(usize, i64)> = requests
         .iter()
         .flat_map(|(&size, list)| list.iter().map(move |(sid, _)| (size, *sid)))
@@ -419,23 +303,6 @@ fn run_sae(
         Ok(serde_json::to_vec_pretty(&s)?)
     })?;
     Ok(summary)
-}
-
-/// The graphs set of `dir`, checked: computed from the cooc set there now, with `table`
-/// (the node table about to be read) intact.
-fn checked_graph_set(
-    dir: &std::path::Path,
-    table: &std::path::Path,
-    quiet: bool,
-) -> Result<PublishedSet> {
-    let cooc = PublishedSet::open(dir, "cooc", RUN_JSON)?;
-    let graphs = PublishedSet::open(dir, "graphs", GRAPHS_JSON)?;
-    if graphs.record.is_none() && !quiet {
-        eprintln!("{}", graphs.unchecked_note());
-    }
-    graphs.check_built_from("cooc", &cooc, "saecooc graphs")?;
-    graphs.verify(table)?;
-    Ok(graphs)
 }
 
 /// The requested sizes that have subgraphs: a size with none is reported (with the sizes the

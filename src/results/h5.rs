@@ -374,6 +374,49 @@ pub fn pca_files(dir: &Path) -> Result<Vec<PcaFile>> {
         .collect())
 }
 
+/// One run's h5 files in a `{neat}_pca_for_streamlit` folder: the files whose names differ
+/// only in the size (`{cap}cap_graph_analysis_results_nbatch_{nb}` is the run's `name`).
+pub struct PcaRun {
+    pub name: String,
+    /// One entry per size, sizes ascending.
+    pub files: Vec<PcaFile>,
+}
+
+/// Every run of h5 files in a `{neat}_pca_for_streamlit` folder (names ascending), so that a
+/// reader can choose among them instead of taking the first name per size.
+pub fn pca_runs(dir: &Path) -> Result<Vec<PcaRun>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    names.sort();
+    let mut runs: BTreeMap<String, BTreeMap<usize, Vec<PathBuf>>> = BTreeMap::new();
+    for p in names {
+        let Some((size, base)) = p.file_name().and_then(|n| n.to_str()).and_then(parse_name) else {
+            continue;
+        };
+        let run = base.replacen(&format!("_size_{size}"), "", 1);
+        runs.entry(run)
+            .or_default()
+            .entry(size)
+            .or_default()
+            .push(p);
+    }
+    Ok(runs
+        .into_iter()
+        .map(|(name, sizes)| PcaRun {
+            name,
+            files: sizes
+                .into_iter()
+                .map(|(size, paths)| PcaFile { size, paths })
+                .collect(),
+        })
+        .collect())
+}
+
 /// One `subgraph_{sid}` group.
 pub struct PcaGroup {
     pub subgraph_id: i64,
@@ -521,6 +564,34 @@ mod tests {
             12
         );
         assert_eq!(parse_name("pca_run.json"), None);
+    }
+
+    #[test]
+    fn runs_are_told_apart_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "1000cap_graph_analysis_results_size_4_nbatch_40.h5",
+            "1000cap_graph_analysis_results_size_5_nbatch_40.h5",
+            "1000cap_graph_analysis_results_size_4_nbatch_400_chunk1.h5",
+            "1000cap_graph_analysis_results_size_4_nbatch_400_chunk2.h5",
+            "pca_run.json",
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let runs = pca_runs(dir.path()).unwrap();
+        let names: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "1000cap_graph_analysis_results_nbatch_40",
+                "1000cap_graph_analysis_results_nbatch_400"
+            ]
+        );
+        let sizes: Vec<usize> = runs[0].files.iter().map(|f| f.size).collect();
+        assert_eq!(sizes, [4, 5]);
+        assert_eq!(runs[1].files.len(), 1);
+        assert_eq!(runs[1].files[0].paths.len(), 2);
+        assert!(pca_runs(&dir.path().join("absent")).unwrap().is_empty());
     }
 
     #[test]

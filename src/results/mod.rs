@@ -10,3 +10,4 @@ pub mod lock;
 pub mod manifest;
 pub mod node_table;
 pub mod set;
+pub mod subspace_summary;

@@ -7,7 +7,9 @@
 //! A repo's files are those of `main` (also served at its commit) unless it is given files on
 //! other revisions (e.g. `refs/convert/parquet`, which hf-hub sends as `refs%2Fconvert%2Fparquet`);
 //! any other revision is 404, as on the hub.
-//! Every request is logged for the tests to inspect.
+//! Every request is logged for the tests to inspect, with the body bytes sent. A fault can be
+//! injected: the next body of a given file stops after a given number of bytes (the connection
+//! is closed, as a cut network would).
 //!
 //! One thread per connection, `Connection: close`, GET only.
 
@@ -15,6 +17,8 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -22,9 +26,17 @@ use std::sync::{Arc, Mutex};
 /// answers these with a 302 to the CDN (here `/cdn/{sha256}`) and the sha256 as
 /// `x-linked-etag`; other files come straight back with a git blob id as `etag`.
 pub fn is_lfs(path: &str) -> bool {
-    [".safetensors", ".npz", ".parquet", ".bin", ".gguf"]
-        .iter()
-        .any(|e| path.ends_with(e))
+    [
+        ".safetensors",
+        ".npz",
+        ".parquet",
+        ".bin",
+        ".gguf",
+        ".zst",
+        ".gz",
+    ]
+    .iter()
+    .any(|e| path.ends_with(e))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +143,10 @@ pub struct Logged {
     pub range: Option<String>,
     pub authorized: bool,
     pub status: u16,
+    /// Body bytes sent.
+    pub bytes: usize,
+    /// The sha256 of the file the body is (part of).
+    pub file: Option<String>,
 }
 
 /// The running server; stops when dropped.
@@ -138,12 +154,18 @@ pub struct HubServer {
     port: u16,
     log: Arc<Mutex<Vec<Logged>>>,
     stop: Arc<AtomicBool>,
+    faults: Faults,
 }
+
+/// Pending cuts: the sha256 of a file, and the body bytes sent before the connection closes.
+type Faults = Arc<Mutex<Vec<(String, usize)>>>;
 
 struct Response {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// The sha256 of the file the body is (part of).
+    file: Option<String>,
 }
 
 impl Response {
@@ -152,6 +174,7 @@ impl Response {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: format!("{{\"error\":\"{message}\"}}").into_bytes(),
+            file: None,
         }
     }
 }
@@ -163,20 +186,44 @@ impl HubServer {
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let repos = Arc::new(repos);
-        let (log2, stop2) = (log.clone(), stop.clone());
+        let faults: Faults = Arc::default();
+        let (log2, stop2, faults2) = (log.clone(), stop.clone(), faults.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let (repos, log) = (repos.clone(), log2.clone());
+                let (repos, log, faults) = (repos.clone(), log2.clone(), faults2.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(stream, port, &repos, &log);
+                    let _ = serve(stream, port, &repos, &log, &faults);
                 });
             }
         });
-        Self { port, log, stop }
+        Self {
+            port,
+            log,
+            stop,
+            faults,
+        }
+    }
+
+    /// The next response carrying more than one byte of the file `bytes` sends only `after`
+    /// bytes of its body, then closes the connection.
+    pub fn cut_once(&self, bytes: &[u8], after: usize) {
+        let sha = hex(&Sha256::digest(bytes));
+        self.faults.lock().unwrap().push((sha, after));
+    }
+
+    /// Body bytes sent of the file `bytes` (by the CDN or the resolve path), leaving out the
+    /// one-byte metadata probes (`Range: bytes=0-0`).
+    pub fn bytes_served(&self, bytes: &[u8]) -> usize {
+        let sha = hex(&Sha256::digest(bytes));
+        self.requests()
+            .iter()
+            .filter(|r| r.file.as_ref() == Some(&sha) && r.range.as_deref() != Some("bytes=0-0"))
+            .map(|r| r.bytes)
+            .sum()
     }
 
     /// The value for `HF_ENDPOINT`.
@@ -210,6 +257,7 @@ fn serve(
     port: u16,
     repos: &[HubRepo],
     log: &Mutex<Vec<Logged>>,
+    faults: &Mutex<Vec<(String, usize)>>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
@@ -235,12 +283,22 @@ fn serve(
     } else {
         Response::error(405, "method not allowed")
     };
+    let cut = response.file.as_ref().and_then(|sha| {
+        let mut faults = faults.lock().unwrap();
+        let at = faults
+            .iter()
+            .position(|(f, _)| f == sha && response.body.len() > 1)?;
+        Some(faults.remove(at).1)
+    });
+    let sent = cut.unwrap_or(response.body.len()).min(response.body.len());
     log.lock().unwrap().push(Logged {
         method,
         path,
         range,
         authorized: auth.is_some(),
         status: response.status,
+        bytes: sent,
+        file: response.file.clone(),
     });
     let reason = match response.status {
         200 => "OK",
@@ -261,8 +319,12 @@ fn serve(
     ));
     let mut stream = stream;
     stream.write_all(out.as_bytes())?;
-    stream.write_all(&response.body)?;
-    stream.flush()
+    stream.write_all(&response.body[..sent])?;
+    stream.flush()?;
+    if cut.is_some() {
+        stream.shutdown(std::net::Shutdown::Both)?;
+    }
+    Ok(())
 }
 
 /// `/api/{models|datasets}/{owner}/{name}[/revision/{rev}]`, `/cdn/{sha256}`,
@@ -325,6 +387,7 @@ fn route(
             status: 200,
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.to_string().into_bytes(),
+            file: None,
         };
     }
     let (kind, segs) = match segs.first() {
@@ -363,14 +426,23 @@ fn route(
             status: 302,
             headers,
             body: Vec::new(),
+            file: None,
         };
     }
-    // A git-style blob id as the etag of a regular file.
+    headers.push(("etag".into(), format!("\"{}\"", etag(&file, bytes))));
+    file_response(bytes, range, headers)
+}
+
+/// The etag the server gives file `path` with content `bytes` (the name of its blob in the
+/// cache): the sha256 of an LFS file, else a git-style blob id (40 hex digits).
+pub fn etag(path: &str, bytes: &[u8]) -> String {
+    if is_lfs(path) {
+        return hex(&Sha256::digest(bytes));
+    }
     let mut h = Sha256::new();
     h.update(format!("blob {}\0", bytes.len()).as_bytes());
     h.update(bytes);
-    headers.push(("etag".into(), format!("\"{}\"", &hex(&h.finalize())[..40])));
-    file_response(bytes, range, headers)
+    hex(&h.finalize())[..40].to_string()
 }
 
 /// A revision as it appears in a URL path: hf-hub writes `/` in it as `%2F`.
@@ -385,11 +457,13 @@ fn file_response(
     mut headers: Vec<(String, String)>,
 ) -> Response {
     let size = bytes.len();
+    let file = Some(hex(&Sha256::digest(bytes)));
     let Some(spec) = range.and_then(|r| r.strip_prefix("bytes=")) else {
         return Response {
             status: 200,
             headers,
             body: bytes.to_vec(),
+            file,
         };
     };
     let (a, b) = spec.split_once('-').unwrap_or((spec, ""));
@@ -404,6 +478,7 @@ fn file_response(
             status: 416,
             headers,
             body: Vec::new(),
+            file: None,
         };
     }
     headers.push((
@@ -414,5 +489,74 @@ fn file_response(
         status: 206,
         headers,
         body: bytes[start..=end].to_vec(),
+        file,
     }
+}
+
+// Running saecooc against the server.
+
+/// The `.npz` outputs of a run: file name, then its arrays.
+pub type Outputs = Vec<(String, Vec<(String, saecooc::io::npy::NpyArray)>)>;
+
+/// Runs `saecooc cooc` in `dir` with only the hub variables given in `env` set.
+pub fn run(dir: &Path, name: &str, config: &str, env: &[(&str, &str)]) -> (Output, PathBuf) {
+    let config_path = dir.join(format!("{name}.toml"));
+    std::fs::write(&config_path, config).unwrap();
+    let results = dir.join(format!("results-{name}"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_saecooc"));
+    cmd.current_dir(dir)
+        .args(["--quiet", "cooc", "--config"])
+        .arg(&config_path)
+        .arg("--results-dir")
+        .arg(&results);
+    for var in [
+        "HF_HOME",
+        "HF_ENDPOINT",
+        "HF_TOKEN",
+        "HF_HUB_OFFLINE",
+        "HF_HUB_CACHE",
+        "HUGGINGFACE_HUB_CACHE",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    (cmd.output().unwrap(), results)
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Every `.npz` of a run, by file name.
+pub fn npz_outputs(results: &Path, n_batches: usize) -> Outputs {
+    let dir = super::results_dir(results, n_batches);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".npz"))
+        .collect();
+    names.sort();
+    assert!(!names.is_empty(), "no .npz in {}", dir.display());
+    names
+        .into_iter()
+        .map(|n| {
+            let arrays = saecooc::io::npz::read_npz(&dir.join(&n)).unwrap();
+            (n, arrays)
+        })
+        .collect()
+}
+
+/// `$HF_HOME` for runs in `dir`.
+pub fn hf_home(dir: &Path) -> String {
+    dir.join("hf-home").display().to_string()
 }

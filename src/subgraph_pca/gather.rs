@@ -1,6 +1,6 @@
 //! Collecting a subgraph's examples: the tokens where any of its latents fired
 //! (`process_examples` of the original; see docs/formats.md, "PCA h5 files"), for many
-//! subgraphs from the same batches.
+//! subgraphs from the same batches. Shared by `pca` and `subspace`.
 //!
 //! Activations are not thresholded here (any subgraph latent > 0), as in the original.
 
@@ -33,6 +33,9 @@ pub struct Examples {
     pub graph_acts: Vec<f32>,
     /// `rows × d_sae`, only when asked for.
     pub feature_acts: Vec<f32>,
+    /// Per row: every latent with a non-zero activation, `(latent, activation)` in latent
+    /// order, only when asked for (a sparse `feature_acts`).
+    pub nonzero_acts: Vec<Vec<(u32, f32)>>,
     /// Per row: (max activation, its latent, 1.0 if that latent is in the subgraph).
     pub max_info: Vec<[f32; 3]>,
     /// True once `max_examples` are in.
@@ -55,6 +58,16 @@ impl Examples {
         self.rows.len()
     }
 
+    /// Appends the examples of `other` (gathered for the same latents).
+    pub fn append(&mut self, other: Examples) {
+        self.rows.extend(other.rows);
+        self.reconstructions.extend(other.reconstructions);
+        self.graph_acts.extend(other.graph_acts);
+        self.feature_acts.extend(other.feature_acts);
+        self.nonzero_acts.extend(other.nonzero_acts);
+        self.max_info.extend(other.max_info);
+    }
+
     /// Drops every example after the first `keep`.
     fn truncate(&mut self, keep: usize, d_in: usize, d_sae: usize, keep_feature_acts: bool) {
         self.rows.truncate(keep);
@@ -63,6 +76,7 @@ impl Examples {
         if keep_feature_acts {
             self.feature_acts.truncate(keep * d_sae);
         }
+        self.nonzero_acts.truncate(keep);
         self.max_info.truncate(keep);
     }
 }
@@ -74,6 +88,8 @@ pub struct GatherSettings {
     pub trim_excess: bool,
     pub remove_special_tokens: bool,
     pub keep_feature_acts: bool,
+    /// Keep each example's non-zero activations over all latents ([`Examples::nonzero_acts`]).
+    pub keep_nonzero_acts: bool,
 }
 
 /// One batch of windows with the SAE activations of its read positions.
@@ -140,6 +156,15 @@ fn max_info(row: &[f32], latents: &[u32]) -> [f32; 3] {
     [row[best], best as f32, if in_graph { 1.0 } else { 0.0 }]
 }
 
+/// The non-zero entries of one activation row, `(latent, activation)` in latent order.
+fn nonzero(row: &[f32]) -> Vec<(u32, f32)> {
+    row.iter()
+        .enumerate()
+        .filter(|(_, &v)| v != 0.0)
+        .map(|(j, &v)| (j as u32, v))
+        .collect()
+}
+
 /// Adds the fired positions of `batch` to every collection that is not done.
 /// `w_dec` holds the folded decoder rows (`d_sae × d_in`).
 pub fn add_batch(
@@ -171,6 +196,9 @@ pub fn add_batch(
             }
             if settings.keep_feature_acts {
                 ex.feature_acts.extend_from_slice(row);
+            }
+            if settings.keep_nonzero_acts {
+                ex.nonzero_acts.push(nonzero(row));
             }
             ex.max_info.push(max_info(row, &ex.latents));
             ex.rows.push(TokenRow {
@@ -272,6 +300,7 @@ mod tests {
             trim_excess: true,
             remove_special_tokens: true,
             keep_feature_acts: false,
+            keep_nonzero_acts: true,
         };
         let f: &dyn Fn(u32) -> Result<String> = &decode;
         let mut text = TokenText::new(f, tokens.len());
@@ -285,6 +314,10 @@ mod tests {
         // 1·(0,1) + 3·(2,−1) = (6, −2); 0.5·(2,−1) = (1, −0.5)
         assert_eq!(e.reconstructions, [6.0, -2.0, 1.0, -0.5]);
         assert_eq!(e.max_info, [[3.0, 3.0, 1.0], [4.0, 0.0, 0.0]]);
+        assert_eq!(
+            e.nonzero_acts,
+            [vec![(1, 1.0), (3, 3.0)], vec![(0, 4.0), (3, 0.5)]]
+        );
         assert_eq!(
             e.rows[1],
             TokenRow {

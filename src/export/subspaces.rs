@@ -1,0 +1,251 @@
+//! The subspaces that `saecooc subspace` analysed, added to the site: one data file each,
+//! `data/subspaces/{key}.js` (the subgraph view's data plus the subspace's own: explained
+//! variance, representative points and `--points`, the custom prompts' points, the figure
+//! list), and copies of its PNG figures under `data/subspaces/{key}/`.
+
+use super::site::SiteWriter;
+use super::subgraph_json;
+use super::tables::{read_csr, read_nodes, Csr, Node};
+use crate::io::pyfmt::{neat_sae_id, threshold_tag};
+use crate::results::h5::read_pca_file;
+use crate::results::layout::SaeFolder;
+use crate::results::set::PublishedSet;
+use crate::results::subspace_summary::{
+    find_subspaces, read_prompt_rows, PromptRows, ShownPoint, SubspaceFolder, SUBSPACE_JSON,
+};
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// `{model}__{release}__{sae}__{ts}__{sid}`, every character other than `A–Z a–z 0–9 _ -` as `_`.
+fn subspace_key(s: &SubspaceFolder) -> String {
+    let m = &s.summary;
+    format!(
+        "{}__{}__{}__{}__{}",
+        m.model,
+        m.release,
+        neat_sae_id(&m.sae_id),
+        threshold_tag(m.activation_threshold),
+        m.subgraph_id
+    )
+    .replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
+        "_",
+    )
+}
+
+/// The node table the subspace came from: the path its summary names, else the table of the
+/// same threshold in the matching SAE folder of the results.
+fn node_table(s: &SubspaceFolder, saes: &[SaeFolder]) -> Result<PathBuf> {
+    let m = &s.summary;
+    if m.node_table.is_file() {
+        return Ok(m.node_table.clone());
+    }
+    let name = format!("node_info_df_{}.csv", threshold_tag(m.activation_threshold));
+    saes.iter()
+        .filter(|f| f.model == m.model && f.release == m.release && f.sae == neat_sae_id(&m.sae_id))
+        .map(|f| f.dir.join("dataframes").join(&name))
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!(
+                "its node table {} is gone and no results folder has {name}",
+                m.node_table.display()
+            )
+        })
+}
+
+/// The latents of the subgraph (node-table rows, in the summary's order) and the thresholded
+/// matrix beside the node table.
+fn graph_inputs(s: &SubspaceFolder, saes: &[SaeFolder]) -> Result<(Vec<Node>, Csr)> {
+    let table = node_table(s, saes)?;
+    let nodes = read_nodes(&table)?;
+    let members = s
+        .summary
+        .latents
+        .iter()
+        .map(|id| {
+            nodes
+                .iter()
+                .find(|n| n.id == *id)
+                .cloned()
+                .with_context(|| format!("latent {id} is not in {}", table.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let csr_path = table
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new(""))
+        .join("thresholded_matrices")
+        .join(format!(
+            "sparse_thresholded_matrix_{}.npz",
+            threshold_tag(s.summary.activation_threshold)
+        ));
+    Ok((members, read_csr(&csr_path)?))
+}
+
+/// Appends the prompts' rows to the points (after the examples), with `prompt_line` (null for
+/// an example) and `max` the prompt token's strongest latent.
+fn add_prompt_points(points: &mut Value, rows: &PromptRows, latents: &[u32], examples: usize) {
+    let push = |points: &mut Value, key: &str, v: Value| {
+        if let Some(a) = points[key].as_array_mut() {
+            a.push(v);
+        }
+    };
+    let mut lines = vec![Value::Null; examples];
+    for i in 0..rows.tokens.len() {
+        let acts = &rows.acts[i];
+        let max = acts
+            .iter()
+            .enumerate()
+            .filter(|(_, &a)| a > 0.0)
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(-1, |(k, _)| latents[k] as i64);
+        push(points, "pc", json!(rows.pcs[i].map(super::round)));
+        push(points, "token", json!(rows.tokens[i]));
+        push(points, "context", json!(rows.contexts[i]));
+        push(points, "max", json!(max));
+        push(
+            points,
+            "acts",
+            json!(acts.iter().map(|&a| super::round(a)).collect::<Vec<_>>()),
+        );
+        lines.push(json!(rows.line[i]));
+    }
+    points["prompt_line"] = json!(lines);
+}
+
+/// The PNG figures of the folder and of its point folders, as paths relative to it, in name
+/// order.
+fn png_figures(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut visit = |sub: &Path, prefix: &str| {
+        let Ok(entries) = std::fs::read_dir(sub) else {
+            return Vec::new();
+        };
+        let mut dirs = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.path().is_dir() {
+                dirs.push(name);
+            } else if name.ends_with(".png") {
+                out.push(format!("{prefix}{name}"));
+            }
+        }
+        dirs
+    };
+    for d in visit(dir, "") {
+        visit(&dir.join(&d), &format!("{d}/"));
+    }
+    out.sort();
+    out
+}
+
+fn shown_points(points: &[ShownPoint], figures: &[String]) -> Value {
+    json!(points
+        .iter()
+        .map(|p| {
+            let figure = figures
+                .iter()
+                .find(|f| f.starts_with(&format!("{}/", p.folder)) && !f.contains("pca_pc2"));
+            json!({
+                "point_id": p.point_id,
+                "token": p.token,
+                "context": p.context,
+                "pcs": p.pcs,
+                "folder": p.folder,
+                "figure": figure,
+            })
+        })
+        .collect::<Vec<_>>())
+}
+
+/// The subspace folder as a result set: its `subspace.json` lists every file with its SHA-256
+/// (a folder written before manifests is read unchecked).
+fn subspace_set(s: &SubspaceFolder) -> Result<PublishedSet> {
+    let parent = s.dir.parent().unwrap_or(Path::new("."));
+    let folder = s.dir.file_name().unwrap_or_default().to_string_lossy();
+    PublishedSet::open(parent, "subspace", &format!("{folder}/{SUBSPACE_JSON}"))
+}
+
+/// Writes one subspace's data file and figures; returns its entry in `data/index.js`.
+fn export_subspace(site: &mut SiteWriter, s: &SubspaceFolder, saes: &[SaeFolder]) -> Result<Value> {
+    let m = &s.summary;
+    let key = subspace_key(s);
+    let set = subspace_set(s)?;
+    set.verify(&s.h5())?;
+    let groups = read_pca_file(&[s.h5()])?;
+    let Some(group) = groups.iter().find(|g| g.subgraph_id == m.subgraph_id) else {
+        bail!(
+            "{} has no group subgraph_{}",
+            s.h5().display(),
+            m.subgraph_id
+        );
+    };
+    let (members, csr) = graph_inputs(s, saes)?;
+    let member_refs: Vec<&Node> = members.iter().collect();
+    let mut data = subgraph_json(group, &member_refs, &csr);
+    let examples = group.pcs.len() / 3;
+    let prompt_rows = if m.prompts.is_some() && s.prompts_csv().is_file() {
+        set.verify(&s.prompts_csv())?;
+        read_prompt_rows(&s.prompts_csv(), &m.latents)?
+    } else {
+        PromptRows::default()
+    };
+    add_prompt_points(&mut data["points"], &prompt_rows, &m.latents, examples);
+    let figures = png_figures(&s.dir);
+    for f in &figures {
+        set.verify(&s.dir.join(f))?;
+        site.copy_file(&format!("subspaces/{key}/{f}"), &s.dir.join(f))?;
+    }
+    data["subspace"] = json!({
+        "model": m.model,
+        "release": m.release,
+        "sae": m.sae_id,
+        "threshold": m.activation_threshold,
+        "subgraph": m.subgraph_id,
+        "examples": examples,
+        "explained_variance": m.pca.explained_variance,
+        "explained_variance_ratio": m.pca.explained_variance_ratio,
+        "representative": shown_points(&m.representative_points, &figures),
+        "points": shown_points(&m.points, &figures),
+        "prompts": m.prompts.as_ref().map(|p| json!({
+            "prompts": p.prompts, "examples": prompt_rows.tokens.len(), "silent_lines": p.silent_lines,
+        })),
+        "figures": figures,
+        "dir": format!("data/subspaces/{key}"),
+    });
+    site.write_call(&format!("subspaces/{key}.js"), "subspace", &key, &data)?;
+    Ok(json!({
+        "key": key,
+        "model": m.model,
+        "release": m.release,
+        "sae": m.sae_id,
+        "threshold": m.activation_threshold,
+        "subgraph": m.subgraph_id,
+        "latents": m.latents.len(),
+        "examples": examples,
+        "prompt_points": prompt_rows.tokens.len(),
+        "file": format!("data/subspaces/{key}.js"),
+    }))
+}
+
+/// Adds every subspace under `figures` to the site; returns their index entries and notes on
+/// those left out (each with its folder and why).
+pub(super) fn export_subspaces(
+    site: &mut SiteWriter,
+    figures: &Path,
+    saes: &[SaeFolder],
+) -> (Vec<Value>, Vec<String>) {
+    let (found, mut notes) = find_subspaces(figures);
+    let mut entries = Vec::new();
+    for s in &found {
+        match export_subspace(site, s, saes) {
+            Ok(entry) => entries.push(entry),
+            Err(e) => notes.push(format!(
+                "subspace {} left out of the explorer: {e:#}",
+                s.dir.display()
+            )),
+        }
+    }
+    (entries, notes)
+}

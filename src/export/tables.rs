@@ -1,0 +1,200 @@
+//! The inputs `export` reads besides the PCA files: the node table (one row per latent) and
+//! the sparse thresholded matrix (the subgraphs' edges).
+
+use crate::io::npy::NpyData;
+use crate::io::npz::read_npz;
+use anyhow::{ensure, Context, Result};
+use polars::prelude::DataType;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// One node-table row, as the explorer needs it.
+#[derive(Debug, Clone)]
+pub(super) struct Node {
+    pub id: u32,
+    pub subgraph: i64,
+    pub activations: f64,
+    pub top_tokens: Vec<String>,
+    pub scores: Option<[f64; 3]>,
+    pub link: Option<String>,
+}
+
+fn column_strings(
+    df: &polars::prelude::DataFrame,
+    name: &str,
+) -> Result<Option<Vec<Option<String>>>> {
+    let Ok(c) = df.column(name) else {
+        return Ok(None);
+    };
+    let c = c.cast(&DataType::String)?;
+    let s = c.str()?;
+    Ok(Some(
+        (0..s.len()).map(|i| s.get(i).map(String::from)).collect(),
+    ))
+}
+
+/// Parses a Python list-of-strings repr (`['a', "b's"]`) as the node table writes it.
+fn parse_list_repr(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let q = chars[i];
+        if q != '\'' && q != '"' {
+            i += 1;
+            continue;
+        }
+        let mut item = String::new();
+        i += 1;
+        while i < chars.len() && chars[i] != q {
+            if chars[i] == '\\' && i + 1 < chars.len() {
+                i += 1;
+                match chars[i] {
+                    'n' => item.push('\n'),
+                    't' => item.push('\t'),
+                    'r' => item.push('\r'),
+                    'x' if i + 2 < chars.len() => {
+                        let hex: String = chars[i + 1..i + 3].iter().collect();
+                        if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)
+                        {
+                            item.push(c);
+                        }
+                        i += 2;
+                    }
+                    c => item.push(c),
+                }
+            } else {
+                item.push(chars[i]);
+            }
+            i += 1;
+        }
+        out.push(item);
+        i += 1;
+    }
+    out
+}
+
+pub(super) fn read_nodes(path: &Path) -> Result<Vec<Node>> {
+    let df = crate::results::node_table::read_csv(path)?;
+    let need = |name: &str| -> Result<Vec<Option<String>>> {
+        column_strings(&df, name)?
+            .with_context(|| format!("node table {} has no column {name}", path.display()))
+    };
+    let (ids, sids, acts, tops) = (
+        need("node_id")?,
+        need("subgraph_id")?,
+        need("feature_activations")?,
+        need("top_10_tokens")?,
+    );
+    let links = column_strings(&df, "neuronpedia_link")?;
+    let score_columns = [
+        "hub_spoke_score",
+        "strongly_connected_score",
+        "linear_score",
+    ]
+    .map(|c| column_strings(&df, c).ok().flatten());
+    let num = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<f64>().ok());
+    let mut out = Vec::with_capacity(ids.len());
+    for i in 0..ids.len() {
+        let scores = match &score_columns {
+            [Some(a), Some(b), Some(c)] => Some([
+                num(&a[i]).unwrap_or(0.0),
+                num(&b[i]).unwrap_or(0.0),
+                num(&c[i]).unwrap_or(0.0),
+            ]),
+            _ => None,
+        };
+        out.push(Node {
+            id: num(&ids[i])
+                .with_context(|| format!("{}: bad node_id in row {}", path.display(), i + 2))?
+                as u32,
+            subgraph: num(&sids[i]).unwrap_or(-1.0) as i64,
+            activations: num(&acts[i]).unwrap_or(0.0),
+            top_tokens: tops[i].as_deref().map(parse_list_repr).unwrap_or_default(),
+            scores,
+            link: links
+                .as_ref()
+                .and_then(|l| l[i].clone())
+                .filter(|s| !s.is_empty()),
+        });
+    }
+    Ok(out)
+}
+
+/// The thresholded edges among `nodes` (from the scipy CSR file), as (a, b, weight) positions;
+/// latents outside the matrix have no edges.
+pub(super) fn subgraph_edges(csr: &Csr, nodes: &[u32]) -> Vec<(usize, usize, f32)> {
+    let pos: BTreeMap<u32, usize> = nodes.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    let mut edges = Vec::new();
+    for (a, &n) in nodes.iter().enumerate() {
+        let (Some(&start), Some(&end)) =
+            (csr.indptr.get(n as usize), csr.indptr.get(n as usize + 1))
+        else {
+            continue;
+        };
+        for k in start as usize..end as usize {
+            if let Some(&b) = pos.get(&(csr.indices[k] as u32)) {
+                if a < b {
+                    edges.push((a, b, csr.data[k]));
+                }
+            }
+        }
+    }
+    edges
+}
+
+/// A scipy CSR matrix read from `save_npz` output.
+pub(super) struct Csr {
+    indptr: Vec<i64>,
+    indices: Vec<i64>,
+    data: Vec<f32>,
+}
+
+fn ints(d: &NpyData) -> Vec<i64> {
+    match d {
+        NpyData::I32(v) => v.iter().map(|&x| x as i64).collect(),
+        NpyData::I64(v) => v.clone(),
+        NpyData::U32(v) => v.iter().map(|&x| x as i64).collect(),
+        NpyData::U64(v) => v.iter().map(|&x| x as i64).collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub(super) fn read_csr(path: &Path) -> Result<Csr> {
+    let arrays: BTreeMap<String, crate::io::npy::NpyArray> = read_npz(path)?.into_iter().collect();
+    let get = |k: &str| {
+        arrays
+            .get(k)
+            .with_context(|| format!("{} has no '{k}'", path.display()))
+    };
+    let csr = Csr {
+        indptr: ints(&get("indptr")?.data),
+        indices: ints(&get("indices")?.data),
+        data: get("data")?.to_f32(),
+    };
+    let rows_ok = csr.indptr.first() == Some(&0)
+        && csr.indptr.windows(2).all(|w| w[0] <= w[1])
+        && csr.indptr.last().copied() == Some(csr.indices.len() as i64)
+        && csr.indices.len() == csr.data.len();
+    ensure!(
+        rows_ok,
+        "{} is not a valid CSR matrix (indptr must rise from 0 to the number of indices, and \
+         indices and data must have the same length)",
+        path.display()
+    );
+    Ok(csr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_reprs_parse_back() {
+        assert_eq!(
+            parse_list_repr(r#"[' regard', "'s", 'a\'b', '\n', '\x1a']"#),
+            [" regard", "'s", "a'b", "\n", "\u{1a}"]
+        );
+        assert!(parse_list_repr("[]").is_empty());
+    }
+}

@@ -1,0 +1,69 @@
+//! What `pca` and `subspace` share: gathering a subgraph's examples from the activation
+//! stream ([`gather`], [`pass`]), the exact PCA of their reconstructions ([`solver`]), and the
+//! checks on the `graphs` outputs both read (node table and its result set).
+
+pub mod gather;
+pub mod pass;
+pub mod solver;
+
+use crate::config::Processing;
+use crate::results::layout::GRAPHS_JSON;
+use crate::results::manifest::RUN_JSON;
+use crate::results::node_table::NodeRow;
+use crate::results::set::PublishedSet;
+use anyhow::{bail, ensure, Result};
+use gather::GatherSettings;
+use std::path::Path;
+
+/// PCA components per subgraph.
+pub const COMPONENTS: usize = 3;
+
+/// The graphs set of `dir`, checked: computed from the cooc set there now, with `table`
+/// (the node table about to be read) intact.
+pub fn checked_graph_set(dir: &Path, table: &Path, quiet: bool) -> Result<PublishedSet> {
+    let cooc = PublishedSet::open(dir, "cooc", RUN_JSON)?;
+    let graphs = PublishedSet::open(dir, "graphs", GRAPHS_JSON)?;
+    if graphs.record.is_none() && !quiet {
+        eprintln!("{}", graphs.unchecked_note());
+    }
+    graphs.check_built_from("cooc", &cooc, "saecooc graphs")?;
+    graphs.verify(table)?;
+    Ok(graphs)
+}
+
+/// Refuses a node table written for another SAE: one row per latent, every latent below
+/// `d_sae`.
+pub fn check_table_fits_sae(
+    rows: &[NodeRow],
+    table: &Path,
+    sae_id: &str,
+    d_sae: usize,
+) -> Result<()> {
+    ensure!(
+        rows.len() == d_sae,
+        "node table {} has {} rows but SAE {sae_id} has {d_sae} latents: it was computed for another SAE; rerun `saecooc graphs`",
+        table.display(),
+        rows.len()
+    );
+    if let Some(bad) = rows.iter().find(|r| r.node_id as usize >= d_sae) {
+        bail!(
+            "node table {} lists latent {} but SAE {sae_id} has {d_sae} latents",
+            table.display(),
+            bad.node_id
+        );
+    }
+    Ok(())
+}
+
+impl GatherSettings {
+    /// The gathering rules of a PCA config's `[processing]`.
+    pub fn of(p: &Processing) -> Self {
+        Self {
+            max_examples: p.max_examples,
+            trim_excess: p.trim_excess,
+            remove_special_tokens: p.remove_special_tokens,
+            keep_feature_acts: p.save_options.feature_acts,
+            keep_nonzero_acts: false,
+        }
+    }
+}

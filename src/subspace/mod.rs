@@ -1,0 +1,434 @@
+//! `saecooc subspace`: one chosen subgraph in depth, as the paper's case studies were made.
+//!
+//! Reads the node table `graphs` wrote (its result set checked), gathers the tokens where the
+//! subgraph fires with `pca`'s rules (so its PCA equals `pca`'s for the same subgraph), fits
+//! the PCA of the reconstructions and of the decoder rows, picks representative points, clusters
+//! examples and latents (Ward), places the user's own prompts in the PC space, and writes data
+//! files, figures (PNG + interactive HTML) and a JSON summary into
+//! `{out}/{model}/{release}/{neat_sae_id}/pca_{ts}_subgraph_{sid}/`, published as a whole (see
+//! docs/formats.md, "One subspace in depth").
+
+pub mod analysis;
+pub mod figure;
+pub mod figures;
+pub mod points;
+pub mod prompts;
+pub mod tables;
+pub mod ward;
+
+use crate::activations::{open_device, Encoder};
+use crate::config::{check_finite, PcaConfig, StageCommon};
+use crate::hub::Hub;
+use crate::io::atomic::write_bytes;
+use crate::io::pyfmt::{neat_sae_id, threshold_tag};
+use crate::results::layout::{sae_results_dir, GraphFiles};
+use crate::results::lock::FolderLock;
+use crate::results::node_table::{read_node_table, NodeRow};
+use crate::results::set::{recover, Ownership, PublishedSet, SetRecord, Staging};
+use crate::sources::Sources;
+use crate::subgraph_pca::gather::{Examples, GatherSettings};
+use crate::subgraph_pca::pass::{gather_with_retry, Pass};
+use crate::subgraph_pca::{check_table_fits_sae, checked_graph_set, COMPONENTS};
+use analysis::{decoder_pca, Analysis, Heatmap};
+use anyhow::{bail, ensure, Context, Result};
+use figures::{Figures, Membership};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The summary file of a subspace folder (also its result-set manifest).
+pub const SUMMARY_JSON: &str = "subspace.json";
+
+/// Command-line options of a `subspace` run.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SubspaceOptions {
+    #[command(flatten)]
+    pub common: StageCommon,
+    /// The SAE (default: the config's only [model] sae_ids entry).
+    #[arg(long)]
+    pub sae_id: Option<String>,
+    /// Activation threshold of the node table to read (default: [processing]
+    /// activation_threshold).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// The subgraph id (node table column subgraph_id).
+    #[arg(long)]
+    pub subgraph: i64,
+    /// Batches of windows to search for examples (default: [processing]
+    /// n_batches_reconstruction).
+    #[arg(long)]
+    pub batches: Option<usize>,
+    /// A text file of prompts, one per line, placed into the subspace's PC space.
+    #[arg(long, value_name = "FILE")]
+    pub prompts: Option<PathBuf>,
+    /// Example ids (point_id) to show in depth, e.g. 0,17,42.
+    #[arg(long, value_delimiter = ',')]
+    pub points: Vec<usize>,
+    /// Figures root (default: `figures` beside the results folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// A PCA as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct PcaReport {
+    pub explained_variance: Vec<f64>,
+    pub explained_variance_ratio: Vec<f64>,
+}
+
+impl PcaReport {
+    fn of(p: &crate::subgraph_pca::solver::Pca) -> Self {
+        Self {
+            explained_variance: p.explained_variance.clone(),
+            explained_variance_ratio: p.explained_variance_ratio.clone(),
+        }
+    }
+}
+
+/// One example shown in depth.
+#[derive(Debug, Clone, Serialize)]
+pub struct PointReport {
+    pub point_id: usize,
+    pub token: String,
+    pub context: String,
+    pub pcs: Vec<f32>,
+    /// Its folder of figures.
+    pub folder: String,
+}
+
+/// What the custom prompts gave.
+#[derive(Debug, Clone, Serialize)]
+pub struct PromptsReport {
+    pub file: PathBuf,
+    pub prompts: usize,
+    /// Tokens of the prompts where the subgraph fired (rows of the prompts CSV).
+    pub examples: usize,
+    /// Line numbers of prompts where no latent of the subgraph fired.
+    pub silent_lines: Vec<usize>,
+}
+
+/// What a run produced: `subspace.json` in the subspace's folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct SubspaceSummary {
+    pub model: String,
+    pub release: String,
+    pub sae_id: String,
+    pub activation_threshold: f64,
+    pub subgraph_id: i64,
+    /// The subgraph's latents, in node-table order (the order of every latent column).
+    pub latents: Vec<u32>,
+    pub examples: usize,
+    pub batches_read: u64,
+    /// True when the first pass found too few examples and the batches were doubled.
+    pub retried: bool,
+    pub pca: PcaReport,
+    /// Of the decoder rows `W_dec[subgraph]`; null with fewer than 3 latents.
+    pub decoder_pca: Option<PcaReport>,
+    /// 3 farthest from the centre of the min–max-scaled PCs, then 2 nearest the median
+    /// distance.
+    pub representative_points: Vec<PointReport>,
+    /// The `--points`.
+    pub points: Vec<PointReport>,
+    pub heatmap: Heatmap,
+    pub prompts: Option<PromptsReport>,
+    /// The node table the subgraph came from.
+    pub node_table: PathBuf,
+    /// The subgraph picture `graphs` drew, copied here (null when it drew none).
+    pub subgraph_picture: Option<String>,
+    /// The folder written.
+    pub folder: PathBuf,
+    pub seconds: f64,
+    /// Every file of the folder with size and SHA-256, and the graphs set it came from.
+    #[serde(flatten)]
+    pub set: SetRecord,
+}
+
+/// The SAE to analyse: `--sae-id`, else the config's only one.
+fn chosen_sae(config: &PcaConfig, options: &SubspaceOptions) -> Result<String> {
+    match (&options.sae_id, config.model.sae_ids.as_slice()) {
+        (Some(id), _) => Ok(id.clone()),
+        (None, [only]) => Ok(only.clone()),
+        (None, ids) => bail!(
+            "the config names {} SAEs ({}): choose one with --sae-id",
+            ids.len(),
+            ids.join(", ")
+        ),
+    }
+}
+
+/// The subgraph's latents in node-table order.
+fn subgraph_latents(rows: &[NodeRow], sid: i64, table: &Path) -> Result<Vec<u32>> {
+    let latents: Vec<u32> = rows
+        .iter()
+        .filter(|r| r.subgraph_id == sid)
+        .map(|r| r.node_id)
+        .collect();
+    if latents.is_empty() {
+        let max = rows.iter().map(|r| r.subgraph_id).max().unwrap_or(-1);
+        bail!(
+            "subgraph {sid} is not in node table {} (its subgraph ids run 0..={max})",
+            table.display()
+        );
+    }
+    Ok(latents)
+}
+
+/// Subgraph and subgraph size of every latent id.
+fn membership(rows: &[NodeRow], d_sae: usize) -> Membership {
+    let mut out = vec![None; d_sae];
+    for r in rows {
+        if let Some(slot) = out.get_mut(r.node_id as usize) {
+            *slot = Some((r.subgraph_id, r.subgraph_size));
+        }
+    }
+    out
+}
+
+/// `pca_{ts}_subgraph_{sid}`: the subspace's folder name.
+pub fn folder_name(threshold: f64, sid: i64) -> String {
+    format!("pca_{}_subgraph_{sid}", threshold_tag(threshold))
+}
+
+/// Runs `subspace`.
+pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSummary> {
+    let started = Instant::now();
+    let quiet = options.common.quiet;
+    let p = &config.processing;
+    let sae_id = chosen_sae(config, options)?;
+    let threshold = options.threshold.unwrap_or(p.activation_threshold);
+    check_finite("--threshold", threshold, 0.0..)?;
+    let budget = options.batches.unwrap_or(p.n_batches_reconstruction);
+    ensure!(budget >= 1, "--batches must be at least 1");
+    let results_root = options.common.results_root(&config.run);
+    let dir = sae_results_dir(
+        &results_root,
+        &config.model.name,
+        &config.model.sae_release_short,
+        &sae_id,
+        config.generation.n_batches_generation,
+    );
+    let graph_files = GraphFiles::new(&dir, threshold);
+    let table = graph_files.node_table.clone();
+    ensure!(
+        table.is_file(),
+        "no node table {}: run `saecooc graphs` for this SAE and threshold first",
+        table.display()
+    );
+    let graphs = checked_graph_set(&dir, &table, quiet)?;
+    let rows = read_node_table(&table)?;
+    let latents = subgraph_latents(&rows, options.subgraph, &table)?;
+    let prompts = options
+        .prompts
+        .as_deref()
+        .map(prompts::read_prompts)
+        .transpose()?;
+
+    let neat = neat_sae_id(&sae_id);
+    let figures_root = options.out.clone().unwrap_or_else(|| {
+        results_root
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join("figures")
+    });
+    let sae_figures = figures_root
+        .join(&config.model.name)
+        .join(&config.model.sae_release_short)
+        .join(&neat);
+    let lock = FolderLock::acquire(&sae_figures, "subspace")?;
+    recover(&lock, quiet)?;
+
+    let hub = Hub::from_env(!quiet)?;
+    let device = open_device(options.common.device.unwrap_or(config.run.device))?;
+    let as_config = config.as_config();
+    let sources = Sources::new(&as_config, &hub, &device);
+    let mut encoder = Encoder::load(&sources, &sae_id)?;
+    let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
+    check_table_fits_sae(&rows, &table, &sae_id, d_sae)?;
+
+    let pass = Pass {
+        budget,
+        prompts: config.run.prompts_per_batch,
+        settings: GatherSettings {
+            keep_nonzero_acts: true,
+            ..GatherSettings::of(p)
+        },
+        device: &device,
+        bar: crate::io::progress::bar(budget as u64, quiet, &sae_id, "batches"),
+    };
+    pass.bar
+        .set_message(format!("subgraph {}", options.subgraph));
+    let mut collections = vec![Examples::new(latents.clone())];
+    let batches_read = gather_with_retry(&mut encoder, &sources, &mut collections, &pass)?;
+    pass.bar.finish_and_clear();
+    let examples = collections.remove(0);
+    let (n, retried) = (examples.found(), examples.retried);
+    points::check_points(&options.points, n)?;
+    let Some(mut a) = Analysis::new(
+        options.subgraph,
+        threshold,
+        examples,
+        d_in,
+        options.points.clone(),
+    ) else {
+        bail!(
+            "subgraph {} fired on {n} tokens in {batches_read} batches, too few for a PCA with {COMPONENTS} components: raise --batches",
+            options.subgraph
+        );
+    };
+    a.decoder = decoder_pca(&encoder.sae.w_dec, d_in, &latents);
+    if let Some(list) = &prompts {
+        let placed = prompts::place_prompts(
+            &mut encoder,
+            list,
+            &latents,
+            p.remove_special_tokens,
+            &a.pca,
+            &device,
+        )?;
+        if !placed.silent.is_empty() && !quiet {
+            eprintln!(
+                "note: the subgraph fired nowhere in the prompts on lines {:?} of {}",
+                placed.silent,
+                options
+                    .prompts
+                    .as_deref()
+                    .unwrap_or(Path::new(""))
+                    .display()
+            );
+        }
+        a.prompts = Some(placed);
+    }
+
+    let folder = folder_name(threshold, options.subgraph);
+    let staging = Staging::begin(
+        &lock,
+        "subspace",
+        &format!("{folder}/{SUMMARY_JSON}"),
+        Ownership {
+            dirs: vec![folder.clone()],
+            prefixes: Vec::new(),
+        },
+        [(
+            "graphs".to_string(),
+            graphs.set_id().unwrap_or("unchecked").to_string(),
+        )]
+        .into(),
+    )?;
+    let stage_dir = staging.root().join(&folder);
+    std::fs::create_dir_all(&stage_dir)
+        .with_context(|| format!("cannot create {}", stage_dir.display()))?;
+    let subgraph_picture = write_outputs(
+        &stage_dir,
+        &a,
+        config,
+        &membership(&rows, d_sae),
+        &graphs,
+        &graph_files,
+        d_in,
+        d_sae,
+    )?;
+
+    let point_report = |i: usize, folder: String| PointReport {
+        point_id: i,
+        token: a.text(i).0.to_string(),
+        context: a.text(i).1.to_string(),
+        pcs: a.scores[i * COMPONENTS..(i + 1) * COMPONENTS].to_vec(),
+        folder,
+    };
+    let mut summary = SubspaceSummary {
+        model: config.model.name.clone(),
+        release: config.model.sae_release_short.clone(),
+        sae_id: sae_id.clone(),
+        activation_threshold: threshold,
+        subgraph_id: options.subgraph,
+        latents: latents.clone(),
+        examples: n,
+        batches_read,
+        retried,
+        pca: PcaReport::of(&a.pca),
+        decoder_pca: a.decoder.as_ref().map(|d| PcaReport::of(&d.pca)),
+        representative_points: a
+            .representative
+            .iter()
+            .enumerate()
+            .map(|(r, &i)| point_report(i, format!("rep_point_{}", r + 1)))
+            .collect(),
+        points: a
+            .points
+            .iter()
+            .map(|&i| point_report(i, format!("point_{i}")))
+            .collect(),
+        heatmap: a.heatmap.clone(),
+        prompts: a.prompts.as_ref().map(|pl| PromptsReport {
+            file: options.prompts.clone().unwrap_or_default(),
+            prompts: pl.prompts,
+            examples: pl.examples.found(),
+            silent_lines: pl.silent.clone(),
+        }),
+        node_table: table,
+        subgraph_picture,
+        folder: sae_figures.join(&folder),
+        seconds: 0.0,
+        set: SetRecord::default(),
+    };
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.set = staging.publish(|set| {
+        let mut s = summary.clone();
+        s.set = set.clone();
+        Ok(serde_json::to_vec_pretty(&s)?)
+    })?;
+    Ok(summary)
+}
+
+/// Writes the data files, the figures and the copied subgraph picture into `dir`; returns the
+/// picture's name when `graphs` drew one.
+#[allow(clippy::too_many_arguments)]
+fn write_outputs(
+    dir: &Path,
+    a: &Analysis,
+    config: &PcaConfig,
+    membership: &Membership,
+    graphs: &PublishedSet,
+    graph_files: &GraphFiles,
+    d_in: usize,
+    d_sae: usize,
+) -> Result<Option<String>> {
+    let sid = a.subgraph_id;
+    tables::write_csv(
+        dir,
+        format!("pca_df_subgraph_{sid}.csv"),
+        &tables::examples_csv(a),
+    )?;
+    if let Some(d) = &a.decoder {
+        tables::write_csv(
+            dir,
+            format!("pca_decoder_df_subgraph_{sid}.csv"),
+            &tables::decoder_csv(a.latents(), &d.scores),
+        )?;
+    }
+    if let Some(pl) = &a.prompts {
+        tables::write_csv(
+            dir,
+            format!("prompts_subgraph_{sid}.csv"),
+            &tables::prompts_csv(pl),
+        )?;
+    }
+    tables::write_h5(
+        dir,
+        format!("graph_analysis_results_subgraph_{sid}.h5"),
+        a,
+        &config.processing.save_options,
+        d_in,
+        d_sae,
+    )?;
+    Figures { a, dir, membership }.write_all()?;
+    let picture = graph_files.html(sid.max(0) as usize);
+    if sid < 0 || !picture.is_file() || !graphs.lists(&picture) {
+        return Ok(None);
+    }
+    graphs.verify(&picture)?;
+    let bytes =
+        std::fs::read(&picture).with_context(|| format!("cannot read {}", picture.display()))?;
+    write_bytes(&dir.join("overall_subgraph.html"), &bytes)?;
+    Ok(Some("overall_subgraph.html".into()))
+}
