@@ -1,5 +1,5 @@
 //! The HDF5 files of the original's explorer app (see docs/formats.md, "PCA h5 files"): `pca`
-//! writes them ([`write_split`]), `export` reads them back ([`pca_files`], [`read_pca_file`]),
+//! writes them ([`write_split`]), `export` reads them back ([`pca_runs`], [`read_pca_file`]),
 //! ours or the original's. One group `subgraph_{sid}` per subgraph with the datasets
 //! `[processing.save_options]` asks for, in h5py's dtypes for what the original wrote: numpy `S`
 //! fixed-length byte strings (UTF-8 bytes), float32 matrices, int64 integers, `example_context`
@@ -343,37 +343,6 @@ fn parse_name(name: &str) -> Option<(usize, String)> {
     Some((size, base.to_string()))
 }
 
-/// The h5 files in a `{neat}_pca_for_streamlit` folder, one entry per size (the first file
-/// name in sorted order when several runs are there).
-pub fn pca_files(dir: &Path) -> Result<Vec<PcaFile>> {
-    if !dir.is_dir() {
-        return Ok(Vec::new());
-    }
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    names.sort();
-    let mut by_base: BTreeMap<String, (usize, Vec<PathBuf>)> = BTreeMap::new();
-    for p in names {
-        let Some((size, base)) = p.file_name().and_then(|n| n.to_str()).and_then(parse_name) else {
-            continue;
-        };
-        by_base
-            .entry(base)
-            .or_insert_with(|| (size, Vec::new()))
-            .1
-            .push(p);
-    }
-    let mut by_size: BTreeMap<usize, Vec<PathBuf>> = BTreeMap::new();
-    for (_, (size, paths)) in by_base {
-        by_size.entry(size).or_insert(paths);
-    }
-    Ok(by_size
-        .into_iter()
-        .map(|(size, paths)| PcaFile { size, paths })
-        .collect())
-}
-
 /// One run's h5 files in a `{neat}_pca_for_streamlit` folder: the files whose names differ
 /// only in the size (`{cap}cap_graph_analysis_results_nbatch_{nb}` is the run's `name`).
 pub struct PcaRun {
@@ -678,7 +647,7 @@ mod tests {
             let q = out.join("9cap_graph_analysis_results_size_4_nbatch_7.h5");
             assert_eq!(write_split(&p, &small, &save, 4, 6, None).unwrap(), [p]);
             assert_eq!(write_split(&q, &large, &save, 4, 6, None).unwrap(), [q]);
-            let files = pca_files(&out).unwrap();
+            let files = single_run(&out);
             assert_eq!(files.iter().map(|f| f.size).collect::<Vec<_>>(), [2, 4]);
             let got = read_pca_file(&files[0].paths).unwrap();
             assert_eq!(got.len(), 2);
@@ -688,6 +657,13 @@ mod tests {
             assert_eq!(got.len(), 1);
             assert_read_back(&got[0], &large[0]);
         }
+    }
+
+    /// The files of the only PCA run in `dir`.
+    fn single_run(dir: &Path) -> Vec<PcaFile> {
+        let mut runs = pca_runs(dir).unwrap();
+        assert_eq!(runs.len(), 1);
+        runs.remove(0).files
     }
 
     #[test]
@@ -700,7 +676,7 @@ mod tests {
         let written = write_split(&path, &subgraphs, &all_options(), 4, 6, Some(1e-9)).unwrap();
         assert_eq!(written.len(), 5);
         assert!(!path.exists());
-        let files = pca_files(dir.path()).unwrap();
+        let files = single_run(dir.path());
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].size, 3);
         assert_eq!(files[0].paths, written);

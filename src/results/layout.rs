@@ -218,27 +218,16 @@ pub fn find_sae_folders(root: &Path) -> Result<Vec<SaeFolder>> {
         root.display()
     );
     let mut out = Vec::new();
-    let sorted = |dir: &Path| -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|r| {
-                r.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.is_dir())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    };
     let name = |p: &Path| {
         p.file_name()
             .unwrap_or_default()
             .to_string_lossy()
             .into_owned()
     };
-    for model in sorted(root) {
-        for release in sorted(&model) {
-            for sae in sorted(&release) {
-                for nb in sorted(&sae) {
+    for model in sorted_subdirs(root) {
+        for release in sorted_subdirs(&model) {
+            for sae in sorted_subdirs(&release) {
+                for nb in sorted_subdirs(&sae) {
                     if name(&nb).starts_with("n_batches_")
                         && (nb.join("dataframes").is_dir() || nb.join("run.json").is_file())
                     {
@@ -255,6 +244,19 @@ pub fn find_sae_folders(root: &Path) -> Result<Vec<SaeFolder>> {
         }
     }
     Ok(out)
+}
+
+/// The folders directly inside `dir`, sorted by path (none if it cannot be read).
+pub fn sorted_subdirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 #[cfg(test)]

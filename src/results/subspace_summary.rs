@@ -2,6 +2,7 @@
 //! read back for other stages: the parts of `subspace.json` they use and the custom prompts'
 //! CSV (see docs/formats.md, "One subspace in depth").
 
+use super::layout::sorted_subdirs;
 use anyhow::{Context, Result};
 use polars::prelude::{CsvReadOptions, DataType, SerReader};
 use serde::Deserialize;
@@ -60,32 +61,26 @@ pub struct SubspaceFolder {
     pub summary: SubspaceSummary,
 }
 
+/// The h5 file of a subspace folder: one group in `pca`'s layout.
+pub fn h5_name(subgraph: i64) -> String {
+    format!("graph_analysis_results_subgraph_{subgraph}.h5")
+}
+
+/// The custom prompts' CSV of a subspace folder (written when `--prompts` was given).
+pub fn prompts_csv_name(subgraph: i64) -> String {
+    format!("prompts_subgraph_{subgraph}.csv")
+}
+
 impl SubspaceFolder {
     /// `graph_analysis_results_subgraph_{sid}.h5` (one group in `pca`'s layout).
     pub fn h5(&self) -> PathBuf {
-        self.dir.join(format!(
-            "graph_analysis_results_subgraph_{}.h5",
-            self.summary.subgraph_id
-        ))
+        self.dir.join(h5_name(self.summary.subgraph_id))
     }
 
     /// `prompts_subgraph_{sid}.csv`, present when `--prompts` was given.
     pub fn prompts_csv(&self) -> PathBuf {
-        self.dir
-            .join(format!("prompts_subgraph_{}.csv", self.summary.subgraph_id))
+        self.dir.join(prompts_csv_name(self.summary.subgraph_id))
     }
-}
-
-fn sorted_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|r| {
-            r.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_dir())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 /// Reads `{dir}/subspace.json`.
@@ -101,11 +96,11 @@ pub fn read_summary(dir: &Path) -> Result<SubspaceSummary> {
 /// A missing `root` has none.
 pub fn find_subspaces(root: &Path) -> (Vec<SubspaceFolder>, Vec<String>) {
     let (mut found, mut notes) = (Vec::new(), Vec::new());
-    let candidates = sorted_dirs(root)
+    let candidates = sorted_subdirs(root)
         .into_iter()
-        .flat_map(|m| sorted_dirs(&m))
-        .flat_map(|r| sorted_dirs(&r))
-        .flat_map(|s| sorted_dirs(&s))
+        .flat_map(|m| sorted_subdirs(&m))
+        .flat_map(|r| sorted_subdirs(&r))
+        .flat_map(|s| sorted_subdirs(&s))
         .filter(|d| {
             let name = d.file_name().unwrap_or_default().to_string_lossy();
             name.starts_with("pca_") && name.contains("_subgraph_")

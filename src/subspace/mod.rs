@@ -25,6 +25,7 @@ use crate::results::layout::{sae_results_dir, GraphFiles};
 use crate::results::lock::FolderLock;
 use crate::results::node_table::{read_node_table, NodeRow};
 use crate::results::set::{recover, Ownership, PublishedSet, SetRecord, Staging};
+use crate::results::subspace_summary::{h5_name, prompts_csv_name, SUBSPACE_JSON};
 use crate::sources::Sources;
 use crate::subgraph_pca::gather::{Examples, GatherSettings};
 use crate::subgraph_pca::pass::{gather_with_retry, Pass};
@@ -35,9 +36,6 @@ use figures::{Figures, Membership};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// The summary file of a subspace folder (also its result-set manifest).
-pub const SUMMARY_JSON: &str = "subspace.json";
 
 /// Command-line options of a `subspace` run.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -303,7 +301,7 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
     let staging = Staging::begin(
         &lock,
         "subspace",
-        &format!("{folder}/{SUMMARY_JSON}"),
+        &format!("{folder}/{SUBSPACE_JSON}"),
         Ownership {
             dirs: vec![folder.clone()],
             prefixes: Vec::new(),
@@ -407,15 +405,11 @@ fn write_outputs(
         )?;
     }
     if let Some(pl) = &a.prompts {
-        tables::write_csv(
-            dir,
-            format!("prompts_subgraph_{sid}.csv"),
-            &tables::prompts_csv(pl),
-        )?;
+        tables::write_csv(dir, prompts_csv_name(sid), &tables::prompts_csv(pl))?;
     }
     tables::write_h5(
         dir,
-        format!("graph_analysis_results_subgraph_{sid}.h5"),
+        h5_name(sid),
         a,
         &config.processing.save_options,
         d_in,
