@@ -3,7 +3,8 @@
 #   1. the golden fixtures' models on the device, every hook within 1e-4 of the references;
 #   2. a tiny `cooc` on the device whose counts must equal the CPU run's;
 #   3. `bench --end-to-end` (GPT-2-small shape) and `bench --shape gemma2-2b` on the device,
-#      tokens/s per stage, with the peak GPU memory seen by nvidia-smi.
+#      in f32 and then bf16 (f16 on the CPU), tokens/s per stage, with the peak GPU memory seen
+#      by nvidia-smi.
 # DEVICE=cpu runs the same steps on the CPU (what can be checked on a machine without a GPU).
 #
 #   scripts/gpu-check.sh                      # DEVICE=cuda, binary built by `make check-cuda`
@@ -110,5 +111,10 @@ pid=$(watch_memory)
 report_peak "$pid"
 pid=$(watch_memory)
 "$SAECOOC" bench --shape gemma2-2b --shape-tokens "$GEMMA_TOKENS" --repeats 2 --device "$DEVICE"
+report_peak "$pid"
+# The reduced-precision option: bf16 on the GPU (f16 on the CPU, which has no bf16 product).
+half=bf16; [ "$DEVICE" = cpu ] && half=f16
+pid=$(watch_memory)
+"$SAECOOC" bench --shape gemma2-2b --shape-tokens "$GEMMA_TOKENS" --repeats 2 --device "$DEVICE" --dtype "$half"
 report_peak "$pid"
 echo "gpu-check: all steps passed on $DEVICE"

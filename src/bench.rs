@@ -365,6 +365,7 @@ fn random_var_builder(
     cfg: &serde_json::Value,
     hook: crate::model::HookPoint,
     device: &Device,
+    dtype: candle_core::DType,
 ) -> Result<candle_nn::VarBuilder<'static>> {
     let names = weight_shapes(cfg, hook.blocks_needed());
     let mut tensors = std::collections::HashMap::new();
@@ -379,11 +380,7 @@ fn random_var_builder(
         let v = random_values(n, scale, offset, i as u64 + 1);
         tensors.insert(name, Tensor::from_vec(v, shape, device)?);
     }
-    Ok(candle_nn::VarBuilder::from_tensors(
-        tensors,
-        candle_core::DType::F32,
-        device,
-    ))
+    Ok(candle_nn::VarBuilder::from_tensors(tensors, dtype, device))
 }
 
 /// Names and shapes of the weights of the first `blocks` blocks, as in Hugging Face files.
@@ -471,11 +468,6 @@ fn random_sae(d_in: usize, d_sae: usize, hook: &str, device: &Device) -> Result<
     Sae::from_params(cfg, params, "random".into(), device)
 }
 
-/// Rows per SAE encode call, as `cooc` slices a batch (16 MiB of activations at a time).
-fn encode_rows(d_sae: usize) -> usize {
-    ((16 << 20) / (4 * d_sae)).max(64)
-}
-
 /// Times the forward pass to the hook and the SAE encode of `tokens` tokens (windows of
 /// `window`) on a model of `shape` with random weights, best of `repeats` after a warm-up, and
 /// prints tokens/s.
@@ -485,15 +477,17 @@ pub fn shape(
     window: usize,
     repeats: usize,
     device: DeviceKind,
+    dtype: crate::config::ModelDType,
 ) -> Result<()> {
     let device = crate::activations::open_device(device)?;
+    let dtype = dtype.on(&device)?;
     ensure!(
         window > 0 && tokens >= window,
         "--tokens {tokens} must hold at least one window of {window}"
     );
     let (cfg, hook_name, d_sae) = shape.spec();
     let hook = crate::model::HookPoint::parse(hook_name)?;
-    let vb = random_var_builder(&cfg, hook, &device)?;
+    let vb = random_var_builder(&cfg, hook, &device, dtype)?;
     let model: Box<dyn crate::model::ResidualModel> = if cfg["model_type"] == "gpt2" {
         let config = serde_json::from_value(cfg.clone())?;
         Box::new(crate::model::gpt2::Gpt2::load(vb, config, hook)?)
@@ -510,12 +504,17 @@ pub fn shape(
         .collect();
     let ids = Tensor::from_vec(ids, (windows, window), &device)?;
     let n = windows * window;
-    let forward = || -> Result<Tensor> { Ok(model.residual(&ids)?.reshape((n, d))?) };
+    let forward = || -> Result<Tensor> {
+        Ok(model
+            .residual(&ids)?
+            .to_dtype(candle_core::DType::F32)?
+            .reshape((n, d))?)
+    };
     let encode = |resid: &Tensor| -> Result<()> {
-        let rows = encode_rows(d_sae);
-        for start in (0..n).step_by(rows) {
-            let acts = sae.encode(&resid.narrow(0, start, rows.min(n - start))?)?;
-            std::hint::black_box(acts.flatten_all()?.to_vec1::<f32>()?);
+        let mut acts = Vec::new();
+        for (start, rows) in crate::sae::encode_slices(n, d_sae) {
+            sae.encode_into(&resid.narrow(0, start, rows)?, &mut acts)?;
+            std::hint::black_box(&acts);
         }
         Ok(())
     };
@@ -531,7 +530,7 @@ pub fn shape(
         best_encode = best_encode.min(start.elapsed().as_secs_f64());
     }
     println!(
-        "shape {shape:?}: forward to {hook_name} and SAE encode ({d} -> {d_sae}), {n} tokens in windows of {window}, random weights, {device:?}, {} threads, best of {}",
+        "shape {shape:?}: forward to {hook_name} and SAE encode ({d} -> {d_sae}), {n} tokens in windows of {window}, random weights, model in {dtype:?}, {device:?}, {} threads, best of {}",
         rayon::current_num_threads(),
         repeats.max(1)
     );

@@ -248,11 +248,41 @@ pub enum DeviceKind {
     Cuda,
 }
 
+/// The float type the language model runs in (`[run] dtype`). The SAE always encodes in f32.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelDType {
+    /// Bit-for-bit the CPU path's arithmetic order aside, the reference precision.
+    #[default]
+    F32,
+    /// bfloat16 weights and activations (CUDA only: candle's CPU matrix product has none).
+    Bf16,
+    /// float16 (runs on the CPU too; Gemma-2's activations can overflow it).
+    F16,
+}
+
+impl ModelDType {
+    /// The candle dtype on `device`; bf16 on the CPU is refused with the alternatives.
+    pub fn on(self, device: &candle_core::Device) -> Result<candle_core::DType> {
+        use candle_core::DType;
+        match self {
+            Self::F32 => Ok(DType::F32),
+            Self::F16 => Ok(DType::F16),
+            Self::Bf16 if device.is_cpu() => bail!(
+                "run.dtype = \"bf16\" needs device = \"cuda\": candle's CPU matrix product has no bf16 (use \"f32\", or \"f16\" to try reduced precision on the CPU)"
+            ),
+            Self::Bf16 => Ok(DType::BF16),
+        }
+    }
+}
+
 /// `[run]`: how to run.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Run {
     pub device: DeviceKind,
+    /// The float type the language model runs in; f32 by default (see [`ModelDType`]).
+    pub dtype: ModelDType,
     /// Tokens per window including the leading BOS; default from the SAE's config, else 128.
     pub context_size: Option<usize>,
     /// Start every window with BOS; default: the SAE config's `prepend_bos`, else true.
@@ -279,6 +309,7 @@ impl Default for Run {
     fn default() -> Self {
         Self {
             device: DeviceKind::Cpu,
+            dtype: ModelDType::F32,
             context_size: None,
             prepend_bos: None,
             sequence_separator: None,
@@ -663,6 +694,18 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bf16_on_the_cpu_is_refused_with_the_alternatives() {
+        let cpu = candle_core::Device::Cpu;
+        let err = ModelDType::Bf16.on(&cpu).unwrap_err().to_string();
+        assert!(err.contains("cuda") && err.contains("f16"), "{err}");
+        assert_eq!(ModelDType::F16.on(&cpu).unwrap(), candle_core::DType::F16);
+        assert_eq!(
+            ModelDType::default().on(&cpu).unwrap(),
+            candle_core::DType::F32
+        );
+    }
 
     #[test]
     fn the_originals_pca_config_loads_unchanged() {

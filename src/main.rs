@@ -159,6 +159,9 @@ struct BenchArgs {
     /// Window length for --shape.
     #[arg(long, default_value_t = 128)]
     window: usize,
+    /// The float type of the model for --shape (bf16 needs --device cuda).
+    #[arg(long, value_enum, default_value = "f32")]
+    dtype: saecooc::config::ModelDType,
     /// Timed repetitions for --shape (the best is reported).
     #[arg(long, default_value_t = 3)]
     repeats: usize,
@@ -648,6 +651,7 @@ fn run_bench(args: BenchArgs) -> Result<()> {
             args.window,
             args.repeats,
             args.device,
+            args.dtype,
         );
     }
     if args.end_to_end {
@@ -679,8 +683,23 @@ fn restore_sigpipe() {
     }
 }
 
+/// Lets glibc serve buffers up to 1 GiB from its heap and keep them there once freed. By
+/// default it maps every buffer above 32 MiB afresh and unmaps it when freed, so the forward
+/// pass paid, per layer and batch, for page faults and zeroing of new pages for its largest
+/// intermediates (the MLP's 50 MB at 4,096 tokens); reusing heap memory made the SmolLM2-135M
+/// forward pass about 13% faster on the build machine. Memory is given back above 1 GiB free.
+fn keep_freed_buffers_in_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before any other thread runs.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 fn main() -> ExitCode {
     restore_sigpipe();
+    keep_freed_buffers_in_the_heap();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Cooc(args) => run_cooc(args, cli.quiet),

@@ -255,8 +255,7 @@ impl SaeFiles {
 /// A loaded SAE with decoder norms folded into the encoder.
 pub struct Sae {
     pub cfg: SaeConfig,
-    w_enc: Tensor,
-    b_enc: Tensor,
+    encoder: EncoderWeights,
     b_dec: Tensor,
     threshold_t: Option<Tensor>,
     /// Folded JumpReLU thresholds θ (zeros for other architectures).
@@ -265,11 +264,57 @@ pub struct Sae {
     pub w_dec: Vec<f32>,
     /// The norms that were folded (‖W_dec,i‖ before folding).
     pub decoder_norms: Vec<f32>,
-    /// The decoder norms as a tensor when they multiply the kept activations instead of being
-    /// folded into the encoder (TopK with unscaled selection).
-    topk_norms: Option<Tensor>,
+    /// Whether the decoder norms multiply the kept activations instead of being folded into
+    /// the encoder (TopK with unscaled selection).
+    norms_after_top_k: bool,
     /// Where it was loaded from.
     pub source: String,
+}
+
+/// The encoder's (folded) weights, kept where its product runs.
+enum EncoderWeights {
+    /// On the CPU: `W_encᵀ` as `[d_sae, d_in]` rows, the layout the GEMM reads fastest, and
+    /// `b_enc`; [`Sae::encode_into`] multiplies straight into the caller's buffer.
+    Host { w_enc_t: Vec<f32>, b_enc: Vec<f32> },
+    /// On an accelerator: `W_enc` `[d_in, d_sae]` and `b_enc` as tensors.
+    Device { w_enc: Tensor, b_enc: Tensor },
+}
+
+impl EncoderWeights {
+    fn new(
+        w_enc: &[f32],
+        b_enc: Vec<f32>,
+        d_in: usize,
+        d_sae: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        if device.is_cpu() {
+            return Ok(Self::Host {
+                w_enc_t: transposed(w_enc, d_in, d_sae),
+                b_enc,
+            });
+        }
+        Ok(Self::Device {
+            w_enc: Tensor::from_slice(w_enc, (d_in, d_sae), device)?,
+            b_enc: Tensor::from_vec(b_enc, d_sae, device)?,
+        })
+    }
+}
+
+/// The transpose of a row-major `[rows, cols]` matrix, in blocks that stay in cache.
+fn transposed(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const BLOCK: usize = 64;
+    let mut t = vec![0.0f32; m.len()];
+    for r0 in (0..rows).step_by(BLOCK) {
+        for c0 in (0..cols).step_by(BLOCK) {
+            for r in r0..(r0 + BLOCK).min(rows) {
+                for c in c0..(c0 + BLOCK).min(cols) {
+                    t[c * rows + r] = m[r * cols + c];
+                }
+            }
+        }
+    }
+    t
 }
 
 /// Raw (unfolded) SAE parameters as host vectors.
@@ -462,12 +507,10 @@ impl Sae {
         }
         let unscaled_topk = matches!(cfg.architecture, Architecture::TopK(_))
             && cfg.topk_selection == TopKSelection::Unscaled;
-        let (norms, topk_norms) = if unscaled_topk {
-            let norms = unit_decoder_rows(&mut p.w_dec, d_in);
-            let t = Tensor::from_slice(&norms, d_sae, device)?;
-            (norms, Some(t))
+        let norms = if unscaled_topk {
+            unit_decoder_rows(&mut p.w_dec, d_in)
         } else {
-            (fold_decoder_norms(&mut p, d_in, d_sae), None)
+            fold_decoder_norms(&mut p, d_in, d_sae)
         };
         let threshold = p.threshold.clone().unwrap_or_else(|| vec![0.0; d_sae]);
         let threshold_t = match &p.threshold {
@@ -475,14 +518,13 @@ impl Sae {
             None => None,
         };
         Ok(Self {
-            w_enc: Tensor::from_slice(&p.w_enc, (d_in, d_sae), device)?,
-            b_enc: Tensor::from_slice(&p.b_enc, d_sae, device)?,
+            encoder: EncoderWeights::new(&p.w_enc, p.b_enc, d_in, d_sae, device)?,
             b_dec: Tensor::from_slice(&p.b_dec, d_in, device)?,
             threshold_t,
             threshold,
             w_dec: p.w_dec,
             decoder_norms: norms,
-            topk_norms,
+            norms_after_top_k: unscaled_topk,
             cfg,
             source,
         })
@@ -631,20 +673,16 @@ impl Sae {
 
     /// Encodes `x` (`[n, d_in]`, f32) into latent activations `[n, d_sae]`.
     pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
-        let (_, d) = x.dims2()?;
-        ensure!(
-            d == self.cfg.d_in,
-            "SAE input has width {d}, expected d_in = {}",
-            self.cfg.d_in
-        );
-        let mut x = self.normalize(x)?;
-        if self.cfg.apply_b_dec_to_input {
-            x = x.broadcast_sub(&self.b_dec)?;
-        }
-        if x.device().is_cpu() && !matches!(self.cfg.architecture, Architecture::TopK(_)) {
-            return self.encode_cpu(&x);
-        }
-        let pre = x.matmul(&self.w_enc)?.broadcast_add(&self.b_enc)?;
+        let (w_enc, b_enc) = match &self.encoder {
+            EncoderWeights::Device { w_enc, b_enc } => (w_enc, b_enc),
+            EncoderWeights::Host { .. } => {
+                let mut acts = Vec::new();
+                let n = self.encode_into(x, &mut acts)?;
+                return Ok(Tensor::from_vec(acts, (n, self.cfg.d_sae), x.device())?);
+            }
+        };
+        let x = self.prepared_input(x)?;
+        let pre = x.matmul(w_enc)?.broadcast_add(b_enc)?;
         Ok(match self.cfg.architecture {
             Architecture::Standard => pre.relu()?,
             Architecture::JumpRelu => {
@@ -655,31 +693,77 @@ impl Sae {
                 (pre.relu()? * pre.broadcast_gt(theta)?.to_dtype(DType::F32)?)?
             }
             Architecture::TopK(k) => {
-                let kept = top_k_rows(&pre, k)?;
-                match &self.topk_norms {
-                    Some(norms) => kept.broadcast_mul(norms)?,
-                    None => kept,
-                }
+                let mut data = pre
+                    .to_device(&Device::Cpu)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                self.keep_top_k(&mut data, k);
+                Tensor::from_vec(data, pre.dims2()?, pre.device())?
             }
         })
     }
 
-    /// [`Sae::encode`] of a ReLU or JumpReLU SAE on the CPU: one product, then the bias and
-    /// the activation in place over the rows (no temporaries). NaN stays NaN.
-    fn encode_cpu(&self, x: &Tensor) -> Result<Tensor> {
-        let pre = x.matmul(&self.w_enc)?;
-        let bias: Vec<f32> = self.b_enc.to_vec1()?;
+    /// Encodes `x` (`[n, d_in]`) into `out` as host rows `[n, d_sae]` and returns n. `out` is
+    /// resized, so a caller that encodes slice after slice reuses one allocation. On the CPU
+    /// this is one GEMM into `out`, then the bias and the activation in place; NaN stays NaN.
+    pub fn encode_into(&self, x: &Tensor, out: &mut Vec<f32>) -> Result<usize> {
         let d_sae = self.cfg.d_sae;
-        let jump = matches!(self.cfg.architecture, Architecture::JumpRelu);
-        crate::model::kernels::update(&pre, |v| {
-            if jump {
-                jump_relu_rows(v, &bias, &self.threshold, d_sae)
-            } else {
+        let EncoderWeights::Host { w_enc_t, b_enc } = &self.encoder else {
+            let acts = self.encode(x)?.to_device(&Device::Cpu)?;
+            let n = acts.dims2()?.0;
+            out.clear();
+            out.extend(acts.flatten_all()?.to_vec1::<f32>()?);
+            return Ok(n);
+        };
+        let x = self.prepared_input(x)?;
+        let n = x.dims2()?.0;
+        let x = x.flatten_all()?.to_vec1::<f32>()?;
+        out.resize(n * d_sae, 0.0);
+        crate::model::kernels::matmul_transposed(&x, w_enc_t, out, n, self.cfg.d_in, d_sae);
+        match self.cfg.architecture {
+            Architecture::Standard => {
                 let act = crate::model::kernels::Act::Relu;
-                crate::model::kernels::bias_act(v, Some(&bias), act, d_sae)
+                crate::model::kernels::bias_act(out, Some(b_enc), act, d_sae)
             }
-        })?;
-        Ok(pre)
+            Architecture::JumpRelu => jump_relu_rows(out, b_enc, &self.threshold, d_sae),
+            Architecture::TopK(k) => {
+                let act = crate::model::kernels::Act::Identity;
+                crate::model::kernels::bias_act(out, Some(b_enc), act, d_sae);
+                self.keep_top_k(out, k);
+            }
+        }
+        Ok(n)
+    }
+
+    /// `x` normalised as the SAE's config asks, with `b_dec` subtracted when it applies it to
+    /// the input; checks the width.
+    fn prepared_input(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, d) = x.dims2()?;
+        ensure!(
+            d == self.cfg.d_in,
+            "SAE input has width {d}, expected d_in = {}",
+            self.cfg.d_in
+        );
+        let x = self.normalize(x)?;
+        Ok(if self.cfg.apply_b_dec_to_input {
+            x.broadcast_sub(&self.b_dec)?
+        } else {
+            x
+        })
+    }
+
+    /// A TopK SAE's activations from its pre-activations (host rows): each row's k largest
+    /// through relu, times the decoder norms when they were not folded into the encoder.
+    fn keep_top_k(&self, rows: &mut [f32], k: usize) {
+        let d_sae = self.cfg.d_sae;
+        top_k_rows(rows, d_sae, k);
+        if self.norms_after_top_k {
+            for row in rows.chunks_exact_mut(d_sae) {
+                row.iter_mut()
+                    .zip(&self.decoder_norms)
+                    .for_each(|(v, n)| *v *= n);
+            }
+        }
     }
 
     /// How a TopK SAE chooses its latents, as recorded in run metadata: `unscaled` or
@@ -690,6 +774,19 @@ impl Sae {
             _ => None,
         }
     }
+}
+
+/// Most bytes of activations one encode call produces. The buffer is reused from slice to
+/// slice, and a GEMM of a few hundred rows runs near the machine's peak (170 rows: 20% below).
+const ENCODE_SLICE_BYTES: usize = 64 << 20;
+
+/// The slices `(start, rows)` in which to encode `n` rows of an SAE of `d_sae` latents: as few
+/// as keep each under [`ENCODE_SLICE_BYTES`] of activations (and at least 64 rows), of equal
+/// size.
+pub fn encode_slices(n: usize, d_sae: usize) -> Vec<(usize, usize)> {
+    let most = (ENCODE_SLICE_BYTES / (4 * d_sae.max(1))).max(64);
+    let rows = n.div_ceil(n.div_ceil(most).max(1)).max(1);
+    (0..n).step_by(rows).map(|s| (s, rows.min(n - s))).collect()
 }
 
 /// `v ← relu(v + b)` where `v + b > θ`, else 0 (NaN kept), for every row of `d_sae` values.
@@ -755,13 +852,9 @@ fn unit_decoder_rows(w_dec: &mut [f32], d_in: usize) -> Vec<f32> {
     norms
 }
 
-/// Keeps each row's k largest entries (ties to the lower index), through relu; zeros elsewhere.
-fn top_k_rows(pre: &Tensor, k: usize) -> Result<Tensor> {
-    let (n, f) = pre.dims2()?;
-    let mut data = pre
-        .to_device(&Device::Cpu)?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
+/// Keeps each row (of `f` values) at its k largest entries (ties to the lower index), through
+/// relu; zeros elsewhere.
+fn top_k_rows(data: &mut [f32], f: usize, k: usize) {
     let k = k.min(f);
     let mut order: Vec<usize> = Vec::with_capacity(f);
     for row in data.chunks_exact_mut(f) {
@@ -777,5 +870,4 @@ fn top_k_rows(pre: &Tensor, k: usize) -> Result<Tensor> {
             row[j] = v;
         }
     }
-    Ok(Tensor::from_vec(data, (n, f), pre.device())?)
 }

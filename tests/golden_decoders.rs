@@ -13,7 +13,7 @@ use candle_core::{DType, Device, Tensor};
 use saecooc::hub::{Hub, Location};
 use saecooc::model::decoder::{Decoder, DecoderConfig};
 use saecooc::model::gguf::{hf_name, permute_for_interleaved_rope};
-use saecooc::model::{load_model, weights_var_builder, HookPoint, ModelFiles};
+use saecooc::model::{load_model, load_model_as, weights_var_builder, HookPoint, ModelFiles};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -263,4 +263,31 @@ fn smollm2_says_paris() {
         .to_scalar::<u32>()
         .unwrap();
     assert_eq!(tokenizer.decode(&[next], false).unwrap(), " Paris");
+}
+
+/// `[run] dtype = "f16"` (and so the tensor path that bf16 takes on a GPU): every model's last
+/// hook within 2e-2 of transformers' f32 values (f16 keeps 11 significant bits, about 5e-4
+/// per rounding), returned in f16.
+#[test]
+fn half_precision_forward_passes_stay_close_to_f32() {
+    for (dir, name, hook) in [
+        ("tiny-llama", "llama", "blocks.2.hook_resid_post"),
+        ("tiny-gemma2", "gemma2", "blocks.2.hook_resid_post"),
+        ("tiny-gpt2", "gpt2", "blocks.2.hook_resid_post"),
+    ] {
+        let g = golden(name);
+        let tokens = g["tokens"].to_dtype(DType::U32).unwrap();
+        let files = files(&fixtures().join(dir));
+        let hook_point = HookPoint::parse(hook).unwrap();
+        let model = load_model_as(&files, hook_point, &Device::Cpu, DType::F16).unwrap();
+        let ours = model.residual(&tokens).unwrap();
+        assert_eq!(ours.dtype(), DType::F16, "{name}");
+        let err = max_rel_err(&ours.to_dtype(DType::F32).unwrap(), &g[hook]);
+        assert!(
+            err <= 2e-2,
+            "{name} {hook} in f16: max relative error {err}"
+        );
+        // Not the f32 path by accident: f16 rounding shows.
+        assert!(err > 1e-6, "{name} {hook} in f16: error {err} is f32's");
+    }
 }

@@ -8,13 +8,14 @@
 //! in order (the original's shuffle buffer is not reproducible). Fewer only if the data runs
 //! out, which is reported and recorded.
 
+mod counting;
 mod outputs;
 mod shards;
 pub mod state;
 
 pub use shards::{merge, shard_file, Shard};
 
-use crate::activations::Encoder;
+use crate::activations::{DeviceCuts, Encoder};
 use crate::config::{Accumulator, Config, Run, StageCommon};
 use crate::hub::Hub;
 use crate::pairs::triangle;
@@ -23,13 +24,15 @@ use crate::results::layout::sae_results_dir;
 use crate::results::manifest::RUN_JSON;
 use crate::results::manifest::{cooc_ownership, BatchRule, CoocManifest, SaeInfo, Timings};
 use crate::results::set::Staging;
-use crate::sae::threshold_cut;
+use crate::sae::{encode_slices, threshold_cut};
 use crate::sources::Sources;
 use anyhow::{ensure, Context, Result};
+use counting::{Counting, Encoded, Slice};
 use outputs::write_outputs;
 use serde::Serialize;
 use shards::{checkpoint_file, lock_output};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Command-line options of a `cooc` run.
@@ -117,7 +120,6 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         .iter()
         .map(|_| CoocCounts::with_storage(d_sae, storage))
         .collect();
-    let encode_rows = encode_chunk_rows(d_sae);
 
     let target = config.tokens_to_count();
     let rule = BatchRule::of(config);
@@ -163,6 +165,14 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             checkpoint.display()
         );
     }
+    // With an accelerator the thresholds are applied there and counting overlaps the next
+    // slice; on the CPU the host does both in turn.
+    let device_cuts = if device.is_cpu() {
+        None
+    } else {
+        Some(DeviceCuts::new(&cuts, d_sae, device)?)
+    };
+    let mut counting = Counting::new(counters, cuts, device_cuts.is_some());
     let bar = match rule {
         BatchRule::FirstTokens => {
             crate::io::progress::bar(target, options.common.quiet, sae_id, "tokens")
@@ -188,26 +198,23 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             // The input scaling of `expected_average_only_in` SAEs is set from the whole first
             // batch; wide SAEs are then encoded a slice of rows at a time.
             inputs.sae.calibrate_normalization(&resid)?;
-            let n = batch.positions.len();
-            for start in (0..n).step_by(encode_rows) {
-                let rows = encode_rows.min(n - start);
-                let acts = timed(&mut timings.encode_s, || {
-                    inputs.encode(&resid.narrow(0, start, rows)?)
-                })?;
-                timed(&mut timings.count_s, || {
-                    for (counter, cut) in counters.iter_mut().zip(&cuts) {
-                        counter.add_batch(&acts, cut).map_err(|nan| {
-                            let row = &acts[nan.row * d_sae..(nan.row + 1) * d_sae];
-                            let value = row.iter().copied().find(|v| !v.is_finite());
-                            batch.non_finite(
-                                start + nan.row,
-                                value.unwrap_or(f32::NAN),
-                                "SAE activation",
-                            )
-                        })?;
+            let batch = Arc::new(batch);
+            for (first_row, rows) in encode_slices(batch.positions.len(), d_sae) {
+                let x = resid.narrow(0, first_row, rows)?;
+                let encoded = timed(&mut timings.encode_s, || match &device_cuts {
+                    Some(cuts) => Ok(Encoded::Bits(cuts.apply(&inputs.sae.encode(&x)?)?)),
+                    None => {
+                        let mut acts = counting.buffer();
+                        inputs.encode_into(&x, &mut acts)?;
+                        Ok(Encoded::Dense(acts))
                     }
-                    Ok(())
                 })?;
+                let slice = Slice {
+                    batch: Arc::clone(&batch),
+                    first_row,
+                    encoded,
+                };
+                timed(&mut timings.count_s, || counting.submit(slice))?;
             }
         }
         bar.set_position(match rule {
@@ -227,10 +234,11 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
                 data_exhausted: false,
             };
             timed(&mut timings.write_s, || {
-                state::save(&checkpoint, &mut counters, &position)
+                state::save(&checkpoint, counting.wait()?, &position)
             })?;
         }
     }
+    let mut counters = timed(&mut timings.count_s, || counting.finish())?;
     bar.finish_and_clear();
     let counted = counted_global;
     ensure!(counted > 0, "dataset {} yielded no tokens to count (is it empty, or shorter than one window of {} tokens?)", inputs.runner.dataset.describe(), inputs.runner.context_size);
@@ -334,18 +342,6 @@ impl BatchRule {
             Self::SpecialRemoved => batches >= config.generation.n_batches as u64,
         }
     }
-}
-
-/// Bytes of SAE activations encoded at once. Kept under glibc's largest mmap threshold (32 MiB)
-/// so the encoder's temporaries are reused from the heap instead of being mapped and
-/// page-faulted afresh for every slice, which cost more than the encode itself at 65,536
-/// latents.
-const ENCODE_CHUNK_BYTES: usize = 16 << 20;
-
-/// Rows of activations to encode at once for an SAE of `d_sae` latents: at least 64, so the
-/// encoder's matmul stays efficient for the widest SAEs.
-fn encode_chunk_rows(d_sae: usize) -> usize {
-    (ENCODE_CHUNK_BYTES / (4 * d_sae.max(1))).max(64)
 }
 
 /// The pair store for `thresholds` accumulators of `n_latents` latents under `[run]`.

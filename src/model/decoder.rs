@@ -220,7 +220,7 @@ impl Dense {
             None
         };
         let bias_host = match &bias {
-            Some(b) if b.device().is_cpu() => Some(b.to_vec1()?),
+            Some(b) if b.device().is_cpu() => Some(b.to_dtype(DType::F32)?.to_vec1()?),
             _ => None,
         };
         Ok(Self {
@@ -389,6 +389,15 @@ impl Rope {
             cos: freqs.cos()?,
             sin: freqs.sin()?,
             interleaved: cfg.rope_interleaved,
+        })
+    }
+
+    /// The tables in `dtype` (the model's).
+    fn in_dtype(self, dtype: DType) -> candle_core::Result<Self> {
+        Ok(Self {
+            cos: self.cos.to_dtype(dtype)?,
+            sin: self.sin.to_dtype(dtype)?,
+            interleaved: self.interleaved,
         })
     }
 
@@ -634,13 +643,14 @@ impl Decoder {
         if self.cfg.family == Family::Gemma2 {
             x = (x * (self.cfg.hidden_size as f64).sqrt())?;
         }
-        if self.device.is_cpu() {
+        if self.device.is_cpu() && x.dtype() == DType::F32 {
             return self.run_blocks_cpu(x, n_blocks);
         }
-        let rope = Rope::new(&self.cfg, s, &self.device)?;
+        let dtype = x.dtype();
+        let rope = Rope::new(&self.cfg, s, &self.device)?.in_dtype(dtype)?;
         let masks = Masks {
-            causal: mask(s, None, &self.device)?,
-            sliding: mask(s, self.cfg.sliding_window, &self.device)?,
+            causal: mask(s, None, &self.device)?.to_dtype(dtype)?,
+            sliding: mask(s, self.cfg.sliding_window, &self.device)?.to_dtype(dtype)?,
         };
         for block in &self.blocks[..n_blocks] {
             x = block.forward(&x, &rope, &masks, &self.cfg)?;

@@ -8,7 +8,7 @@
 use super::kernels::{self, Act, AttentionShape, Heads};
 use super::{HookPoint, ResidualModel};
 use anyhow::{bail, ensure, Result};
-use candle_core::{Device, Module, Tensor, D};
+use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
@@ -84,7 +84,7 @@ impl Conv1D {
         let bias = vb.get(d_out, "bias")?;
         Ok(Self {
             weight: vb.get((d_in, d_out), "weight")?,
-            bias_host: bias.to_vec1()?,
+            bias_host: bias.to_dtype(DType::F32)?.to_vec1()?,
             bias,
         })
     }
@@ -187,10 +187,10 @@ impl Norm {
     fn load(vb: VarBuilder, d: usize, eps: f64) -> Result<Self> {
         let layer = candle_nn::layer_norm(d, eps, vb)?;
         Ok(Self {
-            weight: layer.weight().to_vec1()?,
+            weight: layer.weight().to_dtype(DType::F32)?.to_vec1()?,
             bias: layer
                 .bias()
-                .map(|b| b.to_vec1())
+                .map(|b| b.to_dtype(DType::F32)?.to_vec1())
                 .transpose()?
                 .unwrap_or_else(|| vec![0.0; d]),
             eps: eps as f32,
@@ -340,7 +340,7 @@ impl Gpt2 {
         let mask: Vec<f32> = (0..s)
             .flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
             .collect();
-        Tensor::from_vec(mask, (s, s), &self.device)
+        Tensor::from_vec(mask, (s, s), &self.device)?.to_dtype(self.wte.embeddings().dtype())
     }
 }
 
@@ -362,7 +362,7 @@ impl ResidualModel for Gpt2 {
     }
 
     fn residual(&self, tokens: &Tensor) -> Result<Tensor> {
-        if self.device.is_cpu() {
+        if self.device.is_cpu() && self.wte.embeddings().dtype() == DType::F32 {
             self.residual_cpu(tokens)
         } else {
             self.residual_tensors(tokens)

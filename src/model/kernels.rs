@@ -5,7 +5,8 @@
 //!
 //! The loops are written so that the compiler vectorises them (a branch-free `exp`), and are
 //! compiled twice: for the baseline x86-64 and for AVX2+FMA, picked at run time. Matrix products
-//! stay with candle's GEMM. Every kernel has the same result as the tensor version it replaces up
+//! stay with candle's GEMM, except [`matmul_transposed`], which calls the same GEMM on host
+//! slices so that a caller can reuse its output buffer. Every kernel has the same result as the tensor version it replaces up
 //! to float rounding (tests below, and the golden tests through the models).
 
 use anyhow::{bail, ensure, Result};
@@ -84,6 +85,53 @@ pub fn gelu_tanh(x: f32) -> f32 {
 #[inline(always)]
 pub fn silu(x: f32) -> f32 {
     x / (1.0 + exp(-x))
+}
+
+/// `out[rows, n] = x[rows, k] · w_tᵀ` for `w_t` given as `[n, k]` rows (a linear layer's
+/// weight as stored), on the GEMM candle uses, with rayon's threads. `out` is overwritten.
+pub fn matmul_transposed(x: &[f32], w_t: &[f32], out: &mut [f32], rows: usize, k: usize, n: usize) {
+    assert!(
+        x.len() == rows * k && w_t.len() == n * k && out.len() == rows * n,
+        "matmul_transposed: buffers of {}, {}, {} values for {rows}×{k} · ({n}×{k})ᵀ",
+        x.len(),
+        w_t.len(),
+        out.len()
+    );
+    if rows == 0 || n == 0 {
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the strides describe row-major `x` [rows, k], `w_t` read as its transpose
+    // [k, n] (column stride k, row stride 1) and row-major `out` [rows, n], all within the
+    // lengths checked above; `out` does not alias the inputs (it is borrowed mutably).
+    unsafe {
+        gemm::gemm(
+            rows,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w_t.as_ptr(),
+            k as isize,
+            1,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
 }
 
 /// An elementwise activation applied by the fused kernels.

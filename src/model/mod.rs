@@ -286,15 +286,25 @@ pub fn weights_var_builder(
     blocks: usize,
     device: &Device,
 ) -> Result<VarBuilder<'static>> {
+    weights_var_builder_as(files, blocks, device, DType::F32)
+}
+
+/// [`weights_var_builder`] giving the weights as `dtype`.
+pub fn weights_var_builder_as(
+    files: &ModelFiles,
+    blocks: usize,
+    device: &Device,
+    dtype: DType,
+) -> Result<VarBuilder<'static>> {
     if files.is_gguf() {
         let tensors = gguf::Gguf::read(&files.config)?.tensors(blocks, device)?;
-        return Ok(VarBuilder::from_tensors(tensors, DType::F32, device));
+        return Ok(VarBuilder::from_tensors(tensors, dtype, device));
     }
     for w in &files.weights {
         check_safetensors_header(w)?;
     }
     // SAFETY: the files are not modified while mapped (they are inputs we only read).
-    unsafe { VarBuilder::from_mmaped_safetensors(&files.weights, DType::F32, device) }
+    unsafe { VarBuilder::from_mmaped_safetensors(&files.weights, dtype, device) }
         .with_context(|| format!("cannot read model weights from {}", files.source))
 }
 
@@ -324,11 +334,22 @@ where
     crate::io::atomic::write_synced(path, &bytes)
 }
 
-/// Loads the model described by `files`, stopping at `hook`.
+/// Loads the model described by `files`, stopping at `hook`, in f32.
 pub fn load_model(
     files: &ModelFiles,
     hook: HookPoint,
     device: &Device,
+) -> Result<Box<dyn ResidualModel>> {
+    load_model_as(files, hook, device, DType::F32)
+}
+
+/// [`load_model`] with the weights, and so the forward pass, in `dtype`. Only f32 runs the CPU
+/// kernels; other dtypes take the candle-tensor path on any device.
+pub fn load_model_as(
+    files: &ModelFiles,
+    hook: HookPoint,
+    device: &Device,
+    dtype: DType,
 ) -> Result<Box<dyn ResidualModel>> {
     let cfg = files.config_json()?;
     let model_type = cfg.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
@@ -339,7 +360,7 @@ pub fn load_model(
                     format!("{} is not a valid GPT-2 config", files.config.display())
                 })?;
             hook.check_within(config.n_layer, &files.source)?;
-            let vb = weights_var_builder(files, hook.blocks_needed(), device)?;
+            let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
             let model = gpt2::Gpt2::load(vb, config, hook)
                 .with_context(|| format!("cannot load GPT-2 weights from {}", files.source))?;
             Ok(Box::new(model))
@@ -347,7 +368,7 @@ pub fn load_model(
         "llama" | "mistral" | "qwen2" | "gemma2" => {
             let config = decoder::DecoderConfig::from_json(&cfg, &files.config.display().to_string())?;
             hook.check_within(config.n_layers, &files.source)?;
-            let vb = weights_var_builder(files, hook.blocks_needed(), device)?;
+            let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
             let model = decoder::Decoder::load(vb, config, hook)
                 .with_context(|| format!("cannot load {model_type} weights from {}", files.source))?;
             Ok(Box::new(model))

@@ -147,6 +147,25 @@ pub fn active_lists(
     Ok(lists.into_iter().map(|(a, _)| a).collect())
 }
 
+/// The active latents of every row from packed bits: `words_per_row` words per row, bit b of
+/// word w set iff latent 32w + b is active. Lists come out ascending, as [`active_lists`]
+/// gives them.
+pub fn lists_from_bits(bits: &[u32], words_per_row: usize) -> Vec<Vec<u32>> {
+    bits.par_chunks(words_per_row.max(1))
+        .map(|row| {
+            let mut active = Vec::new();
+            for (w, &word) in row.iter().enumerate() {
+                let mut rest = word;
+                while rest != 0 {
+                    active.push(32 * w as u32 + rest.trailing_zeros());
+                    rest &= rest - 1;
+                }
+            }
+            active
+        })
+        .collect()
+}
+
 impl PartialEq for CoocCounts {
     fn eq(&self, other: &Self) -> bool {
         self.n_latents == other.n_latents
@@ -317,6 +336,17 @@ impl CoocCounts {
         let lists = active_lists(acts, self.n_latents, cut)?;
         self.add_lists(&lists);
         Ok(())
+    }
+
+    /// Counts a batch given as packed bits of its active latents ([`lists_from_bits`]), as
+    /// thresholded where the SAE ran.
+    pub fn add_bits(&mut self, bits: &[u32], words_per_row: usize) {
+        assert_eq!(
+            words_per_row,
+            self.n_latents.div_ceil(32),
+            "one bit per latent, 32 to a word"
+        );
+        self.add_lists(&lists_from_bits(bits, words_per_row));
     }
 
     /// Merges buffered pairs into the stored counts (sparse store only; cheap otherwise).

@@ -10,6 +10,10 @@
 //! encoder. A non-finite value is an error naming its window and position
 //! ([`Batch::non_finite`]), in every stage.
 
+mod device_cuts;
+
+pub use device_cuts::{ActiveBits, DeviceCuts};
+
 use crate::config::DeviceKind;
 use crate::data::{Documents, TokenSpec, WindowStream, WindowTokens};
 use crate::hub::Location;
@@ -17,7 +21,7 @@ use crate::model::{self, HookPoint, ModelFiles, ResidualModel};
 use crate::sae::Sae;
 use crate::sources::{bos_id, CentringRule, Sources};
 use anyhow::{bail, ensure, Context, Result};
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 /// Opens the compute device.
 pub fn open_device(kind: DeviceKind) -> Result<Device> {
@@ -54,6 +58,23 @@ impl Batch {
             self.first_window + (flat / self.context_size) as u64,
             flat % self.context_size,
         )
+    }
+
+    /// A batch reading every position of `windows` (of `context_size` tokens), for tests.
+    #[cfg(test)]
+    pub(crate) fn every_position(
+        first_window: u64,
+        windows: Vec<Vec<u32>>,
+        context_size: usize,
+    ) -> Self {
+        let (positions, tokens) = read_positions(&windows, false, &[], u64::MAX);
+        Self {
+            first_window,
+            windows,
+            positions,
+            tokens,
+            context_size,
+        }
     }
 
     /// The error for a non-finite `value` in `what` of read position number `row`.
@@ -201,7 +222,8 @@ impl ModelRunner {
         dataset: Location,
     ) -> Result<Self> {
         let files = ModelFiles::resolve(&sources.model_location()?, sources.hub)?;
-        let model = model::load_model(&files, hook, sources.device)?;
+        let dtype = sources.config.run.dtype.on(sources.device)?;
+        let model = model::load_model_as(&files, hook, sources.device, dtype)?;
         let centring = sources.centring(model.uses_layer_norm(), sae_centring, &files.source)?;
         let tokenizer = sources.load_tokenizer()?;
         let bos = bos_id(&files, &tokenizer)?;
@@ -297,7 +319,8 @@ impl ModelRunner {
         device: &Device,
     ) -> Result<Tensor> {
         let ids = Tensor::new(batch.concat(), device)?.reshape((batch.len(), self.context_size))?;
-        let resid = self.model.residual(&ids)?;
+        // Centring and everything after it run in f32 whatever the model's dtype.
+        let resid = self.model.residual(&ids)?.to_dtype(DType::F32)?;
         let resid = if self.centred {
             model::center_per_position(&resid)?
         } else {
@@ -386,13 +409,16 @@ impl Encoder {
 
     /// SAE activations of residual rows, on the host, row-major `[rows, d_sae]`.
     pub fn encode(&mut self, resid: &Tensor) -> Result<Vec<f32>> {
+        let mut acts = Vec::new();
+        self.encode_into(resid, &mut acts)?;
+        Ok(acts)
+    }
+
+    /// [`Encoder::encode`] into `acts` (resized, its allocation reused).
+    pub fn encode_into(&mut self, resid: &Tensor, acts: &mut Vec<f32>) -> Result<()> {
         self.sae.calibrate_normalization(resid)?;
-        Ok(self
-            .sae
-            .encode(resid)?
-            .to_device(&Device::Cpu)?
-            .flatten_all()?
-            .to_vec1::<f32>()?)
+        self.sae.encode_into(resid, acts)?;
+        Ok(())
     }
 }
 
