@@ -443,21 +443,8 @@ fn weight_shapes(cfg: &serde_json::Value, blocks: usize) -> Vec<(String, Vec<usi
 
 /// A random ReLU SAE of `d_sae` latents on `d_in`-wide inputs, for timing.
 fn random_sae(d_in: usize, d_sae: usize, hook: &str, device: &Device) -> Result<crate::sae::Sae> {
-    use crate::sae::{Architecture, Normalization, Sae, SaeConfig, SaeParams, TopKSelection};
-    let cfg = SaeConfig {
-        d_in,
-        d_sae,
-        hook_name: hook.into(),
-        architecture: Architecture::Standard,
-        apply_b_dec_to_input: true,
-        normalize_activations: Normalization::None,
-        neuronpedia_id: None,
-        context_size: None,
-        dataset_path: None,
-        prepend_bos: None,
-        center_writing_weights: None,
-        topk_selection: TopKSelection::Unscaled,
-    };
+    use crate::sae::{Architecture, Sae, SaeConfig, SaeParams};
+    let cfg = SaeConfig::in_memory(d_in, d_sae, hook, Architecture::Standard);
     let params = SaeParams {
         w_enc: random_values(d_in * d_sae, 0.05, 0.0, 11),
         b_enc: random_values(d_sae, 0.1, -0.2, 12),

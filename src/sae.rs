@@ -88,6 +88,32 @@ pub struct SaeConfig {
     pub topk_selection: TopKSelection,
 }
 
+impl SaeConfig {
+    /// The config of an SAE built in memory (benchmarks, tests): `b_dec` subtracted from the
+    /// input, no normalisation, no metadata, TopK ranked on unscaled pre-activations.
+    pub fn in_memory(
+        d_in: usize,
+        d_sae: usize,
+        hook_name: &str,
+        architecture: Architecture,
+    ) -> Self {
+        Self {
+            d_in,
+            d_sae,
+            hook_name: hook_name.into(),
+            architecture,
+            apply_b_dec_to_input: true,
+            normalize_activations: Normalization::None,
+            neuronpedia_id: None,
+            context_size: None,
+            dataset_path: None,
+            prepend_bos: None,
+            center_writing_weights: None,
+            topk_selection: TopKSelection::Unscaled,
+        }
+    }
+}
+
 /// Defaults for fields an SAE's files may not state (Gemma Scope has no cfg.json).
 #[derive(Debug, Clone, Default)]
 pub struct SaeDefaults {
@@ -257,7 +283,6 @@ pub struct Sae {
     pub cfg: SaeConfig,
     encoder: EncoderWeights,
     b_dec: Tensor,
-    threshold_t: Option<Tensor>,
     /// Folded JumpReLU thresholds θ (zeros for other architectures).
     pub threshold: Vec<f32>,
     /// Unit-norm decoder rows, `[d_sae, d_in]` row-major.
@@ -276,14 +301,20 @@ enum EncoderWeights {
     /// On the CPU: `W_encᵀ` as `[d_sae, d_in]` rows, the layout the GEMM reads fastest, and
     /// `b_enc`; [`Sae::encode_into`] multiplies straight into the caller's buffer.
     Host { w_enc_t: Vec<f32>, b_enc: Vec<f32> },
-    /// On an accelerator: `W_enc` `[d_in, d_sae]` and `b_enc` as tensors.
-    Device { w_enc: Tensor, b_enc: Tensor },
+    /// On an accelerator: `W_enc` `[d_in, d_sae]`, `b_enc` and the JumpReLU thresholds θ
+    /// (zeros for other architectures) as tensors.
+    Device {
+        w_enc: Tensor,
+        b_enc: Tensor,
+        theta: Tensor,
+    },
 }
 
 impl EncoderWeights {
     fn new(
         w_enc: &[f32],
         b_enc: Vec<f32>,
+        theta: &[f32],
         d_in: usize,
         d_sae: usize,
         device: &Device,
@@ -294,9 +325,22 @@ impl EncoderWeights {
                 b_enc,
             });
         }
+        Self::tensors(w_enc, b_enc, theta, d_in, d_sae, device)
+    }
+
+    /// The tensor form that accelerators use, built on `device` (any device).
+    fn tensors(
+        w_enc: &[f32],
+        b_enc: Vec<f32>,
+        theta: &[f32],
+        d_in: usize,
+        d_sae: usize,
+        device: &Device,
+    ) -> Result<Self> {
         Ok(Self::Device {
             w_enc: Tensor::from_slice(w_enc, (d_in, d_sae), device)?,
             b_enc: Tensor::from_vec(b_enc, d_sae, device)?,
+            theta: Tensor::from_slice(theta, d_sae, device)?,
         })
     }
 }
@@ -513,14 +557,9 @@ impl Sae {
             fold_decoder_norms(&mut p, d_in, d_sae)
         };
         let threshold = p.threshold.clone().unwrap_or_else(|| vec![0.0; d_sae]);
-        let threshold_t = match &p.threshold {
-            Some(t) => Some(Tensor::from_slice(t, d_sae, device)?),
-            None => None,
-        };
         Ok(Self {
-            encoder: EncoderWeights::new(&p.w_enc, p.b_enc, d_in, d_sae, device)?,
+            encoder: EncoderWeights::new(&p.w_enc, p.b_enc, &threshold, d_in, d_sae, device)?,
             b_dec: Tensor::from_slice(&p.b_dec, d_in, device)?,
-            threshold_t,
             threshold,
             w_dec: p.w_dec,
             decoder_norms: norms,
@@ -673,8 +712,12 @@ impl Sae {
 
     /// Encodes `x` (`[n, d_in]`, f32) into latent activations `[n, d_sae]`.
     pub fn encode(&self, x: &Tensor) -> Result<Tensor> {
-        let (w_enc, b_enc) = match &self.encoder {
-            EncoderWeights::Device { w_enc, b_enc } => (w_enc, b_enc),
+        let (w_enc, b_enc, theta) = match &self.encoder {
+            EncoderWeights::Device {
+                w_enc,
+                b_enc,
+                theta,
+            } => (w_enc, b_enc, theta),
             EncoderWeights::Host { .. } => {
                 let mut acts = Vec::new();
                 let n = self.encode_into(x, &mut acts)?;
@@ -686,10 +729,6 @@ impl Sae {
         Ok(match self.cfg.architecture {
             Architecture::Standard => pre.relu()?,
             Architecture::JumpRelu => {
-                let theta = self
-                    .threshold_t
-                    .as_ref()
-                    .expect("JumpReLU SAEs carry a threshold");
                 (pre.relu()? * pre.broadcast_gt(theta)?.to_dtype(DType::F32)?)?
             }
             Architecture::TopK(k) => {
@@ -868,6 +907,74 @@ fn top_k_rows(data: &mut [f32], f: usize, k: usize) {
         row.iter_mut().for_each(|v| *v = 0.0);
         for (j, v) in keep.into_iter().zip(kept) {
             row[j] = v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The accelerators' tensor path, run on the CPU, gives the host path's activations for
+    /// every architecture (same products, summed in different orders: within 1e-5).
+    #[test]
+    fn the_tensor_encoder_matches_the_host_encoder() {
+        let (d_in, d_sae, n) = (24, 70, 9);
+        let value = |i: usize, scale: f32| ((i * 7919 % 113) as f32 / 113.0 - 0.5) * scale;
+        let params = SaeParams {
+            w_enc: (0..d_in * d_sae).map(|i| value(i, 0.6)).collect(),
+            b_enc: (0..d_sae).map(|i| value(i + 5, 0.3)).collect(),
+            w_dec: (0..d_sae * d_in).map(|i| value(i + 11, 1.0)).collect(),
+            b_dec: (0..d_in).map(|i| value(i + 17, 0.2)).collect(),
+            threshold: Some((0..d_sae).map(|i| value(i + 23, 0.2).abs()).collect()),
+        };
+        let x: Vec<f32> = (0..n * d_in).map(|i| value(i + 29, 4.0)).collect();
+        let x = Tensor::from_vec(x, (n, d_in), &Device::Cpu).unwrap();
+        for architecture in [
+            Architecture::Standard,
+            Architecture::JumpRelu,
+            Architecture::TopK(5),
+        ] {
+            let cfg = SaeConfig::in_memory(d_in, d_sae, "blocks.0.hook_resid_pre", architecture);
+            let mut p = params.clone();
+            if architecture != Architecture::JumpRelu {
+                p.threshold = None;
+            }
+            let mut sae = Sae::from_params(cfg, p, "test".into(), &Device::Cpu).unwrap();
+            let host: Vec<f32> = sae
+                .encode(&x)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            assert!(
+                host.iter().filter(|&&v| v > 0.0).count() >= n,
+                "{architecture:?}"
+            );
+            let EncoderWeights::Host { w_enc_t, b_enc } = &sae.encoder else {
+                panic!("a CPU SAE keeps its encoder on the host")
+            };
+            let w_enc = transposed(w_enc_t, d_sae, d_in);
+            sae.encoder = EncoderWeights::tensors(
+                &w_enc,
+                b_enc.clone(),
+                &sae.threshold,
+                d_in,
+                d_sae,
+                &Device::Cpu,
+            )
+            .unwrap();
+            let tensor: Vec<f32> = sae
+                .encode(&x)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            for (a, b) in host.iter().zip(&tensor) {
+                assert!((a - b).abs() <= 1e-5, "{architecture:?}: {a} vs {b}");
+            }
         }
     }
 }

@@ -1,25 +1,26 @@
-//! Folders that `subspace` wrote (`{figures}/{model}/{release}/{neat_sae_id}/pca_{ts}_subgraph_{sid}/`),
-//! read back for other stages: the parts of `subspace.json` they use and the custom prompts'
-//! CSV (see docs/formats.md, "One subspace in depth").
+//! Folders that `subspace` wrote (`{figures}/{model}/{release}/{neat_sae_id}/pca_{ts}_subgraph_{sid}/`):
+//! `subspace.json` (one type, written by `subspace` and read back by other stages), the file
+//! names, and the custom prompts' CSV (see docs/formats.md, "One subspace in depth").
 
 use super::layout::sorted_subdirs;
+use super::set::SetRecord;
 use anyhow::{Context, Result};
 use polars::prelude::{CsvReadOptions, DataType, SerReader};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The summary file of a subspace folder.
 pub const SUBSPACE_JSON: &str = "subspace.json";
 
 /// Explained variance of a PCA.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Variance {
     pub explained_variance: Vec<f64>,
     pub explained_variance_ratio: Vec<f64>,
 }
 
 /// An example shown in depth (a representative point or one of `--points`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ShownPoint {
     pub point_id: usize,
     pub token: String,
@@ -30,28 +31,61 @@ pub struct ShownPoint {
 }
 
 /// What the custom prompts gave.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PromptsInfo {
+    pub file: PathBuf,
     pub prompts: usize,
+    /// Tokens of the prompts where the subgraph fired (rows of the prompts CSV).
     pub examples: usize,
+    /// Line numbers of prompts where no latent of the subgraph fired.
     pub silent_lines: Vec<usize>,
 }
 
-/// The parts of `subspace.json` that readers use.
-#[derive(Debug, Clone, Deserialize)]
+/// The doubly clustered heat map's orders (Ward, scipy's leaf order).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Heatmap {
+    /// Examples clustered: the first `examples` ones.
+    pub examples: usize,
+    /// Positions in the subgraph's latent list, top to bottom.
+    pub latent_order: Vec<usize>,
+    /// Example ids, left to right.
+    pub example_order: Vec<usize>,
+}
+
+/// `subspace.json`: what a `subspace` run produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SubspaceSummary {
     pub model: String,
     pub release: String,
     pub sae_id: String,
     pub activation_threshold: f64,
     pub subgraph_id: i64,
+    /// The subgraph's latents, in node-table order (the order of every latent column).
     pub latents: Vec<u32>,
     pub examples: usize,
+    pub batches_read: u64,
+    /// True when the first pass found too few examples and the batches were doubled.
+    pub retried: bool,
     pub pca: Variance,
+    /// Of the decoder rows `W_dec[subgraph]`; null with fewer than 3 latents.
+    pub decoder_pca: Option<Variance>,
+    /// 3 farthest from the centre of the min–max-scaled PCs, then 2 nearest the median
+    /// distance.
     pub representative_points: Vec<ShownPoint>,
+    /// The `--points`.
     pub points: Vec<ShownPoint>,
+    pub heatmap: Heatmap,
     pub prompts: Option<PromptsInfo>,
+    /// The node table the subgraph came from.
     pub node_table: PathBuf,
+    /// The subgraph picture `graphs` drew, copied here (null when it drew none).
+    pub subgraph_picture: Option<String>,
+    /// The folder written.
+    pub folder: PathBuf,
+    pub seconds: f64,
+    /// Every file of the folder with size and SHA-256, and the graphs set it came from.
+    #[serde(flatten)]
+    pub set: SetRecord,
 }
 
 /// One subspace folder and its summary.
@@ -214,9 +248,13 @@ mod tests {
         std::fs::write(sae.join("pca_1_5_subgraph_9").join(SUBSPACE_JSON), "{").unwrap();
         let summary = serde_json::json!({
             "model": "m", "release": "r", "sae_id": "s", "activation_threshold": 1.5,
-            "subgraph_id": 4, "latents": [1, 2, 3], "examples": 10,
+            "subgraph_id": 4, "latents": [1, 2, 3], "examples": 10, "batches_read": 40,
+            "retried": false,
             "pca": {"explained_variance": [3.0, 2.0, 1.0], "explained_variance_ratio": [0.5, 0.3, 0.2]},
-            "representative_points": [], "points": [], "prompts": null, "node_table": "t.csv",
+            "decoder_pca": null, "representative_points": [], "points": [],
+            "heatmap": {"examples": 10, "latent_order": [0, 2, 1], "example_order": []},
+            "prompts": null, "node_table": "t.csv", "subgraph_picture": null,
+            "folder": "pca_1_5_subgraph_4", "seconds": 1.5,
         });
         std::fs::write(good.join(SUBSPACE_JSON), summary.to_string()).unwrap();
         let (found, notes) = find_subspaces(dir.path());

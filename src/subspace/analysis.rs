@@ -4,37 +4,24 @@
 
 use super::points::representative_points;
 use super::ward::{transpose, ward_order};
+use crate::results::subspace_summary::Heatmap;
 use crate::subgraph_pca::gather::Examples;
 use crate::subgraph_pca::solver::{self, Pca};
 use crate::subgraph_pca::COMPONENTS;
-use serde::Serialize;
 
 /// Examples shown in the clustered heat map at most (the first ones), as the original's
 /// notebook did.
 pub const HEATMAP_EXAMPLES: usize = 1000;
 
-/// The doubly clustered heat map's orders (Ward, scipy's leaf order).
-#[derive(Debug, Clone, Serialize)]
-pub struct Heatmap {
-    /// Examples clustered: the first `examples` ones.
-    pub examples: usize,
-    /// Positions in the subgraph's latent list, top to bottom.
-    pub latent_order: Vec<usize>,
-    /// Example ids, left to right.
-    pub example_order: Vec<usize>,
-}
-
-impl Heatmap {
-    /// Clusters the latents (columns) and the first [`HEATMAP_EXAMPLES`] examples (rows) of
-    /// `acts` (`n × k`).
-    pub fn of(acts: &[f32], n: usize, k: usize) -> Self {
-        let m = n.min(HEATMAP_EXAMPLES);
-        let head = &acts[..m * k];
-        Self {
-            examples: m,
-            latent_order: ward_order(&transpose(head, m, k), k, m),
-            example_order: ward_order(head, m, k),
-        }
+/// Clusters the latents (columns) and the first [`HEATMAP_EXAMPLES`] examples (rows) of `acts`
+/// (`n × k`) for the doubly clustered heat map.
+fn cluster_heatmap(acts: &[f32], n: usize, k: usize) -> Heatmap {
+    let m = n.min(HEATMAP_EXAMPLES);
+    let head = &acts[..m * k];
+    Heatmap {
+        examples: m,
+        latent_order: ward_order(&transpose(head, m, k), k, m),
+        example_order: ward_order(head, m, k),
     }
 }
 
@@ -103,7 +90,7 @@ impl Analysis {
         let pca = solver::fit(&examples.reconstructions, n, d_in, COMPONENTS)?;
         let scores = pca.transform(&examples.reconstructions, d_in);
         let k = examples.latents.len();
-        let heatmap = Heatmap::of(&examples.graph_acts, n, k);
+        let heatmap = cluster_heatmap(&examples.graph_acts, n, k);
         Some(Self {
             subgraph_id,
             activation_threshold,

@@ -25,15 +25,16 @@ use crate::results::layout::{sae_results_dir, GraphFiles};
 use crate::results::lock::FolderLock;
 use crate::results::node_table::{read_node_table, NodeRow};
 use crate::results::set::{recover, Ownership, PublishedSet, SetRecord, Staging};
-use crate::results::subspace_summary::{h5_name, prompts_csv_name, SUBSPACE_JSON};
+use crate::results::subspace_summary::{
+    h5_name, prompts_csv_name, PromptsInfo, ShownPoint, SubspaceSummary, Variance, SUBSPACE_JSON,
+};
 use crate::sources::Sources;
 use crate::subgraph_pca::gather::{Examples, GatherSettings};
 use crate::subgraph_pca::pass::{gather_with_retry, Pass};
 use crate::subgraph_pca::{check_table_fits_sae, checked_graph_set, COMPONENTS};
-use analysis::{decoder_pca, Analysis, Heatmap};
+use analysis::{decoder_pca, Analysis};
 use anyhow::{bail, ensure, Context, Result};
 use figures::{Figures, Membership};
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -67,78 +68,12 @@ pub struct SubspaceOptions {
     pub out: Option<PathBuf>,
 }
 
-/// A PCA as reported.
-#[derive(Debug, Clone, Serialize)]
-pub struct PcaReport {
-    pub explained_variance: Vec<f64>,
-    pub explained_variance_ratio: Vec<f64>,
-}
-
-impl PcaReport {
-    fn of(p: &crate::subgraph_pca::solver::Pca) -> Self {
-        Self {
-            explained_variance: p.explained_variance.clone(),
-            explained_variance_ratio: p.explained_variance_ratio.clone(),
-        }
+/// The explained variance of a fitted PCA, as `subspace.json` reports it.
+fn variance(p: &crate::subgraph_pca::solver::Pca) -> Variance {
+    Variance {
+        explained_variance: p.explained_variance.clone(),
+        explained_variance_ratio: p.explained_variance_ratio.clone(),
     }
-}
-
-/// One example shown in depth.
-#[derive(Debug, Clone, Serialize)]
-pub struct PointReport {
-    pub point_id: usize,
-    pub token: String,
-    pub context: String,
-    pub pcs: Vec<f32>,
-    /// Its folder of figures.
-    pub folder: String,
-}
-
-/// What the custom prompts gave.
-#[derive(Debug, Clone, Serialize)]
-pub struct PromptsReport {
-    pub file: PathBuf,
-    pub prompts: usize,
-    /// Tokens of the prompts where the subgraph fired (rows of the prompts CSV).
-    pub examples: usize,
-    /// Line numbers of prompts where no latent of the subgraph fired.
-    pub silent_lines: Vec<usize>,
-}
-
-/// What a run produced: `subspace.json` in the subspace's folder.
-#[derive(Debug, Clone, Serialize)]
-pub struct SubspaceSummary {
-    pub model: String,
-    pub release: String,
-    pub sae_id: String,
-    pub activation_threshold: f64,
-    pub subgraph_id: i64,
-    /// The subgraph's latents, in node-table order (the order of every latent column).
-    pub latents: Vec<u32>,
-    pub examples: usize,
-    pub batches_read: u64,
-    /// True when the first pass found too few examples and the batches were doubled.
-    pub retried: bool,
-    pub pca: PcaReport,
-    /// Of the decoder rows `W_dec[subgraph]`; null with fewer than 3 latents.
-    pub decoder_pca: Option<PcaReport>,
-    /// 3 farthest from the centre of the min–max-scaled PCs, then 2 nearest the median
-    /// distance.
-    pub representative_points: Vec<PointReport>,
-    /// The `--points`.
-    pub points: Vec<PointReport>,
-    pub heatmap: Heatmap,
-    pub prompts: Option<PromptsReport>,
-    /// The node table the subgraph came from.
-    pub node_table: PathBuf,
-    /// The subgraph picture `graphs` drew, copied here (null when it drew none).
-    pub subgraph_picture: Option<String>,
-    /// The folder written.
-    pub folder: PathBuf,
-    pub seconds: f64,
-    /// Every file of the folder with size and SHA-256, and the graphs set it came from.
-    #[serde(flatten)]
-    pub set: SetRecord,
 }
 
 /// The SAE to analyse: `--sae-id`, else the config's only one.
@@ -326,7 +261,7 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         d_sae,
     )?;
 
-    let point_report = |i: usize, folder: String| PointReport {
+    let point_report = |i: usize, folder: String| ShownPoint {
         point_id: i,
         token: a.text(i).0.to_string(),
         context: a.text(i).1.to_string(),
@@ -343,8 +278,8 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         examples: n,
         batches_read,
         retried,
-        pca: PcaReport::of(&a.pca),
-        decoder_pca: a.decoder.as_ref().map(|d| PcaReport::of(&d.pca)),
+        pca: variance(&a.pca),
+        decoder_pca: a.decoder.as_ref().map(|d| variance(&d.pca)),
         representative_points: a
             .representative
             .iter()
@@ -357,7 +292,7 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
             .map(|&i| point_report(i, format!("point_{i}")))
             .collect(),
         heatmap: a.heatmap.clone(),
-        prompts: a.prompts.as_ref().map(|pl| PromptsReport {
+        prompts: a.prompts.as_ref().map(|pl| PromptsInfo {
             file: options.prompts.clone().unwrap_or_default(),
             prompts: pl.prompts,
             examples: pl.examples.found(),
