@@ -189,6 +189,9 @@ struct MergeArgs {
     /// Results folder, overriding [run] results_dir.
     #[arg(long)]
     results_dir: Option<PathBuf>,
+    /// Replace the folder's whole cooc set (as `cooc --replace`).
+    #[arg(long)]
+    replace: bool,
 }
 
 #[derive(Args)]
@@ -372,7 +375,7 @@ fn run_cooc(args: CoocArgs, quiet: bool) -> Result<()> {
 
 fn run_merge(args: MergeArgs, quiet: bool) -> Result<()> {
     let config = Config::load(&args.config)?;
-    for s in cooc::merge(&config, args.results_dir, args.shards)? {
+    for s in cooc::merge(&config, args.results_dir, args.shards, args.replace)? {
         if !quiet {
             println!(
                 "{}: merged {} shards, {} tokens → {}",
@@ -592,17 +595,23 @@ fn run_synth(args: SynthArgs, quiet: bool) -> Result<()> {
     if let Some(nnz) = args.random_jaccard {
         synth::check_random_jaccard(args.d_sae, nnz)?;
     }
+    let random_dir = saecooc::results::layout::sae_results_dir(
+        std::path::Path::new("results"),
+        "synthetic-gpt2",
+        "synthetic",
+        &format!("blocks.{}.hook_resid_pre", args.hook_layer),
+        8,
+    );
+    let extra: Vec<String> = match args.random_jaccard {
+        Some(_) => synth::random_cooc_files(&random_dir, 1.5),
+        None => Vec::new(),
+    };
+    synth::open_out(&args.out, &extra)?;
     let paths = synth::write_all(&args.out, &options)?;
     let config = synth::demo_config(&paths, &options)?;
     saecooc::io::atomic::write_bytes(&args.out.join("cooc.toml"), config.as_bytes())?;
     if let Some(nnz) = args.random_jaccard {
-        let dir = saecooc::results::layout::sae_results_dir(
-            &args.out.join("results"),
-            "synthetic-gpt2",
-            "synthetic",
-            &format!("blocks.{}.hook_resid_pre", args.hook_layer),
-            8,
-        );
+        let dir = args.out.join(&random_dir);
         synth::write_random_cooc(&dir, args.d_sae, nnz, 1.5, args.seed)?;
         if !quiet {
             println!("wrote a random Jaccard matrix to {}", dir.display());

@@ -491,6 +491,25 @@ pub fn write_all(out: &Path, o: &SynthOptions) -> Result<SynthPaths> {
     Ok(paths)
 }
 
+/// What `saecooc synth --out` writes there (folders end in `/`), besides `extra` files.
+const SYNTH_OUTPUTS: [&str; 4] = ["model/", "sae/", "corpus.txt", "cooc.toml"];
+
+/// Opens the `synth --out` folder and claims what synth will write there (`extra`: further
+/// files, relative), refused when any of it exists and an earlier `synth` did not write it.
+pub fn open_out(out: &Path, extra: &[String]) -> Result<crate::results::out_folder::OutFolder> {
+    use crate::results::out_folder::{OutFolder, OUT_MANIFEST};
+    let mut folder = OutFolder::open(out, OUT_MANIFEST, "synth", &[])?;
+    let outputs: Vec<String> = SYNTH_OUTPUTS
+        .iter()
+        .map(|s| s.to_string())
+        .chain(extra.iter().cloned())
+        .collect();
+    let paths: Vec<&str> = outputs.iter().map(|s| s.trim_end_matches('/')).collect();
+    folder.check_writable(&paths)?;
+    folder.claim(outputs)?;
+    Ok(folder)
+}
+
 /// A `cooc` config that runs on the files of [`write_all`].
 pub fn demo_config(paths: &SynthPaths, o: &SynthOptions) -> Result<String> {
     let sae_root = paths.sae.parent().unwrap_or(Path::new("."));
@@ -515,6 +534,14 @@ pub fn demo_config(paths: &SynthPaths, o: &SynthOptions) -> Result<String> {
         "# Written by `saecooc synth`: a random GPT-2-shaped model with the real GPT-2 tokenizer.\n{}",
         config.to_toml()?
     ))
+}
+
+/// The files [`write_random_cooc`] writes into `dir` (relative to the synth folder).
+pub fn random_cooc_files(dir: &Path, threshold: f64) -> Vec<String> {
+    use crate::results::layout::{cooc_file, CoocKind};
+    [CoocKind::Jaccard, CoocKind::Activations]
+        .map(|k| cooc_file(dir, k, threshold).to_string_lossy().into_owned())
+        .to_vec()
 }
 
 /// Writes a random symmetric sparse Jaccard matrix and per-latent totals for `threshold` into

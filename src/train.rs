@@ -12,6 +12,7 @@ use crate::activations::ModelRunner;
 use crate::config::{check_finite, check_range, check_tensor_size, Config};
 use crate::hub::{Hub, Location};
 use crate::model::HookPoint;
+use crate::results::out_folder::{OutFolder, OUT_MANIFEST};
 use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
@@ -276,10 +277,18 @@ fn loss_of(
     Ok((loss, acts, recon))
 }
 
-/// Trains an SAE on the config's model and dataset, writes it to `options.out`.
+/// The files `train-sae` writes into `--out` (which holds nothing else of saecooc's).
+const TRAINED_FILES: [&str; 3] = ["cfg.json", "sae_weights.safetensors", "training.json"];
+
+/// Trains an SAE on the config's model and dataset, writes it to `options.out` (refused when
+/// that folder holds one of its files that saecooc did not write; see
+/// [`crate::results::out_folder`]).
 pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<TrainReport> {
     let started = Instant::now();
     options.validate()?;
+    // Before any work: an --out folder holding an SAE that saecooc did not train is refused.
+    let mut out = OutFolder::open(&options.out, OUT_MANIFEST, "train-sae", &[])?;
+    out.check_writable(&TRAINED_FILES)?;
     let hub = Hub::from_env(!options.quiet)?;
     let sources = Sources::new(config, &hub, device);
     let hook = HookPoint::parse(&options.hook)?;
@@ -397,6 +406,7 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
         }
         None => (f64::NAN, f64::NAN, 0, 0),
     };
+    out.claim(TRAINED_FILES.map(String::from))?;
     save_saelens(&params, options, &runner, d_in, config)?;
     let seconds = started.elapsed().as_secs_f64();
     let report = TrainReport {
@@ -420,6 +430,7 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
         &options.out.join("training.json"),
         &serde_json::to_vec_pretty(&report)?,
     )?;
+    out.finish(TRAINED_FILES.map(String::from))?;
     Ok(report)
 }
 

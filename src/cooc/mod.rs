@@ -28,7 +28,7 @@ use crate::sae::{encode_slices, threshold_cut};
 use crate::sources::Sources;
 use anyhow::{ensure, Context, Result};
 use counting::{Counting, Encoded, Slice};
-use outputs::write_outputs;
+use outputs::{with_counting_settings, write_outputs, Kept};
 use serde::Serialize;
 use shards::{checkpoint_file, lock_output};
 use std::path::PathBuf;
@@ -51,6 +51,11 @@ pub struct CoocOptions {
     /// Save a checkpoint every this many batches (0: never).
     #[arg(long, default_value_t = 50)]
     pub checkpoint_every: usize,
+    /// Replace the folder's whole cooc set. Without it, the thresholds of an earlier run that
+    /// this one does not count are kept when counted from the same inputs, and the run is
+    /// refused when they were not.
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// What one SAE's run produced.
@@ -135,6 +140,18 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             shard.map(|s| (s.index, s.count)),
         )
     })?;
+    // Before counting: what becomes of the thresholds of the set in the folder this run does
+    // not count (a shard publishes nothing; `merge` decides).
+    let set_inputs = with_counting_settings(fingerprints.clone(), config, sae_id)?;
+    let kept = match shard {
+        Some(_) => Kept::default(),
+        None => Kept::decide(
+            &out_dir,
+            &g.activation_thresholds,
+            &set_inputs,
+            options.replace,
+        )?,
+    };
     // Tokens and batches counted over all shards: the budget and the stopping point are
     // global, so the shards of a split count exactly the tokens of the unsharded run.
     let mut counted_global = 0u64;
@@ -271,14 +288,15 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         });
     }
 
-    let staging = Staging::begin(&lock, "cooc", RUN_JSON, cooc_ownership(), fingerprints)?;
+    let mut staging = Staging::begin(&lock, "cooc", RUN_JSON, cooc_ownership(), set_inputs)?;
     let thresholds = timed(&mut timings.write_s, || {
-        write_outputs(
+        let counted = write_outputs(
             staging.root(),
             &g.activation_thresholds,
             &mut counters,
             config.run.matrix_format,
-        )
+        )?;
+        kept.carry(&mut staging, counted)
     })?;
     let elapsed = started.elapsed().as_secs_f64();
     let processing = timings.tokenize_s + timings.forward_s + timings.encode_s + timings.count_s;

@@ -1,15 +1,19 @@
 //! The outputs of a run: per threshold, the count matrix, the Jaccard matrix and the
 //! per-latent totals (dense `arr_0` or scipy CSR; see docs/formats.md, "Co-occurrence
-//! files"), and the statistics recorded in run.json.
+//! files"), and the statistics recorded in run.json; and which thresholds of the previous set
+//! in the folder a run keeps ([`Kept`]).
 
 use crate::config::MatrixFormat;
 use crate::io::npz::NpzWriter;
 use crate::io::pyfmt::threshold_tag;
 use crate::pairs::sparse;
 use crate::pairs::{jaccard, jaccard_row, CoocCounts};
+use crate::provenance::{settings_text, Inputs};
 use crate::results::layout::{cooc_file, CoocKind};
 use crate::results::manifest::ThresholdStats;
-use anyhow::Result;
+use crate::results::manifest::{CoocManifest, RUN_JSON};
+use crate::results::set::{FileEntry, SetRecord, Staging};
+use anyhow::{bail, Result};
 use std::path::Path;
 
 /// Writes the three npz files per threshold (count and Jaccard matrices dense or CSR as
@@ -96,5 +100,115 @@ impl ThresholdStats {
             max_firing_frequency: diag.iter().map(|&c| c as f64 / tokens).fold(0.0, f64::max),
             files,
         }
+    }
+}
+
+/// The inputs that must match for a run to keep the previous set's other thresholds: every
+/// fingerprint but the settings (which include the threshold list) and the shard, plus
+/// `counting`, the settings without the threshold list.
+const SAME_INPUTS: [&str; 5] = ["sae", "model", "tokenizer", "dataset", "counting"];
+
+/// Adds `counting` to a run's input fingerprints: the config (results folder and
+/// `activation_thresholds` left out) and the SAE id.
+pub(super) fn with_counting_settings(
+    mut inputs: Inputs,
+    config: &crate::config::Config,
+    sae_id: &str,
+) -> Result<Inputs> {
+    let mut c = config.clone();
+    c.generation.activation_thresholds.clear();
+    let text = settings_text(&c, sae_id)?;
+    inputs.insert(
+        "counting".into(),
+        crate::io::hash::sha256_bytes(text.as_bytes()),
+    );
+    Ok(inputs)
+}
+
+/// The thresholds of the previous set in a results folder that a run does not count, kept in
+/// the new set: they accumulate over runs with the same inputs.
+#[derive(Debug, Default)]
+pub(super) struct Kept {
+    stats: Vec<ThresholdStats>,
+    files: Vec<FileEntry>,
+}
+
+impl Kept {
+    /// Decides, before counting, what happens to the other thresholds of the set in `dir`:
+    /// kept when they were counted from the same inputs (`inputs`, see [`SAME_INPUTS`]);
+    /// otherwise refused, naming them and what differs, unless `replace`.
+    pub fn decide(dir: &Path, thresholds: &[f64], inputs: &Inputs, replace: bool) -> Result<Self> {
+        let Some(record) = SetRecord::read(&dir.join(RUN_JSON))? else {
+            return Ok(Self::default());
+        };
+        let previous = CoocManifest::read(dir)?;
+        let counted: Vec<String> = thresholds.iter().map(|&t| threshold_tag(t)).collect();
+        let others: Vec<ThresholdStats> = previous
+            .thresholds
+            .into_iter()
+            .filter(|s| !counted.contains(&s.tag))
+            .collect();
+        if others.is_empty() || replace {
+            return Ok(Self::default());
+        }
+        let differ: Vec<&str> = SAME_INPUTS
+            .into_iter()
+            .filter(|k| record.inputs.get(*k).is_none() || record.inputs.get(*k) != inputs.get(*k))
+            .collect();
+        if !differ.is_empty() {
+            let tags: Vec<&str> = others.iter().map(|s| s.tag.as_str()).collect();
+            let files: Vec<&str> = others
+                .iter()
+                .flat_map(|s| s.files.iter().map(String::as_str))
+                .collect();
+            bail!(
+                "{} holds the counts of activation thresholds {} ({}), counted from other inputs than this run's ({} differ{}); this run counts only {} and would remove them. Rerun with --replace to replace the whole set, or write to another results folder",
+                dir.display(),
+                tags.join(", "),
+                files.join(", "),
+                differ.iter().map(|k| describe(k)).collect::<Vec<_>>().join(", "),
+                if differ.contains(&"counting") && !record.inputs.contains_key("counting") {
+                    "; the earlier run was made by an older saecooc that did not record them"
+                } else {
+                    ""
+                },
+                counted.join(", ")
+            );
+        }
+        let files = others
+            .iter()
+            .flat_map(|s| s.files.iter())
+            .filter_map(|f| record.entry(f).cloned())
+            .collect();
+        Ok(Self {
+            stats: others,
+            files,
+        })
+    }
+
+    /// Carries the kept files into `staging`; returns every threshold's statistics, this
+    /// run's first.
+    pub fn carry(
+        self,
+        staging: &mut Staging,
+        mut counted: Vec<ThresholdStats>,
+    ) -> Result<Vec<ThresholdStats>> {
+        for entry in &self.files {
+            staging.carry(entry)?;
+        }
+        counted.extend(self.stats);
+        Ok(counted)
+    }
+}
+
+/// What an input of [`SAME_INPUTS`] is, for messages.
+fn describe(key: &str) -> &str {
+    match key {
+        "sae" => "the SAE",
+        "model" => "the model",
+        "tokenizer" => "the tokenizer",
+        "dataset" => "the dataset",
+        "counting" => "the config other than activation_thresholds, or the SAE id",
+        other => other,
     }
 }

@@ -2,7 +2,7 @@
 //! checkpoints go, the locks that keep concurrent runs apart, and `saecooc merge`, which
 //! refuses shards that are copies or were computed from different inputs.
 
-use super::outputs::write_outputs;
+use super::outputs::{with_counting_settings, write_outputs, Kept};
 use super::{state, RunSummary};
 use crate::config::Config;
 use crate::io::hash::sha256_bytes;
@@ -126,11 +126,13 @@ fn load_shard(
 }
 
 /// `saecooc merge`: sums the partial counts of a run split into `shards` shards into the
-/// usual outputs (identical to an unsharded run's).
+/// usual outputs (identical to an unsharded run's). The previous set's other thresholds are
+/// kept or refused as by `cooc` (`replace`: replace the whole set).
 pub fn merge(
     config: &Config,
     results_dir: Option<PathBuf>,
     shards: usize,
+    replace: bool,
 ) -> Result<Vec<RunSummary>> {
     ensure!(shards > 0, "--shards must be at least 1");
     let g = &config.generation;
@@ -179,15 +181,17 @@ pub fn merge(
             }
         }
         let (mut counters, position) = total.expect("at least one shard");
-        let mut inputs = position.inputs.clone();
+        let mut inputs = with_counting_settings(position.inputs.clone(), config, sae_id)?;
         inputs.insert("shard".into(), format!("merged {shards}"));
-        let staging = Staging::begin(&lock, "cooc", RUN_JSON, cooc_ownership(), inputs)?;
-        let thresholds = write_outputs(
+        let kept = Kept::decide(&dir, &g.activation_thresholds, &inputs, replace)?;
+        let mut staging = Staging::begin(&lock, "cooc", RUN_JSON, cooc_ownership(), inputs)?;
+        let counted = write_outputs(
             staging.root(),
             &g.activation_thresholds,
             &mut counters,
             config.run.matrix_format,
         )?;
+        let thresholds = kept.carry(&mut staging, counted)?;
         let manifest = CoocManifest {
             tool: "saecooc".into(),
             version: env!("CARGO_PKG_VERSION").into(),

@@ -2,14 +2,24 @@
 //! `SAECOOC.{function}("{key}", {...});` so that the site also opens from disk (`file://`,
 //! where a page cannot fetch files). The data folder is written beside the old one and swapped
 //! in whole, so no file of an earlier export lingers and a failed export leaves the old site.
+//! `.saecooc-site.json` lists every file of the site: an out folder whose `data/` or
+//! `index.html` that manifest does not list (someone else's) is refused, never replaced, and
+//! the `.data-new-{pid}`/`.data-old-{pid}` folders of killed exports are removed.
 
+use crate::results::out_folder::{files_under, OutFolder};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// The site's manifest in the out folder.
+pub const SITE_MANIFEST: &str = ".saecooc-site.json";
+const NEW_DATA_PREFIX: &str = ".data-new-";
+const OLD_DATA_PREFIX: &str = ".data-old-";
+
 /// The data folder being written; removed unless [`SiteWriter::finish`]ed.
 pub(super) struct SiteWriter {
     out: PathBuf,
+    folder: OutFolder,
     staging: PathBuf,
     finished: bool,
     /// Bytes and files written so far.
@@ -27,15 +37,23 @@ fn remove_dir(path: &Path) -> Result<()> {
 }
 
 impl SiteWriter {
-    /// Starts writing a site into `out`.
+    /// Starts writing a site into `out`, refused when `out` holds a `data/` or `index.html`
+    /// that no earlier export wrote.
     pub fn begin(out: &Path) -> Result<Self> {
-        crate::io::atomic::ensure_writable_dir(out)?;
-        let staging = out.join(format!(".data-new-{}", std::process::id()));
+        let folder = OutFolder::open(
+            out,
+            SITE_MANIFEST,
+            "export",
+            &[NEW_DATA_PREFIX, OLD_DATA_PREFIX],
+        )?;
+        folder.check_writable(&["data", "index.html"])?;
+        let staging = out.join(format!("{NEW_DATA_PREFIX}{}", std::process::id()));
         remove_dir(&staging)?;
         std::fs::create_dir_all(&staging)
             .with_context(|| format!("cannot create {}", staging.display()))?;
         Ok(Self {
             out: out.to_path_buf(),
+            folder,
             staging,
             finished: false,
             bytes: 0,
@@ -80,11 +98,17 @@ impl SiteWriter {
         Ok(())
     }
 
-    /// Swaps the new data folder in and writes `index.html`; returns its path.
+    /// Swaps the new data folder in and writes `index.html`; returns its path. The manifest
+    /// claims the new files before the swap and lists exactly them after.
     pub fn finish(mut self, index_html: &str) -> Result<PathBuf> {
+        let mut files = files_under(&self.staging, "data")?;
+        files.push("index.html".to_string());
+        self.folder.claim(files.iter().cloned())?;
         let data = self.out.join("data");
-        let old = self.out.join(format!(".data-old-{}", std::process::id()));
-        if data.exists() {
+        let old = self
+            .out
+            .join(format!("{OLD_DATA_PREFIX}{}", std::process::id()));
+        if std::fs::symlink_metadata(&data).is_ok() {
             remove_dir(&old)?;
             std::fs::rename(&data, &old)
                 .with_context(|| format!("cannot move the previous {} aside", data.display()))?;
@@ -97,6 +121,7 @@ impl SiteWriter {
         crate::io::atomic::write_bytes(&html, index_html.as_bytes())?;
         self.bytes += index_html.len() as u64;
         self.files += 1;
+        self.folder.finish(files)?;
         Ok(html)
     }
 }

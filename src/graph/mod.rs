@@ -48,6 +48,10 @@ pub struct GraphOptions {
     /// Only this SAE id of the config.
     #[arg(long)]
     pub sae_id: Option<String>,
+    /// Replace the folder's whole graphs set, also removing the outputs of thresholds whose
+    /// cooc files are gone or changed (refused without it).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// What one activation threshold produced.
@@ -118,14 +122,8 @@ pub fn run(config: &Config, options: &GraphOptions) -> Result<Vec<GraphSummary>>
                     g.n_batches,
                 )
             });
-            graph_sae(
-                &sources,
-                &config.analysis,
-                &sae_id,
-                &dir,
-                options.common.quiet,
-            )
-            .with_context(|| format!("graphs for SAE {sae_id} failed"))
+            graph_sae(&sources, &config.analysis, &sae_id, &dir, options)
+                .with_context(|| format!("graphs for SAE {sae_id} failed"))
         })
         .collect()
 }
@@ -164,8 +162,9 @@ fn graph_sae(
     analysis: &Analysis,
     sae_id: &str,
     dir: &Path,
-    quiet: bool,
+    options: &GraphOptions,
 ) -> Result<GraphSummary> {
+    let quiet = options.common.quiet;
     ensure!(
         dir.is_dir(),
         "results folder {} does not exist: run `saecooc cooc` with this config first, or point \
@@ -186,14 +185,21 @@ fn graph_sae(
         dir.display()
     );
     let jaccard_files = config_order(found, &sources.config.generation.activation_thresholds);
+    let thresholds: Vec<f64> = jaccard_files.iter().map(|(t, _)| *t).collect();
+    check_no_threshold_dropped(dir, &thresholds, options.replace)?;
     let latents = describe_latents(sources, sae_id)?;
-    let upstream = cooc.set_id().unwrap_or("unchecked").to_string();
+    // What was read of the cooc set, file by file: a graphs set stays valid while cooc only
+    // adds thresholds.
+    let read: Vec<PathBuf> = jaccard_files
+        .iter()
+        .flat_map(|(t, path)| [path.clone(), cooc_file(dir, CoocKind::Activations, *t)])
+        .collect();
     let staging = Staging::begin(
         &lock,
         "graphs",
         GRAPHS_JSON,
         graphs_ownership(),
-        [("cooc".to_string(), upstream)].into(),
+        cooc.file_inputs("cooc", &read)?,
     )?;
     let mut summaries = Vec::new();
     for (threshold, path) in &jaccard_files {
@@ -235,6 +241,34 @@ fn graph_sae(
         dir: dir.to_path_buf(),
         thresholds: summaries,
     })
+}
+
+/// Refuses (unless `replace`) a run that would remove the outputs of activation thresholds
+/// the previous graphs set has and this run does not compute: their cooc files are no longer
+/// in the cooc set, so they cannot be recomputed.
+fn check_no_threshold_dropped(dir: &Path, thresholds: &[f64], replace: bool) -> Result<()> {
+    let path = dir.join(GRAPHS_JSON);
+    if replace || SetRecord::read(&path)?.is_none() {
+        return Ok(());
+    }
+    let previous: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let dropped: Vec<String> = previous["thresholds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["activation_threshold"].as_f64())
+        .filter(|t| !thresholds.contains(t))
+        .map(float_repr)
+        .collect();
+    ensure!(
+        dropped.is_empty(),
+        "{} holds graphs outputs for activation thresholds {} (node tables, thresholded matrices, pictures) whose Jaccard matrices the cooc set there no longer lists; this run computes only {} and would remove them. Rerun with --replace to remove them, or count those thresholds again with `saecooc cooc`",
+        dir.display(),
+        dropped.join(", "),
+        thresholds.iter().map(|&t| float_repr(t)).collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
 }
 
 /// Loads the SAE, the model's embeddings and the tokenizer, and finds every latent's top tokens.

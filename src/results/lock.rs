@@ -119,6 +119,54 @@ pub fn process_alive(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// The pid of a temporary entry saecooc names after its process: `{prefix}{pid}` for one of
+/// `prefixes`, or an atomic write's `.{name}.partial-{pid}`.
+pub fn temporary_pid(name: &str, prefixes: &[&str]) -> Option<u32> {
+    let digits = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    prefixes
+        .iter()
+        .find_map(|p| name.strip_prefix(p).and_then(digits))
+        .or_else(|| {
+            name.starts_with('.')
+                .then(|| name.rsplit_once(".partial-"))
+                .flatten()
+                .and_then(|(_, pid)| digits(pid))
+        })
+}
+
+/// Removes the temporary entries of `dir` (see [`temporary_pid`]) whose process no longer
+/// runs: what a killed saecooc left. Folders and files only, never a symbolic link or what it
+/// points to. Returns what was removed.
+pub fn remove_dead_temporaries(dir: &Path, prefixes: &[&str]) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return removed;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temporary_pid(&name, prefixes) else {
+            continue;
+        };
+        if pid == std::process::id() || process_alive(pid) {
+            continue;
+        }
+        let path = e.path();
+        let gone = match e.file_type() {
+            Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path).is_ok(),
+            Ok(t) if t.is_file() => std::fs::remove_file(&path).is_ok(),
+            _ => false,
+        };
+        if gone {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
 /// The current time as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn utc_now() -> String {
     let secs = std::time::SystemTime::now()
@@ -177,5 +225,29 @@ mod tests {
         assert_eq!(civil_from_days(19_722), (2023, 12, 31));
         assert_eq!(civil_from_days(20_513), (2026, 3, 1));
         assert!(process_alive(std::process::id()));
+    }
+
+    #[test]
+    fn only_dead_temporaries_of_saecooc_names_are_removed() {
+        assert_eq!(temporary_pid(".data-new-12", &[".data-new-"]), Some(12));
+        assert_eq!(temporary_pid(".x.npz.partial-7", &[]), Some(7));
+        assert_eq!(temporary_pid(".data-new-12a", &[".data-new-"]), None);
+        assert_eq!(temporary_pid("data-new-12", &[".data-new-"]), None);
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("keep.txt"), "x").unwrap();
+        std::fs::create_dir(d.join(".data-new-999999999")).unwrap();
+        std::fs::write(d.join(".data-new-999999999/a.js"), "x").unwrap();
+        std::fs::write(d.join(".a.partial-999999999"), "x").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), d.join(".data-old-999999998")).unwrap();
+        let mine = format!(".data-new-{}", std::process::id());
+        std::fs::create_dir(d.join(&mine)).unwrap();
+        std::fs::create_dir(d.join(".data-newer-999999999")).unwrap();
+        let removed = remove_dead_temporaries(d, &[".data-new-", ".data-old-"]);
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(d.join(&mine).exists() && d.join(".data-newer-999999999").exists());
+        assert!(std::fs::symlink_metadata(d.join(".data-old-999999998")).is_ok());
+        assert!(elsewhere.path().join("keep.txt").exists());
     }
 }

@@ -1,7 +1,8 @@
 //! The results folder, the contract through which the stages talk: its layout and the
 //! discovery of SAE folders ([`layout`]) and the node tables the stages read back
 //! ([`node_table`]), the manifests ([`manifest`]), and how a stage's outputs are published
-//! as one whole set under the folder's lock ([`set`], [`lock`]). Stages import this module,
+//! as one whole set under the folder's lock ([`set`], [`lock`]), and the output folders of
+//! `--out` options ([`out_folder`]). Stages import this module,
 //! never each other.
 
 pub mod h5;
@@ -9,5 +10,6 @@ pub mod layout;
 pub mod lock;
 pub mod manifest;
 pub mod node_table;
+pub mod out_folder;
 pub mod set;
 pub mod subspace_summary;

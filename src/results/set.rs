@@ -5,13 +5,16 @@
 //! then syncs the files, writes the stage's manifest into the staging folder listing every file
 //! with its size and SHA-256 ([`SetRecord`]), writes a publish plan, and only then moves the
 //! files into place, the manifest last, and removes the previous set's files that the new set
-//! does not have (stale outputs). A run that fails or is killed before the plan is written
+//! does not have (stale outputs). Only files the previous manifest lists are ever removed, never
+//! through a symbolic link, and a set is never written through one: whatever else lies in the
+//! folder (the original's outputs, the user's files) is left where it is. A run that fails or
+//! is killed before the plan is written
 //! leaves the previous set untouched; one killed while moving leaves a plan that the next
 //! writer of the folder completes ([`recover`]), and readers refuse the folder until then.
 //! Readers check the manifest ([`SetRecord::check_complete`], [`SetRecord::verify`]) and so
 //! never accept a set that mixes two runs.
 
-use super::lock::{process_alive, FolderLock};
+use super::lock::{remove_dead_temporaries, FolderLock};
 use crate::io::hash::{sha256_bytes, sha256_file};
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -161,29 +164,70 @@ impl PublishedSet {
         self.record.as_ref().map(|r| r.set_id.as_str())
     }
 
+    /// What this set reads of `upstream` (named `input`, e.g. "cooc"), as recorded inputs:
+    /// `{input}:{path}` → the SHA-256 that `upstream`'s manifest lists for each of `paths`
+    /// ("unchecked" without a manifest). Recording the files read, rather than the upstream
+    /// set's id, keeps a set valid while its upstream set only gains files (new thresholds).
+    pub fn file_inputs(&self, input: &str, paths: &[PathBuf]) -> Result<BTreeMap<String, String>> {
+        paths
+            .iter()
+            .map(|path| {
+                let rel = relative(&self.dir, path)?;
+                let sha = self
+                    .record
+                    .as_ref()
+                    .and_then(|r| r.entry(&rel))
+                    .map_or_else(|| "unchecked".to_string(), |e| e.sha256.clone());
+                Ok((format!("{input}:{rel}"), sha))
+            })
+            .collect()
+    }
+
     /// Refuses a set computed from another version of `upstream` than the one in the folder
-    /// now (`input` names it in the record's inputs, e.g. "cooc").
+    /// now (`input` names it in the record's inputs, e.g. "cooc"): every upstream file it
+    /// recorded (`{input}:{path}`, see [`PublishedSet::file_inputs`]) must still be listed
+    /// with the same SHA-256; a set recording only the upstream set's id needs that set.
     pub fn check_built_from(
         &self,
         input: &str,
         upstream: &PublishedSet,
         rerun: &str,
     ) -> Result<()> {
-        let (Some(record), Some(now)) = (&self.record, upstream.set_id()) else {
+        let (Some(record), Some(now)) = (&self.record, &upstream.record) else {
             return Ok(());
         };
-        let used = record.inputs.get(input).map(String::as_str);
-        ensure!(
-            used == Some(now),
-            "{} in {} was computed from another {} than the one there now ({}): rerun `{rerun}`",
-            self.manifest,
-            self.dir.display(),
-            upstream.manifest,
-            match used {
-                Some(u) => format!("set {u}, now {now}"),
-                None => format!("now set {now}"),
-            }
-        );
+        let prefix = format!("{input}:");
+        let files: Vec<(&str, &str)> = record
+            .inputs
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?, v.as_str())))
+            .collect();
+        if files.is_empty() {
+            let used = record.inputs.get(input).map(String::as_str);
+            ensure!(
+                used == Some(now.set_id.as_str()),
+                "{} in {} was computed from another {} than the one there now ({}): rerun `{rerun}`",
+                self.manifest,
+                self.dir.display(),
+                upstream.manifest,
+                match used {
+                    Some(u) => format!("set {u}, now {}", now.set_id),
+                    None => format!("now set {}", now.set_id),
+                }
+            );
+            return Ok(());
+        }
+        for (rel, sha) in files {
+            let listed = now.entry(rel).map(|e| e.sha256.as_str());
+            ensure!(
+                listed == Some(sha),
+                "{} in {} was computed from another {} than the one there now ({rel} {}): rerun `{rerun}`",
+                self.manifest,
+                self.dir.display(),
+                upstream.manifest,
+                if listed.is_some() { "changed since" } else { "is no longer part of it" }
+            );
+        }
         Ok(())
     }
 
@@ -209,19 +253,21 @@ fn relative(dir: &Path, path: &Path) -> Result<String> {
         .join("/"))
 }
 
-/// The files a stage owns in a results folder beyond those its previous manifest lists (so
-/// that outputs of runs from before manifests, or of other sizes, never linger as stale).
+/// Where a stage writes in a results folder besides the files its manifest lists. Files found
+/// there that no manifest of the stage lists (the original's outputs, or the user's) are never
+/// removed: a publish only names them in a note.
 #[derive(Debug, Clone, Default)]
 pub struct Ownership {
-    /// Folders relative to the results folder: every file in them is the stage's.
+    /// Folders relative to the results folder that the stage writes into.
     pub dirs: Vec<String>,
-    /// Name prefixes of the results folder's own entries (files, or folders taken whole).
+    /// Name prefixes of the results folder's own entries the stage writes (files or folders).
     pub prefixes: Vec<String>,
 }
 
 impl Ownership {
-    /// Folders, and top-level entries starting with a prefix, that exist in `target`.
-    fn owned_dirs_and_files(&self, target: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    /// Files in the stage's places in `target` (`/`-separated, relative), never looking
+    /// through a symbolic link.
+    fn files_in(&self, target: &Path) -> Result<Vec<String>> {
         let mut dirs = self.dirs.clone();
         let mut files = Vec::new();
         if !self.prefixes.is_empty() {
@@ -240,7 +286,13 @@ impl Ownership {
                 }
             }
         }
-        Ok((dirs, files))
+        for dir in &dirs {
+            let abs = target.join(dir);
+            if std::fs::symlink_metadata(&abs).is_ok_and(|m| m.is_dir()) {
+                files.extend(files_under(&abs)?.into_iter().map(|f| format!("{dir}/{f}")));
+            }
+        }
+        Ok(files)
     }
 }
 
@@ -250,7 +302,9 @@ struct Plan {
     stage: String,
     manifest: String,
     files: Vec<String>,
+    /// Files of the previous set (its manifest lists them) that the new set does not have.
     stale: Vec<String>,
+    /// Folders to remove if the stale files leave them empty, deepest first.
     stale_dirs: Vec<String>,
 }
 
@@ -262,6 +316,8 @@ pub struct Staging {
     manifest: String,
     ownership: Ownership,
     inputs: BTreeMap<String, String>,
+    /// Files of the previous set carried into this one unchanged, with their entries.
+    carried: BTreeMap<String, FileEntry>,
     published: bool,
 }
 
@@ -277,9 +333,8 @@ impl Staging {
     ) -> Result<Self> {
         let target = lock.dir().to_path_buf();
         let root = target.join(format!("{STAGING_PREFIX}{stage}-{}", std::process::id()));
-        if root.exists() {
-            std::fs::remove_dir_all(&root)
-                .with_context(|| format!("cannot remove {}", root.display()))?;
+        if std::fs::symlink_metadata(&root).is_ok() {
+            remove_entry(&root)?;
         }
         std::fs::create_dir_all(&root).with_context(|| {
             format!(
@@ -295,6 +350,7 @@ impl Staging {
             manifest: manifest.to_string(),
             ownership,
             inputs,
+            carried: BTreeMap::new(),
             published: false,
         })
     }
@@ -302,6 +358,34 @@ impl Staging {
     /// The staging folder: write the set's files here, with the results folder's layout.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Adds the previous set's file `entry` to the new set unchanged (a hard link, or a copy
+    /// where links are not possible), refused when it no longer has its listed size.
+    pub fn carry(&mut self, entry: &FileEntry) -> Result<()> {
+        let rel = checked_relative(&entry.path)?;
+        let (from, to) = (self.target.join(rel), self.root.join(rel));
+        check_real_folders(&self.target, rel)?;
+        let size = std::fs::symlink_metadata(&from)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
+        ensure!(
+            size == Some(entry.bytes),
+            "{} is missing or has changed since {} listed it: rerun with --replace to recompute the whole set",
+            from.display(),
+            self.manifest
+        );
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create folder {}", parent.display()))?;
+        }
+        if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to)
+                .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+        }
+        self.carried.insert(rel.to_string(), entry.clone());
+        Ok(())
     }
 
     /// Publishes the staged files: `manifest` turns the set's record into the manifest's bytes.
@@ -315,11 +399,17 @@ impl Staging {
             "{} was written as a data file",
             self.manifest
         );
+        for rel in files.iter().chain([&self.manifest]) {
+            check_real_folders(&self.target, rel)?;
+        }
         sync_filesystem(&self.root)?;
         let mut record = SetRecord {
             files: files
                 .iter()
-                .map(|rel| entry_of(&self.root, rel))
+                .map(|rel| match self.carried.remove(rel) {
+                    Some(entry) => Ok(entry),
+                    None => entry_of(&self.root, rel),
+                })
                 .collect::<Result<_>>()?,
             inputs: std::mem::take(&mut self.inputs),
             set_id: String::new(),
@@ -328,7 +418,11 @@ impl Staging {
         let bytes = manifest(&record)?;
         crate::io::atomic::write_synced(&self.root.join(&self.manifest), &bytes)?;
         fault_point("staged");
-        let (stale, stale_dirs) = self.stale_files(&files)?;
+        let previous = SetRecord::read(&self.target.join(&self.manifest))
+            .ok()
+            .flatten();
+        let (stale, stale_dirs) = stale_files(previous.as_ref(), &files, &self.manifest);
+        self.note_unlisted(previous.as_ref(), &files)?;
         let plan = Plan {
             stage: self.stage.clone(),
             manifest: self.manifest.clone(),
@@ -342,27 +436,65 @@ impl Staging {
         Ok(record)
     }
 
-    /// Files of the previous set, and of the owned folders, that the new set does not have.
-    fn stale_files(&self, new: &[String]) -> Result<(Vec<String>, Vec<String>)> {
-        let new: BTreeSet<&str> = new.iter().map(String::as_str).collect();
-        let mut stale = BTreeSet::new();
-        if let Some(old) = SetRecord::read(&self.target.join(&self.manifest))
-            .ok()
-            .flatten()
-        {
-            stale.extend(old.files.into_iter().map(|f| f.path));
+    /// Names the files in the stage's places that neither the previous nor the new set
+    /// lists: they are left in place.
+    fn note_unlisted(&self, previous: Option<&SetRecord>, new: &[String]) -> Result<()> {
+        let listed: BTreeSet<&str> = new
+            .iter()
+            .map(String::as_str)
+            .chain(
+                previous
+                    .iter()
+                    .flat_map(|p| p.files.iter().map(|f| f.path.as_str())),
+            )
+            .collect();
+        let unlisted: Vec<String> = self
+            .ownership
+            .files_in(&self.target)?
+            .into_iter()
+            .filter(|f| !listed.contains(f.as_str()) && *f != self.manifest)
+            .collect();
+        if let Some(first) = unlisted.first() {
+            eprintln!(
+                "note: {} file(s) in {} that no saecooc manifest lists are left in place (e.g. {first})",
+                unlisted.len(),
+                self.target.display()
+            );
         }
-        let (dirs, files) = self.ownership.owned_dirs_and_files(&self.target)?;
-        stale.extend(files);
-        for dir in &dirs {
-            let abs = self.target.join(dir);
-            if abs.is_dir() {
-                stale.extend(files_under(&abs)?.into_iter().map(|f| format!("{dir}/{f}")));
-            }
-        }
-        stale.retain(|f| !new.contains(f.as_str()) && *f != self.manifest);
-        Ok((stale.into_iter().collect(), dirs))
+        Ok(())
     }
+}
+
+/// Files the previous set lists that the new set does not have, and the folders they leave
+/// (deepest first).
+fn stale_files(
+    previous: Option<&SetRecord>,
+    new: &[String],
+    manifest: &str,
+) -> (Vec<String>, Vec<String>) {
+    let new: BTreeSet<&str> = new.iter().map(String::as_str).collect();
+    let stale: Vec<String> = previous
+        .map(|p| {
+            p.files
+                .iter()
+                .map(|f| f.path.clone())
+                .collect::<BTreeSet<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| !new.contains(f.as_str()) && f != manifest)
+        .collect();
+    let mut dirs = BTreeSet::new();
+    for f in &stale {
+        let mut path = Path::new(f.as_str());
+        while let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            dirs.insert(parent.to_string_lossy().into_owned());
+            path = parent;
+        }
+    }
+    let mut dirs: Vec<String> = dirs.into_iter().collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+    (stale, dirs)
 }
 
 impl Drop for Staging {
@@ -384,12 +516,71 @@ fn entry_of(root: &Path, rel: &str) -> Result<FileEntry> {
     })
 }
 
+/// `rel` when it is a plain relative path inside a folder (no `..`, not absolute): the paths
+/// of a plan or manifest are read back from disk, so they are checked before use.
+fn checked_relative(rel: &str) -> Result<&str> {
+    let plain = Path::new(rel)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    ensure!(
+        plain && !rel.is_empty(),
+        "{rel:?} is not a path inside the results folder"
+    );
+    Ok(rel)
+}
+
+/// The first folder between `target` and `target/rel` that is a symbolic link (or not a
+/// folder), if any.
+fn linked_folder(target: &Path, rel: &str) -> Option<PathBuf> {
+    let mut path = target.to_path_buf();
+    let parent = Path::new(rel).parent()?;
+    for c in parent.components() {
+        path.push(c);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Some(path),
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// Refuses to write `rel` through a folder that is a symbolic link (or a file) in `target`.
+fn check_real_folders(target: &Path, rel: &str) -> Result<()> {
+    checked_relative(rel)?;
+    if let Some(link) = linked_folder(target, rel) {
+        bail!(
+            "{} is a symbolic link or not a folder: saecooc writes {} only into real folders of {} and never through a link; replace it by a folder (moving what it points to elsewhere) and rerun",
+            link.display(),
+            rel,
+            target.display()
+        );
+    }
+    Ok(())
+}
+
+/// Removes a file, link or folder at `path` without following a link.
+fn remove_entry(path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path)
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    let removed = if meta.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    removed.with_context(|| format!("cannot remove {}", path.display()))
+}
+
 /// Moves the planned files into place, the manifest last, then removes stale files and the
-/// staging folder. Files already moved by an interrupted attempt are skipped.
+/// staging folder. Files already moved by an interrupted attempt are skipped. A stale file
+/// behind a symbolic link, or that is now a folder, is left alone with a note.
 fn complete_publish(target: &Path, root: &Path, plan: &Plan) -> Result<()> {
+    for rel in plan.files.iter().chain([&plan.manifest]) {
+        check_real_folders(target, rel)?;
+    }
     for (k, rel) in plan.files.iter().chain([&plan.manifest]).enumerate() {
         let (from, to) = (root.join(rel), target.join(rel));
-        if !from.exists() {
+        if std::fs::symlink_metadata(&from).is_err() {
             continue;
         }
         if let Some(parent) = to.parent() {
@@ -401,31 +592,43 @@ fn complete_publish(target: &Path, root: &Path, plan: &Plan) -> Result<()> {
         fault_point(&format!("moved:{}", k + 1));
     }
     for rel in &plan.stale {
-        let path = target.join(rel);
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("cannot remove stale {}", path.display()))
-            }
-            _ => {}
-        }
+        remove_stale(target, rel)?;
     }
     for dir in &plan.stale_dirs {
-        remove_empty_dirs(&target.join(dir));
+        let path = target.join(checked_relative(dir)?);
+        if linked_folder(target, &format!("{dir}/x")).is_none() {
+            // Only an empty folder goes; one still holding files stays.
+            let _ = std::fs::remove_dir(&path);
+        }
     }
     std::fs::remove_dir_all(root).with_context(|| format!("cannot remove {}", root.display()))?;
     sync_filesystem(target)
 }
 
-/// Removes `dir` and its subfolders where they hold no files.
-fn remove_empty_dirs(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_empty_dirs(&e.path());
-            }
-        }
+/// Removes the stale file `target/rel`, unless it is reached through a symbolic link or is
+/// now a folder (then left alone, with a note).
+fn remove_stale(target: &Path, rel: &str) -> Result<()> {
+    let path = target.join(checked_relative(rel)?);
+    if let Some(link) = linked_folder(target, rel) {
+        eprintln!(
+            "note: {} is a symbolic link or not a folder: {} is left alone",
+            link.display(),
+            path.display()
+        );
+        return Ok(());
     }
-    let _ = std::fs::remove_dir(dir);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_dir() => {
+            eprintln!(
+                "note: {} is now a folder, not the file the previous set listed: left alone",
+                path.display()
+            );
+            Ok(())
+        }
+        Ok(_) => std::fs::remove_file(&path)
+            .with_context(|| format!("cannot remove stale {}", path.display())),
+        Err(_) => Ok(()),
+    }
 }
 
 /// Makes a results folder consistent before a writer uses it (the caller holds its lock):
@@ -488,8 +691,10 @@ fn staging_folders(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// Removes `.{name}.partial-{pid}` files of processes that no longer run, `depth` folders deep.
+/// Removes `.{name}.partial-{pid}` files of processes that no longer run, `depth` folders deep
+/// (never inside a symbolic link or a staging folder).
 pub fn remove_dead_partials(dir: &Path, depth: usize) {
+    remove_dead_temporaries(dir, &[]);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -498,20 +703,8 @@ pub fn remove_dead_partials(dir: &Path, depth: usize) {
         let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
         if is_dir && depth > 0 && !name.starts_with(STAGING_PREFIX) {
             remove_dead_partials(&e.path(), depth - 1);
-        } else if let Some(pid) = partial_pid(&name) {
-            if !process_alive(pid) {
-                let _ = std::fs::remove_file(e.path());
-            }
         }
     }
-}
-
-/// The pid in a `.{name}.partial-{pid}` temporary file name.
-fn partial_pid(name: &str) -> Option<u32> {
-    name.starts_with('.')
-        .then(|| name.rsplit_once(".partial-"))
-        .flatten()
-        .and_then(|(_, pid)| pid.parse().ok())
 }
 
 /// Files under `dir`, relative and `/`-separated, sorted.
@@ -608,7 +801,8 @@ mod tests {
             &[("a.npz", "1"), ("pics/0.html", "p0"), ("pics/1.html", "p1")],
             &["pics"],
         );
-        assert!(!d.join("pics/old_from_before_manifests.html").exists());
+        // Not listed by any manifest: never saecooc's to remove.
+        assert!(d.join("pics/old_from_before_manifests.html").exists());
         let record = publish(d, &[("a.npz", "22"), ("pics/0.html", "q0")], &["pics"]);
         assert_eq!(std::fs::read_to_string(d.join("a.npz")).unwrap(), "22");
         assert!(!d.join("pics/1.html").exists(), "stale picture kept");
@@ -634,6 +828,52 @@ mod tests {
         write(&d.join("a.npz"), "333");
         let err = format!("{:#}", read.check_complete(d, "test_run.json").unwrap_err());
         assert!(err.contains("mixes files of two runs"), "{err}");
+    }
+
+    #[test]
+    fn stale_files_are_never_removed_through_a_symlink_nor_written_through_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        publish(d, &[("a.npz", "1"), ("pics/0.html", "p0")], &["pics"]);
+        // The user's own file in the owned folder keeps the folder alive.
+        write(&d.join("pics/mine.txt"), "mine");
+        publish(d, &[("a.npz", "2")], &["pics"]);
+        assert!(!d.join("pics/0.html").exists(), "a listed stale file kept");
+        assert!(d.join("pics/mine.txt").exists(), "the user's file removed");
+
+        // `pics/` replaced by a link to a folder that holds a file of the same name.
+        publish(d, &[("a.npz", "3"), ("pics/0.html", "p0")], &["pics"]);
+        std::fs::remove_dir_all(d.join("pics")).unwrap();
+        write(&elsewhere.path().join("0.html"), "theirs");
+        write(&elsewhere.path().join("other.txt"), "theirs");
+        std::os::unix::fs::symlink(elsewhere.path(), d.join("pics")).unwrap();
+        publish(d, &[("a.npz", "4")], &["pics"]);
+        assert!(
+            elsewhere.path().join("0.html").exists(),
+            "removed through a link"
+        );
+        assert!(elsewhere.path().join("other.txt").exists());
+
+        // Writing into the linked folder is refused, and the previous set stays.
+        let lock = FolderLock::acquire(d, "test").unwrap();
+        let staging = Staging::begin(
+            &lock,
+            "test",
+            "test_run.json",
+            Ownership::default(),
+            BTreeMap::new(),
+        )
+        .unwrap();
+        write(&staging.root().join("pics/1.html"), "new");
+        let err = format!(
+            "{:#}",
+            staging.publish(|r| Ok(serde_json::to_vec(r)?)).unwrap_err()
+        );
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert!(!elsewhere.path().join("1.html").exists());
+        assert_eq!(std::fs::read_to_string(d.join("a.npz")).unwrap(), "4");
+        assert!(checked_relative("../x").is_err() && checked_relative("/x").is_err());
     }
 
     #[test]
@@ -678,8 +918,6 @@ mod tests {
         recover(&lock, true).unwrap();
         assert!(staging_folders(d).unwrap().is_empty());
         assert!(!d.join(".a.npz.partial-999999999").exists());
-        assert_eq!(partial_pid(".x.npz.partial-12"), Some(12));
-        assert_eq!(partial_pid("x.npz"), None);
     }
 
     #[test]

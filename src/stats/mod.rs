@@ -25,6 +25,7 @@ use crate::results::layout::find_sae_folders;
 use crate::results::layout::GRAPHS_JSON;
 use crate::results::layout::{find_cooc_files, CoocKind};
 use crate::results::manifest::{CoocManifest, RUN_JSON};
+use crate::results::out_folder::{OutFolder, OUT_MANIFEST};
 use crate::results::set::PublishedSet;
 use anyhow::{ensure, Result};
 use figures::{plot_cooccurrence, plot_size_effects};
@@ -98,7 +99,7 @@ fn checked_graph_set(dir: &Path, cooc: &PublishedSet) -> Result<PublishedSet> {
 /// With `pass`, SAEs of its config also get `subgraph_l0_any` from a pass over its data.
 pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Result<Vec<StatsRow>> {
     let folders = find_sae_folders(results)?;
-    crate::io::atomic::ensure_writable_dir(out)?;
+    let mut folder = OutFolder::open(out, OUT_MANIFEST, "stats", &[])?;
     let mut rows = Vec::new();
     for f in &folders {
         // Folders the original's scripts wrote have no manifest: totals stand in for it.
@@ -189,14 +190,10 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
         "no cooc results (feature_acts_cooc_total_threshold_*.npz) under {}",
         results.display()
     );
-    write_csv(&rows, &out.join("summary.csv"))?;
-    crate::io::atomic::write_bytes(
-        &out.join("summary.json"),
-        &serde_json::to_vec_pretty(&rows)?,
-    )?;
-    plot_size_effects(&rows, &out.join("size_effects.png"))?;
-    for r in &rows {
-        if let Some(c) = &r.cooccurrence {
+    let figures: Vec<(String, &StatsRow, &Cooccurrence)> = rows
+        .iter()
+        .filter_map(|r| {
+            let c = r.cooccurrence.as_ref()?;
             let name = format!(
                 "cooccurrence_{}_{}_{}_{}.png",
                 r.model,
@@ -204,9 +201,25 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
                 r.sae,
                 threshold_tag(r.threshold)
             );
-            plot_cooccurrence(r, c, &out.join(name))?;
-        }
+            Some((name, r, c))
+        })
+        .collect();
+    let mut files: Vec<String> = ["summary.csv", "summary.json", "size_effects.png"]
+        .map(String::from)
+        .to_vec();
+    files.extend(figures.iter().map(|(name, _, _)| name.clone()));
+    folder.check_writable(&files.iter().map(String::as_str).collect::<Vec<_>>())?;
+    folder.claim(files.iter().cloned())?;
+    write_csv(&rows, &out.join("summary.csv"))?;
+    crate::io::atomic::write_bytes(
+        &out.join("summary.json"),
+        &serde_json::to_vec_pretty(&rows)?,
+    )?;
+    plot_size_effects(&rows, &out.join("size_effects.png"))?;
+    for (name, r, c) in &figures {
+        plot_cooccurrence(r, c, &out.join(name))?;
     }
+    folder.finish(files)?;
     Ok(rows)
 }
 
