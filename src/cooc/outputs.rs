@@ -153,7 +153,7 @@ impl Kept {
         }
         let differ: Vec<&str> = SAME_INPUTS
             .into_iter()
-            .filter(|k| record.inputs.get(*k).is_none() || record.inputs.get(*k) != inputs.get(*k))
+            .filter(|k| !record.inputs.contains_key(*k) || record.inputs.get(*k) != inputs.get(*k))
             .collect();
         if !differ.is_empty() {
             let tags: Vec<&str> = others.iter().map(|s| s.tag.as_str()).collect();
