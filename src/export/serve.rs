@@ -4,8 +4,8 @@
 //!
 //! Clients that misbehave cannot starve it ([`Limits`]): the request line and headers are
 //! bounded (more: 431 and the connection closed), they must arrive within a few seconds (also
-//! the longest a kept-alive connection may wait idle), a connection lives at most a couple of
-//! minutes, and a bounded number of connections is served at once (the others wait in the
+//! the longest a kept-alive connection may wait idle), a connection lives a couple of minutes
+//! at most, and a bounded number of connections is served at once (the others wait in the
 //! listen queue, and so does the accept loop). Only GET and HEAD (others: 405). Only regular
 //! files that lie under the site folder once symlinks are resolved, outside dot-files and
 //! dot-folders (others: 404).
@@ -35,7 +35,8 @@ pub struct Limits {
     /// Time to send the request line and headers, counted from the connection's start or the
     /// previous response (so also the idle time allowed between requests).
     pub header_timeout: Duration,
-    /// The longest a connection may live (a client that does not read its response).
+    /// How long a connection may live; then it is closed once the response under way is
+    /// sent, or a quarter of this later at most (a client that does not read its response).
     pub connection_lifetime: Duration,
     /// Connections served at once.
     pub max_connections: usize,
@@ -279,9 +280,18 @@ async fn accept_loop(
         let lifetime = limits.connection_lifetime;
         tokio::spawn(async move {
             let _slot = slot;
-            match tokio::time::timeout(lifetime, connection).await {
-                Ok(Err(e)) if log => eprintln!("connection closed: {e}"),
-                Err(_) if log => eprintln!("connection closed: open longer than {lifetime:?}"),
+            let mut connection = std::pin::pin!(connection);
+            let ended = match tokio::time::timeout(lifetime, connection.as_mut()).await {
+                Ok(ended) => Some(ended),
+                // Past its lifetime: the response under way may still finish, briefly.
+                Err(_) => {
+                    connection.as_mut().graceful_shutdown();
+                    tokio::time::timeout(lifetime / 4, connection).await.ok()
+                }
+            };
+            match ended {
+                Some(Err(e)) if log => eprintln!("connection closed: {e}"),
+                None if log => eprintln!("connection closed: open longer than {lifetime:?}"),
                 _ => {}
             }
         });
@@ -441,5 +451,43 @@ mod tests {
             "{waited:?}"
         );
         drop(idle);
+    }
+
+    #[test]
+    fn a_busy_connection_is_closed_after_its_lifetime() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "hello").unwrap();
+        let limits = Limits {
+            connection_lifetime: Duration::from_secs(1),
+            ..Limits::default()
+        };
+        let addr = start(dir.path(), limits);
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut answered = 0;
+        let mut buf = [0u8; 4096];
+        // Kept alive with a request every 100 ms: answered until the lifetime is over.
+        while started.elapsed() < Duration::from_secs(5) {
+            if stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .is_err()
+            {
+                break;
+            }
+            match stream.read(&mut buf) {
+                Ok(n) if n > 0 => answered += 1,
+                _ => break,
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let lived = started.elapsed();
+        assert!(answered >= 5, "{answered} answers");
+        assert!(
+            lived > Duration::from_millis(900) && lived < Duration::from_secs(3),
+            "{lived:?}"
+        );
     }
 }
