@@ -806,3 +806,238 @@ fn explorer_shows_an_analysed_subspace() {
         "Chromium processes left running"
     );
 }
+
+/// Links a node table from someone else's results folder might carry, by latent: scripts in
+/// several spellings, a data URL, and one real dashboard link.
+fn hostile_link(latent: u32, k: usize) -> String {
+    match k % 5 {
+        0 => "javascript:parent.__pwned=1;parent.document.title='pwned'//".into(),
+        1 => "JaVaScRiPt:parent.__pwned=2;parent.document.title='pwned'//".into(),
+        2 => "\"data:text/html,<script>parent.__pwned=3</script>\"".into(),
+        3 => " javascript:parent.__pwned=4//".into(),
+        _ => format!("https://www.neuronpedia.org/synthetic/sae/{latent}"),
+    }
+}
+
+/// Fills the node table's empty `neuronpedia_link` column with [`hostile_link`]s.
+fn write_hostile_links(dir: &Path) {
+    let path = dir.join("dataframes/node_info_df_1_5.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    for (k, line) in text.lines().enumerate() {
+        if k == 0 {
+            out.push_str(line);
+        } else {
+            let id: u32 = line.split(',').next().unwrap().parse().unwrap();
+            out.push_str(&line.replacen("]\",,", &format!("]\",{},", hostile_link(id, k)), 1));
+        }
+        out.push('\n');
+    }
+    std::fs::write(&path, out).unwrap();
+}
+
+/// The Neuronpedia panel of the shown subgraph, after a real click on "Show dashboards": every
+/// link and frame is an https link, no script ran, and the non-links (`not_links` of them) are
+/// shown as text.
+fn assert_links_inert(browser: &Browser, not_links: usize) {
+    browser.click("#np-embed");
+    std::thread::sleep(Duration::from_millis(500));
+    let panel = browser.js(
+        "const np = document.querySelector('#np-links'); \
+         return {hrefs: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')), \
+                 frames: [...document.querySelectorAll('iframe')].map(f => f.getAttribute('src')), \
+                 text: [...np.querySelectorAll('.not-a-link')].map(s => s.textContent), \
+                 pwned: window.__pwned === undefined ? null : window.__pwned, title: document.title};",
+    );
+    let strings = |k: &str| -> Vec<String> {
+        panel[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    for link in strings("hrefs").iter().chain(&strings("frames")) {
+        assert!(
+            link.starts_with("https://www.neuronpedia.org/") || !link.contains(':'),
+            "{link} used as a link: {panel}"
+        );
+    }
+    assert!(
+        strings("frames").iter().all(|f| f.starts_with("https://")),
+        "{panel}"
+    );
+    assert_eq!(panel["pwned"], Value::Null, "a link ran: {panel}");
+    assert_eq!(panel["title"], "SAE Latent Co-occurrence Explorer");
+    assert_eq!(strings("text").len(), not_links, "{panel}");
+    assert!(
+        strings("text")
+            .iter()
+            .all(|t| t.contains("not an http(s) link")),
+        "{panel}"
+    );
+}
+
+#[test]
+fn links_from_node_tables_are_never_run_nor_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = WideSpec {
+        subgraphs: vec![(5, 2)],
+        pca: vec![(5, 1)],
+        cap: 40,
+        n_batches: 8,
+        seed: 3,
+    };
+    let wide = write_wide(&dir.path().join("results"), &spec);
+    write_hostile_links(&wide.dir);
+    let site = dir.path().join("site");
+    let out = export(&wide.root, &site);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("neuronpedia_link value(s) are not http(s) links"),
+        "{stderr}"
+    );
+    // The export keeps only the https links.
+    let (entry, sae) = sae_index(&site);
+    let run = sae["runs"][0]["id"].as_str().unwrap().to_string();
+    let id = wide.pca[0].1;
+    let file = site.join(format!(
+        "data/{}/{run}/{id}.js",
+        entry["key"].as_str().unwrap()
+    ));
+    let (_, data) = read_call(&file);
+    let links = data["links"].as_array().unwrap();
+    assert!(links.iter().any(|l| l.is_string()), "{links:?}");
+    assert!(
+        links
+            .iter()
+            .all(|l| l.is_null() || l.as_str().unwrap().starts_with("https://")),
+        "{links:?}"
+    );
+
+    let Some(browser) = browser_or_skip("links_from_node_tables_are_never_run_nor_linked") else {
+        return;
+    };
+    let url = format!("file://{}", site.join("index.html").display());
+    browser.goto(&url);
+    browser.wait_for(&format!(
+        "return (SAECOOC.shown || '').endsWith('/{run}/{id}');"
+    ));
+    assert_links_inert(&browser, 0);
+
+    // A data file not written by this export (or by an older one) is checked in the page too.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut patched = data.clone();
+    let hostile: Vec<String> = (0..links.len())
+        .map(|k| hostile_link(0, k % 4).trim_matches('"').to_string())
+        .collect();
+    patched["links"] = json!(hostile);
+    let call = &text[..text.find('{').unwrap()];
+    std::fs::write(&file, format!("{call}{patched});\n")).unwrap();
+    browser.goto("about:blank");
+    browser.goto(&url);
+    browser.wait_for(&format!(
+        "return (SAECOOC.shown || '').endsWith('/{run}/{id}');"
+    ));
+    assert_links_inert(&browser, links.len().min(10));
+
+    // And the same page over HTTP.
+    let served = Served::start(&site, dir.path().join("serve.log"));
+    browser.goto(&served.url);
+    browser.wait_for(&format!(
+        "return (SAECOOC.shown || '').endsWith('/{run}/{id}');"
+    ));
+    assert_links_inert(&browser, links.len().min(10));
+    assert_eq!(browser.errors(), json!([]));
+}
+
+/// Texts that end or confuse a `<script>` element or a JavaScript string.
+const NASTY_TEXTS: [&str; 5] = [
+    "Token: <!--<script>",
+    "Token: </script><script>window.__pwned=1</script>",
+    "Token: a\u{2028}b\u{2029}c",
+    "Token: ]]> & &amp; \"quoted\" \\",
+    "Token: <img src=x onerror=\"window.__pwned=2\">",
+];
+
+#[test]
+fn data_in_figure_and_subgraph_pages_stays_text_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let title = "Subgraph <!--<script> </title>";
+    saecooc::subspace::figure::write_figure(dir.path(), "f", title, (400, 300), |_, hovers| {
+        for (k, text) in NASTY_TEXTS.iter().enumerate() {
+            hovers.add((40 + 60 * k as i32, 150), text.to_string());
+        }
+        Ok(())
+    })
+    .unwrap();
+    let tokens: Vec<Vec<String>> = NASTY_TEXTS
+        .iter()
+        .map(|t| vec![t.to_string(), "</title></svg><!--".to_string()])
+        .collect();
+    let nodes: Vec<u32> = (0..tokens.len() as u32).collect();
+    let picture = saecooc::graph::pictures::SubgraphPicture {
+        subgraph_id: 3,
+        activation_threshold: 1.5,
+        edge_threshold: 0.1,
+        nodes: &nodes,
+        edges: &[(0, 1, 0.5)],
+        activations: &[1.0, 2.0, 3.0, 4.0, 5.0],
+        top_tokens: &tokens,
+        links: Some(vec!["javascript:window.__pwned=3//".into(); 5]),
+        seed: 1,
+    };
+    saecooc::graph::pictures::write_subgraph_html(&dir.path().join("g.html"), &picture).unwrap();
+    let Some(browser) =
+        browser_or_skip("data_in_figure_and_subgraph_pages_stays_text_in_a_real_browser")
+    else {
+        return;
+    };
+
+    // The figure page: its script runs and shows each hover text as it is.
+    browser.goto(&format!("file://{}", dir.path().join("f.html").display()));
+    let page = browser.js(
+        "if (typeof POINTS === 'undefined') return {ran: false}; \
+         const img = document.getElementById('picture'), r = img.getBoundingClientRect(); \
+         const s = r.width / +img.getAttribute('width'); \
+         const shown = POINTS.map(p => { \
+           img.dispatchEvent(new MouseEvent('mousemove', {clientX: r.left + p[0] * s, clientY: r.top + p[1] * s, bubbles: true})); \
+           return document.getElementById('tip').textContent; }); \
+         return {ran: true, texts: TEXTS, shown: shown, title: document.title, \
+                 heading: document.querySelector('h3').textContent, scripts: document.scripts.length, \
+                 pwned: window.__pwned === undefined ? null : window.__pwned};",
+    );
+    assert_eq!(page["ran"], true, "the figure's script did not run: {page}");
+    assert_eq!(page["texts"], json!(NASTY_TEXTS), "{page}");
+    assert_eq!(page["shown"], json!(NASTY_TEXTS), "{page}");
+    assert_eq!(page["title"], title);
+    assert_eq!(page["heading"], title);
+    assert_eq!(page["scripts"], 1);
+    assert_eq!(page["pwned"], Value::Null);
+
+    // The subgraph page: no script at all, every token shown literally, no script link.
+    browser.goto(&format!("file://{}", dir.path().join("g.html").display()));
+    let page = browser.js(
+        "return {scripts: document.scripts.length, \
+                 cells: [...document.querySelectorAll('tr td:nth-child(3)')].map(c => c.textContent), \
+                 labels: [...document.querySelectorAll('svg text')].map(t => t.textContent), \
+                 links: document.querySelectorAll('a').length, \
+                 pwned: window.__pwned === undefined ? null : window.__pwned};",
+    );
+    assert_eq!(page["scripts"], 0, "{page}");
+    assert_eq!(page["links"], 0, "{page}");
+    assert_eq!(page["pwned"], Value::Null);
+    let cells: Vec<String> = tokens
+        .iter()
+        .map(|t| saecooc::io::pyfmt::list_repr(t))
+        .collect();
+    assert_eq!(page["cells"], json!(cells), "{page}");
+    let labels = page["labels"].as_array().unwrap();
+    for (k, text) in NASTY_TEXTS.iter().enumerate() {
+        assert!(
+            labels[k].as_str().unwrap().starts_with(text),
+            "{}: {text}",
+            labels[k]
+        );
+    }
+}

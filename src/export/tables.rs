@@ -1,6 +1,7 @@
 //! The inputs `export` reads besides the PCA files: the node table (one row per latent) and
 //! the sparse thresholded matrix (the subgraphs' edges).
 
+use crate::io::html::web_link;
 use crate::io::npy::NpyData;
 use crate::io::npz::read_npz;
 use anyhow::{ensure, Context, Result};
@@ -86,7 +87,7 @@ pub(super) fn read_nodes(path: &Path) -> Result<Vec<Node>> {
         need("feature_activations")?,
         need("top_10_tokens")?,
     );
-    let links = column_strings(&df, "neuronpedia_link")?;
+    let links = dashboard_links(path, column_strings(&df, "neuronpedia_link")?, ids.len());
     let score_columns = [
         "hub_spoke_score",
         "strongly_connected_score",
@@ -112,13 +113,47 @@ pub(super) fn read_nodes(path: &Path) -> Result<Vec<Node>> {
             activations: num(&acts[i]).unwrap_or(0.0),
             top_tokens: tops[i].as_deref().map(parse_list_repr).unwrap_or_default(),
             scores,
-            link: links
-                .as_ref()
-                .and_then(|l| l[i].clone())
-                .filter(|s| !s.is_empty()),
+            link: links[i].clone(),
         });
     }
     Ok(out)
+}
+
+/// The node table's `neuronpedia_link` of each row, kept only where it is an `http(s)` link
+/// (the explorer uses them as links and frame sources): any other value (`javascript:...`,
+/// `data:...`) is left out, with a note on stderr naming the table, the first such row and how
+/// many there are.
+fn dashboard_links(
+    path: &Path,
+    column: Option<Vec<Option<String>>>,
+    rows: usize,
+) -> Vec<Option<String>> {
+    let Some(column) = column else {
+        return vec![None; rows];
+    };
+    let mut refused: Vec<(usize, String)> = Vec::new();
+    let links = column
+        .into_iter()
+        .enumerate()
+        .map(|(i, link)| {
+            let link = link.filter(|s| !s.is_empty())?;
+            let kept = web_link(&link).map(String::from);
+            if kept.is_none() {
+                refused.push((i + 2, link));
+            }
+            kept
+        })
+        .collect();
+    if let Some((row, value)) = refused.first() {
+        let shown: String = value.chars().take(80).collect();
+        eprintln!(
+            "note: {}: {} neuronpedia_link value(s) are not http(s) links and are left out of the \
+             explorer (first: row {row}, {shown:?})",
+            path.display(),
+            refused.len()
+        );
+    }
+    links
 }
 
 /// The thresholded edges among `nodes` (from the scipy CSR file), as (a, b, weight) positions;
@@ -196,5 +231,28 @@ mod tests {
             [" regard", "'s", "a'b", "\n", "\u{1a}"]
         );
         assert!(parse_list_repr("[]").is_empty());
+    }
+
+    #[test]
+    fn only_web_links_are_kept() {
+        let column = [
+            "https://www.neuronpedia.org/a/b/1",
+            "javascript:alert(1)",
+            "",
+            "data:,x",
+        ]
+        .map(|s| Some(s.to_string()))
+        .to_vec();
+        let links = dashboard_links(Path::new("t.csv"), Some(column), 4);
+        assert_eq!(
+            links,
+            [
+                Some("https://www.neuronpedia.org/a/b/1".to_string()),
+                None,
+                None,
+                None
+            ]
+        );
+        assert_eq!(dashboard_links(Path::new("t.csv"), None, 2), [None, None]);
     }
 }

@@ -3,6 +3,7 @@
 //! anywhere), in place of the original's matplotlib figure and pyvis pages.
 
 use crate::io::atomic::write_bytes;
+use crate::io::html::web_link;
 use crate::plot::{plot_err, spring_layout, with_png};
 use anyhow::Result;
 use plotters::prelude::*;
@@ -145,25 +146,7 @@ impl ColourMap {
     }
 }
 
-/// Escapes text for HTML and XML; control characters (which XML 1.0 cannot hold) are shown as
-/// `\xNN`.
-pub fn escape_markup(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if (c as u32) < 0x20 || matches!(c, '\u{7f}' | '\u{fffe}' | '\u{ffff}') => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::io::html::escape_markup;
 
 /// One subgraph to draw.
 pub struct SubgraphPicture<'a> {
@@ -248,7 +231,10 @@ pub fn subgraph_html(p: &SubgraphPicture) -> String {
         .enumerate()
         .map(|(i, &node)| {
             let id = match &p.links {
-                Some(links) => format!("<a href=\"{}\">{node}</a>", escape_markup(&links[i])),
+                Some(links) => match web_link(&links[i]) {
+                    Some(link) => format!("<a href=\"{}\">{node}</a>", escape_markup(link)),
+                    None => node.to_string(),
+                },
                 None => node.to_string(),
             };
             format!(
@@ -350,5 +336,32 @@ mod tests {
         assert!(html.contains("\\x1a") && !html.contains('\x1a'));
         assert!(html.contains("7 – 9: 0.5"));
         assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn only_web_links_become_links_and_tokens_stay_text() {
+        let tokens = vec![
+            vec!["<!--<script>".to_string(), "</title></svg>".into()],
+            vec!["x".into()],
+        ];
+        let html = subgraph_html(&SubgraphPicture {
+            subgraph_id: 3,
+            activation_threshold: 1.5,
+            edge_threshold: 0.125,
+            nodes: &[7, 9],
+            edges: &[(0, 1, 0.5)],
+            activations: &[10.0, 20.0],
+            top_tokens: &tokens,
+            links: Some(vec![
+                "javascript:window.__pwned=1//".into(),
+                "https://www.neuronpedia.org/m/s/9".into(),
+            ]),
+            seed: 1,
+        });
+        assert!(!html.contains("javascript:"), "{html}");
+        assert!(html.contains("<td>7</td>"), "{html}");
+        assert!(html.contains("<a href=\"https://www.neuronpedia.org/m/s/9\">9</a>"));
+        assert!(!html.contains("<!--") && !html.contains("</title></svg>"));
+        assert!(html.contains("&lt;!--&lt;script&gt;"));
     }
 }

@@ -4,6 +4,7 @@
 //! figures share: scatter panels, legends, palettes.
 
 use crate::io::atomic::write_bytes;
+use crate::io::html::{embeddable_json, escape_markup};
 use crate::plot::{plot_err, with_png};
 use anyhow::{Context, Result};
 use plotters::coord::Shift;
@@ -77,19 +78,6 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// Text for HTML element content and attributes.
-pub fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// JSON safe inside a `<script>` element.
-fn script_json<T: serde::Serialize>(value: &T) -> Result<String> {
-    Ok(serde_json::to_string(value)?.replace("</", "<\\/"))
-}
-
 /// The HTML page of a figure: the PNG as data, and a tooltip for the hover point nearest the
 /// mouse (within 10 picture pixels).
 fn hover_page(title: &str, png: &[u8], size: (u32, u32), hovers: &[Hover]) -> Result<String> {
@@ -142,12 +130,12 @@ img.addEventListener("mouseleave", () => {{ tip.style.display = "none"; }});
 </script>
 </body></html>
 "#,
-        title = escape_html(title),
+        title = escape_markup(title),
         w = size.0,
         h = size.1,
         data = base64(png),
-        points = script_json(&points)?,
-        texts = script_json(&texts)?,
+        points = embeddable_json(&points)?,
+        texts = embeddable_json(&texts)?,
     ))
 }
 
@@ -443,7 +431,7 @@ mod tests {
         let png = std::fs::read(dir.path().join("f.png")).unwrap();
         assert_eq!(&png[1..4], b"PNG");
         let html = std::fs::read_to_string(dir.path().join("f.html")).unwrap();
-        assert!(html.contains("A &lt;title&gt;") && html.contains("Token: <\\/script>"));
+        assert!(html.contains("A &lt;title&gt;") && html.contains("Token: \\u003c/script\\u003e"));
         assert!(!html.contains("http"), "no external resources");
     }
 }
