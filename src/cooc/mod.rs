@@ -99,9 +99,10 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         g.n_batches,
     );
     let shard = options.shard;
-    // Locked before any work: a second writer, or a folder we cannot write, is refused now.
-    let lock = lock_output(&out_dir, shard, options.common.quiet)?;
     let mut inputs = timed(&mut timings.load_s, || Encoder::load(sources, sae_id))?;
+    // Locked (and so created) once the inputs load, before any counting: inputs that cannot
+    // be loaded leave no folder; a second writer, or a folder we cannot write, is refused now.
+    let lock = lock_output(&out_dir, shard, options.common.quiet)?;
 
     let mut stream = inputs.runner.stream(
         sources,
