@@ -6,6 +6,7 @@
 //! local path; defaults come from the built-in table of the paper's releases), and `[run]`
 //! holds device, window and batch sizes and the results folder.
 
+pub use crate::io::pyfmt::check_name;
 use crate::io::pyfmt::neat_sae_id;
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -92,32 +93,6 @@ pub fn check_thresholds(key: &str, thresholds: &[f64]) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Checks a name that becomes part of a path (a model or release name, an SAE id): not empty,
-/// no control characters and no `\`; a hub-style name may have `/` between its parts
-/// (`google/gemma-2-2b`, `layer_12/width_16k/canonical`), none of them empty, `.` or `..`, so
-/// that the name can neither be absolute nor leave its folder. The error names `key` and the
-/// value. How a checked name becomes a folder name is in docs/formats.md ("Results folder
-/// layout").
-pub fn check_name(key: &str, value: &str) -> Result<()> {
-    let problem = if value.is_empty() {
-        "a name may not be empty"
-    } else if value.chars().any(char::is_control) {
-        "a name may not contain control characters"
-    } else if value.contains('\\') {
-        "a name may not contain `\\` (a hub-style name puts `/` between its parts)"
-    } else if value.starts_with('/') {
-        "a name may not be an absolute path"
-    } else if value
-        .split('/')
-        .any(|part| part.is_empty() || part == "." || part == "..")
-    {
-        "the parts of a hub-style name (between `/`) may not be empty, `.` or `..`"
-    } else {
-        return Ok(());
-    };
-    bail!("{key} is {value:?}: {problem}")
 }
 
 /// Checks each SAE id of `key` with [`check_name`], and that no two share a results folder
@@ -726,6 +701,7 @@ impl PcaConfig {
             !config.model.name.starts_with("gemma") || p.remove_special_tokens,
             "Gemma requires removing special tokens: set processing.remove_special_tokens = true"
         );
+        config.source.validate()?;
         config.run.validate()?;
         Ok(config)
     }
@@ -777,6 +753,21 @@ impl Generation {
 }
 
 impl Source {
+    /// Checks the revisions, which name folders of the hub cache (`refs/{revision}`), as
+    /// [`check_name`] does (`main`, a tag, a commit, `refs/convert/parquet`).
+    pub fn validate(&self) -> Result<()> {
+        for (key, revision) in [
+            ("source.model_revision", &self.model_revision),
+            ("source.sae_revision", &self.sae_revision),
+            ("source.dataset_revision", &self.dataset_revision),
+        ] {
+            if let Some(r) = revision {
+                check_name(key, r)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Local model, SAE and dataset paths (everything else from the defaults).
     pub fn local(model: &Path, sae: &Path, dataset: &Path) -> Self {
         Self {
@@ -831,6 +822,7 @@ impl Config {
         check_name("generation.model_name", &g.model_name)?;
         check_name("generation.sae_release_short", &g.sae_release_short)?;
         check_sae_ids("generation.sae_ids", &g.sae_ids)?;
+        self.source.validate()?;
         ensure!(
             !g.activation_thresholds.is_empty(),
             "generation.activation_thresholds is empty: give at least one threshold"
@@ -1107,6 +1099,13 @@ recalculate_results = false
             err.contains("share the results folder \"blocks_8_hook_resid_pre_24576\""),
             "{err}"
         );
+        let revision = format!("{ORIGINAL_FEATURE_SPLIT}\n[source]\nsae_revision = \"../../x\"\n");
+        let err = format!("{:#}", Config::parse(&revision).unwrap_err());
+        assert!(err.contains("source.sae_revision is \"../../x\""), "{err}");
+        let parquet = format!(
+            "{ORIGINAL_FEATURE_SPLIT}\n[source]\ndataset_revision = \"refs/convert/parquet\"\n"
+        );
+        Config::parse(&parquet).unwrap();
         let hub = ORIGINAL_FEATURE_SPLIT.replace("\"gpt2-small\"", "\"openai-community/gpt2\"");
         assert_eq!(
             Config::parse(&hub).unwrap().generation.model_name,
