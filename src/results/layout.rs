@@ -90,6 +90,41 @@ fn starts_escape(text: &str) -> bool {
     text.starts_with("%2F") || text.starts_with("%25")
 }
 
+/// Checks, creating nothing, that `dir` could be created (or, if it exists, written): its
+/// nearest existing folder must be a writable folder. A stage calls it before loading its
+/// inputs, so that an unwritable results folder is refused first, and creates the folder only
+/// once the inputs load, so that inputs that cannot be loaded leave nothing behind.
+pub fn check_creatable(dir: &Path) -> Result<()> {
+    let existing = dir
+        .ancestors()
+        .find(|a| a.as_os_str().is_empty() || a.symlink_metadata().is_ok())
+        .filter(|a| !a.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    ensure!(
+        existing.is_dir(),
+        "cannot create results folder {}: {} is not a folder",
+        dir.display(),
+        existing.display()
+    );
+    ensure!(
+        writable(existing),
+        "cannot create results folder {}: {} is not writable",
+        dir.display(),
+        existing.display()
+    );
+    Ok(())
+}
+
+/// Whether this process may create entries in the folder `dir` (`access(W_OK | X_OK)`).
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a NUL-terminated string that outlives the call; access only reads it.
+    unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
+}
+
 /// `feature_acts_cooc_{kind}_threshold_{ts}.npz` inside a results folder.
 pub fn cooc_file(dir: &Path, kind: CoocKind, threshold: f64) -> PathBuf {
     dir.join(format!(
@@ -467,5 +502,20 @@ mod tests {
             }
         }
         assert_eq!(site_key(&["model.v1"]), "_model-2ev1");
+    }
+
+    #[test]
+    fn creatable_folders_are_checked_without_creating_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        check_creatable(&deep).unwrap();
+        assert!(!dir.path().join("a").exists());
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let err = check_creatable(&file.join("x/y")).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot create results folder") && err.contains("is not a folder"),
+            "{err}"
+        );
     }
 }

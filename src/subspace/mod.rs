@@ -21,7 +21,7 @@ use crate::config::{check_finite, check_name, PcaConfig, StageCommon};
 use crate::hub::Hub;
 use crate::io::atomic::write_bytes;
 use crate::io::pyfmt::threshold_tag;
-use crate::results::layout::{sae_names_dir, sae_results_dir, GraphFiles};
+use crate::results::layout::{check_creatable, sae_names_dir, sae_results_dir, GraphFiles};
 use crate::results::lock::FolderLock;
 use crate::results::node_table::{read_node_table, NodeRow};
 use crate::results::set::{recover, Ownership, PublishedSet, SetRecord, Staging};
@@ -168,6 +168,7 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         &config.model.sae_release_short,
         &sae_id,
     );
+    check_creatable(&sae_figures)?;
     let hub = Hub::from_env(!quiet)?;
     let device = open_device(options.common.device.unwrap_or(config.run.device))?;
     let as_config = config.as_config();
