@@ -6,8 +6,11 @@
 //! local path; defaults come from the built-in table of the paper's releases), and `[run]`
 //! holds device, window and batch sizes and the results folder.
 
+pub use crate::io::pyfmt::check_name;
+use crate::io::pyfmt::neat_sae_id;
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
@@ -88,6 +91,19 @@ pub fn check_thresholds(key: &str, thresholds: &[f64]) -> Result<()> {
             !thresholds[..i].contains(&t),
             "{key} contains {t} twice: give each threshold once"
         );
+    }
+    Ok(())
+}
+
+/// Checks each SAE id of `key` with [`check_name`], and that no two share a results folder
+/// (their neat ids, `.` and `/` as `_`, are the folder names).
+pub fn check_sae_ids(key: &str, ids: &[String]) -> Result<()> {
+    for (i, id) in ids.iter().enumerate() {
+        check_name(key, id)?;
+        let neat = neat_sae_id(id);
+        if let Some(other) = ids[..i].iter().find(|o| neat_sae_id(o) == neat) {
+            bail!("{key} names {other:?} and {id:?}, which share the results folder {neat:?}: give each SAE once");
+        }
     }
     Ok(())
 }
@@ -422,16 +438,137 @@ pub struct PcaConfig {
     pub source: Source,
     #[serde(default)]
     pub run: Run,
-    /// The explorer app's tables (`[streamlit]`, `[releases]`, `[models]`,
-    /// `[recommended_views]`): kept as they are for `export`.
+    /// The original explorer app's tables: accepted (every key checked), unused.
     #[serde(default)]
-    pub streamlit: Option<toml::Value>,
+    pub streamlit: Option<Streamlit>,
     #[serde(default)]
-    pub releases: Option<toml::Value>,
+    pub releases: Option<Releases>,
     #[serde(default)]
-    pub models: Option<toml::Value>,
+    pub models: Option<Models>,
+    /// `[recommended_views.{view}]`: the explorer's example buttons, used by `export`.
     #[serde(default)]
-    pub recommended_views: Option<toml::Value>,
+    pub recommended_views: Option<RecommendedViews>,
+}
+
+/// `[recommended_views]`: each view under its key, in the file's order (the order of the
+/// explorer's buttons). A view with a missing, mistyped or unknown key is refused, naming the
+/// view and the key.
+#[derive(Debug, Clone, Default)]
+pub struct RecommendedViews(pub Vec<(String, RecommendedViewConfig)>);
+
+impl<'de> Deserialize<'de> for RecommendedViews {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let table = toml::Table::deserialize(deserializer)?;
+        table
+            .into_iter()
+            .map(|(view, value)| {
+                let parsed = value.try_into::<RecommendedViewConfig>().map_err(|e| {
+                    serde::de::Error::custom(format!(
+                        "recommended_views.{view}: {}",
+                        e.to_string().trim_end()
+                    ))
+                })?;
+                Ok((view, parsed))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+impl Serialize for RecommendedViews {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// `[streamlit]` of a PCA config (the original app's settings).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Streamlit {
+    #[serde(default)]
+    pub remove_token_counts: Option<bool>,
+    /// Display name of each model.
+    #[serde(default)]
+    pub models: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub dev: Option<StreamlitDev>,
+}
+
+/// `[streamlit.dev]` of a PCA config.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamlitDev {
+    #[serde(default)]
+    pub show_max_examples: Option<bool>,
+    #[serde(default)]
+    pub show_batch_size: Option<bool>,
+}
+
+/// `[releases]` of a PCA config: `generation_batch_sizes`, `n_batches` per release.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Releases {
+    #[serde(default)]
+    pub generation_batch_sizes: Option<BTreeMap<String, usize>>,
+}
+
+/// `[models]` of a PCA config: the original app's per-model and per-release lists
+/// (`batch_sizes` is the older config's name of `pca_batch_sizes`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Models {
+    #[serde(default)]
+    pub pca_batch_sizes: Option<BTreeMap<String, usize>>,
+    #[serde(default)]
+    pub batch_sizes: Option<BTreeMap<String, usize>>,
+    #[serde(default)]
+    pub max_examples: Option<BTreeMap<String, usize>>,
+    #[serde(default)]
+    pub releases: Option<BTreeMap<String, Vec<String>>>,
+    #[serde(default)]
+    pub sae_ids: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// One `[recommended_views.{view}]` of a PCA config: a subgraph the explorer offers as an
+/// example (`sae_id` is the neat id, the SAE's folder name).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecommendedViewConfig {
+    /// The button's label (default: the view's key).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub model: String,
+    pub sae_release: String,
+    pub sae_id: String,
+    pub size: i64,
+    pub subgraph: i64,
+}
+
+/// `[processing.load_options]` of a PCA config: the original app's loading switches;
+/// accepted, unused.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadOptions {
+    #[serde(default)]
+    pub thresholded_matrix: Option<bool>,
+    #[serde(default)]
+    pub use_max_examples: Option<bool>,
+    #[serde(default)]
+    pub fired_tokens: Option<bool>,
+    #[serde(default)]
+    pub reconstructions: Option<bool>,
+    #[serde(default)]
+    pub graph_feature_acts: Option<bool>,
+    #[serde(default)]
+    pub feature_acts: Option<bool>,
+    #[serde(default)]
+    pub max_feature_info: Option<bool>,
+    #[serde(default)]
+    pub examples_found: Option<bool>,
+    #[serde(default)]
+    pub token_dfs: Option<bool>,
 }
 
 /// `[generation]` of a PCA config.
@@ -474,9 +611,9 @@ pub struct Processing {
     pub save_all_feature_acts: bool,
     #[serde(default)]
     pub save_options: SaveOptions,
-    /// The explorer's loading options; kept for `export`.
+    /// The original app's loading options; accepted, unused.
     #[serde(default)]
-    pub load_options: Option<toml::Value>,
+    pub load_options: Option<LoadOptions>,
 }
 
 /// `[processing.save_options]`: which datasets go into each `subgraph_{sid}` group.
@@ -535,6 +672,15 @@ impl PcaConfig {
             !config.model.sae_ids.is_empty(),
             "model.sae_ids is empty: name at least one SAE"
         );
+        check_name("model.name", &config.model.name)?;
+        check_name("model.sae_release_short", &config.model.sae_release_short)?;
+        check_sae_ids("model.sae_ids", &config.model.sae_ids)?;
+        for (view, v) in config.recommended_views.iter().flat_map(|r| &r.0) {
+            let key = |k: &str| format!("recommended_views.{view}.{k}");
+            check_name(&key("model"), &v.model)?;
+            check_name(&key("sae_release"), &v.sae_release)?;
+            check_name(&key("sae_id"), &v.sae_id)?;
+        }
         check_range(
             "processing.n_batches_reconstruction",
             p.n_batches_reconstruction,
@@ -555,6 +701,7 @@ impl PcaConfig {
             !config.model.name.starts_with("gemma") || p.remove_special_tokens,
             "Gemma requires removing special tokens: set processing.remove_special_tokens = true"
         );
+        config.source.validate()?;
         config.run.validate()?;
         Ok(config)
     }
@@ -606,6 +753,21 @@ impl Generation {
 }
 
 impl Source {
+    /// Checks the revisions, which name folders of the hub cache (`refs/{revision}`), as
+    /// [`check_name`] does (`main`, a tag, a commit, `refs/convert/parquet`).
+    pub fn validate(&self) -> Result<()> {
+        for (key, revision) in [
+            ("source.model_revision", &self.model_revision),
+            ("source.sae_revision", &self.sae_revision),
+            ("source.dataset_revision", &self.dataset_revision),
+        ] {
+            if let Some(r) = revision {
+                check_name(key, r)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Local model, SAE and dataset paths (everything else from the defaults).
     pub fn local(model: &Path, sae: &Path, dataset: &Path) -> Self {
         Self {
@@ -657,6 +819,10 @@ impl Config {
             !g.sae_ids.is_empty(),
             "generation.sae_ids is empty: name at least one SAE"
         );
+        check_name("generation.model_name", &g.model_name)?;
+        check_name("generation.sae_release_short", &g.sae_release_short)?;
+        check_sae_ids("generation.sae_ids", &g.sae_ids)?;
+        self.source.validate()?;
         ensure!(
             !g.activation_thresholds.is_empty(),
             "generation.activation_thresholds is empty: give at least one threshold"
@@ -880,5 +1046,165 @@ recalculate_results = false
             Config::load(&dir.path().join("absent.toml")).unwrap_err()
         );
         assert!(err.contains("absent.toml"), "{err}");
+    }
+
+    #[test]
+    fn names_that_would_leave_their_folder_are_refused_with_the_key() {
+        for ok in [
+            "gpt2-small",
+            "google/gemma-2-2b",
+            "layer_12/width_16k/canonical",
+            "a.b",
+            "100%",
+        ] {
+            check_name("k", ok).unwrap();
+        }
+        for (bad, want) in [
+            ("", "may not be empty"),
+            ("../x", "`..`"),
+            ("..", "`..`"),
+            (".", "`.`"),
+            ("a/./b", "`.`"),
+            ("a//b", "empty"),
+            ("a/", "empty"),
+            ("/etc", "absolute"),
+            ("a\\b", "`\\`"),
+            ("a\0b", "control characters"),
+            ("a\nb", "control characters"),
+        ] {
+            let err = error_with(
+                "model_name = \"gpt2-small\"",
+                &format!("model_name = {}", toml::Value::from(bad)),
+            );
+            assert!(
+                err.contains("generation.model_name is") && err.contains(want),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = error_with(
+            "sae_release_short = \"res-jb-feature-splitting\"",
+            "sae_release_short = \"/abs\"",
+        );
+        assert!(
+            err.contains("generation.sae_release_short is \"/abs\""),
+            "{err}"
+        );
+        let err = error_with("\"blocks.8.hook_resid_pre_24576\"]", "\"../../x\"]");
+        assert!(err.contains("generation.sae_ids is \"../../x\""), "{err}");
+        let err = error_with(
+            "\"blocks.8.hook_resid_pre_24576\"]",
+            "\"blocks.8.hook_resid_pre_24576\", \"blocks_8.hook_resid_pre_24576\"]",
+        );
+        assert!(
+            err.contains("share the results folder \"blocks_8_hook_resid_pre_24576\""),
+            "{err}"
+        );
+        let revision = format!("{ORIGINAL_FEATURE_SPLIT}\n[source]\nsae_revision = \"../../x\"\n");
+        let err = format!("{:#}", Config::parse(&revision).unwrap_err());
+        assert!(err.contains("source.sae_revision is \"../../x\""), "{err}");
+        let parquet = format!(
+            "{ORIGINAL_FEATURE_SPLIT}\n[source]\ndataset_revision = \"refs/convert/parquet\"\n"
+        );
+        Config::parse(&parquet).unwrap();
+        let hub = ORIGINAL_FEATURE_SPLIT.replace("\"gpt2-small\"", "\"openai-community/gpt2\"");
+        assert_eq!(
+            Config::parse(&hub).unwrap().generation.model_name,
+            "openai-community/gpt2"
+        );
+
+        let pca = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/pca-streamlit-maxexamples.toml"),
+        )
+        .unwrap();
+        for (from, to, want) in [
+            (
+                "name = \"gpt2-small\"",
+                "name = \"../up\"",
+                "model.name is \"../up\"",
+            ),
+            (
+                "sae_release_short = \"res-jb\"",
+                "sae_release_short = \"\"",
+                "model.sae_release_short is \"\"",
+            ),
+            (
+                "sae_ids = [\"blocks.0.hook_resid_pre\"]",
+                "sae_ids = [\"/x\"]",
+                "model.sae_ids is \"/x\"",
+            ),
+            (
+                "sae_id = \"blocks_8_hook_resid_pre\"",
+                "sae_id = \"..\"",
+                "recommended_views.gpt2_day.sae_id is \"..\"",
+            ),
+        ] {
+            let text = pca.replacen(from, to, 1);
+            assert_ne!(text, pca, "{from}");
+            let err = format!("{:#}", PcaConfig::parse(&text).unwrap_err());
+            assert!(err.contains(want), "{to}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_table_of_the_pca_config_refuses_unknown_and_mistyped_keys() {
+        let pca = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/pca-streamlit-maxexamples.toml"),
+        )
+        .unwrap();
+        let views = PcaConfig::parse(&pca).unwrap().recommended_views.unwrap();
+        let keys: Vec<&str> = views.0.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys.len(), 5);
+        for (from, to, want) in [
+            (
+                "remove_token_counts = true",
+                "remove_token_count = true",
+                "remove_token_count",
+            ),
+            (
+                "show_batch_size = true",
+                "show_batch_sizes = true",
+                "show_batch_sizes",
+            ),
+            (
+                "[releases.generation_batch_sizes]",
+                "[releases.generation_batch_size]",
+                "generation_batch_size",
+            ),
+            (
+                "[models.max_examples]",
+                "[models.max_example]",
+                "max_example",
+            ),
+            (
+                "thresholded_matrix = true",
+                "thresholded_matrixx = true",
+                "thresholded_matrixx",
+            ),
+            ("res-jb = 1000", "res-jb = \"many\"", "many"),
+            (
+                "subgraph = 3240",
+                "subgrph = 3240",
+                "recommended_views.gpt2_day: unknown field `subgrph`",
+            ),
+            (
+                "size = 8",
+                "size = \"8\"",
+                "recommended_views.gpt2_day: invalid type",
+            ),
+            (
+                "sae_release = \"res-jb\"",
+                "",
+                "recommended_views.gpt2_day: missing field `sae_release`",
+            ),
+        ] {
+            let text = pca.replacen(from, to, 1);
+            assert_ne!(text, pca, "{from}");
+            let err = format!("{:#}", PcaConfig::parse(&text).unwrap_err());
+            assert!(err.contains(want), "{to}: {err}");
+        }
+        // The older app config's name of the PCA batch sizes.
+        let older = pca.replace("[models.pca_batch_sizes]", "[models.batch_sizes]");
+        assert_ne!(older, pca);
+        PcaConfig::parse(&older).unwrap();
     }
 }

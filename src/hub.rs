@@ -4,6 +4,7 @@
 //! Python's `huggingface_hub` uses, so files downloaded by either are shared). `HF_TOKEN`
 //! authenticates gated repos (e.g. `google/gemma-2-2b`); `HF_HUB_OFFLINE=1` uses only the cache.
 
+use crate::io::pyfmt::check_name;
 use anyhow::{bail, Context, Result};
 use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
 use hf_hub::{Cache, Repo, RepoType};
@@ -211,6 +212,7 @@ impl Hub {
         revision: &str,
         filename: &str,
     ) -> Result<PathBuf> {
+        check_request(repo, revision, filename)?;
         if let Some(path) = self.cached(repo, kind, revision, filename) {
             return Ok(path);
         }
@@ -318,6 +320,7 @@ impl Hub {
         revision: &str,
         filename: &str,
     ) -> Result<RemoteFile> {
+        check_request(repo, revision, filename)?;
         if let Some(partial) = self.partial_remote(repo, kind, revision, filename) {
             return Ok(partial);
         }
@@ -385,6 +388,7 @@ impl Hub {
     /// cached file), else the hub's (kept for later runs), else offline the files of the cached
     /// snapshot and those read in part.
     pub fn list(&self, repo: &str, kind: RepoType, revision: &str) -> Result<Vec<String>> {
+        check_name(&format!("the revision of hub repo {repo}"), revision)?;
         let key = (
             Self::repo(repo, kind, revision).folder_name(),
             revision.to_string(),
@@ -535,6 +539,13 @@ const LISTING_DIR: &str = ".saecooc-listing";
 const NO_EXIST_DIR: &str = ".no_exist";
 
 /// Whether `revision` is a commit id (40 hex digits) rather than a branch or tag name.
+/// Checks a revision and a file name (from a config, or from a repo's own files such as a
+/// model's shard index) before they become folders of the cache: neither may leave it.
+fn check_request(repo: &str, revision: &str, filename: &str) -> Result<()> {
+    check_name(&format!("the revision of hub repo {repo}"), revision)?;
+    check_name(&format!("a file name of hub repo {repo}"), filename)
+}
+
 fn is_commit(revision: &str) -> bool {
     revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -838,6 +849,22 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_that_would_leave_the_cache_are_refused() {
+        check_request("o/r", "refs/convert/parquet", "data/train-0.parquet").unwrap();
+        let err = check_request("o/r", "main", "../../evil.safetensors").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("a file name of hub repo o/r is \"../../evil.safetensors\""),
+            "{err}"
+        );
+        let err = check_request("o/r", "/abs", "config.json").unwrap_err();
+        assert!(
+            err.to_string().contains("the revision of hub repo o/r"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn locations_parse_as_users_expect() {

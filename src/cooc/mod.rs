@@ -20,7 +20,7 @@ use crate::config::{Accumulator, Config, Run, StageCommon};
 use crate::hub::Hub;
 use crate::pairs::triangle;
 use crate::pairs::{CoocCounts, Storage};
-use crate::results::layout::sae_results_dir;
+use crate::results::layout::{check_creatable, sae_results_dir};
 use crate::results::manifest::RUN_JSON;
 use crate::results::manifest::{cooc_ownership, BatchRule, CoocManifest, SaeInfo, Timings};
 use crate::results::set::Staging;
@@ -104,9 +104,12 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         g.n_batches,
     );
     let shard = options.shard;
-    // Locked before any work: a second writer, or a folder we cannot write, is refused now.
-    let lock = lock_output(&out_dir, shard, options.common.quiet)?;
+    // An unwritable results folder is refused before the inputs load; the folder is created
+    // (and locked) only once they have loaded, so inputs that cannot be loaded leave nothing.
+    check_creatable(&out_dir)?;
     let mut inputs = timed(&mut timings.load_s, || Encoder::load(sources, sae_id))?;
+    // Locked before any counting: a second writer is refused now.
+    let lock = lock_output(&out_dir, shard, options.common.quiet)?;
 
     let mut stream = inputs.runner.stream(
         sources,

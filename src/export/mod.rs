@@ -16,6 +16,7 @@ mod site;
 mod subspaces;
 mod tables;
 
+use crate::config::RecommendedViews;
 use crate::plot::spring_layout;
 use crate::results::h5::{read_pca_file, PcaGroup};
 use crate::results::layout::{
@@ -312,24 +313,20 @@ pub struct RecommendedView {
     pub subgraph: i64,
 }
 
-/// Reads `[recommended_views]` from a PCA config's table.
-pub fn recommended_views(views: Option<&toml::Value>) -> Vec<RecommendedView> {
-    let Some(table) = views.and_then(|v| v.as_table()) else {
-        return Vec::new();
-    };
-    table
-        .iter()
-        .filter_map(|(key, v)| {
-            let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(String::from);
-            Some(RecommendedView {
-                name: s("display_name").unwrap_or_else(|| key.clone()),
-                description: s("description").unwrap_or_default(),
-                model: s("model")?,
-                release: s("sae_release")?,
-                sae: s("sae_id")?,
-                size: v.get("size")?.as_integer()?,
-                subgraph: v.get("subgraph")?.as_integer()?,
-            })
+/// The recommended views of a PCA config's `[recommended_views]` (checked when the config was
+/// read), in the order of their keys.
+pub fn recommended_views(views: Option<&RecommendedViews>) -> Vec<RecommendedView> {
+    views
+        .into_iter()
+        .flat_map(|r| &r.0)
+        .map(|(key, v)| RecommendedView {
+            name: v.display_name.clone().unwrap_or_else(|| key.clone()),
+            description: v.description.clone().unwrap_or_default(),
+            model: v.model.clone(),
+            release: v.sae_release.clone(),
+            sae: v.sae_id.clone(),
+            size: v.size,
+            subgraph: v.subgraph,
         })
         .collect()
 }

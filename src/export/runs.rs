@@ -5,6 +5,7 @@
 //! shown first, and a note says which.
 
 use crate::results::h5::{pca_runs, PcaFile, PcaRun};
+use crate::results::layout::site_key;
 use crate::results::set::PublishedSet;
 use anyhow::Result;
 use serde_json::Value;
@@ -28,16 +29,10 @@ pub(super) struct RunChoice {
     pub notes: Vec<String>,
 }
 
-/// `1000cap_graph_analysis_results_nbatch_40` → `1000cap_nbatch_40`, other characters than
-/// `A–Z a–z 0–9 _ -` replaced by `_`.
+/// `1000cap_graph_analysis_results_nbatch_40` → `1000cap_nbatch_40`, as a site key (so two
+/// runs never share an id; see [`site_key`]).
 fn run_id(name: &str) -> String {
-    let id = name.replacen("graph_analysis_results_", "", 1);
-    let id = id.trim_matches('_');
-    let id = if id.is_empty() { "run" } else { id };
-    id.replace(
-        |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
-        "_",
-    )
+    site_key(&[&name.replacen("graph_analysis_results_", "", 1)])
 }
 
 /// `1000cap_graph_analysis_results_nbatch_40` → `1000-example cap, nbatch 40`.
@@ -183,7 +178,8 @@ mod tests {
             run_label("graph_analysis_results_nbatch_7"),
             "no example cap, nbatch 7"
         );
-        assert_eq!(run_id("odd name/x"), "odd_name_x");
+        assert_eq!(run_id("odd name/x"), "_odd-20name-2fx");
+        assert_ne!(run_id("a.b_nbatch_1"), run_id("a_b_nbatch_1"));
         assert_eq!(run_label("odd"), "odd");
     }
 

@@ -8,7 +8,7 @@ use super::subgraph_json;
 use super::tables::{read_csr, read_nodes, Csr, Node};
 use crate::io::pyfmt::{neat_sae_id, threshold_tag};
 use crate::results::h5::read_pca_file;
-use crate::results::layout::SaeFolder;
+use crate::results::layout::{site_key, SaeFolder};
 use crate::results::set::PublishedSet;
 use crate::results::subspace_summary::{
     find_subspaces, read_prompt_rows, PromptRows, ShownPoint, SubspaceFolder, SUBSPACE_JSON,
@@ -17,21 +17,16 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-/// `{model}__{release}__{sae}__{ts}__{sid}`, every character other than `A–Z a–z 0–9 _ -` as `_`.
+/// `{model}__{release}__{sae}__{ts}__{sid}` as a site key ([`site_key`]).
 fn subspace_key(s: &SubspaceFolder) -> String {
     let m = &s.summary;
-    format!(
-        "{}__{}__{}__{}__{}",
-        m.model,
-        m.release,
-        neat_sae_id(&m.sae_id),
-        threshold_tag(m.activation_threshold),
-        m.subgraph_id
-    )
-    .replace(
-        |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
-        "_",
-    )
+    site_key(&[
+        &m.model,
+        &m.release,
+        &neat_sae_id(&m.sae_id),
+        &threshold_tag(m.activation_threshold),
+        &m.subgraph_id.to_string(),
+    ])
 }
 
 /// The node table the subspace came from: the path its summary names, else the table of the

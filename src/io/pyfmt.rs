@@ -1,7 +1,11 @@
 //! Python-compatible text formatting.
 //!
 //! The original pipeline names files after `str(float(t))` and writes CSV floats with Python's
-//! `repr`, so users' notebooks depend on those exact strings. These helpers reproduce them.
+//! `repr`, so users' notebooks depend on those exact strings. These helpers reproduce them,
+//! with the original's names of SAE folders ([`neat_sae_id`]) and the check of the names that
+//! become folders ([`check_name`]).
+
+use anyhow::{bail, Result};
 
 /// Formats `x` exactly as Python's `repr(float(x))` does (`1.5`, `10.0`, `1e-05`, `1.5e+16`).
 pub fn float_repr(x: f64) -> String {
@@ -58,6 +62,32 @@ pub fn threshold_tag(t: f64) -> String {
 /// The original's "neat" SAE id: every `.` and `/` replaced by `_`.
 pub fn neat_sae_id(sae_id: &str) -> String {
     sae_id.replace(['.', '/'], "_")
+}
+
+/// Checks a name that becomes part of a path (a model or release name, an SAE id): not empty,
+/// no control characters and no `\`; a hub-style name may have `/` between its parts
+/// (`google/gemma-2-2b`, `layer_12/width_16k/canonical`), none of them empty, `.` or `..`, so
+/// that the name can neither be absolute nor leave its folder. The error names `key` and the
+/// value. How a checked name becomes a folder name is in docs/formats.md ("Results folder
+/// layout").
+pub fn check_name(key: &str, value: &str) -> Result<()> {
+    let problem = if value.is_empty() {
+        "a name may not be empty"
+    } else if value.chars().any(char::is_control) {
+        "a name may not contain control characters"
+    } else if value.contains('\\') {
+        "a name may not contain `\\` (a hub-style name puts `/` between its parts)"
+    } else if value.starts_with('/') {
+        "a name may not be an absolute path"
+    } else if value
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        "the parts of a hub-style name (between `/`) may not be empty, `.` or `..`"
+    } else {
+        return Ok(());
+    };
+    bail!("{key} is {value:?}: {problem}")
 }
 
 /// True for characters Python's `str.isprintable()` rejects, for the ranges that occur in

@@ -276,6 +276,10 @@ fn shard_names(index: &Path) -> Result<Vec<String>> {
         .collect();
     names.sort();
     names.dedup();
+    // The names become paths in the model's folder: none may leave it.
+    for name in &names {
+        crate::io::pyfmt::check_name(&format!("a shard of {}", index.display()), name)?;
+    }
     Ok(names)
 }
 
@@ -391,6 +395,24 @@ pub fn center_per_position(x: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shard_names_that_leave_the_model_folder_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = dir.path().join("model.safetensors.index.json");
+        let write = |shard: &str| {
+            let json = serde_json::json!({"weight_map": {"wte.weight": shard}});
+            std::fs::write(&index, json.to_string()).unwrap();
+        };
+        write("model-00001-of-00002.safetensors");
+        assert_eq!(
+            shard_names(&index).unwrap(),
+            ["model-00001-of-00002.safetensors"]
+        );
+        write("../../elsewhere.safetensors");
+        let err = shard_names(&index).unwrap_err().to_string();
+        assert!(err.contains("a shard of") && err.contains("`..`"), "{err}");
+    }
 
     #[test]
     fn hook_names_round_trip() {

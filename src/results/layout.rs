@@ -29,7 +29,9 @@ impl CoocKind {
     }
 }
 
-/// `{results}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}`.
+/// `{results}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}`, each name one folder (see
+/// [`path_component`]). The names must have passed `config::check_name` (config loading does
+/// it), so that none can leave `results`.
 pub fn sae_results_dir(
     results: &Path,
     model: &str,
@@ -37,11 +39,90 @@ pub fn sae_results_dir(
     sae_id: &str,
     n_batches: usize,
 ) -> PathBuf {
-    results
-        .join(model)
-        .join(release_short)
+    sae_names_dir(results, model, release_short, sae_id).join(format!("n_batches_{n_batches}"))
+}
+
+/// `{root}/{model}/{release_short}/{neat_sae_id}`: an SAE's folder under a results or figures
+/// root, for checked names as in [`sae_results_dir`].
+pub fn sae_names_dir(root: &Path, model: &str, release_short: &str, sae_id: &str) -> PathBuf {
+    root.join(path_component(model))
+        .join(path_component(release_short))
         .join(neat_sae_id(sae_id))
-        .join(format!("n_batches_{n_batches}"))
+}
+
+/// The folder name of a model or release name: the name itself, except that a hub-style `/`
+/// (`google/gemma-2-2b`) becomes `%2F`, and a `%` that would be read back as the start of
+/// `%2F` or `%25` becomes `%25`. Every name without `/`, `%2F` and `%25` keeps its folder, and
+/// [`name_from_component`] reads every folder name back to its one name.
+pub fn path_component(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for (i, c) in name.char_indices() {
+        match c {
+            '/' => out.push_str("%2F"),
+            '%' if starts_escape(&name[i..]) => out.push_str("%25"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The name a folder written by [`path_component`] stands for.
+pub fn name_from_component(component: &str) -> String {
+    let mut out = String::with_capacity(component.len());
+    let mut rest = component;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("%2F") {
+            out.push('/');
+            rest = &rest[3..];
+        } else if rest.starts_with("%25") {
+            out.push('%');
+            rest = &rest[3..];
+        } else {
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+/// Whether `text` (starting with `%`) begins with one of the escapes of [`path_component`].
+fn starts_escape(text: &str) -> bool {
+    text.starts_with("%2F") || text.starts_with("%25")
+}
+
+/// Checks, creating nothing, that `dir` could be created (or, if it exists, written): its
+/// nearest existing folder must be a writable folder. A stage calls it before loading its
+/// inputs, so that an unwritable results folder is refused first, and creates the folder only
+/// once the inputs load, so that inputs that cannot be loaded leave nothing behind.
+pub fn check_creatable(dir: &Path) -> Result<()> {
+    let existing = dir
+        .ancestors()
+        .find(|a| a.as_os_str().is_empty() || a.symlink_metadata().is_ok())
+        .filter(|a| !a.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    ensure!(
+        existing.is_dir(),
+        "cannot create results folder {}: {} is not a folder",
+        dir.display(),
+        existing.display()
+    );
+    ensure!(
+        writable(existing),
+        "cannot create results folder {}: {} is not writable",
+        dir.display(),
+        existing.display()
+    );
+    Ok(())
+}
+
+/// Whether this process may create entries in the folder `dir` (`access(W_OK | X_OK)`).
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a NUL-terminated string that outlives the call; access only reads it.
+    unsafe { libc::access(path.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
 }
 
 /// `feature_acts_cooc_{kind}_threshold_{ts}.npz` inside a results folder.
@@ -190,24 +271,61 @@ pub fn edge_thresholds_file(dir: &Path) -> PathBuf {
 
 /// One SAE's results folder: `{root}/{model}/{release}/{neat}/n_batches_{N}`.
 pub struct SaeFolder {
+    /// The model's name, read back from its folder name ([`name_from_component`]).
     pub model: String,
+    /// The release's name, read back as the model's.
     pub release: String,
+    /// The folder name of the SAE (its neat id).
     pub sae: String,
     pub n_batches: String,
     pub dir: PathBuf,
 }
 
 impl SaeFolder {
+    /// The SAE's key in the explorer site (see [`site_key`]).
     pub fn key(&self) -> String {
-        format!(
-            "{}__{}__{}__{}",
-            self.model, self.release, self.sae, self.n_batches
-        )
-        .replace(
-            |c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-',
-            "_",
-        )
+        site_key(&[&self.model, &self.release, &self.sae, &self.n_batches])
     }
+}
+
+/// The explorer site's key of `parts` (file and folder names under `data/`, names in its
+/// JavaScript): the parts joined by `__`, in the alphabet `A–Z a–z 0–9 _ -`, and different for
+/// different parts. A part of that alphabet that neither starts nor ends with `_` nor holds
+/// `__` is kept as it is (so `gpt2-small__res-jb__blocks_8_hook_resid_pre__1000`); any other
+/// part is written as `_` followed by its letters and digits, every other character as `-` and
+/// the two hex digits of each of its UTF-8 bytes (`model.v1` → `_model-2ev1`). Such a part holds
+/// no other `_`, so the key splits back into its parts in one way only.
+pub fn site_key(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|part| key_part(part))
+        .collect::<Vec<_>>()
+        .join("__")
+}
+
+fn key_part(part: &str) -> String {
+    let plain = !part.is_empty()
+        && part
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !part.starts_with('_')
+        && !part.ends_with('_')
+        && !part.contains("__");
+    if plain {
+        return part.to_string();
+    }
+    let mut out = String::from("_");
+    for c in part.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else {
+            let mut bytes = [0; 4];
+            for b in c.encode_utf8(&mut bytes).bytes() {
+                out.push_str(&format!("-{b:02x}"));
+            }
+        }
+    }
+    out
 }
 
 /// Finds SAE folders: those with a `dataframes/` folder or cooc files, four levels under `root`.
@@ -232,8 +350,8 @@ pub fn find_sae_folders(root: &Path) -> Result<Vec<SaeFolder>> {
                         && (nb.join("dataframes").is_dir() || nb.join("run.json").is_file())
                     {
                         out.push(SaeFolder {
-                            model: name(&model),
-                            release: name(&release),
+                            model: name_from_component(&name(&model)),
+                            release: name_from_component(&name(&release)),
                             sae: name(&sae),
                             n_batches: name(&nb).trim_start_matches("n_batches_").to_string(),
                             dir: nb,
@@ -304,6 +422,100 @@ mod tests {
                 .file_name()
                 .unwrap(),
             "feature_acts_cooc_activations_threshold_0_0.npz"
+        );
+    }
+
+    #[test]
+    fn hub_style_names_are_one_folder_and_read_back() {
+        for plain in [
+            "gpt2-small",
+            "res-jb",
+            "gemma-scope-2b-pt-res",
+            "100%",
+            "a%2",
+            "x.y",
+        ] {
+            assert_eq!(path_component(plain), plain);
+        }
+        let d = sae_results_dir(
+            Path::new("r"),
+            "google/gemma-2-2b",
+            "jbloom/GPT2-Small-SAEs-Reformatted",
+            "layer_12/width_16k/canonical",
+            3,
+        );
+        assert_eq!(
+            d,
+            Path::new(
+                "r/google%2Fgemma-2-2b/jbloom%2FGPT2-Small-SAEs-Reformatted/layer_12_width_16k_canonical/n_batches_3"
+            )
+        );
+        // Injective: names that differ keep different folders, and each reads back.
+        let names = [
+            "a/b", "a%2Fb", "a%252Fb", "a%/b", "a%2/b", "a%25", "a%", "%", "%%2F", "a//b", "/",
+        ];
+        for (i, a) in names.iter().enumerate() {
+            let folder = path_component(a);
+            assert!(!folder.contains('/'), "{a} → {folder}");
+            assert_eq!(name_from_component(&folder), *a, "{a} → {folder}");
+            for b in &names[..i] {
+                assert_ne!(folder, path_component(b), "{a} and {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn site_keys_are_unique_and_keep_plain_names() {
+        assert_eq!(
+            site_key(&["gpt2-small", "res-jb", "blocks_8_hook_resid_pre", "1000"]),
+            "gpt2-small__res-jb__blocks_8_hook_resid_pre__1000"
+        );
+        let alphabet = |k: &str| {
+            k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+        };
+        let parts = [
+            "model.v1",
+            "model_v1",
+            "model-v1",
+            "model_2ev1",
+            "_model-2ev1",
+            "_",
+            "",
+            "a__b",
+            "a_",
+            "_a",
+            "a/b",
+            "a_b",
+            "é",
+            "-2d",
+            "x-2e",
+        ];
+        let mut keys = std::collections::BTreeMap::new();
+        for a in parts {
+            for b in parts {
+                let key = site_key(&[a, b]);
+                assert!(alphabet(&key), "{key}");
+                if let Some(other) = keys.insert(key.clone(), (a, b)) {
+                    panic!("{other:?} and {:?} share the key {key}", (a, b));
+                }
+            }
+        }
+        assert_eq!(site_key(&["model.v1"]), "_model-2ev1");
+    }
+
+    #[test]
+    fn creatable_folders_are_checked_without_creating_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        check_creatable(&deep).unwrap();
+        assert!(!dir.path().join("a").exists());
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let err = check_creatable(&file.join("x/y")).unwrap_err().to_string();
+        assert!(
+            err.contains("cannot create results folder") && err.contains("is not a folder"),
+            "{err}"
         );
     }
 }

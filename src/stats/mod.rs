@@ -21,9 +21,9 @@ mod token_pass;
 
 use crate::io::npz::read_npz;
 use crate::io::pyfmt::{float_repr, threshold_tag};
-use crate::results::layout::find_sae_folders;
 use crate::results::layout::GRAPHS_JSON;
 use crate::results::layout::{find_cooc_files, CoocKind};
+use crate::results::layout::{find_sae_folders, path_component};
 use crate::results::manifest::{CoocManifest, RUN_JSON};
 use crate::results::out_folder::{OutFolder, OUT_MANIFEST};
 use crate::results::set::PublishedSet;
@@ -196,8 +196,8 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
             let c = r.cooccurrence.as_ref()?;
             let name = format!(
                 "cooccurrence_{}_{}_{}_{}.png",
-                r.model,
-                r.release,
+                path_component(&r.model),
+                path_component(&r.release),
                 r.sae,
                 threshold_tag(r.threshold)
             );

@@ -17,11 +17,11 @@ pub mod tables;
 pub mod ward;
 
 use crate::activations::{open_device, Encoder};
-use crate::config::{check_finite, PcaConfig, StageCommon};
+use crate::config::{check_finite, check_name, PcaConfig, StageCommon};
 use crate::hub::Hub;
 use crate::io::atomic::write_bytes;
-use crate::io::pyfmt::{neat_sae_id, threshold_tag};
-use crate::results::layout::{sae_results_dir, GraphFiles};
+use crate::io::pyfmt::threshold_tag;
+use crate::results::layout::{check_creatable, sae_names_dir, sae_results_dir, GraphFiles};
 use crate::results::lock::FolderLock;
 use crate::results::node_table::{read_node_table, NodeRow};
 use crate::results::set::{recover, Ownership, PublishedSet, SetRecord, Staging};
@@ -79,7 +79,7 @@ fn variance(p: &crate::subgraph_pca::solver::Pca) -> Variance {
 /// The SAE to analyse: `--sae-id`, else the config's only one.
 fn chosen_sae(config: &PcaConfig, options: &SubspaceOptions) -> Result<String> {
     match (&options.sae_id, config.model.sae_ids.as_slice()) {
-        (Some(id), _) => Ok(id.clone()),
+        (Some(id), _) => check_name("--sae-id", id).map(|()| id.clone()),
         (None, [only]) => Ok(only.clone()),
         (None, ids) => bail!(
             "the config names {} SAEs ({}): choose one with --sae-id",
@@ -156,20 +156,19 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         .map(prompts::read_prompts)
         .transpose()?;
 
-    let neat = neat_sae_id(&sae_id);
     let figures_root = options.out.clone().unwrap_or_else(|| {
         results_root
             .parent()
             .unwrap_or(Path::new(""))
             .join("figures")
     });
-    let sae_figures = figures_root
-        .join(&config.model.name)
-        .join(&config.model.sae_release_short)
-        .join(&neat);
-    let lock = FolderLock::acquire(&sae_figures, "subspace")?;
-    recover(&lock, quiet)?;
-
+    let sae_figures = sae_names_dir(
+        &figures_root,
+        &config.model.name,
+        &config.model.sae_release_short,
+        &sae_id,
+    );
+    check_creatable(&sae_figures)?;
     let hub = Hub::from_env(!quiet)?;
     let device = open_device(options.common.device.unwrap_or(config.run.device))?;
     let as_config = config.as_config();
@@ -177,6 +176,9 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
     let mut encoder = Encoder::load(&sources, &sae_id)?;
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
     check_table_fits_sae(&rows, &table, &sae_id, d_sae)?;
+    // Locked (and so created) only once the inputs load: a refused run leaves no folder.
+    let lock = FolderLock::acquire(&sae_figures, "subspace")?;
+    recover(&lock, quiet)?;
 
     let pass = Pass {
         budget,
