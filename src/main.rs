@@ -68,10 +68,12 @@ enum Command {
     Pca(PcaArgs),
     /// Analyse one subgraph in depth: PCA, figures, representative points, custom prompts.
     ///
-    /// Takes the PCA config (as `pca`) and a subgraph id from the node table `graphs` wrote.
+    /// Takes the PCA config (as `pca`) and a subgraph id from the node table `graphs` wrote
+    /// (or a token: --subgraph-of-token picks the subgraph among those `pca` analysed).
     /// Gathers the tokens where the subgraph fires with `pca`'s rules, fits the PCA of their
     /// reconstructions and of the subgraph's decoder rows, and writes into
-    /// {out}/{model}/{release}/{neat_sae_id}/pca_{ts}_subgraph_{sid}/: pca_df_subgraph_{sid}.csv
+    /// {out}/{model}/{release}/{neat_sae_id}/pca_{ts}_subgraph_{sid}_n_batches_{N}_graphs_{id}/
+    /// (N: the results folder's n_batches; id: its graphs set's): pca_df_subgraph_{sid}.csv
     /// (every example with its PCs and activations), an h5 group in `pca`'s layout, figures as
     /// PNG and interactive HTML (PC scatters by token, top latent, latent strength and active
     /// latents; explained variance; scatter matrix; Ward-clustered heat map; decoder PCA;

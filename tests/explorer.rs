@@ -677,9 +677,17 @@ fn explorer_shows_an_analysed_subspace() {
         "--prompts",
         prompts_path.to_str().unwrap(),
     ]);
-    let folder = figures.join(format!(
-        "synthetic-gpt2/synthetic/blocks_1_hook_resid_pre/pca_1_5_subgraph_{sid}"
-    ));
+    // `pca_1_5_subgraph_{sid}_n_batches_6_graphs_{id}`: the only folder `subspace` wrote.
+    let sae_figures = figures.join("synthetic-gpt2/synthetic/blocks_1_hook_resid_pre");
+    let folder = std::fs::read_dir(&sae_figures)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with(&format!("pca_1_5_subgraph_{sid}_n_batches_6_graphs_"))
+        })
+        .unwrap();
     let summary: Value =
         serde_json::from_slice(&std::fs::read(folder.join("subspace.json")).unwrap()).unwrap();
     let examples = csv_records(

@@ -1,11 +1,17 @@
 //! End-to-end tests of `saecooc subspace` on the tiny synthetic world: the same PCA as `pca`
 //! for the same subgraph, the representative points, the clustered heat map's orders and the
 //! custom prompts' placement checked independently in Python (numpy, scipy, scikit-learn:
-//! tests/python/check_subspace.py), the h5 group read back, and bad inputs.
+//! tests/python/check_subspace.py), the h5 group read back, and bad inputs; one folder per
+//! results folder and graphs set (two results folders' subgraphs of the same id never replace
+//! each other, and `export` pairs each with its own); `--subgraph-of-token` checked against
+//! the rule computed in Python from the node table (tests/python/subgraph_of_token.py).
 
 mod common;
 
-use common::{assert_ok, check_python, pca_config, prepare, results_dir, saecooc};
+use common::{
+    assert_ok, check_python, cooc_and_graphs, fixture, pca_config, prepare, python, results_dir,
+    saecooc,
+};
 use saecooc::results::h5::read_pca_file;
 use saecooc::results::node_table::read_node_table;
 use std::path::{Path, PathBuf};
@@ -44,10 +50,29 @@ fn run(dir: &Path, stage: &str, config: &str, results: &Path, extra: &[&str]) ->
         .unwrap()
 }
 
+/// The subspace folders of subgraph `sid` at threshold 1.5 (one per results folder and graphs
+/// set analysed), in name order.
+fn subspace_folders(figures: &Path, sid: i64) -> Vec<PathBuf> {
+    let sae = figures.join(format!("synthetic-gpt2/synthetic/{NEAT}"));
+    let prefix = format!("pca_1_5_subgraph_{sid}_");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&sae)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    found.retain(|p| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(&prefix)
+    });
+    found.sort();
+    found
+}
+
+/// The only subspace folder of subgraph `sid`.
 fn subspace_folder(figures: &Path, sid: i64) -> PathBuf {
-    figures.join(format!(
-        "synthetic-gpt2/synthetic/{NEAT}/pca_1_5_subgraph_{sid}"
-    ))
+    let found = subspace_folders(figures, sid);
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
 }
 
 fn json(path: &Path) -> serde_json::Value {
@@ -218,5 +243,270 @@ fn unknown_subgraph_and_points_are_clear_errors() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
     // A failed run leaves no folder behind.
-    assert!(!subspace_folder(&figures, sid).exists());
+    assert!(subspace_folders(&figures, sid).is_empty());
+}
+
+/// The subgraph ids of a node table.
+fn subgraph_ids(results: &Path, n_batches: usize) -> Vec<i64> {
+    let table = results_dir(results, n_batches).join("dataframes/node_info_df_1_5.csv");
+    read_node_table(&table)
+        .unwrap()
+        .iter()
+        .map(|r| r.subgraph_id)
+        .collect()
+}
+
+fn export(results: &Path, figures: &Path, site: &Path) -> Output {
+    saecooc(&["export", "--results-dir"])
+        .arg(results)
+        .arg("--figures-dir")
+        .arg(figures)
+        .arg("--out")
+        .arg(site)
+        .output()
+        .unwrap()
+}
+
+/// The `subspaces` entries of an exported site's index.
+fn exported_subspaces(site: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(site.join("data/index.js")).unwrap();
+    let (open, close) = (text.find('(').unwrap(), text.rfind(");").unwrap());
+    let args: serde_json::Value =
+        serde_json::from_str(&format!("[{}]", &text[open + 1..close])).unwrap();
+    args[1]["subspaces"].as_array().unwrap().clone()
+}
+
+/// Two results folders (n_batches 6 and 5) each with a subgraph of the same id analysed: two
+/// folders, each naming its results folder and graphs set, both intact after the other's run,
+/// and both exported with their own node table; a folder of an older version (no results tag)
+/// is still exported; a subspace whose graphs set was replaced is left out with a note.
+#[test]
+fn two_results_folders_keep_their_own_subspace_of_the_same_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = fixture(dir.path());
+    let results = cooc_and_graphs(dir.path(), &p, 6);
+    cooc_and_graphs(dir.path(), &p, 5);
+    let (planted, _) = planted_subgraph(&results);
+    let sid = if subgraph_ids(&results, 5).contains(&planted) {
+        planted
+    } else {
+        0
+    };
+    let figures = dir.path().join("figures");
+    let base = pca_config(&p, 10, 4, 400);
+    let analyse = |n_batches: usize| {
+        let config = base.replace(
+            "n_batches_generation = 6",
+            &format!("n_batches_generation = {n_batches}"),
+        );
+        let out = run(
+            dir.path(),
+            "subspace",
+            &config,
+            &results,
+            &[
+                "--subgraph",
+                &sid.to_string(),
+                "--threshold",
+                "1.5",
+                "--out",
+                figures.to_str().unwrap(),
+            ],
+        );
+        assert_ok(&out);
+    };
+    analyse(6);
+    analyse(5);
+    let folders = subspace_folders(&figures, sid);
+    assert_eq!(
+        folders.len(),
+        2,
+        "one folder per results folder: {folders:?}"
+    );
+    for folder in &folders {
+        let summary = json(&folder.join("subspace.json"));
+        let table = PathBuf::from(summary["node_table"].as_str().unwrap());
+        let n_batches = if table.starts_with(results_dir(&results, 6)) {
+            6
+        } else {
+            5
+        };
+        assert!(table.starts_with(results_dir(&results, n_batches)));
+        let graphs = json(&results_dir(&results, n_batches).join("graphs_run.json"));
+        let set_id = graphs["set_id"].as_str().unwrap();
+        assert_eq!(summary["inputs"]["graphs"], set_id);
+        let name = folder.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            name,
+            format!(
+                "pca_1_5_subgraph_{sid}_n_batches_{n_batches}_graphs_{}",
+                &set_id[..8]
+            )
+        );
+        assert_eq!(summary["folder"], folder.to_str().unwrap());
+    }
+
+    // A folder as older versions named it (the same set, renamed, without a results tag).
+    let old = folders[0].with_file_name(format!("pca_1_5_subgraph_{sid}"));
+    std::fs::rename(&folders[0], &old).unwrap();
+    let mut summary = json(&old.join("subspace.json"));
+    let old_name = folders[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    for f in summary["files"].as_array_mut().unwrap() {
+        let path = f["path"].as_str().unwrap().to_string();
+        f["path"] = path
+            .replacen(&old_name, &format!("pca_1_5_subgraph_{sid}"), 1)
+            .into();
+    }
+    std::fs::write(old.join("subspace.json"), summary.to_string()).unwrap();
+    analyse(if folders[0].to_string_lossy().contains("n_batches_6") {
+        6
+    } else {
+        5
+    });
+
+    // Every folder exported, each with its own key, none left out.
+    let site = dir.path().join("site");
+    let out = export(&results, &figures, &site);
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("left out"), "{stderr}");
+    let entries = exported_subspaces(&site);
+    assert_eq!(entries.len(), 3, "{entries:?}");
+    let mut keys: Vec<&str> = entries.iter().map(|e| e["key"].as_str().unwrap()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    let old_key = format!("synthetic-gpt2__synthetic__{NEAT}__1_5__{sid}");
+    assert!(keys.contains(&old_key.as_str()), "{keys:?}");
+    for e in &entries {
+        assert_eq!(e["subgraph"], sid);
+        assert!(site.join(e["file"].as_str().unwrap()).is_file());
+        let tag = e["results"].as_str().unwrap();
+        assert_eq!(tag.is_empty(), e["key"] == old_key.as_str(), "{e}");
+    }
+
+    // `graphs` rerun in one results folder (another set there now): that folder's subspaces
+    // are left out, with a note, rather than shown with another set's node table.
+    let manifest = results_dir(&results, 5).join("graphs_run.json");
+    let mut graphs = json(&manifest);
+    graphs["set_id"] = "0123456789abcdef".into();
+    std::fs::write(&manifest, graphs.to_string()).unwrap();
+    let out = export(&results, &figures, &site);
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let noted = stderr.matches("left out of the explorer").count();
+    let in_5 = subspace_folders(&figures, sid)
+        .iter()
+        .chain([&old])
+        .filter(|f| {
+            json(&f.join("subspace.json"))["node_table"]
+                .as_str()
+                .unwrap()
+                .contains("n_batches_5")
+        })
+        .count();
+    assert!(in_5 >= 1);
+    assert_eq!(noted, in_5, "{stderr}");
+    assert!(
+        stderr.contains("which no results folder holds now"),
+        "{stderr}"
+    );
+    assert_eq!(exported_subspaces(&site).len(), 3 - in_5);
+}
+
+/// `--subgraph-of-token` picks the subgraph the rule gives, computed independently with h5py
+/// from `pca`'s h5 files, says which and why, and refuses a token no analysed subgraph's
+/// examples have (no folder written), a run without `pca` results, or a second way of naming
+/// the subgraph.
+#[test]
+fn subgraph_of_token_picks_by_the_rule_from_pca_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, results) = prepare(dir.path());
+    let config = pca_config(&p, 10, 4, 400);
+    let figures = dir.path().join("figures");
+    let fig = figures.to_str().unwrap();
+    let path = dir.path().join("subspace.toml");
+    std::fs::write(&path, &config).unwrap();
+    let subspace = |extra: &[&str]| {
+        saecooc(&["subspace", "--config"])
+            .arg(&path)
+            .arg("--results-dir")
+            .arg(&results)
+            .args(["--out", fig])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Before `pca`: nothing to choose from.
+    let out = subspace(&["--subgraph-of-token", " the"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("run `saecooc pca` first"),
+        "{stderr}"
+    );
+    assert_ok(&run(dir.path(), "pca", &config, &results, &[]));
+
+    let folder = results_dir(&results, 6);
+    let table = folder.join("dataframes/node_info_df_1_5.csv");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/subgraph_of_token.py");
+    let expected = python()
+        .arg(&script)
+        .arg(&folder)
+        .arg(NEAT)
+        .arg(&table)
+        .output()
+        .expect("python with pandas (SAECOOC_PYTHON)");
+    assert_ok(&expected);
+    let expected: serde_json::Value = serde_json::from_slice(&expected.stdout).unwrap();
+    let (token, sid) = (
+        expected["token"].as_str().unwrap(),
+        expected["subgraph"].as_i64().unwrap(),
+    );
+    // (The synthetic world's subgraphs fire on tokens of their own: the tie-breaks between
+    // subgraphs are unit-tested in src/subspace/choose.rs.)
+    let out = subspace(&["--subgraph-of-token", token]);
+    assert_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("subgraph {sid} (")),
+        "expected {expected}: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "({} of {})",
+            expected["count"], expected["examples"]
+        )),
+        "{stderr}"
+    );
+    let summary = json(&subspace_folder(&figures, sid).join("subspace.json"));
+    assert_eq!(summary["subgraph_id"], sid);
+
+    // A token no analysed subgraph's examples have: a clear error, nothing written.
+    let out = subspace(&["--subgraph-of-token", " zz-no-such-token"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("has the token \" zz-no-such-token\"") && stderr.contains("pca_run.json"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let sae = figures.join(format!("synthetic-gpt2/synthetic/{NEAT}"));
+    let folders = std::fs::read_dir(&sae)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .count();
+    assert_eq!(folders, 1, "a failed choice wrote a folder");
+
+    // Exactly one way of naming the subgraph.
+    let out = subspace(&["--subgraph-of-token", token, "--subgraph", "0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+    let out = subspace(&[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--subgraph"));
 }

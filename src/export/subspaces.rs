@@ -1,14 +1,15 @@
 //! The subspaces that `saecooc subspace` analysed, added to the site: one data file each,
 //! `data/subspaces/{key}.js` (the subgraph view's data plus the subspace's own: explained
 //! variance, representative points and `--points`, the custom prompts' points, the figure
-//! list), and copies of its PNG figures under `data/subspaces/{key}/`.
+//! list), and copies of its PNG figures under `data/subspaces/{key}/`. Each is paired with the
+//! results folder whose graphs set it analysed (its `subspace.json` records that set's id).
 
 use super::site::SiteWriter;
 use super::subgraph_json;
 use super::tables::{read_csr, read_nodes, Csr, Node};
 use crate::io::pyfmt::{neat_sae_id, threshold_tag};
 use crate::results::h5::read_pca_file;
-use crate::results::layout::{site_key, SaeFolder};
+use crate::results::layout::{site_key, SaeFolder, GRAPHS_JSON};
 use crate::results::set::PublishedSet;
 use crate::results::subspace_summary::{
     find_subspaces, read_prompt_rows, PromptRows, ShownPoint, SubspaceFolder, SUBSPACE_JSON,
@@ -17,36 +18,101 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-/// `{model}__{release}__{sae}__{ts}__{sid}` as a site key ([`site_key`]).
-fn subspace_key(s: &SubspaceFolder) -> String {
+/// What the folder name says beyond `pca_{ts}_subgraph_{sid}`: the results folder and graphs
+/// set analysed (`n_batches_{N}_graphs_{id}`); empty for folders of older versions, which named
+/// neither.
+fn results_tag(s: &SubspaceFolder) -> String {
     let m = &s.summary;
-    site_key(&[
-        &m.model,
-        &m.release,
-        &neat_sae_id(&m.sae_id),
-        &threshold_tag(m.activation_threshold),
-        &m.subgraph_id.to_string(),
-    ])
+    let base = format!(
+        "pca_{}_subgraph_{}",
+        threshold_tag(m.activation_threshold),
+        m.subgraph_id
+    );
+    let name = s.dir.file_name().unwrap_or_default().to_string_lossy();
+    name.strip_prefix(&base)
+        .map(|rest| rest.trim_start_matches('_').to_string())
+        .unwrap_or_else(|| name.into_owned())
 }
 
-/// The node table the subspace came from: the path its summary names, else the table of the
-/// same threshold in the matching SAE folder of the results.
+/// `{model}__{release}__{sae}__{ts}__{sid}` plus `__{results tag}` when the folder name has one,
+/// as a site key ([`site_key`]).
+fn subspace_key(s: &SubspaceFolder) -> String {
+    let m = &s.summary;
+    let sae = neat_sae_id(&m.sae_id);
+    let ts = threshold_tag(m.activation_threshold);
+    let sid = m.subgraph_id.to_string();
+    let tag = results_tag(s);
+    let mut parts = vec![m.model.as_str(), m.release.as_str(), &sae, &ts, &sid];
+    if !tag.is_empty() {
+        parts.push(&tag);
+    }
+    site_key(&parts)
+}
+
+/// The graphs set id the subspace was computed from, when its summary records one.
+fn recorded_graphs_set(s: &SubspaceFolder) -> Option<&str> {
+    let id = s.summary.set.inputs.get("graphs")?;
+    (id != "unchecked").then_some(id.as_str())
+}
+
+/// The results folder holding `table` (`{dir}/dataframes/node_info_df_{ts}.csv`).
+fn results_folder_of(table: &Path) -> &Path {
+    table
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new(""))
+}
+
+/// The node table the subspace came from. With a recorded graphs set: the table of the results
+/// folder that holds that set now (the summary's path first, then the same SAE's folders of the
+/// results), never another set's table of the same name. Without one (older versions, graphs
+/// without a manifest): the summary's path, else the only results folder of the SAE with that
+/// threshold's table.
 fn node_table(s: &SubspaceFolder, saes: &[SaeFolder]) -> Result<PathBuf> {
     let m = &s.summary;
+    let name = format!("node_info_df_{}.csv", threshold_tag(m.activation_threshold));
+    let same_sae = saes
+        .iter()
+        .filter(|f| f.model == m.model && f.release == m.release && f.sae == neat_sae_id(&m.sae_id))
+        .map(|f| f.dir.join("dataframes").join(&name));
+    let candidates: Vec<PathBuf> = std::iter::once(m.node_table.clone())
+        .chain(same_sae)
+        .filter(|p| p.is_file())
+        .collect();
+    if let Some(id) = recorded_graphs_set(s) {
+        return candidates
+            .into_iter()
+            .find(|t| {
+                PublishedSet::open(results_folder_of(t), "graphs", GRAPHS_JSON)
+                    .is_ok_and(|g| g.set_id() == Some(id))
+            })
+            .with_context(|| {
+                format!(
+                    "it analysed graphs set {id} (node table {}), which no results folder holds now (`graphs` was rerun or the folder is gone): rerun `saecooc subspace`",
+                    m.node_table.display()
+                )
+            });
+    }
     if m.node_table.is_file() {
         return Ok(m.node_table.clone());
     }
-    let name = format!("node_info_df_{}.csv", threshold_tag(m.activation_threshold));
-    saes.iter()
-        .filter(|f| f.model == m.model && f.release == m.release && f.sae == neat_sae_id(&m.sae_id))
-        .map(|f| f.dir.join("dataframes").join(&name))
-        .find(|p| p.is_file())
-        .with_context(|| {
-            format!(
-                "its node table {} is gone and no results folder has {name}",
-                m.node_table.display()
-            )
-        })
+    match candidates.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!(
+            "its node table {} is gone and no results folder has {name}",
+            m.node_table.display()
+        ),
+        several => bail!(
+            "its node table {} is gone and {} results folders have {name} ({}): it does not record which one it analysed",
+            m.node_table.display(),
+            several.len(),
+            several
+                .iter()
+                .map(|p| results_folder_of(p).display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
 }
 
 /// The latents of the subgraph (node-table rows, in the summary's order) and the thresholded
@@ -66,10 +132,7 @@ fn graph_inputs(s: &SubspaceFolder, saes: &[SaeFolder]) -> Result<(Vec<Node>, Cs
                 .with_context(|| format!("latent {id} is not in {}", table.display()))
         })
         .collect::<Result<Vec<_>>>()?;
-    let csr_path = table
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new(""))
+    let csr_path = results_folder_of(&table)
         .join("thresholded_matrices")
         .join(format!(
             "sparse_thresholded_matrix_{}.npz",
@@ -217,6 +280,7 @@ fn export_subspace(site: &mut SiteWriter, s: &SubspaceFolder, saes: &[SaeFolder]
         "sae": m.sae_id,
         "threshold": m.activation_threshold,
         "subgraph": m.subgraph_id,
+        "results": results_tag(s),
         "latents": m.latents.len(),
         "examples": examples,
         "prompt_points": prompt_rows.tokens.len(),

@@ -4,6 +4,7 @@
 use crate::io::html::web_link;
 use crate::io::npy::NpyData;
 use crate::io::npz::read_npz;
+use crate::io::pyfmt::parse_list_repr;
 use anyhow::{ensure, Context, Result};
 use polars::prelude::DataType;
 use std::collections::BTreeMap;
@@ -32,47 +33,6 @@ fn column_strings(
     Ok(Some(
         (0..s.len()).map(|i| s.get(i).map(String::from)).collect(),
     ))
-}
-
-/// Parses a Python list-of-strings repr (`['a', "b's"]`) as the node table writes it.
-fn parse_list_repr(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let q = chars[i];
-        if q != '\'' && q != '"' {
-            i += 1;
-            continue;
-        }
-        let mut item = String::new();
-        i += 1;
-        while i < chars.len() && chars[i] != q {
-            if chars[i] == '\\' && i + 1 < chars.len() {
-                i += 1;
-                match chars[i] {
-                    'n' => item.push('\n'),
-                    't' => item.push('\t'),
-                    'r' => item.push('\r'),
-                    'x' if i + 2 < chars.len() => {
-                        let hex: String = chars[i + 1..i + 3].iter().collect();
-                        if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)
-                        {
-                            item.push(c);
-                        }
-                        i += 2;
-                    }
-                    c => item.push(c),
-                }
-            } else {
-                item.push(chars[i]);
-            }
-            i += 1;
-        }
-        out.push(item);
-        i += 1;
-    }
-    out
 }
 
 pub(super) fn read_nodes(path: &Path) -> Result<Vec<Node>> {
@@ -223,15 +183,6 @@ pub(super) fn read_csr(path: &Path) -> Result<Csr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn list_reprs_parse_back() {
-        assert_eq!(
-            parse_list_repr(r#"[' regard', "'s", 'a\'b', '\n', '\x1a']"#),
-            [" regard", "'s", "a'b", "\n", "\u{1a}"]
-        );
-        assert!(parse_list_repr("[]").is_empty());
-    }
 
     #[test]
     fn only_web_links_are_kept() {

@@ -148,6 +148,53 @@ pub fn list_repr<S: AsRef<str>>(items: &[S]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
+/// Parses a Python list-of-strings repr (`['a', "b's"]`), the inverse of [`list_repr`]
+/// (escapes `\n \t \r \\ \' \" \xHH \uHHHH \UHHHHHHHH`).
+pub fn parse_list_repr(s: &str) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let q = chars[i];
+        i += 1;
+        if q != '\'' && q != '"' {
+            continue;
+        }
+        let mut item = String::new();
+        while i < chars.len() && chars[i] != q {
+            if chars[i] == '\\' && i + 1 < chars.len() {
+                i += 1;
+                let width = match chars[i] {
+                    'x' => 2,
+                    'u' => 4,
+                    'U' => 8,
+                    _ => 0,
+                };
+                match chars[i] {
+                    'n' => item.push('\n'),
+                    't' => item.push('\t'),
+                    'r' => item.push('\r'),
+                    _ if width > 0 && i + width < chars.len() => {
+                        let hex: String = chars[i + 1..=i + width].iter().collect();
+                        if let Some(c) = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32)
+                        {
+                            item.push(c);
+                        }
+                        i += width;
+                    }
+                    c => item.push(c),
+                }
+            } else {
+                item.push(chars[i]);
+            }
+            i += 1;
+        }
+        out.push(item);
+        i += 1;
+    }
+    out
+}
+
 /// Percent-encodes as Python's `urllib.parse.quote(s)` (safe: letters, digits, `_.-~/`).
 pub fn url_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
@@ -205,6 +252,17 @@ mod tests {
             "['’', ' Jr', \"'\", ',']"
         );
         assert_eq!(list_repr::<&str>(&[]), "[]");
+    }
+
+    #[test]
+    fn list_reprs_parse_back() {
+        assert_eq!(
+            parse_list_repr(r#"[' regard', "'s", 'a\'b', '\n', '\x1a']"#),
+            [" regard", "'s", "a'b", "\n", "\u{1a}"]
+        );
+        assert!(parse_list_repr("[]").is_empty());
+        let odd = [" café", "\u{200b}x", "\u{f0000}", "it's \"q\"", "a\\b"];
+        assert_eq!(parse_list_repr(&list_repr(&odd)), odd);
     }
 
     #[test]

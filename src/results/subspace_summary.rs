@@ -1,4 +1,4 @@
-//! Folders that `subspace` wrote (`{figures}/{model}/{release}/{neat_sae_id}/pca_{ts}_subgraph_{sid}/`):
+//! Folders that `subspace` wrote (`{figures}/{model}/{release}/{neat_sae_id}/pca_{ts}_subgraph_{sid}[_n_batches_{N}_graphs_{id}]/`):
 //! `subspace.json` (one type, written by `subspace` and read back by other stages), the file
 //! names, and the custom prompts' CSV (see docs/formats.md, "One subspace in depth").
 

@@ -5,10 +5,12 @@
 //! the PCA of the reconstructions and of the decoder rows, picks representative points, clusters
 //! examples and latents (Ward), places the user's own prompts in the PC space, and writes data
 //! files, figures (PNG + interactive HTML) and a JSON summary into
-//! `{out}/{model}/{release}/{neat_sae_id}/pca_{ts}_subgraph_{sid}/`, published as a whole (see
+//! `{out}/{model}/{release}/{neat_sae_id}/pca_{ts}_subgraph_{sid}_n_batches_{N}_graphs_{id}/`
+//! (one folder per results folder and graphs set analysed), published as a whole (see
 //! docs/formats.md, "One subspace in depth").
 
 pub mod analysis;
+pub mod choose;
 pub mod figure;
 pub mod figures;
 pub mod points;
@@ -20,7 +22,8 @@ use crate::activations::{open_device, Encoder};
 use crate::config::{check_finite, check_name, PcaConfig, StageCommon};
 use crate::hub::Hub;
 use crate::io::atomic::write_bytes;
-use crate::io::pyfmt::threshold_tag;
+use crate::io::hash::sha256_file;
+use crate::io::pyfmt::{neat_sae_id, threshold_tag};
 use crate::results::layout::{check_creatable, sae_names_dir, sae_results_dir, GraphFiles};
 use crate::results::lock::FolderLock;
 use crate::results::node_table::{read_node_table, NodeRow};
@@ -51,8 +54,18 @@ pub struct SubspaceOptions {
     #[arg(long)]
     pub threshold: Option<f64>,
     /// The subgraph id (node table column subgraph_id).
-    #[arg(long)]
-    pub subgraph: i64,
+    #[arg(
+        long,
+        required_unless_present = "subgraph_of_token",
+        conflicts_with = "subgraph_of_token"
+    )]
+    pub subgraph: Option<i64>,
+    /// Choose the subgraph by a token instead (run `pca` first): among the subgraphs of 2+
+    /// latents that `pca` analysed, the one whose examples have the token most often (exactly,
+    /// leading space included, e.g. " first"); ties: the larger share of its examples, then
+    /// the lower id. Says which subgraph it picked and why.
+    #[arg(long, value_name = "TOKEN")]
+    pub subgraph_of_token: Option<String>,
     /// Batches of windows to search for examples (default: [processing]
     /// n_batches_reconstruction).
     #[arg(long)]
@@ -117,9 +130,52 @@ fn membership(rows: &[NodeRow], d_sae: usize) -> Membership {
     out
 }
 
-/// `pca_{ts}_subgraph_{sid}`: the subspace's folder name.
-pub fn folder_name(threshold: f64, sid: i64) -> String {
-    format!("pca_{}_subgraph_{sid}", threshold_tag(threshold))
+/// `pca_{ts}_subgraph_{sid}_n_batches_{N}_graphs_{id}`: the subspace's folder name, keyed by
+/// the results folder (`n_batches_{N}`) and the graphs set (`id`, from [`graphs_short_id`])
+/// whose subgraph it analysed, so that another results folder's subgraph of the same id never
+/// replaces it.
+pub fn folder_name(threshold: f64, sid: i64, n_batches: usize, graphs_id: &str) -> String {
+    format!(
+        "pca_{}_subgraph_{sid}_n_batches_{n_batches}_graphs_{graphs_id}",
+        threshold_tag(threshold)
+    )
+}
+
+/// Hex digits of the graphs set's id in a subspace folder name.
+const SHORT_ID: usize = 8;
+
+/// A short id of the graphs set: the start of its `set_id`, or, for graphs written without a
+/// saecooc manifest, of the node table's SHA-256.
+fn graphs_short_id(graphs: &PublishedSet, table: &Path) -> Result<String> {
+    let id = match graphs.set_id() {
+        Some(id) => id.to_string(),
+        None => sha256_file(table)?,
+    };
+    Ok(id.chars().take(SHORT_ID).collect())
+}
+
+/// The subgraph to analyse: `--subgraph`, or the one `--subgraph-of-token` picks from the
+/// `pca` results of the results folder `dir` (said on stderr unless quiet).
+fn chosen_subgraph(
+    options: &SubspaceOptions,
+    dir: &Path,
+    sae_id: &str,
+    threshold: f64,
+    graphs: &PublishedSet,
+    rows: &[NodeRow],
+) -> Result<i64> {
+    match (&options.subgraph_of_token, options.subgraph) {
+        (Some(token), _) => {
+            let neat = neat_sae_id(sae_id);
+            let choice = choose::subgraph_of_token(dir, &neat, threshold, graphs, rows, token)?;
+            if !options.common.quiet {
+                eprintln!("{}", choice.describe());
+            }
+            Ok(choice.chosen.subgraph)
+        }
+        (None, Some(sid)) => Ok(sid),
+        (None, None) => bail!("choose the subgraph with --subgraph or --subgraph-of-token"),
+    }
 }
 
 /// Runs `subspace`.
@@ -149,7 +205,8 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
     );
     let graphs = checked_graph_set(&dir, &table, quiet)?;
     let rows = read_node_table(&table)?;
-    let latents = subgraph_latents(&rows, options.subgraph, &table)?;
+    let sid = chosen_subgraph(options, &dir, &sae_id, threshold, &graphs, &rows)?;
+    let latents = subgraph_latents(&rows, sid, &table)?;
     let prompts = options
         .prompts
         .as_deref()
@@ -190,24 +247,16 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         device: &device,
         bar: crate::io::progress::bar(budget as u64, quiet, &sae_id, "batches"),
     };
-    pass.bar
-        .set_message(format!("subgraph {}", options.subgraph));
+    pass.bar.set_message(format!("subgraph {sid}"));
     let mut collections = vec![Examples::new(latents.clone())];
     let batches_read = gather_with_retry(&mut encoder, &sources, &mut collections, &pass)?;
     pass.bar.finish_and_clear();
     let examples = collections.remove(0);
     let (n, retried) = (examples.found(), examples.retried);
     points::check_points(&options.points, n)?;
-    let Some(mut a) = Analysis::new(
-        options.subgraph,
-        threshold,
-        examples,
-        d_in,
-        options.points.clone(),
-    ) else {
+    let Some(mut a) = Analysis::new(sid, threshold, examples, d_in, options.points.clone()) else {
         bail!(
-            "subgraph {} fired on {n} tokens in {batches_read} batches, too few for a PCA with {COMPONENTS} components: raise --batches",
-            options.subgraph
+            "subgraph {sid} fired on {n} tokens in {batches_read} batches, too few for a PCA with {COMPONENTS} components: raise --batches"
         );
     };
     a.decoder = decoder_pca(&encoder.sae.w_dec, d_in, &latents);
@@ -234,7 +283,12 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         a.prompts = Some(placed);
     }
 
-    let folder = folder_name(threshold, options.subgraph);
+    let folder = folder_name(
+        threshold,
+        sid,
+        config.generation.n_batches_generation,
+        &graphs_short_id(&graphs, &table)?,
+    );
     let staging = Staging::begin(
         &lock,
         "subspace",
@@ -275,7 +329,7 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         release: config.model.sae_release_short.clone(),
         sae_id: sae_id.clone(),
         activation_threshold: threshold,
-        subgraph_id: options.subgraph,
+        subgraph_id: sid,
         latents: latents.clone(),
         examples: n,
         batches_read,

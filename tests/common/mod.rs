@@ -179,8 +179,15 @@ prompts_per_batch = {prompts}
 /// cooc + graphs on the fixture; returns the results root.
 pub fn prepare(dir: &Path) -> (SynthPaths, PathBuf) {
     let p = fixture(dir);
+    let results = cooc_and_graphs(dir, &p, 6);
+    (p, results)
+}
+
+/// cooc + graphs on the fixture with `n_batches` (its own results folder, `n_batches_{N}`);
+/// returns the results root.
+pub fn cooc_and_graphs(dir: &Path, p: &SynthPaths, n_batches: usize) -> PathBuf {
     let analysis = "\n[analysis]\nmin_subgraph_size = 20\nmax_subgraph_size = 40\nskip_subgraph_plots = true\nskip_subgraph_pickles = true\n";
-    let (out, results) = run_cooc(dir, &config_text(&p, 6, analysis));
+    let (out, results) = run_cooc(dir, &config_text(p, n_batches, analysis));
     assert_ok(&out);
     let out = saecooc(&["--quiet", "graphs", "--config"])
         .arg(dir.join("run.toml"))
@@ -189,7 +196,7 @@ pub fn prepare(dir: &Path) -> (SynthPaths, PathBuf) {
         .output()
         .unwrap();
     assert_ok(&out);
-    (p, results)
+    results
 }
 
 /// A child process run to its end by [`run_with_peak_rss`].
