@@ -27,7 +27,7 @@ use crate::results::layout::{
     GraphFiles, GRAPHS_JSON,
 };
 use crate::results::lock::FolderLock;
-use crate::results::manifest::RUN_JSON;
+use crate::results::manifest::{check_counted_inputs, RUN_JSON};
 use crate::results::set::{recover, PublishedSet, SetRecord, Staging};
 use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
@@ -186,6 +186,7 @@ fn graph_sae(
         dir.display()
     );
     let jaccard_files = config_order(found, &sources.config.generation.activation_thresholds);
+    check_counted_inputs(dir, &cooc, || sources.reread(sae_id, None), "graphs")?;
     let latents = describe_latents(sources, sae_id)?;
     let upstream = cooc.set_id().unwrap_or("unchecked").to_string();
     let staging = Staging::begin(

@@ -21,7 +21,7 @@ use crate::results::set::{recover, SetRecord, Staging};
 use crate::sources::Sources;
 use crate::subgraph_pca::gather::{top_tokens_and_context, Examples, GatherSettings};
 use crate::subgraph_pca::pass::{gather_with_retry, Pass};
-use crate::subgraph_pca::{check_table_fits_sae, checked_graph_set, solver};
+use crate::subgraph_pca::{check_encoder_inputs, check_table_fits_sae, checked_graph_set, solver};
 use anyhow::{ensure, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -157,6 +157,7 @@ fn run_sae(
     let mut encoder = Encoder::load(sources, sae_id)?;
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
     check_table_fits_sae(&rows, &table, sae_id, d_sae)?;
+    check_encoder_inputs(&dir, sources, &encoder, sae_id, "pca")?;
     let settings = GatherSettings::of(p);
     let ids: Vec<(usize, i64)> = requests
         .iter()

@@ -4,9 +4,10 @@
 
 use crate::config::Config;
 use crate::data::WindowTokens;
-use crate::results::set::{Ownership, SetRecord};
+use crate::provenance::{input_name, mismatches, Reread};
+use crate::results::set::{Ownership, PublishedSet, SetRecord};
 use crate::sources::CentringRule;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -86,6 +87,66 @@ impl CoocManifest {
         serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not a saecooc cooc manifest", path.display()))
     }
+}
+
+impl CoocManifest {
+    /// Where the run read input `key` from (`sae`, `model`, `tokenizer`, `dataset`), as the
+    /// manifest records it (`merge` records only the config).
+    fn place_of(&self, key: &str) -> Option<String> {
+        let src = &self.config.source;
+        let model = || self.model.clone().or_else(|| src.model.clone());
+        match key {
+            "sae" => self
+                .sae
+                .as_ref()
+                .map(|s| s.source.clone())
+                .or_else(|| src.sae.clone()),
+            "model" => model(),
+            "tokenizer" => src.tokenizer.clone().or_else(model),
+            "dataset" => self.dataset.clone().or_else(|| src.dataset.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Refuses to let `stage` go on when an input it reads again (`now`: the SAE, model,
+/// tokenizer, dataset; fingerprinted by `now`) differs from what `cooc` counted in `dir`, as
+/// its run.json records (the cooc set `cooc`). A folder without a saecooc manifest is not
+/// checked (its note is printed where it is opened).
+pub fn check_counted_inputs(
+    dir: &Path,
+    cooc: &PublishedSet,
+    now: impl FnOnce() -> Result<Reread>,
+    stage: &str,
+) -> Result<()> {
+    let Some(record) = &cooc.record else {
+        return Ok(());
+    };
+    let now = now()?;
+    let found = mismatches(&record.inputs, &now.inputs);
+    if found.is_empty() {
+        return Ok(());
+    }
+    let manifest = CoocManifest::read(dir)?;
+    let unknown = || "(not recorded)".to_string();
+    let lines: Vec<String> = found
+        .iter()
+        .map(|m| {
+            format!(
+                "  {}: counted {} (fingerprint {}), now {} (fingerprint {})",
+                input_name(&m.key),
+                manifest.place_of(&m.key).unwrap_or_else(unknown),
+                m.counted,
+                now.places.get(&m.key).cloned().unwrap_or_else(unknown),
+                m.now
+            )
+        })
+        .collect();
+    bail!(
+        "`saecooc {stage}` would read other inputs than `saecooc cooc` counted in {} (its {RUN_JSON} records their fingerprints):\n{}\nrerun `saecooc cooc` with this config, or point the config's [source] at the inputs that were counted",
+        dir.display(),
+        lines.join("\n")
+    )
 }
 
 /// The SAE a run encoded with.

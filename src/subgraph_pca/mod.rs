@@ -6,11 +6,13 @@ pub mod gather;
 pub mod pass;
 pub mod solver;
 
+use crate::activations::Encoder;
 use crate::config::Processing;
 use crate::results::layout::GRAPHS_JSON;
-use crate::results::manifest::RUN_JSON;
+use crate::results::manifest::{check_counted_inputs, RUN_JSON};
 use crate::results::node_table::NodeRow;
 use crate::results::set::PublishedSet;
+use crate::sources::Sources;
 use anyhow::{bail, ensure, Result};
 use gather::GatherSettings;
 use std::path::Path;
@@ -29,6 +31,20 @@ pub fn checked_graph_set(dir: &Path, table: &Path, quiet: bool) -> Result<Publis
     graphs.check_built_from("cooc", &cooc, "saecooc graphs")?;
     graphs.verify(table)?;
     Ok(graphs)
+}
+
+/// Refuses to gather with an SAE, model, tokenizer or dataset other than those `cooc` counted
+/// in `dir` (`stage` names the command in the error).
+pub fn check_encoder_inputs(
+    dir: &Path,
+    sources: &Sources,
+    encoder: &Encoder,
+    sae_id: &str,
+    stage: &str,
+) -> Result<()> {
+    let cooc = PublishedSet::open(dir, "cooc", RUN_JSON)?;
+    let now = || sources.reread(sae_id, Some(&encoder.runner.dataset));
+    check_counted_inputs(dir, &cooc, now, stage)
 }
 
 /// Refuses a node table written for another SAE: one row per latent, every latent below

@@ -31,7 +31,9 @@ use crate::results::subspace_summary::{
 use crate::sources::Sources;
 use crate::subgraph_pca::gather::{Examples, GatherSettings};
 use crate::subgraph_pca::pass::{gather_with_retry, Pass};
-use crate::subgraph_pca::{check_table_fits_sae, checked_graph_set, COMPONENTS};
+use crate::subgraph_pca::{
+    check_encoder_inputs, check_table_fits_sae, checked_graph_set, COMPONENTS,
+};
 use analysis::{decoder_pca, Analysis};
 use anyhow::{bail, ensure, Context, Result};
 use figures::{Figures, Membership};
@@ -177,6 +179,7 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
     let mut encoder = Encoder::load(&sources, &sae_id)?;
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
     check_table_fits_sae(&rows, &table, &sae_id, d_sae)?;
+    check_encoder_inputs(&dir, &sources, &encoder, &sae_id, "subspace")?;
 
     let pass = Pass {
         budget,
