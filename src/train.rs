@@ -12,6 +12,7 @@ use crate::activations::ModelRunner;
 use crate::config::{check_finite, check_range, check_tensor_size, Config};
 use crate::hub::{Hub, Location};
 use crate::model::HookPoint;
+use crate::results::manifest::{RunInfo, RunStart};
 use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
@@ -33,7 +34,7 @@ pub enum TrainArchitecture {
 }
 
 /// What to train, and how.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TrainOptions {
     pub hook: String,
     pub d_sae: usize,
@@ -143,6 +144,8 @@ pub struct TrainReport {
     pub dead_latents: usize,
     pub seconds: f64,
     pub tokens_per_second: f64,
+    /// How, when and by which build the SAE was trained, with its settings.
+    pub run_info: Option<RunInfo>,
 }
 
 /// The trainable parameters.
@@ -279,6 +282,7 @@ fn loss_of(
 /// Trains an SAE on the config's model and dataset, writes it to `options.out`.
 pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<TrainReport> {
     let started = Instant::now();
+    let run_start = RunStart::now();
     options.validate()?;
     let hub = Hub::from_env(!options.quiet)?;
     let sources = Sources::new(config, &hub, device);
@@ -415,6 +419,10 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
         dead_latents: dead,
         seconds,
         tokens_per_second: trained as f64 / seconds,
+        run_info: Some(run_start.finish(serde_json::json!({
+            "config": config,
+            "options": options,
+        }))),
     };
     crate::io::atomic::write_bytes(
         &options.out.join("training.json"),

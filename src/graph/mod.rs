@@ -27,7 +27,7 @@ use crate::results::layout::{
     GraphFiles, GRAPHS_JSON,
 };
 use crate::results::lock::FolderLock;
-use crate::results::manifest::{check_counted_inputs, RUN_JSON};
+use crate::results::manifest::{check_counted_inputs, RunInfo, RunStart, RUN_JSON, VERSION};
 use crate::results::set::{recover, PublishedSet, SetRecord, Staging};
 use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 pub const SEARCH_TOLERANCE: f64 = 1e-3;
 
 /// Command-line options of a `graphs` run.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
 pub struct GraphOptions {
     #[command(flatten)]
     pub common: StageCommon,
@@ -77,6 +77,7 @@ struct GraphsManifest<'a> {
     version: &'static str,
     sae_id: &'a str,
     thresholds: &'a [ThresholdSummary],
+    run_info: RunInfo,
     #[serde(flatten)]
     set: &'a SetRecord,
 }
@@ -118,14 +119,8 @@ pub fn run(config: &Config, options: &GraphOptions) -> Result<Vec<GraphSummary>>
                     g.n_batches,
                 )
             });
-            graph_sae(
-                &sources,
-                &config.analysis,
-                &sae_id,
-                &dir,
-                options.common.quiet,
-            )
-            .with_context(|| format!("graphs for SAE {sae_id} failed"))
+            graph_sae(&sources, options, &sae_id, &dir)
+                .with_context(|| format!("graphs for SAE {sae_id} failed"))
         })
         .collect()
 }
@@ -161,11 +156,12 @@ fn config_order(found: Vec<(f64, PathBuf)>, config_thresholds: &[f64]) -> Vec<(f
 
 fn graph_sae(
     sources: &Sources,
-    analysis: &Analysis,
+    options: &GraphOptions,
     sae_id: &str,
     dir: &Path,
-    quiet: bool,
 ) -> Result<GraphSummary> {
+    let run_start = RunStart::now();
+    let (analysis, quiet) = (&sources.config.analysis, options.common.quiet);
     ensure!(
         dir.is_dir(),
         "results folder {} does not exist: run `saecooc cooc` with this config first, or point \
@@ -225,9 +221,15 @@ fn graph_sae(
     staging.publish(|set| {
         Ok(serde_json::to_vec_pretty(&GraphsManifest {
             tool: "saecooc",
-            version: env!("CARGO_PKG_VERSION"),
+            version: VERSION,
             sae_id,
             thresholds: &summaries,
+            run_info: run_start.finish(serde_json::json!({
+                "config": sources.config,
+                "options": options,
+                "sae_id": sae_id,
+                "results_dir": dir,
+            })),
             set,
         })?)
     })?;

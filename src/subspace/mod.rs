@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Command-line options of a `subspace` run.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args, serde::Serialize)]
 pub struct SubspaceOptions {
     #[command(flatten)]
     pub common: StageCommon,
@@ -127,6 +127,7 @@ pub fn folder_name(threshold: f64, sid: i64) -> String {
 /// Runs `subspace`.
 pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSummary> {
     let started = Instant::now();
+    let run_start = crate::results::manifest::RunStart::now();
     let quiet = options.common.quiet;
     let p = &config.processing;
     let sae_id = chosen_sae(config, options)?;
@@ -305,9 +306,18 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         subgraph_picture,
         folder: sae_figures.join(&folder),
         seconds: 0.0,
+        run_info: None,
         set: SetRecord::default(),
     };
     summary.seconds = started.elapsed().as_secs_f64();
+    summary.run_info = Some(run_start.finish(serde_json::json!({
+        "config": config,
+        "options": options,
+        "sae_id": sae_id,
+        "activation_threshold": threshold,
+        "batches": budget,
+        "results_dir": dir,
+    })));
     summary.set = staging.publish(|set| {
         let mut s = summary.clone();
         s.set = set.clone();
