@@ -4,7 +4,7 @@
 use crate::io::npy::NpyData;
 use crate::io::npz::read_npz;
 use crate::results::h5::PcaGroup;
-use crate::results::node_table::check_lists_each_latent;
+use crate::results::node_table::check_latent_ids;
 use anyhow::{bail, ensure, Context, Result};
 use polars::prelude::DataType;
 use std::collections::BTreeMap;
@@ -123,13 +123,12 @@ pub(super) fn read_nodes(path: &Path) -> Result<Vec<Node>> {
     Ok(out)
 }
 
-/// Refuses a node table that `pca` would refuse: not one row per latent of the thresholded
-/// matrix (`csr`, read from `csr_path`), a latent twice or out of range, or a non-finite
-/// `feature_activations`.
+/// Refuses a node table that `pca` would refuse: a latent twice or outside the thresholded
+/// matrix (`csr`, read from `csr_path`), or a non-finite `feature_activations`.
 pub(super) fn check_nodes(nodes: &[Node], table: &Path, csr: &Csr, csr_path: &Path) -> Result<()> {
     let ids: Vec<u32> = nodes.iter().map(|n| n.id).collect();
     let of = format!("thresholded matrix {}", csr_path.display());
-    check_lists_each_latent(&ids, table, csr.latents(), &of)?;
+    check_latent_ids(&ids, table, csr.latents(), &of)?;
     if let Some(n) = nodes.iter().find(|n| !n.activations.is_finite()) {
         bail!(
             "node table {}: feature_activations of latent {} is {}",

@@ -104,8 +104,7 @@ mod tests {
 }
 
 /// Refuses a node table (`table`, whose rows list `ids`) that does not list each latent of
-/// `of` (an SAE or matrix with `n_latents` latents) exactly once: computed for another SAE,
-/// or damaged.
+/// `of` (an SAE with `n_latents` latents) exactly once: computed for another SAE, or damaged.
 pub fn check_lists_each_latent(
     ids: &[u32],
     table: &Path,
@@ -118,6 +117,12 @@ pub fn check_lists_each_latent(
         table.display(),
         ids.len()
     );
+    check_latent_ids(ids, table, n_latents, of)
+}
+
+/// Refuses a node table (`table`, whose rows list `ids`) that lists a latent twice or one
+/// outside `of` (an SAE or matrix with `n_latents` latents).
+pub fn check_latent_ids(ids: &[u32], table: &Path, n_latents: usize, of: &str) -> Result<()> {
     let mut seen = vec![false; n_latents];
     for (row, &id) in ids.iter().enumerate() {
         let slot = seen.get_mut(id as usize).with_context(|| {
