@@ -177,6 +177,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_reread_inputs_that_were_recorded_and_differ_are_mismatches() {
+        let counted: Inputs = [("sae", "1"), ("model", "2"), ("settings", "3")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut now = Reread::default();
+        now.add("sae", "b/sae".into(), "9".into());
+        now.add("model", "a/model".into(), "2".into());
+        now.add("dataset", "c.txt".into(), "5".into());
+        assert_eq!(
+            mismatches(&counted, &now.inputs),
+            [Mismatch {
+                key: "sae".into(),
+                counted: "1".into(),
+                now: "9".into()
+            }]
+        );
+        assert_eq!(now.places["sae"], "b/sae");
+    }
+
+    #[test]
     fn changed_inputs_are_named() {
         let a: Inputs = [("sae", "1"), ("dataset", "2"), ("shard", "0/2")]
             .into_iter()
