@@ -78,31 +78,6 @@ pub fn read_node_table(path: &Path) -> Result<Vec<NodeRow>> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_originals_node_table_reads() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("src/graph/testdata/node_info_df_1_5_head.csv");
-        let rows = read_node_table(&path).unwrap();
-        assert_eq!(rows.len(), 4);
-        assert_eq!(
-            rows[3],
-            NodeRow {
-                node_id: 718,
-                subgraph_id: 1,
-                subgraph_size: 3
-            }
-        );
-        let err = read_node_table(Path::new("nope/node_info_df_1_5.csv"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("saecooc graphs"), "{err}");
-    }
-}
-
 /// Refuses a node table (`table`, whose rows list `ids`) that does not list each latent of
 /// `of` (an SAE with `n_latents` latents) exactly once: computed for another SAE, or damaged.
 pub fn check_lists_each_latent(
@@ -141,4 +116,29 @@ pub fn check_latent_ids(ids: &[u32], table: &Path, n_latents: usize, of: &str) -
         *slot = true;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_originals_node_table_reads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/graph/testdata/node_info_df_1_5_head.csv");
+        let rows = read_node_table(&path).unwrap();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(
+            rows[3],
+            NodeRow {
+                node_id: 718,
+                subgraph_id: 1,
+                subgraph_size: 3
+            }
+        );
+        let err = read_node_table(Path::new("nope/node_info_df_1_5.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("saecooc graphs"), "{err}");
+    }
 }
