@@ -232,7 +232,7 @@ pub struct Source {
 
 /// Command-line options shared by the stages that run on a config (`cooc`, `graphs`, `pca`),
 /// flattened into each stage's options.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
 pub struct StageCommon {
     /// Results folder, overriding [run] results_dir (default results/). For `graphs` it may
     /// also be one SAE's folder (the one holding its Jaccard files).

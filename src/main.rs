@@ -14,13 +14,21 @@ use saecooc::train::{self, TrainArchitecture, TrainOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `--version`: the version and the source commit of the build.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SAECOOC_GIT_COMMIT"),
+    ")"
+);
+
 /// Find interpretable subspaces in sparse autoencoders (SAEs) by latent co-occurrence.
 ///
 /// A Rust port of the pipeline of Clarke, Bhatnagar & Bloom (2024), "Compositionality and
 /// Ambiguity: Latent Co-occurrence and Interpretable Subspaces". Outputs keep the original's
 /// file names and formats so its notebooks and explorer app keep working.
 #[derive(Parser)]
-#[command(name = "saecooc", version, about, long_about)]
+#[command(name = "saecooc", version = VERSION, about, long_about)]
 struct Cli {
     /// Print nothing but errors (no progress bars, no summary).
     #[arg(short, long, global = true)]

@@ -36,25 +36,91 @@ pub struct InputSources<'a> {
 /// Fingerprints every input of a run; `shard` is `i/n` for a sharded run.
 pub fn fingerprint(sources: &InputSources, shard: Option<(usize, usize)>) -> Result<Inputs> {
     let mut inputs = Inputs::new();
-    inputs.insert("sae".into(), files_hash(&sources.sae_files, sha256_file)?);
-    let weights = |p: &Path| sampled_sha256(p, Sampling::WEIGHTS);
-    inputs.insert("model".into(), files_hash(&sources.model_files, weights)?);
-    let tokenizer = sources
-        .tokenizer
-        .to_string(false)
-        .map_err(|e| anyhow::anyhow!("cannot serialise the tokenizer: {e}"))?;
-    inputs.insert("tokenizer".into(), sha256_bytes(tokenizer.as_bytes()));
-    let dataset = if sources.dataset_files.is_empty() {
-        sha256_bytes(sources.dataset.as_bytes())
-    } else {
-        files_hash(&sources.dataset_files, |p| {
-            sampled_sha256(p, Sampling::TEXT)
-        })?
-    };
-    inputs.insert("dataset".into(), dataset);
+    inputs.insert("sae".into(), sae_fingerprint(&sources.sae_files)?);
+    inputs.insert("model".into(), model_fingerprint(&sources.model_files)?);
+    inputs.insert(
+        "tokenizer".into(),
+        tokenizer_fingerprint(sources.tokenizer)?,
+    );
+    inputs.insert(
+        "dataset".into(),
+        dataset_fingerprint(&sources.dataset_files, &sources.dataset)?,
+    );
     inputs.insert("settings".into(), sha256_bytes(sources.settings.as_bytes()));
     inputs.insert("shard".into(), shard_name(shard));
     Ok(inputs)
+}
+
+/// The `sae` fingerprint: SHA-256 of every SAE file.
+pub fn sae_fingerprint(files: &[PathBuf]) -> Result<String> {
+    files_hash(files, sha256_file)
+}
+
+/// The `model` fingerprint: config.json and weights, sampled.
+pub fn model_fingerprint(files: &[PathBuf]) -> Result<String> {
+    files_hash(files, |p| sampled_sha256(p, Sampling::WEIGHTS))
+}
+
+/// The `tokenizer` fingerprint: SHA-256 of its own JSON serialisation.
+pub fn tokenizer_fingerprint(tokenizer: &tokenizers::Tokenizer) -> Result<String> {
+    let json = tokenizer
+        .to_string(false)
+        .map_err(|e| anyhow::anyhow!("cannot serialise the tokenizer: {e}"))?;
+    Ok(sha256_bytes(json.as_bytes()))
+}
+
+/// The `dataset` fingerprint: the local `files` (sampled), or the name of a hub dataset.
+pub fn dataset_fingerprint(files: &[PathBuf], name: &str) -> Result<String> {
+    if files.is_empty() {
+        Ok(sha256_bytes(name.as_bytes()))
+    } else {
+        files_hash(files, |p| sampled_sha256(p, Sampling::TEXT))
+    }
+}
+
+/// Inputs a later stage reads again (a subset of `sae`, `model`, `tokenizer`, `dataset`),
+/// fingerprinted as `cooc` fingerprints them, with where each was read from now.
+#[derive(Debug, Clone, Default)]
+pub struct Reread {
+    pub inputs: Inputs,
+    /// Input name → the path or hub location read now.
+    pub places: BTreeMap<String, String>,
+}
+
+impl Reread {
+    /// Records input `key` read from `place` with `fingerprint`.
+    pub fn add(&mut self, key: &str, place: String, fingerprint: String) {
+        self.inputs.insert(key.to_string(), fingerprint);
+        self.places.insert(key.to_string(), place);
+    }
+}
+
+/// One input a later stage re-reads that differs from what was counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub key: String,
+    pub counted: String,
+    pub now: String,
+}
+
+/// The inputs of `now` whose fingerprints differ from those recorded in `counted` (inputs
+/// that `counted` does not record are not compared).
+pub fn mismatches(counted: &Inputs, now: &Inputs) -> Vec<Mismatch> {
+    now.iter()
+        .filter_map(|(k, v)| {
+            let c = counted.get(k)?;
+            (c != v).then(|| Mismatch {
+                key: k.clone(),
+                counted: c.clone(),
+                now: v.clone(),
+            })
+        })
+        .collect()
+}
+
+/// What input `key` is, for messages (`the SAE (its weights or cfg.json)`, ...).
+pub fn input_name(key: &str) -> &str {
+    describe(key)
 }
 
 /// `i/n`, or `none` for an unsharded run.
@@ -109,6 +175,27 @@ pub fn changed(saved: &Inputs, now: &Inputs) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_reread_inputs_that_were_recorded_and_differ_are_mismatches() {
+        let counted: Inputs = [("sae", "1"), ("model", "2"), ("settings", "3")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut now = Reread::default();
+        now.add("sae", "b/sae".into(), "9".into());
+        now.add("model", "a/model".into(), "2".into());
+        now.add("dataset", "c.txt".into(), "5".into());
+        assert_eq!(
+            mismatches(&counted, &now.inputs),
+            [Mismatch {
+                key: "sae".into(),
+                counted: "1".into(),
+                now: "9".into()
+            }]
+        );
+        assert_eq!(now.places["sae"], "b/sae");
+    }
 
     #[test]
     fn changed_inputs_are_named() {

@@ -6,6 +6,7 @@
 use crate::config::Config;
 use crate::hub::{Hub, Location};
 use crate::model::{self, HookPoint, ModelFiles};
+use crate::provenance::Reread;
 use crate::registry;
 use crate::sae::{Sae, SaeDefaults, SaeFiles};
 use anyhow::{bail, ensure, Context, Result};
@@ -161,10 +162,7 @@ impl<'a> Sources<'a> {
         dataset: &Location,
         dataset_files: Vec<std::path::PathBuf>,
     ) -> Result<crate::provenance::InputSources<'t>> {
-        let sae_files = match self.resolve_sae(sae_id)?.0 {
-            SaeFiles::SaeLens { cfg, weights } => vec![cfg, weights],
-            SaeFiles::GemmaScope { params } => vec![params],
-        };
+        let sae_files = self.sae_file_list(sae_id)?;
         let model = ModelFiles::resolve(&self.model_location()?, self.hub)?;
         Ok(crate::provenance::InputSources {
             sae_files,
@@ -174,6 +172,59 @@ impl<'a> Sources<'a> {
             dataset: dataset.describe(),
             settings: crate::provenance::settings_text(self.config, sae_id)?,
         })
+    }
+
+    /// The files of the SAE `sae_id`, as fingerprinted.
+    fn sae_file_list(&self, sae_id: &str) -> Result<Vec<std::path::PathBuf>> {
+        Ok(match self.resolve_sae(sae_id)?.0 {
+            SaeFiles::SaeLens { cfg, weights } => vec![cfg, weights],
+            SaeFiles::GemmaScope { params } => vec![params],
+        })
+    }
+
+    /// Fingerprints of what a stage after `cooc` reads again for `sae_id`: the SAE, the model,
+    /// the tokenizer and, when given, the dataset at `dataset` (see
+    /// `results::manifest::check_counted_inputs`).
+    pub fn reread(&self, sae_id: &str, dataset: Option<&Location>) -> Result<Reread> {
+        use crate::provenance as p;
+        let mut reread = Reread::default();
+        let sae_files = self.sae_file_list(sae_id)?;
+        let sae_place = sae_files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        reread.add("sae", sae_place, p::sae_fingerprint(&sae_files)?);
+        let model = ModelFiles::resolve(&self.model_location()?, self.hub)?;
+        let model_files: Vec<_> = std::iter::once(model.config).chain(model.weights).collect();
+        reread.add("model", model.source, p::model_fingerprint(&model_files)?);
+        reread.add(
+            "tokenizer",
+            self.tokenizer_location()?.describe(),
+            p::tokenizer_fingerprint(&self.load_tokenizer()?)?,
+        );
+        if let Some(dataset) = dataset {
+            let files = match dataset {
+                Location::Local(_) => {
+                    let src = &self.config.source;
+                    crate::data::Documents::open(
+                        dataset,
+                        self.hub,
+                        src.text_field.as_deref().unwrap_or("text"),
+                        src.dataset_files.as_deref(),
+                    )?
+                    .local_files()
+                }
+                Location::Hub { .. } => Vec::new(),
+            };
+            let name = dataset.describe();
+            reread.add(
+                "dataset",
+                name.clone(),
+                p::dataset_fingerprint(&files, &name)?,
+            );
+        }
+        Ok(reread)
     }
 
     /// Where the model comes from.

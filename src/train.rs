@@ -12,6 +12,7 @@ use crate::activations::ModelRunner;
 use crate::config::{check_finite, check_range, check_tensor_size, Config};
 use crate::hub::{Hub, Location};
 use crate::model::HookPoint;
+use crate::results::manifest::{RunInfo, RunStart};
 use crate::results::out_folder::{OutFolder, OUT_MANIFEST};
 use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
@@ -34,7 +35,7 @@ pub enum TrainArchitecture {
 }
 
 /// What to train, and how.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TrainOptions {
     pub hook: String,
     pub d_sae: usize,
@@ -144,6 +145,8 @@ pub struct TrainReport {
     pub dead_latents: usize,
     pub seconds: f64,
     pub tokens_per_second: f64,
+    /// How, when and by which build the SAE was trained, with its settings.
+    pub run_info: Option<RunInfo>,
 }
 
 /// The trainable parameters.
@@ -285,6 +288,7 @@ const TRAINED_FILES: [&str; 3] = ["cfg.json", "sae_weights.safetensors", "traini
 /// [`crate::results::out_folder`]).
 pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<TrainReport> {
     let started = Instant::now();
+    let run_start = RunStart::now();
     options.validate()?;
     // Before any work: an --out folder holding an SAE that saecooc did not train is refused.
     let mut out = OutFolder::open(&options.out, OUT_MANIFEST, "train-sae", &[])?;
@@ -425,6 +429,10 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
         dead_latents: dead,
         seconds,
         tokens_per_second: trained as f64 / seconds,
+        run_info: Some(run_start.finish(serde_json::json!({
+            "config": config,
+            "options": options,
+        }))),
     };
     crate::io::atomic::write_bytes(
         &options.out.join("training.json"),

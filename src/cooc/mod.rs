@@ -22,7 +22,9 @@ use crate::pairs::triangle;
 use crate::pairs::{CoocCounts, Storage};
 use crate::results::layout::{check_creatable, sae_results_dir};
 use crate::results::manifest::RUN_JSON;
-use crate::results::manifest::{cooc_ownership, BatchRule, CoocManifest, SaeInfo, Timings};
+use crate::results::manifest::{
+    cooc_ownership, BatchRule, CoocManifest, RunStart, SaeInfo, Timings, VERSION,
+};
 use crate::results::set::Staging;
 use crate::sae::{encode_slices, threshold_cut};
 use crate::sources::Sources;
@@ -36,7 +38,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Command-line options of a `cooc` run.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
 pub struct CoocOptions {
     #[command(flatten)]
     pub common: StageCommon,
@@ -94,6 +96,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     let (config, device) = (sources.config, sources.device);
     let g = &config.generation;
     let started = Instant::now();
+    let run_start = RunStart::now();
     let mut timings = Timings::default();
     let results_root = options.common.results_root(&config.run);
     let out_dir = sae_results_dir(
@@ -306,7 +309,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     let tokens_per_second = counted as f64 / processing.max(1e-9);
     let manifest = CoocManifest {
         tool: "saecooc".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
+        version: VERSION.into(),
         sae_id: sae_id.to_string(),
         shards: None,
         model: Some(inputs.runner.model_source.clone()),
@@ -335,6 +338,11 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         elapsed_s: Some(elapsed),
         tokens_per_second: Some(tokens_per_second),
         config: config.clone(),
+        run_info: Some(run_start.finish(serde_json::json!({
+            "config": config,
+            "options": options,
+            "sae_id": sae_id,
+        }))),
         set: Default::default(),
     };
     staging.publish(|record| manifest.to_json(record))?;

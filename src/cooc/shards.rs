@@ -10,13 +10,15 @@ use crate::pairs::CoocCounts;
 use crate::provenance::{changed, settings_text, shard_name, Inputs};
 use crate::results::layout::sae_results_dir;
 use crate::results::lock::FolderLock;
-use crate::results::manifest::{cooc_ownership, BatchRule, CoocManifest, RUN_JSON};
+use crate::results::manifest::{
+    cooc_ownership, BatchRule, CoocManifest, RunStart, RUN_JSON, VERSION,
+};
 use crate::results::set::{recover, remove_dead_partials, Staging};
 use anyhow::{ensure, Result};
 use std::path::{Path, PathBuf};
 
 /// One share of a sharded run: windows `w` with `w mod count == index`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Shard {
     pub index: usize,
     pub count: usize,
@@ -135,6 +137,7 @@ pub fn merge(
     replace: bool,
 ) -> Result<Vec<RunSummary>> {
     ensure!(shards > 0, "--shards must be at least 1");
+    let run_start = RunStart::now();
     let g = &config.generation;
     let root = results_dir.unwrap_or_else(|| config.run.results_dir.clone());
     let mut out = Vec::new();
@@ -194,7 +197,7 @@ pub fn merge(
         let thresholds = kept.carry(&mut staging, counted)?;
         let manifest = CoocManifest {
             tool: "saecooc".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: VERSION.into(),
             sae_id: sae_id.clone(),
             shards: Some(shards),
             model: None,
@@ -214,6 +217,12 @@ pub fn merge(
             elapsed_s: None,
             tokens_per_second: None,
             config: config.clone(),
+            run_info: Some(run_start.finish(serde_json::json!({
+                "config": config,
+                "results_dir": root,
+                "shards": shards,
+                "sae_id": sae_id,
+            }))),
             set: Default::default(),
         };
         staging.publish(|record| manifest.to_json(record))?;

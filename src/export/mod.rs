@@ -22,7 +22,7 @@ use crate::results::h5::{read_pca_file, PcaGroup};
 use crate::results::layout::{
     find_sae_folders, pca_dir_name, pca_manifest, SaeFolder, GRAPHS_JSON,
 };
-use crate::results::manifest::RUN_JSON;
+use crate::results::manifest::{RunStart, COMMIT, RUN_JSON, VERSION};
 use crate::results::set::PublishedSet;
 use anyhow::{ensure, Context, Result};
 use runs::{choose_runs, ExportRun};
@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 use site::SiteWriter;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use tables::{read_csr, read_nodes, subgraph_edges, Csr, Node};
+use tables::{check_group, check_nodes, read_csr, read_nodes, subgraph_edges, Csr, Node};
 
 const APP_HTML: &str = include_str!("app.html");
 
@@ -176,6 +176,7 @@ fn read_tables(folder: &SaeFolder, graphs: &PublishedSet, pca_dir: &Path) -> Res
         .join(format!("sparse_thresholded_matrix_{threshold}.npz"));
     graphs.verify(&csr_path)?;
     let csr = read_csr(&csr_path)?;
+    check_nodes(&nodes, &table, &csr, &csr_path)?;
     Ok(SaeTables {
         nodes,
         csr,
@@ -202,6 +203,11 @@ fn export_run(
         let mut labels = Vec::new();
         for group in read_pca_file(&file.paths)? {
             let members = groups.get(&group.subgraph_id).cloned().unwrap_or_default();
+            check_group(&group, &members, csr).with_context(|| {
+                let names: Vec<String> =
+                    file.paths.iter().map(|p| p.display().to_string()).collect();
+                format!("{} [subgraph_{}]", names.join(" + "), group.subgraph_id)
+            })?;
             let data = subgraph_json(&group, &members, csr);
             let rel = format!("{dir}/{}.js", group.subgraph_id);
             site.write_call(
@@ -339,6 +345,7 @@ pub fn run(
     out: &Path,
     views: &[RecommendedView],
 ) -> Result<ExportSummary> {
+    let run_start = RunStart::now();
     let folders: Vec<SaeFolder> = find_sae_folders(results)?
         .into_iter()
         .filter(|f| f.dir.join("dataframes").is_dir())
@@ -367,7 +374,13 @@ pub fn run(
         "saes": entries,
         "subspaces": subspace_entries,
         "recommended": views,
-        "generated_by": format!("saecooc {}", env!("CARGO_PKG_VERSION")),
+        "generated_by": format!("saecooc {VERSION} ({COMMIT})"),
+        "run_info": run_start.finish(json!({
+            "results_dir": results,
+            "figures_dir": figures,
+            "out": out,
+            "recommended_views": views,
+        })),
     });
     site.write_call("index.js", "index", "", &index)?;
     let (files, bytes) = (site.files + 1, site.bytes + APP_HTML.len() as u64);

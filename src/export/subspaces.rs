@@ -6,7 +6,7 @@
 
 use super::site::SiteWriter;
 use super::subgraph_json;
-use super::tables::{read_csr, read_nodes, Csr, Node};
+use super::tables::{check_group, check_nodes, read_csr, read_nodes, Csr, Node};
 use crate::io::pyfmt::{neat_sae_id, threshold_tag};
 use crate::results::h5::read_pca_file;
 use crate::results::layout::{site_key, SaeFolder, GRAPHS_JSON};
@@ -138,7 +138,9 @@ fn graph_inputs(s: &SubspaceFolder, saes: &[SaeFolder]) -> Result<(Vec<Node>, Cs
             "sparse_thresholded_matrix_{}.npz",
             threshold_tag(s.summary.activation_threshold)
         ));
-    Ok((members, read_csr(&csr_path)?))
+    let csr = read_csr(&csr_path)?;
+    check_nodes(&nodes, &table, &csr, &csr_path)?;
+    Ok((members, csr))
 }
 
 /// Appends the prompts' rows to the points (after the examples), with `prompt_line` (null for
@@ -241,6 +243,8 @@ fn export_subspace(site: &mut SiteWriter, s: &SubspaceFolder, saes: &[SaeFolder]
     };
     let (members, csr) = graph_inputs(s, saes)?;
     let member_refs: Vec<&Node> = members.iter().collect();
+    check_group(group, &member_refs, &csr)
+        .with_context(|| format!("{} [subgraph_{}]", s.h5().display(), m.subgraph_id))?;
     let mut data = subgraph_json(group, &member_refs, &csr);
     let examples = group.pcs.len() / 3;
     let prompt_rows = if m.prompts.is_some() && s.prompts_csv().is_file() {

@@ -5,7 +5,9 @@ use crate::io::html::web_link;
 use crate::io::npy::NpyData;
 use crate::io::npz::read_npz;
 use crate::io::pyfmt::parse_list_repr;
-use anyhow::{ensure, Context, Result};
+use crate::results::h5::PcaGroup;
+use crate::results::node_table::check_latent_ids;
+use anyhow::{bail, ensure, Context, Result};
 use polars::prelude::DataType;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -116,6 +118,34 @@ fn dashboard_links(
     links
 }
 
+/// Refuses a node table that `pca` would refuse: a latent twice or outside the thresholded
+/// matrix (`csr`, read from `csr_path`), or a non-finite `feature_activations`.
+pub(super) fn check_nodes(nodes: &[Node], table: &Path, csr: &Csr, csr_path: &Path) -> Result<()> {
+    let ids: Vec<u32> = nodes.iter().map(|n| n.id).collect();
+    let of = format!("thresholded matrix {}", csr_path.display());
+    check_latent_ids(&ids, table, csr.latents(), &of)?;
+    if let Some(n) = nodes.iter().find(|n| !n.activations.is_finite()) {
+        bail!(
+            "node table {}: feature_activations of latent {} is {}",
+            table.display(),
+            n.id,
+            n.activations
+        );
+    }
+    Ok(())
+}
+
+/// Refuses an h5 group whose subgraph the node table does not have (`members` empty), or
+/// whose columns and latents do not fit it.
+pub(super) fn check_group(group: &PcaGroup, members: &[&Node], csr: &Csr) -> Result<()> {
+    ensure!(
+        !members.is_empty(),
+        "subgraph {} is not in the node table",
+        group.subgraph_id
+    );
+    group.check_fits(members.len(), csr.latents())
+}
+
 /// The thresholded edges among `nodes` (from the scipy CSR file), as (a, b, weight) positions;
 /// latents outside the matrix have no edges.
 pub(super) fn subgraph_edges(csr: &Csr, nodes: &[u32]) -> Vec<(usize, usize, f32)> {
@@ -155,6 +185,13 @@ fn ints(d: &NpyData) -> Vec<i64> {
     }
 }
 
+impl Csr {
+    /// Latents (rows) of the matrix.
+    pub(super) fn latents(&self) -> usize {
+        self.indptr.len().saturating_sub(1)
+    }
+}
+
 pub(super) fn read_csr(path: &Path) -> Result<Csr> {
     let arrays: BTreeMap<String, crate::io::npy::NpyArray> = read_npz(path)?.into_iter().collect();
     let get = |k: &str| {
@@ -171,10 +208,12 @@ pub(super) fn read_csr(path: &Path) -> Result<Csr> {
         && csr.indptr.windows(2).all(|w| w[0] <= w[1])
         && csr.indptr.last().copied() == Some(csr.indices.len() as i64)
         && csr.indices.len() == csr.data.len();
+    let n = csr.latents() as i64;
+    let rows_ok = rows_ok && csr.indices.iter().all(|&i| (0..n).contains(&i));
     ensure!(
         rows_ok,
         "{} is not a valid CSR matrix (indptr must rise from 0 to the number of indices, and \
-         indices and data must have the same length)",
+         indices and data must have the same length, every index a row)",
         path.display()
     );
     Ok(csr)

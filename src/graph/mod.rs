@@ -27,7 +27,7 @@ use crate::results::layout::{
     GraphFiles, GRAPHS_JSON,
 };
 use crate::results::lock::FolderLock;
-use crate::results::manifest::RUN_JSON;
+use crate::results::manifest::{check_counted_inputs, RunInfo, RunStart, RUN_JSON, VERSION};
 use crate::results::set::{recover, PublishedSet, SetRecord, Staging};
 use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 pub const SEARCH_TOLERANCE: f64 = 1e-3;
 
 /// Command-line options of a `graphs` run.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
 pub struct GraphOptions {
     #[command(flatten)]
     pub common: StageCommon,
@@ -81,6 +81,7 @@ struct GraphsManifest<'a> {
     version: &'static str,
     sae_id: &'a str,
     thresholds: &'a [ThresholdSummary],
+    run_info: RunInfo,
     #[serde(flatten)]
     set: &'a SetRecord,
 }
@@ -122,7 +123,7 @@ pub fn run(config: &Config, options: &GraphOptions) -> Result<Vec<GraphSummary>>
                     g.n_batches,
                 )
             });
-            graph_sae(&sources, &config.analysis, &sae_id, &dir, options)
+            graph_sae(&sources, options, &sae_id, &dir)
                 .with_context(|| format!("graphs for SAE {sae_id} failed"))
         })
         .collect()
@@ -159,12 +160,12 @@ fn config_order(found: Vec<(f64, PathBuf)>, config_thresholds: &[f64]) -> Vec<(f
 
 fn graph_sae(
     sources: &Sources,
-    analysis: &Analysis,
+    options: &GraphOptions,
     sae_id: &str,
     dir: &Path,
-    options: &GraphOptions,
 ) -> Result<GraphSummary> {
-    let quiet = options.common.quiet;
+    let run_start = RunStart::now();
+    let (analysis, quiet) = (&sources.config.analysis, options.common.quiet);
     ensure!(
         dir.is_dir(),
         "results folder {} does not exist: run `saecooc cooc` with this config first, or point \
@@ -187,6 +188,7 @@ fn graph_sae(
     let jaccard_files = config_order(found, &sources.config.generation.activation_thresholds);
     let thresholds: Vec<f64> = jaccard_files.iter().map(|(t, _)| *t).collect();
     check_no_threshold_dropped(dir, &thresholds, options.replace)?;
+    check_counted_inputs(dir, &cooc, || sources.reread(sae_id, None), "graphs")?;
     let latents = describe_latents(sources, sae_id)?;
     // What was read of the cooc set, file by file: a graphs set stays valid while cooc only
     // adds thresholds.
@@ -230,9 +232,15 @@ fn graph_sae(
     staging.publish(|set| {
         Ok(serde_json::to_vec_pretty(&GraphsManifest {
             tool: "saecooc",
-            version: env!("CARGO_PKG_VERSION"),
+            version: VERSION,
             sae_id,
             thresholds: &summaries,
+            run_info: run_start.finish(serde_json::json!({
+                "config": sources.config,
+                "options": options,
+                "sae_id": sae_id,
+                "results_dir": dir,
+            })),
             set,
         })?)
     })?;

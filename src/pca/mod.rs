@@ -16,12 +16,13 @@ use crate::io::pyfmt::{neat_sae_id, threshold_tag};
 use crate::results::h5::{h5_file_name, write_split, SubgraphOutput};
 use crate::results::layout::{pca_dir_name, pca_manifest, pca_ownership, sae_results_dir};
 use crate::results::lock::FolderLock;
+use crate::results::manifest::{RunInfo, RunStart};
 use crate::results::node_table::{read_node_table, NodeRow};
 use crate::results::set::{recover, SetRecord, Staging};
 use crate::sources::Sources;
 use crate::subgraph_pca::gather::{top_tokens_and_context, Examples, GatherSettings};
 use crate::subgraph_pca::pass::{gather_with_retry, Pass};
-use crate::subgraph_pca::{check_table_fits_sae, checked_graph_set, solver};
+use crate::subgraph_pca::{check_encoder_inputs, check_table_fits_sae, checked_graph_set, solver};
 use anyhow::{ensure, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -32,7 +33,7 @@ use std::time::Instant;
 pub use crate::subgraph_pca::COMPONENTS;
 
 /// Command-line options of a `pca` run.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
 pub struct PcaOptions {
     #[command(flatten)]
     pub common: StageCommon,
@@ -61,6 +62,8 @@ pub struct PcaSummary {
     pub batches_read: u64,
     pub seconds: f64,
     pub subgraphs: Vec<SubgraphReport>,
+    /// How, when and by which build the run was made.
+    pub run_info: Option<RunInfo>,
     /// The set's files with sizes and SHA-256, and the graphs set it was computed from.
     #[serde(flatten)]
     pub set: SetRecord,
@@ -123,6 +126,7 @@ fn run_sae(
     sae_id: &str,
 ) -> Result<PcaSummary> {
     let started = Instant::now();
+    let run_start = RunStart::now();
     if let Some(mb) = options.split_mb {
         crate::config::check_finite("--split-mb", mb, (Bound::Excluded(0.0), Bound::Unbounded))?;
     }
@@ -157,6 +161,7 @@ fn run_sae(
     let mut encoder = Encoder::load(sources, sae_id)?;
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
     check_table_fits_sae(&rows, &table, sae_id, d_sae)?;
+    check_encoder_inputs(&dir, sources, &encoder, sae_id, "pca")?;
     let settings = GatherSettings::of(p);
     let ids: Vec<(usize, i64)> = requests
         .iter()
@@ -295,8 +300,15 @@ fn run_sae(
         batches_read,
         seconds: started.elapsed().as_secs_f64(),
         subgraphs: reports,
+        run_info: None,
         set: SetRecord::default(),
     };
+    summary.run_info = Some(run_start.finish(serde_json::json!({
+        "config": config,
+        "options": options,
+        "sae_id": sae_id,
+        "results_dir": dir,
+    })));
     summary.set = staging.publish(|set| {
         let mut s = summary.clone();
         s.set = set.clone();

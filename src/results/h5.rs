@@ -9,7 +9,7 @@
 
 use crate::config::SaveOptions;
 use crate::io::pyfmt::str_repr;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use hdf5::types::TypeDescriptor;
 use hdf5::{Dataset, File, Group};
 use std::collections::BTreeMap;
@@ -447,19 +447,42 @@ fn read_group(g: &Group, sid: i64) -> Result<PcaGroup> {
     let pca = g
         .group(PCA_DF)
         .with_context(|| format!("{} has no {PCA_DF}", g.name()))?;
+    let tokens = read_strings(&pca.dataset(PCA_TOKENS)?)?;
+    let n = tokens.len();
     let [pc1, pc2, pc3] = [
         read_floats(&pca, PC_COLUMNS[0])?,
         read_floats(&pca, PC_COLUMNS[1])?,
         read_floats(&pca, PC_COLUMNS[2])?,
     ];
-    let pcs = (0..pc1.len())
-        .flat_map(|i| [pc1[i], pc2[i], pc3[i]])
-        .collect();
+    for (name, column) in PC_COLUMNS.iter().zip([&pc1, &pc2, &pc3]) {
+        check_rows(&format!("{PCA_DF}/{name}"), column.len(), 1, n)?;
+        check_finite(&format!("{PCA_DF}/{name}"), column)?;
+    }
+    let pcs = (0..n).flat_map(|i| [pc1[i], pc2[i], pc3[i]]).collect();
+    let contexts = read_strings(&pca.dataset(PCA_CONTEXT)?)?;
+    check_rows(&format!("{PCA_DF}/{PCA_CONTEXT}"), contexts.len(), 1, n)?;
     let info = read_floats(g, MAX_FEATURE_INFO)?;
+    check_rows(MAX_FEATURE_INFO, info.len(), 3, n)?;
+    check_finite(MAX_FEATURE_INFO, &info)?;
     let max_latent = info
         .chunks_exact(3)
-        .map(|r| if r[2] > 0.5 { r[1] as i64 } else { -1 })
-        .collect();
+        .enumerate()
+        .map(|(row, r)| {
+            ensure!(
+                r[1] >= 0.0 && r[1].fract() == 0.0,
+                "{MAX_FEATURE_INFO}[{row}, 1] is {}, not a latent index",
+                r[1]
+            );
+            Ok(if r[2] > 0.5 { r[1] as i64 } else { -1 })
+        })
+        .collect::<Result<_>>()?;
+    let graph_acts = read_floats(g, GRAPH_FEATURE_ACTS)?;
+    ensure!(
+        graph_acts.len() % n.max(1) == 0 && (n > 0 || graph_acts.is_empty()),
+        "{GRAPH_FEATURE_ACTS} has {} values, not a whole number of rows for the {n} examples of {PCA_DF}/{PCA_TOKENS}",
+        graph_acts.len()
+    );
+    check_finite(GRAPH_FEATURE_ACTS, &graph_acts)?;
     let text = |name: &str| -> Result<Vec<String>> {
         match g.dataset(name) {
             Ok(ds) => read_strings(&ds),
@@ -469,13 +492,55 @@ fn read_group(g: &Group, sid: i64) -> Result<PcaGroup> {
     Ok(PcaGroup {
         subgraph_id: sid,
         pcs,
-        tokens: read_strings(&pca.dataset(PCA_TOKENS)?)?,
-        contexts: read_strings(&pca.dataset(PCA_CONTEXT)?)?,
+        tokens,
+        contexts,
         max_latent,
-        graph_acts: read_floats(g, GRAPH_FEATURE_ACTS)?,
+        graph_acts,
         top_3_tokens: text(TOP_3_TOKENS)?,
         example_context: text(EXAMPLE_CONTEXT)?.concat(),
     })
+}
+
+/// Refuses a dataset `name` of `len` values that is not `width` values for each of the `n`
+/// examples (the rows of `pca_df/tokens`).
+fn check_rows(name: &str, len: usize, width: usize, n: usize) -> Result<()> {
+    ensure!(
+        len == n * width,
+        "{name} has {len} values but {PCA_DF}/{PCA_TOKENS} has {n} examples ({} expected)",
+        n * width
+    );
+    Ok(())
+}
+
+/// Refuses a float dataset `name` holding NaN or infinity, naming the first.
+fn check_finite(name: &str, values: &[Float]) -> Result<()> {
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        bail!("{name} holds {} at flat index {i}", values[i]);
+    }
+    Ok(())
+}
+
+impl PcaGroup {
+    /// Examples (points) of the group.
+    pub fn examples(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Refuses a group whose activation columns are not the `n_latents` latents its subgraph
+    /// has in the node table, or whose max-activating latents are outside `d_sae`.
+    pub fn check_fits(&self, n_latents: usize, d_sae: usize) -> Result<()> {
+        let n = self.examples();
+        ensure!(
+            n == 0 || self.graph_acts.len() == n * n_latents,
+            "{GRAPH_FEATURE_ACTS} has {} columns but subgraph {} has {n_latents} latents in the node table",
+            self.graph_acts.len() / n.max(1),
+            self.subgraph_id
+        );
+        if let Some(bad) = self.max_latent.iter().find(|&&l| l >= d_sae as i64) {
+            bail!("{MAX_FEATURE_INFO} names latent {bad}, but the SAE has {d_sae} latents");
+        }
+        Ok(())
+    }
 }
 
 /// Every subgraph group of a size's file(s), by id.

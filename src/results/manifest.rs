@@ -4,9 +4,10 @@
 
 use crate::config::Config;
 use crate::data::WindowTokens;
-use crate::results::set::{Ownership, SetRecord};
+use crate::provenance::{input_name, mismatches, Reread};
+use crate::results::set::{Ownership, PublishedSet, SetRecord};
 use crate::sources::CentringRule;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -56,9 +57,84 @@ pub struct CoocManifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_second: Option<f64>,
     pub config: Config,
+    /// How, when and by which build the run was made (absent in older manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_info: Option<RunInfo>,
     /// The set's files with sizes and SHA-256, and the fingerprints of its inputs.
     #[serde(flatten)]
     pub set: SetRecord,
+}
+
+/// The saecooc version (`Cargo.toml`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The source commit this binary was built from (`{sha}` or `{sha}-dirty`; `unknown` outside a
+/// git checkout; `SAECOOC_GIT_COMMIT` at build time overrides it), set by build.rs.
+pub const COMMIT: &str = env!("SAECOOC_GIT_COMMIT");
+
+/// How, when and by which build a stage ran: recorded as `run_info` in every manifest saecooc
+/// writes. It is not part of a set's id, so reruns with the same inputs keep their set ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub version: String,
+    /// See [`COMMIT`].
+    pub commit: String,
+    /// The command line (argv, lossily UTF-8).
+    pub command_line: Vec<String>,
+    /// UTC, RFC 3339 (`2026-01-02T03:04:05Z`).
+    pub started: String,
+    pub finished: String,
+    /// The stage's full effective settings: its config and command-line options, and the
+    /// values it derived from them.
+    pub settings: serde_json::Value,
+}
+
+/// A stage's start, for its [`RunInfo`].
+#[derive(Debug, Clone, Copy)]
+pub struct RunStart(std::time::SystemTime);
+
+impl RunStart {
+    /// Now.
+    pub fn now() -> Self {
+        Self(std::time::SystemTime::now())
+    }
+
+    /// The run's record, finished now, with its `settings`.
+    pub fn finish(&self, settings: serde_json::Value) -> RunInfo {
+        RunInfo {
+            version: VERSION.to_string(),
+            commit: COMMIT.to_string(),
+            command_line: std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            started: rfc3339(self.0),
+            finished: rfc3339(std::time::SystemTime::now()),
+            settings,
+        }
+    }
+}
+
+/// `t` in UTC as RFC 3339 with whole seconds (`1970-01-01T00:00:00Z`).
+pub fn rfc3339(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// What `cooc` owns in an SAE results folder besides the files run.json lists: every
@@ -86,6 +162,66 @@ impl CoocManifest {
         serde_json::from_slice(&bytes)
             .with_context(|| format!("{} is not a saecooc cooc manifest", path.display()))
     }
+}
+
+impl CoocManifest {
+    /// Where the run read input `key` from (`sae`, `model`, `tokenizer`, `dataset`), as the
+    /// manifest records it (`merge` records only the config).
+    fn place_of(&self, key: &str) -> Option<String> {
+        let src = &self.config.source;
+        let model = || self.model.clone().or_else(|| src.model.clone());
+        match key {
+            "sae" => self
+                .sae
+                .as_ref()
+                .map(|s| s.source.clone())
+                .or_else(|| src.sae.clone()),
+            "model" => model(),
+            "tokenizer" => src.tokenizer.clone().or_else(model),
+            "dataset" => self.dataset.clone().or_else(|| src.dataset.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// Refuses to let `stage` go on when an input it reads again (`now`: the SAE, model,
+/// tokenizer, dataset; fingerprinted by `now`) differs from what `cooc` counted in `dir`, as
+/// its run.json records (the cooc set `cooc`). A folder without a saecooc manifest is not
+/// checked (its note is printed where it is opened).
+pub fn check_counted_inputs(
+    dir: &Path,
+    cooc: &PublishedSet,
+    now: impl FnOnce() -> Result<Reread>,
+    stage: &str,
+) -> Result<()> {
+    let Some(record) = &cooc.record else {
+        return Ok(());
+    };
+    let now = now()?;
+    let found = mismatches(&record.inputs, &now.inputs);
+    if found.is_empty() {
+        return Ok(());
+    }
+    let manifest = CoocManifest::read(dir)?;
+    let unknown = || "(not recorded)".to_string();
+    let lines: Vec<String> = found
+        .iter()
+        .map(|m| {
+            format!(
+                "  {}: counted {} (fingerprint {}), now {} (fingerprint {})",
+                input_name(&m.key),
+                manifest.place_of(&m.key).unwrap_or_else(unknown),
+                m.counted,
+                now.places.get(&m.key).cloned().unwrap_or_else(unknown),
+                m.now
+            )
+        })
+        .collect();
+    bail!(
+        "`saecooc {stage}` would read other inputs than `saecooc cooc` counted in {} (its {RUN_JSON} records their fingerprints):\n{}\nrerun `saecooc cooc` with this config, or point the config's [source] at the inputs that were counted",
+        dir.display(),
+        lines.join("\n")
+    )
 }
 
 /// The SAE a run encoded with.
@@ -175,6 +311,15 @@ mod tests {
     }
 
     #[test]
+    fn times_are_rfc3339_utc() {
+        let at = |s: u64| rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_767_323_045), "2026-01-02T03:04:05Z");
+        assert_eq!(at(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
+
+    #[test]
     fn a_written_manifest_reads_back_and_old_ones_still_read() {
         let dir = tempfile::tempdir().unwrap();
         let manifest = CoocManifest {
@@ -202,6 +347,7 @@ mod tests {
             elapsed_s: Some(1.0),
             tokens_per_second: Some(1000.0),
             config: config(),
+            run_info: Some(RunStart::now().finish(serde_json::json!({"k": 1}))),
             set: SetRecord::default(),
         };
         let bytes = manifest.to_json(&SetRecord::default()).unwrap();
@@ -223,10 +369,12 @@ mod tests {
         let obj = old.as_object_mut().unwrap();
         obj.remove("batch_rule");
         obj.remove("batches_counted");
+        obj.remove("run_info");
         std::fs::write(dir.path().join(RUN_JSON), old.to_string()).unwrap();
         let back = CoocManifest::read(dir.path()).unwrap();
         assert_eq!(back.batch_rule, BatchRule::FirstTokens);
         assert_eq!(back.tokens_counted, 1000);
+        assert_eq!(back.run_info, None);
 
         std::fs::write(dir.path().join(RUN_JSON), "{}").unwrap();
         let err = format!("{:#}", CoocManifest::read(dir.path()).unwrap_err());

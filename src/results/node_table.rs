@@ -78,6 +78,46 @@ pub fn read_node_table(path: &Path) -> Result<Vec<NodeRow>> {
         .collect()
 }
 
+/// Refuses a node table (`table`, whose rows list `ids`) that does not list each latent of
+/// `of` (an SAE with `n_latents` latents) exactly once: computed for another SAE, or damaged.
+pub fn check_lists_each_latent(
+    ids: &[u32],
+    table: &Path,
+    n_latents: usize,
+    of: &str,
+) -> Result<()> {
+    ensure!(
+        ids.len() == n_latents,
+        "node table {} has {} rows but {of} has {n_latents} latents: it was computed for another SAE; rerun `saecooc graphs`",
+        table.display(),
+        ids.len()
+    );
+    check_latent_ids(ids, table, n_latents, of)
+}
+
+/// Refuses a node table (`table`, whose rows list `ids`) that lists a latent twice or one
+/// outside `of` (an SAE or matrix with `n_latents` latents).
+pub fn check_latent_ids(ids: &[u32], table: &Path, n_latents: usize, of: &str) -> Result<()> {
+    let mut seen = vec![false; n_latents];
+    for (row, &id) in ids.iter().enumerate() {
+        let slot = seen.get_mut(id as usize).with_context(|| {
+            format!(
+                "node table {} lists latent {id} (row {}) but {of} has {n_latents} latents",
+                table.display(),
+                row + 2
+            )
+        })?;
+        ensure!(
+            !*slot,
+            "node table {} lists latent {id} twice (again in row {})",
+            table.display(),
+            row + 2
+        );
+        *slot = true;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

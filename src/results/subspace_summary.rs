@@ -83,6 +83,10 @@ pub struct SubspaceSummary {
     /// The folder written.
     pub folder: PathBuf,
     pub seconds: f64,
+    /// How, when and by which build the run was made, with its settings (absent in older
+    /// summaries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_info: Option<crate::results::manifest::RunInfo>,
     /// Every file of the folder with size and SHA-256, and the graphs set it came from.
     #[serde(flatten)]
     pub set: SetRecord,

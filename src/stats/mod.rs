@@ -24,7 +24,7 @@ use crate::io::pyfmt::{float_repr, threshold_tag};
 use crate::results::layout::GRAPHS_JSON;
 use crate::results::layout::{find_cooc_files, CoocKind};
 use crate::results::layout::{find_sae_folders, path_component};
-use crate::results::manifest::{CoocManifest, RUN_JSON};
+use crate::results::manifest::{CoocManifest, RunStart, RUN_JSON, VERSION};
 use crate::results::out_folder::{OutFolder, OUT_MANIFEST};
 use crate::results::set::PublishedSet;
 use anyhow::{ensure, Result};
@@ -33,6 +33,9 @@ use rows::{cooccurrence, node_table_sizes, subgraph_size_stats};
 use serde::Serialize;
 use std::path::Path;
 use token_pass::token_pass_for;
+
+/// The manifest `stats` writes beside its outputs: how, when and by which build they were made.
+pub const STATS_RUN_JSON: &str = "stats_run.json";
 
 /// One SAE at one activation threshold.
 #[derive(Debug, Clone, Serialize)]
@@ -98,6 +101,7 @@ fn checked_graph_set(dir: &Path, cooc: &PublishedSet) -> Result<PublishedSet> {
 /// Computes every row and writes `summary.csv`, `summary.json` and the figures into `out`.
 /// With `pass`, SAEs of its config also get `subgraph_l0_any` from a pass over its data.
 pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Result<Vec<StatsRow>> {
+    let run_start = RunStart::now();
     let folders = find_sae_folders(results)?;
     let mut folder = OutFolder::open(out, OUT_MANIFEST, "stats", &[])?;
     let mut rows = Vec::new();
@@ -204,7 +208,7 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
             Some((name, r, c))
         })
         .collect();
-    let mut files: Vec<String> = ["summary.csv", "summary.json", "size_effects.png"]
+    let mut files: Vec<String> = ["summary.csv", "summary.json", "size_effects.png", STATS_RUN_JSON]
         .map(String::from)
         .to_vec();
     files.extend(figures.iter().map(|(name, _, _)| name.clone()));
@@ -216,6 +220,21 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
         &serde_json::to_vec_pretty(&rows)?,
     )?;
     plot_size_effects(&rows, &out.join("size_effects.png"))?;
+    let token_pass =
+        pass.map(|p| serde_json::json!({"config": p.sources.config, "batches": p.batches}));
+    let run_info = run_start.finish(serde_json::json!({
+        "results_dir": results,
+        "out": out,
+        "token_pass": token_pass,
+    }));
+    crate::io::atomic::write_bytes(
+        &out.join(STATS_RUN_JSON),
+        &serde_json::to_vec_pretty(&serde_json::json!({
+            "tool": "saecooc",
+            "version": VERSION,
+            "run_info": run_info,
+        }))?,
+    )?;
     for (name, r, c) in &figures {
         plot_cooccurrence(r, c, &out.join(name))?;
     }

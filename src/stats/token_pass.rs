@@ -10,12 +10,14 @@ use std::path::Path;
 /// table.
 fn subgraph_l0_pass(
     sources: &crate::sources::Sources,
+    dir: &Path,
     sae_id: &str,
     threshold: f64,
     subgraph_of: &[i64],
     batches: usize,
 ) -> Result<TokenPass> {
     let mut encoder = crate::activations::Encoder::load(sources, sae_id)?;
+    crate::subgraph_pca::check_encoder_inputs(dir, sources, &encoder, sae_id, "stats")?;
     let d_sae = encoder.sae.cfg.d_sae;
     ensure!(
         subgraph_of.len() == d_sae,
@@ -96,6 +98,7 @@ pub(super) fn token_pass_for(
     }
     Ok(Some(subgraph_l0_pass(
         &p.sources,
+        &f.dir,
         id,
         threshold,
         &subgraph_of,

@@ -6,12 +6,14 @@ pub mod gather;
 pub mod pass;
 pub mod solver;
 
+use crate::activations::Encoder;
 use crate::config::Processing;
 use crate::results::layout::GRAPHS_JSON;
-use crate::results::manifest::RUN_JSON;
-use crate::results::node_table::NodeRow;
+use crate::results::manifest::{check_counted_inputs, RUN_JSON};
+use crate::results::node_table::{check_lists_each_latent, NodeRow};
 use crate::results::set::PublishedSet;
-use anyhow::{bail, ensure, Result};
+use crate::sources::Sources;
+use anyhow::Result;
 use gather::GatherSettings;
 use std::path::Path;
 
@@ -31,28 +33,30 @@ pub fn checked_graph_set(dir: &Path, table: &Path, quiet: bool) -> Result<Publis
     Ok(graphs)
 }
 
+/// Refuses to gather with an SAE, model, tokenizer or dataset other than those `cooc` counted
+/// in `dir` (`stage` names the command in the error).
+pub fn check_encoder_inputs(
+    dir: &Path,
+    sources: &Sources,
+    encoder: &Encoder,
+    sae_id: &str,
+    stage: &str,
+) -> Result<()> {
+    let cooc = PublishedSet::open(dir, "cooc", RUN_JSON)?;
+    let now = || sources.reread(sae_id, Some(&encoder.runner.dataset));
+    check_counted_inputs(dir, &cooc, now, stage)
+}
+
 /// Refuses a node table written for another SAE: one row per latent, every latent below
-/// `d_sae`.
+/// `d_sae`, none twice.
 pub fn check_table_fits_sae(
     rows: &[NodeRow],
     table: &Path,
     sae_id: &str,
     d_sae: usize,
 ) -> Result<()> {
-    ensure!(
-        rows.len() == d_sae,
-        "node table {} has {} rows but SAE {sae_id} has {d_sae} latents: it was computed for another SAE; rerun `saecooc graphs`",
-        table.display(),
-        rows.len()
-    );
-    if let Some(bad) = rows.iter().find(|r| r.node_id as usize >= d_sae) {
-        bail!(
-            "node table {} lists latent {} but SAE {sae_id} has {d_sae} latents",
-            table.display(),
-            bad.node_id
-        );
-    }
-    Ok(())
+    let ids: Vec<u32> = rows.iter().map(|r| r.node_id).collect();
+    check_lists_each_latent(&ids, table, d_sae, &format!("SAE {sae_id}"))
 }
 
 impl GatherSettings {

@@ -34,7 +34,9 @@ use crate::results::subspace_summary::{
 use crate::sources::Sources;
 use crate::subgraph_pca::gather::{Examples, GatherSettings};
 use crate::subgraph_pca::pass::{gather_with_retry, Pass};
-use crate::subgraph_pca::{check_table_fits_sae, checked_graph_set, COMPONENTS};
+use crate::subgraph_pca::{
+    check_encoder_inputs, check_table_fits_sae, checked_graph_set, COMPONENTS,
+};
 use analysis::{decoder_pca, Analysis};
 use anyhow::{bail, ensure, Context, Result};
 use figures::{Figures, Membership};
@@ -42,7 +44,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Command-line options of a `subspace` run.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args, serde::Serialize)]
 pub struct SubspaceOptions {
     #[command(flatten)]
     pub common: StageCommon,
@@ -181,6 +183,7 @@ fn chosen_subgraph(
 /// Runs `subspace`.
 pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSummary> {
     let started = Instant::now();
+    let run_start = crate::results::manifest::RunStart::now();
     let quiet = options.common.quiet;
     let p = &config.processing;
     let sae_id = chosen_sae(config, options)?;
@@ -233,6 +236,7 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
     let mut encoder = Encoder::load(&sources, &sae_id)?;
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
     check_table_fits_sae(&rows, &table, &sae_id, d_sae)?;
+    check_encoder_inputs(&dir, &sources, &encoder, &sae_id, "subspace")?;
     // Locked (and so created) only once the inputs load: a refused run leaves no folder.
     let lock = FolderLock::acquire(&sae_figures, "subspace")?;
     recover(&lock, quiet)?;
@@ -358,9 +362,18 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         subgraph_picture,
         folder: sae_figures.join(&folder),
         seconds: 0.0,
+        run_info: None,
         set: SetRecord::default(),
     };
     summary.seconds = started.elapsed().as_secs_f64();
+    summary.run_info = Some(run_start.finish(serde_json::json!({
+        "config": config,
+        "options": options,
+        "sae_id": sae_id,
+        "activation_threshold": threshold,
+        "batches": budget,
+        "results_dir": dir,
+    })));
     summary.set = staging.publish(|set| {
         let mut s = summary.clone();
         s.set = set.clone();
