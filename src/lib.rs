@@ -26,6 +26,7 @@ pub mod export;
 pub mod graph;
 pub mod hub;
 pub mod io;
+pub mod json_keys;
 pub mod model;
 pub mod pairs;
 pub mod pca;

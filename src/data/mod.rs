@@ -29,7 +29,7 @@ mod parquet;
 mod pieces;
 mod remote;
 mod text;
-mod utf8;
+pub mod utf8;
 mod windows;
 
 pub use pieces::{Piece, PieceSizes, PieceStart};

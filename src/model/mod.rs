@@ -10,6 +10,7 @@ pub mod gpt2;
 pub mod kernels;
 
 use crate::hub::{Hub, Location};
+use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -139,12 +140,33 @@ impl SpecialTokens {
     }
 }
 
-fn json_u32(v: &serde_json::Value, key: &str) -> Option<u32> {
-    match v.get(key)? {
-        serde_json::Value::Number(n) => n.as_u64().map(|x| x as u32),
-        serde_json::Value::Array(a) => a.first().and_then(|x| x.as_u64()).map(|x| x as u32),
-        _ => None,
+impl SpecialTokens {
+    /// The special ids of a parsed `config.json` (`file` names it in errors): each key is a
+    /// token id or a list of them (the first is used), a key of another type an error.
+    pub fn from_config(cfg: &serde_json::Value, file: &str) -> Result<Self> {
+        let keys = JsonKeys::new(cfg, file)?;
+        let first = |key: &str| -> Result<Option<u32>> {
+            Ok(keys.token_ids(key)?.and_then(|ids| ids.first().copied()))
+        };
+        Ok(Self {
+            bos: first("bos_token_id")?,
+            eos: first("eos_token_id")?,
+            pad: first("pad_token_id")?,
+        })
     }
+}
+
+/// The token ids of a `config.json` (`file`), each with its key, for checking them against the
+/// vocabulary: every id of `bos_token_id`, `eos_token_id` and `pad_token_id`, lists included.
+pub fn config_token_ids(cfg: &serde_json::Value, file: &str) -> Result<Vec<(String, u32)>> {
+    let keys = JsonKeys::new(cfg, file)?;
+    let mut out = Vec::new();
+    for key in ["bos_token_id", "eos_token_id", "pad_token_id"] {
+        for id in keys.token_ids(key)?.unwrap_or_default() {
+            out.push((key.to_string(), id));
+        }
+    }
+    Ok(out)
 }
 
 impl ModelFiles {
@@ -244,26 +266,24 @@ impl ModelFiles {
         if self.is_gguf() {
             return gguf::Gguf::read(&self.config)?.config_json();
         }
-        let text = std::fs::read_to_string(&self.config)
-            .with_context(|| format!("cannot read {}", self.config.display()))?;
+        let text = crate::data::utf8::read_text_file(&self.config)?;
         serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid JSON", self.config.display()))
     }
 
     /// BOS/EOS/PAD ids from `config.json`.
     pub fn special_tokens(&self) -> Result<SpecialTokens> {
-        let cfg = self.config_json()?;
-        Ok(SpecialTokens {
-            bos: json_u32(&cfg, "bos_token_id"),
-            eos: json_u32(&cfg, "eos_token_id"),
-            pad: json_u32(&cfg, "pad_token_id"),
-        })
+        SpecialTokens::from_config(&self.config_json()?, &self.config_name())
+    }
+
+    /// The file `config.json` stands for, as errors name it (the GGUF file for GGUF weights).
+    pub fn config_name(&self) -> String {
+        self.config.display().to_string()
     }
 }
 
 fn shard_names(index: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(index)
-        .with_context(|| format!("cannot read {}", index.display()))?;
+    let text = crate::data::utf8::read_text_file(index)?;
     let json: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", index.display()))?;
     let map = json
@@ -352,13 +372,11 @@ pub fn load_model_as(
     dtype: DType,
 ) -> Result<Box<dyn ResidualModel>> {
     let cfg = files.config_json()?;
-    let model_type = cfg.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
+    let file = files.config_name();
+    let model_type = JsonKeys::new(&cfg, &file)?.str("model_type")?.unwrap_or("");
     match model_type {
         "gpt2" => {
-            let config: gpt2::Gpt2Config =
-                serde_json::from_value(cfg.clone()).with_context(|| {
-                    format!("{} is not a valid GPT-2 config", files.config.display())
-                })?;
+            let config = gpt2::Gpt2Config::from_json(&cfg, &file)?;
             hook.check_within(config.n_layer, &files.source)?;
             let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
             let model = gpt2::Gpt2::load(vb, config, hook)
@@ -366,7 +384,7 @@ pub fn load_model_as(
             Ok(Box::new(model))
         }
         "llama" | "mistral" | "qwen2" | "gemma2" => {
-            let config = decoder::DecoderConfig::from_json(&cfg, &files.config.display().to_string())?;
+            let config = decoder::DecoderConfig::from_json(&cfg, &file)?;
             hook.check_within(config.n_layers, &files.source)?;
             let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
             let model = decoder::Decoder::load(vb, config, hook)
