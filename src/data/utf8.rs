@@ -87,6 +87,19 @@ pub fn looks_like(bytes: &[u8]) -> String {
     }
 }
 
+/// [`looks_like`] for the first bytes of the file at `path` (nothing when it cannot be read),
+/// for errors of libraries that read the file themselves (tokenizer files).
+pub fn file_looks_like(path: &Path) -> String {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    let read =
+        std::fs::File::open(path).and_then(|f| f.take(HEAD_BYTES as u64).read_to_end(&mut head));
+    match read {
+        Ok(_) => looks_like(&head),
+        Err(_) => String::new(),
+    }
+}
+
 /// Checks the first bytes of a text file (or of its decompressed text): UTF-16, UTF-32,
 /// compressed or binary data is an error naming `path` and what the bytes look like. Returns
 /// how many bytes to skip: a UTF-8 byte-order mark's 3, else 0.
