@@ -622,3 +622,34 @@ fn configs_and_tokenizer_files_that_are_not_utf8_say_what_their_bytes_look_like(
     );
     assert!(err.contains("gzip-compressed data"), "{err}");
 }
+
+#[test]
+fn integer_model_weights_are_refused_naming_tensor_dtype_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = fixture(dir.path());
+    let model = model_with(dir.path(), &p.model, "n_head", json!(4));
+    let weights = model.join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&weights, &Device::Cpu).unwrap();
+    let name = tensors
+        .keys()
+        .find(|k| k.ends_with("ln_f.weight"))
+        .unwrap()
+        .clone();
+    let as_int = tensors[&name].to_dtype(DType::I64).unwrap();
+    tensors.insert(name.clone(), as_int);
+    candle_core::safetensors::save(&tensors, &weights).unwrap();
+    let hub = Hub::from_env(false).unwrap();
+    let files = ModelFiles::resolve(&Location::Local(model), &hub).unwrap();
+    let hook = HookPoint::parse("blocks.1.hook_resid_post").unwrap();
+    let err = match load_model(&files, hook, &Device::Cpu) {
+        Err(e) => format!("{e:#}"),
+        Ok(_) => panic!("integer weights were accepted"),
+    };
+    assert!(
+        err.contains(&format!(
+            "{}: tensor '{name}' has dtype I64",
+            weights.display()
+        )),
+        "{err}"
+    );
+}

@@ -322,6 +322,7 @@ pub fn weights_var_builder_as(
     }
     for w in &files.weights {
         check_safetensors_header(w)?;
+        check_float_parameters(w)?;
     }
     // SAFETY: the files are not modified while mapped (they are inputs we only read).
     unsafe { VarBuilder::from_mmaped_safetensors(&files.weights, dtype, device) }
@@ -338,6 +339,37 @@ pub fn check_safetensors_header(path: &Path) -> Result<()> {
     safetensors::SafeTensors::deserialize(&bytes)
         .map(|_| ())
         .map_err(|e| anyhow::anyhow!("{} is not a valid safetensors file: {e}", path.display()))
+}
+
+/// Checks that every parameter (`*.weight`, `*.bias`) of the safetensors file `path` is floats
+/// (f16, bf16, f32 or f64): the weights are converted to the run's dtype as they are read, so an
+/// integer tensor would otherwise become weights silently. Other tensors (buffers such as
+/// `position_ids`) are not read and not checked.
+pub fn check_float_parameters(path: &Path) -> Result<()> {
+    use safetensors::Dtype;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: read-only mapping of an input file.
+    let bytes = unsafe { memmap2::Mmap::map(&file) }
+        .with_context(|| format!("cannot map {}", path.display()))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} is not a valid safetensors file: {e}", path.display()))?;
+    let mut tensors: Vec<_> = header.tensors().into_iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, info) in tensors {
+        let parameter = name.ends_with(".weight") || name.ends_with(".bias");
+        let float = matches!(
+            info.dtype,
+            Dtype::F16 | Dtype::BF16 | Dtype::F32 | Dtype::F64
+        );
+        ensure!(
+            !parameter || float,
+            "{}: tensor '{name}' has dtype {:?}: model weights must be floats (F16, BF16, F32 or F64)",
+            path.display(),
+            info.dtype
+        );
+    }
+    Ok(())
 }
 
 /// Writes `tensors` as a safetensors file, atomically, with the usual permissions (0666 less
