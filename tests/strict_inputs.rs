@@ -653,3 +653,91 @@ fn integer_model_weights_are_refused_naming_tensor_dtype_and_file() {
         "{err}"
     );
 }
+
+#[test]
+fn gguf_metadata_of_the_wrong_type_is_refused_naming_key_and_file() {
+    use candle_core::quantized::gguf_file::{self, Value as G};
+    use saecooc::model::gguf::Gguf;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, extra: (&str, G)| -> PathBuf {
+        let mut metadata: Vec<(&str, G)> = vec![
+            ("general.architecture", G::String("llama".into())),
+            ("llama.attention.head_count", G::U32(4)),
+            ("llama.embedding_length", G::U32(64)),
+            ("llama.block_count", G::U32(2)),
+            ("llama.feed_forward_length", G::U32(128)),
+            ("llama.vocab_size", G::U32(100)),
+        ];
+        metadata.push(extra);
+        let meta: Vec<(&str, &G)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+        let none: [(&str, &candle_core::quantized::QTensor); 0] = [];
+        let path = dir.path().join(name);
+        let mut file = std::fs::File::create(&path).unwrap();
+        gguf_file::write(&mut file, &meta, &none).unwrap();
+        path
+    };
+    let ok = write("ok.gguf", ("tokenizer.ggml.bos_token_id", G::U32(1)));
+    let cfg = Gguf::read(&ok).unwrap().config_json().unwrap();
+    assert_eq!(cfg["bos_token_id"], 1);
+    let cases = [
+        (
+            "llama.rope.freq_base",
+            G::String("10000".into()),
+            "must be a number > 0",
+        ),
+        (
+            "llama.context_length",
+            G::F32(2048.0),
+            "must be a whole number ≥ 0",
+        ),
+        (
+            "tokenizer.ggml.bos_token_id",
+            G::I32(-1),
+            "must be a whole number ≥ 0",
+        ),
+        (
+            "llama.attention.head_count_kv",
+            G::Bool(true),
+            "must be a whole number ≥ 0",
+        ),
+    ];
+    for (i, (key, value, want)) in cases.into_iter().enumerate() {
+        let path = write(&format!("bad{i}.gguf"), (key, value));
+        let err = format!(
+            "{:#}",
+            Gguf::read(&path).unwrap().config_json().unwrap_err()
+        );
+        assert!(
+            err.contains(&format!("{}: GGUF metadata {key} {want}", path.display())),
+            "{key}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_tokenizer_config_of_the_wrong_type_is_refused_naming_key_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::from_env(false).unwrap();
+    saecooc::synth::write_gpt2_tokenizer(dir.path()).unwrap();
+    let config = dir.path().join("tokenizer_config.json");
+    std::fs::write(&config, r#"{"clean_up_tokenization_spaces": "false"}"#).unwrap();
+    let location = Location::Local(dir.path().to_path_buf());
+    let err = match saecooc::tokenizer::TokenDecoder::load(&location, &hub) {
+        Err(e) => format!("{e:#}"),
+        Ok(_) => panic!("a string clean-up setting was accepted"),
+    };
+    assert!(
+        err.contains(&format!(
+            "{}: clean_up_tokenization_spaces must be true or false, found \"false\"",
+            config.display()
+        )),
+        "{err}"
+    );
+    std::fs::write(
+        &config,
+        r#"{"clean_up_tokenization_spaces": false, "model_max_length": 1024}"#,
+    )
+    .unwrap();
+    let decoder = saecooc::tokenizer::TokenDecoder::load(&location, &hub).unwrap();
+    assert!(!decoder.clean_up_spaces);
+}
