@@ -516,7 +516,7 @@ impl Default for SaveOptions {
 impl PcaConfig {
     /// Reads and validates a PCA config file; errors name the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = crate::data::utf8::read_text_file(path)
+        let text = crate::encoding::read_text_file(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("invalid PCA config file {}", path.display()))
     }
@@ -637,7 +637,7 @@ impl Config {
 
     /// Reads and validates a config file; errors name the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = crate::data::utf8::read_text_file(path)
+        let text = crate::encoding::read_text_file(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
     }

@@ -22,6 +22,7 @@ pub mod bench;
 pub mod config;
 pub mod cooc;
 pub mod data;
+pub mod encoding;
 pub mod export;
 pub mod graph;
 pub mod hub;

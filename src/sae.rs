@@ -646,7 +646,7 @@ impl Sae {
     ) -> Result<(SaeConfig, HostTensors)> {
         let file = cfg_path.display().to_string();
         let text = std::fs::read(cfg_path).with_context(|| format!("cannot read {file}"))?;
-        let text = crate::data::utf8::text_of(&text, cfg_path)?;
+        let text = crate::encoding::text_of(&text, cfg_path)?;
         let json: Value =
             serde_json::from_str(text).with_context(|| format!("{file} is not valid JSON"))?;
         let stated = SaeLensCfg::parse(&json, &file)?;

@@ -2,7 +2,7 @@
 //! GGUF file's metadata; documents tokenized without special tokens; single tokens decoded as
 //! transformers decodes them.
 
-use crate::data::utf8::{file_looks_like, read_text_file};
+use crate::encoding::{file_looks_like, read_text_file};
 use crate::hub::{Hub, Location};
 use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Context, Result};

@@ -4,7 +4,8 @@
 
 use super::open_file;
 use super::pieces::{Cutter, PieceSizes};
-use super::utf8::{check_text_head, Utf8Stream};
+use super::utf8::Utf8Stream;
+use crate::encoding::check_text_head;
 use anyhow::{bail, ensure, Context, Result};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -29,7 +29,7 @@ mod parquet;
 mod pieces;
 mod remote;
 mod text;
-pub mod utf8;
+mod utf8;
 mod windows;
 
 pub use pieces::{Piece, PieceSizes, PieceStart};

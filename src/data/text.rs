@@ -3,7 +3,8 @@
 
 use super::open_file;
 use super::pieces::{Cutter, PieceSizes};
-use super::utf8::{check_text_head, Utf8Stream};
+use super::utf8::Utf8Stream;
+use crate::encoding::check_text_head;
 use anyhow::{Context, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};

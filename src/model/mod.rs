@@ -266,7 +266,7 @@ impl ModelFiles {
         if self.is_gguf() {
             return gguf::Gguf::read(&self.config)?.config_json();
         }
-        let text = crate::data::utf8::read_text_file(&self.config)?;
+        let text = crate::encoding::read_text_file(&self.config)?;
         serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid JSON", self.config.display()))
     }
@@ -283,7 +283,7 @@ impl ModelFiles {
 }
 
 fn shard_names(index: &Path) -> Result<Vec<String>> {
-    let text = crate::data::utf8::read_text_file(index)?;
+    let text = crate::encoding::read_text_file(index)?;
     let json: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", index.display()))?;
     let map = json
