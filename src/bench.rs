@@ -476,7 +476,7 @@ pub fn shape(
     let hook = crate::model::HookPoint::parse(hook_name)?;
     let vb = random_var_builder(&cfg, hook, &device, dtype)?;
     let model: Box<dyn crate::model::ResidualModel> = if cfg["model_type"] == "gpt2" {
-        let config = serde_json::from_value(cfg.clone())?;
+        let config = crate::model::gpt2::Gpt2Config::from_json(&cfg, "bench")?;
         Box::new(crate::model::gpt2::Gpt2::load(vb, config, hook)?)
     } else {
         let config = crate::model::decoder::DecoderConfig::from_json(&cfg, "bench")?;

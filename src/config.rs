@@ -653,7 +653,7 @@ impl Default for SaveOptions {
 impl PcaConfig {
     /// Reads and validates a PCA config file; errors name the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::encoding::read_text_file(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("invalid PCA config file {}", path.display()))
     }
@@ -799,7 +799,7 @@ impl Config {
 
     /// Reads and validates a config file; errors name the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::encoding::read_text_file(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
     }

@@ -12,7 +12,9 @@
 //! activations it keeps, so it gives the same folded activations on SAELens' own latents.
 
 use crate::hub::{Hub, Location};
+use crate::io::npy::NpyData;
 use crate::io::npz;
+use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use hf_hub::RepoType;
@@ -371,67 +373,114 @@ pub struct SaeParams {
     pub threshold: Option<Vec<f32>>,
 }
 
-/// Tensors read from an SAE file: name → (shape, f32 data).
-type HostTensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+/// Tensors read from an SAE file: name → (shape, f32 data, or the dtype of a tensor that is
+/// not floats).
+type HostTensors = HashMap<String, (Vec<usize>, std::result::Result<Vec<f32>, String>)>;
 
-fn cfg_bool(cfg: &Value, key: &str, default: bool) -> bool {
-    cfg.get(key).and_then(Value::as_bool).unwrap_or(default)
+/// The keys saecooc reads from a SAELens `cfg.json`, typed: each at the top level (SAELens ≤ 5)
+/// or under `metadata` (SAELens 6) where SAELens 6 moved it. A key present with the wrong type
+/// is an error naming it and the file; absent keys are None; other keys are ignored.
+#[derive(Debug, Default)]
+struct SaeLensCfg {
+    d_in: Option<usize>,
+    d_sae: Option<usize>,
+    hook_name: Option<String>,
+    architecture: Option<String>,
+    activation_fn: Option<String>,
+    /// TopK `k` (`activation_fn_kwargs.k`, else `k`).
+    k: Option<usize>,
+    apply_b_dec_to_input: Option<bool>,
+    normalize_activations: Option<String>,
+    /// `norm_scaling_factor` (else `scaling_factor`), with the key it came from.
+    norm_scaling_factor: Option<(&'static str, f64)>,
+    neuronpedia_id: Option<String>,
+    context_size: Option<usize>,
+    dataset_path: Option<String>,
+    prepend_bos: Option<bool>,
+    center_writing_weights: Option<bool>,
+    rescale_acts_by_decoder_norm: Option<bool>,
 }
 
-fn cfg_str<'a>(cfg: &'a Value, key: &str) -> Option<&'a str> {
-    cfg.get(key).and_then(Value::as_str)
-}
-
-/// A cfg.json key at the top level (SAELens ≤ 5) or under `metadata` (SAELens 6).
-fn cfg_or_metadata<'a>(cfg: &'a Value, key: &str) -> Option<&'a Value> {
-    cfg.get(key)
-        .or_else(|| cfg.get("metadata").and_then(|m| m.get(key)))
-}
-
-fn parse_normalization(cfg: &Value, file: &Path) -> Result<Normalization> {
-    let factor = cfg
-        .get("norm_scaling_factor")
-        .or_else(|| cfg.get("scaling_factor"))
-        .and_then(Value::as_f64)
-        .map(|f| f as f32);
-    Ok(
-        match cfg_str(cfg, "normalize_activations").unwrap_or("none") {
-            "none" | "" => Normalization::None,
-            "constant_norm_rescale" => Normalization::ConstantNormRescale,
-            "layer_norm" => Normalization::LayerNorm,
-            "expected_average_only_in" => Normalization::ExpectedAverageOnlyIn(factor),
-            other => bail!(
-                "{}: normalize_activations '{other}' is not supported",
-                file.display()
-            ),
-        },
-    )
-}
-
-fn parse_architecture(cfg: &Value, file: &Path) -> Result<Architecture> {
-    let arch = cfg_str(cfg, "architecture").unwrap_or("standard");
-    let activation = cfg_str(cfg, "activation_fn_str").unwrap_or("relu");
-    if arch == "topk" || activation == "topk" {
-        let k = cfg
-            .get("activation_fn_kwargs")
-            .and_then(|k| k.get("k"))
-            .or_else(|| cfg.get("k"))
-            .and_then(Value::as_u64)
-            .with_context(|| {
-                format!(
-                    "{}: TopK SAE without activation_fn_kwargs.k",
-                    file.display()
-                )
-            })?;
-        return Ok(Architecture::TopK(k as usize));
+impl SaeLensCfg {
+    /// Parses the cfg.json `json` read from `file`.
+    fn parse(json: &Value, file: &str) -> Result<Self> {
+        let top = JsonKeys::new(json, file)?;
+        let meta = top.object("metadata")?;
+        // A key at the top level, else under `metadata`.
+        let either = |key: &str| match meta {
+            Some(m) if !top.has(key) && m.has(key) => m,
+            _ => top,
+        };
+        let string = |keys: JsonKeys, key: &str| -> Result<Option<String>> {
+            Ok(keys.str(key)?.map(String::from))
+        };
+        let kwargs = top.object("activation_fn_kwargs")?;
+        let k = match kwargs.map(|kw| kw.positive("k")).transpose()?.flatten() {
+            Some(k) => Some(k),
+            None => top.positive("k")?,
+        };
+        let factor = match top.positive_number("norm_scaling_factor")? {
+            Some(f) => Some(("norm_scaling_factor", f)),
+            None => top
+                .positive_number("scaling_factor")?
+                .map(|f| ("scaling_factor", f)),
+        };
+        let center = either("model_from_pretrained_kwargs")
+            .object("model_from_pretrained_kwargs")?
+            .map(|kw| kw.bool("center_writing_weights"))
+            .transpose()?
+            .flatten();
+        Ok(Self {
+            d_in: top.positive("d_in")?,
+            d_sae: top.positive("d_sae")?,
+            hook_name: match string(either("hook_name"), "hook_name")? {
+                Some(h) => Some(h),
+                None => string(either("hook_point"), "hook_point")?,
+            },
+            architecture: string(top, "architecture")?,
+            activation_fn: string(top, "activation_fn_str")?,
+            k,
+            apply_b_dec_to_input: top.bool("apply_b_dec_to_input")?,
+            normalize_activations: string(top, "normalize_activations")?,
+            norm_scaling_factor: factor,
+            neuronpedia_id: string(either("neuronpedia_id"), "neuronpedia_id")?,
+            context_size: either("context_size").positive("context_size")?,
+            dataset_path: string(either("dataset_path"), "dataset_path")?,
+            prepend_bos: either("prepend_bos").bool("prepend_bos")?,
+            center_writing_weights: center,
+            rescale_acts_by_decoder_norm: top.bool("rescale_acts_by_decoder_norm")?,
+        })
     }
-    match arch {
-        "standard" | "relu" => Ok(Architecture::Standard),
-        "jumprelu" => Ok(Architecture::JumpRelu),
-        other => bail!(
-            "{}: SAE architecture '{other}' is not supported (standard, jumprelu, topk)",
-            file.display()
-        ),
+
+    fn normalization(&self, file: &str) -> Result<Normalization> {
+        let factor = self.norm_scaling_factor.map(|(_, f)| f as f32);
+        Ok(
+            match self.normalize_activations.as_deref().unwrap_or("none") {
+                "none" | "" => Normalization::None,
+                "constant_norm_rescale" => Normalization::ConstantNormRescale,
+                "layer_norm" => Normalization::LayerNorm,
+                "expected_average_only_in" => Normalization::ExpectedAverageOnlyIn(factor),
+                other => bail!("{file}: normalize_activations '{other}' is not supported"),
+            },
+        )
+    }
+
+    fn architecture(&self, file: &str) -> Result<Architecture> {
+        let arch = self.architecture.as_deref().unwrap_or("standard");
+        let activation = self.activation_fn.as_deref().unwrap_or("relu");
+        if arch == "topk" || activation == "topk" {
+            let k = self
+                .k
+                .with_context(|| format!("{file}: TopK SAE without activation_fn_kwargs.k"))?;
+            return Ok(Architecture::TopK(k));
+        }
+        match arch {
+            "standard" | "relu" => Ok(Architecture::Standard),
+            "jumprelu" => Ok(Architecture::JumpRelu),
+            other => bail!(
+                "{file}: SAE architecture '{other}' is not supported (standard, jumprelu, topk)"
+            ),
+        }
     }
 }
 
@@ -448,11 +497,32 @@ fn take_param(
     let (got, data) = tensors
         .remove(key)
         .with_context(|| format!("{file} has no tensor '{key}'"))?;
+    let data = data.map_err(|dtype| {
+        anyhow::anyhow!(
+            "{file}: tensor '{key}' has dtype {dtype}: SAE weights must be floats (f16, bf16, f32 or f64)"
+        )
+    })?;
     ensure!(
         got == shape,
         "{file}: tensor '{key}' has shape {got:?}, expected {shape:?}"
     );
     Ok(data)
+}
+
+/// The numpy dtype of non-float array data, for messages.
+fn npy_kind(data: &NpyData) -> &'static str {
+    match data {
+        NpyData::F16(_) => "float16",
+        NpyData::F32(_) => "float32",
+        NpyData::F64(_) => "float64",
+        NpyData::I32(_) => "int32",
+        NpyData::I64(_) => "int64",
+        NpyData::U32(_) => "uint32",
+        NpyData::U64(_) => "uint64",
+        NpyData::U8(_) => "uint8",
+        NpyData::Bool(_) => "bool",
+        NpyData::Bytes(_) => "bytes",
+    }
 }
 
 /// Checks an SAE's sizes before anything is computed from them: at least one input dimension
@@ -574,63 +644,64 @@ impl Sae {
         weights: &Path,
         defaults: &SaeDefaults,
     ) -> Result<(SaeConfig, HostTensors)> {
-        let text = std::fs::read_to_string(cfg_path)
-            .with_context(|| format!("cannot read {}", cfg_path.display()))?;
-        let json: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", cfg_path.display()))?;
+        let file = cfg_path.display().to_string();
+        let text = std::fs::read(cfg_path).with_context(|| format!("cannot read {file}"))?;
+        let text = crate::encoding::text_of(&text, cfg_path)?;
+        let json: Value =
+            serde_json::from_str(text).with_context(|| format!("{file} is not valid JSON"))?;
+        let stated = SaeLensCfg::parse(&json, &file)?;
+        let architecture = stated.architecture(&file)?;
+        let normalize_activations = stated.normalization(&file)?;
+        let d_in = stated.d_in.with_context(|| format!("{file} has no d_in"))?;
         crate::model::check_safetensors_header(weights)?;
         let loaded = candle_core::safetensors::load(weights, &Device::Cpu)
             .with_context(|| format!("cannot read SAE weights {}", weights.display()))?;
         let mut tensors = HashMap::new();
         for (k, t) in loaded {
-            tensors.insert(k, (t.dims().to_vec(), tensor_to_vec(&t)?));
+            let data = match t.dtype() {
+                DType::F16 | DType::BF16 | DType::F32 | DType::F64 => Ok(tensor_to_vec(&t)?),
+                other => Err(format!("{other:?}").to_lowercase()),
+            };
+            tensors.insert(k, (t.dims().to_vec(), data));
         }
-        let d_in = json
-            .get("d_in")
-            .and_then(Value::as_u64)
-            .with_context(|| format!("{} has no d_in", cfg_path.display()))?
-            as usize;
         let d_sae = tensors
             .get("W_enc")
-            .and_then(|(s, _)| s.get(1).copied())
+            .and_then(|(s, _)| (s.len() == 2).then_some(s[1]))
             .with_context(|| format!("{} has no 2-D tensor 'W_enc'", weights.display()))?;
-        if let Some(stated) = json.get("d_sae").and_then(Value::as_u64) {
+        if let Some(stated) = stated.d_sae {
             ensure!(
-                stated as usize == d_sae,
-                "{} says d_sae = {stated} but W_enc in {} has {d_sae} columns",
-                cfg_path.display(),
+                stated == d_sae,
+                "{file} says d_sae = {stated} but W_enc in {} has {d_sae} columns",
                 weights.display()
             );
         }
-        let meta_str = |key: &str| cfg_or_metadata(&json, key).and_then(Value::as_str);
-        let hook_name = meta_str("hook_name")
-            .or_else(|| meta_str("hook_point"))
-            .map(String::from)
+        if let Architecture::TopK(k) = architecture {
+            ensure!(
+                k <= d_sae,
+                "{file}: TopK k = {k} is larger than d_sae = {d_sae}: it keeps at most every latent"
+            );
+        }
+        let hook_name = stated
+            .hook_name
             .or_else(|| defaults.hook_name.clone())
-            .with_context(|| format!("{} has no hook_name", cfg_path.display()))?;
-        let center = cfg_or_metadata(&json, "model_from_pretrained_kwargs")
-            .and_then(|k| k.get("center_writing_weights"))
-            .and_then(Value::as_bool);
+            .with_context(|| format!("{file} has no hook_name"))?;
         let cfg = SaeConfig {
             d_in,
             d_sae,
             hook_name,
-            architecture: parse_architecture(&json, cfg_path)?,
-            apply_b_dec_to_input: cfg_bool(&json, "apply_b_dec_to_input", true),
-            normalize_activations: parse_normalization(&json, cfg_path)?,
-            neuronpedia_id: meta_str("neuronpedia_id")
-                .map(String::from)
+            architecture,
+            apply_b_dec_to_input: stated.apply_b_dec_to_input.unwrap_or(true),
+            normalize_activations,
+            neuronpedia_id: stated
+                .neuronpedia_id
                 .or_else(|| defaults.neuronpedia_id.clone()),
-            context_size: cfg_or_metadata(&json, "context_size")
-                .and_then(Value::as_u64)
-                .map(|c| c as usize)
-                .or(defaults.context_size),
-            dataset_path: meta_str("dataset_path")
-                .map(String::from)
+            context_size: stated.context_size.or(defaults.context_size),
+            dataset_path: stated
+                .dataset_path
                 .or_else(|| defaults.dataset_path.clone()),
-            prepend_bos: cfg_or_metadata(&json, "prepend_bos").and_then(Value::as_bool),
-            center_writing_weights: center,
-            topk_selection: if cfg_bool(&json, "rescale_acts_by_decoder_norm", false) {
+            prepend_bos: stated.prepend_bos,
+            center_writing_weights: stated.center_writing_weights,
+            topk_selection: if stated.rescale_acts_by_decoder_norm.unwrap_or(false) {
                 TopKSelection::DecoderNormScaled
             } else {
                 TopKSelection::Unscaled
@@ -642,7 +713,11 @@ impl Sae {
     fn read_gemma_scope(params: &Path, defaults: &SaeDefaults) -> Result<(SaeConfig, HostTensors)> {
         let mut tensors = HashMap::new();
         for (k, a) in npz::read_npz(params)? {
-            tensors.insert(k, (a.shape.clone(), a.to_f32()));
+            let data = match a.data {
+                NpyData::F16(_) | NpyData::F32(_) | NpyData::F64(_) => Ok(a.to_f32()),
+                ref other => Err(npy_kind(other).to_string()),
+            };
+            tensors.insert(k, (a.shape.clone(), data));
         }
         let (d_in, d_sae) = match tensors.get("W_enc") {
             Some((s, _)) if s.len() == 2 => (s[0], s[1]),

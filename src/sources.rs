@@ -304,6 +304,44 @@ impl<'a> Sources<'a> {
         }
     }
 
+    /// Checks, before any work, every token id a run takes from a config or a model file
+    /// against the tokenizer's ids and the rows of the model's embedding (`embedding_rows`):
+    /// `[run] sequence_separator` and the model's `bos_token_id`, `eos_token_id` and
+    /// `pad_token_id` (from config.json or GGUF metadata); and that every id the tokenizer gives
+    /// has an embedding row. An error names the key, the value, the file and both sizes.
+    pub fn check_token_ids(
+        &self,
+        files: &ModelFiles,
+        tokenizer: &Tokenizer,
+        embedding_rows: usize,
+    ) -> Result<()> {
+        let tokenizer_name = self.tokenizer_location()?.describe();
+        let ids = tokenizer_id_count(tokenizer);
+        ensure!(
+            ids <= embedding_rows,
+            "tokenizer {tokenizer_name} gives ids up to {} but model {} has {embedding_rows} embedding rows: they do not belong together",
+            ids.saturating_sub(1),
+            files.source
+        );
+        let mut named: Vec<(String, u32)> =
+            model::config_token_ids(&files.config_json()?, &files.config_name())?
+                .into_iter()
+                .map(|(key, id)| (format!("{key} in {}", files.config_name()), id))
+                .collect();
+        if let Some(crate::data::TokenSpec::Id(id)) = self.config.run.sequence_separator {
+            named.push(("[run] sequence_separator in the run config".into(), id));
+        }
+        for (key, id) in named {
+            ensure!(
+                (id as usize) < ids,
+                "{key} is {id}, which is not a token id: tokenizer {tokenizer_name} has {ids} ids (0 to {}) and model {} {embedding_rows} embedding rows",
+                ids.saturating_sub(1),
+                files.source
+            );
+        }
+        Ok(())
+    }
+
     /// The text dataset: `[source] dataset`, else the SAE's training data.
     pub fn dataset_location(&self, sae: &Sae) -> Result<Location> {
         let src = &self.config.source;
@@ -314,6 +352,15 @@ impl<'a> Sources<'a> {
             .context("no [source] dataset given and the SAE names no dataset")?;
         Ok(Location::parse(&spec, src.dataset_revision.as_deref()))
     }
+}
+
+/// How many ids `tokenizer` gives: its largest id (added tokens included) plus one.
+pub fn tokenizer_id_count(tokenizer: &Tokenizer) -> usize {
+    tokenizer
+        .get_vocab(true)
+        .values()
+        .max()
+        .map_or(0, |&id| id as usize + 1)
 }
 
 /// The BOS id: the model config's `bos_token_id`, else a conventional BOS token of the tokenizer.

@@ -2,8 +2,10 @@
 //! GGUF file's metadata; documents tokenized without special tokens; single tokens decoded as
 //! transformers decodes them.
 
+use crate::encoding::{file_looks_like, read_text_file};
 use crate::hub::{Hub, Location};
-use anyhow::{bail, ensure, Result};
+use crate::json_keys::JsonKeys;
+use anyhow::{bail, ensure, Context, Result};
 use hf_hub::RepoType;
 use std::path::Path;
 use tokenizers::models::bpe::BPE;
@@ -54,8 +56,13 @@ pub fn load_tokenizer(location: &Location, hub: &Hub) -> Result<Tokenizer> {
 /// A `tokenizer.json`, without the truncation and padding it may set (transformers turns them
 /// off unless asked, and a document is tokenized whole).
 fn tokenizer_from_json(path: &Path) -> Result<Tokenizer> {
-    let mut tokenizer = Tokenizer::from_file(path)
-        .map_err(|e| anyhow::anyhow!("cannot load tokenizer {}: {e}", path.display()))?;
+    let mut tokenizer = Tokenizer::from_file(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot load tokenizer {}: {e}{}",
+            path.display(),
+            file_looks_like(path)
+        )
+    })?;
     tokenizer
         .with_truncation(None)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -69,9 +76,11 @@ pub fn gpt2_bpe(vocab: &Path, merges: &Path) -> Result<Tokenizer> {
         .build()
         .map_err(|e| {
             anyhow::anyhow!(
-                "cannot build BPE from {} and {}: {e}",
+                "cannot build BPE from {}{} and {}{}: {e}",
                 vocab.display(),
-                merges.display()
+                file_looks_like(vocab),
+                merges.display(),
+                file_looks_like(merges)
             )
         })?;
     let mut tokenizer = Tokenizer::new(bpe);
@@ -118,12 +127,11 @@ impl TokenDecoder {
                 hub.try_get(repo, RepoType::Model, revision, "tokenizer_config.json")
             }
         };
-        let clean_up_spaces = config
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v.get("clean_up_tokenization_spaces")?.as_bool())
-            .unwrap_or(true);
-        Ok(Self::new(tokenizer, clean_up_spaces))
+        let clean_up_spaces = match config.filter(|p| p.is_file()) {
+            Some(path) => clean_up_setting(&path)?,
+            None => None,
+        };
+        Ok(Self::new(tokenizer, clean_up_spaces.unwrap_or(true)))
     }
 
     /// The text of one token id (invalid UTF-8 bytes become U+FFFD, as in Python).
@@ -138,6 +146,16 @@ impl TokenDecoder {
             text
         })
     }
+}
+
+/// `clean_up_tokenization_spaces` from a `tokenizer_config.json`: None when absent; a file
+/// that is not UTF-8 JSON, or a key that is not true or false, is an error naming the file.
+fn clean_up_setting(path: &Path) -> Result<Option<bool>> {
+    let file = path.display().to_string();
+    let text = read_text_file(path)?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{file} is not valid JSON"))?;
+    JsonKeys::new(&json, &file)?.bool("clean_up_tokenization_spaces")
 }
 
 /// transformers' `clean_up_tokenization`: removes the space before punctuation and

@@ -328,45 +328,35 @@ fn absurd_batch_sizes_are_refused_before_any_allocation() {
     );
 }
 
-/// A SAELens SAE folder whose cfg.json holds `cfg` and whose weights have `d_in` inputs and
-/// `d_sae` latents.
-fn saelens_sae(dir: &Path, cfg: serde_json::Value, d_in: usize, d_sae: usize) {
-    use candle_core::{DType, Tensor};
-    std::fs::create_dir_all(dir).unwrap();
-    let zeros = |shape: &[usize]| Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap();
-    let tensors = std::collections::HashMap::from([
-        ("W_enc", zeros(&[d_in, d_sae])),
-        ("b_enc", zeros(&[d_sae])),
-        ("W_dec", zeros(&[d_sae, d_in])),
-        ("b_dec", zeros(&[d_in])),
-    ]);
-    candle_core::safetensors::save(&tensors, dir.join("sae_weights.safetensors")).unwrap();
-    std::fs::write(dir.join("cfg.json"), cfg.to_string()).unwrap();
-}
-
 #[test]
 fn saes_without_latents_or_inputs_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let hook = "blocks.0.hook_resid_pre";
     let cases = [
         (
-            serde_json::json!({"d_in": 4, "d_sae": 0, "hook_name": hook}),
+            serde_json::json!({"d_in": 4, "hook_name": hook}),
             4,
             0,
             "d_sae is 0",
         ),
         (
+            serde_json::json!({"d_in": 4, "d_sae": 0, "hook_name": hook}),
+            4,
+            0,
+            "cfg.json: d_sae must be a positive integer, found 0",
+        ),
+        (
             serde_json::json!({"d_in": 0, "hook_name": hook}),
             0,
             3,
-            "d_in is 0",
+            "cfg.json: d_in must be a positive integer, found 0",
         ),
         (
             serde_json::json!({"d_in": 4, "hook_name": hook, "architecture": "topk",
                                "activation_fn_kwargs": {"k": 0}}),
             4,
             3,
-            "TopK k is 0",
+            "cfg.json: activation_fn_kwargs.k must be a positive integer, found 0",
         ),
         (
             serde_json::json!({"d_in": 4, "hook_name": hook, "context_size": 1}),
@@ -378,16 +368,19 @@ fn saes_without_latents_or_inputs_are_errors() {
     let hub = Hub::from_env(false).unwrap();
     for (i, (cfg, d_in, d_sae, want)) in cases.into_iter().enumerate() {
         let sae = dir.path().join(format!("sae{i}"));
-        saelens_sae(&sae, cfg, d_in, d_sae);
+        common::saelens_sae(&sae, cfg, d_in, d_sae);
         let files = SaeFiles::resolve(&Location::Local(sae), "", &hub).unwrap();
         let err = Sae::load(&files, &SaeDefaults::default(), &Device::Cpu)
             .err()
             .expect("an error")
             .to_string();
-        assert!(
-            err.contains(want) && err.contains("sae_weights.safetensors"),
-            "{err}"
-        );
+        // The error names the file the bad value is in: cfg.json, or the weights.
+        let file = if want.contains("cfg.json") {
+            "cfg.json"
+        } else {
+            "sae_weights.safetensors"
+        };
+        assert!(err.contains(want) && err.contains(file), "{err}");
     }
 }
 

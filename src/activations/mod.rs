@@ -226,6 +226,7 @@ impl ModelRunner {
         let model = model::load_model_as(&files, hook, sources.device, dtype)?;
         let centring = sources.centring(model.uses_layer_norm(), sae_centring, &files.source)?;
         let tokenizer = sources.load_tokenizer()?;
+        sources.check_token_ids(&files, &tokenizer, model.token_embeddings().dim(0)?)?;
         let bos = bos_id(&files, &tokenizer)?;
         let window_tokens = window_tokens(
             &sources.config.run,

@@ -4,7 +4,8 @@
 
 use super::open_file;
 use super::pieces::{Cutter, PieceSizes};
-use super::utf8::{not_utf8, Utf8Stream};
+use super::utf8::Utf8Stream;
+use crate::encoding::check_text_head;
 use anyhow::{bail, ensure, Context, Result};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -166,6 +167,9 @@ impl JsonlReader {
     /// Skips blank lines and reads the next line up to the start of the field's string: true
     /// when there, false at the end of the file.
     fn start_line(&mut self) -> Result<bool> {
+        if self.json.offset == 0 {
+            self.json.check_head()?;
+        }
         loop {
             self.json.skip_ws()?;
             match self.json.peek()? {
@@ -353,16 +357,16 @@ impl JsonScanner {
                 .unwrap_or(buf.len())
                 .min(limit - out.len());
             if run > 0 {
-                self.utf8
-                    .push(&buf[..run], self.offset, out)
-                    .map_err(|at| bad_utf8(&self.path, self.compression, at))?;
+                if let Err(at) = self.utf8.push(&buf[..run], self.offset, out) {
+                    return Err(self.bad_utf8(at));
+                }
                 self.src.consume(run);
                 self.offset += run as u64;
                 continue;
             }
-            self.utf8
-                .finish()
-                .map_err(|at| bad_utf8(&self.path, self.compression, at))?;
+            if let Err(at) = self.utf8.finish() {
+                return Err(self.bad_utf8(at));
+            }
             self.bump();
             match first {
                 b'"' => return Ok(true),
@@ -464,6 +468,25 @@ impl JsonScanner {
         format!("{} line {}", self.path.display(), self.line)
     }
 
+    /// The error for the bad UTF-8 byte at `at`.
+    fn bad_utf8(&self, at: u64) -> anyhow::Error {
+        self.utf8
+            .error(&self.path, at, decompressed(self.compression))
+    }
+
+    /// Checks the encoding of the (decompressed) text's first bytes, before anything is read,
+    /// and skips a UTF-8 byte-order mark.
+    fn check_head(&mut self) -> Result<()> {
+        let head = self
+            .src
+            .fill_buf()
+            .map_err(|e| read_error(&self.path, self.compression, e))?;
+        let skip = check_text_head(head, &self.path)?;
+        self.src.consume(skip);
+        self.offset += skip as u64;
+        Ok(())
+    }
+
     fn invalid(&self, what: &str) -> anyhow::Error {
         anyhow::anyhow!(
             "{}: invalid JSON ({what}, at byte offset {}{})",
@@ -479,17 +502,6 @@ fn decompressed(compression: Compression) -> &'static str {
     match compression {
         Compression::Plain => "",
         _ => " of the decompressed text",
-    }
-}
-
-fn bad_utf8(path: &Path, compression: Compression, at: u64) -> anyhow::Error {
-    match compression {
-        Compression::Plain => not_utf8(path, at),
-        _ => anyhow::anyhow!(
-            "{} is not valid UTF-8 (first bad byte at offset {at}{})",
-            path.display(),
-            decompressed(compression)
-        ),
     }
 }
 

@@ -3,7 +3,8 @@
 
 use super::open_file;
 use super::pieces::{Cutter, PieceSizes};
-use super::utf8::{not_utf8, Utf8Stream};
+use super::utf8::Utf8Stream;
+use crate::encoding::check_text_head;
 use anyhow::{Context, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -114,17 +115,28 @@ impl TxtReader {
         let n = read_some(&mut self.src, &mut self.block)
             .with_context(|| format!("cannot read {}", self.path.display()))?;
         if n == 0 {
-            self.utf8.finish().map_err(|at| not_utf8(&self.path, at))?;
+            if let Err(at) = self.utf8.finish() {
+                return Err(self.utf8.error(&self.path, at, ""));
+            }
             if self.line_open {
                 self.cutter.end_document();
             }
             self.done = true;
             return Ok(true);
         }
+        // The file's first block shows its encoding; a UTF-8 byte-order mark is skipped.
+        let skip = if self.offset == 0 {
+            check_text_head(&self.block[..n], &self.path)?
+        } else {
+            0
+        };
         let mut text = String::with_capacity(n);
-        self.utf8
-            .push(&self.block[..n], self.offset, &mut text)
-            .map_err(|at| not_utf8(&self.path, at))?;
+        if let Err(at) = self
+            .utf8
+            .push(&self.block[skip..n], self.offset + skip as u64, &mut text)
+        {
+            return Err(self.utf8.error(&self.path, at, ""));
+        }
         self.offset += n as u64;
         let (cutter, line_open) = (&mut self.cutter, &mut self.line_open);
         let rest = split_line_breaks(&text, &mut self.after_cr, |line| {

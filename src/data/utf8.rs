@@ -1,13 +1,8 @@
-//! UTF-8 read a block at a time, with invalid bytes reported by their offset in the file.
+//! UTF-8 read a block at a time, with invalid bytes reported by their offset in the file and
+//! described by [`crate::encoding::describe_bytes`].
 
+use crate::encoding::{not_utf8_in, HEAD_BYTES};
 use std::path::Path;
-
-pub(super) fn not_utf8(path: &Path, offset: u64) -> anyhow::Error {
-    anyhow::anyhow!(
-        "{} is not valid UTF-8 (first bad byte at offset {offset})",
-        path.display()
-    )
-}
 
 /// UTF-8 arriving a block at a time: a character split between blocks is carried over, and
 /// the first invalid byte is reported by its offset in the file.
@@ -15,6 +10,10 @@ pub(super) fn not_utf8(path: &Path, offset: u64) -> anyhow::Error {
 pub(super) struct Utf8Stream {
     carry: Vec<u8>,
     carry_at: u64,
+    /// The first [`HEAD_BYTES`] bytes pushed, and those from the first bad byte on, for
+    /// [`Utf8Stream::error`].
+    head: Vec<u8>,
+    bad: Vec<u8>,
 }
 
 impl Utf8Stream {
@@ -25,6 +24,8 @@ impl Utf8Stream {
         mut at: u64,
         out: &mut String,
     ) -> Result<(), u64> {
+        let room = HEAD_BYTES.saturating_sub(self.head.len()).min(bytes.len());
+        self.head.extend_from_slice(&bytes[..room]);
         if let Some(&lead) = self.carry.first() {
             let width = match lead {
                 0xC0..=0xDF => 2,
@@ -37,7 +38,11 @@ impl Utf8Stream {
             if self.carry.len() < width {
                 return Ok(());
             }
-            out.push_str(std::str::from_utf8(&self.carry).map_err(|_| self.carry_at)?);
+            if std::str::from_utf8(&self.carry).is_err() {
+                self.bad = self.carry.clone();
+                return Err(self.carry_at);
+            }
+            out.push_str(std::str::from_utf8(&self.carry).expect("checked valid"));
             self.carry.clear();
         }
         let valid = match std::str::from_utf8(bytes) {
@@ -45,7 +50,11 @@ impl Utf8Stream {
                 out.push_str(text);
                 return Ok(());
             }
-            Err(e) if e.error_len().is_some() => return Err(at + e.valid_up_to() as u64),
+            Err(e) if e.error_len().is_some() => {
+                let bad = &bytes[e.valid_up_to()..];
+                self.bad = bad[..bad.len().min(16)].to_vec();
+                return Err(at + e.valid_up_to() as u64);
+            }
             Err(e) => e.valid_up_to(),
         };
         out.push_str(std::str::from_utf8(&bytes[..valid]).expect("checked valid"));
@@ -56,12 +65,19 @@ impl Utf8Stream {
 
     /// Checks that no character is left unfinished (at the end of the text, or before a byte
     /// that cannot continue it).
-    pub(super) fn finish(&self) -> Result<(), u64> {
+    pub(super) fn finish(&mut self) -> Result<(), u64> {
         if self.carry.is_empty() {
             Ok(())
         } else {
+            self.bad = self.carry.clone();
             Err(self.carry_at)
         }
+    }
+
+    /// The error for the bad byte at `offset` of `path` that `push` or `finish` reported,
+    /// saying what the bytes look like; `note` follows the offset.
+    pub(super) fn error(&self, path: &Path, offset: u64, note: &str) -> anyhow::Error {
+        not_utf8_in(path, offset, note, &self.head, &self.bad)
     }
 }
 

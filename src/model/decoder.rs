@@ -10,6 +10,7 @@
 
 use super::kernels::{self, Act, AttentionShape, Heads, RopeTables};
 use super::{HookKind, HookPoint, ResidualModel};
+use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
@@ -54,74 +55,72 @@ pub struct DecoderConfig {
     pub rope_interleaved: bool,
 }
 
-fn get_usize(cfg: &Value, key: &str) -> Option<usize> {
-    cfg.get(key)?.as_u64().map(|v| v as usize)
-}
-
-fn get_f64(cfg: &Value, key: &str) -> Option<f64> {
-    cfg.get(key)?.as_f64()
-}
-
 impl DecoderConfig {
-    /// Reads a Hugging Face `config.json` (already parsed); `file` names it in errors.
+    /// Reads a Hugging Face `config.json` (already parsed); `file` names it in errors. A key
+    /// present with the wrong type is an error naming it; absent keys take their defaults.
     pub fn from_json(cfg: &Value, file: &str) -> Result<Self> {
-        let family = match cfg.get("model_type").and_then(Value::as_str) {
+        let keys = JsonKeys::new(cfg, file)?;
+        let family = match keys.str("model_type")? {
             Some("gemma2") => Family::Gemma2,
             _ => Family::Llama,
         };
-        let need = |key: &str| {
-            get_usize(cfg, key).with_context(|| format!("{file} has no integer '{key}'"))
-        };
+        let gemma = family == Family::Gemma2;
+        let need = |key: &str| keys.require(key, keys.positive(key)?);
         let hidden_size = need("hidden_size")?;
         let n_heads = need("num_attention_heads")?;
-        ensure!(n_heads > 0, "{file}: num_attention_heads is 0");
-        let head_dim = get_usize(cfg, "head_dim").unwrap_or(hidden_size / n_heads);
-        let n_kv_heads = get_usize(cfg, "num_key_value_heads").unwrap_or(n_heads);
+        let head_dim = keys.positive("head_dim")?.unwrap_or(hidden_size / n_heads);
+        let n_kv_heads = keys.positive("num_key_value_heads")?.unwrap_or(n_heads);
         ensure!(
-            n_kv_heads > 0 && n_heads % n_kv_heads == 0,
+            n_heads % n_kv_heads == 0,
             "{file}: {n_heads} attention heads are not a multiple of {n_kv_heads} key/value heads"
         );
-        if let Some(scaling) = cfg.get("rope_scaling").filter(|v| !v.is_null()) {
+        if let Some(scaling) = keys.get("rope_scaling") {
             bail!("{file}: rope_scaling {scaling} is not supported yet");
         }
         // transformers 5 writes `rope_parameters: {rope_theta, rope_type}`.
-        let rope = cfg.get("rope_parameters");
-        if let Some(kind) = rope
-            .and_then(|r| r.get("rope_type"))
-            .and_then(Value::as_str)
-        {
+        let rope = keys.object("rope_parameters")?;
+        if let Some(kind) = rope.map(|r| r.str("rope_type")).transpose()?.flatten() {
             ensure!(
                 kind == "default",
                 "{file}: rope_type '{kind}' is not supported yet (only the default RoPE)"
             );
         }
-        let rope_theta = get_f64(cfg, "rope_theta")
-            .or_else(|| rope.and_then(|r| get_f64(r, "rope_theta")))
-            .unwrap_or(10_000.0);
-        let n_layers = need("num_hidden_layers")?;
-        let sliding_layers: Vec<bool> = match cfg.get("layer_types").and_then(Value::as_array) {
-            Some(types) if family == Family::Gemma2 => types
-                .iter()
-                .map(|t| t.as_str() == Some("sliding_attention"))
-                .collect(),
-            _ => (0..n_layers)
-                .map(|l| family == Family::Gemma2 && l % 2 == 0)
-                .collect(),
+        let rope_theta = match keys.positive_number("rope_theta")? {
+            Some(theta) => theta,
+            None => rope
+                .map(|r| r.positive_number("rope_theta"))
+                .transpose()?
+                .flatten()
+                .unwrap_or(10_000.0),
         };
-        let gemma = family == Family::Gemma2;
-        let act = cfg
-            .get("hidden_activation")
-            .or_else(|| cfg.get("hidden_act"))
-            .and_then(Value::as_str)
-            .unwrap_or(if gemma { "gelu_pytorch_tanh" } else { "silu" });
+        let n_layers = need("num_hidden_layers")?;
+        let sliding_layers: Vec<bool> = match keys.strings("layer_types")? {
+            Some(types) if gemma => types.iter().map(|&t| t == "sliding_attention").collect(),
+            _ => (0..n_layers).map(|l| gemma && l % 2 == 0).collect(),
+        };
+        let act = match keys.str("hidden_activation")? {
+            Some(act) => act,
+            None => {
+                keys.str("hidden_act")?
+                    .unwrap_or(if gemma { "gelu_pytorch_tanh" } else { "silu" })
+            }
+        };
         let gelu_mlp = match act {
             "silu" | "swish" => false,
             "gelu_pytorch_tanh" | "gelu_new" | "gelu" => true,
             other => bail!("{file}: hidden activation '{other}' is not supported"),
         };
-        let attn_scale = match (gemma, get_f64(cfg, "query_pre_attn_scalar")) {
-            (true, Some(q)) => q.powf(-0.5),
-            _ => (head_dim as f64).powf(-0.5),
+        // Gemma-2's own keys, read for Gemma-2 only.
+        let gemma_number = |key: &str| -> Result<Option<f64>> {
+            Ok(if gemma {
+                keys.positive_number(key)?
+            } else {
+                None
+            })
+        };
+        let attn_scale = match gemma_number("query_pre_attn_scalar")? {
+            Some(q) => q.powf(-0.5),
+            None => (head_dim as f64).powf(-0.5),
         };
         Ok(Self {
             family,
@@ -133,34 +132,20 @@ impl DecoderConfig {
             n_kv_heads,
             head_dim,
             intermediate_size: need("intermediate_size")?,
-            rms_norm_eps: get_f64(cfg, "rms_norm_eps").unwrap_or(1e-6),
+            rms_norm_eps: keys.positive_number("rms_norm_eps")?.unwrap_or(1e-6),
             rope_theta,
-            max_positions: get_usize(cfg, "max_position_embeddings").unwrap_or(4096),
-            tie_embeddings: cfg
-                .get("tie_word_embeddings")
-                .and_then(Value::as_bool)
-                .unwrap_or(gemma),
+            max_positions: keys.positive("max_position_embeddings")?.unwrap_or(4096),
+            tie_embeddings: keys.bool("tie_word_embeddings")?.unwrap_or(gemma),
             gelu_mlp,
-            attn_softcap: if gemma {
-                get_f64(cfg, "attn_logit_softcapping")
-            } else {
-                None
-            },
+            attn_softcap: gemma_number("attn_logit_softcapping")?,
             sliding_window: if gemma {
-                get_usize(cfg, "sliding_window")
+                keys.positive("sliding_window")?
             } else {
                 None
             },
-            final_softcap: if gemma {
-                get_f64(cfg, "final_logit_softcapping")
-            } else {
-                None
-            },
+            final_softcap: gemma_number("final_logit_softcapping")?,
             attn_scale,
-            rope_interleaved: cfg
-                .get("rope_interleaved")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            rope_interleaved: keys.bool("rope_interleaved")?.unwrap_or(false),
         })
     }
 

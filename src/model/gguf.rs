@@ -51,6 +51,51 @@ impl Gguf {
             .map_err(|e| anyhow::anyhow!("{}: {key}: {e}", self.path.display()))
     }
 
+    /// An optional metadata key holding a whole number ≥ 0 (of any GGUF integer type): None
+    /// when absent, an error naming key and file when of another type or negative.
+    fn meta_opt_uint(&self, key: &str) -> Result<Option<u64>> {
+        let Some(v) = self.content.metadata.get(key) else {
+            return Ok(None);
+        };
+        let n: Option<u64> = match v {
+            Value::U8(x) => Some(*x as u64),
+            Value::U16(x) => Some(*x as u64),
+            Value::U32(x) => Some(*x as u64),
+            Value::U64(x) => Some(*x),
+            Value::I8(x) => u64::try_from(*x).ok(),
+            Value::I16(x) => u64::try_from(*x).ok(),
+            Value::I32(x) => u64::try_from(*x).ok(),
+            Value::I64(x) => u64::try_from(*x).ok(),
+            _ => None,
+        };
+        n.map(Some).with_context(|| {
+            format!(
+                "{}: GGUF metadata {key} must be a whole number ≥ 0, found {v:?}",
+                self.path.display()
+            )
+        })
+    }
+
+    /// An optional metadata key holding a finite number > 0 (f32, f64 or an integer).
+    fn meta_opt_positive(&self, key: &str) -> Result<Option<f64>> {
+        let Some(v) = self.content.metadata.get(key) else {
+            return Ok(None);
+        };
+        let x = match v {
+            Value::F32(x) => Some(*x as f64),
+            Value::F64(x) => Some(*x),
+            _ => self.meta_opt_uint(key).ok().flatten().map(|n| n as f64),
+        };
+        x.filter(|x| x.is_finite() && *x > 0.0)
+            .map(Some)
+            .with_context(|| {
+                format!(
+                    "{}: GGUF metadata {key} must be a number > 0, found {v:?}",
+                    self.path.display()
+                )
+            })
+    }
+
     fn architecture(&self) -> Result<String> {
         Ok(self
             .meta("general.architecture")?
@@ -70,23 +115,22 @@ impl Gguf {
         }
         let key = |k: &str| format!("{arch}.{k}");
         let heads = self.meta_u32(&key("attention.head_count"))?;
-        let f = |k: &str, default: f64| -> f64 {
-            self.content
-                .metadata
-                .get(&key(k))
-                .and_then(|v| v.to_f32().ok())
-                .map_or(default, |v| v as f64)
+        // GGUF stores these as f32: read as such, they give the values the models ran with.
+        let f = |k: &str, default: f64| -> Result<f64> {
+            Ok(self
+                .meta_opt_positive(&key(k))?
+                .map_or(default, |v| v as f32 as f64))
         };
         let vocab = match self.content.metadata.get("tokenizer.ggml.tokens") {
             Some(tokens) => tokens.to_vec().map(|v| v.len()).unwrap_or(0),
             None => self.meta_u32(&key("vocab_size"))? as usize,
         };
         let tied = !self.content.tensor_infos.contains_key("output.weight");
-        let special = |k: &str| {
-            self.content
-                .metadata
-                .get(&format!("tokenizer.ggml.{k}_token_id"))
-                .and_then(|v| v.to_u32().ok())
+        let special = |k: &str| -> Result<Option<u64>> {
+            self.meta_opt_uint(&format!("tokenizer.ggml.{k}_token_id"))
+        };
+        let uint_or = |k: &str, default: u64| -> Result<u64> {
+            Ok(self.meta_opt_uint(&key(k))?.unwrap_or(default))
         };
         Ok(json!({
             "model_type": "llama",
@@ -94,16 +138,16 @@ impl Gguf {
             "hidden_size": self.meta_u32(&key("embedding_length"))?,
             "num_hidden_layers": self.meta_u32(&key("block_count"))?,
             "num_attention_heads": heads,
-            "num_key_value_heads": self.content.metadata.get(&key("attention.head_count_kv")).and_then(|v| v.to_u32().ok()).unwrap_or(heads),
+            "num_key_value_heads": uint_or("attention.head_count_kv", heads as u64)?,
             "intermediate_size": self.meta_u32(&key("feed_forward_length"))?,
-            "rms_norm_eps": f("attention.layer_norm_rms_epsilon", 1e-5),
-            "rope_theta": f("rope.freq_base", 10_000.0),
-            "max_position_embeddings": self.content.metadata.get(&key("context_length")).and_then(|v| v.to_u32().ok()).unwrap_or(2048),
+            "rms_norm_eps": f("attention.layer_norm_rms_epsilon", 1e-5)?,
+            "rope_theta": f("rope.freq_base", 10_000.0)?,
+            "max_position_embeddings": uint_or("context_length", 2048)?,
             "tie_word_embeddings": tied,
             "rope_interleaved": true,
-            "bos_token_id": special("bos"),
-            "eos_token_id": special("eos"),
-            "pad_token_id": special("padding"),
+            "bos_token_id": special("bos")?,
+            "eos_token_id": special("eos")?,
+            "pad_token_id": special("padding")?,
         }))
     }
 

@@ -7,31 +7,43 @@
 
 use super::kernels::{self, Act, AttentionShape, Heads};
 use super::{HookPoint, ResidualModel};
+use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Result};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
-use serde::Deserialize;
 
 /// The fields of a Hugging Face GPT-2 `config.json` that the forward pass needs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Gpt2Config {
     pub vocab_size: usize,
     pub n_positions: usize,
     pub n_embd: usize,
     pub n_layer: usize,
     pub n_head: usize,
-    #[serde(default = "default_eps")]
     pub layer_norm_epsilon: f64,
-    #[serde(default = "default_activation")]
     pub activation_function: String,
 }
 
-fn default_eps() -> f64 {
-    1e-5
-}
-
-fn default_activation() -> String {
-    "gelu_new".into()
+impl Gpt2Config {
+    /// Reads a parsed GPT-2 `config.json` (`file` names it in errors): the sizes must be
+    /// positive integers, `layer_norm_epsilon` (default 1e-5) a number > 0 and
+    /// `activation_function` (default `gelu_new`) a string.
+    pub fn from_json(cfg: &serde_json::Value, file: &str) -> Result<Self> {
+        let keys = JsonKeys::new(cfg, file)?;
+        let size = |key: &str| keys.require(key, keys.positive(key)?);
+        Ok(Self {
+            vocab_size: size("vocab_size")?,
+            n_positions: size("n_positions")?,
+            n_embd: size("n_embd")?,
+            n_layer: size("n_layer")?,
+            n_head: size("n_head")?,
+            layer_norm_epsilon: keys.positive_number("layer_norm_epsilon")?.unwrap_or(1e-5),
+            activation_function: keys
+                .str("activation_function")?
+                .unwrap_or("gelu_new")
+                .to_string(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -10,6 +10,7 @@ pub mod gpt2;
 pub mod kernels;
 
 use crate::hub::{Hub, Location};
+use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -139,12 +140,33 @@ impl SpecialTokens {
     }
 }
 
-fn json_u32(v: &serde_json::Value, key: &str) -> Option<u32> {
-    match v.get(key)? {
-        serde_json::Value::Number(n) => n.as_u64().map(|x| x as u32),
-        serde_json::Value::Array(a) => a.first().and_then(|x| x.as_u64()).map(|x| x as u32),
-        _ => None,
+impl SpecialTokens {
+    /// The special ids of a parsed `config.json` (`file` names it in errors): each key is a
+    /// token id or a list of them (the first is used), a key of another type an error.
+    pub fn from_config(cfg: &serde_json::Value, file: &str) -> Result<Self> {
+        let keys = JsonKeys::new(cfg, file)?;
+        let first = |key: &str| -> Result<Option<u32>> {
+            Ok(keys.token_ids(key)?.and_then(|ids| ids.first().copied()))
+        };
+        Ok(Self {
+            bos: first("bos_token_id")?,
+            eos: first("eos_token_id")?,
+            pad: first("pad_token_id")?,
+        })
     }
+}
+
+/// The token ids of a `config.json` (`file`), each with its key, for checking them against the
+/// vocabulary: every id of `bos_token_id`, `eos_token_id` and `pad_token_id`, lists included.
+pub fn config_token_ids(cfg: &serde_json::Value, file: &str) -> Result<Vec<(String, u32)>> {
+    let keys = JsonKeys::new(cfg, file)?;
+    let mut out = Vec::new();
+    for key in ["bos_token_id", "eos_token_id", "pad_token_id"] {
+        for id in keys.token_ids(key)?.unwrap_or_default() {
+            out.push((key.to_string(), id));
+        }
+    }
+    Ok(out)
 }
 
 impl ModelFiles {
@@ -244,26 +266,24 @@ impl ModelFiles {
         if self.is_gguf() {
             return gguf::Gguf::read(&self.config)?.config_json();
         }
-        let text = std::fs::read_to_string(&self.config)
-            .with_context(|| format!("cannot read {}", self.config.display()))?;
+        let text = crate::encoding::read_text_file(&self.config)?;
         serde_json::from_str(&text)
             .with_context(|| format!("{} is not valid JSON", self.config.display()))
     }
 
     /// BOS/EOS/PAD ids from `config.json`.
     pub fn special_tokens(&self) -> Result<SpecialTokens> {
-        let cfg = self.config_json()?;
-        Ok(SpecialTokens {
-            bos: json_u32(&cfg, "bos_token_id"),
-            eos: json_u32(&cfg, "eos_token_id"),
-            pad: json_u32(&cfg, "pad_token_id"),
-        })
+        SpecialTokens::from_config(&self.config_json()?, &self.config_name())
+    }
+
+    /// The file `config.json` stands for, as errors name it (the GGUF file for GGUF weights).
+    pub fn config_name(&self) -> String {
+        self.config.display().to_string()
     }
 }
 
 fn shard_names(index: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(index)
-        .with_context(|| format!("cannot read {}", index.display()))?;
+    let text = crate::encoding::read_text_file(index)?;
     let json: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", index.display()))?;
     let map = json
@@ -306,6 +326,7 @@ pub fn weights_var_builder_as(
     }
     for w in &files.weights {
         check_safetensors_header(w)?;
+        check_float_parameters(w)?;
     }
     // SAFETY: the files are not modified while mapped (they are inputs we only read).
     unsafe { VarBuilder::from_mmaped_safetensors(&files.weights, dtype, device) }
@@ -322,6 +343,37 @@ pub fn check_safetensors_header(path: &Path) -> Result<()> {
     safetensors::SafeTensors::deserialize(&bytes)
         .map(|_| ())
         .map_err(|e| anyhow::anyhow!("{} is not a valid safetensors file: {e}", path.display()))
+}
+
+/// Checks that every parameter (`*.weight`, `*.bias`) of the safetensors file `path` is floats
+/// (f16, bf16, f32 or f64): the weights are converted to the run's dtype as they are read, so an
+/// integer tensor would otherwise become weights silently. Other tensors (buffers such as
+/// `position_ids`) are not read and not checked.
+pub fn check_float_parameters(path: &Path) -> Result<()> {
+    use safetensors::Dtype;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: read-only mapping of an input file.
+    let bytes = unsafe { memmap2::Mmap::map(&file) }
+        .with_context(|| format!("cannot map {}", path.display()))?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| anyhow::anyhow!("{} is not a valid safetensors file: {e}", path.display()))?;
+    let mut tensors: Vec<_> = header.tensors().into_iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, info) in tensors {
+        let parameter = name.ends_with(".weight") || name.ends_with(".bias");
+        let float = matches!(
+            info.dtype,
+            Dtype::F16 | Dtype::BF16 | Dtype::F32 | Dtype::F64
+        );
+        ensure!(
+            !parameter || float,
+            "{}: tensor '{name}' has dtype {:?}: model weights must be floats (F16, BF16, F32 or F64)",
+            path.display(),
+            info.dtype
+        );
+    }
+    Ok(())
 }
 
 /// Writes `tensors` as a safetensors file, atomically, with the usual permissions (0666 less
@@ -356,13 +408,11 @@ pub fn load_model_as(
     dtype: DType,
 ) -> Result<Box<dyn ResidualModel>> {
     let cfg = files.config_json()?;
-    let model_type = cfg.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
+    let file = files.config_name();
+    let model_type = JsonKeys::new(&cfg, &file)?.str("model_type")?.unwrap_or("");
     match model_type {
         "gpt2" => {
-            let config: gpt2::Gpt2Config =
-                serde_json::from_value(cfg.clone()).with_context(|| {
-                    format!("{} is not a valid GPT-2 config", files.config.display())
-                })?;
+            let config = gpt2::Gpt2Config::from_json(&cfg, &file)?;
             hook.check_within(config.n_layer, &files.source)?;
             let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
             let model = gpt2::Gpt2::load(vb, config, hook)
@@ -370,7 +420,7 @@ pub fn load_model_as(
             Ok(Box::new(model))
         }
         "llama" | "mistral" | "qwen2" | "gemma2" => {
-            let config = decoder::DecoderConfig::from_json(&cfg, &files.config.display().to_string())?;
+            let config = decoder::DecoderConfig::from_json(&cfg, &file)?;
             hook.check_within(config.n_layers, &files.source)?;
             let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
             let model = decoder::Decoder::load(vb, config, hook)

@@ -263,4 +263,20 @@ pub fn run_with_peak_rss(cmd: &mut Command, dir: &Path, timeout: std::time::Dura
         timed_out,
     }
 }
+/// A SAELens SAE folder whose cfg.json holds `cfg` and whose weights (zeros, f32) have `d_in`
+/// inputs and `d_sae` latents.
+pub fn saelens_sae(dir: &Path, cfg: serde_json::Value, d_in: usize, d_sae: usize) {
+    use candle_core::{DType, Device, Tensor};
+    std::fs::create_dir_all(dir).unwrap();
+    let zeros = |shape: &[usize]| Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap();
+    let tensors = std::collections::HashMap::from([
+        ("W_enc", zeros(&[d_in, d_sae])),
+        ("b_enc", zeros(&[d_sae])),
+        ("W_dec", zeros(&[d_sae, d_in])),
+        ("b_dec", zeros(&[d_in])),
+    ]);
+    candle_core::safetensors::save(&tensors, dir.join("sae_weights.safetensors")).unwrap();
+    std::fs::write(dir.join("cfg.json"), cfg.to_string()).unwrap();
+}
+
 pub mod hub_server;
