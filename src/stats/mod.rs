@@ -208,9 +208,14 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
             Some((name, r, c))
         })
         .collect();
-    let mut files: Vec<String> = ["summary.csv", "summary.json", "size_effects.png", STATS_RUN_JSON]
-        .map(String::from)
-        .to_vec();
+    let mut files: Vec<String> = [
+        "summary.csv",
+        "summary.json",
+        "size_effects.png",
+        STATS_RUN_JSON,
+    ]
+    .map(String::from)
+    .to_vec();
     files.extend(figures.iter().map(|(name, _, _)| name.clone()));
     folder.check_writable(&files.iter().map(String::as_str).collect::<Vec<_>>())?;
     folder.claim(files.iter().cloned())?;
