@@ -117,8 +117,9 @@ fn write_bytes_dataset(group: &Group, name: &str, items: &[&[u8]]) -> Result<()>
     }
     let dtype = ds.dtype()?;
     // SAFETY: `buf` holds `items.len()` elements of exactly the dataset's type (fixed strings of
-    // `len` bytes), and both ids are valid for the duration of the call.
-    let status = unsafe {
+    // `len` bytes), and both ids are valid for the duration of the call. The HDF5 library is not
+    // thread-safe: like every call the hdf5 crate makes, this one holds the crate's global lock.
+    let status = hdf5::sync::sync(|| unsafe {
         hdf5_sys::h5d::H5Dwrite(
             ds.id(),
             dtype.id(),
@@ -127,7 +128,7 @@ fn write_bytes_dataset(group: &Group, name: &str, items: &[&[u8]]) -> Result<()>
             hdf5_sys::h5p::H5P_DEFAULT,
             buf.as_ptr().cast(),
         )
-    };
+    });
     if status < 0 {
         bail!("cannot write dataset {name}");
     }
@@ -413,8 +414,9 @@ fn read_strings(ds: &Dataset) -> Result<Vec<String>> {
         bail!("dataset {} is not a fixed-length string array", ds.name());
     }
     let mut buf = vec![0u8; n * size];
-    // SAFETY: `buf` has room for `n` elements of the dataset's own type.
-    let status = unsafe {
+    // SAFETY: `buf` has room for `n` elements of the dataset's own type; the call holds the
+    // hdf5 crate's global lock, as in `write_bytes_dataset`.
+    let status = hdf5::sync::sync(|| unsafe {
         hdf5_sys::h5d::H5Dread(
             ds.id(),
             dtype.id(),
@@ -423,7 +425,7 @@ fn read_strings(ds: &Dataset) -> Result<Vec<String>> {
             hdf5_sys::h5p::H5P_DEFAULT,
             buf.as_mut_ptr().cast(),
         )
-    };
+    });
     if status < 0 {
         bail!("cannot read dataset {}", ds.name());
     }
