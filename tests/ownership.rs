@@ -292,15 +292,9 @@ fn thresholds_accumulate_over_runs_on_the_same_inputs_and_replace_needs_a_flag()
     assert_ok(&stats(dir));
 }
 
-#[test]
-fn out_folders_of_stats_train_and_synth_holding_foreign_files_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
-    // synth: a folder with someone's corpus.txt.
-    let synth_out = dir.join("demo");
-    std::fs::create_dir_all(&synth_out).unwrap();
-    std::fs::write(synth_out.join("corpus.txt"), "my corpus").unwrap();
-    let out = saecooc(&[
+/// A small `saecooc synth` into `out`.
+fn synth(out: &Path) -> Output {
+    saecooc(&[
         "--quiet",
         "synth",
         "--d-sae",
@@ -309,9 +303,20 @@ fn out_folders_of_stats_train_and_synth_holding_foreign_files_are_refused() {
         "50",
         "--out",
     ])
-    .arg(&synth_out)
+    .arg(out)
     .output()
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn out_folders_of_stats_train_and_synth_holding_foreign_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    // synth: a folder with someone's corpus.txt.
+    let synth_out = dir.join("demo");
+    std::fs::create_dir_all(&synth_out).unwrap();
+    std::fs::write(synth_out.join("corpus.txt"), "my corpus").unwrap();
+    let out = synth(&synth_out);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("corpus.txt"), "{}", stderr(&out));
     assert_eq!(
@@ -321,18 +326,7 @@ fn out_folders_of_stats_train_and_synth_holding_foreign_files_are_refused() {
     // A new folder, then the same again: synth replaces what it wrote.
     let synth_out = dir.join("demo2");
     for _ in 0..2 {
-        let out = saecooc(&[
-            "--quiet",
-            "synth",
-            "--d-sae",
-            "64",
-            "--documents",
-            "50",
-            "--out",
-        ])
-        .arg(&synth_out)
-        .output()
-        .unwrap();
+        let out = synth(&synth_out);
         assert_ok(&out);
     }
 
