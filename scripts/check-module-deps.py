@@ -3,6 +3,8 @@
 
 - The stages (cooc, graph, pca, export, stats, train, bench) stand side by side: no stage
   refers to another (`crate::<stage>`); what they share lives below them.
+- The layers below the stages never refer to a stage; only the command-line layer (main.rs,
+  cli, app) calls them.
 - No import cycle between the top-level modules of src/ (a module and its submodules count as
   one).
 
@@ -13,12 +15,17 @@ import re
 import sys
 
 STAGES = {"cooc", "graph", "pca", "export", "stats", "train", "bench", "subspace"}
+# The command-line layer above the stages: the only code that may call them.
+ENTRY = {"cli", "app"}
 SRC = pathlib.Path(__file__).resolve().parent.parent / "src"
-REF = re.compile(r"\bcrate::([a-z_][a-z0-9_]*)")
+REF = re.compile(r"\bcrate::(?:stages::)?([a-z_][a-z0-9_]*)")
 
 
 def top_module(path: pathlib.Path) -> str:
+    """The module a file belongs to: a stage under src/stages/, else a top-level module of src/."""
     rel = path.relative_to(SRC).parts
+    if rel[0] == "stages" and len(rel) > 1:
+        rel = rel[1:]
     return rel[0][:-3] if len(rel) == 1 else rel[0]
 
 
@@ -30,7 +37,7 @@ def module_graph() -> dict:
     graph = {}
     for path in sorted(SRC.rglob("*.rs")):
         module = top_module(path)
-        if module in ("main", "lib"):
+        if module in ("main", "lib", "mod"):
             continue
         refs = set(REF.findall(strip_comments(path.read_text(encoding="utf-8"))))
         graph.setdefault(module, set()).update(refs - {module})
@@ -79,6 +86,12 @@ def main() -> int:
         f"stage {m} refers to stage {n} (stages stand side by side; move what they share below them)"
         for m in sorted(graph)
         if m in STAGES
+        for n in sorted(graph[m] & STAGES)
+    ]
+    problems += [
+        f"module {m} refers to stage {n} (the layers below the stages never use a stage)"
+        for m in sorted(graph)
+        if m not in STAGES and m not in ENTRY
         for n in sorted(graph[m] & STAGES)
     ]
     problems += [f"import cycle between modules: {' <-> '.join(c)}" for c in cycles(graph)]

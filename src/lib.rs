@@ -1,11 +1,11 @@
 //! saecooc: find interpretable subspaces in sparse autoencoders by latent co-occurrence
 //! (Clarke, Bhatnagar & Bloom, 2024).
 //!
-//! Stages, side by side (none refers to another; they talk through the results folder):
-//! [`cooc`] (co-occurrence counts and Jaccard), [`graph`] (edge thresholds, subgraphs, node
-//! tables, pictures), [`pca`] (PCA of subgraph reconstructions, h5 files), [`subspace`] (one
-//! subgraph in depth: figures, representative points, custom prompts), [`export`] (the
-//! explorer site), [`stats`] (size effects), [`train`] (`train-sae`), [`bench`] (benchmarks).
+//! [`stages`], side by side (none refers to another; they talk through the results folder):
+//! [`cooc`](stages::cooc) (co-occurrence counts and Jaccard), [`graph`](stages::graph) (edge thresholds, subgraphs, node
+//! tables, pictures), [`pca`](stages::pca) (PCA of subgraph reconstructions, h5 files), [`subspace`](stages::subspace) (one
+//! subgraph in depth: figures, representative points, custom prompts), [`export`](stages::export) (the
+//! explorer site), [`stats`](stages::stats) (size effects), [`train`](stages::train) (`train-sae`), [`bench`](stages::bench) (benchmarks).
 //!
 //! Below them: [`activations`] (the one activation stream: batches of windows, read positions,
 //! residual stream, SAE activations), [`subgraph_pca`] (gathering a subgraph's examples and their
@@ -18,28 +18,21 @@
 //! tests and benchmarks). File formats: docs/formats.md.
 
 pub mod activations;
-pub mod bench;
 pub mod config;
-pub mod cooc;
 pub mod data;
 pub mod encoding;
-pub mod export;
-pub mod graph;
 pub mod hub;
 pub mod io;
 pub mod json_keys;
 pub mod model;
 pub mod pairs;
-pub mod pca;
 pub mod plot;
 pub mod provenance;
 pub mod registry;
 pub mod results;
 pub mod sae;
 pub mod sources;
-pub mod stats;
+pub mod stages;
 pub mod subgraph_pca;
-pub mod subspace;
 pub mod synth;
 pub mod tokenizer;
-pub mod train;

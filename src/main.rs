@@ -3,14 +3,14 @@
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use saecooc::config::{Config, DeviceKind, PcaConfig};
-use saecooc::cooc::{self, CoocOptions};
-use saecooc::export;
-use saecooc::graph::{self, GraphOptions};
 use saecooc::io::pyfmt::float_repr;
-use saecooc::pca::{self, PcaOptions};
-use saecooc::subspace::{self, SubspaceOptions};
+use saecooc::stages::cooc::{self, CoocOptions};
+use saecooc::stages::export;
+use saecooc::stages::graph::{self, GraphOptions};
+use saecooc::stages::pca::{self, PcaOptions};
+use saecooc::stages::subspace::{self, SubspaceOptions};
+use saecooc::stages::train::{self, TrainArchitecture, TrainOptions};
 use saecooc::synth::{self, SynthOptions};
-use saecooc::train::{self, TrainArchitecture, TrainOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -162,7 +162,7 @@ struct BenchArgs {
     /// Instead: time the forward pass to the hook and the SAE encode alone on a model of this
     /// shape with random weights in memory (nothing is written).
     #[arg(long, value_enum)]
-    shape: Option<saecooc::bench::ModelShape>,
+    shape: Option<saecooc::stages::bench::ModelShape>,
     /// Tokens per forward pass for --shape.
     #[arg(long, default_value_t = 4096)]
     shape_tokens: usize,
@@ -557,13 +557,13 @@ fn run_stats(args: StatsArgs, quiet: bool) -> Result<()> {
             let config = Config::load(path)?;
             let hub = saecooc::hub::Hub::from_env(!quiet)?;
             let device = saecooc::activations::open_device(config.run.device)?;
-            let pass = saecooc::stats::TokenPassOptions {
+            let pass = saecooc::stages::stats::TokenPassOptions {
                 sources: saecooc::sources::Sources::new(&config, &hub, &device),
                 batches: args.batches,
             };
-            saecooc::stats::run(&args.results_dir, &args.out, Some(&pass))?
+            saecooc::stages::stats::run(&args.results_dir, &args.out, Some(&pass))?
         }
-        None => saecooc::stats::run(&args.results_dir, &args.out, None)?,
+        None => saecooc::stages::stats::run(&args.results_dir, &args.out, None)?,
     };
     if !quiet {
         for r in &rows {
@@ -661,10 +661,10 @@ fn run_bench(args: BenchArgs) -> Result<()> {
     use saecooc::pairs::Storage;
     check_bench_args(&args)?;
     if let Some(fixtures) = &args.golden {
-        return saecooc::bench::golden(fixtures, args.device);
+        return saecooc::stages::bench::golden(fixtures, args.device);
     }
     if let Some(shape) = args.shape {
-        return saecooc::bench::shape(
+        return saecooc::stages::bench::shape(
             shape,
             args.shape_tokens,
             args.window,
@@ -674,13 +674,14 @@ fn run_bench(args: BenchArgs) -> Result<()> {
         );
     }
     if args.end_to_end {
-        return saecooc::bench::end_to_end(&args.dir, args.batches, args.device).map(|_| ());
+        return saecooc::stages::bench::end_to_end(&args.dir, args.batches, args.device)
+            .map(|_| ());
     }
     let store = args.store.map(|s| match s {
         BenchStore::Dense => Storage::Dense,
         BenchStore::Sparse => Storage::Sparse,
     });
-    saecooc::bench::run(
+    saecooc::stages::bench::run(
         &args.widths,
         &args.l0,
         args.tokens,

@@ -232,7 +232,7 @@ mod tests {
     //! 768 latents, threshold 1.5), and the structure against the original's
     //! test_create_node_info_dataframe.
     use super::*;
-    use crate::graph::metrics::subgraph_metrics;
+    use crate::stages::graph::metrics::subgraph_metrics;
 
     const EXAMPLE_ROWS: &str = include_str!("testdata/node_info_df_1_5_head.csv");
 
