@@ -1,9 +1,8 @@
 //! `saecooc stats` against a direct computation from the node tables and count matrices
 //! (pandas / numpy).
 
-mod common;
 
-use common::{assert_ok, check_python, prepare, saecooc};
+use crate::common::{assert_ok, check_python, prepare, saecooc};
 
 #[test]
 fn stats_agree_with_a_direct_computation() {

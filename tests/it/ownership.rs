@@ -3,11 +3,10 @@
 //! never through a symbolic link, thresholds counted on the same inputs accumulate instead of
 //! vanishing (`--replace` to replace them), and what killed runs left is removed by the next.
 
-mod common;
-mod explorer_fixture;
 
-use common::{assert_ok, config_text, fixture, results_dir, saecooc};
-use explorer_fixture::{write_wide, WideSpec};
+use crate::common;
+use crate::common::{assert_ok, config_text, fixture, results_dir, saecooc};
+use crate::explorer_fixture::{write_wide, WideSpec};
 use saecooc::results::set::PublishedSet;
 use std::path::Path;
 use std::process::Output;

@@ -2,9 +2,8 @@
 //! random tiny Gemma-2 of the golden tests, a word-level tokenizer written here, and a corpus
 //! of its words.
 
-mod common;
 
-use common::{assert_ok, files_under, saecooc};
+use crate::common::{assert_ok, files_under, saecooc};
 use rand::{Rng, SeedableRng};
 use saecooc::io::npz::NpzWriter;
 use std::path::Path;

@@ -3,9 +3,8 @@
 //! and the file, before any folder is created; inputs that cannot be loaded leave no folder;
 //! folders whose names differ only in punctuation export to distinct keys.
 
-mod common;
 
-use common::{assert_ok, config_text, fixture, pca_config, saecooc};
+use crate::common::{assert_ok, config_text, fixture, pca_config, saecooc};
 use saecooc::results::node_table::read_node_table;
 use saecooc::synth::SynthPaths;
 use serde_json::Value;

@@ -7,10 +7,9 @@
 //! BOS and so is NaN too. The error of each stage must name exactly that position (an SAE's
 //! ReLU would turn the NaN into a silent zero, so the stream checks the residual stream).
 
-mod common;
 
 use candle_core::{Device, Tensor};
-use common::{config_text, pca_config, prepare, results_dir, saecooc};
+use crate::common::{config_text, pca_config, prepare, results_dir, saecooc};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;

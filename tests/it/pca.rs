@@ -2,9 +2,8 @@
 //! app's loading logic (tests/python), the shared pass against one pass per subgraph, the
 //! retry for subgraphs with too few examples, and bad inputs.
 
-mod common;
 
-use common::{
+use crate::common::{
     assert_ok, check_python, files_under, fixture, pca_config, prepare, results_dir, saecooc,
 };
 use std::path::Path;

@@ -4,10 +4,10 @@
 //! config or a model file is an id of the vocabulary, and text that is not UTF-8 is refused
 //! saying what its bytes look like.
 
-mod common;
 
+use crate::common;
 use candle_core::{DType, Device, Tensor};
-use common::{assert_ok, config_text, fixture, run_cooc, saelens_sae};
+use crate::common::{assert_ok, config_text, fixture, run_cooc, saelens_sae};
 use saecooc::hub::{Hub, Location};
 use saecooc::io::npz::NpzWriter;
 use saecooc::model::decoder::DecoderConfig;

@@ -13,10 +13,9 @@
 //! subgraph is drawn, mean time per subgraph switch, and after visiting 50 subgraphs (and a
 //! garbage collection) the renderer's resident memory and JavaScript heap.
 
-mod explorer_fixture;
 
-use explorer_fixture::browser::{browser_required, processes_with, Browser};
-use explorer_fixture::{write_wide, WideResults, WideSpec};
+use crate::explorer_fixture::browser::{browser_required, processes_with, Browser};
+use crate::explorer_fixture::{write_wide, WideResults, WideSpec};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

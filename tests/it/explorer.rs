@@ -14,12 +14,11 @@
 //! - a subspace analysed by the real `subspace` stage: its page shows every example and the
 //!   custom prompts' tokens (marked), its representative points and `--points`, and its figures.
 
-mod common;
-mod explorer_fixture;
 
-use common::{assert_ok, pca_config, prepare, saecooc};
-use explorer_fixture::browser::{browser_or_skip, processes_with, Browser};
-use explorer_fixture::{write_another_run, write_wide, WideResults, WideSpec};
+use crate::common;
+use crate::common::{assert_ok, pca_config, prepare, saecooc};
+use crate::explorer_fixture::browser::{browser_or_skip, processes_with, Browser};
+use crate::explorer_fixture::{write_another_run, write_wide, WideResults, WideSpec};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

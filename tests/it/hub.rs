@@ -2,12 +2,11 @@
 //! local stand-in for huggingface.co (`HF_ENDPOINT`) into a fresh cache (`HF_HOME`), through
 //! hf-hub as in real use.
 
-mod common;
 
-use common::hub_server::{
+use crate::common::hub_server::{
     hf_home, npz_outputs, run, stderr, HubRepo, HubServer, Kind, Logged, Outputs,
 };
-use common::{assert_ok, config_text, fixture};
+use crate::common::{assert_ok, config_text, fixture};
 use saecooc::data::{read_documents, PARQUET_REVISION};
 use saecooc::synth::SynthPaths;
 use std::path::Path;

@@ -6,10 +6,9 @@
 //! The end-to-end tests run `saecooc cooc` on those documents and compare its counts with a
 //! brute-force count over the golden windows (exact: integer counts).
 
-mod common;
 
 use candle_core::Device;
-use common::{assert_ok, fixture, results_dir, run_cooc};
+use crate::common::{assert_ok, fixture, results_dir, run_cooc};
 use saecooc::activations::Encoder;
 use saecooc::config::{Config, Generation, Run, Source};
 use saecooc::data::{TokenSpec, WindowTokens, Windower};

@@ -4,10 +4,9 @@
 //! `[source] center_writing_weights` can turn centring off, and run.json says which rule
 //! decided.
 
-mod common;
 
 use candle_core::Device;
-use common::{assert_ok, config_text, files_under, fixture, results_dir, run_cooc};
+use crate::common::{assert_ok, config_text, files_under, fixture, results_dir, run_cooc};
 use saecooc::io::npz::NpzWriter;
 use saecooc::synth::SynthPaths;
 use std::collections::HashMap;

@@ -3,9 +3,9 @@
 //! then completed, stale outputs of earlier runs (those their manifests list) are removed, and
 //! write errors name the file.
 
-mod common;
 
-use common::{assert_ok, config_text, fixture, results_dir, saecooc};
+use crate::common;
+use crate::common::{assert_ok, config_text, fixture, results_dir, saecooc};
 use saecooc::results::set::PublishedSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;

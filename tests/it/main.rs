@@ -1,0 +1,36 @@
+//! The integration tests, one binary: `cargo test --release --test it -- MODULE::` runs one module.
+//! `common` and `explorer_fixture` hold the fixtures and helpers the modules share.
+
+mod common;
+mod explorer_fixture;
+
+mod activation_stream;
+mod centring;
+mod cli;
+mod config_names;
+mod corpus;
+mod explorer;
+mod explorer_scale;
+mod gemma_scope;
+mod golden_decoders;
+mod golden_gpt2;
+mod graphs;
+mod hostile;
+mod hub;
+mod hub_configs;
+mod hub_streaming;
+mod ownership;
+mod pca;
+mod provenance;
+mod resilience;
+mod result_sets;
+mod sae_encode;
+mod sae_files;
+mod serve;
+mod stats;
+mod strict_inputs;
+mod subspace;
+mod tokenizer;
+mod train;
+mod wide;
+mod windows;
