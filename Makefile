@@ -89,7 +89,7 @@ $(VENV)/.saecooc-deps:
 	touch $@
 
 ## test: unit, golden and end-to-end tests (release build, shared with the demo).
-## The explorer's browser test needs chromedriver where tests/explorer.rs looks for it; cargo
+## The explorer's browser test needs chromedriver where tests/it/explorer_fixture/browser.rs looks for it; cargo
 ## hides a passing test's output, so its skip is announced here.
 CHROMEDRIVER := $(wildcard /usr/bin/chromedriver /usr/lib/chromium/chromedriver)
 test: $(TEST_PYTHON_DEP)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden fixtures for the Llama-family and Gemma-2 forward passes (tests/golden_decoders.rs).
+"""Golden fixtures for the Llama-family and Gemma-2 forward passes (tests/it/golden_decoders.rs).
 
 Writes, for NAME in (llama, gemma2):
   tests/fixtures/tiny-NAME/{config.json, model.safetensors}   random model, save_pretrained

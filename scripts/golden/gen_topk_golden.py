@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden TopK SAEs and their SAELens encodings (tests/sae_encode.rs, TopK selection rule).
+"""Golden TopK SAEs and their SAELens encodings (tests/it/sae_encode.rs, TopK selection rule).
 
 One random TopK SAE (d_in 16, d_sae 64, k 4; decoder rows with norms spread from 0.1 to 2.0;
 non-zero b_enc and b_dec; apply_b_dec_to_input true, normalize_activations none), built with

@@ -7,9 +7,8 @@
 //! BOS and so is NaN too. The error of each stage must name exactly that position (an SAE's
 //! ReLU would turn the NaN into a silent zero, so the stream checks the residual stream).
 
-
-use candle_core::{Device, Tensor};
 use crate::common::{config_text, pca_config, prepare, results_dir, saecooc};
+use candle_core::{Device, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -65,7 +64,7 @@ fn every_stage_reads_one_stream_with_one_nan_rule() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Node tables from the healthy model, for pca and stats. The NaN model is not the model cooc
-    // counted, which pca and stats refuse while run.json records it (tests/provenance.rs): the
+    // counted, which pca and stats refuse while run.json records it (tests/it/provenance.rs): the
     // folder is read as the original's results are, without saecooc's manifests.
     let (p, results) = prepare(d);
     for manifest in ["run.json", "graphs_run.json"] {

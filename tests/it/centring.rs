@@ -4,9 +4,8 @@
 //! `[source] center_writing_weights` can turn centring off, and run.json says which rule
 //! decided.
 
-
-use candle_core::Device;
 use crate::common::{assert_ok, config_text, files_under, fixture, results_dir, run_cooc};
+use candle_core::Device;
 use saecooc::io::npz::NpzWriter;
 use saecooc::synth::SynthPaths;
 use std::collections::HashMap;

@@ -1,7 +1,8 @@
 //! End-to-end tests of the `saecooc` binary on synthetic inputs written in the real formats.
 
-
-use crate::common::{assert_ok, check_python, config_text, files_under, fixture, results_dir, run_cooc};
+use crate::common::{
+    assert_ok, check_python, config_text, files_under, fixture, results_dir, run_cooc,
+};
 use saecooc::synth::{self, SynthOptions};
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,6 @@
 //! and the file, before any folder is created; inputs that cannot be loaded leave no folder;
 //! folders whose names differ only in punctuation export to distinct keys.
 
-
 use crate::common::{assert_ok, config_text, fixture, pca_config, saecooc};
 use saecooc::results::node_table::read_node_table;
 use saecooc::synth::SynthPaths;

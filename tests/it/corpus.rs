@@ -4,7 +4,6 @@
 //! the memory of a normal run; a dataset laid out as the pile ships it (`train/NN.jsonl.zst`)
 //! counts as the same text in plain JSONL.
 
-
 use crate::common;
 use crate::common::{assert_ok, config_text, fixture, run_with_peak_rss};
 use saecooc::data::{

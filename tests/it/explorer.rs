@@ -14,7 +14,6 @@
 //! - a subspace analysed by the real `subspace` stage: its page shows every example and the
 //!   custom prompts' tokens (marked), its representative points and `--points`, and its figures.
 
-
 use crate::common;
 use crate::common::{assert_ok, pca_config, prepare, saecooc};
 use crate::explorer_fixture::browser::{browser_or_skip, processes_with, Browser};

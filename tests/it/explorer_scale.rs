@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! SAECOOC_SCALE_CAP=1000 SAECOOC_OLD_BIN=/path/to/older/saecooc \
-//!   cargo test --release --offline --test explorer_scale -- --ignored --nocapture
+//!   cargo test --release --offline --test it -- explorer_scale:: --ignored --nocapture
 //! ```
 //!
 //! A wide SAE's results written in the real formats (about 7,500 subgraphs of 2–25 latents, 470
@@ -12,7 +12,6 @@
 //! per binary: site size and files, export time, bytes transferred and time until the first
 //! subgraph is drawn, mean time per subgraph switch, and after visiting 50 subgraphs (and a
 //! garbage collection) the renderer's resident memory and JavaScript heap.
-
 
 use crate::explorer_fixture::browser::{browser_required, processes_with, Browser};
 use crate::explorer_fixture::{write_wide, WideResults, WideSpec};

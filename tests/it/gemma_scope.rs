@@ -2,7 +2,6 @@
 //! random tiny Gemma-2 of the golden tests, a word-level tokenizer written here, and a corpus
 //! of its words.
 
-
 use crate::common::{assert_ok, files_under, saecooc};
 use rand::{Rng, SeedableRng};
 use saecooc::io::npz::NpzWriter;

@@ -2,7 +2,6 @@
 //! in Python (numpy/scipy/pandas/networkx), matrices written by numpy as the original pipeline
 //! wrote them, and bad inputs.
 
-
 use crate::common::{
     assert_ok, check_python, config_text, files_under, fixture, results_dir, run_cooc, saecooc,
 };

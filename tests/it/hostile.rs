@@ -2,7 +2,6 @@
 //! loader. Each must return a clear error (or a valid result), never panic. Out-of-range
 //! numbers in configs, flags and SAE files are refused up front, naming the key and value.
 
-
 use crate::common;
 use candle_core::Device;
 use proptest::prelude::*;

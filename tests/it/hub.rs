@@ -2,7 +2,6 @@
 //! local stand-in for huggingface.co (`HF_ENDPOINT`) into a fresh cache (`HF_HOME`), through
 //! hf-hub as in real use.
 
-
 use crate::common::hub_server::{
     hf_home, npz_outputs, run, stderr, HubRepo, HubServer, Kind, Logged, Outputs,
 };

@@ -9,7 +9,6 @@
 //! or a 40-hex commit) is what the server sees and what the cache records; a sharded model
 //! (index + 2 shards, as gemma-2-2b is stored) counts as its unsharded weights do.
 
-
 use crate::common::hub_server::{etag, hf_home, run, HubRepo, HubServer, Kind, Logged};
 use crate::common::{assert_ok, files_under};
 use saecooc::data::PARQUET_REVISION;

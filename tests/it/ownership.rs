@@ -3,7 +3,6 @@
 //! never through a symbolic link, thresholds counted on the same inputs accumulate instead of
 //! vanishing (`--replace` to replace them), and what killed runs left is removed by the next.
 
-
 use crate::common;
 use crate::common::{assert_ok, config_text, fixture, results_dir, saecooc};
 use crate::explorer_fixture::{write_wide, WideSpec};

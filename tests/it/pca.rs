@@ -2,7 +2,6 @@
 //! app's loading logic (tests/python), the shared pass against one pass per subgraph, the
 //! retry for subgraphs with too few examples, and bad inputs.
 
-
 use crate::common::{
     assert_ok, check_python, files_under, fixture, pca_config, prepare, results_dir, saecooc,
 };

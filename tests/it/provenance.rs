@@ -3,7 +3,6 @@
 //! `export` refuses broken h5 files and node tables even without a manifest, and every manifest
 //! records the stage's settings, when it ran, its command line and the build that made it.
 
-
 use crate::common;
 use crate::common::{assert_ok, config_text, fixture, pca_config, prepare, results_dir, saecooc};
 use saecooc::results::node_table::read_node_table;

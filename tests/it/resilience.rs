@@ -2,7 +2,6 @@
 //! resumed both give exactly the outputs of an uninterrupted run; a checkpoint or shard from
 //! other inputs (config, SAE, corpus), or a copied shard, is refused, naming what changed.
 
-
 use crate::common;
 use crate::common::{assert_ok, config_text, results_dir, saecooc};
 use saecooc::io::npz::read_npz;

@@ -3,7 +3,6 @@
 //! then completed, stale outputs of earlier runs (those their manifests list) are removed, and
 //! write errors name the file.
 
-
 use crate::common;
 use crate::common::{assert_ok, config_text, fixture, results_dir, saecooc};
 use saecooc::results::set::PublishedSet;

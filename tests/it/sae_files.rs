@@ -2,9 +2,10 @@
 //! `W_enc = W_dec.T`, as `np.savez` stores it) load like their C-ordered copies, and
 //! `[source] sae` may name the SAE's folder itself, the folder above it, or the weights file.
 
-
+use crate::common::{
+    assert_ok, check_python, config_text, files_under, fixture, results_dir, run_cooc,
+};
 use candle_core::{Device, Tensor};
-use crate::common::{assert_ok, check_python, config_text, files_under, fixture, results_dir, run_cooc};
 use saecooc::hub::{Hub, Location};
 use saecooc::io::npz::{read_f32_rows, read_npz, NpzWriter};
 use saecooc::sae::{Sae, SaeDefaults, SaeFiles};

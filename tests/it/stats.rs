@@ -1,7 +1,6 @@
 //! `saecooc stats` against a direct computation from the node tables and count matrices
 //! (pandas / numpy).
 
-
 use crate::common::{assert_ok, check_python, prepare, saecooc};
 
 #[test]

@@ -4,10 +4,9 @@
 //! config or a model file is an id of the vocabulary, and text that is not UTF-8 is refused
 //! saying what its bytes look like.
 
-
 use crate::common;
-use candle_core::{DType, Device, Tensor};
 use crate::common::{assert_ok, config_text, fixture, run_cooc, saelens_sae};
+use candle_core::{DType, Device, Tensor};
 use saecooc::hub::{Hub, Location};
 use saecooc::io::npz::NpzWriter;
 use saecooc::model::decoder::DecoderConfig;

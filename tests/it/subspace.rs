@@ -6,7 +6,6 @@
 //! each other, and `export` pairs each with its own); `--subgraph-of-token` checked against
 //! the rule computed in Python from the node table (tests/python/subgraph_of_token.py).
 
-
 use crate::common::{
     assert_ok, check_python, cooc_and_graphs, fixture, pca_config, prepare, python, results_dir,
     saecooc,

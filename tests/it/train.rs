@@ -1,10 +1,9 @@
 //! `saecooc train-sae` end to end on the synthetic GPT-2: the SAE it writes reloads in SAELens
 //! format and encodes exactly as its raw weights say (brute force in f64), and `cooc` runs on it.
 
-
 use crate::common;
-use candle_core::{Device, Tensor};
 use crate::common::{assert_ok, config_text, fixture, results_dir, run_cooc, saecooc};
+use candle_core::{Device, Tensor};
 use saecooc::hub::{Hub, Location};
 use saecooc::sae::{Sae, SaeDefaults, SaeFiles};
 use std::path::Path;

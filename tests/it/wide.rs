@@ -3,7 +3,6 @@
 //! sharded sparse runs merge to the same files, and `graphs` and `stats` read CSR inputs to
 //! the same results as dense ones.
 
-
 use crate::common::{assert_ok, check_python, config_text, fixture, results_dir, saecooc};
 use saecooc::io::csr::read_csr_rows;
 use saecooc::io::npz::{read_f32_rows, read_npz};

@@ -6,9 +6,8 @@
 //! The end-to-end tests run `saecooc cooc` on those documents and compare its counts with a
 //! brute-force count over the golden windows (exact: integer counts).
 
-
-use candle_core::Device;
 use crate::common::{assert_ok, fixture, results_dir, run_cooc};
+use candle_core::Device;
 use saecooc::activations::Encoder;
 use saecooc::config::{Config, Generation, Run, Source};
 use saecooc::data::{TokenSpec, WindowTokens, Windower};

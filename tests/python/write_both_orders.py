@@ -1,4 +1,4 @@
-"""Writes the same arrays in Fortran and C order with numpy (for tests/sae_files.rs).
+"""Writes the same arrays in Fortran and C order with numpy (for tests/it/sae_files.rs).
 
 A Gemma Scope-style params.npz whose W_enc is W_dec.T (a Fortran-ordered view, as np.savez
 writes it) and its C-ordered copy, every dtype saecooc reads as 2-D and 3-D transposes, and a
