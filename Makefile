@@ -97,11 +97,14 @@ test: $(TEST_PYTHON_DEP)
 	$(WITH_CMAKE) SAECOOC_PYTHON=$(TEST_PYTHON) cargo test --release --locked $(CARGO_FEATURES)
 	$(if $(CHROMEDRIVER),,@echo "note: the explorer's browser test was skipped: no chromedriver (apt-get install chromium chromium-driver)")
 
+## lint: rustfmt, clippy, the module rules (scripts/check-module-deps.py) and that every
+## repository path README.md and docs/ name exists (scripts/check-doc-paths.py).
 lint:
 	$(SAY_HDF5)
 	cargo fmt --all -- --check
 	$(WITH_CMAKE) cargo clippy --release --locked --all-targets $(CARGO_FEATURES) -- -D warnings
 	python3 scripts/check-module-deps.py
+	python3 scripts/check-doc-paths.py
 
 fmt:
 	cargo fmt --all
