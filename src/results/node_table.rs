@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn the_originals_node_table_reads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("src/graph/testdata/node_info_df_1_5_head.csv");
+            .join("src/stages/graph/testdata/node_info_df_1_5_head.csv");
         let rows = read_node_table(&path).unwrap();
         assert_eq!(rows.len(), 4);
         assert_eq!(
