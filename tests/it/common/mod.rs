@@ -280,3 +280,4 @@ pub fn saelens_sae(dir: &Path, cfg: serde_json::Value, d_in: usize, d_sae: usize
 }
 
 pub mod hub_server;
+pub mod skip;

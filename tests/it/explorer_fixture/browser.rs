@@ -7,8 +7,8 @@
 //! chromedriver). Without them a test is skipped with a line on the terminal saying so, unless
 //! SAECOOC_REQUIRE_BROWSER is set (not "0"), as `.ci/run` does, which makes it a failure.
 
+use crate::common::skip::{skip_or_fail, REQUIRE_BROWSER};
 use serde_json::{json, Value};
-use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -75,23 +75,17 @@ fn post(url: &str, body: Value) -> Result<Value, String> {
     }
 }
 
-/// Whether SAECOOC_REQUIRE_BROWSER asks for the browser tests to fail rather than skip.
-pub fn browser_required() -> bool {
-    std::env::var("SAECOOC_REQUIRE_BROWSER").is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
-/// A started browser, or None after telling the terminal (not only the captured test output)
-/// that `test` is skipped and why; panics instead when SAECOOC_REQUIRE_BROWSER is set.
+/// A started browser, or None after [`skip_or_fail`] says that `test` is skipped and why (a
+/// failure instead when SAECOOC_REQUIRE_BROWSER is set).
 pub fn browser_or_skip(test: &str) -> Option<Browser> {
     match Browser::start() {
         Ok(b) => Some(b),
-        Err(why) if browser_required() => {
-            panic!("{test} cannot run: {why} (SAECOOC_REQUIRE_BROWSER is set, so this fails instead of skipping)")
-        }
         Err(why) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "\nSKIPPED {test}: {why}. Install chromium and chromium-driver (apt-get install chromium chromium-driver) to run it; SAECOOC_REQUIRE_BROWSER=1 turns this skip into a failure.\n"
+            skip_or_fail(
+                test,
+                &why,
+                "Install chromium and chromium-driver (apt-get install chromium chromium-driver) to run it",
+                REQUIRE_BROWSER,
             );
             None
         }
