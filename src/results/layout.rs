@@ -197,12 +197,14 @@ pub struct GraphFiles {
 impl GraphFiles {
     /// The original's names (`ts` as in the cooc files).
     pub fn new(dir: &Path, threshold: f64) -> Self {
-        let ts = threshold_tag(threshold);
+        Self::tagged(dir, &threshold_tag(threshold))
+    }
+
+    /// The names for the threshold tag `ts` (as written by [`threshold_tag`]).
+    pub fn tagged(dir: &Path, ts: &str) -> Self {
         let matrices = dir.join("thresholded_matrices");
         Self {
-            node_table: dir
-                .join("dataframes")
-                .join(format!("node_info_df_{ts}.csv")),
+            node_table: dir.join(DATAFRAMES).join(node_table_name(ts)),
             thresholded: matrices.join(format!("thresholded_matrix_{ts}.npz")),
             sparse_thresholded: matrices.join(format!("sparse_thresholded_matrix_{ts}.npz")),
             histogram: dir
@@ -226,15 +228,42 @@ impl GraphFiles {
     }
 }
 
+/// The folder of the node tables in an SAE's results folder.
+pub const DATAFRAMES: &str = "dataframes";
+
+const NODE_TABLE_PREFIX: &str = "node_info_df_";
+
+/// `node_info_df_{ts}.csv`: the node table of the threshold tag `ts`.
+pub fn node_table_name(ts: &str) -> String {
+    format!("{NODE_TABLE_PREFIX}{ts}.csv")
+}
+
+/// Whether `name` is a node table's file name (`node_info_df_…`).
+pub fn is_node_table_name(name: &str) -> bool {
+    name.starts_with(NODE_TABLE_PREFIX)
+}
+
+/// The threshold tag of a node table's file name or stem (`None` for other names).
+pub fn node_table_tag(name: &str) -> Option<&str> {
+    let stem = name.strip_suffix(".csv").unwrap_or(name);
+    stem.strip_prefix(NODE_TABLE_PREFIX)
+}
+
+/// The manifest of the `cooc` set (written by `cooc` and `merge`) in an SAE's results folder.
+pub const RUN_JSON: &str = "run.json";
+
 /// The manifest of the `graphs` set of an SAE's results folder.
 pub const GRAPHS_JSON: &str = "graphs_run.json";
+
+/// The manifest of the `pca` set, inside its folder ([`pca_dir_name`]).
+pub const PCA_RUN_JSON: &str = "pca_run.json";
 
 /// What `graphs` owns in an SAE results folder: its folders, the per-threshold `graphs_{ts}/`
 /// pages and `edge_thresholds.csv` (so outputs of other thresholds or sizes never linger).
 pub fn graphs_ownership() -> Ownership {
     Ownership {
         dirs: [
-            "dataframes",
+            DATAFRAMES,
             "thresholded_matrices",
             "histograms",
             "subgraph_objects",
@@ -253,7 +282,7 @@ pub fn pca_dir_name(neat_sae: &str) -> String {
 
 /// The manifest of the `pca` set, relative to the SAE results folder.
 pub fn pca_manifest(neat_sae: &str) -> String {
-    format!("{}/pca_run.json", pca_dir_name(neat_sae))
+    format!("{}/{PCA_RUN_JSON}", pca_dir_name(neat_sae))
 }
 
 /// What `pca` owns: its whole folder (h5 files of sizes no longer asked for are stale).
@@ -267,6 +296,77 @@ pub fn pca_ownership(neat_sae: &str) -> Ownership {
 /// `edge_thresholds.csv` in an SAE's results folder.
 pub fn edge_thresholds_file(dir: &Path) -> PathBuf {
     dir.join("edge_thresholds.csv")
+}
+
+/// `pca_{ts}_subgraph_{sid}_n_batches_{N}_graphs_{id}`: a subspace's folder name, keyed by
+/// the results folder (`n_batches_{N}`) and the graphs set (`id`, the start of its set id)
+/// whose subgraph it analysed, so that another results folder's subgraph of the same id never
+/// replaces it.
+pub fn subspace_folder_name(threshold: f64, sid: i64, n_batches: usize, graphs_id: &str) -> String {
+    format!(
+        "{}_n_batches_{n_batches}_graphs_{graphs_id}",
+        subspace_folder_prefix(threshold, sid)
+    )
+}
+
+/// `pca_{ts}_subgraph_{sid}`: how every subspace folder name starts (the whole name in
+/// folders of older versions).
+pub fn subspace_folder_prefix(threshold: f64, sid: i64) -> String {
+    format!("pca_{}_subgraph_{sid}", threshold_tag(threshold))
+}
+
+/// The summary file of a subspace folder, and the manifest of its set.
+pub const SUBSPACE_JSON: &str = "subspace.json";
+
+/// The manifest of the subspace set in `folder` ([`subspace_folder_name`]), relative to the
+/// SAE's figures folder.
+pub fn subspace_manifest(folder: &str) -> String {
+    format!("{folder}/{SUBSPACE_JSON}")
+}
+
+/// `graph_analysis_results_subgraph_{sid}.h5`: a subspace folder's h5 file (one group in
+/// `pca`'s layout).
+pub fn subspace_h5_name(subgraph: i64) -> String {
+    format!("graph_analysis_results_subgraph_{subgraph}.h5")
+}
+
+/// The custom prompts' CSV of a subspace folder (written when `--prompts` was given).
+pub fn subspace_prompts_csv_name(subgraph: i64) -> String {
+    format!("prompts_subgraph_{subgraph}.csv")
+}
+
+/// `pca_df_subgraph_{sid}.csv`: a subspace folder's examples with their PC scores.
+pub fn subspace_examples_csv_name(subgraph: i64) -> String {
+    format!("pca_df_subgraph_{subgraph}.csv")
+}
+
+/// `pca_decoder_df_subgraph_{sid}.csv`: a subspace folder's decoder rows in PC space.
+pub fn subspace_decoder_csv_name(subgraph: i64) -> String {
+    format!("pca_decoder_df_subgraph_{subgraph}.csv")
+}
+
+/// The copy of the subgraph's `graphs` picture in a subspace folder.
+pub const SUBSPACE_PICTURE: &str = "overall_subgraph.html";
+
+/// The manifest `stats` writes beside its outputs: how, when and by which build they were made.
+pub const STATS_RUN_JSON: &str = "stats_run.json";
+
+/// The table of every `stats` row, as CSV and as JSON.
+pub const STATS_SUMMARY_CSV: &str = "summary.csv";
+pub const STATS_SUMMARY_JSON: &str = "summary.json";
+
+/// The size-effects figure of `stats`.
+pub const STATS_SIZE_EFFECTS_PNG: &str = "size_effects.png";
+
+/// `cooccurrence_{model}_{release}_{sae}_{ts}.png`: the observed-vs-expected figure `stats`
+/// draws for one SAE (`sae`: its folder name) at one threshold.
+pub fn stats_cooccurrence_png(model: &str, release: &str, sae: &str, threshold: f64) -> String {
+    format!(
+        "cooccurrence_{}_{}_{sae}_{}.png",
+        path_component(model),
+        path_component(release),
+        threshold_tag(threshold)
+    )
 }
 
 /// One SAE's results folder: `{root}/{model}/{release}/{neat}/n_batches_{N}`.
@@ -347,7 +447,7 @@ pub fn find_sae_folders(root: &Path) -> Result<Vec<SaeFolder>> {
             for sae in sorted_subdirs(&release) {
                 for nb in sorted_subdirs(&sae) {
                     if name(&nb).starts_with("n_batches_")
-                        && (nb.join("dataframes").is_dir() || nb.join("run.json").is_file())
+                        && (nb.join(DATAFRAMES).is_dir() || nb.join(RUN_JSON).is_file())
                     {
                         out.push(SaeFolder {
                             model: name_from_component(&name(&model)),

@@ -5,14 +5,12 @@
 use crate::config::Config;
 use crate::data::WindowTokens;
 use crate::provenance::{input_name, mismatches, Reread};
+use crate::results::layout::RUN_JSON;
 use crate::results::set::{Ownership, PublishedSet, SetRecord};
 use crate::sources::CentringRule;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// The file name of the manifest in an SAE's results folder.
-pub const RUN_JSON: &str = "run.json";
 
 /// What a `cooc` (or `merge`) run counted, how, and per-threshold statistics.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -2,15 +2,12 @@
 //! `subspace.json` (one type, written by `subspace` and read back by other stages), the file
 //! names, and the custom prompts' CSV (see docs/formats.md, "One subspace in depth").
 
-use super::layout::sorted_subdirs;
+use super::layout::{sorted_subdirs, subspace_h5_name, subspace_prompts_csv_name, SUBSPACE_JSON};
 use super::set::SetRecord;
 use anyhow::{Context, Result};
 use polars::prelude::{CsvReadOptions, DataType, SerReader};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-/// The summary file of a subspace folder.
-pub const SUBSPACE_JSON: &str = "subspace.json";
 
 /// Explained variance of a PCA.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,25 +96,16 @@ pub struct SubspaceFolder {
     pub summary: SubspaceSummary,
 }
 
-/// The h5 file of a subspace folder: one group in `pca`'s layout.
-pub fn h5_name(subgraph: i64) -> String {
-    format!("graph_analysis_results_subgraph_{subgraph}.h5")
-}
-
-/// The custom prompts' CSV of a subspace folder (written when `--prompts` was given).
-pub fn prompts_csv_name(subgraph: i64) -> String {
-    format!("prompts_subgraph_{subgraph}.csv")
-}
-
 impl SubspaceFolder {
     /// `graph_analysis_results_subgraph_{sid}.h5` (one group in `pca`'s layout).
     pub fn h5(&self) -> PathBuf {
-        self.dir.join(h5_name(self.summary.subgraph_id))
+        self.dir.join(subspace_h5_name(self.summary.subgraph_id))
     }
 
     /// `prompts_subgraph_{sid}.csv`, present when `--prompts` was given.
     pub fn prompts_csv(&self) -> PathBuf {
-        self.dir.join(prompts_csv_name(self.summary.subgraph_id))
+        self.dir
+            .join(subspace_prompts_csv_name(self.summary.subgraph_id))
     }
 }
 

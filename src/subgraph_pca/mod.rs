@@ -8,10 +8,10 @@ pub mod solver;
 
 use crate::activations::Encoder;
 use crate::config::Processing;
-use crate::results::layout::GRAPHS_JSON;
-use crate::results::manifest::{check_counted_inputs, RUN_JSON};
+use crate::results::manifest::check_counted_inputs;
 use crate::results::node_table::{check_lists_each_latent, NodeRow};
 use crate::results::set::PublishedSet;
+use crate::results::stage::{open_cooc, open_graphs};
 use crate::sources::Sources;
 use anyhow::Result;
 use gather::GatherSettings;
@@ -23,12 +23,10 @@ pub const COMPONENTS: usize = 3;
 /// The graphs set of `dir`, checked: computed from the cooc set there now, with `table`
 /// (the node table about to be read) intact.
 pub fn checked_graph_set(dir: &Path, table: &Path, quiet: bool) -> Result<PublishedSet> {
-    let cooc = PublishedSet::open(dir, "cooc", RUN_JSON)?;
-    let graphs = PublishedSet::open(dir, "graphs", GRAPHS_JSON)?;
+    let (_, graphs) = open_graphs(dir)?;
     if graphs.record.is_none() && !quiet {
         eprintln!("{}", graphs.unchecked_note());
     }
-    graphs.check_built_from("cooc", &cooc, "saecooc graphs")?;
     graphs.verify(table)?;
     Ok(graphs)
 }
@@ -42,7 +40,7 @@ pub fn check_encoder_inputs(
     sae_id: &str,
     stage: &str,
 ) -> Result<()> {
-    let cooc = PublishedSet::open(dir, "cooc", RUN_JSON)?;
+    let cooc = open_cooc(dir)?;
     let now = || sources.reread(sae_id, Some(&encoder.runner.dataset));
     check_counted_inputs(dir, &cooc, now, stage)
 }

@@ -20,8 +20,7 @@ use crate::config::{Accumulator, Config, Run, StageCommon};
 use crate::hub::Hub;
 use crate::pairs::triangle;
 use crate::pairs::{CoocCounts, Storage};
-use crate::results::layout::{check_creatable, sae_results_dir};
-use crate::results::manifest::RUN_JSON;
+use crate::results::layout::{check_creatable, sae_results_dir, RUN_JSON};
 use crate::results::manifest::{
     cooc_ownership, BatchRule, CoocManifest, RunStart, SaeInfo, Timings, VERSION,
 };

@@ -8,11 +8,9 @@ use crate::config::Config;
 use crate::io::hash::sha256_bytes;
 use crate::pairs::CoocCounts;
 use crate::provenance::{changed, settings_text, shard_name, Inputs};
-use crate::results::layout::sae_results_dir;
+use crate::results::layout::{sae_results_dir, RUN_JSON};
 use crate::results::lock::FolderLock;
-use crate::results::manifest::{
-    cooc_ownership, BatchRule, CoocManifest, RunStart, RUN_JSON, VERSION,
-};
+use crate::results::manifest::{cooc_ownership, BatchRule, CoocManifest, RunStart, VERSION};
 use crate::results::set::{recover, remove_dead_partials, Staging};
 use anyhow::{ensure, Result};
 use std::path::{Path, PathBuf};

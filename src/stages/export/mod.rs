@@ -20,10 +20,12 @@ use crate::config::RecommendedViews;
 use crate::plot::spring_layout;
 use crate::results::h5::{read_pca_file, PcaGroup};
 use crate::results::layout::{
-    find_sae_folders, pca_dir_name, pca_manifest, SaeFolder, GRAPHS_JSON,
+    find_sae_folders, is_node_table_name, node_table_name, node_table_tag, pca_dir_name,
+    pca_manifest, GraphFiles, SaeFolder, DATAFRAMES, PCA_RUN_JSON,
 };
-use crate::results::manifest::{RunStart, COMMIT, RUN_JSON, VERSION};
+use crate::results::manifest::{RunStart, COMMIT, VERSION};
 use crate::results::set::PublishedSet;
+use crate::results::stage::{open_checked, open_graphs, Stage};
 use anyhow::{ensure, Context, Result};
 use runs::{choose_runs, ExportRun};
 use serde::Serialize;
@@ -58,11 +60,8 @@ fn round(x: f32) -> f64 {
 /// The graphs and pca sets of an SAE folder, refused when incomplete, mixed, or computed from
 /// other versions of the sets they read (cooc, graphs).
 fn checked_sets(folder: &SaeFolder) -> Result<(PublishedSet, PublishedSet)> {
-    let cooc = PublishedSet::open(&folder.dir, "cooc", RUN_JSON)?;
-    let graphs = PublishedSet::open(&folder.dir, "graphs", GRAPHS_JSON)?;
-    graphs.check_built_from("cooc", &cooc, "saecooc graphs")?;
-    let pca = PublishedSet::open(&folder.dir, "pca", &pca_manifest(&folder.sae))?;
-    pca.check_built_from("graphs", &graphs, "saecooc pca")?;
+    let (_, graphs) = open_graphs(&folder.dir)?;
+    let pca = open_checked(&folder.dir, Stage::Pca, &pca_manifest(&folder.sae), &graphs)?;
     for set in [&graphs, &pca] {
         if set.record.is_none()
             && set
@@ -80,34 +79,30 @@ fn checked_sets(folder: &SaeFolder) -> Result<(PublishedSet, PublishedSet)> {
 /// The node table to show: the one `pca` used (its `activation_threshold` in `pca_run.json`),
 /// else `node_info_df_1_5.csv` as the original app, else the first by name.
 fn node_table(folder: &SaeFolder, pca_dir: &Path) -> Result<(PathBuf, String)> {
-    let mut tables: Vec<PathBuf> = std::fs::read_dir(folder.dir.join("dataframes"))
-        .with_context(|| format!("cannot list {}/dataframes", folder.dir.display()))?
+    let mut tables: Vec<PathBuf> = std::fs::read_dir(folder.dir.join(DATAFRAMES))
+        .with_context(|| format!("cannot list {}/{DATAFRAMES}", folder.dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("node_info_df_"))
+                .is_some_and(|n| is_node_table_name(&n.to_string_lossy()))
         })
         .collect();
     tables.sort();
-    let pca_ts = std::fs::read(pca_dir.join("pca_run.json"))
+    let pca_ts = std::fs::read(pca_dir.join(PCA_RUN_JSON))
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .and_then(|v| v["activation_threshold"].as_f64())
         .map(crate::io::pyfmt::threshold_tag)
         .unwrap_or_else(|| "1_5".into());
-    let wanted = format!("node_info_df_{pca_ts}.csv");
+    let wanted = node_table_name(&pca_ts);
     let table = tables
         .iter()
         .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == wanted))
         .or(tables.first())
         .with_context(|| format!("{} has no node table", folder.dir.display()))?
         .clone();
-    let ts = table
-        .file_stem()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .trim_start_matches("node_info_df_")
-        .to_string();
+    let stem = table.file_stem().unwrap_or_default().to_string_lossy();
+    let ts = node_table_tag(&stem).unwrap_or(&stem).to_string();
     Ok((table, ts))
 }
 
@@ -170,10 +165,7 @@ fn read_tables(folder: &SaeFolder, graphs: &PublishedSet, pca_dir: &Path) -> Res
     let (table, threshold) = node_table(folder, pca_dir)?;
     graphs.verify(&table)?;
     let nodes = read_nodes(&table)?;
-    let csr_path = folder
-        .dir
-        .join("thresholded_matrices")
-        .join(format!("sparse_thresholded_matrix_{threshold}.npz"));
+    let csr_path = GraphFiles::tagged(&folder.dir, &threshold).sparse_thresholded;
     graphs.verify(&csr_path)?;
     let csr = read_csr(&csr_path)?;
     check_nodes(&nodes, &table, &csr, &csr_path)?;
@@ -348,7 +340,7 @@ pub fn run(
     let run_start = RunStart::now();
     let folders: Vec<SaeFolder> = find_sae_folders(results)?
         .into_iter()
-        .filter(|f| f.dir.join("dataframes").is_dir())
+        .filter(|f| f.dir.join(DATAFRAMES).is_dir())
         .collect();
     ensure!(
         !folders.is_empty(),

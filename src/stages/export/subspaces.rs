@@ -9,10 +9,14 @@ use super::subgraph_json;
 use super::tables::{check_group, check_nodes, read_csr, read_nodes, Csr, Node};
 use crate::io::pyfmt::{neat_sae_id, threshold_tag};
 use crate::results::h5::read_pca_file;
-use crate::results::layout::{site_key, SaeFolder, GRAPHS_JSON};
+use crate::results::layout::{
+    node_table_name, site_key, subspace_folder_prefix, subspace_manifest, GraphFiles, SaeFolder,
+    DATAFRAMES, GRAPHS_JSON,
+};
 use crate::results::set::PublishedSet;
+use crate::results::stage::Stage;
 use crate::results::subspace_summary::{
-    find_subspaces, read_prompt_rows, PromptRows, ShownPoint, SubspaceFolder, SUBSPACE_JSON,
+    find_subspaces, read_prompt_rows, PromptRows, ShownPoint, SubspaceFolder,
 };
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -23,11 +27,7 @@ use std::path::{Path, PathBuf};
 /// neither.
 fn results_tag(s: &SubspaceFolder) -> String {
     let m = &s.summary;
-    let base = format!(
-        "pca_{}_subgraph_{}",
-        threshold_tag(m.activation_threshold),
-        m.subgraph_id
-    );
+    let base = subspace_folder_prefix(m.activation_threshold, m.subgraph_id);
     let name = s.dir.file_name().unwrap_or_default().to_string_lossy();
     name.strip_prefix(&base)
         .map(|rest| rest.trim_start_matches('_').to_string())
@@ -70,11 +70,11 @@ fn results_folder_of(table: &Path) -> &Path {
 /// threshold's table.
 fn node_table(s: &SubspaceFolder, saes: &[SaeFolder]) -> Result<PathBuf> {
     let m = &s.summary;
-    let name = format!("node_info_df_{}.csv", threshold_tag(m.activation_threshold));
+    let name = node_table_name(&threshold_tag(m.activation_threshold));
     let same_sae = saes
         .iter()
         .filter(|f| f.model == m.model && f.release == m.release && f.sae == neat_sae_id(&m.sae_id))
-        .map(|f| f.dir.join("dataframes").join(&name));
+        .map(|f| f.dir.join(DATAFRAMES).join(&name));
     let candidates: Vec<PathBuf> = std::iter::once(m.node_table.clone())
         .chain(same_sae)
         .filter(|p| p.is_file())
@@ -83,7 +83,7 @@ fn node_table(s: &SubspaceFolder, saes: &[SaeFolder]) -> Result<PathBuf> {
         return candidates
             .into_iter()
             .find(|t| {
-                PublishedSet::open(results_folder_of(t), "graphs", GRAPHS_JSON)
+                PublishedSet::open(results_folder_of(t), Stage::Graphs.name(), GRAPHS_JSON)
                     .is_ok_and(|g| g.set_id() == Some(id))
             })
             .with_context(|| {
@@ -132,12 +132,8 @@ fn graph_inputs(s: &SubspaceFolder, saes: &[SaeFolder]) -> Result<(Vec<Node>, Cs
                 .with_context(|| format!("latent {id} is not in {}", table.display()))
         })
         .collect::<Result<Vec<_>>>()?;
-    let csr_path = results_folder_of(&table)
-        .join("thresholded_matrices")
-        .join(format!(
-            "sparse_thresholded_matrix_{}.npz",
-            threshold_tag(s.summary.activation_threshold)
-        ));
+    let csr_path = GraphFiles::new(results_folder_of(&table), s.summary.activation_threshold)
+        .sparse_thresholded;
     let csr = read_csr(&csr_path)?;
     check_nodes(&nodes, &table, &csr, &csr_path)?;
     Ok((members, csr))
@@ -224,7 +220,7 @@ fn shown_points(points: &[ShownPoint], figures: &[String]) -> Value {
 fn subspace_set(s: &SubspaceFolder) -> Result<PublishedSet> {
     let parent = s.dir.parent().unwrap_or(Path::new("."));
     let folder = s.dir.file_name().unwrap_or_default().to_string_lossy();
-    PublishedSet::open(parent, "subspace", &format!("{folder}/{SUBSPACE_JSON}"))
+    PublishedSet::open(parent, Stage::Subspace.name(), &subspace_manifest(&folder))
 }
 
 /// Writes one subspace's data file and figures; returns its entry in `data/index.js`.

@@ -27,8 +27,9 @@ use crate::results::layout::{
     GraphFiles, GRAPHS_JSON,
 };
 use crate::results::lock::FolderLock;
-use crate::results::manifest::{check_counted_inputs, RunInfo, RunStart, RUN_JSON, VERSION};
-use crate::results::set::{recover, PublishedSet, SetRecord, Staging};
+use crate::results::manifest::{check_counted_inputs, RunInfo, RunStart, VERSION};
+use crate::results::set::{recover, SetRecord, Staging};
+use crate::results::stage::open_cooc;
 use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
 use components::{find_threshold, smallest_search_cut, SparseJaccard, ThresholdChoice};
@@ -174,7 +175,7 @@ fn graph_sae(
     );
     let lock = FolderLock::acquire(dir, "graphs")?;
     recover(&lock, quiet)?;
-    let cooc = PublishedSet::open(dir, "cooc", RUN_JSON)?;
+    let cooc = open_cooc(dir)?;
     if cooc.record.is_none() && !quiet {
         eprintln!("{}", cooc.unchecked_note());
     }

@@ -12,9 +12,11 @@ use crate::activations::open_device;
 use crate::activations::Encoder;
 use crate::config::{PcaConfig, StageCommon};
 use crate::hub::Hub;
-use crate::io::pyfmt::{neat_sae_id, threshold_tag};
+use crate::io::pyfmt::neat_sae_id;
 use crate::results::h5::{h5_file_name, write_split, SubgraphOutput};
-use crate::results::layout::{pca_dir_name, pca_manifest, pca_ownership, sae_results_dir};
+use crate::results::layout::{
+    pca_dir_name, pca_manifest, pca_ownership, sae_results_dir, GraphFiles,
+};
 use crate::results::lock::FolderLock;
 use crate::results::manifest::{RunInfo, RunStart};
 use crate::results::node_table::{read_node_table, NodeRow};
@@ -139,10 +141,7 @@ fn run_sae(
         sae_id,
         config.generation.n_batches_generation,
     );
-    let table = dir.join("dataframes").join(format!(
-        "node_info_df_{}.csv",
-        threshold_tag(p.activation_threshold)
-    ));
+    let table = GraphFiles::new(&dir, p.activation_threshold).node_table;
     ensure!(
         table.is_file(),
         "no node table {}: run `saecooc graphs` for this SAE first",

@@ -20,22 +20,21 @@ mod rows;
 mod token_pass;
 
 use crate::io::npz::read_npz;
-use crate::io::pyfmt::{float_repr, threshold_tag};
-use crate::results::layout::GRAPHS_JSON;
-use crate::results::layout::{find_cooc_files, CoocKind};
-use crate::results::layout::{find_sae_folders, path_component};
-use crate::results::manifest::{CoocManifest, RunStart, RUN_JSON, VERSION};
+use crate::io::pyfmt::float_repr;
+use crate::results::layout::{find_cooc_files, CoocKind, GraphFiles, GRAPHS_JSON, RUN_JSON};
+use crate::results::layout::{find_sae_folders, stats_cooccurrence_png};
+use crate::results::layout::{
+    STATS_RUN_JSON, STATS_SIZE_EFFECTS_PNG, STATS_SUMMARY_CSV, STATS_SUMMARY_JSON,
+};
+use crate::results::manifest::{CoocManifest, RunStart, VERSION};
 use crate::results::out_folder::{OutFolder, OUT_MANIFEST};
-use crate::results::set::PublishedSet;
+use crate::results::stage::{open_checked, open_cooc, Stage};
 use anyhow::{ensure, Result};
 use figures::{plot_cooccurrence, plot_size_effects};
 use rows::{cooccurrence, node_table_sizes, subgraph_size_stats};
 use serde::Serialize;
 use std::path::Path;
 use token_pass::token_pass_for;
-
-/// The manifest `stats` writes beside its outputs: how, when and by which build they were made.
-pub const STATS_RUN_JSON: &str = "stats_run.json";
 
 /// One SAE at one activation threshold.
 #[derive(Debug, Clone, Serialize)]
@@ -91,13 +90,6 @@ pub struct TokenPassOptions<'a> {
     pub batches: usize,
 }
 
-/// The graphs set of an SAE folder, refused unless computed from its cooc set `cooc`.
-fn checked_graph_set(dir: &Path, cooc: &PublishedSet) -> Result<PublishedSet> {
-    let graphs = PublishedSet::open(dir, "graphs", GRAPHS_JSON)?;
-    graphs.check_built_from("cooc", cooc, "saecooc graphs")?;
-    Ok(graphs)
-}
-
 /// Computes every row and writes `summary.csv`, `summary.json` and the figures into `out`.
 /// With `pass`, SAEs of its config also get `subgraph_l0_any` from a pass over its data.
 pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Result<Vec<StatsRow>> {
@@ -107,7 +99,7 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
     let mut rows = Vec::new();
     for f in &folders {
         // Folders the original's scripts wrote have no manifest: totals stand in for it.
-        let cooc = PublishedSet::open(&f.dir, "cooc", RUN_JSON)?;
+        let cooc = open_cooc(&f.dir)?;
         let run = match cooc.record {
             Some(_) => Some(CoocManifest::read(&f.dir)?),
             None => {
@@ -148,13 +140,10 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
             let t = tokens
                 .map(|t| t as f64)
                 .unwrap_or_else(|| activations.iter().map(|&a| a as f64).fold(0.0, f64::max));
-            let table = f
-                .dir
-                .join("dataframes")
-                .join(format!("node_info_df_{}.csv", threshold_tag(threshold)));
+            let table = GraphFiles::new(&f.dir, threshold).node_table;
             let sizes = if table.is_file() {
                 if graphs.is_none() {
-                    graphs = Some(checked_graph_set(&f.dir, &cooc)?);
+                    graphs = Some(open_checked(&f.dir, Stage::Graphs, GRAPHS_JSON, &cooc)?);
                 }
                 graphs.as_ref().expect("just set").verify(&table)?;
                 Some(subgraph_size_stats(&node_table_sizes(
@@ -198,20 +187,14 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
         .iter()
         .filter_map(|r| {
             let c = r.cooccurrence.as_ref()?;
-            let name = format!(
-                "cooccurrence_{}_{}_{}_{}.png",
-                path_component(&r.model),
-                path_component(&r.release),
-                r.sae,
-                threshold_tag(r.threshold)
-            );
+            let name = stats_cooccurrence_png(&r.model, &r.release, &r.sae, r.threshold);
             Some((name, r, c))
         })
         .collect();
     let mut files: Vec<String> = [
-        "summary.csv",
-        "summary.json",
-        "size_effects.png",
+        STATS_SUMMARY_CSV,
+        STATS_SUMMARY_JSON,
+        STATS_SIZE_EFFECTS_PNG,
         STATS_RUN_JSON,
     ]
     .map(String::from)
@@ -219,12 +202,12 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
     files.extend(figures.iter().map(|(name, _, _)| name.clone()));
     folder.check_writable(&files.iter().map(String::as_str).collect::<Vec<_>>())?;
     folder.claim(files.iter().cloned())?;
-    write_csv(&rows, &out.join("summary.csv"))?;
+    write_csv(&rows, &out.join(STATS_SUMMARY_CSV))?;
     crate::io::atomic::write_bytes(
-        &out.join("summary.json"),
+        &out.join(STATS_SUMMARY_JSON),
         &serde_json::to_vec_pretty(&rows)?,
     )?;
-    plot_size_effects(&rows, &out.join("size_effects.png"))?;
+    plot_size_effects(&rows, &out.join(STATS_SIZE_EFFECTS_PNG))?;
     let token_pass =
         pass.map(|p| serde_json::json!({"config": p.sources.config, "batches": p.batches}));
     let run_info = run_start.finish(serde_json::json!({

@@ -12,6 +12,7 @@ use crate::results::h5::read_pca_file;
 use crate::results::layout::pca_manifest;
 use crate::results::node_table::NodeRow;
 use crate::results::set::PublishedSet;
+use crate::results::stage::{open_checked, Stage};
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,8 +73,7 @@ fn pca_h5_files(
         dir.display(),
         manifest.display()
     );
-    let set = PublishedSet::open(dir, "pca", &pca_manifest(neat))?;
-    set.check_built_from("graphs", graphs, "saecooc pca")?;
+    let set = open_checked(dir, Stage::Pca, &pca_manifest(neat), graphs)?;
     let summary: serde_json::Value = serde_json::from_slice(
         &std::fs::read(&manifest).with_context(|| format!("cannot read {}", manifest.display()))?,
     )

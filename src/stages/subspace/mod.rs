@@ -23,14 +23,16 @@ use crate::config::{check_finite, check_name, PcaConfig, StageCommon};
 use crate::hub::Hub;
 use crate::io::atomic::write_bytes;
 use crate::io::hash::sha256_file;
-use crate::io::pyfmt::{neat_sae_id, threshold_tag};
-use crate::results::layout::{check_creatable, sae_names_dir, sae_results_dir, GraphFiles};
+use crate::io::pyfmt::neat_sae_id;
+use crate::results::layout::{
+    check_creatable, sae_names_dir, sae_results_dir, subspace_decoder_csv_name,
+    subspace_examples_csv_name, subspace_folder_name, subspace_h5_name, subspace_manifest,
+    subspace_prompts_csv_name, GraphFiles, SUBSPACE_PICTURE,
+};
 use crate::results::lock::FolderLock;
 use crate::results::node_table::{read_node_table, NodeRow};
 use crate::results::set::{recover, Ownership, PublishedSet, SetRecord, Staging};
-use crate::results::subspace_summary::{
-    h5_name, prompts_csv_name, PromptsInfo, ShownPoint, SubspaceSummary, Variance, SUBSPACE_JSON,
-};
+use crate::results::subspace_summary::{PromptsInfo, ShownPoint, SubspaceSummary, Variance};
 use crate::sources::Sources;
 use crate::subgraph_pca::gather::{Examples, GatherSettings};
 use crate::subgraph_pca::pass::{gather_with_retry, Pass};
@@ -130,17 +132,6 @@ fn membership(rows: &[NodeRow], d_sae: usize) -> Membership {
         }
     }
     out
-}
-
-/// `pca_{ts}_subgraph_{sid}_n_batches_{N}_graphs_{id}`: the subspace's folder name, keyed by
-/// the results folder (`n_batches_{N}`) and the graphs set (`id`, from [`graphs_short_id`])
-/// whose subgraph it analysed, so that another results folder's subgraph of the same id never
-/// replaces it.
-pub fn folder_name(threshold: f64, sid: i64, n_batches: usize, graphs_id: &str) -> String {
-    format!(
-        "pca_{}_subgraph_{sid}_n_batches_{n_batches}_graphs_{graphs_id}",
-        threshold_tag(threshold)
-    )
 }
 
 /// Hex digits of the graphs set's id in a subspace folder name.
@@ -287,7 +278,7 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         a.prompts = Some(placed);
     }
 
-    let folder = folder_name(
+    let folder = subspace_folder_name(
         threshold,
         sid,
         config.generation.n_batches_generation,
@@ -296,7 +287,7 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
     let staging = Staging::begin(
         &lock,
         "subspace",
-        &format!("{folder}/{SUBSPACE_JSON}"),
+        &subspace_manifest(&folder),
         Ownership {
             dirs: vec![folder.clone()],
             prefixes: Vec::new(),
@@ -398,22 +389,26 @@ fn write_outputs(
     let sid = a.subgraph_id;
     tables::write_csv(
         dir,
-        format!("pca_df_subgraph_{sid}.csv"),
+        subspace_examples_csv_name(sid),
         &tables::examples_csv(a),
     )?;
     if let Some(d) = &a.decoder {
         tables::write_csv(
             dir,
-            format!("pca_decoder_df_subgraph_{sid}.csv"),
+            subspace_decoder_csv_name(sid),
             &tables::decoder_csv(a.latents(), &d.scores),
         )?;
     }
     if let Some(pl) = &a.prompts {
-        tables::write_csv(dir, prompts_csv_name(sid), &tables::prompts_csv(pl))?;
+        tables::write_csv(
+            dir,
+            subspace_prompts_csv_name(sid),
+            &tables::prompts_csv(pl),
+        )?;
     }
     tables::write_h5(
         dir,
-        h5_name(sid),
+        subspace_h5_name(sid),
         a,
         &config.processing.save_options,
         d_in,
@@ -427,6 +422,6 @@ fn write_outputs(
     graphs.verify(&picture)?;
     let bytes =
         std::fs::read(&picture).with_context(|| format!("cannot read {}", picture.display()))?;
-    write_bytes(&dir.join("overall_subgraph.html"), &bytes)?;
-    Ok(Some("overall_subgraph.html".into()))
+    write_bytes(&dir.join(SUBSPACE_PICTURE), &bytes)?;
+    Ok(Some(SUBSPACE_PICTURE.into()))
 }
