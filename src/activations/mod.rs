@@ -311,15 +311,27 @@ impl ModelRunner {
         Ok(resid)
     }
 
-    /// The residual stream at the hook for `positions` (flat, row-major over
-    /// `[windows, context]`) of `batch`: `[positions, d_model]`.
+    /// The residual stream at the hook for `positions` (flat, row-major over `[windows, len]`)
+    /// of `windows`, token sequences of one length `len`: the context size for the dataset's
+    /// windows, any length up to the model's positions for a user's prompt. `[positions,
+    /// d_model]`, in f32 whatever the model's dtype, centred per position when the run centres.
     pub fn residual(
         &self,
-        batch: &[Vec<u32>],
+        windows: &[Vec<u32>],
         positions: &[u32],
         device: &Device,
     ) -> Result<Tensor> {
-        let ids = Tensor::new(batch.concat(), device)?.reshape((batch.len(), self.context_size))?;
+        let len = windows.first().map_or(0, Vec::len);
+        ensure!(
+            (1..=self.model.max_positions()).contains(&len),
+            "a sequence of {len} tokens: the model takes 1 to {} positions",
+            self.model.max_positions()
+        );
+        ensure!(
+            windows.iter().all(|w| w.len() == len),
+            "token windows of different lengths in one batch"
+        );
+        let ids = Tensor::new(windows.concat(), device)?.reshape((windows.len(), len))?;
         // Centring and everything after it run in f32 whatever the model's dtype.
         let resid = self.model.residual(&ids)?.to_dtype(DType::F32)?;
         let resid = if self.centred {
@@ -327,31 +339,9 @@ impl ModelRunner {
         } else {
             resid
         };
-        let flat = resid.reshape((batch.len() * self.context_size, self.model.d_model()))?;
+        let flat = resid.reshape((windows.len() * len, self.model.d_model()))?;
         let index = Tensor::new(positions, device)?;
         Ok(flat.index_select(&index, 0)?)
-    }
-}
-
-impl ModelRunner {
-    /// The residual stream at the hook for every position of one token sequence (a user's
-    /// prompt, of any length up to the model's positions): `[len, d_model]`, centred as the
-    /// windows are.
-    pub fn sequence_residual(&self, tokens: &[u32], device: &Device) -> Result<Tensor> {
-        ensure!(
-            !tokens.is_empty() && tokens.len() <= self.model.max_positions(),
-            "a sequence of {} tokens: the model takes 1 to {} positions",
-            tokens.len(),
-            self.model.max_positions()
-        );
-        let ids = Tensor::new(tokens, device)?.reshape((1, tokens.len()))?;
-        let resid = self.model.residual(&ids)?;
-        let resid = if self.centred {
-            model::center_per_position(&resid)?
-        } else {
-            resid
-        };
-        Ok(resid.reshape((tokens.len(), self.model.d_model()))?)
     }
 }
 

@@ -508,3 +508,59 @@ fn subgraph_of_token_picks_by_the_rule_from_pca_results() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--subgraph"));
 }
+
+/// `[run] dtype = "f16"` runs the custom prompts too (their residual stream is converted to f32
+/// before centring and the SAE, as the data's windows are), and places them where the f32 run
+/// does: the same rows, PCs within 2% of the largest |PC| and latent activations within 2% of
+/// the largest activation (f16 keeps ~3 significant digits through two small layers).
+#[test]
+fn f16_prompts_are_placed_as_in_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, results) = prepare(dir.path());
+    let (sid, size) = planted_subgraph(&results);
+    let config = config_for(&p, size);
+    let prompts = prompts_file(dir.path(), &p.corpus);
+    let placed = |dtype: &str| {
+        let config = format!("{config}dtype = \"{dtype}\"\n");
+        let figures = dir.path().join(format!("figures_{dtype}"));
+        let out = run(
+            dir.path(),
+            "subspace",
+            &config,
+            &results,
+            &[
+                "--subgraph",
+                &sid.to_string(),
+                "--threshold",
+                "1.5",
+                "--out",
+                figures.to_str().unwrap(),
+                "--prompts",
+                prompts.to_str().unwrap(),
+            ],
+        );
+        assert_ok(&out);
+        let folder = subspace_folder(&figures, sid);
+        let latents: Vec<u32> = json(&folder.join("subspace.json"))["latents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let csv = folder.join(format!("prompts_subgraph_{sid}.csv"));
+        saecooc::results::subspace_summary::read_prompt_rows(&csv, &latents).unwrap()
+    };
+    let (full, half) = (placed("f32"), placed("f16"));
+    assert!(!full.line.is_empty(), "no prompt token fires the subgraph");
+    assert_eq!((&half.line, &half.tokens), (&full.line, &full.tokens));
+    let largest = |rows: &[f32]| rows.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let pcs: Vec<f32> = full.pcs.iter().flatten().copied().collect();
+    let acts: Vec<f32> = full.acts.iter().flatten().copied().collect();
+    let (pc_tol, act_tol) = (0.02 * largest(&pcs), 0.02 * largest(&acts));
+    for (a, b) in half.pcs.iter().flatten().zip(&pcs) {
+        assert!((a - b).abs() <= pc_tol, "f16 PC {a} vs f32 {b}");
+    }
+    for (a, b) in half.acts.iter().flatten().zip(&acts) {
+        assert!((a - b).abs() <= act_tol, "f16 activation {a} vs f32 {b}");
+    }
+}

@@ -12,7 +12,7 @@ use crate::subgraph_pca::gather::{add_batch, Batch, Examples, GatherSettings, To
 use crate::subgraph_pca::solver::Pca;
 use crate::tokenizer::{encode_documents, TokenDecoder};
 use anyhow::{Context, Result};
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use std::path::Path;
 
 /// The non-empty lines of a prompts file with their line numbers (from 1).
@@ -73,8 +73,10 @@ pub fn place_prompts(
             if positions.is_empty() {
                 return Ok(found.remove(0));
             }
-            let resid = encoder.runner.sequence_residual(&tokens, device)?;
-            let resid = resid.index_select(&Tensor::new(positions.as_slice(), device)?, 0)?;
+            let resid =
+                encoder
+                    .runner
+                    .residual(std::slice::from_ref(&tokens), &positions, device)?;
             let acts = encoder.encode(&resid)?;
             if let Some(bad) = acts.iter().position(|v| !v.is_finite()) {
                 anyhow::bail!(
