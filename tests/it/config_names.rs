@@ -3,7 +3,7 @@
 //! and the file, before any folder is created; inputs that cannot be loaded leave no folder;
 //! folders whose names differ only in punctuation export to distinct keys.
 
-use crate::common::{assert_ok, config_text, fixture, pca_config, saecooc};
+use crate::common::{assert_ok, config_text, fixture, pca_config, run_stage, saecooc};
 use saecooc::results::node_table::read_node_table;
 use saecooc::synth::SynthPaths;
 use serde_json::Value;
@@ -47,34 +47,14 @@ fn pca_config_named(p: &SynthPaths, model: &str, release: &str) -> String {
     )
 }
 
-/// Runs `saecooc {stage} --config {dir}/{name} --results-dir {results} {extra}`.
-fn stage(
-    dir: &Path,
-    name: &str,
-    stage: &str,
-    config: &str,
-    results: &Path,
-    extra: &[&str],
-) -> Output {
-    let path = dir.join(name);
-    std::fs::write(&path, config).unwrap();
-    saecooc(&["--quiet", stage, "--config"])
-        .arg(&path)
-        .arg("--results-dir")
-        .arg(results)
-        .args(extra)
-        .output()
-        .unwrap()
-}
-
 /// cooc, graphs and pca of `model` / `release` into `results`.
 fn pipeline(dir: &Path, p: &SynthPaths, model: &str, release: &str, cooc: &str, results: &Path) {
     let tag = model.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
     let cooc_name = format!("cooc-{tag}.toml");
-    assert_ok(&stage(dir, &cooc_name, "cooc", cooc, results, &[]));
-    assert_ok(&stage(dir, &cooc_name, "graphs", cooc, results, &[]));
+    assert_ok(&run_stage(dir, &cooc_name, "cooc", cooc, results, &[]));
+    assert_ok(&run_stage(dir, &cooc_name, "graphs", cooc, results, &[]));
     let pca = pca_config_named(p, model, release);
-    assert_ok(&stage(
+    assert_ok(&run_stage(
         dir,
         &format!("pca-{tag}.toml"),
         "pca",
@@ -136,7 +116,7 @@ fn hub_style_names_run_end_to_end_as_one_folder_each() {
     let best = rows.iter().max_by_key(|r| r.subgraph_size).unwrap();
     let figures = d.join("figures");
     let pca = pca_config_named(&p, model, release);
-    let out = stage(
+    let out = run_stage(
         d,
         "subspace.toml",
         "subspace",
@@ -269,7 +249,7 @@ fn refused_cooc(dir: &Path, name: &str, config: &str) -> (Output, PathBuf) {
     let sub = dir.join(name);
     std::fs::create_dir_all(&sub).unwrap();
     let results = sub.join("results");
-    let out = stage(&sub, "run.toml", "cooc", config, &results, &[]);
+    let out = run_stage(&sub, "run.toml", "cooc", config, &results, &[]);
     assert!(!out.status.success(), "{name}: cooc succeeded");
     (out, results)
 }
@@ -313,14 +293,14 @@ fn names_that_leave_the_results_folder_are_refused_before_any_folder_is_made() {
     // pca and subspace refuse the same names (and a bad --sae-id) before reading anything.
     let results = d.join("pca-results");
     let pca = pca_config_named(&p, "../escape", "synthetic");
-    let out = stage(d, "pca.toml", "pca", &pca, &results, &[]);
+    let out = run_stage(d, "pca.toml", "pca", &pca, &results, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("model.name is \"../escape\""),
         "{err}"
     );
     let pca = pca_config_named(&p, "synthetic-gpt2", "synthetic");
-    let out = stage(
+    let out = run_stage(
         d,
         "subspace.toml",
         "subspace",

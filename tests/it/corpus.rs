@@ -5,7 +5,7 @@
 //! counts as the same text in plain JSONL.
 
 use crate::common;
-use crate::common::{assert_ok, config_text, fixture, run_with_peak_rss};
+use crate::common::{assert_ok, config_text, fixture, gpt2_tokenizer, run_with_peak_rss};
 use saecooc::data::{
     Documents, Piece, PieceSizes, PieceStart, WindowStream, WindowTokens, Windower,
 };
@@ -33,15 +33,10 @@ fn saecooc(args: &[&str]) -> Command {
     cmd
 }
 
-fn gpt2() -> Tokenizer {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/gpt2");
-    gpt2_bpe(&dir.join("vocab.json"), &dir.join("merges.txt")).unwrap()
-}
-
 /// GPT-2's BPE behind other pre-tokenizers: the layouts of Llama 3's, Qwen2's and SmolLM2's
 /// tokenizers (their own vocabularies are not at hand; the cuts depend on the pre-tokenizer).
 fn gpt2_with(pre: Vec<PreTokenizerWrapper>) -> Tokenizer {
-    let mut tokenizer = gpt2();
+    let mut tokenizer = gpt2_tokenizer();
     tokenizer.with_pre_tokenizer(Some(Sequence::new(pre)));
     tokenizer
 }
@@ -205,7 +200,7 @@ fn documents_tokenized_in_pieces_give_the_tokens_of_whole_documents() {
     assert!(pieces.iter().all(|p| p.start != PieceStart::Forced));
 
     for (name, tokenizer) in [
-        ("gpt2", gpt2()),
+        ("gpt2", gpt2_tokenizer()),
         ("llama3-style", llama3_style()),
         ("qwen2-style", qwen2_style()),
         ("smollm2-style", smollm2_style()),
@@ -250,7 +245,7 @@ fn every_cut_the_rule_allows_keeps_the_tokens() {
         .filter(|&i| doc.as_bytes()[i] == b' ' || doc.as_bytes()[i - 1] == b' ')
         .collect();
     for (name, tokenizer) in [
-        ("gpt2", gpt2()),
+        ("gpt2", gpt2_tokenizer()),
         ("llama3-style", llama3_style()),
         ("qwen2-style", qwen2_style()),
         ("smollm2-style", smollm2_style()),
@@ -281,7 +276,7 @@ fn windows_of_documents_in_pieces_equal_windows_of_whole_documents() {
     let path = dir.path().join("long.jsonl");
     let docs = long_documents();
     write_jsonl(&path, &docs);
-    let tokenizer = gpt2();
+    let tokenizer = gpt2_tokenizer();
     let tokens = WindowTokens {
         begin: Some(GPT2_BOS),
         separator: Some(GPT2_BOS),
@@ -305,7 +300,7 @@ fn windows_of_documents_in_pieces_equal_windows_of_whole_documents() {
 
 #[test]
 fn tokenizers_without_a_space_splitting_pre_tokenizer_are_not_called_exact() {
-    let mut bare = gpt2();
+    let mut bare = gpt2_tokenizer();
     bare.with_pre_tokenizer(None::<PreTokenizerWrapper>);
     assert!(!cuts_at_spaces_are_exact(&bare));
     let no_regex = gpt2_with(vec![PreTokenizerWrapper::ByteLevel(ByteLevel::new(

@@ -15,13 +15,12 @@
 //!   custom prompts' tokens (marked), its representative points and `--points`, and its figures.
 
 use crate::common;
+use crate::common::serve::ServeChild;
 use crate::common::{assert_ok, pca_config, prepare, saecooc};
 use crate::explorer_fixture::browser::{browser_or_skip, processes_with, Browser};
 use crate::explorer_fixture::{write_another_run, write_wide, WideResults, WideSpec};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Reads a site data file `SAECOOC.{f}("{key}", {...});` as (key, value).
@@ -59,30 +58,18 @@ fn sae_index(site: &Path) -> (Value, Value) {
 
 /// `saecooc serve --log` on a free port, killed when dropped.
 struct Served {
-    child: Child,
-    url: String,
+    server: ServeChild,
     log: PathBuf,
 }
 
 impl Served {
     fn start(site: &Path, log: PathBuf) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_saecooc"))
-            .args(["serve", "--port", "0", "--log", "--dir"])
-            .arg(site)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .to_string();
-        Self { child, url, log }
+        let server = ServeChild::spawn(
+            saecooc(&["serve", "--port", "0", "--log", "--dir"])
+                .arg(site)
+                .stderr(std::fs::File::create(&log).unwrap()),
+        );
+        Self { server, log }
     }
 
     /// The request paths logged so far (favicon requests left out).
@@ -93,13 +80,6 @@ impl Served {
             .filter_map(|l| l.split_whitespace().nth(1).map(String::from))
             .filter(|p| p != "/favicon.ico")
             .collect()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -276,7 +256,7 @@ fn explorer_at_scale_in_a_real_browser() {
     let run = "300cap_nbatch_8";
 
     // First load: the page, the two indexes and the first subgraph, compressed.
-    browser.goto(&served.url);
+    browser.goto(&served.server.url);
     let first = wide.pca.iter().min_by_key(|p| (p.0, p.1)).unwrap();
     browser.wait_for(&format!(
         "return SAECOOC.shown === '{key}/{run}/{}';",
@@ -949,7 +929,7 @@ fn links_from_node_tables_are_never_run_nor_linked() {
 
     // And the same page over HTTP.
     let served = Served::start(&site, dir.path().join("serve.log"));
-    browser.goto(&served.url);
+    browser.goto(&served.server.url);
     browser.wait_for(&format!(
         "return (SAECOOC.shown || '').endsWith('/{run}/{id}');"
     ));

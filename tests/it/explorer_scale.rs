@@ -13,12 +13,12 @@
 //! subgraph is drawn, mean time per subgraph switch, and after visiting 50 subgraphs (and a
 //! garbage collection) the renderer's resident memory and JavaScript heap.
 
+use crate::common::serve::ServeChild;
 use crate::explorer_fixture::browser::{browser_or_skip, processes_with, Browser};
 use crate::explorer_fixture::{write_wide, WideResults, WideSpec};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn scale_spec(cap: usize) -> WideSpec {
@@ -61,35 +61,14 @@ fn tree_size(dir: &Path) -> (u64, u64) {
     total
 }
 
-struct Server(Child, String);
-
-impl Server {
-    fn start(bin: &Path, site: &Path) -> Self {
-        let mut child = Command::new(bin)
+/// `bin serve` on `site`.
+fn serve(bin: &Path, site: &Path) -> ServeChild {
+    ServeChild::spawn(
+        Command::new(bin)
             .args(["serve", "--port", "0", "--dir"])
             .arg(site)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_string();
-        Self(child, url)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+            .stderr(Stdio::null()),
+    )
 }
 
 /// Resident memory (kB) of each renderer process of `browser`.
@@ -154,10 +133,10 @@ fn measure(label: &str, bin: &Path, wide: &WideResults, work: &Path) -> Value {
     );
     let export_s = started.elapsed().as_secs_f64();
     let (files, bytes) = tree_size(&site);
-    let server = Server::start(bin, &site);
+    let server = serve(bin, &site);
     let browser = Browser::start().unwrap_or_else(|e| panic!("{e}"));
     let first = wide.pca.iter().min_by_key(|p| (p.0, p.1)).unwrap();
-    browser.goto(&server.1);
+    browser.goto(&server.url);
     let first_ms = wait_drawn(&browser, first.0, first.1, first.2);
     let first_bytes = browser.js(
         "return performance.getEntries().filter(e => e.transferSize !== undefined).reduce((s, e) => s + e.transferSize, 0);",

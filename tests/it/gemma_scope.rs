@@ -2,63 +2,21 @@
 //! random tiny Gemma-2 of the golden tests, a word-level tokenizer written here, and a corpus
 //! of its words.
 
-use crate::common::{assert_ok, files_under, saecooc};
+use crate::common::{
+    assert_ok, files_under, saecooc, write_gemma_scope_params, write_word_level_tokenizer,
+};
 use rand::{Rng, SeedableRng};
-use saecooc::io::npz::NpzWriter;
 use std::path::Path;
-use tokenizers::models::wordlevel::WordLevel;
-use tokenizers::pre_tokenizers::whitespace::Whitespace;
-use tokenizers::Tokenizer;
-
-fn write_tokenizer(path: &Path) {
-    let mut vocab = std::collections::HashMap::new();
-    for (i, t) in ["<pad>", "<bos>", "<eos>", "<unk>"].iter().enumerate() {
-        vocab.insert(t.to_string(), i as u32);
-    }
-    for i in 4..1000u32 {
-        vocab.insert(format!("w{i}"), i);
-    }
-    let model = WordLevel::builder()
-        .vocab(vocab.into_iter().collect())
-        .unk_token("<unk>".into())
-        .build()
-        .unwrap();
-    let mut tokenizer = Tokenizer::new(model);
-    tokenizer.with_pre_tokenizer(Some(Whitespace {}));
-    tokenizer.save(path, false).unwrap();
-}
-
-/// A Gemma Scope-style `params.npz`: 48 latents on the 64-wide residual stream.
-fn write_gemma_scope(dir: &Path, seed: u64) {
-    let (d_in, d_sae) = (64usize, 48usize);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let w_dec: Vec<f32> = (0..d_sae * d_in)
-        .map(|_| rng.random_range(-1.0..1.0f32))
-        .collect();
-    let mut w_enc = vec![0f32; d_in * d_sae];
-    for i in 0..d_sae {
-        for j in 0..d_in {
-            w_enc[j * d_sae + i] = w_dec[i * d_in + j];
-        }
-    }
-    std::fs::create_dir_all(dir).unwrap();
-    let mut w = NpzWriter::create(&dir.join("params.npz"), false).unwrap();
-    w.add_array("W_enc", &[d_in, d_sae], &w_enc).unwrap();
-    w.add_array("W_dec", &[d_sae, d_in], &w_dec).unwrap();
-    w.add_array("b_enc", &[d_sae], &vec![0f32; d_sae]).unwrap();
-    w.add_array("b_dec", &[d_in], &vec![0f32; d_in]).unwrap();
-    w.add_array("threshold", &[d_sae], &vec![0.5f32; d_sae])
-        .unwrap();
-    w.finish().unwrap();
-}
 
 #[test]
 fn gemma2_with_a_gemma_scope_sae_runs_through_cooc() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-gemma2");
-    write_tokenizer(&d.join("tokenizer.json"));
-    write_gemma_scope(&d.join("scope/layer_1/width_16k/canonical"), 3);
+    write_word_level_tokenizer(&d.join("tokenizer.json"));
+    let scope = d.join("scope/layer_1/width_16k/canonical");
+    std::fs::create_dir_all(&scope).unwrap();
+    write_gemma_scope_params(&scope.join("params.npz"), 3);
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     let corpus: Vec<String> = (0..200)
         .map(|_| {

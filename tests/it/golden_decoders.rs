@@ -7,6 +7,7 @@
 //! batch (`scripts/golden/gen_decoder_golden.py`). Tolerance: max |ours − theirs| ≤ 1e-4 ×
 //! max |theirs|.
 
+use crate::common::golden::{fixtures, golden, max_rel_err};
 use crate::common::skip::require_asset;
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
@@ -15,27 +16,7 @@ use saecooc::hub::{Hub, Location};
 use saecooc::model::decoder::{Decoder, DecoderConfig};
 use saecooc::model::gguf::{hf_name, permute_for_interleaved_rope};
 use saecooc::model::{load_model, load_model_as, weights_var_builder, HookPoint, ModelFiles};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn golden(name: &str) -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(
-        fixtures().join(format!("golden/{name}_tiny_hooks.safetensors")),
-        &Device::Cpu,
-    )
-    .unwrap()
-}
-
-fn max_rel_err(ours: &Tensor, theirs: &Tensor) -> f32 {
-    assert_eq!(ours.dims(), theirs.dims());
-    let diff = (ours - theirs).unwrap().abs().unwrap().max_all().unwrap();
-    let scale = theirs.abs().unwrap().max_all().unwrap();
-    diff.to_scalar::<f32>().unwrap() / scale.to_scalar::<f32>().unwrap()
-}
+use std::path::Path;
 
 fn files(path: &Path) -> ModelFiles {
     let hub = Hub::from_env(false).unwrap();

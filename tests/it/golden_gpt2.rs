@@ -6,46 +6,20 @@
 //! Both come from `scripts/golden/gen_gpt2_golden.py`. Tolerance: max |ours − theirs| ≤ 1e-4 ×
 //! max |theirs| at every hook.
 
+use crate::common;
+use crate::common::golden::{fixtures, max_rel_err};
 use candle_core::{DType, Device, Tensor};
 use saecooc::hub::{Hub, Location};
 use saecooc::model::{load_model, HookPoint, ModelFiles};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+use std::path::Path;
 
 fn golden() -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(
-        fixtures().join("golden/gpt2_tiny_hooks.safetensors"),
-        &Device::Cpu,
-    )
-    .unwrap()
+    common::golden::golden("gpt2")
 }
 
 fn tokens(golden: &HashMap<String, Tensor>) -> Tensor {
     golden["tokens"].to_dtype(DType::U32).unwrap()
-}
-
-fn max_rel_err(ours: &Tensor, theirs: &Tensor) -> f32 {
-    assert_eq!(ours.dims(), theirs.dims());
-    let diff = (ours - theirs)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    let scale = theirs
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
-    diff / scale
 }
 
 fn residual_at(model_dir: &Path, hook: &str, tokens: &Tensor) -> Tensor {

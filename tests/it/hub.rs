@@ -3,9 +3,9 @@
 //! hf-hub as in real use.
 
 use crate::common::hub_server::{
-    hf_home, npz_outputs, run, stderr, HubRepo, HubServer, Kind, Logged, Outputs,
+    hf_home, npz_outputs, run, HubRepo, HubServer, Kind, Logged, Outputs,
 };
-use crate::common::{assert_ok, config_text, fixture};
+use crate::common::{assert_ok, config_text, fixture, stderr};
 use saecooc::data::{read_documents, PARQUET_REVISION};
 use saecooc::synth::SynthPaths;
 use std::path::Path;

@@ -10,7 +10,7 @@
 //! (index + 2 shards, as gemma-2-2b is stored) counts as its unsharded weights do.
 
 use crate::common::hub_server::{etag, hf_home, run, HubRepo, HubServer, Kind, Logged};
-use crate::common::{assert_ok, files_under};
+use crate::common::{assert_ok, files_under, write_gemma_scope_params, write_word_level_tokenizer};
 use saecooc::data::PARQUET_REVISION;
 use saecooc::io::npy::NpyArray;
 use saecooc::synth::{SynthOptions, SynthPaths};
@@ -210,28 +210,6 @@ fn gpt2_world(dir: &Path) -> Gpt2World {
 
 // Gemma-2 and Gemma Scope.
 
-/// A word-level `tokenizer.json` over the tiny Gemma-2's 1000 ids (`<pad>`, `<bos>`, `<eos>`,
-/// `<unk>`, then `w4` ... `w999`).
-fn gemma_tokenizer(path: &Path) {
-    use tokenizers::models::wordlevel::WordLevel;
-    use tokenizers::pre_tokenizers::whitespace::Whitespace;
-    let mut vocab = HashMap::new();
-    for (i, t) in ["<pad>", "<bos>", "<eos>", "<unk>"].iter().enumerate() {
-        vocab.insert(t.to_string(), i as u32);
-    }
-    for i in 4..1000u32 {
-        vocab.insert(format!("w{i}"), i);
-    }
-    let model = WordLevel::builder()
-        .vocab(vocab.into_iter().collect())
-        .unk_token("<unk>".into())
-        .build()
-        .unwrap();
-    let mut tokenizer = tokenizers::Tokenizer::new(model);
-    tokenizer.with_pre_tokenizer(Some(Whitespace {}));
-    tokenizer.save(path, false).unwrap();
-}
-
 /// The tiny Gemma-2 of tests/fixtures, grown to `layers` blocks (block i has the weights of
 /// fixture block i mod 3): its config.json and tensors.
 fn gemma_model(layers: usize) -> (Vec<u8>, HashMap<String, candle_core::Tensor>) {
@@ -309,23 +287,7 @@ fn sharded(tensors: &HashMap<String, candle_core::Tensor>, dir: &Path) -> Vec<(S
 
 /// A Gemma Scope `params.npz` (JumpReLU) on the 64-wide residual stream.
 fn gemma_scope_params(path: &Path, seed: u64) -> Vec<u8> {
-    use rand::{Rng, SeedableRng};
-    let (d_in, d_sae) = (64usize, 48usize);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let w_dec: Vec<f32> = (0..d_sae * d_in)
-        .map(|_| rng.random_range(-1.0..1.0f32))
-        .collect();
-    let w_enc: Vec<f32> = (0..d_in * d_sae)
-        .map(|k| w_dec[(k % d_sae) * d_in + k / d_sae])
-        .collect();
-    let mut w = saecooc::io::npz::NpzWriter::create(path, false).unwrap();
-    w.add_array("W_enc", &[d_in, d_sae], &w_enc).unwrap();
-    w.add_array("W_dec", &[d_sae, d_in], &w_dec).unwrap();
-    w.add_array("b_enc", &[d_sae], &vec![0f32; d_sae]).unwrap();
-    w.add_array("b_dec", &[d_in], &vec![0f32; d_in]).unwrap();
-    w.add_array("threshold", &[d_sae], &vec![0.5f32; d_sae])
-        .unwrap();
-    w.finish().unwrap();
+    write_gemma_scope_params(path, seed);
     std::fs::read(path).unwrap()
 }
 
@@ -359,7 +321,7 @@ fn gemma_world(dir: &Path) -> GemmaWorld {
     let unsharded = dir.join("gemma-unsharded");
     std::fs::create_dir_all(&unsharded).unwrap();
     std::fs::write(unsharded.join("config.json"), &cfg).unwrap();
-    gemma_tokenizer(&unsharded.join("tokenizer.json"));
+    write_word_level_tokenizer(&unsharded.join("tokenizer.json"));
     safetensors_bytes(&tensors, &unsharded.join("model.safetensors"));
     let shards = dir.join("gemma-shards");
     std::fs::create_dir_all(&shards).unwrap();

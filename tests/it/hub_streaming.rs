@@ -5,10 +5,8 @@
 //! the whole local file, reuses what it fetched, and keeps a shard read to its end in the cache.
 
 use crate::common;
-use crate::common::hub_server::{
-    hf_home, npz_outputs, run, stderr, HubRepo, HubServer, Kind, Outputs,
-};
-use crate::common::{assert_ok, config_text, fixture, saecooc};
+use crate::common::hub_server::{hf_home, npz_outputs, run, HubRepo, HubServer, Kind, Outputs};
+use crate::common::{assert_ok, config_text, fixture, saecooc, stderr};
 use saecooc::data::{read_documents, PARQUET_REVISION};
 use saecooc::synth::SynthPaths;
 use std::path::{Path, PathBuf};

@@ -4,24 +4,11 @@
 //! vanishing (`--replace` to replace them), and what killed runs left is removed by the next.
 
 use crate::common;
-use crate::common::{assert_ok, config_text, fixture, results_dir, saecooc};
+use crate::common::{assert_ok, config_text, export, fixture, results_dir, saecooc, stderr};
 use crate::explorer_fixture::{write_wide, WideSpec};
 use saecooc::results::set::PublishedSet;
 use std::path::Path;
 use std::process::Output;
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn export(results: &Path, site: &Path) -> Output {
-    saecooc(&["--quiet", "export", "--results-dir"])
-        .arg(results)
-        .arg("--out")
-        .arg(site)
-        .output()
-        .unwrap()
-}
 
 fn wide_results(dir: &Path) -> std::path::PathBuf {
     let results = dir.join("results");

@@ -4,17 +4,16 @@
 //! records the stage's settings, when it ran, its command line and the build that made it.
 
 use crate::common;
-use crate::common::{assert_ok, config_text, fixture, pca_config, prepare, results_dir, saecooc};
+use crate::common::{
+    assert_ok, config_text, fixture, pca_config, prepare, read_json, results_dir, run_stage,
+    saecooc, stderr,
+};
 use saecooc::results::node_table::read_node_table;
 use saecooc::synth::{self, SynthOptions, SynthPaths};
 use std::path::Path;
 use std::process::Output;
 
 const ANALYSIS: &str = "\n[analysis]\nmin_subgraph_size = 20\nmax_subgraph_size = 40\nskip_subgraph_plots = true\nskip_subgraph_pickles = true\n";
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// A second synthetic world of the same widths from another seed.
 fn other_world(dir: &Path) -> SynthPaths {
@@ -35,15 +34,14 @@ fn paths(model: &Path, sae: &Path, corpus: &Path) -> SynthPaths {
 
 /// `saecooc STAGE --config CONFIG --results-dir RESULTS EXTRA…` with `text` as the config.
 fn run(dir: &Path, stage: &str, text: &str, results: &Path, extra: &[&str]) -> Output {
-    let config = dir.join(format!("{stage}-run.toml"));
-    std::fs::write(&config, text).unwrap();
-    saecooc(&["--quiet", stage, "--config"])
-        .arg(&config)
-        .arg("--results-dir")
-        .arg(results)
-        .args(extra)
-        .output()
-        .unwrap()
+    run_stage(
+        dir,
+        &format!("{stage}-run.toml"),
+        stage,
+        text,
+        results,
+        extra,
+    )
 }
 
 /// Asserts `out` failed because `input` differs from what was counted, naming both places.
@@ -161,12 +159,7 @@ fn a_folder_without_a_manifest_is_read_with_the_note_whatever_the_sae() {
 
 /// `saecooc export` of `results` into `dir/site`.
 fn export(dir: &Path, results: &Path) -> Output {
-    saecooc(&["--quiet", "export", "--results-dir"])
-        .arg(results)
-        .arg("--out")
-        .arg(dir.join("site"))
-        .output()
-        .unwrap()
+    common::export(results, &dir.join("site"))
 }
 
 /// Runs `code` in Python with h5py and numpy, `f` the h5 file opened for writing and `g` its
@@ -250,11 +243,6 @@ fn export_refuses_broken_h5_groups_and_node_tables_of_unchecked_folders() {
     );
 }
 
-fn json(path: &Path) -> serde_json::Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 /// Checks a manifest's `run_info`: this build, RFC 3339 UTC times in order, the command line
 /// of `stage`; returns its settings.
 fn run_info<'a>(manifest: &'a serde_json::Value, stage: &str) -> &'a serde_json::Value {
@@ -312,13 +300,13 @@ fn every_manifest_records_settings_times_command_line_and_build() {
         "{version}"
     );
 
-    let cooc = json(&sae.join("run.json"));
+    let cooc = read_json(&sae.join("run.json"));
     let s = run_info(&cooc, "cooc");
     assert_eq!(s["config"]["generation"]["n_batches"], 6);
     assert_eq!(s["options"]["checkpoint_every"], 50);
 
     // graphs: its subgraph-size range and seed; a rerun gets the same set id.
-    let graphs = json(&sae.join("graphs_run.json"));
+    let graphs = read_json(&sae.join("graphs_run.json"));
     let s = run_info(&graphs, "graphs");
     assert_eq!(s["config"]["analysis"]["min_subgraph_size"], 20);
     assert_eq!(s["config"]["analysis"]["max_subgraph_size"], 40);
@@ -330,13 +318,13 @@ fn every_manifest_records_settings_times_command_line_and_build() {
         &results,
         &[],
     ));
-    let again = json(&sae.join("graphs_run.json"));
+    let again = read_json(&sae.join("graphs_run.json"));
     assert_ne!(again["run_info"], graphs["run_info"]);
     assert_eq!(without_run_info(again), without_run_info(graphs));
 
     let pca_dir = sae.join("blocks_1_hook_resid_pre_pca_for_streamlit");
     assert_ok(&run(d, "pca", &pca_config(&p, 2, 4, 20), &results, &[]));
-    let s = run_info(&json(&pca_dir.join("pca_run.json")), "pca").clone();
+    let s = run_info(&read_json(&pca_dir.join("pca_run.json")), "pca").clone();
     assert_eq!(s["config"]["processing"]["max_examples"], 20);
     assert_eq!(s["config"]["processing"]["n_batches_reconstruction"], 2);
     assert_eq!(s["options"]["one_pass_per_subgraph"], false);
@@ -355,7 +343,7 @@ fn every_manifest_records_settings_times_command_line_and_build() {
         .into_iter()
         .find(|f| f.file_name().is_some_and(|n| n == "subspace.json"))
         .unwrap();
-    let s = run_info(&json(&summary), "subspace").clone();
+    let s = run_info(&read_json(&summary), "subspace").clone();
     assert_eq!(s["options"]["subgraph"].to_string(), sid);
     assert_eq!(s["batches"], 2);
     assert_eq!(s["activation_threshold"], 1.5);
@@ -369,7 +357,7 @@ fn every_manifest_records_settings_times_command_line_and_build() {
         &["--out", stats.to_str().unwrap()],
     );
     assert_ok(&out);
-    let s = run_info(&json(&stats.join("stats_run.json")), "stats").clone();
+    let s = run_info(&read_json(&stats.join("stats_run.json")), "stats").clone();
     assert!(s["token_pass"]["batches"].is_number(), "{s}");
 
     let site = d.join("site");
@@ -408,7 +396,7 @@ fn every_manifest_records_settings_times_command_line_and_build() {
         .output()
         .unwrap();
     assert_ok(&out);
-    let merged = json(&results_dir(&sharded, 6).join("run.json"));
+    let merged = read_json(&results_dir(&sharded, 6).join("run.json"));
     assert_eq!(run_info(&merged, "merge")["shards"], 2);
 
     // train-sae's training.json.
@@ -434,6 +422,6 @@ fn every_manifest_records_settings_times_command_line_and_build() {
         .output()
         .unwrap();
     assert_ok(&out);
-    let s = run_info(&json(&trained.join("training.json")), "train-sae").clone();
+    let s = run_info(&read_json(&trained.join("training.json")), "train-sae").clone();
     assert_eq!(s["options"]["d_sae"], 32);
 }

@@ -3,7 +3,7 @@
 //! other inputs (config, SAE, corpus), or a copied shard, is refused, naming what changed.
 
 use crate::common;
-use crate::common::{assert_ok, config_text, results_dir, saecooc};
+use crate::common::{assert_ok, config_text, results_dir, saecooc, stderr};
 use saecooc::io::npz::read_npz;
 use saecooc::synth::{self, SynthOptions, SynthPaths};
 use std::path::Path;
@@ -131,10 +131,6 @@ fn interrupted_run(config: &Path, results: &Path, n_batches: usize) -> std::path
         "the run was not interrupted"
     );
     checkpoint
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

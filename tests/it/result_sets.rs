@@ -4,15 +4,11 @@
 //! write errors name the file.
 
 use crate::common;
-use crate::common::{assert_ok, config_text, fixture, results_dir, saecooc};
+use crate::common::{assert_ok, config_text, fixture, results_dir, saecooc, stderr};
 use saecooc::results::set::PublishedSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn write_config(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

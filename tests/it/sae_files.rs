@@ -3,7 +3,7 @@
 //! `[source] sae` may name the SAE's folder itself, the folder above it, or the weights file.
 
 use crate::common::{
-    assert_ok, check_python, config_text, files_under, fixture, results_dir, run_cooc,
+    assert_ok, check_python, config_text, files_under, fixture, read_json, results_dir, run_cooc,
 };
 use candle_core::{Device, Tensor};
 use saecooc::hub::{Hub, Location};
@@ -95,7 +95,7 @@ fn cooc_with_sae(dir: &Path, p: &SynthPaths, sae: &str) -> (std::process::Output
 }
 
 fn run_json(d: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(d.join("run.json")).unwrap()).unwrap()
+    read_json(&d.join("run.json"))
 }
 
 fn counts(d: &Path) -> Vec<Vec<u8>> {

@@ -4,17 +4,18 @@
 //! the server runs out of file descriptors), and only files inside the site are served (no
 //! symlink out, no `..`, no dot-files), to GET and HEAD only.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use crate::common::serve::ServeChild;
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// `saecooc serve --port 0` on `site`, optionally with a soft and a hard limit on open files
 /// (None: as this process's); killed when dropped.
 struct Server {
-    child: Child,
+    process: ServeChild,
     addr: SocketAddr,
 }
 
@@ -24,7 +25,6 @@ impl Server {
         command
             .args(["serve", "--port", "0", "--dir"])
             .arg(site)
-            .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if let Some((soft, hard)) = open_files {
             // SAFETY: getrlimit and setrlimit are async-signal-safe; they only limit the child.
@@ -46,26 +46,23 @@ impl Server {
                 });
             }
         }
-        let mut child = command.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line
-            .split("http://127.0.0.1:")
-            .nth(1)
+        let process = ServeChild::spawn(&mut command);
+        let port: u16 = process
+            .url
+            .strip_prefix("http://127.0.0.1:")
             .and_then(|rest| rest.split('/').next())
             .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no URL in {line:?}"));
+            .unwrap_or_else(|| panic!("not a loopback URL: {}", process.url));
         Self {
-            child,
+            process,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
         }
     }
 
     /// A field of /proc/PID/status, in its unit (kB for memory).
     fn status(&self, field: &str) -> u64 {
-        let text = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let text =
+            std::fs::read_to_string(format!("/proc/{}/status", self.process.child.id())).unwrap();
         text.lines()
             .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
@@ -78,7 +75,8 @@ impl Server {
 
     /// CPU time used so far (user + system), in clock ticks.
     fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.process.child.id())).unwrap();
         let fields: Vec<&str> = stat
             .rsplit(')')
             .next()
@@ -117,13 +115,6 @@ impl Server {
             headers.to_lowercase(),
             out[end + 4..].to_vec(),
         )
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -7,8 +7,8 @@
 //! the rule computed in Python from the node table (tests/python/subgraph_of_token.py).
 
 use crate::common::{
-    assert_ok, check_python, cooc_and_graphs, fixture, pca_config, prepare, python, results_dir,
-    saecooc,
+    assert_ok, check_python, cooc_and_graphs, fixture, pca_config, prepare, python, read_json,
+    results_dir, run_stage, saecooc,
 };
 use saecooc::results::h5::read_pca_file;
 use saecooc::results::node_table::read_node_table;
@@ -37,15 +37,7 @@ fn config_for(p: &saecooc::synth::SynthPaths, size: usize) -> String {
 }
 
 fn run(dir: &Path, stage: &str, config: &str, results: &Path, extra: &[&str]) -> Output {
-    let path = dir.join(format!("{stage}.toml"));
-    std::fs::write(&path, config).unwrap();
-    saecooc(&["--quiet", stage, "--config"])
-        .arg(&path)
-        .arg("--results-dir")
-        .arg(results)
-        .args(extra)
-        .output()
-        .unwrap()
+    run_stage(dir, &format!("{stage}.toml"), stage, config, results, extra)
 }
 
 /// The subspace folders of subgraph `sid` at threshold 1.5 (one per results folder and graphs
@@ -71,10 +63,6 @@ fn subspace_folder(figures: &Path, sid: i64) -> PathBuf {
     let found = subspace_folders(figures, sid);
     assert_eq!(found.len(), 1, "{found:?}");
     found[0].clone()
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 /// Prompts from the corpus (so the subgraph fires on some) and one that is unlikely to fire.
@@ -120,11 +108,11 @@ fn subspace_matches_pca_and_the_python_references() {
     );
     assert_ok(&out);
     let folder = subspace_folder(&figures, sid);
-    let summary = json(&folder.join("subspace.json"));
+    let summary = read_json(&folder.join("subspace.json"));
 
     // The same examples and PCA as `pca` for that subgraph.
     let pca_dir = results_dir(&results, 6).join(format!("{NEAT}_pca_for_streamlit"));
-    let pca_run = json(&pca_dir.join("pca_run.json"));
+    let pca_run = read_json(&pca_dir.join("pca_run.json"));
     let report = pca_run["subgraphs"]
         .as_array()
         .unwrap()
@@ -322,7 +310,7 @@ fn two_results_folders_keep_their_own_subspace_of_the_same_id() {
         "one folder per results folder: {folders:?}"
     );
     for folder in &folders {
-        let summary = json(&folder.join("subspace.json"));
+        let summary = read_json(&folder.join("subspace.json"));
         let table = PathBuf::from(summary["node_table"].as_str().unwrap());
         let n_batches = if table.starts_with(results_dir(&results, 6)) {
             6
@@ -330,7 +318,7 @@ fn two_results_folders_keep_their_own_subspace_of_the_same_id() {
             5
         };
         assert!(table.starts_with(results_dir(&results, n_batches)));
-        let graphs = json(&results_dir(&results, n_batches).join("graphs_run.json"));
+        let graphs = read_json(&results_dir(&results, n_batches).join("graphs_run.json"));
         let set_id = graphs["set_id"].as_str().unwrap();
         assert_eq!(summary["inputs"]["graphs"], set_id);
         let name = folder.file_name().unwrap().to_string_lossy().into_owned();
@@ -347,7 +335,7 @@ fn two_results_folders_keep_their_own_subspace_of_the_same_id() {
     // A folder as older versions named it (the same set, renamed, without a results tag).
     let old = folders[0].with_file_name(format!("pca_1_5_subgraph_{sid}"));
     std::fs::rename(&folders[0], &old).unwrap();
-    let mut summary = json(&old.join("subspace.json"));
+    let mut summary = read_json(&old.join("subspace.json"));
     let old_name = folders[0]
         .file_name()
         .unwrap()
@@ -390,7 +378,7 @@ fn two_results_folders_keep_their_own_subspace_of_the_same_id() {
     // `graphs` rerun in one results folder (another set there now): that folder's subspaces
     // are left out, with a note, rather than shown with another set's node table.
     let manifest = results_dir(&results, 5).join("graphs_run.json");
-    let mut graphs = json(&manifest);
+    let mut graphs = read_json(&manifest);
     graphs["set_id"] = "0123456789abcdef".into();
     std::fs::write(&manifest, graphs.to_string()).unwrap();
     let out = export(&results, &figures, &site);
@@ -401,7 +389,7 @@ fn two_results_folders_keep_their_own_subspace_of_the_same_id() {
         .iter()
         .chain([&old])
         .filter(|f| {
-            json(&f.join("subspace.json"))["node_table"]
+            read_json(&f.join("subspace.json"))["node_table"]
                 .as_str()
                 .unwrap()
                 .contains("n_batches_5")
@@ -480,7 +468,7 @@ fn subgraph_of_token_picks_by_the_rule_from_pca_results() {
         )),
         "{stderr}"
     );
-    let summary = json(&subspace_folder(&figures, sid).join("subspace.json"));
+    let summary = read_json(&subspace_folder(&figures, sid).join("subspace.json"));
     assert_eq!(summary["subgraph_id"], sid);
 
     // A token no analysed subgraph's examples have: a clear error, nothing written.

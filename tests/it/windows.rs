@@ -6,14 +6,14 @@
 //! The end-to-end tests run `saecooc cooc` on those documents and compare its counts with a
 //! brute-force count over the golden windows (exact: integer counts).
 
-use crate::common::{assert_ok, fixture, results_dir, run_cooc};
+use crate::common::{assert_ok, fixture, gpt2_tokenizer, read_json, results_dir, run_cooc};
 use candle_core::Device;
 use saecooc::activations::Encoder;
 use saecooc::config::{Config, Generation, Run, Source};
 use saecooc::data::{TokenSpec, WindowTokens, Windower};
 use saecooc::hub::Hub;
 use saecooc::sources::Sources;
-use saecooc::tokenizer::{encode_documents, gpt2_bpe};
+use saecooc::tokenizer::encode_documents;
 use serde_json::Value;
 use std::path::Path;
 
@@ -68,11 +68,6 @@ fn golden_cases() -> Vec<Case> {
             docs_ending_at_window_end: c["docs_ending_at_window_end"].as_u64().unwrap() as usize,
         })
         .collect()
-}
-
-fn gpt2_tokenizer() -> tokenizers::Tokenizer {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/gpt2");
-    gpt2_bpe(&dir.join("vocab.json"), &dir.join("merges.txt")).unwrap()
 }
 
 /// The golden case with BOS windows at `context_size`.
@@ -243,7 +238,7 @@ fn assert_counts_written(out_dir: &Path, expected: &BruteForce, what: &str) {
 }
 
 fn run_json(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap()
+    read_json(&dir.join("run.json"))
 }
 
 /// Writes the context-32 golden documents as a `.txt` corpus, one per line.

@@ -533,10 +533,6 @@ pub fn run(dir: &Path, name: &str, config: &str, env: &[(&str, &str)]) -> (Outpu
     (cmd.output().unwrap(), results)
 }
 
-pub fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// Every `.npz` of a run, by file name.
 pub fn npz_outputs(results: &Path, n_batches: usize) -> Outputs {
     let dir = super::results_dir(results, n_batches);

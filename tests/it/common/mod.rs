@@ -60,6 +60,22 @@ pub fn run_cooc(dir: &Path, config: &str) -> (Output, PathBuf) {
     (out, results)
 }
 
+/// `rel`, a path inside the repository.
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A JSON file, parsed.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A command's stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -104,11 +120,7 @@ where
     S: AsRef<OsStr>,
 {
     let out = python()
-        .arg(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/python")
-                .join(script),
-        )
+        .arg(repo_path("tests/python").join(script))
         .args(args)
         .output()
         .expect(
@@ -121,6 +133,88 @@ where
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Writes `config` to `dir/{name}` and runs `saecooc --quiet {stage} --config` it
+/// `--results-dir {results} {extra}`.
+pub fn run_stage(
+    dir: &Path,
+    name: &str,
+    stage: &str,
+    config: &str,
+    results: &Path,
+    extra: &[&str],
+) -> Output {
+    let path = dir.join(name);
+    std::fs::write(&path, config).unwrap();
+    saecooc(&["--quiet", stage, "--config"])
+        .arg(&path)
+        .arg("--results-dir")
+        .arg(results)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// `saecooc --quiet export` of `results` into `site`.
+pub fn export(results: &Path, site: &Path) -> Output {
+    saecooc(&["--quiet", "export", "--results-dir"])
+        .arg(results)
+        .arg("--out")
+        .arg(site)
+        .output()
+        .unwrap()
+}
+
+/// GPT-2's tokenizer from the vocabulary and merges in `assets/gpt2`.
+pub fn gpt2_tokenizer() -> tokenizers::Tokenizer {
+    let dir = repo_path("assets/gpt2");
+    saecooc::tokenizer::gpt2_bpe(&dir.join("vocab.json"), &dir.join("merges.txt")).unwrap()
+}
+
+/// A word-level tokenizer.json with Gemma's special tokens (`<pad>`, `<bos>`, `<eos>`,
+/// `<unk>`, then `w4` ... `w999`), split at whitespace.
+pub fn write_word_level_tokenizer(path: &Path) {
+    use tokenizers::models::wordlevel::WordLevel;
+    use tokenizers::pre_tokenizers::whitespace::Whitespace;
+    let mut vocab = std::collections::HashMap::new();
+    for (i, t) in ["<pad>", "<bos>", "<eos>", "<unk>"].iter().enumerate() {
+        vocab.insert(t.to_string(), i as u32);
+    }
+    for i in 4..1000u32 {
+        vocab.insert(format!("w{i}"), i);
+    }
+    let model = WordLevel::builder()
+        .vocab(vocab.into_iter().collect())
+        .unk_token("<unk>".into())
+        .build()
+        .unwrap();
+    let mut tokenizer = tokenizers::Tokenizer::new(model);
+    tokenizer.with_pre_tokenizer(Some(Whitespace {}));
+    tokenizer.save(path, false).unwrap();
+}
+
+/// A Gemma Scope-style `params.npz` (JumpReLU, threshold 0.5) at `path`: 48 latents on the
+/// 64-wide residual stream of the tiny Gemma-2, random decoder rows from `seed`, the encoder
+/// their transpose.
+pub fn write_gemma_scope_params(path: &Path, seed: u64) {
+    use rand::{Rng, SeedableRng};
+    let (d_in, d_sae) = (64usize, 48usize);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let w_dec: Vec<f32> = (0..d_sae * d_in)
+        .map(|_| rng.random_range(-1.0..1.0f32))
+        .collect();
+    let w_enc: Vec<f32> = (0..d_in * d_sae)
+        .map(|k| w_dec[(k % d_sae) * d_in + k / d_sae])
+        .collect();
+    let mut w = saecooc::io::npz::NpzWriter::create(path, false).unwrap();
+    w.add_array("W_enc", &[d_in, d_sae], &w_enc).unwrap();
+    w.add_array("W_dec", &[d_sae, d_in], &w_dec).unwrap();
+    w.add_array("b_enc", &[d_sae], &vec![0f32; d_sae]).unwrap();
+    w.add_array("b_dec", &[d_in], &vec![0f32; d_in]).unwrap();
+    w.add_array("threshold", &[d_sae], &vec![0.5f32; d_sae])
+        .unwrap();
+    w.finish().unwrap();
 }
 
 /// Runs the binary with `args`.
@@ -279,5 +373,7 @@ pub fn saelens_sae(dir: &Path, cfg: serde_json::Value, d_in: usize, d_sae: usize
     std::fs::write(dir.join("cfg.json"), cfg.to_string()).unwrap();
 }
 
+pub mod golden;
 pub mod hub_server;
+pub mod serve;
 pub mod skip;
