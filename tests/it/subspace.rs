@@ -529,7 +529,7 @@ fn f16_prompts_are_placed_as_in_f32() {
         );
         assert_ok(&out);
         let folder = subspace_folder(&figures, sid);
-        let latents: Vec<u32> = json(&folder.join("subspace.json"))["latents"]
+        let latents: Vec<u32> = read_json(&folder.join("subspace.json"))["latents"]
             .as_array()
             .unwrap()
             .iter()
