@@ -9,7 +9,8 @@
 //!
 //! Below them: [`activations`] (the one activation stream: batches of windows, read positions,
 //! residual stream, SAE activations), [`subgraph_pca`] (gathering a subgraph's examples and their
-//! PCA, shared by `pca` and `subspace`), [`data`] (documents and SAELens windows), [`tokenizer`],
+//! PCA, shared by `pca` and `subspace`), [`harness`] (what the stages that read node tables
+//! do around their own work: locate, lock, recover, check the upstream sets, stage, publish), [`data`] (documents and SAELens windows), [`tokenizer`],
 //! [`model`] (language models to a hook), [`sae`] (SAELens / Gemma Scope SAEs, the active-latent
 //! cut), [`sources`] (where a config's inputs come from), [`provenance`] (fingerprints of those inputs), [`config`], [`registry`] (the paper's
 //! releases), [`hub`] (local paths and the Hugging Face hub), [`pairs`] (exact pair-count
@@ -21,6 +22,7 @@ pub mod activations;
 pub mod config;
 pub mod data;
 pub mod encoding;
+pub mod harness;
 pub mod hub;
 pub mod io;
 pub mod json_keys;

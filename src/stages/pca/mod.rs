@@ -10,26 +10,25 @@
 
 use crate::activations::open_device;
 use crate::activations::Encoder;
-use crate::config::{PcaConfig, StageCommon};
+use crate::config::{PcaConfig, Processing, StageCommon};
+use crate::harness::{locate_node_table, lock_folder, publish, NodeTableInput, SetSummary};
 use crate::hub::Hub;
 use crate::io::pyfmt::neat_sae_id;
 use crate::results::h5::{h5_file_name, write_split, SubgraphOutput};
-use crate::results::layout::{
-    pca_dir_name, pca_manifest, pca_ownership, sae_results_dir, GraphFiles,
-};
-use crate::results::lock::FolderLock;
+use crate::results::layout::{pca_dir_name, pca_manifest, pca_ownership, sae_results_dir};
 use crate::results::manifest::{RunInfo, RunStart};
-use crate::results::node_table::{read_node_table, NodeRow};
-use crate::results::set::{recover, SetRecord, Staging};
+use crate::results::node_table::NodeRow;
+use crate::results::set::{SetRecord, Staging};
+use crate::results::stage::Stage;
 use crate::sources::Sources;
 use crate::subgraph_pca::gather::{top_tokens_and_context, Examples, GatherSettings};
 use crate::subgraph_pca::pass::{gather_with_retry, Pass};
-use crate::subgraph_pca::{check_encoder_inputs, check_table_fits_sae, checked_graph_set, solver};
+use crate::subgraph_pca::solver;
 use anyhow::{ensure, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub use crate::subgraph_pca::COMPONENTS;
@@ -132,40 +131,86 @@ fn run_sae(
     if let Some(mb) = options.split_mb {
         crate::config::check_finite("--split-mb", mb, (Bound::Excluded(0.0), Bound::Unbounded))?;
     }
-    let p = &config.processing;
-    let root = options.common.results_root(&config.run);
+    let (p, quiet) = (&config.processing, options.common.quiet);
     let dir = sae_results_dir(
-        &root,
+        &options.common.results_root(&config.run),
         &config.model.name,
         &config.model.sae_release_short,
         sae_id,
         config.generation.n_batches_generation,
     );
-    let table = GraphFiles::new(&dir, p.activation_threshold).node_table;
-    ensure!(
-        table.is_file(),
-        "no node table {}: run `saecooc graphs` for this SAE first",
-        table.display()
-    );
-    let lock = FolderLock::acquire(&dir, "pca")?;
-    recover(&lock, options.common.quiet)?;
-    let graphs = checked_graph_set(&dir, &table, options.common.quiet)?;
-    let rows = read_node_table(&table)?;
+    let table = locate_node_table(&dir, p.activation_threshold, "this SAE")?;
+    let lock = lock_folder(&dir, Stage::Pca, quiet)?;
+    let input = NodeTableInput::read(dir, table, quiet)?;
     let requests = requests_with_subgraphs(
-        subgraphs_by_size(&rows, &p.subgraph_sizes_to_plot),
-        &rows,
-        &table,
-        options.common.quiet,
+        subgraphs_by_size(&input.rows, &p.subgraph_sizes_to_plot),
+        &input.rows,
+        &input.table,
+        quiet,
     )?;
-    let mut encoder = Encoder::load(sources, sae_id)?;
+    let mut encoder = input.load_encoder(sources, sae_id, Stage::Pca)?;
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
-    check_table_fits_sae(&rows, &table, sae_id, d_sae)?;
-    check_encoder_inputs(&dir, sources, &encoder, sae_id, "pca")?;
-    let settings = GatherSettings::of(p);
-    let ids: Vec<(usize, i64)> = requests
-        .iter()
-        .flat_map(|(&size, list)| list.iter().map(move |(sid, _)| (size, *sid)))
-        .collect();
+    let (collections, batches_read) =
+        gather_requests(&mut encoder, sources, config, options, sae_id, &requests)?;
+    let fitted = fit_subgraphs(&requests, collections, d_in, sae_id, quiet);
+    let neat = neat_sae_id(sae_id);
+    let staging = input.begin_staging(
+        &lock,
+        Stage::Pca,
+        &pca_manifest(&neat),
+        pca_ownership(&neat),
+    )?;
+    let h5_files = write_h5_files(
+        &staging,
+        &input.dir,
+        &neat,
+        &requests,
+        fitted.outputs,
+        p,
+        (d_in, d_sae),
+        options.split_mb,
+    )?;
+    let mut summary = PcaSummary {
+        sae_id: sae_id.to_string(),
+        activation_threshold: p.activation_threshold,
+        sizes: requests.keys().copied().collect(),
+        h5_files,
+        subgraphs_written: fitted.written,
+        skipped: fitted.skipped,
+        batches_read,
+        seconds: started.elapsed().as_secs_f64(),
+        subgraphs: fitted.reports,
+        run_info: None,
+        set: SetRecord::default(),
+    };
+    summary.run_info = Some(run_start.finish(serde_json::json!({
+        "config": config,
+        "options": options,
+        "sae_id": sae_id,
+        "results_dir": input.dir,
+    })));
+    publish(staging, &mut summary)?;
+    Ok(summary)
+}
+
+impl SetSummary for PcaSummary {
+    fn set_mut(&mut self) -> &mut SetRecord {
+        &mut self.set
+    }
+}
+
+/// Gathers the examples of every requested subgraph (size order, then id order), in one
+/// shared pass or, with `--one-pass-per-subgraph`, in a pass each; returns them with the
+/// batches read.
+fn gather_requests(
+    encoder: &mut Encoder,
+    sources: &Sources,
+    config: &PcaConfig,
+    options: &PcaOptions,
+    sae_id: &str,
+    requests: &SizeRequests,
+) -> Result<(Vec<Examples>, u64)> {
+    let p = &config.processing;
     let mut collections: Vec<Examples> = requests
         .values()
         .flat_map(|list| {
@@ -189,7 +234,7 @@ fn run_sae(
     let pass = Pass {
         budget,
         prompts: config.run.prompts_per_batch,
-        settings,
+        settings: GatherSettings::of(p),
         device: sources.device,
         bar,
     };
@@ -197,22 +242,47 @@ fn run_sae(
         let mut read = 0;
         for c in collections.iter_mut() {
             let mut one = [std::mem::take(c)];
-            read += gather_with_retry(&mut encoder, sources, &mut one, &pass)?;
+            read += gather_with_retry(encoder, sources, &mut one, &pass)?;
             *c = std::mem::take(&mut one[0]);
         }
         read
     } else {
-        gather_with_retry(&mut encoder, sources, &mut collections, &pass)?
+        gather_with_retry(encoder, sources, &mut collections, &pass)?
     };
     pass.bar.finish_and_clear();
+    Ok((collections, batches_read))
+}
 
-    let mut outputs: BTreeMap<usize, Vec<SubgraphOutput>> = BTreeMap::new();
-    let mut skipped = Vec::new();
-    let mut reports = Vec::new();
-    for ((size, sid), examples) in ids.into_iter().zip(collections) {
+/// The PCA of every gathered subgraph: the h5 outputs by size, the subgraphs skipped for too
+/// few examples, and a report of each.
+struct Fitted {
+    outputs: BTreeMap<usize, Vec<SubgraphOutput>>,
+    written: usize,
+    skipped: Vec<i64>,
+    reports: Vec<SubgraphReport>,
+}
+
+/// Fits the PCA of each subgraph of `requests` on its `collections` entry (same order).
+fn fit_subgraphs(
+    requests: &SizeRequests,
+    collections: Vec<Examples>,
+    d_in: usize,
+    sae_id: &str,
+    quiet: bool,
+) -> Fitted {
+    let ids = requests
+        .iter()
+        .flat_map(|(&size, list)| list.iter().map(move |(sid, _)| (size, *sid)));
+    let mut fitted = Fitted {
+        outputs: BTreeMap::new(),
+        written: 0,
+        skipped: Vec::new(),
+        reports: Vec::new(),
+    };
+    for ((size, sid), examples) in ids.zip(collections) {
         let n = examples.found();
         let pca = solver::fit(&examples.reconstructions, n, d_in, COMPONENTS);
-        reports.push(SubgraphReport {
+        fitted.reports.push(SubgraphReport {
             subgraph_id: sid,
             size,
             latents: examples.latents.clone(),
@@ -225,95 +295,74 @@ fn run_sae(
                 .unwrap_or_default(),
         });
         let Some(pca) = pca else {
-            if !options.common.quiet {
+            if !quiet {
                 eprintln!(
                     "warning: {sae_id}: subgraph {sid} (size {size}) fired on {n} tokens, too few for a PCA with {COMPONENTS} components; skipped"
                 );
             }
-            skipped.push(sid);
+            fitted.skipped.push(sid);
             continue;
         };
-        let pca_scores = pca.transform(&examples.reconstructions, d_in);
-        let (top_3_tokens, example_context) = top_tokens_and_context(&examples.rows);
-        let mut output = SubgraphOutput {
-            subgraph_id: sid,
-            tokens: Vec::with_capacity(n),
-            contexts: Vec::with_capacity(n),
-            batches: Vec::with_capacity(n),
-            positions: Vec::with_capacity(n),
-            n_latents: examples.latents.len(),
-            reconstructions: examples.reconstructions,
-            graph_acts: examples.graph_acts,
-            feature_acts: examples.feature_acts,
-            max_info: examples.max_info,
-            top_3_tokens,
-            example_context,
-            pca_scores,
-        };
-        for row in examples.rows {
-            output.tokens.push(row.str_token);
-            output.contexts.push(row.context);
-            output.batches.push(row.batch);
-            output.positions.push(row.pos);
-        }
-        outputs.entry(size).or_default().push(output);
+        let output = subgraph_output(sid, examples, &pca, d_in);
+        fitted.written += 1;
+        fitted.outputs.entry(size).or_default().push(output);
     }
-    let neat = neat_sae_id(sae_id);
-    let staging = Staging::begin(
-        &lock,
-        "pca",
-        &pca_manifest(&neat),
-        pca_ownership(&neat),
-        [(
-            "graphs".to_string(),
-            graphs.set_id().unwrap_or("unchecked").to_string(),
-        )]
-        .into(),
-    )?;
+    fitted
+}
+
+/// One subgraph's h5 group: its examples, their texts and their PC scores.
+fn subgraph_output(sid: i64, examples: Examples, pca: &solver::Pca, d_in: usize) -> SubgraphOutput {
+    let n = examples.found();
+    let pca_scores = pca.transform(&examples.reconstructions, d_in);
+    let (top_3_tokens, example_context) = top_tokens_and_context(&examples.rows);
+    let mut output = SubgraphOutput {
+        subgraph_id: sid,
+        tokens: Vec::with_capacity(n),
+        contexts: Vec::with_capacity(n),
+        batches: Vec::with_capacity(n),
+        positions: Vec::with_capacity(n),
+        n_latents: examples.latents.len(),
+        reconstructions: examples.reconstructions,
+        graph_acts: examples.graph_acts,
+        feature_acts: examples.feature_acts,
+        max_info: examples.max_info,
+        top_3_tokens,
+        example_context,
+        pca_scores,
+    };
+    for row in examples.rows {
+        output.tokens.push(row.str_token);
+        output.contexts.push(row.context);
+        output.batches.push(row.batch);
+        output.positions.push(row.pos);
+    }
+    output
+}
+
+/// Writes one h5 file (or its chunks) per requested size into the staging folder (a size
+/// whose subgraphs were all skipped gets a file without subgraphs); returns
+/// where they will lie once published in the results folder `dir`.
+fn write_h5_files(
+    staging: &Staging,
+    dir: &Path,
+    neat: &str,
+    requests: &SizeRequests,
+    mut outputs: BTreeMap<usize, Vec<SubgraphOutput>>,
+    p: &Processing,
+    (d_in, d_sae): (usize, usize),
+    split_mb: Option<f64>,
+) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    let mut written = 0;
     for &size in requests.keys() {
         let subgraphs = outputs.remove(&size).unwrap_or_default();
-        written += subgraphs.len();
-        let name = h5_file_name(p.max_examples, size, budget);
-        let path = staging.root().join(pca_dir_name(&neat)).join(&name);
-        for staged in write_split(
-            &path,
-            &subgraphs,
-            &p.save_options,
-            d_in,
-            d_sae,
-            options.split_mb,
-        )? {
+        let name = h5_file_name(p.max_examples, size, p.n_batches_reconstruction);
+        let path = staging.root().join(pca_dir_name(neat)).join(&name);
+        for staged in write_split(&path, &subgraphs, &p.save_options, d_in, d_sae, split_mb)? {
             let rel = staged.strip_prefix(staging.root()).unwrap_or(&staged);
             files.push(dir.join(rel));
         }
     }
-    let mut summary = PcaSummary {
-        sae_id: sae_id.to_string(),
-        activation_threshold: p.activation_threshold,
-        sizes: requests.keys().copied().collect(),
-        h5_files: files,
-        subgraphs_written: written,
-        skipped,
-        batches_read,
-        seconds: started.elapsed().as_secs_f64(),
-        subgraphs: reports,
-        run_info: None,
-        set: SetRecord::default(),
-    };
-    summary.run_info = Some(run_start.finish(serde_json::json!({
-        "config": config,
-        "options": options,
-        "sae_id": sae_id,
-        "results_dir": dir,
-    })));
-    summary.set = staging.publish(|set| {
-        let mut s = summary.clone();
-        s.set = set.clone();
-        Ok(serde_json::to_vec_pretty(&s)?)
-    })?;
-    Ok(summary)
+    Ok(files)
 }
 
 /// The requested sizes that have subgraphs: a size with none is reported (with the sizes the

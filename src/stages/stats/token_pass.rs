@@ -2,6 +2,7 @@
 //! that counts, per token, active latents against active subgraphs (`subgraph_l0_any`).
 
 use super::{TokenPass, TokenPassOptions};
+use crate::results::stage::Stage;
 use anyhow::{ensure, Result};
 use std::path::Path;
 
@@ -17,7 +18,7 @@ fn subgraph_l0_pass(
     batches: usize,
 ) -> Result<TokenPass> {
     let mut encoder = crate::activations::Encoder::load(sources, sae_id)?;
-    crate::subgraph_pca::check_encoder_inputs(dir, sources, &encoder, sae_id, "stats")?;
+    crate::harness::check_encoder_inputs(dir, sources, &encoder, sae_id, Stage::Stats)?;
     let d_sae = encoder.sae.cfg.d_sae;
     ensure!(
         subgraph_of.len() == d_sae,

@@ -20,6 +20,7 @@ pub mod ward;
 
 use crate::activations::{open_device, Encoder};
 use crate::config::{check_finite, check_name, PcaConfig, StageCommon};
+use crate::harness::{locate_node_table, lock_folder, publish, NodeTableInput, SetSummary};
 use crate::hub::Hub;
 use crate::io::atomic::write_bytes;
 use crate::io::hash::sha256_file;
@@ -29,18 +30,17 @@ use crate::results::layout::{
     subspace_examples_csv_name, subspace_folder_name, subspace_h5_name, subspace_manifest,
     subspace_prompts_csv_name, GraphFiles, SUBSPACE_PICTURE,
 };
-use crate::results::lock::FolderLock;
-use crate::results::node_table::{read_node_table, NodeRow};
-use crate::results::set::{recover, Ownership, PublishedSet, SetRecord, Staging};
+use crate::results::node_table::NodeRow;
+use crate::results::set::{Ownership, PublishedSet, SetRecord};
+use crate::results::stage::Stage;
 use crate::results::subspace_summary::{PromptsInfo, ShownPoint, SubspaceSummary, Variance};
 use crate::sources::Sources;
 use crate::subgraph_pca::gather::{Examples, GatherSettings};
 use crate::subgraph_pca::pass::{gather_with_retry, Pass};
-use crate::subgraph_pca::{
-    check_encoder_inputs, check_table_fits_sae, checked_graph_set, COMPONENTS,
-};
-use analysis::{decoder_pca, Analysis};
+use crate::subgraph_pca::COMPONENTS;
+use analysis::{decoder_pca, Analysis, PromptExamples};
 use anyhow::{bail, ensure, Context, Result};
+use candle_core::Device;
 use figures::{Figures, Membership};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -190,23 +190,120 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         &sae_id,
         config.generation.n_batches_generation,
     );
-    let graph_files = GraphFiles::new(&dir, threshold);
-    let table = graph_files.node_table.clone();
-    ensure!(
-        table.is_file(),
-        "no node table {}: run `saecooc graphs` for this SAE and threshold first",
-        table.display()
-    );
-    let graphs = checked_graph_set(&dir, &table, quiet)?;
-    let rows = read_node_table(&table)?;
-    let sid = chosen_subgraph(options, &dir, &sae_id, threshold, &graphs, &rows)?;
-    let latents = subgraph_latents(&rows, sid, &table)?;
+    let table = locate_node_table(&dir, threshold, "this SAE and threshold")?;
+    let input = NodeTableInput::read(dir, table, quiet)?;
+    let sid = chosen_subgraph(
+        options,
+        &input.dir,
+        &sae_id,
+        threshold,
+        &input.graphs,
+        &input.rows,
+    )?;
+    let latents = subgraph_latents(&input.rows, sid, &input.table)?;
     let prompts = options
         .prompts
         .as_deref()
         .map(prompts::read_prompts)
         .transpose()?;
+    let sae_figures = figures_dir(config, options, &results_root, &sae_id)?;
+    let hub = Hub::from_env(!quiet)?;
+    let device = open_device(options.common.device.unwrap_or(config.run.device))?;
+    let as_config = config.as_config();
+    let sources = Sources::new(&as_config, &hub, &device);
+    let mut encoder = input.load_encoder(&sources, &sae_id, Stage::Subspace)?;
+    let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
+    // Locked (and so created) only once the inputs load: a refused run leaves no folder.
+    let lock = lock_folder(&sae_figures, Stage::Subspace, quiet)?;
+    let (examples, batches_read) = gather_subgraph(
+        &mut encoder,
+        &sources,
+        config,
+        budget,
+        &sae_id,
+        sid,
+        &latents,
+        quiet,
+    )?;
+    let n = examples.found();
+    points::check_points(&options.points, n)?;
+    let Some(mut a) = Analysis::new(sid, threshold, examples, d_in, options.points.clone()) else {
+        bail!(
+            "subgraph {sid} fired on {n} tokens in {batches_read} batches, too few for a PCA with {COMPONENTS} components: raise --batches"
+        );
+    };
+    a.decoder = decoder_pca(&encoder.sae.w_dec, d_in, &latents);
+    if let Some(list) = &prompts {
+        a.prompts = Some(place_prompts(
+            &mut encoder,
+            &device,
+            list,
+            &a,
+            config,
+            options,
+        )?);
+    }
 
+    let folder = subspace_folder_name(
+        threshold,
+        sid,
+        config.generation.n_batches_generation,
+        &graphs_short_id(&input.graphs, &input.table)?,
+    );
+    let ownership = Ownership {
+        dirs: vec![folder.clone()],
+        prefixes: Vec::new(),
+    };
+    let staging = input.begin_staging(
+        &lock,
+        Stage::Subspace,
+        &subspace_manifest(&folder),
+        ownership,
+    )?;
+    let stage_dir = staging.root().join(&folder);
+    std::fs::create_dir_all(&stage_dir)
+        .with_context(|| format!("cannot create {}", stage_dir.display()))?;
+    let subgraph_picture = write_outputs(
+        &stage_dir,
+        &a,
+        config,
+        &membership(&input.rows, d_sae),
+        &input.graphs,
+        &GraphFiles::new(&input.dir, threshold),
+        d_in,
+        d_sae,
+    )?;
+    let mut summary = summary_of(&a, config, options, &sae_id, batches_read);
+    summary.node_table = input.table.clone();
+    summary.subgraph_picture = subgraph_picture;
+    summary.folder = sae_figures.join(&folder);
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.run_info = Some(run_start.finish(serde_json::json!({
+        "config": config,
+        "options": options,
+        "sae_id": sae_id,
+        "activation_threshold": threshold,
+        "batches": budget,
+        "results_dir": input.dir,
+    })));
+    publish(staging, &mut summary)?;
+    Ok(summary)
+}
+
+impl SetSummary for SubspaceSummary {
+    fn set_mut(&mut self) -> &mut SetRecord {
+        &mut self.set
+    }
+}
+
+/// The SAE's folder under the figures root (`--out`, else `figures` beside the results
+/// folder), checked creatable (nothing is created yet).
+fn figures_dir(
+    config: &PcaConfig,
+    options: &SubspaceOptions,
+    results_root: &Path,
+    sae_id: &str,
+) -> Result<PathBuf> {
     let figures_root = options.out.clone().unwrap_or_else(|| {
         results_root
             .parent()
@@ -217,101 +314,83 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         &figures_root,
         &config.model.name,
         &config.model.sae_release_short,
-        &sae_id,
+        sae_id,
     );
     check_creatable(&sae_figures)?;
-    let hub = Hub::from_env(!quiet)?;
-    let device = open_device(options.common.device.unwrap_or(config.run.device))?;
-    let as_config = config.as_config();
-    let sources = Sources::new(&as_config, &hub, &device);
-    let mut encoder = Encoder::load(&sources, &sae_id)?;
-    let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
-    check_table_fits_sae(&rows, &table, &sae_id, d_sae)?;
-    check_encoder_inputs(&dir, &sources, &encoder, &sae_id, "subspace")?;
-    // Locked (and so created) only once the inputs load: a refused run leaves no folder.
-    let lock = FolderLock::acquire(&sae_figures, "subspace")?;
-    recover(&lock, quiet)?;
+    Ok(sae_figures)
+}
 
+/// Gathers the examples of subgraph `sid` (its `latents`) with `pca`'s rules, keeping every
+/// nonzero activation; returns them with the batches read.
+#[allow(clippy::too_many_arguments)]
+fn gather_subgraph(
+    encoder: &mut Encoder,
+    sources: &Sources,
+    config: &PcaConfig,
+    budget: usize,
+    sae_id: &str,
+    sid: i64,
+    latents: &[u32],
+    quiet: bool,
+) -> Result<(Examples, u64)> {
     let pass = Pass {
         budget,
         prompts: config.run.prompts_per_batch,
         settings: GatherSettings {
             keep_nonzero_acts: true,
-            ..GatherSettings::of(p)
+            ..GatherSettings::of(&config.processing)
         },
-        device: &device,
-        bar: crate::io::progress::bar(budget as u64, quiet, &sae_id, "batches"),
+        device: sources.device,
+        bar: crate::io::progress::bar(budget as u64, quiet, sae_id, "batches"),
     };
     pass.bar.set_message(format!("subgraph {sid}"));
-    let mut collections = vec![Examples::new(latents.clone())];
-    let batches_read = gather_with_retry(&mut encoder, &sources, &mut collections, &pass)?;
+    let mut collections = vec![Examples::new(latents.to_vec())];
+    let batches_read = gather_with_retry(encoder, sources, &mut collections, &pass)?;
     pass.bar.finish_and_clear();
-    let examples = collections.remove(0);
-    let (n, retried) = (examples.found(), examples.retried);
-    points::check_points(&options.points, n)?;
-    let Some(mut a) = Analysis::new(sid, threshold, examples, d_in, options.points.clone()) else {
-        bail!(
-            "subgraph {sid} fired on {n} tokens in {batches_read} batches, too few for a PCA with {COMPONENTS} components: raise --batches"
+    Ok((collections.remove(0), batches_read))
+}
+
+/// The user's prompts placed in the subspace's PC space (prompts where the subgraph fired
+/// nowhere are noted).
+fn place_prompts(
+    encoder: &mut Encoder,
+    device: &Device,
+    list: &[(usize, String)],
+    a: &Analysis,
+    config: &PcaConfig,
+    options: &SubspaceOptions,
+) -> Result<PromptExamples> {
+    let placed = prompts::place_prompts(
+        encoder,
+        list,
+        a.latents(),
+        config.processing.remove_special_tokens,
+        &a.pca,
+        device,
+    )?;
+    if !placed.silent.is_empty() && !options.common.quiet {
+        eprintln!(
+            "note: the subgraph fired nowhere in the prompts on lines {:?} of {}",
+            placed.silent,
+            options
+                .prompts
+                .as_deref()
+                .unwrap_or(Path::new(""))
+                .display()
         );
-    };
-    a.decoder = decoder_pca(&encoder.sae.w_dec, d_in, &latents);
-    if let Some(list) = &prompts {
-        let placed = prompts::place_prompts(
-            &mut encoder,
-            list,
-            &latents,
-            p.remove_special_tokens,
-            &a.pca,
-            &device,
-        )?;
-        if !placed.silent.is_empty() && !quiet {
-            eprintln!(
-                "note: the subgraph fired nowhere in the prompts on lines {:?} of {}",
-                placed.silent,
-                options
-                    .prompts
-                    .as_deref()
-                    .unwrap_or(Path::new(""))
-                    .display()
-            );
-        }
-        a.prompts = Some(placed);
     }
+    Ok(placed)
+}
 
-    let folder = subspace_folder_name(
-        threshold,
-        sid,
-        config.generation.n_batches_generation,
-        &graphs_short_id(&graphs, &table)?,
-    );
-    let staging = Staging::begin(
-        &lock,
-        "subspace",
-        &subspace_manifest(&folder),
-        Ownership {
-            dirs: vec![folder.clone()],
-            prefixes: Vec::new(),
-        },
-        [(
-            "graphs".to_string(),
-            graphs.set_id().unwrap_or("unchecked").to_string(),
-        )]
-        .into(),
-    )?;
-    let stage_dir = staging.root().join(&folder);
-    std::fs::create_dir_all(&stage_dir)
-        .with_context(|| format!("cannot create {}", stage_dir.display()))?;
-    let subgraph_picture = write_outputs(
-        &stage_dir,
-        &a,
-        config,
-        &membership(&rows, d_sae),
-        &graphs,
-        &graph_files,
-        d_in,
-        d_sae,
-    )?;
-
+/// `subspace.json` of the analysis `a`, before its node table, picture, folder, timings and
+/// set are known.
+fn summary_of(
+    a: &Analysis,
+    config: &PcaConfig,
+    options: &SubspaceOptions,
+    sae_id: &str,
+    batches_read: u64,
+) -> SubspaceSummary {
     let point_report = |i: usize, folder: String| ShownPoint {
         point_id: i,
         token: a.text(i).0.to_string(),
@@ -319,16 +398,16 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         pcs: a.scores[i * COMPONENTS..(i + 1) * COMPONENTS].to_vec(),
         folder,
     };
-    let mut summary = SubspaceSummary {
+    SubspaceSummary {
         model: config.model.name.clone(),
         release: config.model.sae_release_short.clone(),
-        sae_id: sae_id.clone(),
-        activation_threshold: threshold,
-        subgraph_id: sid,
-        latents: latents.clone(),
-        examples: n,
+        sae_id: sae_id.to_string(),
+        activation_threshold: a.activation_threshold,
+        subgraph_id: a.subgraph_id,
+        latents: a.latents().to_vec(),
+        examples: a.examples.found(),
         batches_read,
-        retried,
+        retried: a.examples.retried,
         pca: variance(&a.pca),
         decoder_pca: a.decoder.as_ref().map(|d| variance(&d.pca)),
         representative_points: a
@@ -349,28 +428,13 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
             examples: pl.examples.found(),
             silent_lines: pl.silent.clone(),
         }),
-        node_table: table,
-        subgraph_picture,
-        folder: sae_figures.join(&folder),
+        node_table: PathBuf::new(),
+        subgraph_picture: None,
+        folder: PathBuf::new(),
         seconds: 0.0,
         run_info: None,
         set: SetRecord::default(),
-    };
-    summary.seconds = started.elapsed().as_secs_f64();
-    summary.run_info = Some(run_start.finish(serde_json::json!({
-        "config": config,
-        "options": options,
-        "sae_id": sae_id,
-        "activation_threshold": threshold,
-        "batches": budget,
-        "results_dir": dir,
-    })));
-    summary.set = staging.publish(|set| {
-        let mut s = summary.clone();
-        s.set = set.clone();
-        Ok(serde_json::to_vec_pretty(&s)?)
-    })?;
-    Ok(summary)
+    }
 }
 
 /// Writes the data files, the figures and the copied subgraph picture into `dir`; returns the

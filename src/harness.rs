@@ -1,0 +1,129 @@
+//! The stage harness: what every stage that reads `graphs`' node table and publishes a set
+//! (`pca`, `subspace`) does around its own work, owned once: finding the node table, locking
+//! the folder it publishes into and recovering what interrupted runs left there, checking the
+//! graphs set against the cooc set it was computed from, loading model and SAE refused unless
+//! they fit what `cooc` counted, and staging and publishing the set with its manifest.
+
+use crate::activations::Encoder;
+use crate::results::layout::GraphFiles;
+use crate::results::lock::FolderLock;
+use crate::results::manifest::check_counted_inputs;
+use crate::results::node_table::{check_lists_each_latent, read_node_table, NodeRow};
+use crate::results::set::{recover, Ownership, PublishedSet, SetRecord, Staging};
+use crate::results::stage::{open_cooc, open_graphs, Stage};
+use crate::sources::Sources;
+use anyhow::{ensure, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The node table of `threshold` in the SAE results folder `dir`, refused when `graphs` has not
+/// written it (`what`: what `graphs` must be run for, e.g. "this SAE").
+pub fn locate_node_table(dir: &Path, threshold: f64, what: &str) -> Result<PathBuf> {
+    let table = GraphFiles::new(dir, threshold).node_table;
+    ensure!(
+        table.is_file(),
+        "no node table {}: run `saecooc graphs` for {what} first",
+        table.display()
+    );
+    Ok(table)
+}
+
+/// Locks `dir` for `stage` and makes it consistent: completes a publish that an interrupted
+/// run left planned and removes what dead runs left behind.
+pub fn lock_folder(dir: &Path, stage: Stage, quiet: bool) -> Result<FolderLock> {
+    let lock = FolderLock::acquire(dir, stage.name())?;
+    recover(&lock, quiet)?;
+    Ok(lock)
+}
+
+/// The node table a stage reads, with the graphs set that vouches for it.
+pub struct NodeTableInput {
+    /// The SAE results folder.
+    pub dir: PathBuf,
+    /// `dataframes/node_info_df_{ts}.csv` in it.
+    pub table: PathBuf,
+    /// The graphs set, checked against the cooc set there now.
+    pub graphs: PublishedSet,
+    pub rows: Vec<NodeRow>,
+}
+
+impl NodeTableInput {
+    /// Reads `table` in the results folder `dir` once its graphs set is checked: computed from
+    /// the cooc set there now, with the table intact (a set without a manifest is noted).
+    pub fn read(dir: PathBuf, table: PathBuf, quiet: bool) -> Result<Self> {
+        let (_, graphs) = open_graphs(&dir)?;
+        if graphs.record.is_none() && !quiet {
+            eprintln!("{}", graphs.unchecked_note());
+        }
+        graphs.verify(&table)?;
+        let rows = read_node_table(&table)?;
+        Ok(Self {
+            dir,
+            table,
+            graphs,
+            rows,
+        })
+    }
+
+    /// Loads model and SAE for `stage`, refused when the node table was written for another
+    /// SAE, or when the SAE, model, tokenizer or dataset differ from those `cooc` counted.
+    pub fn load_encoder(&self, sources: &Sources, sae_id: &str, stage: Stage) -> Result<Encoder> {
+        let encoder = Encoder::load(sources, sae_id)?;
+        self.check_fits_sae(sae_id, encoder.sae.cfg.d_sae)?;
+        check_encoder_inputs(&self.dir, sources, &encoder, sae_id, stage)?;
+        Ok(encoder)
+    }
+
+    /// Refuses a node table written for another SAE: one row per latent, every latent below
+    /// `d_sae`, none twice.
+    fn check_fits_sae(&self, sae_id: &str, d_sae: usize) -> Result<()> {
+        let ids: Vec<u32> = self.rows.iter().map(|r| r.node_id).collect();
+        check_lists_each_latent(&ids, &self.table, d_sae, &format!("SAE {sae_id}"))
+    }
+
+    /// Starts the set of `stage` in the folder `lock` holds, recorded as computed from this
+    /// graphs set, described by `manifest` and owning `ownership`.
+    pub fn begin_staging(
+        &self,
+        lock: &FolderLock,
+        stage: Stage,
+        manifest: &str,
+        ownership: Ownership,
+    ) -> Result<Staging> {
+        let graphs = self.graphs.set_id().unwrap_or("unchecked").to_string();
+        let inputs = [(Stage::Graphs.name().to_string(), graphs)].into();
+        Staging::begin(lock, stage.name(), manifest, ownership, inputs)
+    }
+}
+
+/// Refuses to read activations with an SAE, model, tokenizer or dataset other than those `cooc`
+/// counted in the results folder `dir` (`stage` names the command in the error).
+pub fn check_encoder_inputs(
+    dir: &Path,
+    sources: &Sources,
+    encoder: &Encoder,
+    sae_id: &str,
+    stage: Stage,
+) -> Result<()> {
+    let cooc = open_cooc(dir)?;
+    let now = || sources.reread(sae_id, Some(&encoder.runner.dataset));
+    check_counted_inputs(dir, &cooc, now, stage.name())
+}
+
+/// A stage's summary that is also its set's manifest.
+pub trait SetSummary: Serialize + Clone {
+    /// The set record the manifest carries.
+    fn set_mut(&mut self) -> &mut SetRecord;
+}
+
+/// Publishes the staged set with `summary` as its manifest, and puts the set's record into
+/// `summary`.
+pub fn publish<S: SetSummary>(staging: Staging, summary: &mut S) -> Result<()> {
+    let record = staging.publish(|set| {
+        let mut s = summary.clone();
+        *s.set_mut() = set.clone();
+        Ok(serde_json::to_vec_pretty(&s)?)
+    })?;
+    *summary.set_mut() = record;
+    Ok(())
+}
