@@ -1,6 +1,9 @@
 //! saecooc: find interpretable subspaces in sparse autoencoders by latent co-occurrence
 //! (Clarke, Bhatnagar & Bloom, 2024).
 //!
+//! On top: [`cli`] (the command line's flags) and [`app`] (each command's flags resolved into
+//! its stage's options, the stage run, its summary reported), the only code that calls a stage.
+//!
 //! [`stages`], side by side (none refers to another; they talk through the results folder):
 //! [`cooc`](stages::cooc) (co-occurrence counts and Jaccard), [`graph`](stages::graph) (edge thresholds, subgraphs, node
 //! tables, pictures), [`pca`](stages::pca) (PCA of subgraph reconstructions, h5 files), [`subspace`](stages::subspace) (one
@@ -19,6 +22,8 @@
 //! tests and benchmarks). File formats: docs/formats.md.
 
 pub mod activations;
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod data;
 pub mod encoding;

@@ -544,6 +544,50 @@ pub fn random_cooc_files(dir: &Path, threshold: f64) -> Vec<String> {
         .to_vec()
 }
 
+/// What [`write_demo`] wrote: the run's config, and the random Jaccard folder if asked for.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    pub config: PathBuf,
+    pub random_jaccard: Option<PathBuf>,
+}
+
+/// `saecooc synth`: checks the options, then writes the model, SAE and corpus into `out` with
+/// `cooc.toml`, a config that runs on them, and with `random_jaccard` (non-zeros per row) a
+/// random Jaccard matrix for threshold 1.5 under `out/results/`.
+pub fn write_demo(out: &Path, o: &SynthOptions, random_jaccard: Option<usize>) -> Result<Demo> {
+    o.validate()?;
+    if let Some(nnz) = random_jaccard {
+        check_random_jaccard(o.d_sae, nnz)?;
+    }
+    let random_dir = crate::results::layout::sae_results_dir(
+        Path::new("results"),
+        "synthetic-gpt2",
+        "synthetic",
+        &format!("blocks.{}.hook_resid_pre", o.hook_layer),
+        8,
+    );
+    let extra: Vec<String> = match random_jaccard {
+        Some(_) => random_cooc_files(&random_dir, 1.5),
+        None => Vec::new(),
+    };
+    open_out(out, &extra)?;
+    let paths = write_all(out, o)?;
+    let config = out.join("cooc.toml");
+    crate::io::atomic::write_bytes(&config, demo_config(&paths, o)?.as_bytes())?;
+    let random_jaccard = match random_jaccard {
+        Some(nnz) => {
+            let dir = out.join(&random_dir);
+            write_random_cooc(&dir, o.d_sae, nnz, 1.5, o.seed)?;
+            Some(dir)
+        }
+        None => None,
+    };
+    Ok(Demo {
+        config,
+        random_jaccard,
+    })
+}
+
 /// Writes a random symmetric sparse Jaccard matrix and per-latent totals for `threshold` into
 /// `dir`, as `cooc` would: about `nnz_per_row` non-zeros per row, half of them small (below
 /// the 2^-10 the edge search can reach) and half heavy-tailed (`0.3·u⁶`); diagonal 1.

@@ -58,19 +58,16 @@ pub struct Source {
     pub center_writing_weights: Option<bool>,
 }
 
-/// Command-line options shared by the stages that run on a config (`cooc`, `graphs`, `pca`),
-/// flattened into each stage's options.
-#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+/// Options shared by the stages that run on a config (`cooc`, `graphs`, `pca`, `subspace`),
+/// part of each one's options.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StageCommon {
     /// Results folder, overriding [run] results_dir (default results/). For `graphs` it may
     /// also be one SAE's folder (the one holding its Jaccard files).
-    #[arg(long)]
     pub results_dir: Option<PathBuf>,
     /// Compute device, overriding [run] device.
-    #[arg(long, value_enum)]
     pub device: Option<DeviceKind>,
     /// Print nothing but errors (the global --quiet).
-    #[arg(skip)]
     pub quiet: bool,
 }
 

@@ -29,6 +29,14 @@ impl CoocKind {
     }
 }
 
+/// Where `subspace` writes its folders unless told: `figures` beside the results folder.
+pub fn default_figures_dir(results_root: &Path) -> PathBuf {
+    results_root
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join("figures")
+}
+
 /// `{results}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}`, each name one folder (see
 /// [`path_component`]). The names must have passed `config::check_name` (config loading does
 /// it), so that none can leave `results`.

@@ -37,25 +37,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Command-line options of a `cooc` run.
-#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct CoocOptions {
-    #[command(flatten)]
     pub common: StageCommon,
     /// Count only share I of N (windows w with w mod N = I) and write partial counts to
     /// shards/shard_I_of_N.npz; `saecooc merge --shards N` sums them.
-    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
     /// Continue from the checkpoint of an interrupted run (refused, naming the input, if the
     /// config, SAE, model, tokenizer or dataset files changed since).
-    #[arg(long)]
     pub resume: bool,
     /// Save a checkpoint every this many batches (0: never).
-    #[arg(long, default_value_t = 50)]
     pub checkpoint_every: usize,
     /// Replace the folder's whole cooc set. Without it, the thresholds of an earlier run that
     /// this one does not count are kept when counted from the same inputs, and the run is
     /// refused when they were not.
-    #[arg(long)]
     pub replace: bool,
 }
 

@@ -42,16 +42,13 @@ use std::path::{Path, PathBuf};
 pub const SEARCH_TOLERANCE: f64 = 1e-3;
 
 /// Command-line options of a `graphs` run.
-#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct GraphOptions {
-    #[command(flatten)]
     pub common: StageCommon,
     /// Only this SAE id of the config.
-    #[arg(long)]
     pub sae_id: Option<String>,
     /// Replace the folder's whole graphs set, also removing the outputs of thresholds whose
     /// cooc files are gone or changed (refused without it).
-    #[arg(long)]
     pub replace: bool,
 }
 

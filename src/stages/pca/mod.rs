@@ -34,16 +34,13 @@ use std::time::Instant;
 pub use crate::subgraph_pca::COMPONENTS;
 
 /// Command-line options of a `pca` run.
-#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct PcaOptions {
-    #[command(flatten)]
     pub common: StageCommon,
     /// Split h5 files larger than this many MB into {stem}_chunk{i}.h5 files (the original's
     /// split_h5; its app reads both).
-    #[arg(long, value_name = "MB")]
     pub split_mb: Option<f64>,
     /// Gather each subgraph in a pass of its own, as the original did (slower; same results).
-    #[arg(long)]
     pub one_pass_per_subgraph: bool,
 }
 

@@ -90,6 +90,24 @@ pub struct TokenPassOptions<'a> {
     pub batches: usize,
 }
 
+/// [`run`] with the token pass of `stats --config`: `batches` batches of the config's data on
+/// its [run] device.
+pub fn run_with_config(
+    results: &Path,
+    out: &Path,
+    config: &crate::config::Config,
+    batches: usize,
+    quiet: bool,
+) -> Result<Vec<StatsRow>> {
+    let hub = crate::hub::Hub::from_env(!quiet)?;
+    let device = crate::activations::open_device(config.run.device)?;
+    let pass = TokenPassOptions {
+        sources: crate::sources::Sources::new(config, &hub, &device),
+        batches,
+    };
+    run(results, out, Some(&pass))
+}
+
 /// Computes every row and writes `summary.csv`, `summary.json` and the figures into `out`.
 /// With `pass`, SAEs of its config also get `subgraph_l0_any` from a pass over its data.
 pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Result<Vec<StatsRow>> {

@@ -46,42 +46,29 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Command-line options of a `subspace` run.
-#[derive(Debug, Clone, Default, clap::Args, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SubspaceOptions {
-    #[command(flatten)]
     pub common: StageCommon,
     /// The SAE (default: the config's only [model] sae_ids entry).
-    #[arg(long)]
     pub sae_id: Option<String>,
     /// Activation threshold of the node table to read (default: [processing]
     /// activation_threshold).
-    #[arg(long)]
     pub threshold: Option<f64>,
     /// The subgraph id (node table column subgraph_id).
-    #[arg(
-        long,
-        required_unless_present = "subgraph_of_token",
-        conflicts_with = "subgraph_of_token"
-    )]
     pub subgraph: Option<i64>,
     /// Choose the subgraph by a token instead (run `pca` first): among the subgraphs of 2+
     /// latents that `pca` analysed, the one whose examples have the token most often (exactly,
     /// leading space included, e.g. " first"); ties: the larger share of its examples, then
     /// the lower id. Says which subgraph it picked and why.
-    #[arg(long, value_name = "TOKEN")]
     pub subgraph_of_token: Option<String>,
     /// Batches of windows to search for examples (default: [processing]
     /// n_batches_reconstruction).
-    #[arg(long)]
     pub batches: Option<usize>,
     /// A text file of prompts, one per line, placed into the subspace's PC space.
-    #[arg(long, value_name = "FILE")]
     pub prompts: Option<PathBuf>,
     /// Example ids (point_id) to show in depth, e.g. 0,17,42.
-    #[arg(long, value_delimiter = ',')]
     pub points: Vec<usize>,
     /// Figures root (default: `figures` beside the results folder).
-    #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
@@ -304,12 +291,10 @@ fn figures_dir(
     results_root: &Path,
     sae_id: &str,
 ) -> Result<PathBuf> {
-    let figures_root = options.out.clone().unwrap_or_else(|| {
-        results_root
-            .parent()
-            .unwrap_or(Path::new(""))
-            .join("figures")
-    });
+    let figures_root = options
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::results::layout::default_figures_dir(results_root));
     let sae_figures = sae_names_dir(
         &figures_root,
         &config.model.name,

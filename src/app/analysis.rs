@@ -1,0 +1,150 @@
+//! `graphs`, `pca`, `subspace` and `stats`.
+
+use crate::cli::{GraphsArgs, PcaArgs, StatsArgs, SubspaceArgs};
+use crate::config::{Config, PcaConfig};
+use crate::io::pyfmt::float_repr;
+use crate::stages::graph::{self, GraphOptions};
+use crate::stages::pca::{self, PcaOptions};
+use crate::stages::stats;
+use crate::stages::subspace::{self, SubspaceOptions};
+use anyhow::Result;
+
+fn graph_options(args: GraphsArgs, quiet: bool) -> GraphOptions {
+    GraphOptions {
+        common: super::common(args.common, quiet),
+        sae_id: args.sae_id,
+        replace: args.replace,
+    }
+}
+
+pub fn graphs(args: GraphsArgs, quiet: bool) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    for summary in graph::run(&config, &graph_options(args, quiet))? {
+        if quiet {
+            continue;
+        }
+        println!("{} → {}", summary.sae_id, summary.dir.display());
+        for t in &summary.thresholds {
+            println!(
+                "  activation threshold {}: edge threshold {}, largest subgraph {}, {} subgraphs, {} latents in subgraphs of 2+",
+                float_repr(t.activation_threshold),
+                float_repr(t.edge_threshold),
+                t.largest_component,
+                t.subgraphs,
+                t.latents_in_subgraphs
+            );
+        }
+    }
+    Ok(())
+}
+
+fn pca_options(args: PcaArgs, quiet: bool) -> PcaOptions {
+    PcaOptions {
+        common: super::common(args.common, quiet),
+        split_mb: args.split_mb,
+        one_pass_per_subgraph: args.one_pass_per_subgraph,
+    }
+}
+
+pub fn pca(args: PcaArgs, quiet: bool) -> Result<()> {
+    let config = PcaConfig::load(&args.config)?;
+    for s in pca::run(&config, &pca_options(args, quiet))? {
+        if quiet {
+            continue;
+        }
+        println!(
+            "{}: {} subgraphs in {} batches ({:.1} s); {} skipped (too few examples)",
+            s.sae_id,
+            s.subgraphs_written,
+            s.batches_read,
+            s.seconds,
+            s.skipped.len()
+        );
+        for f in &s.h5_files {
+            println!("  {}", f.display());
+        }
+    }
+    Ok(())
+}
+
+fn subspace_options(args: SubspaceArgs, quiet: bool) -> SubspaceOptions {
+    SubspaceOptions {
+        common: super::common(args.common, quiet),
+        sae_id: args.sae_id,
+        threshold: args.threshold,
+        subgraph: args.subgraph,
+        subgraph_of_token: args.subgraph_of_token,
+        batches: args.batches,
+        prompts: args.prompts,
+        points: args.points,
+        out: args.out,
+    }
+}
+
+pub fn subspace(args: SubspaceArgs, quiet: bool) -> Result<()> {
+    let config = PcaConfig::load(&args.config)?;
+    let s = subspace::run(&config, &subspace_options(args, quiet))?;
+    if quiet {
+        return Ok(());
+    }
+    let ratio: Vec<String> = s
+        .pca
+        .explained_variance_ratio
+        .iter()
+        .map(|r| format!("{r:.3}"))
+        .collect();
+    println!(
+        "{}: subgraph {} ({} latents) fired on {} tokens in {} batches; explained variance ratio {} ({:.1} s) → {}",
+        s.sae_id,
+        s.subgraph_id,
+        s.latents.len(),
+        s.examples,
+        s.batches_read,
+        ratio.join(", "),
+        s.seconds,
+        s.folder.display()
+    );
+    if let Some(p) = &s.prompts {
+        println!(
+            "  prompts: {} tokens placed from {} prompts; nothing fired on lines {:?}",
+            p.examples, p.prompts, p.silent_lines
+        );
+    }
+    Ok(())
+}
+
+pub fn stats(args: StatsArgs, quiet: bool) -> Result<()> {
+    let rows = match &args.config {
+        Some(path) => {
+            let config = Config::load(path)?;
+            stats::run_with_config(&args.results_dir, &args.out, &config, args.batches, quiet)?
+        }
+        None => stats::run(&args.results_dir, &args.out, None)?,
+    };
+    if quiet {
+        return Ok(());
+    }
+    for r in &rows {
+        println!(
+            "{} {} {} threshold {}: L0 {}, mean subgraph size (2+) {}, fraction in subgraphs {}{}",
+            r.model,
+            r.release,
+            r.sae,
+            float_repr(r.threshold),
+            r.l0_mean.map_or("-".into(), |v| format!("{v:.2}")),
+            r.mean_subgraph_size_without_singletons
+                .map_or("-".into(), |v| format!("{v:.2}")),
+            r.fraction_in_subgraphs
+                .map_or("-".into(), |v| format!("{v:.3}")),
+            r.token_pass.as_ref().map_or(String::new(), |t| format!(
+                ", per token: {:.2} latents in {:.2} subgraphs",
+                t.latent_l0_mean, t.subgraph_l0_any_mean
+            )),
+        );
+    }
+    println!(
+        "wrote {}/summary.csv, summary.json and figures",
+        args.out.display()
+    );
+    Ok(())
+}

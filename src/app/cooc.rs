@@ -1,0 +1,48 @@
+//! `cooc` and `merge`.
+
+use crate::cli::{CoocArgs, MergeArgs};
+use crate::config::Config;
+use crate::stages::cooc::{self, CoocOptions};
+use anyhow::Result;
+
+fn options(args: CoocArgs, quiet: bool) -> CoocOptions {
+    CoocOptions {
+        common: super::common(args.common, quiet),
+        shard: args.shard,
+        resume: args.resume,
+        checkpoint_every: args.checkpoint_every,
+        replace: args.replace,
+    }
+}
+
+pub fn cooc(args: CoocArgs, quiet: bool) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    for summary in cooc::run(&config, &options(args, quiet))? {
+        if !quiet {
+            println!(
+                "{}: counted {} tokens ({:.0} tokens/s) → {}",
+                summary.sae_id,
+                summary.tokens_counted,
+                summary.tokens_per_second,
+                summary.out_dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn merge(args: MergeArgs, quiet: bool) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    for s in cooc::merge(&config, args.results_dir, args.shards, args.replace)? {
+        if !quiet {
+            println!(
+                "{}: merged {} shards, {} tokens → {}",
+                s.sae_id,
+                args.shards,
+                s.tokens_counted,
+                s.out_dir.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! `export` and `serve`.
+
+use crate::cli::{ExportArgs, ServeArgs};
+use crate::config::PcaConfig;
+use crate::results::layout::default_figures_dir;
+use crate::stages::export;
+use anyhow::Result;
+
+pub fn export(args: ExportArgs, quiet: bool) -> Result<()> {
+    let views = match &args.config {
+        Some(path) => export::recommended_views(PcaConfig::load(path)?.recommended_views.as_ref()),
+        None => Vec::new(),
+    };
+    let figures = args
+        .figures_dir
+        .clone()
+        .unwrap_or_else(|| default_figures_dir(&args.results_dir));
+    let s = export::run(&args.results_dir, &figures, &args.out, &views)?;
+    if quiet {
+        return Ok(());
+    }
+    for line in &s.runs {
+        println!("{line}");
+    }
+    println!(
+        "explorer of {} SAEs ({} subgraphs with PCA, {} analysed subspaces; {} files, {:.1} MB): open {} or run `saecooc serve --dir {}`",
+        s.saes,
+        s.subgraphs,
+        s.subspaces,
+        s.files,
+        s.bytes as f64 / 1e6,
+        s.index.display(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+pub fn serve(args: ServeArgs) -> Result<()> {
+    export::serve::serve(&args.dir, args.port, args.log)
+}
