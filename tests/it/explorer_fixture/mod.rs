@@ -314,6 +314,18 @@ fn write_pca_run(
         );
         let path = pca_dir.join(h5_file_name(Some(spec.cap), size, spec.n_batches));
         write_split(&path, &outputs, &save_options(), 4, 1, None).unwrap();
+        move_to_fresh_inode(&path);
     }
     written
+}
+
+/// Copies `path` onto a new inode in its place. HDF5 opens files without close-on-exec and
+/// holds a `flock` on them while open; a child process that another test of this binary spawns
+/// meanwhile (a server, a browser) inherits that descriptor and keeps the lock after this
+/// process closed the file, so a later `saecooc export` could not open it ("unable to lock
+/// file, errno = 11"). The copy carries no lock.
+fn move_to_fresh_inode(path: &Path) {
+    let copy = path.with_extension("h5.copy");
+    std::fs::copy(path, &copy).unwrap();
+    std::fs::rename(&copy, path).unwrap();
 }
