@@ -15,11 +15,12 @@ pub mod state;
 
 pub use shards::{merge, shard_file, Shard};
 
-use crate::activations::{DeviceCuts, Encoder};
+use crate::activations::{ActivationStream, Batch, DeviceCuts, Encoder};
 use crate::config::{Accumulator, Config, Run, StageCommon};
 use crate::hub::Hub;
 use crate::pairs::triangle;
 use crate::pairs::{CoocCounts, Storage};
+use crate::provenance::Inputs;
 use crate::results::layout::{check_creatable, sae_results_dir, RUN_JSON};
 use crate::results::manifest::{
     cooc_ownership, BatchRule, CoocManifest, RunStart, SaeInfo, Timings, VERSION,
@@ -28,11 +29,13 @@ use crate::results::set::Staging;
 use crate::sae::{encode_slices, threshold_cut};
 use crate::sources::Sources;
 use anyhow::{ensure, Context, Result};
+use candle_core::Device;
 use counting::{Counting, Encoded, Slice};
+use indicatif::ProgressBar;
 use outputs::{with_counting_settings, write_outputs, Kept};
 use serde::Serialize;
 use shards::{checkpoint_file, lock_output};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -154,34 +157,15 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     };
     // Tokens and batches counted over all shards: the budget and the stopping point are
     // global, so the shards of a split count exactly the tokens of the unsharded run.
-    let mut counted_global = 0u64;
-    let mut batches = 0u64;
-    if options.resume && checkpoint.is_file() {
-        let (saved, position) = state::load_checked(
-            &checkpoint,
-            counters.len(),
-            inputs.sae.cfg.d_sae,
-            &fingerprints,
-        )?;
-        counters = saved;
-        counted_global = position.counted_global;
-        batches = position.batches;
-        timed(&mut timings.tokenize_s, || {
-            stream.skip_windows(position.windows_read)
-        })?;
-        if !options.common.quiet {
-            eprintln!(
-                "resuming from {} ({} windows, {counted_global} tokens)",
-                checkpoint.display(),
-                position.windows_read
-            );
-        }
-    } else if options.resume && !options.common.quiet {
-        eprintln!(
-            "no checkpoint at {}: starting from the beginning",
-            checkpoint.display()
-        );
-    }
+    let (mut counted_global, mut batches) = resume(
+        options,
+        &checkpoint,
+        &mut counters,
+        inputs.sae.cfg.d_sae,
+        &fingerprints,
+        &mut stream,
+        &mut timings,
+    )?;
     // With an accelerator the thresholds are applied there and counting overlaps the next
     // slice; on the CPU the host does both in turn.
     let device_cuts = if device.is_cpu() {
@@ -190,14 +174,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         Some(DeviceCuts::new(&cuts, d_sae, device)?)
     };
     let mut counting = Counting::new(counters, cuts, device_cuts.is_some());
-    let bar = match rule {
-        BatchRule::FirstTokens => {
-            crate::io::progress::bar(target, options.common.quiet, sae_id, "tokens")
-        }
-        BatchRule::SpecialRemoved => {
-            crate::io::progress::bar(g.n_batches as u64, options.common.quiet, sae_id, "batches")
-        }
-    };
+    let bar = rule.progress_bar(target, g.n_batches, options.common.quiet, sae_id);
     while !rule.done(config, counted_global, batches) {
         let budget = rule.budget(config, counted_global);
         let Some(mut batch) = timed(&mut timings.tokenize_s, || stream.next_batch(budget))? else {
@@ -209,30 +186,14 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             batch.retain_windows(|w| w % s.count as u64 == s.index as u64);
         }
         if !batch.positions.is_empty() {
-            let resid = timed(&mut timings.forward_s, || {
-                inputs.runner.batch_residual(&batch, device)
-            })?;
-            // The input scaling of `expected_average_only_in` SAEs is set from the whole first
-            // batch; wide SAEs are then encoded a slice of rows at a time.
-            inputs.sae.calibrate_normalization(&resid)?;
-            let batch = Arc::new(batch);
-            for (first_row, rows) in encode_slices(batch.positions.len(), d_sae) {
-                let x = resid.narrow(0, first_row, rows)?;
-                let encoded = timed(&mut timings.encode_s, || match &device_cuts {
-                    Some(cuts) => Ok(Encoded::Bits(cuts.apply(&inputs.sae.encode(&x)?)?)),
-                    None => {
-                        let mut acts = counting.buffer();
-                        inputs.encode_into(&x, &mut acts)?;
-                        Ok(Encoded::Dense(acts))
-                    }
-                })?;
-                let slice = Slice {
-                    batch: Arc::clone(&batch),
-                    first_row,
-                    encoded,
-                };
-                timed(&mut timings.count_s, || counting.submit(slice))?;
-            }
+            count_batch(
+                batch,
+                &mut inputs,
+                device,
+                device_cuts.as_ref(),
+                &mut counting,
+                &mut timings,
+            )?;
         }
         bar.set_position(match rule {
             BatchRule::FirstTokens => counted_global,
@@ -276,16 +237,15 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
             complete: true,
             data_exhausted,
         };
-        let path = shard_file(&out_dir, s.index, s.count);
-        state::save(&path, &mut counters, &position)?;
-        let _ = std::fs::remove_file(&checkpoint);
-        let mine = counters.first().map_or(0, |c| c.tokens());
-        return Ok(RunSummary {
-            sae_id: sae_id.to_string(),
-            out_dir: path,
-            tokens_counted: mine,
-            tokens_per_second: mine as f64 / started.elapsed().as_secs_f64().max(1e-9),
-        });
+        return save_shard(
+            &out_dir,
+            s,
+            &mut counters,
+            &position,
+            &checkpoint,
+            sae_id,
+            started,
+        );
     }
 
     let mut staging = Staging::begin(&lock, "cooc", RUN_JSON, cooc_ownership(), set_inputs)?;
@@ -308,16 +268,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         shards: None,
         model: Some(inputs.runner.model_source.clone()),
         hook: Some(inputs.runner.model.hook().to_string()),
-        sae: Some(SaeInfo {
-            source: inputs.sae.source.clone(),
-            d_in: inputs.sae.cfg.d_in,
-            d_sae: inputs.sae.cfg.d_sae,
-            architecture: format!("{:?}", inputs.sae.cfg.architecture),
-            neuronpedia_id: inputs.sae.cfg.neuronpedia_id.clone(),
-            residual_centred: center,
-            centring_rule: Some(inputs.runner.centring_rule),
-            topk_selection: inputs.sae.selection_rule().map(String::from),
-        }),
+        sae: Some(sae_info(&inputs, center)),
         dataset: Some(inputs.runner.dataset.describe()),
         context_size: Some(inputs.runner.context_size),
         window_tokens: Some(inputs.runner.window_tokens),
@@ -349,7 +300,129 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     })
 }
 
+/// With `--resume`, continues from the checkpoint when there is one: its counts replace
+/// `counters` and `stream` skips the windows it read. Returns the tokens and batches counted
+/// so far over all shards (none without a checkpoint).
+fn resume(
+    options: &CoocOptions,
+    checkpoint: &Path,
+    counters: &mut Vec<CoocCounts>,
+    d_sae: usize,
+    fingerprints: &Inputs,
+    stream: &mut ActivationStream,
+    timings: &mut Timings,
+) -> Result<(u64, u64)> {
+    if options.resume && checkpoint.is_file() {
+        let (saved, position) =
+            state::load_checked(checkpoint, counters.len(), d_sae, fingerprints)?;
+        *counters = saved;
+        let counted_global = position.counted_global;
+        timed(&mut timings.tokenize_s, || {
+            stream.skip_windows(position.windows_read)
+        })?;
+        if !options.common.quiet {
+            eprintln!(
+                "resuming from {} ({} windows, {counted_global} tokens)",
+                checkpoint.display(),
+                position.windows_read
+            );
+        }
+        return Ok((counted_global, position.batches));
+    } else if options.resume && !options.common.quiet {
+        eprintln!(
+            "no checkpoint at {}: starting from the beginning",
+            checkpoint.display()
+        );
+    }
+    Ok((0, 0))
+}
+
+/// Runs the model on `batch`, encodes its residual a slice of rows at a time (thresholded on
+/// the accelerator when `device_cuts` is given) and hands each slice to `counting`.
+fn count_batch(
+    batch: Batch,
+    inputs: &mut Encoder,
+    device: &Device,
+    device_cuts: Option<&DeviceCuts>,
+    counting: &mut Counting,
+    timings: &mut Timings,
+) -> Result<()> {
+    let d_sae = inputs.sae.cfg.d_sae;
+    let resid = timed(&mut timings.forward_s, || {
+        inputs.runner.batch_residual(&batch, device)
+    })?;
+    // The input scaling of `expected_average_only_in` SAEs is set from the whole first
+    // batch; wide SAEs are then encoded a slice of rows at a time.
+    inputs.sae.calibrate_normalization(&resid)?;
+    let batch = Arc::new(batch);
+    for (first_row, rows) in encode_slices(batch.positions.len(), d_sae) {
+        let x = resid.narrow(0, first_row, rows)?;
+        let encoded = timed(&mut timings.encode_s, || match device_cuts {
+            Some(cuts) => Ok(Encoded::Bits(cuts.apply(&inputs.sae.encode(&x)?)?)),
+            None => {
+                let mut acts = counting.buffer();
+                inputs.encode_into(&x, &mut acts)?;
+                Ok(Encoded::Dense(acts))
+            }
+        })?;
+        let slice = Slice {
+            batch: Arc::clone(&batch),
+            first_row,
+            encoded,
+        };
+        timed(&mut timings.count_s, || counting.submit(slice))?;
+    }
+    Ok(())
+}
+
+/// Saves a shard's counts and final position as its shard file, and drops its checkpoint.
+fn save_shard(
+    out_dir: &Path,
+    s: Shard,
+    counters: &mut [CoocCounts],
+    position: &state::Position,
+    checkpoint: &Path,
+    sae_id: &str,
+    started: Instant,
+) -> Result<RunSummary> {
+    let path = shard_file(out_dir, s.index, s.count);
+    state::save(&path, counters, position)?;
+    let _ = std::fs::remove_file(checkpoint);
+    let mine = counters.first().map_or(0, |c| c.tokens());
+    Ok(RunSummary {
+        sae_id: sae_id.to_string(),
+        out_dir: path,
+        tokens_counted: mine,
+        tokens_per_second: mine as f64 / started.elapsed().as_secs_f64().max(1e-9),
+    })
+}
+
+/// The manifest's description of the SAE `inputs` counted with (`center`: whether the
+/// residual was centred).
+fn sae_info(inputs: &Encoder, center: bool) -> SaeInfo {
+    SaeInfo {
+        source: inputs.sae.source.clone(),
+        d_in: inputs.sae.cfg.d_in,
+        d_sae: inputs.sae.cfg.d_sae,
+        architecture: format!("{:?}", inputs.sae.cfg.architecture),
+        neuronpedia_id: inputs.sae.cfg.neuronpedia_id.clone(),
+        residual_centred: center,
+        centring_rule: Some(inputs.runner.centring_rule),
+        topk_selection: inputs.sae.selection_rule().map(String::from),
+    }
+}
+
 impl BatchRule {
+    /// The progress bar of a run that counts `target` tokens or `n_batches` batches.
+    fn progress_bar(self, target: u64, n_batches: usize, quiet: bool, sae_id: &str) -> ProgressBar {
+        match self {
+            BatchRule::FirstTokens => crate::io::progress::bar(target, quiet, sae_id, "tokens"),
+            BatchRule::SpecialRemoved => {
+                crate::io::progress::bar(n_batches as u64, quiet, sae_id, "batches")
+            }
+        }
+    }
+
     /// Positions the next batch may count, after `counted` tokens.
     fn budget(self, config: &Config, counted: u64) -> u64 {
         match self {

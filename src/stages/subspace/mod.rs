@@ -30,8 +30,9 @@ use crate::results::layout::{
     subspace_examples_csv_name, subspace_folder_name, subspace_h5_name, subspace_manifest,
     subspace_prompts_csv_name, GraphFiles, SUBSPACE_PICTURE,
 };
+use crate::results::lock::FolderLock;
 use crate::results::node_table::NodeRow;
-use crate::results::set::{Ownership, PublishedSet, SetRecord};
+use crate::results::set::{Ownership, PublishedSet, SetRecord, Staging};
 use crate::results::stage::Stage;
 use crate::results::subspace_summary::{PromptsInfo, ShownPoint, SubspaceSummary, Variance};
 use crate::sources::Sources;
@@ -231,9 +232,33 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         )?);
     }
 
+    let (staging, folder, subgraph_picture) =
+        stage_outputs(&input, &lock, &a, config, d_in, d_sae)?;
+    let mut summary = summary_of(&a, config, options, &sae_id, batches_read);
+    summary.node_table = input.table.clone();
+    summary.subgraph_picture = subgraph_picture;
+    summary.folder = sae_figures.join(&folder);
+    summary.seconds = started.elapsed().as_secs_f64();
+    summary.run_info = Some(run_start.finish(run_facts(
+        config, options, &sae_id, threshold, budget, &input.dir,
+    )));
+    publish(staging, &mut summary)?;
+    Ok(summary)
+}
+
+/// Stages the subspace set in the folder `lock` holds and writes the analysis `a` into its
+/// folder; returns the staging, the folder's name and the copied subgraph picture's name.
+fn stage_outputs(
+    input: &NodeTableInput,
+    lock: &FolderLock,
+    a: &Analysis,
+    config: &PcaConfig,
+    d_in: usize,
+    d_sae: usize,
+) -> Result<(Staging, String, Option<String>)> {
     let folder = subspace_folder_name(
-        threshold,
-        sid,
+        a.activation_threshold,
+        a.subgraph_id,
         config.generation.n_batches_generation,
         &graphs_short_id(&input.graphs, &input.table)?,
     );
@@ -242,7 +267,7 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         prefixes: Vec::new(),
     };
     let staging = input.begin_staging(
-        &lock,
+        lock,
         Stage::Subspace,
         &subspace_manifest(&folder),
         ownership,
@@ -252,29 +277,34 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         .with_context(|| format!("cannot create {}", stage_dir.display()))?;
     let subgraph_picture = write_outputs(
         &stage_dir,
-        &a,
+        a,
         config,
         &membership(&input.rows, d_sae),
         &input.graphs,
-        &GraphFiles::new(&input.dir, threshold),
+        &GraphFiles::new(&input.dir, a.activation_threshold),
         d_in,
         d_sae,
     )?;
-    let mut summary = summary_of(&a, config, options, &sae_id, batches_read);
-    summary.node_table = input.table.clone();
-    summary.subgraph_picture = subgraph_picture;
-    summary.folder = sae_figures.join(&folder);
-    summary.seconds = started.elapsed().as_secs_f64();
-    summary.run_info = Some(run_start.finish(serde_json::json!({
+    Ok((staging, folder, subgraph_picture))
+}
+
+/// What the run was asked, as its `run_info` records it.
+fn run_facts(
+    config: &PcaConfig,
+    options: &SubspaceOptions,
+    sae_id: &str,
+    threshold: f64,
+    budget: usize,
+    results_dir: &Path,
+) -> serde_json::Value {
+    serde_json::json!({
         "config": config,
         "options": options,
         "sae_id": sae_id,
         "activation_threshold": threshold,
         "batches": budget,
-        "results_dir": input.dir,
-    })));
-    publish(staging, &mut summary)?;
-    Ok(summary)
+        "results_dir": results_dir,
+    })
 }
 
 impl SetSummary for SubspaceSummary {
