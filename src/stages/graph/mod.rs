@@ -227,7 +227,7 @@ fn graph_sae(
         .map(|s| (s.activation_threshold, s.edge_threshold))
         .collect();
     write_csv(
-        &mut edge_threshold_table(&rows)?,
+        &edge_threshold_table(&rows)?,
         &edge_thresholds_file(staging.root()),
     )?;
     staging.publish(|set| {
@@ -464,7 +464,7 @@ fn graph_threshold(
             })
             .collect()
     });
-    let mut table = node_table(&NodeTableInput {
+    let table = node_table(&NodeTableInput {
         activation_threshold: threshold,
         components: &components,
         activations: &activations,
@@ -472,7 +472,7 @@ fn graph_threshold(
         neuronpedia: latents.neuronpedia.as_ref(),
         metrics: metrics.as_deref(),
     })?;
-    write_csv(&mut table, &files.node_table)?;
+    write_csv(&table, &files.node_table)?;
 
     let sizes: Vec<usize> = components.iter().map(Vec::len).collect();
     pictures::write_size_histogram(
