@@ -2,17 +2,22 @@
 //! whole table, or the node, subgraph and size of each row (ours or the original's files;
 //! see docs/formats.md, "Graph files"). `graphs` writes them.
 
+use crate::io::csv_table::Table;
 use anyhow::{ensure, Context, Result};
-use polars::prelude::{CsvReadOptions, DataFrame, DataType, SerReader};
 use std::path::Path;
 
-/// Reads a node table (ours or the original's) into a frame.
-pub fn read_csv(path: &Path) -> Result<DataFrame> {
-    CsvReadOptions::default()
-        .with_has_header(true)
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|r| r.finish())
-        .with_context(|| format!("cannot read node table {}", path.display()))
+/// Reads a node table (ours or the original's), every cell as text.
+pub fn read_csv(path: &Path) -> Result<Table> {
+    Table::read(path).with_context(|| format!("cannot read node table {}", path.display()))
+}
+
+/// An integer cell: an integer, or a number with its fraction dropped (as pandas writes an
+/// integer column with missing values: `3.0`).
+fn integer_cell(cell: &str) -> Option<i64> {
+    let float = || cell.parse::<f64>().ok().filter(|x| x.abs() < 9.2e18);
+    cell.parse::<i64>()
+        .ok()
+        .or_else(|| float().map(|x| x as i64))
 }
 
 /// One node-table row: latent, subgraph, subgraph size.
@@ -30,30 +35,24 @@ pub fn read_node_table(path: &Path) -> Result<Vec<NodeRow>> {
         "node table {} does not exist: run `saecooc graphs` first",
         path.display()
     );
-    let df = read_csv(path)?;
+    let table = read_csv(path)?;
     let column = |name: &str| -> Result<Vec<i64>> {
-        let c = df
+        let cells = table
             .column(name)
-            .with_context(|| format!("node table {} has no column {name}", path.display()))?
-            .cast(&DataType::Int64)
-            .with_context(|| {
+            .with_context(|| format!("node table {} has no column {name}", path.display()))?;
+        let cell = |(i, cell): (usize, &Option<String>)| {
+            let row = i + 2;
+            let text = cell.as_deref().with_context(|| {
+                format!("node table {}: empty {name} in row {row}", path.display())
+            })?;
+            integer_cell(text).with_context(|| {
                 format!(
-                    "node table {}: column {name} is not integer",
+                    "node table {}: {name} in row {row} is not an integer ({text:?})",
                     path.display()
                 )
-            })?;
-        let values = c.i64()?;
-        (0..values.len())
-            .map(|i| {
-                values.get(i).with_context(|| {
-                    format!(
-                        "node table {}: empty {name} in row {}",
-                        path.display(),
-                        i + 2
-                    )
-                })
             })
-            .collect()
+        };
+        cells.iter().enumerate().map(cell).collect()
     };
     let (ids, sids, sizes) = (
         column("node_id")?,

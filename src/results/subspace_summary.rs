@@ -4,8 +4,8 @@
 
 use super::layout::{sorted_subdirs, subspace_h5_name, subspace_prompts_csv_name, SUBSPACE_JSON};
 use super::set::SetRecord;
+use crate::io::csv_table::Table;
 use anyhow::{Context, Result};
-use polars::prelude::{CsvReadOptions, DataType, SerReader};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -157,20 +157,14 @@ pub struct PromptRows {
 /// Reads `prompts_subgraph_{sid}.csv` (columns `line, tokens, context, batch, pos, PC1..PC3,
 /// latent_{id}…`).
 pub fn read_prompt_rows(path: &Path, latents: &[u32]) -> Result<PromptRows> {
-    let df = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_infer_schema_length(Some(0))
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))
-        .and_then(|r| r.finish())
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let table = Table::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let strings = |name: &str| -> Result<Vec<String>> {
-        let c = df
+        let cells = table
             .column(name)
-            .with_context(|| format!("{} has no column {name}", path.display()))?
-            .cast(&DataType::String)?;
-        let s = c.str()?;
-        Ok((0..s.len())
-            .map(|i| s.get(i).unwrap_or_default().to_string())
+            .with_context(|| format!("{} has no column {name}", path.display()))?;
+        Ok(cells
+            .iter()
+            .map(|c| c.clone().unwrap_or_default())
             .collect())
     };
     let numbers = |name: &str| -> Result<Vec<f64>> {

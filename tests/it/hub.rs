@@ -421,7 +421,6 @@ fn unknown_repos_and_files_are_named() {
 /// `0000.parquet` (its first 3 short documents, so that a run reads on into the second file)
 /// and `0001.parquet` (the rest); their names and bytes.
 fn corpus_as_parquet(p: &SynthPaths, dir: &Path) -> Vec<(String, Vec<u8>)> {
-    use polars::prelude::*;
     std::fs::create_dir_all(dir).unwrap();
     let docs = read_documents(&p.corpus, "text").unwrap();
     assert!(docs.len() > 100, "{}", docs.len());
@@ -429,12 +428,9 @@ fn corpus_as_parquet(p: &SynthPaths, dir: &Path) -> Vec<(String, Vec<u8>)> {
     [("0000.parquet", a), ("0001.parquet", b)]
         .into_iter()
         .map(|(name, part)| {
-            let path = dir.join(name);
-            let mut df = df!("text" => part).unwrap();
-            ParquetWriter::new(std::fs::File::create(&path).unwrap())
-                .finish(&mut df)
-                .unwrap();
-            (name.to_string(), std::fs::read(&path).unwrap())
+            let bytes = crate::common::parquet::parquet_file(part, part.len(), false);
+            std::fs::write(dir.join(name), &bytes).unwrap();
+            (name.to_string(), bytes)
         })
         .collect()
 }

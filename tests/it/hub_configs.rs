@@ -143,11 +143,7 @@ fn with_files(repo: HubRepo, files: Vec<(String, Vec<u8>)>) -> HubRepo {
 
 /// `docs` as a parquet file with a `text` column.
 fn parquet(docs: &[String]) -> Vec<u8> {
-    use polars::prelude::*;
-    let mut df = df!("text" => docs).unwrap();
-    let mut bytes = Vec::new();
-    ParquetWriter::new(&mut bytes).finish(&mut df).unwrap();
-    bytes
+    crate::common::parquet::parquet_file(docs, docs.len(), false)
 }
 
 /// openwebtext as it is on the hub: a loading script and `.tar`s on `main`, the data as

@@ -54,14 +54,7 @@ fn jsonl_zst(docs: &[String]) -> Vec<u8> {
 
 /// `docs` as a parquet file with a `text` column, `rows` rows per row group.
 fn parquet(docs: &[String], rows: usize) -> Vec<u8> {
-    use polars::prelude::*;
-    let mut df = df!("text" => docs).unwrap();
-    let mut bytes = Vec::new();
-    ParquetWriter::new(&mut bytes)
-        .with_row_group_size(Some(rows))
-        .finish(&mut df)
-        .unwrap();
-    bytes
+    crate::common::parquet::parquet_file(docs, rows, false)
 }
 
 /// The fixture's corpus as two shards: its first 3 documents (read to the end by every run),
@@ -332,16 +325,7 @@ fn a_shard_read_to_its_end_is_completed_and_checked_into_the_cache() {
     let p = fixture(dir.path());
     let docs = read_documents(&p.corpus, "text").unwrap();
     // A parquet file with a second column the run never reads: completing it fetches that.
-    let mut df = {
-        use polars::prelude::*;
-        let ids: Vec<i64> = (0..docs.len() as i64).collect();
-        df!("id" => ids, "text" => &docs).unwrap()
-    };
-    let mut bytes = Vec::new();
-    polars::prelude::ParquetWriter::new(&mut bytes)
-        .with_row_group_size(Some(50))
-        .finish(&mut df)
-        .unwrap();
+    let bytes = crate::common::parquet::parquet_file(&docs, 50, true);
     let repo = HubRepo::new(Kind::Dataset, "test-org/whole").file("data/0.parquet", bytes.clone());
     let server = HubServer::start(vec![repo.clone()]);
     let home = hf_home(dir.path());

@@ -1,6 +1,7 @@
 //! The inputs `export` reads besides the PCA files: the node table (one row per latent) and
 //! the sparse thresholded matrix (the subgraphs' edges).
 
+use crate::io::csv_table::Table;
 use crate::io::html::web_link;
 use crate::io::npy::NpyData;
 use crate::io::npz::read_npz;
@@ -8,7 +9,6 @@ use crate::io::pyfmt::parse_list_repr;
 use crate::results::h5::PcaGroup;
 use crate::results::node_table::check_latent_ids;
 use anyhow::{bail, ensure, Context, Result};
-use polars::prelude::DataType;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -23,24 +23,15 @@ pub(super) struct Node {
     pub link: Option<String>,
 }
 
-fn column_strings(
-    df: &polars::prelude::DataFrame,
-    name: &str,
-) -> Result<Option<Vec<Option<String>>>> {
-    let Ok(c) = df.column(name) else {
-        return Ok(None);
-    };
-    let c = c.cast(&DataType::String)?;
-    let s = c.str()?;
-    Ok(Some(
-        (0..s.len()).map(|i| s.get(i).map(String::from)).collect(),
-    ))
+/// The cells of column `name`, if the table has it.
+fn column_strings(table: &Table, name: &str) -> Option<Vec<Option<String>>> {
+    table.column(name).map(<[_]>::to_vec)
 }
 
 pub(super) fn read_nodes(path: &Path) -> Result<Vec<Node>> {
-    let df = crate::results::node_table::read_csv(path)?;
+    let table = crate::results::node_table::read_csv(path)?;
     let need = |name: &str| -> Result<Vec<Option<String>>> {
-        column_strings(&df, name)?
+        column_strings(&table, name)
             .with_context(|| format!("node table {} has no column {name}", path.display()))
     };
     let (ids, sids, acts, tops) = (
@@ -49,13 +40,13 @@ pub(super) fn read_nodes(path: &Path) -> Result<Vec<Node>> {
         need("feature_activations")?,
         need("top_10_tokens")?,
     );
-    let links = dashboard_links(path, column_strings(&df, "neuronpedia_link")?, ids.len());
+    let links = dashboard_links(path, column_strings(&table, "neuronpedia_link"), ids.len());
     let score_columns = [
         "hub_spoke_score",
         "strongly_connected_score",
         "linear_score",
     ]
-    .map(|c| column_strings(&df, c).ok().flatten());
+    .map(|c| column_strings(&table, c));
     let num = |v: &Option<String>| v.as_deref().and_then(|s| s.parse::<f64>().ok());
     let mut out = Vec::with_capacity(ids.len());
     for i in 0..ids.len() {

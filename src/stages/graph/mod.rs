@@ -224,7 +224,7 @@ fn graph_sae(
         .map(|s| (s.activation_threshold, s.edge_threshold))
         .collect();
     write_csv(
-        &mut edge_threshold_table(&rows)?,
+        &edge_threshold_table(&rows)?,
         &edge_thresholds_file(staging.root()),
     )?;
     staging.publish(|set| {
@@ -461,7 +461,7 @@ fn graph_threshold(
             })
             .collect()
     });
-    let mut table = node_table(&NodeTableInput {
+    let table = node_table(&NodeTableInput {
         activation_threshold: threshold,
         components: &components,
         activations: &activations,
@@ -469,7 +469,7 @@ fn graph_threshold(
         neuronpedia: latents.neuronpedia.as_ref(),
         metrics: metrics.as_deref(),
     })?;
-    write_csv(&mut table, &files.node_table)?;
+    write_csv(&table, &files.node_table)?;
 
     let sizes: Vec<usize> = components.iter().map(Vec::len).collect();
     pictures::write_size_histogram(

@@ -2,8 +2,8 @@
 //! grouped by subgraph, with top tokens, Neuronpedia links and (optionally) structure metrics.
 //!
 //! Floats are written as Python's `repr` writes them (`1.5`, `27667.0`, `0.6666666666666666`)
-//! so pandas reads the original's values; the table itself is a polars frame written with
-//! polars' CSV writer (minimal quoting, as pandas).
+//! so pandas reads the original's values; the table is written with minimal quoting, as pandas
+//! and polars write it.
 //!
 //! Deliberate difference: nodes inside a subgraph are in ascending order (the original's
 //! follow CPython set iteration order), so quick-list batches of subgraphs with more than 10
@@ -11,9 +11,10 @@
 
 use super::metrics::SubgraphMetrics;
 use crate::io::atomic::AtomicFile;
+use crate::io::csv_table::Table;
 use crate::io::pyfmt::{float_repr, list_repr, url_quote};
 use anyhow::{ensure, Context, Result};
-use polars::prelude::{Column, CsvWriter, DataFrame, SerWriter};
+use std::io::Write;
 use std::path::Path;
 
 /// Nodes per Neuronpedia quick-list (the original's batch size).
@@ -125,7 +126,7 @@ fn metric_cells(m: &SubgraphMetrics) -> [String; 8] {
 }
 
 /// Builds the node table: one row per node, subgraphs in order, with the original's columns.
-pub fn node_table(input: &NodeTableInput) -> Result<DataFrame> {
+pub fn node_table(input: &NodeTableInput) -> Result<Table> {
     let n_rows: usize = input.components.iter().map(Vec::len).sum();
     if let Some(m) = input.metrics {
         ensure!(
@@ -143,7 +144,7 @@ pub fn node_table(input: &NodeTableInput) -> Result<DataFrame> {
     let mut activations = Vec::with_capacity(n_rows);
     let mut tokens = Vec::with_capacity(n_rows);
     let mut dashboard: Vec<Option<String>> = Vec::with_capacity(n_rows);
-    let mut metrics: Vec<Vec<String>> = vec![Vec::new(); METRIC_COLUMNS.len()];
+    let mut metrics: Vec<Vec<Option<String>>> = vec![Vec::new(); METRIC_COLUMNS.len()];
     let mut quicklist: Vec<Option<String>> = Vec::with_capacity(n_rows);
     for (sid, nodes) in input.components.iter().enumerate() {
         let cells = input.metrics.map(|m| metric_cells(&m[sid]));
@@ -158,71 +159,60 @@ pub fn node_table(input: &NodeTableInput) -> Result<DataFrame> {
                     "node {node} is outside the SAE's {} latents",
                     input.activations.len()
                 );
-                node_id.push(node as i64);
-                activity.push(threshold.clone());
-                subgraph_id.push(sid as i64);
-                subgraph_size.push(nodes.len() as i64);
-                activations.push(float_repr(input.activations[i] as f64));
-                tokens.push(list_repr(&input.top_tokens[i]));
+                node_id.push(Some(node.to_string()));
+                activity.push(Some(threshold.clone()));
+                subgraph_id.push(Some(sid.to_string()));
+                subgraph_size.push(Some(nodes.len().to_string()));
+                activations.push(Some(float_repr(input.activations[i] as f64)));
+                tokens.push(Some(list_repr(&input.top_tokens[i])));
                 dashboard.push(input.neuronpedia.map(|np| np.dashboard_link(node)));
                 if let Some(cells) = &cells {
                     for (column, cell) in metrics.iter_mut().zip(cells) {
-                        column.push(cell.clone());
+                        column.push(Some(cell.clone()));
                     }
                 }
                 quicklist.push(link.clone());
             }
         }
     }
-    let mut columns: Vec<Column> = vec![
-        Column::new("node_id".into(), node_id),
-        Column::new("activity_threshold".into(), activity),
-        Column::new("subgraph_id".into(), subgraph_id),
-        Column::new("subgraph_size".into(), subgraph_size),
-        Column::new("feature_activations".into(), activations),
-        Column::new("top_10_tokens".into(), tokens),
-        Column::new("neuronpedia_link".into(), dashboard),
-    ];
+    let mut table = Table::with_rows(n_rows);
+    table.push("node_id", node_id)?;
+    table.push("activity_threshold", activity)?;
+    table.push("subgraph_id", subgraph_id)?;
+    table.push("subgraph_size", subgraph_size)?;
+    table.push("feature_activations", activations)?;
+    table.push("top_10_tokens", tokens)?;
+    table.push("neuronpedia_link", dashboard)?;
     if input.metrics.is_some() {
         for (name, values) in METRIC_COLUMNS.iter().zip(metrics) {
-            columns.push(Column::new((*name).into(), values));
+            table.push(name, values)?;
         }
     }
-    columns.push(Column::new("quicklist_link".into(), quicklist));
-    DataFrame::new(n_rows, columns).context("cannot build the node table")
+    table.push("quicklist_link", quicklist)?;
+    Ok(table)
 }
 
-/// Writes a frame as CSV (header, no index, minimal quoting, empty cells for nulls),
+/// Writes a table as CSV (header, no index, minimal quoting, empty cells for missing values),
 /// atomically.
-pub fn write_csv(df: &mut DataFrame, path: &Path) -> Result<()> {
+pub fn write_csv(table: &Table, path: &Path) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create folder {}", dir.display()))?;
     }
     let (guard, mut writer) = AtomicFile::create(path)?;
-    CsvWriter::new(&mut writer)
-        .include_header(true)
-        .finish(df)
+    writer
+        .write_all(table.to_csv().as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     guard.commit(writer)
 }
 
 /// `edge_thresholds.csv`: `activation_threshold,edge_threshold`, one row per threshold.
-pub fn edge_threshold_table(rows: &[(f64, f64)]) -> Result<DataFrame> {
-    let column = |name: &str, pick: fn(&(f64, f64)) -> f64| {
-        Column::new(
-            name.into(),
-            rows.iter().map(|r| float_repr(pick(r))).collect::<Vec<_>>(),
-        )
-    };
-    DataFrame::new(
-        rows.len(),
-        vec![
-            column("activation_threshold", |r| r.0),
-            column("edge_threshold", |r| r.1),
-        ],
-    )
-    .context("cannot build the edge-threshold table")
+pub fn edge_threshold_table(rows: &[(f64, f64)]) -> Result<Table> {
+    let column = |pick: fn(&(f64, f64)) -> f64| rows.iter().map(move |r| Some(float_repr(pick(r))));
+    let mut table = Table::with_rows(rows.len());
+    table.push("activation_threshold", column(|r| r.0).collect())?;
+    table.push("edge_threshold", column(|r| r.1).collect())?;
+    Ok(table)
 }
 
 #[cfg(test)]
@@ -235,12 +225,6 @@ mod tests {
     use crate::stages::graph::metrics::subgraph_metrics;
 
     const EXAMPLE_ROWS: &str = include_str!("testdata/node_info_df_1_5_head.csv");
-
-    fn to_csv(df: &mut DataFrame) -> String {
-        let mut out = Vec::new();
-        CsvWriter::new(&mut out).finish(df).unwrap();
-        String::from_utf8(out).unwrap()
-    }
 
     fn tokens(s: &[&str]) -> Vec<String> {
         s.iter().map(|t| t.to_string()).collect()
@@ -313,7 +297,7 @@ mod tests {
             model_name: "gpt2-small".into(),
             id: "gpt2-small/8-res_fs768-jb".into(),
         };
-        let mut df = node_table(&NodeTableInput {
+        let df = node_table(&NodeTableInput {
             activation_threshold: 1.5,
             components: &components,
             activations: &acts,
@@ -322,12 +306,12 @@ mod tests {
             metrics: Some(&metrics),
         })
         .unwrap();
-        assert_eq!(to_csv(&mut df), EXAMPLE_ROWS);
+        assert_eq!(df.to_csv(), EXAMPLE_ROWS);
     }
 
     #[test]
     fn edge_thresholds_match_the_original() {
-        let mut df = edge_threshold_table(&[
+        let df = edge_threshold_table(&[
             (1.5, 0.1171875),
             (0.0, 0.1328125),
             (0.1, 0.1328125),
@@ -335,7 +319,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            to_csv(&mut df),
+            df.to_csv(),
             "activation_threshold,edge_threshold\n1.5,0.1171875\n0.0,0.1328125\n0.1,0.1328125\n0.5,0.125\n"
         );
     }
@@ -361,21 +345,24 @@ mod tests {
         let df = node_table(&input(Some(&metrics))).unwrap();
         assert_eq!(df.height(), 5);
         assert_eq!(df.width(), 16);
-        let ids_column = df.column("subgraph_id").unwrap().i64().unwrap();
-        let ids: Vec<i64> = (0..5).filter_map(|i| ids_column.get(i)).collect();
+        let ids: Vec<i64> = df
+            .column("subgraph_id")
+            .unwrap()
+            .iter()
+            .map(|v| v.as_deref().unwrap().parse().unwrap())
+            .collect();
         assert_eq!(ids, [0, 0, 0, 1, 1]);
         // Metrics are numbers (not NaN).
         for name in METRIC_COLUMNS {
-            let column = df.column(name).unwrap().str().unwrap();
-            for v in (0..column.len()).filter_map(|i| column.get(i)) {
+            for v in df.column(name).unwrap().iter().flatten() {
                 let x: f64 = v.parse().unwrap();
                 assert!(x.is_finite(), "{name} = {v}");
             }
         }
         // Without metrics: the 8 base columns; no Neuronpedia id: empty links.
-        let mut df = node_table(&input(None)).unwrap();
+        let df = node_table(&input(None)).unwrap();
         assert_eq!(df.width(), 8);
-        let csv = to_csv(&mut df);
+        let csv = df.to_csv();
         assert!(csv.lines().nth(1).unwrap().ends_with("['t0'],,"), "{csv}");
         // Empty input → empty frame with the same columns.
         let empty = node_table(&NodeTableInput {

@@ -375,5 +375,6 @@ pub fn saelens_sae(dir: &Path, cfg: serde_json::Value, d_in: usize, d_sae: usize
 
 pub mod golden;
 pub mod hub_server;
+pub mod parquet;
 pub mod serve;
 pub mod skip;
