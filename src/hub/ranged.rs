@@ -16,11 +16,6 @@ const TRIES: u32 = 4;
 /// Bytes asked for by one request of a whole-file download.
 const DOWNLOAD_PIECE: u64 = 16 << 20;
 
-/// Lowercase hex digits of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The wait before the second try of a ranged read; doubled for each further try.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
@@ -247,7 +242,7 @@ impl RemoteFile {
             bar.finish_and_clear();
             file.sync_all()
                 .with_context(|| format!("cannot write {}", tmp.display()))?;
-            self.check_sha256(&hex(&hasher.finalize()))?;
+            self.check_sha256(&crate::io::hash::hex(&hasher.finalize()))?;
             std::fs::rename(&tmp, &blob)
                 .with_context(|| format!("cannot rename {} to {}", tmp.display(), blob.display()))
         })();
