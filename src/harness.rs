@@ -30,9 +30,9 @@ pub fn locate_node_table(dir: &Path, threshold: f64, what: &str) -> Result<PathB
 
 /// Locks `dir` for `stage` and makes it consistent: completes a publish that an interrupted
 /// run left planned and removes what dead runs left behind.
-pub fn lock_folder(dir: &Path, stage: Stage, quiet: bool) -> Result<FolderLock> {
+pub fn lock_folder(dir: &Path, stage: Stage) -> Result<FolderLock> {
     let lock = FolderLock::acquire(dir, stage.name())?;
-    recover(&lock, quiet)?;
+    recover(&lock)?;
     Ok(lock)
 }
 
@@ -50,10 +50,10 @@ pub struct NodeTableInput {
 impl NodeTableInput {
     /// Reads `table` in the results folder `dir` once its graphs set is checked: computed from
     /// the cooc set there now, with the table intact (a set without a manifest is noted).
-    pub fn read(dir: PathBuf, table: PathBuf, quiet: bool) -> Result<Self> {
+    pub fn read(dir: PathBuf, table: PathBuf) -> Result<Self> {
         let (_, graphs) = open_graphs(&dir)?;
-        if graphs.record.is_none() && !quiet {
-            eprintln!("{}", graphs.unchecked_note());
+        if graphs.record.is_none() {
+            crate::report::note(format_args!("{}", graphs.unchecked_note()));
         }
         graphs.verify(&table)?;
         let rows = read_node_table(&table)?;

@@ -18,7 +18,7 @@
 //! cut), [`sources`] (where a config's inputs come from), [`provenance`] (fingerprints of those inputs), [`config`], [`registry`] (the paper's
 //! releases), [`hub`] (local paths and the Hugging Face hub), [`pairs`] (exact pair-count
 //! stores), [`results`] (the results folder: layout, discovery, node tables), [`plot`], [`io`] (npy,
-//! npz and CSR files, atomic writes, Python formatting, progress) and [`synth`] (synthetic models for the offline demo,
+//! npz and CSR files, atomic writes, Python formatting), [`report`] (progress bars, notes, warnings and summaries; `-q`) and [`synth`] (synthetic models for the offline demo,
 //! tests and benchmarks). File formats: docs/formats.md.
 
 pub mod activations;
@@ -36,6 +36,7 @@ pub mod pairs;
 pub mod plot;
 pub mod provenance;
 pub mod registry;
+pub mod report;
 pub mod results;
 pub mod sae;
 pub mod sources;

@@ -9,67 +9,65 @@ use crate::stages::stats;
 use crate::stages::subspace::{self, SubspaceOptions};
 use anyhow::Result;
 
-fn graph_options(args: GraphsArgs, quiet: bool) -> GraphOptions {
+fn graph_options(args: GraphsArgs) -> GraphOptions {
     GraphOptions {
-        common: super::common(args.common, quiet),
+        common: super::common(args.common),
         sae_id: args.sae_id,
         replace: args.replace,
     }
 }
 
-pub fn graphs(args: GraphsArgs, quiet: bool) -> Result<()> {
+pub fn graphs(args: GraphsArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
-    for summary in graph::run(&config, &graph_options(args, quiet))? {
-        if quiet {
-            continue;
-        }
-        println!("{} → {}", summary.sae_id, summary.dir.display());
+    for summary in graph::run(&config, &graph_options(args))? {
+        crate::report::summary(format_args!(
+            "{} → {}",
+            summary.sae_id,
+            summary.dir.display()
+        ));
         for t in &summary.thresholds {
-            println!(
+            crate::report::summary(format_args!(
                 "  activation threshold {}: edge threshold {}, largest subgraph {}, {} subgraphs, {} latents in subgraphs of 2+",
                 float_repr(t.activation_threshold),
                 float_repr(t.edge_threshold),
                 t.largest_component,
                 t.subgraphs,
                 t.latents_in_subgraphs
-            );
+            ));
         }
     }
     Ok(())
 }
 
-fn pca_options(args: PcaArgs, quiet: bool) -> PcaOptions {
+fn pca_options(args: PcaArgs) -> PcaOptions {
     PcaOptions {
-        common: super::common(args.common, quiet),
+        common: super::common(args.common),
         split_mb: args.split_mb,
         one_pass_per_subgraph: args.one_pass_per_subgraph,
     }
 }
 
-pub fn pca(args: PcaArgs, quiet: bool) -> Result<()> {
+pub fn pca(args: PcaArgs) -> Result<()> {
     let config = PcaConfig::load(&args.config)?;
-    for s in pca::run(&config, &pca_options(args, quiet))? {
-        if quiet {
-            continue;
-        }
-        println!(
+    for s in pca::run(&config, &pca_options(args))? {
+        crate::report::summary(format_args!(
             "{}: {} subgraphs in {} batches ({:.1} s); {} skipped (too few examples)",
             s.sae_id,
             s.subgraphs_written,
             s.batches_read,
             s.seconds,
             s.skipped.len()
-        );
+        ));
         for f in &s.h5_files {
-            println!("  {}", f.display());
+            crate::report::summary(format_args!("  {}", f.display()));
         }
     }
     Ok(())
 }
 
-fn subspace_options(args: SubspaceArgs, quiet: bool) -> SubspaceOptions {
+fn subspace_options(args: SubspaceArgs) -> SubspaceOptions {
     SubspaceOptions {
-        common: super::common(args.common, quiet),
+        common: super::common(args.common),
         sae_id: args.sae_id,
         threshold: args.threshold,
         subgraph: args.subgraph,
@@ -81,19 +79,16 @@ fn subspace_options(args: SubspaceArgs, quiet: bool) -> SubspaceOptions {
     }
 }
 
-pub fn subspace(args: SubspaceArgs, quiet: bool) -> Result<()> {
+pub fn subspace(args: SubspaceArgs) -> Result<()> {
     let config = PcaConfig::load(&args.config)?;
-    let s = subspace::run(&config, &subspace_options(args, quiet))?;
-    if quiet {
-        return Ok(());
-    }
+    let s = subspace::run(&config, &subspace_options(args))?;
     let ratio: Vec<String> = s
         .pca
         .explained_variance_ratio
         .iter()
         .map(|r| format!("{r:.3}"))
         .collect();
-    println!(
+    crate::report::summary(format_args!(
         "{}: subgraph {} ({} latents) fired on {} tokens in {} batches; explained variance ratio {} ({:.1} s) → {}",
         s.sae_id,
         s.subgraph_id,
@@ -103,29 +98,26 @@ pub fn subspace(args: SubspaceArgs, quiet: bool) -> Result<()> {
         ratio.join(", "),
         s.seconds,
         s.folder.display()
-    );
+    ));
     if let Some(p) = &s.prompts {
-        println!(
+        crate::report::summary(format_args!(
             "  prompts: {} tokens placed from {} prompts; nothing fired on lines {:?}",
             p.examples, p.prompts, p.silent_lines
-        );
+        ));
     }
     Ok(())
 }
 
-pub fn stats(args: StatsArgs, quiet: bool) -> Result<()> {
+pub fn stats(args: StatsArgs) -> Result<()> {
     let rows = match &args.config {
         Some(path) => {
             let config = Config::load(path)?;
-            stats::run_with_config(&args.results_dir, &args.out, &config, args.batches, quiet)?
+            stats::run_with_config(&args.results_dir, &args.out, &config, args.batches)?
         }
         None => stats::run(&args.results_dir, &args.out, None)?,
     };
-    if quiet {
-        return Ok(());
-    }
     for r in &rows {
-        println!(
+        crate::report::summary(format_args!(
             "{} {} {} threshold {}: L0 {}, mean subgraph size (2+) {}, fraction in subgraphs {}{}",
             r.model,
             r.release,
@@ -140,11 +132,11 @@ pub fn stats(args: StatsArgs, quiet: bool) -> Result<()> {
                 ", per token: {:.2} latents in {:.2} subgraphs",
                 t.latent_l0_mean, t.subgraph_l0_any_mean
             )),
-        );
+        ));
     }
-    println!(
+    crate::report::summary(format_args!(
         "wrote {}/summary.csv, summary.json and figures",
         args.out.display()
-    );
+    ));
     Ok(())
 }

@@ -5,9 +5,9 @@ use crate::config::Config;
 use crate::stages::cooc::{self, CoocOptions};
 use anyhow::Result;
 
-fn options(args: CoocArgs, quiet: bool) -> CoocOptions {
+fn options(args: CoocArgs) -> CoocOptions {
     CoocOptions {
-        common: super::common(args.common, quiet),
+        common: super::common(args.common),
         shard: args.shard,
         resume: args.resume,
         checkpoint_every: args.checkpoint_every,
@@ -15,34 +15,30 @@ fn options(args: CoocArgs, quiet: bool) -> CoocOptions {
     }
 }
 
-pub fn cooc(args: CoocArgs, quiet: bool) -> Result<()> {
+pub fn cooc(args: CoocArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
-    for summary in cooc::run(&config, &options(args, quiet))? {
-        if !quiet {
-            println!(
-                "{}: counted {} tokens ({:.0} tokens/s) → {}",
-                summary.sae_id,
-                summary.tokens_counted,
-                summary.tokens_per_second,
-                summary.out_dir.display()
-            );
-        }
+    for summary in cooc::run(&config, &options(args))? {
+        crate::report::summary(format_args!(
+            "{}: counted {} tokens ({:.0} tokens/s) → {}",
+            summary.sae_id,
+            summary.tokens_counted,
+            summary.tokens_per_second,
+            summary.out_dir.display()
+        ));
     }
     Ok(())
 }
 
-pub fn merge(args: MergeArgs, quiet: bool) -> Result<()> {
+pub fn merge(args: MergeArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
     for s in cooc::merge(&config, args.results_dir, args.shards, args.replace)? {
-        if !quiet {
-            println!(
-                "{}: merged {} shards, {} tokens → {}",
-                s.sae_id,
-                args.shards,
-                s.tokens_counted,
-                s.out_dir.display()
-            );
-        }
+        crate::report::summary(format_args!(
+            "{}: merged {} shards, {} tokens → {}",
+            s.sae_id,
+            args.shards,
+            s.tokens_counted,
+            s.out_dir.display()
+        ));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use crate::results::layout::default_figures_dir;
 use crate::stages::export;
 use anyhow::Result;
 
-pub fn export(args: ExportArgs, quiet: bool) -> Result<()> {
+pub fn export(args: ExportArgs) -> Result<()> {
     let views = match &args.config {
         Some(path) => export::recommended_views(PcaConfig::load(path)?.recommended_views.as_ref()),
         None => Vec::new(),
@@ -16,13 +16,10 @@ pub fn export(args: ExportArgs, quiet: bool) -> Result<()> {
         .clone()
         .unwrap_or_else(|| default_figures_dir(&args.results_dir));
     let s = export::run(&args.results_dir, &figures, &args.out, &views)?;
-    if quiet {
-        return Ok(());
-    }
     for line in &s.runs {
-        println!("{line}");
+        crate::report::summary(format_args!("{line}"));
     }
-    println!(
+    crate::report::summary(format_args!(
         "explorer of {} SAEs ({} subgraphs with PCA, {} analysed subspaces; {} files, {:.1} MB): open {} or run `saecooc serve --dir {}`",
         s.saes,
         s.subgraphs,
@@ -31,7 +28,7 @@ pub fn export(args: ExportArgs, quiet: bool) -> Result<()> {
         s.bytes as f64 / 1e6,
         s.index.display(),
         args.out.display()
-    );
+    ));
     Ok(())
 }
 

@@ -1,5 +1,5 @@
-//! What the command line does: each command's flags resolved once into its stage's options,
-//! the stage run, and its summary reported. The flags themselves are in [`crate::cli`].
+//! What the command line does: `-q` handed to the reporter, each command's flags resolved once
+//! into its stage's options, the stage run, and its summary reported. The flags themselves are in [`crate::cli`].
 
 mod analysis;
 mod cooc;
@@ -12,27 +12,26 @@ use anyhow::Result;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let quiet = cli.quiet;
+    crate::report::set_quiet(cli.quiet);
     match cli.command {
-        Command::Cooc(args) => cooc::cooc(args, quiet),
-        Command::Merge(args) => cooc::merge(args, quiet),
+        Command::Cooc(args) => cooc::cooc(args),
+        Command::Merge(args) => cooc::merge(args),
         Command::Bench(args) => tools::bench(args),
-        Command::Graphs(args) => analysis::graphs(args, quiet),
-        Command::Pca(args) => analysis::pca(args, quiet),
-        Command::Subspace(args) => analysis::subspace(args, quiet),
-        Command::Stats(args) => analysis::stats(args, quiet),
-        Command::Export(args) => explorer::export(args, quiet),
+        Command::Graphs(args) => analysis::graphs(args),
+        Command::Pca(args) => analysis::pca(args),
+        Command::Subspace(args) => analysis::subspace(args),
+        Command::Stats(args) => analysis::stats(args),
+        Command::Export(args) => explorer::export(args),
         Command::Serve(args) => explorer::serve(args),
-        Command::TrainSae(args) => tools::train(args, quiet),
-        Command::Synth(args) => tools::synth(args, quiet),
+        Command::TrainSae(args) => tools::train(args),
+        Command::Synth(args) => tools::synth(args),
     }
 }
 
 /// The options shared by the stages that run on a config.
-fn common(args: CommonArgs, quiet: bool) -> StageCommon {
+fn common(args: CommonArgs) -> StageCommon {
     StageCommon {
         results_dir: args.results_dir,
         device: args.device,
-        quiet,
     }
 }

@@ -8,7 +8,7 @@ use crate::stages::train::{self, TrainArchitecture, TrainOptions};
 use crate::synth::{self, SynthOptions};
 use anyhow::Result;
 
-fn train_options(args: TrainArgs, quiet: bool) -> TrainOptions {
+fn train_options(args: TrainArgs) -> TrainOptions {
     let architecture = match args.architecture {
         Architecture::Topk => TrainArchitecture::TopK { k: args.k },
         Architecture::Standard => TrainArchitecture::Standard {
@@ -28,28 +28,25 @@ fn train_options(args: TrainArgs, quiet: bool) -> TrainOptions {
         out: args.out,
         seed: args.seed,
         keep_special_tokens: args.keep_special_tokens,
-        quiet,
     }
 }
 
-pub fn train(args: TrainArgs, quiet: bool) -> Result<()> {
+pub fn train(args: TrainArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
     let device = crate::activations::open_device(args.device.unwrap_or(config.run.device))?;
-    let options = train_options(args, quiet);
+    let options = train_options(args);
     let r = train::run(&config, &options, &device)?;
-    if !quiet {
-        println!(
-            "trained {} latents on {} tokens in {:.0} s ({:.0} tokens/s): held-out explained variance {:.3}, L0 {:.1}, {} dead latents → {}",
-            r.d_sae,
-            r.tokens,
-            r.seconds,
-            r.tokens_per_second,
-            r.heldout_explained_variance,
-            r.heldout_l0,
-            r.dead_latents,
-            options.out.display()
-        );
-    }
+    crate::report::summary(format_args!(
+        "trained {} latents on {} tokens in {:.0} s ({:.0} tokens/s): held-out explained variance {:.3}, L0 {:.1}, {} dead latents → {}",
+        r.d_sae,
+        r.tokens,
+        r.seconds,
+        r.tokens_per_second,
+        r.heldout_explained_variance,
+        r.heldout_l0,
+        r.dead_latents,
+        options.out.display()
+    ));
     Ok(())
 }
 
@@ -66,19 +63,19 @@ fn synth_options(args: &SynthArgs) -> SynthOptions {
     }
 }
 
-pub fn synth(args: SynthArgs, quiet: bool) -> Result<()> {
+pub fn synth(args: SynthArgs) -> Result<()> {
     let demo = synth::write_demo(&args.out, &synth_options(&args), args.random_jaccard)?;
-    if quiet {
-        return Ok(());
-    }
     if let Some(dir) = &demo.random_jaccard {
-        println!("wrote a random Jaccard matrix to {}", dir.display());
+        crate::report::summary(format_args!(
+            "wrote a random Jaccard matrix to {}",
+            dir.display()
+        ));
     }
-    println!(
+    crate::report::summary(format_args!(
         "wrote {} (model, SAE, corpus); run it with: saecooc cooc --config {}",
         args.out.display(),
         demo.config.display()
-    );
+    ));
     Ok(())
 }
 

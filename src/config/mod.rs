@@ -67,8 +67,6 @@ pub struct StageCommon {
     pub results_dir: Option<PathBuf>,
     /// Compute device, overriding [run] device.
     pub device: Option<DeviceKind>,
-    /// Print nothing but errors (the global --quiet).
-    pub quiet: bool,
 }
 
 impl StageCommon {

@@ -223,11 +223,11 @@ fn hub_files(
             } else {
                 ""
             };
-            eprintln!(
+            crate::report::warning(format_args!(
                 "note: dataset hf:{repo} {why} revision main; reading its parquet \
                  conversion, revision {PARQUET_REVISION}: {} files{split}",
                 names.len()
-            );
+            ));
             return Ok((PARQUET_REVISION.to_string(), names));
         }
         (Err(err), _) => return Err(err),
@@ -326,11 +326,11 @@ fn walk(
                 (true, false) => "the same folder as",
                 (false, _) => "the same file as",
             };
-            eprintln!(
+            crate::report::warning(format_args!(
                 "note: skipping {}: {what} {}",
                 path.display(),
                 first.display()
-            );
+            ));
             continue;
         }
         seen.insert(id, path.clone());

@@ -213,13 +213,13 @@ impl Shard {
         .with_context(|| format!("cannot store {} in the cache", self.remote.describe()))?;
         let path = self.remote.link_blob()?;
         self.remote.forget_partial();
-        eprintln!(
+        crate::report::warning(format_args!(
             "note: {} was read to its end ({} bytes fetched by this pass): kept in the cache \
              as {}",
             self.remote.describe(),
             self.fetched,
             path.display()
-        );
+        ));
         self.cached = Some(path.clone());
         Ok(Some(path))
     }
@@ -293,7 +293,7 @@ fn note_streaming(shard: &Shard) {
         return;
     }
     let held = shard.have.iter().filter(|&&h| h).count();
-    eprintln!(
+    crate::report::warning(format_args!(
         "note: streaming {} ({} bytes) in ranges as it is read ({held} of {} chunks of {} \
          bytes already fetched); it becomes a cache entry only when read to its end: the \
          chunks of a partly read file are kept in {}, for later runs (online or with \
@@ -303,7 +303,7 @@ fn note_streaming(shard: &Shard) {
         shard.have.len(),
         CHUNK,
         shard.data_path.display()
-    );
+    ));
 }
 
 /// A [`Shard`] read from the start to the end, fetching ahead of the reader; at its end the

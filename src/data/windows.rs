@@ -240,11 +240,11 @@ impl<'h> WindowStream<'h> {
             _ => return,
         };
         if !std::mem::replace(&mut self.noted, true) {
-            eprintln!(
+            crate::report::warning(format_args!(
                 "note: {}: a long document was tokenized in pieces and {why}, so a token at a \
                  cut may differ from whole-document tokenization (docs/formats.md, \"Token windows\")",
                 self.documents.source
-            );
+            ));
         }
     }
 

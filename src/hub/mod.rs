@@ -258,7 +258,7 @@ impl Hub {
                 None if self.offline() => None,
                 // A cut or failed download, access denied, no network.
                 _ => {
-                    eprintln!("warning: {err:#}");
+                    crate::report::warning(format_args!("warning: {err:#}"));
                     None
                 }
             },

@@ -228,7 +228,10 @@ impl RemoteFile {
             let mut file = std::fs::File::create(&tmp)
                 .with_context(|| format!("cannot create {}", tmp.display()))?;
             let mut hasher = Sha256::new();
-            let bar = crate::io::progress::bar(self.size, !progress, &self.name, "bytes");
+            let bar = match progress {
+                true => crate::report::bar(self.size, &self.name, "bytes"),
+                false => indicatif::ProgressBar::hidden(),
+            };
             let mut pos = 0;
             while pos < self.size {
                 let len = DOWNLOAD_PIECE.min(self.size - pos);

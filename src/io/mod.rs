@@ -1,6 +1,6 @@
 //! Generic file formats and file handling, below every stage: `.npy` ([`npy`]), `.npz`
 //! ([`npz`]), scipy CSR matrices ([`csr`]), CSV tables ([`csv_table`]), atomic writes ([`atomic`]), file hashes ([`hash`]), Python float and
-//! list formatting ([`pyfmt`]), progress bars ([`progress`]) and safe HTML text, JSON and links
+//! list formatting ([`pyfmt`]) and safe HTML text, JSON and links
 //! ([`html`]).
 
 pub mod atomic;
@@ -10,5 +10,4 @@ pub mod hash;
 pub mod html;
 pub mod npy;
 pub mod npz;
-pub mod progress;
 pub mod pyfmt;

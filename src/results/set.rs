@@ -455,11 +455,11 @@ impl Staging {
             .filter(|f| !listed.contains(f.as_str()) && *f != self.manifest)
             .collect();
         if let Some(first) = unlisted.first() {
-            eprintln!(
+            crate::report::warning(format_args!(
                 "note: {} file(s) in {} that no saecooc manifest lists are left in place (e.g. {first})",
                 unlisted.len(),
                 self.target.display()
-            );
+            ));
         }
         Ok(())
     }
@@ -610,19 +610,19 @@ fn complete_publish(target: &Path, root: &Path, plan: &Plan) -> Result<()> {
 fn remove_stale(target: &Path, rel: &str) -> Result<()> {
     let path = target.join(checked_relative(rel)?);
     if let Some(link) = linked_folder(target, rel) {
-        eprintln!(
+        crate::report::warning(format_args!(
             "note: {} is a symbolic link or not a folder: {} is left alone",
             link.display(),
             path.display()
-        );
+        ));
         return Ok(());
     }
     match std::fs::symlink_metadata(&path) {
         Ok(m) if m.is_dir() => {
-            eprintln!(
+            crate::report::warning(format_args!(
                 "note: {} is now a folder, not the file the previous set listed: left alone",
                 path.display()
-            );
+            ));
             Ok(())
         }
         Ok(_) => std::fs::remove_file(&path)
@@ -634,20 +634,18 @@ fn remove_stale(target: &Path, rel: &str) -> Result<()> {
 /// Makes a results folder consistent before a writer uses it (the caller holds its lock):
 /// completes a publish that a killed run left planned, and removes staging folders and
 /// `.partial-*` files that dead runs left behind.
-pub fn recover(lock: &FolderLock, quiet: bool) -> Result<()> {
+pub fn recover(lock: &FolderLock) -> Result<()> {
     let dir = lock.dir();
     for path in staging_folders(dir)? {
         let plan_file = path.join(PLAN_FILE);
         if plan_file.is_file() {
             let plan: Plan = serde_json::from_slice(&std::fs::read(&plan_file)?)
                 .with_context(|| format!("cannot read {}", plan_file.display()))?;
-            if !quiet {
-                eprintln!(
-                    "completing the `saecooc {}` publish that an interrupted run left in {}",
-                    plan.stage,
-                    path.display()
-                );
-            }
+            crate::report::note(format_args!(
+                "completing the `saecooc {}` publish that an interrupted run left in {}",
+                plan.stage,
+                path.display()
+            ));
             complete_publish(dir, &path, &plan)?;
         } else {
             std::fs::remove_dir_all(&path)
@@ -754,7 +752,7 @@ fn sync_filesystem(path: &Path) -> Result<()> {
 /// once the staged set is complete but not planned; `moved:N` after the N-th file is moved.
 fn fault_point(name: &str) {
     if std::env::var("SAECOOC_TEST_ABORT").is_ok_and(|v| v == name) {
-        eprintln!("SAECOOC_TEST_ABORT={name}: aborting");
+        crate::report::warning(format_args!("SAECOOC_TEST_ABORT={name}: aborting"));
         std::process::abort();
     }
 }
@@ -770,7 +768,7 @@ mod tests {
 
     fn publish(dir: &Path, files: &[(&str, &str)], owned: &[&str]) -> SetRecord {
         let lock = FolderLock::acquire(dir, "test").unwrap();
-        recover(&lock, true).unwrap();
+        recover(&lock).unwrap();
         let staging = Staging::begin(
             &lock,
             "test",
@@ -915,7 +913,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(d.join("a.npz")).unwrap(), "1");
         check_no_interrupted_publish(d, "test").unwrap();
         let lock = FolderLock::acquire(d, "test").unwrap();
-        recover(&lock, true).unwrap();
+        recover(&lock).unwrap();
         assert!(staging_folders(d).unwrap().is_empty());
         assert!(!d.join(".a.npz.partial-999999999").exists());
     }
@@ -959,7 +957,7 @@ mod tests {
         assert!(old.verify(d, &d.join("a.npz"), "test_run.json").is_err());
 
         let lock = FolderLock::acquire(d, "test").unwrap();
-        recover(&lock, true).unwrap();
+        recover(&lock).unwrap();
         let new = SetRecord::read(&d.join("test_run.json")).unwrap().unwrap();
         assert_eq!(new, record);
         new.check_complete(d, "test_run.json").unwrap();

@@ -120,14 +120,14 @@ pub fn run(
     max_dense_s: f64,
     storage: Option<Storage>,
 ) -> Result<Vec<AccumulationRow>> {
-    println!(
+    crate::report::output(format_args!(
         "accumulation only, {tokens} tokens per batch, {} threads",
         rayon::current_num_threads()
-    );
-    println!(
+    ));
+    crate::report::output(format_args!(
         "{:>8} {:>5} {:>7} {:>18} {:>18} {:>8}  note",
         "latents", "L0", "store", "saecooc tokens/s", "dense BᵀB tokens/s", "ratio"
-    );
+    ));
     let mut gflops: Option<f64> = None;
     let mut rows = Vec::new();
     for &f in widths {
@@ -143,7 +143,7 @@ pub fn run(
             let ratio = row.dense_tokens_per_s.map_or("-".into(), |d| {
                 format!("{:.0}×", row.sparse_tokens_per_s / d)
             });
-            println!(
+            crate::report::output(format_args!(
                 "{:>8} {:>5} {:>7} {:>18.0} {:>18} {:>8}  {}",
                 f,
                 l0,
@@ -152,7 +152,7 @@ pub fn run(
                 dense,
                 ratio,
                 row.note
-            );
+            ));
             rows.push(row);
         }
     }
@@ -216,10 +216,10 @@ pub fn end_to_end(dir: &Path, batches: usize, device: DeviceKind) -> Result<Vec<
     let options = gpt2_small_shaped();
     let sae = dir.join("sae").join("blocks.8.hook_resid_pre");
     if !sae.join("cfg.json").is_file() {
-        eprintln!(
+        crate::report::note(format_args!(
             "writing a GPT-2-small-shaped random model and a 24,576-latent SAE to {} (once)",
             dir.display()
-        );
+        ));
         synth::write_all(dir, &options)?;
     }
     // The benchmark runs `saecooc cooc` itself, as a user would, and reads its run.json.
@@ -270,22 +270,25 @@ pub fn end_to_end(dir: &Path, batches: usize, device: DeviceKind) -> Result<Vec<
         seconds: processing,
         tokens_per_s: tokens / processing.max(1e-9),
     });
-    println!(
+    crate::report::output(format_args!(
         "end to end: GPT-2-small-shaped random model (12 layers, d 768) to blocks.8.hook_resid_pre, SAE 24,576 latents, {tokens} tokens, {device:?}, {} threads",
         rayon::current_num_threads()
-    );
-    println!("{:<30} {:>10} {:>14}", "stage", "seconds", "tokens/s");
+    ));
+    crate::report::output(format_args!(
+        "{:<30} {:>10} {:>14}",
+        "stage", "seconds", "tokens/s"
+    ));
     for r in &rows {
-        println!(
+        crate::report::output(format_args!(
             "{:<30} {:>10.2} {:>14.0}",
             r.stage, r.seconds, r.tokens_per_s
-        );
+        ));
     }
     let (encode, count) = (rows[2].seconds, rows[3].seconds);
-    println!(
+    crate::report::output(format_args!(
         "counting is {:.0}× faster than the SAE encode of the same tokens",
         encode / count.max(1e-9)
-    );
+    ));
     Ok(rows)
 }
 
@@ -516,17 +519,23 @@ pub fn shape(
         encode(&resid)?;
         best_encode = best_encode.min(start.elapsed().as_secs_f64());
     }
-    println!(
+    crate::report::output(format_args!(
         "shape {shape:?}: forward to {hook_name} and SAE encode ({d} -> {d_sae}), {n} tokens in windows of {window}, random weights, model in {dtype:?}, {device:?}, {} threads, best of {}",
         rayon::current_num_threads(),
         repeats.max(1)
-    );
-    println!("{:<30} {:>10} {:>14}", "stage", "seconds", "tokens/s");
+    ));
+    crate::report::output(format_args!(
+        "{:<30} {:>10} {:>14}",
+        "stage", "seconds", "tokens/s"
+    ));
     for (stage, secs) in [
         ("forward to the hook", best_forward),
         ("SAE encode", best_encode),
     ] {
-        println!("{stage:<30} {secs:>10.3} {:>14.0}", n as f64 / secs);
+        crate::report::output(format_args!(
+            "{stage:<30} {secs:>10.3} {:>14.0}",
+            n as f64 / secs
+        ));
     }
     Ok(())
 }
@@ -558,10 +567,10 @@ pub fn golden(fixtures: &Path, device: DeviceKind) -> Result<()> {
             worst = worst.max(diff / scale.max(f32::MIN_POSITIVE));
         }
         let ok = worst <= 1e-4;
-        println!(
+        crate::report::output(format_args!(
             "golden {name}: max relative error {worst:.2e} over every hook ({})",
             if ok { "ok" } else { "FAILED" }
-        );
+        ));
         if !ok {
             failed.push(name);
         }

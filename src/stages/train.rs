@@ -56,7 +56,6 @@ pub struct TrainOptions {
     /// Train on special-token positions too (by default they are dropped, as `cooc` drops them
     /// with `remove_special_tokens`).
     pub keep_special_tokens: bool,
-    pub quiet: bool,
 }
 
 /// The widest SAE `train-sae` makes (16M latents, the widest published).
@@ -293,7 +292,7 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
     // Before any work: an --out folder holding an SAE that saecooc did not train is refused.
     let mut out = OutFolder::open(&options.out, OUT_MANIFEST, "train-sae", &[])?;
     out.check_writable(&TRAINED_FILES)?;
-    let hub = Hub::from_env(!options.quiet)?;
+    let hub = Hub::from_env(crate::report::shows_progress())?;
     let sources = Sources::new(config, &hub, device);
     let hook = HookPoint::parse(&options.hook)?;
     let dataset = config
@@ -339,7 +338,7 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
         },
     )?;
     let total_steps = (options.tokens as usize).div_ceil(options.batch_tokens);
-    let bar = crate::io::progress::bar(total_steps as u64, options.quiet, "training", "steps");
+    let bar = crate::report::bar(total_steps as u64, "training", "steps");
     let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed ^ 0x5ae);
     let (mut step, mut trained) = (0usize, 0u64);
     let mut recent: Vec<Stats> = Vec::new();
@@ -379,9 +378,9 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
         match stream.take(options.buffer_tokens)? {
             Some(next) => buffer = next,
             None => {
-                if !options.quiet {
-                    eprintln!("note: the data ran out after {trained} tokens; reusing it");
-                }
+                crate::report::note(format_args!(
+                    "note: the data ran out after {trained} tokens; reusing it"
+                ));
                 stream.stream = open_stream()?;
             }
         }

@@ -193,3 +193,53 @@ fn synth_writes_a_runnable_config() {
     assert_ok(&res);
     assert_eq!(files_under(&results).len(), 7);
 }
+
+/// `-q` prints nothing but errors: `merge`, which said that it completed an interrupted publish
+/// even under `-q`, says nothing; without `-q` it says so, and prints its summary.
+#[test]
+fn quiet_silences_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = fixture(dir.path());
+    let config = dir.path().join("run.toml");
+    std::fs::write(&config, config_text(&paths, 6, "")).unwrap();
+    let results = dir.path().join("results");
+    let run = |args: &[&str], abort: Option<&str>| {
+        let mut cmd = crate::common::saecooc(args);
+        cmd.arg("--config")
+            .arg(&config)
+            .arg("--results-dir")
+            .arg(&results);
+        if let Some(point) = abort {
+            cmd.env("SAECOOC_TEST_ABORT", point);
+        }
+        cmd.output().unwrap()
+    };
+    for shard in ["0/2", "1/2"] {
+        assert_ok(&run(&["-q", "cooc", "--shard", shard], None));
+    }
+    let interrupted_merge = || {
+        let out = run(&["-q", "merge", "--shards", "2"], Some("moved:2"));
+        assert!(!out.status.success(), "the merge was not interrupted");
+    };
+    interrupted_merge();
+    let quiet = run(&["-q", "merge", "--shards", "2"], None);
+    assert_ok(&quiet);
+    assert!(
+        quiet.stdout.is_empty() && quiet.stderr.is_empty(),
+        "-q printed: {}{}",
+        String::from_utf8_lossy(&quiet.stdout),
+        String::from_utf8_lossy(&quiet.stderr)
+    );
+    interrupted_merge();
+    let loud = run(&["merge", "--shards", "2"], None);
+    assert_ok(&loud);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&loud.stdout),
+        String::from_utf8_lossy(&loud.stderr),
+    );
+    assert!(stdout.contains("merged 2 shards"), "{stdout}");
+    assert!(
+        stderr.contains("completing the `saecooc cooc` publish"),
+        "{stderr}"
+    );
+}

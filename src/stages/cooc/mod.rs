@@ -68,7 +68,7 @@ pub struct RunSummary {
 
 /// Runs `cooc` for every SAE of the config.
 pub fn run(config: &Config, options: &CoocOptions) -> Result<Vec<RunSummary>> {
-    let hub = Hub::from_env(!options.common.quiet)?;
+    let hub = Hub::from_env(crate::report::shows_progress())?;
     let device =
         crate::activations::open_device(options.common.device.unwrap_or(config.run.device))?;
     config
@@ -109,7 +109,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     check_creatable(&out_dir)?;
     let mut inputs = timed(&mut timings.load_s, || Encoder::load(sources, sae_id))?;
     // Locked before any counting: a second writer is refused now.
-    let lock = lock_output(&out_dir, shard, options.common.quiet)?;
+    let lock = lock_output(&out_dir, shard)?;
 
     let mut stream = inputs.runner.stream(
         sources,
@@ -174,7 +174,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         Some(DeviceCuts::new(&cuts, d_sae, device)?)
     };
     let mut counting = Counting::new(counters, cuts, device_cuts.is_some());
-    let bar = rule.progress_bar(target, g.n_batches, options.common.quiet, sae_id);
+    let bar = rule.progress_bar(target, g.n_batches, sae_id);
     while !rule.done(config, counted_global, batches) {
         let budget = rule.budget(config, counted_global);
         let Some(mut batch) = timed(&mut timings.tokenize_s, || stream.next_batch(budget))? else {
@@ -221,12 +221,12 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     let counted = counted_global;
     ensure!(counted > 0, "dataset {} yielded no tokens to count (is it empty, or shorter than one window of {} tokens?)", inputs.runner.dataset.describe(), inputs.runner.context_size);
     let data_exhausted = !rule.done(config, counted, batches);
-    if data_exhausted && !options.common.quiet {
-        eprintln!(
+    if data_exhausted {
+        crate::report::note(format_args!(
             "warning: the data ran out after {counted} tokens in {batches} of {} batches ({} windows); results record the true count",
             g.n_batches,
             stream.windows_read()
-        );
+        ));
     }
     if let Some(s) = shard {
         let position = state::Position {
@@ -320,19 +320,17 @@ fn resume(
         timed(&mut timings.tokenize_s, || {
             stream.skip_windows(position.windows_read)
         })?;
-        if !options.common.quiet {
-            eprintln!(
-                "resuming from {} ({} windows, {counted_global} tokens)",
-                checkpoint.display(),
-                position.windows_read
-            );
-        }
+        crate::report::note(format_args!(
+            "resuming from {} ({} windows, {counted_global} tokens)",
+            checkpoint.display(),
+            position.windows_read
+        ));
         return Ok((counted_global, position.batches));
-    } else if options.resume && !options.common.quiet {
-        eprintln!(
+    } else if options.resume {
+        crate::report::note(format_args!(
             "no checkpoint at {}: starting from the beginning",
             checkpoint.display()
-        );
+        ));
     }
     Ok((0, 0))
 }
@@ -414,12 +412,10 @@ fn sae_info(inputs: &Encoder, center: bool) -> SaeInfo {
 
 impl BatchRule {
     /// The progress bar of a run that counts `target` tokens or `n_batches` batches.
-    fn progress_bar(self, target: u64, n_batches: usize, quiet: bool, sae_id: &str) -> ProgressBar {
+    fn progress_bar(self, target: u64, n_batches: usize, sae_id: &str) -> ProgressBar {
         match self {
-            BatchRule::FirstTokens => crate::io::progress::bar(target, quiet, sae_id, "tokens"),
-            BatchRule::SpecialRemoved => {
-                crate::io::progress::bar(n_batches as u64, quiet, sae_id, "batches")
-            }
+            BatchRule::FirstTokens => crate::report::bar(target, sae_id, "tokens"),
+            BatchRule::SpecialRemoved => crate::report::bar(n_batches as u64, sae_id, "batches"),
         }
     }
 

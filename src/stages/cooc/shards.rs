@@ -55,7 +55,7 @@ pub(super) fn checkpoint_file(out_dir: &Path, shard: Option<Shard>) -> PathBuf {
 
 /// Locks what a run writes: the SAE results folder (completing or cleaning up what an
 /// interrupted run left there), or for a shard only its own share of `shards/`.
-pub(super) fn lock_output(out_dir: &Path, shard: Option<Shard>, quiet: bool) -> Result<FolderLock> {
+pub(super) fn lock_output(out_dir: &Path, shard: Option<Shard>) -> Result<FolderLock> {
     match shard {
         Some(s) => {
             let dir = out_dir.join("shards");
@@ -69,7 +69,7 @@ pub(super) fn lock_output(out_dir: &Path, shard: Option<Shard>, quiet: bool) -> 
         }
         None => {
             let lock = FolderLock::acquire(out_dir, "cooc")?;
-            recover(&lock, quiet)?;
+            recover(&lock)?;
             Ok(lock)
         }
     }
@@ -148,7 +148,7 @@ pub fn merge(
             g.n_batches,
         );
         let lock = FolderLock::acquire(&dir, "merge")?;
-        recover(&lock, false)?;
+        recover(&lock)?;
         let settings = sha256_bytes(settings_text(config, sae_id)?.as_bytes());
         let mut total: Option<(Vec<CoocCounts>, state::Position)> = None;
         for i in 0..shards {

@@ -70,7 +70,7 @@ fn checked_sets(folder: &SaeFolder) -> Result<(PublishedSet, PublishedSet)> {
                 .parent()
                 .is_some_and(|d| d.is_dir())
         {
-            eprintln!("{}", set.unchecked_note());
+            crate::report::note(set.unchecked_note());
         }
     }
     Ok((graphs, pca))
@@ -244,7 +244,7 @@ fn export_sae(folder: &SaeFolder, site: &mut SiteWriter) -> Result<SaeExport> {
     let key = folder.key();
     let choice = choose_runs(&pca_dir, &pca)?;
     for note in &choice.notes {
-        eprintln!("{note}");
+        crate::report::warning(note);
     }
     let mut runs = Vec::new();
     let mut subgraphs = 0;
@@ -360,7 +360,7 @@ pub fn run(
     }
     let (subspace_entries, notes) = subspaces::export_subspaces(&mut site, figures, &folders);
     for note in &notes {
-        eprintln!("{note}");
+        crate::report::warning(note);
     }
     let index = json!({
         "saes": entries,

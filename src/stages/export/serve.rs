@@ -202,7 +202,7 @@ async fn answer(root: Arc<Path>, log: bool, request: Request<Incoming>) -> Reply
         Reply::text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD")
     };
     if log {
-        eprintln!(
+        crate::report::log(format_args!(
             "{method} {url_path} {} {} bytes{}",
             reply.status.as_u16(),
             reply.body.len(),
@@ -211,7 +211,7 @@ async fn answer(root: Arc<Path>, log: bool, request: Request<Incoming>) -> Reply
             } else {
                 String::new()
             }
-        );
+        ));
     }
     reply
 }
@@ -266,7 +266,7 @@ async fn accept_loop(
             Err(e) => {
                 // Out of file descriptors, or a connection reset before it was taken: wait
                 // rather than retry at once.
-                eprintln!("warning: cannot accept a connection: {e}");
+                crate::report::warning(format_args!("warning: cannot accept a connection: {e}"));
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -290,8 +290,10 @@ async fn accept_loop(
                 }
             };
             match ended {
-                Some(Err(e)) if log => eprintln!("connection closed: {e}"),
-                None if log => eprintln!("connection closed: open longer than {lifetime:?}"),
+                Some(Err(e)) if log => crate::report::log(format_args!("connection closed: {e}")),
+                None if log => crate::report::log(format_args!(
+                    "connection closed: open longer than {lifetime:?}"
+                )),
                 _ => {}
             }
         });
@@ -330,11 +332,11 @@ pub fn serve(root: &Path, port: u16, log: bool) -> Result<()> {
     );
     let listener = std::net::TcpListener::bind(("127.0.0.1", port))
         .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
-    println!(
+    crate::report::output(format_args!(
         "serving {} at http://127.0.0.1:{}/ (Ctrl-C to stop)",
         root.display(),
         listener.local_addr()?.port()
-    );
+    ));
     serve_on(listener, root, log, &Limits::default())
 }
 

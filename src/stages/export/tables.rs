@@ -99,12 +99,12 @@ fn dashboard_links(
         .collect();
     if let Some((row, value)) = refused.first() {
         let shown: String = value.chars().take(80).collect();
-        eprintln!(
+        crate::report::warning(format_args!(
             "note: {}: {} neuronpedia_link value(s) are not http(s) links and are left out of the \
              explorer (first: row {row}, {shown:?})",
             path.display(),
             refused.len()
-        );
+        ));
     }
     links
 }

@@ -104,7 +104,7 @@ pub fn run(config: &Config, options: &GraphOptions) -> Result<Vec<GraphSummary>>
         options.common.results_dir.as_ref().map_or(String::new(), |d| d.display().to_string()),
         sae_ids.len()
     );
-    let hub = Hub::from_env(!options.common.quiet)?;
+    let hub = Hub::from_env(crate::report::shows_progress())?;
     let device = open_device(options.common.device.unwrap_or(config.run.device))?;
     let sources = Sources::new(config, &hub, &device);
     let root = options.common.results_root(&config.run);
@@ -163,7 +163,7 @@ fn graph_sae(
     dir: &Path,
 ) -> Result<GraphSummary> {
     let run_start = RunStart::now();
-    let (analysis, quiet) = (&sources.config.analysis, options.common.quiet);
+    let analysis = &sources.config.analysis;
     ensure!(
         dir.is_dir(),
         "results folder {} does not exist: run `saecooc cooc` with this config first, or point \
@@ -171,10 +171,10 @@ fn graph_sae(
         dir.display()
     );
     let lock = FolderLock::acquire(dir, "graphs")?;
-    recover(&lock, quiet)?;
+    recover(&lock)?;
     let cooc = open_cooc(dir)?;
-    if cooc.record.is_none() && !quiet {
-        eprintln!("{}", cooc.unchecked_note());
+    if cooc.record.is_none() {
+        crate::report::note(format_args!("{}", cooc.unchecked_note()));
     }
     let mut found = find_cooc_files(dir, CoocKind::Jaccard)?;
     found.retain(|(_, path)| cooc.lists(path));
@@ -206,16 +206,14 @@ fn graph_sae(
         let summary = (|| {
             cooc.verify(path)?;
             cooc.verify(&cooc_file(dir, CoocKind::Activations, *threshold))?;
-            graph_threshold(staging.root(), *threshold, path, &latents, analysis, quiet)
+            graph_threshold(staging.root(), *threshold, path, &latents, analysis)
         })()
         .with_context(|| format!("activation threshold {}", float_repr(*threshold)))?;
-        if !quiet {
-            if let Some(w) = &summary.warning {
-                eprintln!(
-                    "warning: {sae_id}, threshold {}: {w}",
-                    float_repr(*threshold)
-                );
-            }
+        if let Some(w) = &summary.warning {
+            crate::report::note(format_args!(
+                "warning: {sae_id}, threshold {}: {w}",
+                float_repr(*threshold)
+            ));
         }
         summaries.push(summary);
     }
@@ -319,10 +317,10 @@ fn read_activations(jaccard: &Path, threshold: f64, d_sae: usize) -> Result<Vec<
 
 /// Streams a Jaccard matrix (dense `arr_0`, or scipy CSR as `cooc` writes for wide SAEs) into
 /// a sparse entry list, keeping only entries the bisection can reach (≥ 2^-10).
-pub fn read_jaccard(path: &Path, d_sae: usize, quiet: bool) -> Result<SparseJaccard> {
+pub fn read_jaccard(path: &Path, d_sae: usize) -> Result<SparseJaccard> {
     let floor = smallest_search_cut(SEARCH_TOLERANCE) as f32;
     let mut g = SparseJaccard::new(d_sae);
-    let bar = crate::io::progress::bar(d_sae as u64, quiet, "reading Jaccard", "rows");
+    let bar = crate::report::bar(d_sae as u64, "reading Jaccard", "rows");
     let check_shape = |rows: usize, cols: usize| {
         ensure!(
             rows == cols,
@@ -421,13 +419,12 @@ fn graph_threshold(
     jaccard: &Path,
     latents: &Latents,
     analysis: &Analysis,
-    quiet: bool,
 ) -> Result<ThresholdSummary> {
     let activations = read_activations(jaccard, threshold, latents.d_sae)?;
     // A CSR input means an SAE too wide for dense F×F files: the thresholded matrix is then
     // written as CSR only.
     let dense_input = !is_sparse_npz(jaccard)?;
-    let g = read_jaccard(jaccard, latents.d_sae, quiet)?;
+    let g = read_jaccard(jaccard, latents.d_sae)?;
     let ThresholdChoice {
         threshold: cut,
         largest_component,

@@ -103,7 +103,7 @@ pub fn subgraphs_by_size(rows: &[NodeRow], sizes: &[usize]) -> SizeRequests {
 /// Runs `pca` for every SAE of the config.
 pub fn run(config: &PcaConfig, options: &PcaOptions) -> Result<Vec<PcaSummary>> {
     let as_config = config.as_config();
-    let hub = Hub::from_env(!options.common.quiet)?;
+    let hub = Hub::from_env(crate::report::shows_progress())?;
     let device = open_device(options.common.device.unwrap_or(config.run.device))?;
     let sources = Sources::new(&as_config, &hub, &device);
     config
@@ -128,7 +128,7 @@ fn run_sae(
     if let Some(mb) = options.split_mb {
         crate::config::check_finite("--split-mb", mb, (Bound::Excluded(0.0), Bound::Unbounded))?;
     }
-    let (p, quiet) = (&config.processing, options.common.quiet);
+    let p = &config.processing;
     let dir = sae_results_dir(
         &options.common.results_root(&config.run),
         &config.model.name,
@@ -137,19 +137,18 @@ fn run_sae(
         config.generation.n_batches_generation,
     );
     let table = locate_node_table(&dir, p.activation_threshold, "this SAE")?;
-    let lock = lock_folder(&dir, Stage::Pca, quiet)?;
-    let input = NodeTableInput::read(dir, table, quiet)?;
+    let lock = lock_folder(&dir, Stage::Pca)?;
+    let input = NodeTableInput::read(dir, table)?;
     let requests = requests_with_subgraphs(
         subgraphs_by_size(&input.rows, &p.subgraph_sizes_to_plot),
         &input.rows,
         &input.table,
-        quiet,
     )?;
     let mut encoder = input.load_encoder(sources, sae_id, Stage::Pca)?;
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
     let (collections, batches_read) =
         gather_requests(&mut encoder, sources, config, options, sae_id, &requests)?;
-    let fitted = fit_subgraphs(&requests, collections, d_in, sae_id, quiet);
+    let fitted = fit_subgraphs(&requests, collections, d_in, sae_id);
     let neat = neat_sae_id(sae_id);
     let staging = input.begin_staging(
         &lock,
@@ -221,12 +220,7 @@ fn gather_requests(
     } else {
         1
     };
-    let bar = crate::io::progress::bar(
-        (budget * passes) as u64,
-        options.common.quiet,
-        sae_id,
-        "batches",
-    );
+    let bar = crate::report::bar((budget * passes) as u64, sae_id, "batches");
     bar.set_message(format!("{sae_id}: {} subgraphs", collections.len()));
     let pass = Pass {
         budget,
@@ -265,7 +259,6 @@ fn fit_subgraphs(
     collections: Vec<Examples>,
     d_in: usize,
     sae_id: &str,
-    quiet: bool,
 ) -> Fitted {
     let ids = requests
         .iter()
@@ -292,11 +285,9 @@ fn fit_subgraphs(
                 .unwrap_or_default(),
         });
         let Some(pca) = pca else {
-            if !quiet {
-                eprintln!(
+            crate::report::note(format_args!(
                     "warning: {sae_id}: subgraph {sid} (size {size}) fired on {n} tokens, too few for a PCA with {COMPONENTS} components; skipped"
-                );
-            }
+                ));
             fitted.skipped.push(sid);
             continue;
         };
@@ -368,7 +359,6 @@ fn requests_with_subgraphs(
     mut requests: SizeRequests,
     rows: &[NodeRow],
     table: &std::path::Path,
-    quiet: bool,
 ) -> Result<SizeRequests> {
     let present: std::collections::BTreeSet<usize> = rows
         .iter()
@@ -392,12 +382,10 @@ fn requests_with_subgraphs(
         table.display()
     );
     for size in empty {
-        if !quiet {
-            eprintln!(
+        crate::report::note(format_args!(
                 "warning: no subgraphs of size {size} in {} (its subgraph sizes: {available}); no h5 file is written for it",
                 table.display()
-            );
-        }
+            ));
         requests.remove(&size);
     }
     Ok(requests)

@@ -97,9 +97,8 @@ pub fn run_with_config(
     out: &Path,
     config: &crate::config::Config,
     batches: usize,
-    quiet: bool,
 ) -> Result<Vec<StatsRow>> {
-    let hub = crate::hub::Hub::from_env(!quiet)?;
+    let hub = crate::hub::Hub::from_env(crate::report::shows_progress())?;
     let device = crate::activations::open_device(config.run.device)?;
     let pass = TokenPassOptions {
         sources: crate::sources::Sources::new(config, &hub, &device),
@@ -121,7 +120,7 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
         let run = match cooc.record {
             Some(_) => Some(CoocManifest::read(&f.dir)?),
             None => {
-                eprintln!("{}", cooc.unchecked_note());
+                crate::report::note(cooc.unchecked_note());
                 CoocManifest::read(&f.dir).ok()
             }
         };

@@ -136,7 +136,7 @@ fn graphs_short_id(graphs: &PublishedSet, table: &Path) -> Result<String> {
 }
 
 /// The subgraph to analyse: `--subgraph`, or the one `--subgraph-of-token` picks from the
-/// `pca` results of the results folder `dir` (said on stderr unless quiet).
+/// `pca` results of the results folder `dir` (said as a note).
 fn chosen_subgraph(
     options: &SubspaceOptions,
     dir: &Path,
@@ -149,9 +149,7 @@ fn chosen_subgraph(
         (Some(token), _) => {
             let neat = neat_sae_id(sae_id);
             let choice = choose::subgraph_of_token(dir, &neat, threshold, graphs, rows, token)?;
-            if !options.common.quiet {
-                eprintln!("{}", choice.describe());
-            }
+            crate::report::note(format_args!("{}", choice.describe()));
             Ok(choice.chosen.subgraph)
         }
         (None, Some(sid)) => Ok(sid),
@@ -163,7 +161,6 @@ fn chosen_subgraph(
 pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSummary> {
     let started = Instant::now();
     let run_start = crate::results::manifest::RunStart::now();
-    let quiet = options.common.quiet;
     let p = &config.processing;
     let sae_id = chosen_sae(config, options)?;
     let threshold = options.threshold.unwrap_or(p.activation_threshold);
@@ -179,7 +176,7 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         config.generation.n_batches_generation,
     );
     let table = locate_node_table(&dir, threshold, "this SAE and threshold")?;
-    let input = NodeTableInput::read(dir, table, quiet)?;
+    let input = NodeTableInput::read(dir, table)?;
     let sid = chosen_subgraph(
         options,
         &input.dir,
@@ -195,14 +192,14 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         .map(prompts::read_prompts)
         .transpose()?;
     let sae_figures = figures_dir(config, options, &results_root, &sae_id)?;
-    let hub = Hub::from_env(!quiet)?;
+    let hub = Hub::from_env(crate::report::shows_progress())?;
     let device = open_device(options.common.device.unwrap_or(config.run.device))?;
     let as_config = config.as_config();
     let sources = Sources::new(&as_config, &hub, &device);
     let mut encoder = input.load_encoder(&sources, &sae_id, Stage::Subspace)?;
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
     // Locked (and so created) only once the inputs load: a refused run leaves no folder.
-    let lock = lock_folder(&sae_figures, Stage::Subspace, quiet)?;
+    let lock = lock_folder(&sae_figures, Stage::Subspace)?;
     let (examples, batches_read) = gather_subgraph(
         &mut encoder,
         &sources,
@@ -211,7 +208,6 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         &sae_id,
         sid,
         &latents,
-        quiet,
     )?;
     let n = examples.found();
     points::check_points(&options.points, n)?;
@@ -346,7 +342,6 @@ fn gather_subgraph(
     sae_id: &str,
     sid: i64,
     latents: &[u32],
-    quiet: bool,
 ) -> Result<(Examples, u64)> {
     let pass = Pass {
         budget,
@@ -356,7 +351,7 @@ fn gather_subgraph(
             ..GatherSettings::of(&config.processing)
         },
         device: sources.device,
-        bar: crate::io::progress::bar(budget as u64, quiet, sae_id, "batches"),
+        bar: crate::report::bar(budget as u64, sae_id, "batches"),
     };
     pass.bar.set_message(format!("subgraph {sid}"));
     let mut collections = vec![Examples::new(latents.to_vec())];
@@ -383,8 +378,8 @@ fn place_prompts(
         &a.pca,
         device,
     )?;
-    if !placed.silent.is_empty() && !options.common.quiet {
-        eprintln!(
+    if !placed.silent.is_empty() {
+        crate::report::note(format_args!(
             "note: the subgraph fired nowhere in the prompts on lines {:?} of {}",
             placed.silent,
             options
@@ -392,7 +387,7 @@ fn place_prompts(
                 .as_deref()
                 .unwrap_or(Path::new(""))
                 .display()
-        );
+        ));
     }
     Ok(placed)
 }
