@@ -77,6 +77,8 @@ impl Served {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
+            // Request lines only: the log also notes connections the browser closed early.
+            .filter(|l| l.starts_with("GET ") || l.starts_with("HEAD "))
             .filter_map(|l| l.split_whitespace().nth(1).map(String::from))
             .filter(|p| p != "/favicon.ico")
             .collect()
