@@ -157,8 +157,7 @@ fn run_sae(
         pca_ownership(&neat),
     )?;
     let h5_files = write_h5_files(
-        &staging,
-        &input.dir,
+        (&staging, &input.dir),
         &neat,
         &requests,
         fitted.outputs,
@@ -329,10 +328,9 @@ fn subgraph_output(sid: i64, examples: Examples, pca: &solver::Pca, d_in: usize)
 
 /// Writes one h5 file (or its chunks) per requested size into the staging folder (a size
 /// whose subgraphs were all skipped gets a file without subgraphs); returns
-/// where they will lie once published in the results folder `dir`.
+/// where they will lie once published from `staging` into the results folder `dir`.
 fn write_h5_files(
-    staging: &Staging,
-    dir: &Path,
+    (staging, dir): (&Staging, &Path),
     neat: &str,
     requests: &SizeRequests,
     mut outputs: BTreeMap<usize, Vec<SubgraphOutput>>,
