@@ -88,26 +88,13 @@ fn subspace_matches_pca_and_the_python_references() {
     assert_ok(&run(dir.path(), "pca", &config, &results, &[]));
     let figures = dir.path().join("figures");
     let prompts = prompts_file(dir.path(), &p.corpus);
-    let out = run(
+    let folder = subspace_with_prompts(
         dir.path(),
-        "subspace",
         &config,
         &results,
-        &[
-            "--subgraph",
-            &sid.to_string(),
-            "--threshold",
-            "1.5",
-            "--points",
-            "0,2",
-            "--out",
-            figures.to_str().unwrap(),
-            "--prompts",
-            prompts.to_str().unwrap(),
-        ],
+        (sid, &figures, &prompts),
+        &["--points", "0,2"],
     );
-    assert_ok(&out);
-    let folder = subspace_folder(&figures, sid);
     let summary = read_json(&folder.join("subspace.json"));
 
     // The same examples and PCA as `pca` for that subgraph.
@@ -501,6 +488,28 @@ fn subgraph_of_token_picks_by_the_rule_from_pca_results() {
 /// before centring and the SAE, as the data's windows are), and places them where the f32 run
 /// does: the same rows, PCs within 2% of the largest |PC| and latent activations within 2% of
 /// the largest activation (f16 keeps ~3 significant digits through two small layers).
+/// Runs `subspace` on subgraph `sid` at threshold 1.5 with the prompts file, writing under
+/// `figures` (plus `extra` flags); checks it succeeded and returns the subspace folder.
+fn subspace_with_prompts(
+    dir: &Path,
+    config: &str,
+    results: &Path,
+    (sid, figures, prompts): (i64, &Path, &Path),
+    extra: &[&str],
+) -> PathBuf {
+    let sid_text = sid.to_string();
+    let mut args = vec!["--subgraph", &sid_text, "--threshold", "1.5"];
+    args.extend_from_slice(extra);
+    args.extend([
+        "--out",
+        figures.to_str().unwrap(),
+        "--prompts",
+        prompts.to_str().unwrap(),
+    ]);
+    assert_ok(&run(dir, "subspace", config, results, &args));
+    subspace_folder(figures, sid)
+}
+
 #[test]
 fn f16_prompts_are_placed_as_in_f32() {
     let dir = tempfile::tempdir().unwrap();
@@ -511,24 +520,13 @@ fn f16_prompts_are_placed_as_in_f32() {
     let placed = |dtype: &str| {
         let config = format!("{config}dtype = \"{dtype}\"\n");
         let figures = dir.path().join(format!("figures_{dtype}"));
-        let out = run(
+        let folder = subspace_with_prompts(
             dir.path(),
-            "subspace",
             &config,
             &results,
-            &[
-                "--subgraph",
-                &sid.to_string(),
-                "--threshold",
-                "1.5",
-                "--out",
-                figures.to_str().unwrap(),
-                "--prompts",
-                prompts.to_str().unwrap(),
-            ],
+            (sid, &figures, &prompts),
+            &[],
         );
-        assert_ok(&out);
-        let folder = subspace_folder(&figures, sid);
         let latents: Vec<u32> = read_json(&folder.join("subspace.json"))["latents"]
             .as_array()
             .unwrap()
