@@ -260,6 +260,31 @@ pub fn node_table_tag(name: &str) -> Option<&str> {
 /// The manifest of the `cooc` set (written by `cooc` and `merge`) in an SAE's results folder.
 pub const RUN_JSON: &str = "run.json";
 
+/// The checkpoint of an unsharded `cooc` run in an SAE's results folder (removed once the run
+/// completes).
+pub const CHECKPOINT_NPZ: &str = "checkpoint.npz";
+
+/// The folder of a sharded run's partial counts, checkpoints and locks in an SAE's results
+/// folder.
+pub const SHARDS_DIR: &str = "shards";
+
+/// `{dir}/shards/shard_{i}_of_{n}.npz`: the finished partial counts of shard `i` of `n`.
+pub fn shard_file(dir: &Path, index: usize, count: usize) -> PathBuf {
+    dir.join(SHARDS_DIR)
+        .join(format!("shard_{index}_of_{count}.npz"))
+}
+
+/// `{dir}/shards/checkpoint_{i}_of_{n}.npz`: the checkpoint of shard `i` of `n`.
+pub fn shard_checkpoint_file(dir: &Path, index: usize, count: usize) -> PathBuf {
+    dir.join(SHARDS_DIR)
+        .join(format!("checkpoint_{index}_of_{count}.npz"))
+}
+
+/// `.shard_{i}_of_{n}.lock`: the lock file of shard `i` of `n`, inside [`SHARDS_DIR`].
+pub fn shard_lock_name(index: usize, count: usize) -> String {
+    format!(".shard_{index}_of_{count}.lock")
+}
+
 /// The manifest of the `graphs` set of an SAE's results folder.
 pub const GRAPHS_JSON: &str = "graphs_run.json";
 
@@ -375,6 +400,65 @@ pub fn stats_cooccurrence_png(model: &str, release: &str, sae: &str, threshold: 
         path_component(release),
         threshold_tag(threshold)
     )
+}
+
+/// The files `train-sae` writes into its out folder: the SAE in SAELens' layout
+/// ([`SAE_CFG_JSON`], [`SAE_WEIGHTS`]) and the training record ([`TRAINING_JSON`]).
+pub const SAE_CFG_JSON: &str = "cfg.json";
+pub const SAE_WEIGHTS: &str = "sae_weights.safetensors";
+pub const TRAINING_JSON: &str = "training.json";
+
+/// The explorer site `export` writes into its out folder: the page, and beside it the data
+/// folder of JavaScript files it loads. Paths in the data folder are relative to it (as the
+/// site writer takes them); [`site_files::page_path`] is how the page names one.
+pub mod site_files {
+    /// The page of the site (the whole app), in the out folder.
+    pub const INDEX_HTML: &str = "index.html";
+    /// The data folder, beside the page.
+    pub const DATA: &str = "data";
+    /// The site's index in the data folder: every SAE and subspace.
+    pub const INDEX_JS: &str = "index.js";
+    /// The manifest of the site's files, in the out folder.
+    pub const MANIFEST: &str = ".saecooc-site.json";
+    /// How the new data folder's name starts while an export writes it (`{prefix}{pid}`).
+    pub const NEW_DATA_PREFIX: &str = ".data-new-";
+    /// How the previous data folder's name starts while an export swaps it out.
+    pub const OLD_DATA_PREFIX: &str = ".data-old-";
+
+    /// `{key}/index.js`: an SAE's index (its PCA runs and subgraph table).
+    pub fn sae_index(key: &str) -> String {
+        format!("{key}/{INDEX_JS}")
+    }
+
+    /// `{key}/{run}`: the folder of one PCA run of an SAE, and the key prefix of its subgraphs.
+    pub fn pca_run_dir(key: &str, run: &str) -> String {
+        format!("{key}/{run}")
+    }
+
+    /// `{run_dir}/{sid}`: a subgraph's key in a PCA run's folder ([`pca_run_dir`]).
+    pub fn subgraph_key(run_dir: &str, subgraph: i64) -> String {
+        format!("{run_dir}/{subgraph}")
+    }
+
+    /// `{run_dir}/{sid}.js`: a subgraph's file in a PCA run's folder.
+    pub fn subgraph_file(run_dir: &str, subgraph: i64) -> String {
+        format!("{}.js", subgraph_key(run_dir, subgraph))
+    }
+
+    /// `subspaces/{key}`: the folder of a subspace's figures.
+    pub fn subspace_dir(key: &str) -> String {
+        format!("subspaces/{key}")
+    }
+
+    /// `subspaces/{key}.js`: a subspace's file.
+    pub fn subspace_file(key: &str) -> String {
+        format!("{}.js", subspace_dir(key))
+    }
+
+    /// `data/{rel}`: how the page names the file or folder `rel` of the data folder.
+    pub fn page_path(rel: &str) -> String {
+        format!("{DATA}/{rel}")
+    }
 }
 
 /// One SAE's results folder: `{root}/{model}/{release}/{neat}/n_batches_{N}`.

@@ -21,7 +21,7 @@ use crate::plot::spring_layout;
 use crate::results::h5::{read_pca_file, PcaGroup};
 use crate::results::layout::{
     find_sae_folders, is_node_table_name, node_table_name, node_table_tag, pca_dir_name,
-    pca_manifest, GraphFiles, SaeFolder, DATAFRAMES, PCA_RUN_JSON,
+    pca_manifest, site_files, GraphFiles, SaeFolder, DATAFRAMES, PCA_RUN_JSON,
 };
 use crate::results::manifest::{RunStart, COMMIT, VERSION};
 use crate::results::set::PublishedSet;
@@ -185,7 +185,7 @@ fn export_run(
     groups: &BTreeMap<i64, Vec<&Node>>,
     csr: &Csr,
 ) -> Result<(Value, usize)> {
-    let dir = format!("{key}/{}", run.id);
+    let dir = site_files::pca_run_dir(key, &run.id);
     let mut sizes = BTreeMap::new();
     let mut count = 0;
     for file in &run.files {
@@ -201,11 +201,10 @@ fn export_run(
                 format!("{} [subgraph_{}]", names.join(" + "), group.subgraph_id)
             })?;
             let data = subgraph_json(&group, &members, csr);
-            let rel = format!("{dir}/{}.js", group.subgraph_id);
             site.write_call(
-                &rel,
+                &site_files::subgraph_file(&dir, group.subgraph_id),
                 "subgraph",
-                &format!("{dir}/{}", group.subgraph_id),
+                &site_files::subgraph_key(&dir, group.subgraph_id),
                 &data,
             )?;
             labels.push(json!([
@@ -222,7 +221,7 @@ fn export_run(
         "id": run.id,
         "label": run.label,
         "source": run.source,
-        "dir": format!("data/{dir}"),
+        "dir": site_files::page_path(&dir),
         "sizes": sizes,
     });
     Ok((entry, count))
@@ -258,7 +257,7 @@ fn export_sae(folder: &SaeFolder, site: &mut SiteWriter) -> Result<SaeExport> {
         .filter(|(_, g)| g.len() > 1)
         .map(|(sid, g)| table_row(*sid, g))
         .collect();
-    let file = format!("{key}/index.js");
+    let file = site_files::sae_index(&key);
     site.write_call(
         &file,
         "sae",
@@ -290,7 +289,7 @@ fn export_sae(folder: &SaeFolder, site: &mut SiteWriter) -> Result<SaeExport> {
         "threshold": tables.threshold,
         "latents": tables.nodes.len(),
         "subgraphs": table.len(),
-        "file": format!("data/{file}"),
+        "file": site_files::page_path(&file),
     });
     Ok(SaeExport {
         entry,
@@ -374,7 +373,7 @@ pub fn run(
             "recommended_views": views,
         })),
     });
-    site.write_call("index.js", "index", "", &index)?;
+    site.write_call(site_files::INDEX_JS, "index", "", &index)?;
     let (files, bytes) = (site.files + 1, site.bytes + APP_HTML.len() as u64);
     let index_html = site.finish(APP_HTML)?;
     Ok(ExportSummary {

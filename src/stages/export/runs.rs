@@ -5,7 +5,7 @@
 //! shown first, and a note says which.
 
 use crate::results::h5::{pca_runs, PcaFile, PcaRun};
-use crate::results::layout::site_key;
+use crate::results::layout::{site_key, PCA_RUN_JSON};
 use crate::results::set::PublishedSet;
 use anyhow::Result;
 use serde_json::Value;
@@ -106,13 +106,13 @@ fn listed_runs(found: Vec<PcaRun>, pca: &PublishedSet, dir: &Path) -> RunChoice 
         }
         run.files.retain(|f| !f.paths.is_empty());
         if !run.files.is_empty() {
-            runs.push(export_run(run, "listed in pca_run.json"));
+            runs.push(export_run(run, &format!("listed in {PCA_RUN_JSON}")));
         }
     }
     let mut notes = Vec::new();
     if !ignored.is_empty() {
         notes.push(format!(
-            "note: {}: left out {} h5 file(s) that pca_run.json does not list (from another run; remove them or rerun `saecooc pca`): {}",
+            "note: {}: left out {} h5 file(s) that {PCA_RUN_JSON} does not list (from another run; remove them or rerun `saecooc pca`): {}",
             dir.display(),
             ignored.len(),
             ignored.join(", ")
@@ -123,7 +123,8 @@ fn listed_runs(found: Vec<PcaRun>, pca: &PublishedSet, dir: &Path) -> RunChoice 
 
 /// Every run, the one an older manifest names or else the newest first.
 fn all_runs(mut found: Vec<PcaRun>, dir: &Path) -> RunChoice {
-    let named = named_in_manifest(&dir.join("pca_run.json"));
+    let named = named_in_manifest(&dir.join(PCA_RUN_JSON));
+    let named_source = format!("named in {PCA_RUN_JSON}");
     let is_named =
         |run: &PcaRun| !named.is_empty() && paths(run).all(|p| named.contains(&file_name(p)));
     found.sort_by_key(|run| (!is_named(run), std::cmp::Reverse(modified(run))));
@@ -134,7 +135,7 @@ fn all_runs(mut found: Vec<PcaRun>, dir: &Path) -> RunChoice {
         .enumerate()
         .map(|(i, run)| {
             let source = match (i, first_named) {
-                (0, true) => "named in pca_run.json",
+                (0, true) => named_source.as_str(),
                 (0, false) if several => "newest files",
                 (0, false) => "the only run",
                 _ => "older files",

@@ -10,6 +10,7 @@
 //! files that lie under the site folder once symlinks are resolved, outside dot-files and
 //! dot-folders (others: 404).
 
+use crate::results::layout::site_files::INDEX_HTML;
 use anyhow::{Context, Result};
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -106,7 +107,7 @@ fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
     }
     let mut full = root.join(&rel).canonicalize().ok()?;
     if full.is_dir() {
-        full = full.join("index.html").canonicalize().ok()?;
+        full = full.join(INDEX_HTML).canonicalize().ok()?;
     }
     let inside = full.strip_prefix(root).ok()?;
     (inside.components().all(servable) && full.is_file()).then_some(full)
@@ -326,8 +327,8 @@ pub fn serve_on(
 /// per request on stderr.
 pub fn serve(root: &Path, port: u16, log: bool) -> Result<()> {
     anyhow::ensure!(
-        root.join("index.html").is_file(),
-        "{} has no index.html: run `saecooc export` first",
+        root.join(INDEX_HTML).is_file(),
+        "{} has no {INDEX_HTML}: run `saecooc export` first",
         root.display()
     );
     let listener = std::net::TcpListener::bind(("127.0.0.1", port))

@@ -6,15 +6,13 @@
 //! `index.html` that manifest does not list (someone else's) is refused, never replaced, and
 //! the `.data-new-{pid}`/`.data-old-{pid}` folders of killed exports are removed.
 
+use crate::results::layout::site_files::{
+    DATA, INDEX_HTML, MANIFEST, NEW_DATA_PREFIX, OLD_DATA_PREFIX,
+};
 use crate::results::out_folder::{files_under, OutFolder};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-
-/// The site's manifest in the out folder.
-pub const SITE_MANIFEST: &str = ".saecooc-site.json";
-const NEW_DATA_PREFIX: &str = ".data-new-";
-const OLD_DATA_PREFIX: &str = ".data-old-";
 
 /// The data folder being written; removed unless [`SiteWriter::finish`]ed.
 pub(super) struct SiteWriter {
@@ -40,13 +38,8 @@ impl SiteWriter {
     /// Starts writing a site into `out`, refused when `out` holds a `data/` or `index.html`
     /// that no earlier export wrote.
     pub fn begin(out: &Path) -> Result<Self> {
-        let folder = OutFolder::open(
-            out,
-            SITE_MANIFEST,
-            "export",
-            &[NEW_DATA_PREFIX, OLD_DATA_PREFIX],
-        )?;
-        folder.check_writable(&["data", "index.html"])?;
+        let folder = OutFolder::open(out, MANIFEST, "export", &[NEW_DATA_PREFIX, OLD_DATA_PREFIX])?;
+        folder.check_writable(&[DATA, INDEX_HTML])?;
         let staging = out.join(format!("{NEW_DATA_PREFIX}{}", std::process::id()));
         remove_dir(&staging)?;
         std::fs::create_dir_all(&staging)
@@ -101,10 +94,10 @@ impl SiteWriter {
     /// Swaps the new data folder in and writes `index.html`; returns its path. The manifest
     /// claims the new files before the swap and lists exactly them after.
     pub fn finish(mut self, index_html: &str) -> Result<PathBuf> {
-        let mut files = files_under(&self.staging, "data")?;
-        files.push("index.html".to_string());
+        let mut files = files_under(&self.staging, DATA)?;
+        files.push(INDEX_HTML.to_string());
         self.folder.claim(files.iter().cloned())?;
-        let data = self.out.join("data");
+        let data = self.out.join(DATA);
         let old = self
             .out
             .join(format!("{OLD_DATA_PREFIX}{}", std::process::id()));
@@ -117,7 +110,7 @@ impl SiteWriter {
             .with_context(|| format!("cannot move the new data into {}", data.display()))?;
         self.finished = true;
         remove_dir(&old)?;
-        let html = self.out.join("index.html");
+        let html = self.out.join(INDEX_HTML);
         crate::io::atomic::write_bytes(&html, index_html.as_bytes())?;
         self.bytes += index_html.len() as u64;
         self.files += 1;

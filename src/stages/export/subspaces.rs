@@ -10,8 +10,8 @@ use super::tables::{check_group, check_nodes, read_csr, read_nodes, Csr, Node};
 use crate::io::pyfmt::{neat_sae_id, threshold_tag};
 use crate::results::h5::read_pca_file;
 use crate::results::layout::{
-    node_table_name, site_key, subspace_folder_prefix, subspace_manifest, GraphFiles, SaeFolder,
-    DATAFRAMES, GRAPHS_JSON,
+    node_table_name, site_files, site_key, subspace_folder_prefix, subspace_manifest, GraphFiles,
+    SaeFolder, DATAFRAMES, GRAPHS_JSON,
 };
 use crate::results::set::PublishedSet;
 use crate::results::stage::Stage;
@@ -253,7 +253,10 @@ fn export_subspace(site: &mut SiteWriter, s: &SubspaceFolder, saes: &[SaeFolder]
     let figures = png_figures(&s.dir);
     for f in &figures {
         set.verify(&s.dir.join(f))?;
-        site.copy_file(&format!("subspaces/{key}/{f}"), &s.dir.join(f))?;
+        site.copy_file(
+            &format!("{}/{f}", site_files::subspace_dir(&key)),
+            &s.dir.join(f),
+        )?;
     }
     data["subspace"] = json!({
         "model": m.model,
@@ -270,9 +273,9 @@ fn export_subspace(site: &mut SiteWriter, s: &SubspaceFolder, saes: &[SaeFolder]
             "prompts": p.prompts, "examples": prompt_rows.tokens.len(), "silent_lines": p.silent_lines,
         })),
         "figures": figures,
-        "dir": format!("data/subspaces/{key}"),
+        "dir": site_files::page_path(&site_files::subspace_dir(&key)),
     });
-    site.write_call(&format!("subspaces/{key}.js"), "subspace", &key, &data)?;
+    site.write_call(&site_files::subspace_file(&key), "subspace", &key, &data)?;
     Ok(json!({
         "key": key,
         "model": m.model,
@@ -284,7 +287,7 @@ fn export_subspace(site: &mut SiteWriter, s: &SubspaceFolder, saes: &[SaeFolder]
         "latents": m.latents.len(),
         "examples": examples,
         "prompt_points": prompt_rows.tokens.len(),
-        "file": format!("data/subspaces/{key}.js"),
+        "file": site_files::page_path(&site_files::subspace_file(&key)),
     }))
 }
 
