@@ -1,19 +1,23 @@
-//! The stage harness: what every stage that reads `graphs`' node table and publishes a set
-//! (`pca`, `subspace`) does around its own work, owned once: finding the node table, locking
-//! the folder it publishes into and recovering what interrupted runs left there, checking the
-//! graphs set against the cooc set it was computed from, loading model and SAE refused unless
-//! they fit what `cooc` counted, and staging and publishing the set with its manifest.
+//! The stage harness: what the stages do around their own work, owned once: locking the folder
+//! a stage publishes into and recovering what interrupted runs left there (every stage that
+//! publishes a set, and the shards of a split `cooc` run), starting its staged set; and, for
+//! the stages that read `graphs`' node table (`pca`, `subspace`), finding the node table,
+//! checking the graphs set against the cooc set it was computed from, loading model and SAE
+//! refused unless they fit what `cooc` counted, and publishing the set with its manifest.
 
 use crate::activations::Encoder;
-use crate::results::layout::GraphFiles;
+use crate::results::layout::{shard_lock_name, GraphFiles, RUN_JSON, SHARDS_DIR};
 use crate::results::lock::FolderLock;
-use crate::results::manifest::check_counted_inputs;
+use crate::results::manifest::{check_counted_inputs, cooc_ownership};
 use crate::results::node_table::{check_lists_each_latent, read_node_table, NodeRow};
-use crate::results::set::{recover, Ownership, PublishedSet, SetRecord, Staging};
+use crate::results::set::{
+    recover, remove_dead_partials, Ownership, PublishedSet, SetRecord, Staging,
+};
 use crate::results::stage::{open_cooc, open_graphs, Stage};
 use crate::sources::Sources;
 use anyhow::{ensure, Result};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The node table of `threshold` in the SAE results folder `dir`, refused when `graphs` has not
@@ -34,6 +38,45 @@ pub fn lock_folder(dir: &Path, stage: Stage) -> Result<FolderLock> {
     let lock = FolderLock::acquire(dir, stage.name())?;
     recover(&lock)?;
     Ok(lock)
+}
+
+/// Locks `dir` for `saecooc merge`, which publishes the `cooc` set from the shards' counts,
+/// and makes it consistent as [`lock_folder`] does.
+pub fn lock_for_merge(dir: &Path) -> Result<FolderLock> {
+    let lock = FolderLock::acquire(dir, "merge")?;
+    recover(&lock)?;
+    Ok(lock)
+}
+
+/// Locks only shard `index` of `count` of a split `cooc` run (its lock file in `dir/shards/`,
+/// so the shards run side by side), removing the temporaries dead runs left there.
+pub fn lock_shard(dir: &Path, index: usize, count: usize) -> Result<FolderLock> {
+    let shards = dir.join(SHARDS_DIR);
+    let lock = FolderLock::acquire_file(
+        &shards,
+        &shard_lock_name(index, count),
+        &format!("cooc --shard {index}/{count}"),
+    )?;
+    remove_dead_partials(&shards, 0);
+    Ok(lock)
+}
+
+/// Starts `stage`'s set in the folder `lock` holds, described by `manifest`, owning
+/// `ownership` and recorded as computed from `inputs`.
+pub fn begin_staging(
+    lock: &FolderLock,
+    stage: Stage,
+    manifest: &str,
+    ownership: Ownership,
+    inputs: BTreeMap<String, String>,
+) -> Result<Staging> {
+    Staging::begin(lock, stage.name(), manifest, ownership, inputs)
+}
+
+/// Starts the `cooc` set (of `cooc` or `merge`) in the folder `lock` holds, recorded as
+/// counted from `inputs`.
+pub fn begin_cooc_set(lock: &FolderLock, inputs: BTreeMap<String, String>) -> Result<Staging> {
+    begin_staging(lock, Stage::Cooc, RUN_JSON, cooc_ownership(), inputs)
 }
 
 /// The node table a stage reads, with the graphs set that vouches for it.
@@ -92,7 +135,7 @@ impl NodeTableInput {
     ) -> Result<Staging> {
         let graphs = self.graphs.set_id().unwrap_or("unchecked").to_string();
         let inputs = [(Stage::Graphs.name().to_string(), graphs)].into();
-        Staging::begin(lock, stage.name(), manifest, ownership, inputs)
+        begin_staging(lock, stage, manifest, ownership, inputs)
     }
 }
 

@@ -13,19 +13,17 @@ mod outputs;
 mod shards;
 pub mod state;
 
-pub use shards::{merge, shard_file, Shard};
+pub use shards::{merge, Shard};
 
 use crate::activations::{ActivationStream, Batch, DeviceCuts, Encoder};
 use crate::config::{Accumulator, Config, Run, StageCommon};
+use crate::harness;
 use crate::hub::Hub;
 use crate::pairs::triangle;
 use crate::pairs::{CoocCounts, Storage};
 use crate::provenance::Inputs;
-use crate::results::layout::{check_creatable, sae_results_dir, RUN_JSON};
-use crate::results::manifest::{
-    cooc_ownership, BatchRule, CoocManifest, RunStart, SaeInfo, Timings, VERSION,
-};
-use crate::results::set::Staging;
+use crate::results::layout::{check_creatable, sae_results_dir, shard_file};
+use crate::results::manifest::{BatchRule, CoocManifest, RunStart, SaeInfo, Timings, VERSION};
 use crate::sae::{encode_slices, threshold_cut};
 use crate::sources::Sources;
 use anyhow::{ensure, Context, Result};
@@ -248,7 +246,7 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
         );
     }
 
-    let mut staging = Staging::begin(&lock, "cooc", RUN_JSON, cooc_ownership(), set_inputs)?;
+    let mut staging = harness::begin_cooc_set(&lock, set_inputs)?;
     let thresholds = timed(&mut timings.write_s, || {
         let counted = write_outputs(
             staging.root(),

@@ -5,13 +5,14 @@
 use super::outputs::{with_counting_settings, write_outputs, Kept};
 use super::{state, RunSummary};
 use crate::config::Config;
+use crate::harness;
 use crate::io::hash::sha256_bytes;
 use crate::pairs::CoocCounts;
 use crate::provenance::{changed, settings_text, shard_name, Inputs};
-use crate::results::layout::{sae_results_dir, RUN_JSON};
+use crate::results::layout::{sae_results_dir, shard_checkpoint_file, shard_file, CHECKPOINT_NPZ};
 use crate::results::lock::FolderLock;
-use crate::results::manifest::{cooc_ownership, BatchRule, CoocManifest, RunStart, VERSION};
-use crate::results::set::{recover, remove_dead_partials, Staging};
+use crate::results::manifest::{BatchRule, CoocManifest, RunStart, VERSION};
+use crate::results::stage::Stage;
 use anyhow::{ensure, Result};
 use std::path::{Path, PathBuf};
 
@@ -36,20 +37,11 @@ impl Shard {
     }
 }
 
-/// `{out_dir}/shards/shard_{i}_of_{n}.npz`: a shard's partial counts.
-pub fn shard_file(out_dir: &Path, index: usize, count: usize) -> PathBuf {
-    out_dir
-        .join("shards")
-        .join(format!("shard_{index}_of_{count}.npz"))
-}
-
 /// The checkpoint of an unsharded run or of one shard.
 pub(super) fn checkpoint_file(out_dir: &Path, shard: Option<Shard>) -> PathBuf {
     match shard {
-        Some(s) => out_dir
-            .join("shards")
-            .join(format!("checkpoint_{}_of_{}.npz", s.index, s.count)),
-        None => out_dir.join("checkpoint.npz"),
+        Some(s) => shard_checkpoint_file(out_dir, s.index, s.count),
+        None => out_dir.join(CHECKPOINT_NPZ),
     }
 }
 
@@ -57,21 +49,8 @@ pub(super) fn checkpoint_file(out_dir: &Path, shard: Option<Shard>) -> PathBuf {
 /// interrupted run left there), or for a shard only its own share of `shards/`.
 pub(super) fn lock_output(out_dir: &Path, shard: Option<Shard>) -> Result<FolderLock> {
     match shard {
-        Some(s) => {
-            let dir = out_dir.join("shards");
-            let lock = FolderLock::acquire_file(
-                &dir,
-                &format!(".shard_{}_of_{}.lock", s.index, s.count),
-                &format!("cooc --shard {}/{}", s.index, s.count),
-            )?;
-            remove_dead_partials(&dir, 0);
-            Ok(lock)
-        }
-        None => {
-            let lock = FolderLock::acquire(out_dir, "cooc")?;
-            recover(&lock)?;
-            Ok(lock)
-        }
+        Some(s) => harness::lock_shard(out_dir, s.index, s.count),
+        None => harness::lock_folder(out_dir, Stage::Cooc),
     }
 }
 
@@ -147,8 +126,7 @@ pub fn merge(
             sae_id,
             g.n_batches,
         );
-        let lock = FolderLock::acquire(&dir, "merge")?;
-        recover(&lock)?;
+        let lock = harness::lock_for_merge(&dir)?;
         let settings = sha256_bytes(settings_text(config, sae_id)?.as_bytes());
         let mut total: Option<(Vec<CoocCounts>, state::Position)> = None;
         for i in 0..shards {
@@ -185,7 +163,7 @@ pub fn merge(
         let mut inputs = with_counting_settings(position.inputs.clone(), config, sae_id)?;
         inputs.insert("shard".into(), format!("merged {shards}"));
         let kept = Kept::decide(&dir, &g.activation_thresholds, &inputs, replace)?;
-        let mut staging = Staging::begin(&lock, "cooc", RUN_JSON, cooc_ownership(), inputs)?;
+        let mut staging = harness::begin_cooc_set(&lock, inputs)?;
         let counted = write_outputs(
             staging.root(),
             &g.activation_thresholds,

@@ -18,6 +18,7 @@ pub mod top_tokens;
 
 use crate::activations::open_device;
 use crate::config::{Analysis, Config, StageCommon};
+use crate::harness;
 use crate::hub::Hub;
 use crate::io::csr::{is_sparse_npz, read_csr_rows, save_csr};
 use crate::io::npz::{read_f32_rows, read_npz, NpzWriter};
@@ -26,10 +27,9 @@ use crate::results::layout::{
     cooc_file, edge_thresholds_file, find_cooc_files, graphs_ownership, sae_results_dir, CoocKind,
     GraphFiles, GRAPHS_JSON,
 };
-use crate::results::lock::FolderLock;
 use crate::results::manifest::{check_counted_inputs, RunInfo, RunStart, VERSION};
-use crate::results::set::{recover, SetRecord, Staging};
-use crate::results::stage::open_cooc;
+use crate::results::set::SetRecord;
+use crate::results::stage::{open_cooc, Stage};
 use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
 use components::{find_threshold, smallest_search_cut, SparseJaccard, ThresholdChoice};
@@ -170,8 +170,7 @@ fn graph_sae(
          --results-dir at the folder that holds the feature_acts_cooc_jaccard_threshold_*.npz files",
         dir.display()
     );
-    let lock = FolderLock::acquire(dir, "graphs")?;
-    recover(&lock)?;
+    let lock = harness::lock_folder(dir, Stage::Graphs)?;
     let cooc = open_cooc(dir)?;
     if cooc.record.is_none() {
         crate::report::note(format_args!("{}", cooc.unchecked_note()));
@@ -194,9 +193,9 @@ fn graph_sae(
         .iter()
         .flat_map(|(t, path)| [path.clone(), cooc_file(dir, CoocKind::Activations, *t)])
         .collect();
-    let staging = Staging::begin(
+    let staging = harness::begin_staging(
         &lock,
-        "graphs",
+        Stage::Graphs,
         GRAPHS_JSON,
         graphs_ownership(),
         cooc.file_inputs("cooc", &read)?,
