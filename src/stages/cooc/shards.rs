@@ -11,7 +11,7 @@ use crate::pairs::CoocCounts;
 use crate::provenance::{changed, settings_text, shard_name, Inputs};
 use crate::results::layout::{sae_results_dir, shard_checkpoint_file, shard_file, CHECKPOINT_NPZ};
 use crate::results::lock::FolderLock;
-use crate::results::manifest::{BatchRule, CoocManifest, RunStart, VERSION};
+use crate::results::manifest::{BatchRule, CoocManifest, RunStart, ThresholdStats, VERSION};
 use crate::results::stage::Stage;
 use anyhow::{ensure, Result};
 use std::path::{Path, PathBuf};
@@ -115,12 +115,39 @@ pub fn merge(
 ) -> Result<Vec<RunSummary>> {
     ensure!(shards > 0, "--shards must be at least 1");
     let run_start = RunStart::now();
-    let g = &config.generation;
     let root = results_dir.unwrap_or_else(|| config.run.results_dir.clone());
-    let mut out = Vec::new();
-    for sae_id in &g.sae_ids {
+    let merge = Merge {
+        config,
+        root: &root,
+        shards,
+        replace,
+        run_start: &run_start,
+    };
+    config
+        .generation
+        .sae_ids
+        .iter()
+        .map(|sae_id| merge.sae(sae_id))
+        .collect()
+}
+
+/// One `merge` run, the same for every SAE of the config.
+struct Merge<'a> {
+    config: &'a Config,
+    /// The results root the SAE results folders are under.
+    root: &'a Path,
+    shards: usize,
+    replace: bool,
+    run_start: &'a RunStart,
+}
+
+impl Merge<'_> {
+    /// Sums the shards of `sae_id` and publishes them as its results folder's `cooc` set.
+    fn sae(&self, sae_id: &str) -> Result<RunSummary> {
+        let (config, shards) = (self.config, self.shards);
+        let g = &config.generation;
         let dir = sae_results_dir(
-            &root,
+            self.root,
             &g.model_name,
             &g.sae_release_short,
             sae_id,
@@ -128,41 +155,11 @@ pub fn merge(
         );
         let lock = harness::lock_for_merge(&dir)?;
         let settings = sha256_bytes(settings_text(config, sae_id)?.as_bytes());
-        let mut total: Option<(Vec<CoocCounts>, state::Position)> = None;
-        for i in 0..shards {
-            let path = shard_file(&dir, i, shards);
-            ensure!(
-                path.is_file(),
-                "shard {i} of {shards} is missing ({}): run `saecooc cooc --shard {i}/{shards}` with this config",
-                path.display()
-            );
-            let first = total.as_ref().map(|t| &t.1.inputs);
-            let (counts, position) = load_shard(
-                &path,
-                (i, shards),
-                g.activation_thresholds.len(),
-                &settings,
-                first,
-            )?;
-            match &mut total {
-                None => total = Some((counts, position)),
-                Some((sum, first)) => {
-                    ensure!(
-                        first.counted_global == position.counted_global,
-                        "shards disagree on the tokens counted ({} vs {}): were they run on the same data?",
-                        first.counted_global,
-                        position.counted_global
-                    );
-                    for (a, b) in sum.iter_mut().zip(counts) {
-                        a.merge(b)?;
-                    }
-                }
-            }
-        }
-        let (mut counters, position) = total.expect("at least one shard");
+        let (mut counters, position) =
+            sum_shards(&dir, shards, g.activation_thresholds.len(), &settings)?;
         let mut inputs = with_counting_settings(position.inputs.clone(), config, sae_id)?;
         inputs.insert("shard".into(), format!("merged {shards}"));
-        let kept = Kept::decide(&dir, &g.activation_thresholds, &inputs, replace)?;
+        let kept = Kept::decide(&dir, &g.activation_thresholds, &inputs, self.replace)?;
         let mut staging = harness::begin_cooc_set(&lock, inputs)?;
         let counted = write_outputs(
             staging.root(),
@@ -171,11 +168,32 @@ pub fn merge(
             config.run.matrix_format,
         )?;
         let thresholds = kept.carry(&mut staging, counted)?;
-        let manifest = CoocManifest {
+        let tokens_counted = counters[0].tokens();
+        let manifest = self.manifest(sae_id, &position, tokens_counted, thresholds);
+        staging.publish(|record| manifest.to_json(record))?;
+        Ok(RunSummary {
+            sae_id: sae_id.to_string(),
+            out_dir: dir,
+            tokens_counted,
+            tokens_per_second: 0.0,
+        })
+    }
+
+    /// The `run.json` of the merged set of `sae_id`: what the shards counted (`position`, the
+    /// first shard's), `tokens_counted` over all of them, and its `thresholds`.
+    fn manifest(
+        &self,
+        sae_id: &str,
+        position: &state::Position,
+        tokens_counted: u64,
+        thresholds: Vec<ThresholdStats>,
+    ) -> CoocManifest {
+        let config = self.config;
+        CoocManifest {
             tool: "saecooc".into(),
             version: VERSION.into(),
-            sae_id: sae_id.clone(),
-            shards: Some(shards),
+            sae_id: sae_id.to_string(),
+            shards: Some(self.shards),
             model: None,
             hook: None,
             sae: None,
@@ -186,28 +204,63 @@ pub fn merge(
             windows_read: position.windows_read,
             batches_counted: position.batches,
             tokens_requested: config.tokens_to_count(),
-            tokens_counted: counters[0].tokens(),
+            tokens_counted,
             data_exhausted: position.data_exhausted,
             thresholds,
             timings: None,
             elapsed_s: None,
             tokens_per_second: None,
             config: config.clone(),
-            run_info: Some(run_start.finish(serde_json::json!({
+            run_info: Some(self.run_start.finish(serde_json::json!({
                 "config": config,
-                "results_dir": root,
-                "shards": shards,
+                "results_dir": self.root,
+                "shards": self.shards,
                 "sae_id": sae_id,
             }))),
             set: Default::default(),
-        };
-        staging.publish(|record| manifest.to_json(record))?;
-        out.push(RunSummary {
-            sae_id: sae_id.clone(),
-            out_dir: dir,
-            tokens_counted: counters[0].tokens(),
-            tokens_per_second: 0.0,
-        });
+        }
     }
-    Ok(out)
+}
+
+/// The counts of the `shards` shards in the results folder `dir` summed, with the first
+/// shard's position; each shard checked by [`load_shard`], and all of them for the same
+/// tokens counted.
+fn sum_shards(
+    dir: &Path,
+    shards: usize,
+    thresholds: usize,
+    settings: &str,
+) -> Result<(Vec<CoocCounts>, state::Position)> {
+    let shard = |i| existing_shard_file(dir, i, shards);
+    let (mut sum, first) = load_shard(&shard(0)?, (0, shards), thresholds, settings, None)?;
+    for i in 1..shards {
+        let (counts, position) = load_shard(
+            &shard(i)?,
+            (i, shards),
+            thresholds,
+            settings,
+            Some(&first.inputs),
+        )?;
+        ensure!(
+            first.counted_global == position.counted_global,
+            "shards disagree on the tokens counted ({} vs {}): were they run on the same data?",
+            first.counted_global,
+            position.counted_global
+        );
+        for (a, b) in sum.iter_mut().zip(counts) {
+            a.merge(b)?;
+        }
+    }
+    Ok((sum, first))
+}
+
+/// The shard file of shard `i` of `n` in the results folder `dir`, refused when missing.
+fn existing_shard_file(dir: &Path, i: usize, n: usize) -> Result<PathBuf> {
+    let path = shard_file(dir, i, n);
+    ensure!(
+        path.is_file(),
+        "shard {i} of {n} is missing ({}): run `saecooc cooc --shard {i}/{n}` with this config",
+        path.display()
+    );
+    Ok(path)
 }
