@@ -411,6 +411,55 @@ fn create_dirs(files: &GraphFiles) -> Result<()> {
     Ok(())
 }
 
+/// Writes the thresholded matrix: as scipy CSR, and dense too when the Jaccard matrix was
+/// (`dense_input`).
+fn write_thresholded(
+    files: &GraphFiles,
+    d_sae: usize,
+    entries: &[(u32, u32, f32)],
+    dense_input: bool,
+) -> Result<()> {
+    if dense_input {
+        write_dense_thresholded(&files.thresholded, d_sae, entries)?;
+    }
+    save_csr(&files.sparse_thresholded, d_sae, entries)
+}
+
+/// The structure scores of each component, from its edges in local node positions.
+fn component_metrics(
+    components: &[Vec<u32>],
+    per_component: &[Vec<(usize, usize, f32)>],
+) -> Vec<SubgraphMetrics> {
+    components
+        .iter()
+        .zip(per_component)
+        .map(|(nodes, e)| {
+            let pairs: Vec<(usize, usize)> = e.iter().map(|&(a, b, _)| (a, b)).collect();
+            subgraph_metrics(nodes.len(), &pairs)
+        })
+        .collect()
+}
+
+/// The histogram of component `sizes` at the activation and edge thresholds `(threshold, cut)`.
+fn write_histogram(
+    files: &GraphFiles,
+    sizes: &[usize],
+    (threshold, cut): (f64, f64),
+    analysis: &Analysis,
+) -> Result<()> {
+    pictures::write_size_histogram(
+        &files.histogram,
+        sizes,
+        analysis.min_subgraph_size,
+        analysis.max_subgraph_size,
+        &format!(
+            "Subgraph sizes, activation threshold {}, edge threshold {}",
+            float_repr(threshold),
+            float_repr(cut)
+        ),
+    )
+}
+
 /// Computes one activation threshold's graph outputs, written under `out_dir`.
 fn graph_threshold(
     out_dir: &Path,
@@ -439,24 +488,14 @@ fn graph_threshold(
     drop(g);
     let files = GraphFiles::new(out_dir, threshold);
     create_dirs(&files)?;
-    if dense_input {
-        write_dense_thresholded(&files.thresholded, latents.d_sae, &entries)?;
-    }
-    save_csr(&files.sparse_thresholded, latents.d_sae, &entries)?;
+    write_thresholded(&files, latents.d_sae, &entries, dense_input)?;
     let edges = undirected_edges(&entries);
     drop(entries);
     let per_component = component_edges(&components, &edges, latents.d_sae);
 
-    let metrics: Option<Vec<SubgraphMetrics>> = analysis.include_metrics.then(|| {
-        components
-            .iter()
-            .zip(&per_component)
-            .map(|(nodes, e)| {
-                let pairs: Vec<(usize, usize)> = e.iter().map(|&(a, b, _)| (a, b)).collect();
-                subgraph_metrics(nodes.len(), &pairs)
-            })
-            .collect()
-    });
+    let metrics = analysis
+        .include_metrics
+        .then(|| component_metrics(&components, &per_component));
     let table = node_table(&NodeTableInput {
         activation_threshold: threshold,
         components: &components,
@@ -468,17 +507,7 @@ fn graph_threshold(
     write_csv(&table, &files.node_table)?;
 
     let sizes: Vec<usize> = components.iter().map(Vec::len).collect();
-    pictures::write_size_histogram(
-        &files.histogram,
-        &sizes,
-        analysis.min_subgraph_size,
-        analysis.max_subgraph_size,
-        &format!(
-            "Subgraph sizes, activation threshold {}, edge threshold {}",
-            float_repr(threshold),
-            float_repr(cut)
-        ),
-    )?;
+    write_histogram(&files, &sizes, (threshold, cut), analysis)?;
     write_subgraph_files(
         &files,
         threshold,
