@@ -952,25 +952,19 @@ const NASTY_TEXTS: [&str; 5] = [
 fn data_in_figure_and_subgraph_pages_stays_text_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let title = "Subgraph <!--<script> </title>";
-    saecooc::stages::subspace::figure::write_figure(
-        dir.path(),
-        "f",
-        title,
-        (400, 300),
-        |_, hovers| {
-            for (k, text) in NASTY_TEXTS.iter().enumerate() {
-                hovers.add((40 + 60 * k as i32, 150), text.to_string());
-            }
-            Ok(())
-        },
-    )
+    saecooc::plot::interactive::write_figure(dir.path(), "f", title, (400, 300), |_, hovers| {
+        for (k, text) in NASTY_TEXTS.iter().enumerate() {
+            hovers.add((40 + 60 * k as i32, 150), text.to_string());
+        }
+        Ok(())
+    })
     .unwrap();
     let tokens: Vec<Vec<String>> = NASTY_TEXTS
         .iter()
         .map(|t| vec![t.to_string(), "</title></svg><!--".to_string()])
         .collect();
     let nodes: Vec<u32> = (0..tokens.len() as u32).collect();
-    let picture = saecooc::stages::graph::pictures::SubgraphPicture {
+    let picture = saecooc::stages::graph::figures::SubgraphPicture {
         subgraph_id: 3,
         activation_threshold: 1.5,
         edge_threshold: 0.1,
@@ -981,7 +975,7 @@ fn data_in_figure_and_subgraph_pages_stays_text_in_a_real_browser() {
         links: Some(vec!["javascript:window.__pwned=3//".into(); 5]),
         seed: 1,
     };
-    saecooc::stages::graph::pictures::write_subgraph_html(&dir.path().join("g.html"), &picture)
+    saecooc::stages::graph::figures::write_subgraph_html(&dir.path().join("g.html"), &picture)
         .unwrap();
     let Some(browser) =
         browser_or_skip("data_in_figure_and_subgraph_pages_stays_text_in_a_real_browser")

@@ -386,3 +386,30 @@ pub fn run(
         bytes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::APP_HTML;
+    use crate::plot::colour::VIRIDIS;
+
+    /// The `#rrggbb` strings of the explorer's `var VIRIDIS = [...]` line.
+    fn explorer_viridis_stops() -> Vec<(u8, u8, u8)> {
+        let line = APP_HTML
+            .lines()
+            .find(|l| l.trim_start().starts_with("var VIRIDIS = ["))
+            .expect("app.html defines VIRIDIS");
+        let list = &line[line.find('[').unwrap() + 1..line.rfind(']').unwrap()];
+        list.split(',')
+            .map(|hex| {
+                let hex = hex.trim().trim_matches('"').trim_start_matches('#');
+                let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).unwrap();
+                (byte(0), byte(2), byte(4))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn explorer_viridis_is_the_figures_viridis() {
+        assert_eq!(explorer_viridis_stops(), VIRIDIS.stops());
+    }
+}

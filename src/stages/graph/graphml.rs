@@ -1,8 +1,8 @@
 //! Subgraphs as GraphML, in place of the original's pickled networkx graphs: networkx reads
 //! them with `nx.read_graphml(path, node_type=int)` (and so do igraph, Gephi, Cytoscape).
 
-use super::pictures::escape_markup;
 use crate::io::atomic::write_bytes;
+use crate::io::html::escape_markup;
 use crate::io::pyfmt::{float_repr, list_repr};
 use anyhow::Result;
 use std::fmt::Write;

@@ -10,10 +10,10 @@
 //! from a cooc set that its manifest vouches for.
 
 pub mod components;
+pub mod figures;
 pub mod graphml;
 pub mod metrics;
 pub mod node_table;
-pub mod pictures;
 pub mod top_tokens;
 
 use crate::activations::open_device;
@@ -447,7 +447,7 @@ fn write_histogram(
     (threshold, cut): (f64, f64),
     analysis: &Analysis,
 ) -> Result<()> {
-    pictures::write_size_histogram(
+    figures::write_size_histogram(
         &files.histogram,
         sizes,
         analysis.min_subgraph_size,
@@ -548,7 +548,7 @@ fn write_subgraph_files(
             .map(|&n| latents.top_tokens[n as usize].clone())
             .collect();
         if !analysis.skip_subgraph_plots && nodes.len() >= analysis.min_subgraph_size_to_plot {
-            let picture = pictures::SubgraphPicture {
+            let picture = figures::SubgraphPicture {
                 subgraph_id: sid,
                 activation_threshold: threshold,
                 edge_threshold: cut,
@@ -562,7 +562,7 @@ fn write_subgraph_files(
                     .map(|np| nodes.iter().map(|&n| np.dashboard_link(n)).collect()),
                 seed: analysis.random_seed,
             };
-            pictures::write_subgraph_html(&files.html(sid), &picture)?;
+            figures::write_subgraph_html(&files.html(sid), &picture)?;
         }
         if !analysis.skip_subgraph_pickles {
             graphml::write_subgraph_graphml(&files.graphml(sid), nodes, edges, &acts, &tokens)?;

@@ -6,11 +6,13 @@
 //! drawn as outlined squares on every PC scatter.
 
 use super::analysis::Analysis;
-use super::figure::{
-    category, colour_bar, highlight, legend, scatter_panel, viridis, with_legend, write_figure,
-    Area, Dot, Hovers, Marker, BACKGROUND_POINT, GREY, PC_PAIRS,
+use super::drawing::{
+    category, colour_bar, highlight, legend, scatter_panel, with_legend, Dot, Marker,
+    BACKGROUND_POINT, GREY, PC_PAIRS,
 };
 use crate::io::pyfmt::float_repr;
+use crate::plot::colour::VIRIDIS;
+use crate::plot::interactive::{write_figure, Area, Hovers};
 use crate::plot::plot_err;
 use crate::subgraph_pca::COMPONENTS;
 use anyhow::Result;
@@ -241,7 +243,7 @@ impl Figures<'_> {
                         if v <= STRENGTH_FLOOR || max <= STRENGTH_FLOOR {
                             WHITE
                         } else {
-                            viridis((v - STRENGTH_FLOOR) / (max - STRENGTH_FLOOR))
+                            VIRIDIS.rgb((v - STRENGTH_FLOOR) / (max - STRENGTH_FLOOR))
                         }
                     };
                     let mut dots = self.example_dots((x, y), colour, |i| {
@@ -385,7 +387,7 @@ impl Figures<'_> {
                     chart
                         .draw_series(std::iter::once(Rectangle::new(
                             [(c as f64, y), (c as f64 + 1.0, y + 1.0)],
-                            viridis(v / max).filled(),
+                            VIRIDIS.rgb(v / max).filled(),
                         )))
                         .map_err(plot_err)?;
                     if per_cell {

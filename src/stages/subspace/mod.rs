@@ -11,7 +11,7 @@
 
 pub mod analysis;
 pub mod choose;
-pub mod figure;
+mod drawing;
 pub mod figures;
 pub mod points;
 pub mod prompts;

@@ -3,7 +3,8 @@
 //! anywhere), in place of the original's matplotlib figure and pyvis pages.
 
 use crate::io::atomic::write_bytes;
-use crate::io::html::web_link;
+use crate::io::html::{escape_markup, web_link};
+use crate::plot::colour::{PLASMA, VIRIDIS};
 use crate::plot::{plot_err, spring_layout, with_png};
 use anyhow::Result;
 use plotters::prelude::*;
@@ -96,57 +97,6 @@ pub fn write_size_histogram(
         Ok(())
     })
 }
-
-/// A colour map given by evenly spaced stops.
-struct ColourMap(&'static [(u8, u8, u8)]);
-
-const VIRIDIS: ColourMap = ColourMap(&[
-    (0x44, 0x01, 0x54),
-    (0x48, 0x24, 0x75),
-    (0x41, 0x44, 0x87),
-    (0x35, 0x5f, 0x8d),
-    (0x2a, 0x78, 0x8e),
-    (0x21, 0x91, 0x8c),
-    (0x22, 0xa8, 0x84),
-    (0x44, 0xbf, 0x70),
-    (0x7a, 0xd1, 0x51),
-    (0xbd, 0xdf, 0x26),
-    (0xfd, 0xe7, 0x25),
-]);
-
-const PLASMA: ColourMap = ColourMap(&[
-    (0x0d, 0x08, 0x87),
-    (0x41, 0x04, 0x9d),
-    (0x6a, 0x00, 0xa8),
-    (0x8f, 0x0d, 0xa4),
-    (0xb1, 0x2a, 0x90),
-    (0xcc, 0x47, 0x78),
-    (0xe1, 0x64, 0x62),
-    (0xf2, 0x84, 0x4b),
-    (0xfc, 0xa6, 0x36),
-    (0xfc, 0xce, 0x25),
-    (0xf0, 0xf9, 0x21),
-]);
-
-impl ColourMap {
-    /// `#rrggbb` at `x` in [0, 1] (clamped), linearly interpolated between stops.
-    fn hex(&self, x: f64) -> String {
-        let stops = self.0;
-        let pos = x.clamp(0.0, 1.0) * (stops.len() - 1) as f64;
-        let i = (pos.floor() as usize).min(stops.len() - 2);
-        let f = pos - i as f64;
-        let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * f).round() as u8;
-        let (a, b) = (stops[i], stops[i + 1]);
-        format!(
-            "#{:02x}{:02x}{:02x}",
-            mix(a.0, b.0),
-            mix(a.1, b.1),
-            mix(a.2, b.2)
-        )
-    }
-}
-
-pub use crate::io::html::escape_markup;
 
 /// One subgraph to draw.
 pub struct SubgraphPicture<'a> {

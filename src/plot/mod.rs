@@ -1,5 +1,8 @@
 //! Pictures shared by the stages: PNG files drawn with plotters (bundled font, atomic
-//! writes) and the spring layout of graphs.
+//! writes) and the spring layout of graphs; `colour` holds the colour maps.
+
+pub mod colour;
+pub mod interactive;
 
 use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;
@@ -8,7 +11,7 @@ use std::path::Path;
 use std::sync::Once;
 
 /// DejaVu Sans (see assets/fonts/DejaVuSans-LICENSE.txt), so text renders without system fonts.
-const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Registers the bundled font for plotters (once).
 fn register_font() {
