@@ -268,20 +268,26 @@ mod tests {
         assert_eq!(p, spring_layout(6, &e, 1), "deterministic for a seed");
     }
 
-    #[test]
-    fn html_is_self_contained_and_escaped() {
-        let tokens = vec![vec!["<b>".to_string(), "\x1a".into()], vec!["x".into()]];
-        let html = subgraph_html(&SubgraphPicture {
+    /// The page of subgraph 3: latents 7 and 9 joined by one edge, with these top tokens and
+    /// links.
+    fn two_node_page(top_tokens: &[Vec<String>], links: Option<Vec<String>>) -> String {
+        subgraph_html(&SubgraphPicture {
             subgraph_id: 3,
             activation_threshold: 1.5,
             edge_threshold: 0.125,
             nodes: &[7, 9],
             edges: &[(0, 1, 0.5)],
             activations: &[10.0, 20.0],
-            top_tokens: &tokens,
-            links: None,
+            top_tokens,
+            links,
             seed: 1,
-        });
+        })
+    }
+
+    #[test]
+    fn html_is_self_contained_and_escaped() {
+        let tokens = vec![vec!["<b>".to_string(), "\x1a".into()], vec!["x".into()]];
+        let html = two_node_page(&tokens, None);
         assert!(html.contains("&lt;b&gt; (ID: 7, Act: 10.00)"), "{html}");
         assert!(html.contains("\\x1a") && !html.contains('\x1a'));
         assert!(html.contains("7 – 9: 0.5"));
@@ -294,20 +300,11 @@ mod tests {
             vec!["<!--<script>".to_string(), "</title></svg>".into()],
             vec!["x".into()],
         ];
-        let html = subgraph_html(&SubgraphPicture {
-            subgraph_id: 3,
-            activation_threshold: 1.5,
-            edge_threshold: 0.125,
-            nodes: &[7, 9],
-            edges: &[(0, 1, 0.5)],
-            activations: &[10.0, 20.0],
-            top_tokens: &tokens,
-            links: Some(vec![
-                "javascript:window.__pwned=1//".into(),
-                "https://www.neuronpedia.org/m/s/9".into(),
-            ]),
-            seed: 1,
-        });
+        let links = vec![
+            "javascript:window.__pwned=1//".into(),
+            "https://www.neuronpedia.org/m/s/9".into(),
+        ];
+        let html = two_node_page(&tokens, Some(links));
         assert!(!html.contains("javascript:"), "{html}");
         assert!(html.contains("<td>7</td>"), "{html}");
         assert!(html.contains("<a href=\"https://www.neuronpedia.org/m/s/9\">9</a>"));
