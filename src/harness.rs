@@ -6,6 +6,7 @@
 //! refused unless they fit what `cooc` counted, and publishing the set with its manifest.
 
 use crate::activations::Encoder;
+use crate::inputs::ResolvedRun;
 use crate::results::layout::{shard_lock_name, GraphFiles, RUN_JSON, SHARDS_DIR};
 use crate::results::lock::FolderLock;
 use crate::results::manifest::{check_counted_inputs, cooc_ownership};
@@ -14,7 +15,6 @@ use crate::results::set::{
     recover, remove_dead_partials, Ownership, PublishedSet, SetRecord, Staging,
 };
 use crate::results::stage::{open_cooc, open_graphs, Stage};
-use crate::sources::Sources;
 use anyhow::{ensure, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -110,10 +110,15 @@ impl NodeTableInput {
 
     /// Loads model and SAE for `stage`, refused when the node table was written for another
     /// SAE, or when the SAE, model, tokenizer or dataset differ from those `cooc` counted.
-    pub fn load_encoder(&self, sources: &Sources, sae_id: &str, stage: Stage) -> Result<Encoder> {
-        let encoder = Encoder::load(sources, sae_id)?;
+    pub fn load_encoder(
+        &self,
+        resolved: &ResolvedRun,
+        sae_id: &str,
+        stage: Stage,
+    ) -> Result<Encoder> {
+        let encoder = Encoder::load(resolved, sae_id)?;
         self.check_fits_sae(sae_id, encoder.sae.cfg.d_sae)?;
-        check_encoder_inputs(&self.dir, sources, &encoder, sae_id, stage)?;
+        check_encoder_inputs(&self.dir, resolved, &encoder, sae_id, stage)?;
         Ok(encoder)
     }
 
@@ -143,13 +148,13 @@ impl NodeTableInput {
 /// counted in the results folder `dir` (`stage` names the command in the error).
 pub fn check_encoder_inputs(
     dir: &Path,
-    sources: &Sources,
+    resolved: &ResolvedRun,
     encoder: &Encoder,
     sae_id: &str,
     stage: Stage,
 ) -> Result<()> {
     let cooc = open_cooc(dir)?;
-    let now = || sources.reread(sae_id, Some(&encoder.runner.dataset));
+    let now = || resolved.reread(sae_id, Some(&encoder.runner.dataset));
     check_counted_inputs(dir, &cooc, now, stage.name())
 }
 

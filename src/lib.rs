@@ -15,7 +15,7 @@
 //! PCA, shared by `pca` and `subspace`), [`harness`] (what the stages that read node tables
 //! do around their own work: locate, lock, recover, check the upstream sets, stage, publish), [`data`] (documents and SAELens windows), [`tokenizer`],
 //! [`model`] (language models to a hook), [`sae`] (SAELens / Gemma Scope SAEs, the active-latent
-//! cut), [`sources`] (where a config's inputs come from), [`provenance`] (fingerprints of those inputs), [`config`], [`registry`] (the paper's
+//! cut), [`inputs`] (a config's inputs, resolved once per run), [`provenance`] (fingerprints of those inputs), [`config`], [`registry`] (the paper's
 //! releases), [`hub`] (local paths and the Hugging Face hub), [`pairs`] (exact pair-count
 //! stores), [`results`] (the results folder: layout, discovery, node tables), [`plot`], [`io`] (npy,
 //! npz and CSR files, atomic writes, Python formatting), [`report`] (progress bars, notes, warnings and summaries; `-q`) and [`synth`] (synthetic models for the offline demo,
@@ -29,6 +29,7 @@ pub mod data;
 pub mod encoding;
 pub mod harness;
 pub mod hub;
+pub mod inputs;
 pub mod io;
 pub mod json_keys;
 pub mod model;
@@ -39,7 +40,6 @@ pub mod registry;
 pub mod report;
 pub mod results;
 pub mod sae;
-pub mod sources;
 pub mod stages;
 pub mod subgraph_pca;
 pub mod synth;

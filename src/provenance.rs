@@ -20,11 +20,12 @@ use std::path::{Path, PathBuf};
 /// Input name → fingerprint.
 pub type Inputs = BTreeMap<String, String>;
 
-/// The files and settings a run's counts depend on.
-pub struct InputSources<'a> {
-    pub sae_files: Vec<PathBuf>,
-    pub model_files: Vec<PathBuf>,
-    pub tokenizer: &'a tokenizers::Tokenizer,
+/// What a run's counts depend on: the fingerprints of the loaded SAE, model and tokenizer
+/// (see [`crate::inputs::ResolvedRun`]), the dataset files and the settings.
+pub struct InputSources {
+    pub sae: String,
+    pub model: String,
+    pub tokenizer: String,
     /// Local dataset files, in reading order (empty for a hub dataset).
     pub dataset_files: Vec<PathBuf>,
     /// How the dataset is named (a path or `hf:repo@revision`).
@@ -36,12 +37,9 @@ pub struct InputSources<'a> {
 /// Fingerprints every input of a run; `shard` is `i/n` for a sharded run.
 pub fn fingerprint(sources: &InputSources, shard: Option<(usize, usize)>) -> Result<Inputs> {
     let mut inputs = Inputs::new();
-    inputs.insert("sae".into(), sae_fingerprint(&sources.sae_files)?);
-    inputs.insert("model".into(), model_fingerprint(&sources.model_files)?);
-    inputs.insert(
-        "tokenizer".into(),
-        tokenizer_fingerprint(sources.tokenizer)?,
-    );
+    inputs.insert("sae".into(), sources.sae.clone());
+    inputs.insert("model".into(), sources.model.clone());
+    inputs.insert("tokenizer".into(), sources.tokenizer.clone());
     inputs.insert(
         "dataset".into(),
         dataset_fingerprint(&sources.dataset_files, &sources.dataset)?,

@@ -114,7 +114,11 @@ impl TokenDecoder {
 
     /// Loads the tokenizer at `location` and its clean-up setting (see `clean_up_spaces`).
     pub fn load(location: &Location, hub: &Hub) -> Result<Self> {
-        let tokenizer = load_tokenizer(location, hub)?;
+        Self::with_config(load_tokenizer(location, hub)?, location, hub)
+    }
+
+    /// Wraps `tokenizer`, loaded from `location`, with the clean-up setting found there.
+    pub fn with_config(tokenizer: Tokenizer, location: &Location, hub: &Hub) -> Result<Self> {
         let config = match location {
             Location::Local(p) if p.is_file() && p.extension().is_some_and(|e| e == "gguf") => {
                 return Ok(Self::new(tokenizer, false));

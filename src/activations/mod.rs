@@ -6,7 +6,7 @@
 //! dataset) and streams deterministic [`Batch`]es: `prompts_per_batch` windows each, special
 //! tokens dropped when asked (one rule, [`ActivationStream`]), then turns a batch into SAE
 //! activations: residual stream at the hook (centred per position for LayerNorm models, as
-//! TransformerLens does; see [`crate::sources::decide_centring`]), then the folded SAE's
+//! TransformerLens does; see [`crate::inputs::decide_centring`]), then the folded SAE's
 //! encoder. A non-finite value is an error naming its window and position
 //! ([`Batch::non_finite`]), in every stage.
 
@@ -14,27 +14,13 @@ mod device_cuts;
 
 pub use device_cuts::{ActiveBits, DeviceCuts};
 
-use crate::config::DeviceKind;
-use crate::data::{Documents, TokenSpec, WindowStream, WindowTokens};
+use crate::data::{TokenSpec, WindowStream, WindowTokens};
 use crate::hub::Location;
-use crate::model::{self, HookPoint, ModelFiles, ResidualModel};
+use crate::inputs::{bos_id, CentringRule, ResolvedRun};
+use crate::model::{self, HookPoint, ResidualModel};
 use crate::sae::Sae;
-use crate::sources::{bos_id, CentringRule, Sources};
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
-
-/// Opens the compute device.
-pub fn open_device(kind: DeviceKind) -> Result<Device> {
-    match kind {
-        DeviceKind::Cpu => Ok(Device::Cpu),
-        DeviceKind::Cuda if candle_core::utils::cuda_is_available() => {
-            Device::new_cuda(0).context("cannot open CUDA device 0")
-        }
-        DeviceKind::Cuda => bail!(
-            "device = \"cuda\" but this saecooc was built without CUDA (rebuild with `cargo build --release --features cuda`) or no GPU is visible"
-        ),
-    }
-}
 
 /// One batch of the stream: consecutive windows and the positions of them that are read.
 #[derive(Debug, Clone)]
@@ -211,48 +197,36 @@ pub struct ModelRunner {
 impl ModelRunner {
     /// Loads the model up to `hook`; `sae_centring` is what the SAE's cfg.json says about
     /// centring (None: nothing), decided with the model's normalisation and `[source]` by
-    /// [`Sources::centring`]; `context_size` and `prepend_bos` are the SAE's unless `[run]`
+    /// [`ResolvedRun::centring`]; `context_size` and `prepend_bos` are the SAE's unless `[run]`
     /// overrides them.
     pub fn load(
-        sources: &Sources,
+        run: &ResolvedRun,
         hook: HookPoint,
         sae_centring: Option<bool>,
         context_size: Option<usize>,
         prepend_bos: Option<bool>,
         dataset: Location,
     ) -> Result<Self> {
-        let files = ModelFiles::resolve(&sources.model_location()?, sources.hub)?;
-        let dtype = sources.config.run.dtype.on(sources.device)?;
-        let model = model::load_model_as(&files, hook, sources.device, dtype)?;
-        let centring = sources.centring(model.uses_layer_norm(), sae_centring, &files.source)?;
-        let tokenizer = sources.load_tokenizer()?;
-        sources.check_token_ids(&files, &tokenizer, model.token_embeddings().dim(0)?)?;
-        let bos = bos_id(&files, &tokenizer)?;
-        let window_tokens = window_tokens(
-            &sources.config.run,
-            prepend_bos,
-            bos,
-            files.special_tokens()?.eos,
-        )?;
-        let context_size = sources
-            .config
-            .run
-            .context_size
-            .or(context_size)
-            .unwrap_or(128);
+        let files = &run.model;
+        let dtype = run.spec.run.dtype.on(&run.device)?;
+        let model = model::load_model_as(files, hook, &run.device, dtype)?;
+        let centring = run.centring(model.uses_layer_norm(), sae_centring, &files.source)?;
+        let tokenizer = run.tokenizer.clone();
+        run.check_token_ids(model.token_embeddings().dim(0)?)?;
+        let bos = bos_id(files, &tokenizer)?;
+        let window_tokens =
+            window_tokens(&run.spec.run, prepend_bos, bos, files.special_tokens()?.eos)?;
+        let context_size = run.spec.run.context_size.or(context_size).unwrap_or(128);
         ensure!(
             context_size <= model.max_positions(),
             "context_size {context_size} is longer than the model's {} positions",
             model.max_positions()
         );
-        sources
-            .config
-            .run
-            .check_forward(context_size, model.d_model())?;
+        run.spec.run.check_forward(context_size, model.d_model())?;
         Ok(Self {
             dataset,
             special: files.special_tokens()?.ids(),
-            model_source: files.source,
+            model_source: files.source.clone(),
             centred: centring.centred,
             centring_rule: centring.rule,
             model,
@@ -264,16 +238,9 @@ impl ModelRunner {
     }
 
     /// The dataset's windows, from the start.
-    pub fn windows<'h>(&self, sources: &Sources<'h>) -> Result<WindowStream<'h>> {
-        let src = &sources.config.source;
-        let documents = Documents::open(
-            &self.dataset,
-            sources.hub,
-            src.text_field.as_deref().unwrap_or("text"),
-            src.dataset_files.as_deref(),
-        )?;
+    pub fn windows<'h>(&self, run: &'h ResolvedRun) -> Result<WindowStream<'h>> {
         Ok(WindowStream::new(
-            documents,
+            run.open_documents(&self.dataset)?,
             self.tokenizer.clone(),
             self.context_size,
             self.window_tokens,
@@ -284,12 +251,12 @@ impl ModelRunner {
     /// special-token positions dropped when `remove_special`.
     pub fn stream<'h>(
         &self,
-        sources: &Sources<'h>,
+        run: &'h ResolvedRun,
         prompts: usize,
         remove_special: bool,
     ) -> Result<ActivationStream<'h>> {
         Ok(ActivationStream {
-            windows: self.windows(sources)?,
+            windows: self.windows(run)?,
             prompts,
             remove_special,
             special: self.special.clone(),
@@ -376,16 +343,16 @@ pub struct Encoder {
 
 impl Encoder {
     /// Loads the SAE `sae_id`, then the model up to its hook, and checks the widths agree.
-    pub fn load(sources: &Sources, sae_id: &str) -> Result<Self> {
-        let sae = sources.load_sae(sae_id)?;
+    pub fn load(run: &ResolvedRun, sae_id: &str) -> Result<Self> {
+        let sae = run.load_sae(sae_id)?;
         let hook = HookPoint::parse(&sae.cfg.hook_name)?;
         let runner = ModelRunner::load(
-            sources,
+            run,
             hook,
             sae.cfg.center_writing_weights,
             sae.cfg.context_size,
             sae.cfg.prepend_bos,
-            sources.dataset_location(&sae)?,
+            run.dataset_location(&sae)?,
         )?;
         ensure!(
             sae.cfg.d_in == runner.model.d_model(),

@@ -33,18 +33,18 @@ fn train_options(args: TrainArgs) -> TrainOptions {
 
 pub fn train(args: TrainArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
-    let device = crate::activations::open_device(args.device.unwrap_or(config.run.device))?;
+    let device = args.device;
     let options = train_options(args);
-    let r = train::run(&config, &options, &device)?;
+    let r = train::run(&config, &options, device)?;
     crate::report::summary(format_args!(
         "trained {} latents on {} tokens in {:.0} s ({:.0} tokens/s): held-out explained variance {:.3}, L0 {:.1}, {} dead latents → {}",
-        r.d_sae,
-        r.tokens,
-        r.seconds,
-        r.tokens_per_second,
-        r.heldout_explained_variance,
-        r.heldout_l0,
-        r.dead_latents,
+            r.d_sae,
+            r.tokens,
+            r.seconds,
+            r.tokens_per_second,
+            r.heldout_explained_variance,
+            r.heldout_l0,
+            r.dead_latents,
         options.out.display()
     ));
     Ok(())

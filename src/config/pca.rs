@@ -2,7 +2,7 @@
 //! `[source]` and `[run]`.
 
 use super::checks::{check_name, check_range, check_sae_ids, check_thresholds};
-use super::{Analysis, Config, Generation, Run, Source};
+use super::{Run, Source};
 use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -287,27 +287,6 @@ impl PcaConfig {
         config.run.validate()?;
         Ok(config)
     }
-
-    /// The equivalent `cooc`-style config, so inputs resolve as for the other stages.
-    pub fn as_config(&self) -> Config {
-        Config {
-            generation: Generation {
-                n_batches: self.generation.n_batches_generation,
-                model_name: self.model.name.clone(),
-                sae_release_short: self.model.sae_release_short.clone(),
-                sae_release: None,
-                sae_ids: self.model.sae_ids.clone(),
-                activation_thresholds: vec![self.processing.activation_threshold],
-                n_batches_in_buffer: None,
-                remove_special_tokens: self.processing.remove_special_tokens,
-                remove_first_token: None,
-            },
-            analysis: Analysis::default(),
-            pca: None,
-            source: self.source.clone(),
-            run: self.run.clone(),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -327,9 +306,6 @@ mod tests {
         );
         assert!(c.processing.save_options.pca && !c.processing.save_options.token_dfs);
         assert!(c.recommended_views.is_some());
-        let as_cooc = c.as_config();
-        assert_eq!(as_cooc.generation.n_batches, 1000);
-        assert_eq!(as_cooc.generation.activation_thresholds, [1.5]);
 
         let text = std::fs::read_to_string(&path).unwrap();
         let gemma = text.replace("name = \"gpt2-small\"", "name = \"gemma-2-2b\"");

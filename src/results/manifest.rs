@@ -4,10 +4,10 @@
 
 use crate::config::Config;
 use crate::data::WindowTokens;
+use crate::inputs::CentringRule;
 use crate::provenance::{input_name, mismatches, Reread};
 use crate::results::layout::RUN_JSON;
 use crate::results::set::{Ownership, PublishedSet, SetRecord};
-use crate::sources::CentringRule;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;

@@ -469,7 +469,7 @@ pub fn shape(
     device: DeviceKind,
     dtype: crate::config::ModelDType,
 ) -> Result<()> {
-    let device = crate::activations::open_device(device)?;
+    let device = crate::inputs::open_device(device)?;
     let dtype = dtype.on(&device)?;
     ensure!(
         window > 0 && tokens >= window,
@@ -544,7 +544,7 @@ pub fn shape(
 /// `golden/{name}_tiny_hooks.safetensors`, as the golden tests read them) on `device`, prints
 /// the largest relative error per model and fails above 1e-4 (the golden tests' tolerance).
 pub fn golden(fixtures: &Path, device: DeviceKind) -> Result<()> {
-    let device = crate::activations::open_device(device)?;
+    let device = crate::inputs::open_device(device)?;
     let hub = crate::hub::Hub::from_env(false)?;
     let mut failed = Vec::new();
     for name in ["gpt2", "llama", "gemma2"] {

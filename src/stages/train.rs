@@ -9,12 +9,12 @@
 //! `--keep-special-tokens`), as `cooc` drops them with `remove_special_tokens`.
 
 use crate::activations::ModelRunner;
-use crate::config::{check_finite, check_range, check_tensor_size, Config};
-use crate::hub::{Hub, Location};
+use crate::config::{check_finite, check_range, check_tensor_size, Config, DeviceKind};
+use crate::hub::Location;
+use crate::inputs::{resolve, InputSpec, ResolveOptions};
 use crate::model::HookPoint;
 use crate::results::manifest::{RunInfo, RunStart};
 use crate::results::out_folder::{OutFolder, OUT_MANIFEST};
-use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
@@ -285,15 +285,26 @@ const TRAINED_FILES: [&str; 3] = ["cfg.json", "sae_weights.safetensors", "traini
 /// Trains an SAE on the config's model and dataset, writes it to `options.out` (refused when
 /// that folder holds one of its files that saecooc did not write; see
 /// [`crate::results::out_folder`]).
-pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<TrainReport> {
+/// `device` overrides `[run] device`.
+pub fn run(
+    config: &Config,
+    options: &TrainOptions,
+    device: Option<DeviceKind>,
+) -> Result<TrainReport> {
     let started = Instant::now();
     let run_start = RunStart::now();
     options.validate()?;
     // Before any work: an --out folder holding an SAE that saecooc did not train is refused.
     let mut out = OutFolder::open(&options.out, OUT_MANIFEST, "train-sae", &[])?;
     out.check_writable(&TRAINED_FILES)?;
-    let hub = Hub::from_env(crate::report::shows_progress())?;
-    let sources = Sources::new(config, &hub, device);
+    let resolved = resolve(
+        InputSpec::of_config(config).with_sae_ids(Vec::new()),
+        &ResolveOptions {
+            device,
+            stage: None,
+        },
+    )?;
+    let device = &resolved.device;
     let hook = HookPoint::parse(&options.hook)?;
     let dataset = config
         .source
@@ -301,13 +312,13 @@ pub fn run(config: &Config, options: &TrainOptions, device: &Device) -> Result<T
         .as_deref()
         .map(|d| Location::parse(d, config.source.dataset_revision.as_deref()))
         .context("train-sae needs [source] dataset in the config")?;
-    let runner = ModelRunner::load(&sources, hook, None, None, None, dataset)?;
+    let runner = ModelRunner::load(&resolved, hook, None, None, None, dataset)?;
     let d_in = runner.model.d_model();
     options.check_sizes(d_in)?;
     config.run.check_forward(runner.context_size, d_in)?;
     let open_stream = || {
         runner.stream(
-            &sources,
+            &resolved,
             config.run.prompts_per_batch,
             !options.keep_special_tokens,
         )

@@ -5,7 +5,7 @@
 use super::gather::{add_batch, Batch, Examples, GatherSettings, TokenText};
 use super::COMPONENTS;
 use crate::activations::{ActivationStream, Encoder};
-use crate::sources::Sources;
+use crate::inputs::ResolvedRun;
 use crate::tokenizer::TokenDecoder;
 use anyhow::Result;
 use candle_core::Device;
@@ -71,14 +71,14 @@ pub fn gather(
 /// get the original's retry: twice the batches (here: the same windows, continued).
 pub fn gather_with_retry(
     encoder: &mut Encoder,
-    sources: &Sources,
+    resolved: &ResolvedRun,
     collections: &mut [Examples],
     pass: &Pass,
 ) -> Result<u64> {
     let mut stream =
         encoder
             .runner
-            .stream(sources, pass.prompts, pass.settings.remove_special_tokens)?;
+            .stream(resolved, pass.prompts, pass.settings.remove_special_tokens)?;
     let mut read = gather(encoder, &mut stream, collections, pass)?;
     let retry_at: Vec<usize> = (0..collections.len())
         .filter(|&i| collections[i].found() < COMPONENTS && !collections[i].done)

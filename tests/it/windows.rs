@@ -7,12 +7,10 @@
 //! brute-force count over the golden windows (exact: integer counts).
 
 use crate::common::{assert_ok, fixture, gpt2_tokenizer, read_json, results_dir, run_cooc};
-use candle_core::Device;
 use saecooc::activations::Encoder;
 use saecooc::config::{Config, Generation, Run, Source};
 use saecooc::data::{TokenSpec, WindowTokens, Windower};
-use saecooc::hub::Hub;
-use saecooc::sources::Sources;
+use saecooc::inputs::{resolve, InputSpec, ResolveOptions};
 use saecooc::tokenizer::encode_documents;
 use serde_json::Value;
 use std::path::Path;
@@ -135,10 +133,9 @@ fn brute_force(
     thresholds: &[f64],
     per_batch: impl Fn(usize) -> usize,
 ) -> BruteForce {
-    let hub = Hub::from_env(false).unwrap();
-    let device = Device::Cpu;
-    let sources = Sources::new(config, &hub, &device);
-    let mut encoder = Encoder::load(&sources, &config.generation.sae_ids[0]).unwrap();
+    let resolved = resolve(InputSpec::of_config(config), &ResolveOptions::default()).unwrap();
+    let device = &resolved.device;
+    let mut encoder = Encoder::load(&resolved, &config.generation.sae_ids[0]).unwrap();
     let d = encoder.sae.cfg.d_sae;
     let special = encoder.runner.special.clone();
     let remove = config.generation.remove_special_tokens;
@@ -161,7 +158,7 @@ fn brute_force(
             continue;
         }
         tokens += positions.len() as u64;
-        let resid = encoder.runner.residual(batch, &positions, &device).unwrap();
+        let resid = encoder.runner.residual(batch, &positions, device).unwrap();
         let acts = encoder.encode(&resid).unwrap();
         for row in acts.chunks(d) {
             for (k, &t) in thresholds.iter().enumerate() {
@@ -359,12 +356,10 @@ fn windows_without_bos_follow_the_config() {
         };
         let text = config_for(&paths, &corpus, 2, false, run);
         let config = Config::parse(&text).unwrap();
-        let hub = Hub::from_env(false).unwrap();
-        let device = Device::Cpu;
-        let sources = Sources::new(&config, &hub, &device);
-        let encoder = Encoder::load(&sources, "blocks.1.hook_resid_pre").unwrap();
+        let resolved = resolve(InputSpec::of_config(&config), &ResolveOptions::default()).unwrap();
+        let encoder = Encoder::load(&resolved, "blocks.1.hook_resid_pre").unwrap();
         assert_eq!(encoder.runner.window_tokens, case.tokens, "{}", case.name);
-        let mut stream = encoder.runner.windows(&sources).unwrap();
+        let mut stream = encoder.runner.windows(&resolved).unwrap();
         let windows: Vec<Vec<u32>> = std::iter::from_fn(|| stream.next_window().unwrap()).collect();
         assert_eq!(windows, case.windows, "{}", case.name);
     }

@@ -18,14 +18,13 @@ pub use shards::{merge, Shard};
 use crate::activations::{ActivationStream, Batch, DeviceCuts, Encoder};
 use crate::config::{Accumulator, Config, Run, StageCommon};
 use crate::harness;
-use crate::hub::Hub;
+use crate::inputs::{resolve, InputSpec, ResolveOptions, ResolvedRun};
 use crate::pairs::triangle;
 use crate::pairs::{CoocCounts, Storage};
 use crate::provenance::Inputs;
 use crate::results::layout::{check_creatable, sae_results_dir, shard_file};
 use crate::results::manifest::{BatchRule, CoocManifest, RunStart, SaeInfo, Timings, VERSION};
 use crate::sae::{encode_slices, threshold_cut};
-use crate::sources::Sources;
 use anyhow::{ensure, Context, Result};
 use candle_core::Device;
 use counting::{Counting, Encoded, Slice};
@@ -66,15 +65,19 @@ pub struct RunSummary {
 
 /// Runs `cooc` for every SAE of the config.
 pub fn run(config: &Config, options: &CoocOptions) -> Result<Vec<RunSummary>> {
-    let hub = Hub::from_env(crate::report::shows_progress())?;
-    let device =
-        crate::activations::open_device(options.common.device.unwrap_or(config.run.device))?;
+    let resolved = resolve(
+        InputSpec::of_config(config),
+        &ResolveOptions {
+            device: options.common.device,
+            stage: Some("cooc"),
+        },
+    )?;
     config
         .generation
         .sae_ids
         .iter()
         .map(|sae_id| {
-            run_sae(&Sources::new(config, &hub, &device), options, sae_id)
+            run_sae(config, &resolved, options, sae_id)
                 .with_context(|| format!("cooc for SAE {sae_id} failed"))
         })
         .collect()
@@ -87,8 +90,13 @@ fn timed<T>(acc: &mut f64, f: impl FnOnce() -> Result<T>) -> Result<T> {
     out
 }
 
-fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<RunSummary> {
-    let (config, device) = (sources.config, sources.device);
+fn run_sae(
+    config: &Config,
+    resolved: &ResolvedRun,
+    options: &CoocOptions,
+    sae_id: &str,
+) -> Result<RunSummary> {
+    let device = &resolved.device;
     let g = &config.generation;
     let started = Instant::now();
     let run_start = RunStart::now();
@@ -105,12 +113,12 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     // An unwritable results folder is refused before the inputs load; the folder is created
     // (and locked) only once they have loaded, so inputs that cannot be loaded leave nothing.
     check_creatable(&out_dir)?;
-    let mut inputs = timed(&mut timings.load_s, || Encoder::load(sources, sae_id))?;
+    let mut inputs = timed(&mut timings.load_s, || Encoder::load(resolved, sae_id))?;
     // Locked before any counting: a second writer is refused now.
     let lock = lock_output(&out_dir, shard)?;
 
     let mut stream = inputs.runner.stream(
-        sources,
+        resolved,
         config.run.prompts_per_batch,
         g.remove_special_tokens,
     )?;
@@ -132,11 +140,11 @@ fn run_sae(sources: &Sources, options: &CoocOptions, sae_id: &str) -> Result<Run
     let checkpoint = checkpoint_file(&out_dir, shard);
     let fingerprints = timed(&mut timings.load_s, || {
         crate::provenance::fingerprint(
-            &sources.input_sources(
+            &resolved.input_sources(
                 sae_id,
-                &inputs.runner.tokenizer,
                 &inputs.runner.dataset,
                 stream.dataset_files(),
+                crate::provenance::settings_text(config, sae_id)?,
             )?,
             shard.map(|s| (s.index, s.count)),
         )

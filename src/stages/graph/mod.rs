@@ -16,10 +16,9 @@ pub mod metrics;
 pub mod node_table;
 pub mod top_tokens;
 
-use crate::activations::open_device;
 use crate::config::{Analysis, Config, StageCommon};
 use crate::harness;
-use crate::hub::Hub;
+use crate::inputs::{resolve, InputSpec, ResolveOptions, ResolvedRun};
 use crate::io::csr::{is_sparse_npz, read_csr_rows, save_csr};
 use crate::io::npz::{read_f32_rows, read_npz, NpzWriter};
 use crate::io::pyfmt::float_repr;
@@ -30,7 +29,6 @@ use crate::results::layout::{
 use crate::results::manifest::{check_counted_inputs, RunInfo, RunStart, VERSION};
 use crate::results::set::SetRecord;
 use crate::results::stage::{open_cooc, Stage};
-use crate::sources::Sources;
 use anyhow::{bail, ensure, Context, Result};
 use components::{find_threshold, smallest_search_cut, SparseJaccard, ThresholdChoice};
 use metrics::{subgraph_metrics, SubgraphMetrics};
@@ -104,9 +102,13 @@ pub fn run(config: &Config, options: &GraphOptions) -> Result<Vec<GraphSummary>>
         options.common.results_dir.as_ref().map_or(String::new(), |d| d.display().to_string()),
         sae_ids.len()
     );
-    let hub = Hub::from_env(crate::report::shows_progress())?;
-    let device = open_device(options.common.device.unwrap_or(config.run.device))?;
-    let sources = Sources::new(config, &hub, &device);
+    let resolved = resolve(
+        InputSpec::of_config(config).with_sae_ids(sae_ids.clone()),
+        &ResolveOptions {
+            device: options.common.device,
+            stage: Some("graphs"),
+        },
+    )?;
     let root = options.common.results_root(&config.run);
     sae_ids
         .into_iter()
@@ -121,7 +123,7 @@ pub fn run(config: &Config, options: &GraphOptions) -> Result<Vec<GraphSummary>>
                     g.n_batches,
                 )
             });
-            graph_sae(&sources, options, &sae_id, &dir)
+            graph_sae(config, &resolved, options, &sae_id, &dir)
                 .with_context(|| format!("graphs for SAE {sae_id} failed"))
         })
         .collect()
@@ -157,13 +159,14 @@ fn config_order(found: Vec<(f64, PathBuf)>, config_thresholds: &[f64]) -> Vec<(f
 }
 
 fn graph_sae(
-    sources: &Sources,
+    config: &Config,
+    resolved: &ResolvedRun,
     options: &GraphOptions,
     sae_id: &str,
     dir: &Path,
 ) -> Result<GraphSummary> {
     let run_start = RunStart::now();
-    let analysis = &sources.config.analysis;
+    let analysis = &config.analysis;
     ensure!(
         dir.is_dir(),
         "results folder {} does not exist: run `saecooc cooc` with this config first, or point \
@@ -182,11 +185,11 @@ fn graph_sae(
         "no Jaccard matrices (feature_acts_cooc_jaccard_threshold_*.npz) in {}: run `saecooc cooc` first",
         dir.display()
     );
-    let jaccard_files = config_order(found, &sources.config.generation.activation_thresholds);
+    let jaccard_files = config_order(found, &config.generation.activation_thresholds);
     let thresholds: Vec<f64> = jaccard_files.iter().map(|(t, _)| *t).collect();
     check_no_threshold_dropped(dir, &thresholds, options.replace)?;
-    check_counted_inputs(dir, &cooc, || sources.reread(sae_id, None), "graphs")?;
-    let latents = describe_latents(sources, sae_id)?;
+    check_counted_inputs(dir, &cooc, || resolved.reread(sae_id, None), "graphs")?;
+    let latents = describe_latents(resolved, sae_id)?;
     // What was read of the cooc set, file by file: a graphs set stays valid while cooc only
     // adds thresholds.
     let read: Vec<PathBuf> = jaccard_files
@@ -231,7 +234,7 @@ fn graph_sae(
             sae_id,
             thresholds: &summaries,
             run_info: run_start.finish(serde_json::json!({
-                "config": sources.config,
+                "config": config,
                 "options": options,
                 "sae_id": sae_id,
                 "results_dir": dir,
@@ -275,13 +278,13 @@ fn check_no_threshold_dropped(dir: &Path, thresholds: &[f64], replace: bool) -> 
 }
 
 /// Loads the SAE, the model's embeddings and the tokenizer, and finds every latent's top tokens.
-fn describe_latents(sources: &Sources, sae_id: &str) -> Result<Latents> {
-    let sae = sources.load_sae(sae_id)?;
-    let w_e = sources.load_token_embeddings(&sae)?;
-    let decoder = sources.load_token_decoder()?;
+fn describe_latents(resolved: &ResolvedRun, sae_id: &str) -> Result<Latents> {
+    let sae = resolved.load_sae(sae_id)?;
+    let w_e = resolved.load_token_embeddings(&sae)?;
+    let decoder = resolved.load_token_decoder()?;
     let ids = top_tokens::top_token_ids(&w_e, &sae.w_dec, sae.cfg.d_in, top_tokens::TOP_TOKENS)?;
     let neuronpedia = sae.cfg.neuronpedia_id.clone().map(|id| Neuronpedia {
-        model_name: sources.config.generation.model_name.clone(),
+        model_name: resolved.spec.model_name.clone(),
         id,
     });
     Ok(Latents {

@@ -8,11 +8,10 @@
 //! `max_examples` or the batch budget is spent. Each subgraph gets exactly the examples a pass
 //! of its own over the same windows would give (`--one-pass-per-subgraph` runs it that way).
 
-use crate::activations::open_device;
 use crate::activations::Encoder;
 use crate::config::{PcaConfig, Processing, StageCommon};
 use crate::harness::{locate_node_table, lock_folder, publish, NodeTableInput, SetSummary};
-use crate::hub::Hub;
+use crate::inputs::{resolve, InputSpec, ResolveOptions, ResolvedRun};
 use crate::io::pyfmt::neat_sae_id;
 use crate::results::h5::{h5_file_name, write_split, SubgraphOutput};
 use crate::results::layout::{pca_dir_name, pca_manifest, pca_ownership, sae_results_dir};
@@ -20,7 +19,6 @@ use crate::results::manifest::{RunInfo, RunStart};
 use crate::results::node_table::NodeRow;
 use crate::results::set::{SetRecord, Staging};
 use crate::results::stage::Stage;
-use crate::sources::Sources;
 use crate::subgraph_pca::gather::{top_tokens_and_context, Examples, GatherSettings};
 use crate::subgraph_pca::pass::{gather_with_retry, Pass};
 use crate::subgraph_pca::solver;
@@ -102,23 +100,26 @@ pub fn subgraphs_by_size(rows: &[NodeRow], sizes: &[usize]) -> SizeRequests {
 
 /// Runs `pca` for every SAE of the config.
 pub fn run(config: &PcaConfig, options: &PcaOptions) -> Result<Vec<PcaSummary>> {
-    let as_config = config.as_config();
-    let hub = Hub::from_env(crate::report::shows_progress())?;
-    let device = open_device(options.common.device.unwrap_or(config.run.device))?;
-    let sources = Sources::new(&as_config, &hub, &device);
+    let resolved = resolve(
+        InputSpec::of_pca(config),
+        &ResolveOptions {
+            device: options.common.device,
+            stage: Some("pca"),
+        },
+    )?;
     config
         .model
         .sae_ids
         .iter()
         .map(|sae_id| {
-            run_sae(&sources, config, options, sae_id)
+            run_sae(&resolved, config, options, sae_id)
                 .with_context(|| format!("pca for SAE {sae_id} failed"))
         })
         .collect()
 }
 
 fn run_sae(
-    sources: &Sources,
+    resolved: &ResolvedRun,
     config: &PcaConfig,
     options: &PcaOptions,
     sae_id: &str,
@@ -144,10 +145,10 @@ fn run_sae(
         &input.rows,
         &input.table,
     )?;
-    let mut encoder = input.load_encoder(sources, sae_id, Stage::Pca)?;
+    let mut encoder = input.load_encoder(resolved, sae_id, Stage::Pca)?;
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
     let (collections, batches_read) =
-        gather_requests(&mut encoder, sources, config, options, sae_id, &requests)?;
+        gather_requests(&mut encoder, resolved, config, options, sae_id, &requests)?;
     let fitted = fit_subgraphs(&requests, collections, d_in, sae_id);
     let neat = neat_sae_id(sae_id);
     let staging = input.begin_staging(
@@ -199,7 +200,7 @@ impl SetSummary for PcaSummary {
 /// batches read.
 fn gather_requests(
     encoder: &mut Encoder,
-    sources: &Sources,
+    resolved: &ResolvedRun,
     config: &PcaConfig,
     options: &PcaOptions,
     sae_id: &str,
@@ -225,19 +226,19 @@ fn gather_requests(
         budget,
         prompts: config.run.prompts_per_batch,
         settings: GatherSettings::of(p),
-        device: sources.device,
+        device: &resolved.device,
         bar,
     };
     let batches_read = if options.one_pass_per_subgraph {
         let mut read = 0;
         for c in collections.iter_mut() {
             let mut one = [std::mem::take(c)];
-            read += gather_with_retry(encoder, sources, &mut one, &pass)?;
+            read += gather_with_retry(encoder, resolved, &mut one, &pass)?;
             *c = std::mem::take(&mut one[0]);
         }
         read
     } else {
-        gather_with_retry(encoder, sources, &mut collections, &pass)?
+        gather_with_retry(encoder, resolved, &mut collections, &pass)?
     };
     pass.bar.finish_and_clear();
     Ok((collections, batches_read))

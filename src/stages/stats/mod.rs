@@ -86,7 +86,9 @@ pub struct Cooccurrence {
 
 /// The token pass settings of `stats --config`.
 pub struct TokenPassOptions<'a> {
-    pub sources: crate::sources::Sources<'a>,
+    pub config: &'a crate::config::Config,
+    /// The config's inputs, resolved.
+    pub inputs: crate::inputs::ResolvedRun,
     pub batches: usize,
 }
 
@@ -98,10 +100,13 @@ pub fn run_with_config(
     config: &crate::config::Config,
     batches: usize,
 ) -> Result<Vec<StatsRow>> {
-    let hub = crate::hub::Hub::from_env(crate::report::shows_progress())?;
-    let device = crate::activations::open_device(config.run.device)?;
+    let inputs = crate::inputs::resolve(
+        crate::inputs::InputSpec::of_config(config),
+        &crate::inputs::ResolveOptions::default(),
+    )?;
     let pass = TokenPassOptions {
-        sources: crate::sources::Sources::new(config, &hub, &device),
+        config,
+        inputs,
         batches,
     };
     run(results, out, Some(&pass))
@@ -225,8 +230,7 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
         &serde_json::to_vec_pretty(&rows)?,
     )?;
     plot_size_effects(&rows, &out.join(STATS_SIZE_EFFECTS_PNG))?;
-    let token_pass =
-        pass.map(|p| serde_json::json!({"config": p.sources.config, "batches": p.batches}));
+    let token_pass = pass.map(|p| serde_json::json!({"config": p.config, "batches": p.batches}));
     let run_info = run_start.finish(serde_json::json!({
         "results_dir": results,
         "out": out,

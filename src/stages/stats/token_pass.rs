@@ -10,15 +10,15 @@ use std::path::Path;
 /// `batches` batches of the config's data for SAE `sae_id`; `subgraph_of[latent]` from its node
 /// table.
 fn subgraph_l0_pass(
-    sources: &crate::sources::Sources,
+    inputs: &crate::inputs::ResolvedRun,
     dir: &Path,
     sae_id: &str,
     threshold: f64,
     subgraph_of: &[i64],
     batches: usize,
 ) -> Result<TokenPass> {
-    let mut encoder = crate::activations::Encoder::load(sources, sae_id)?;
-    crate::harness::check_encoder_inputs(dir, sources, &encoder, sae_id, Stage::Stats)?;
+    let mut encoder = crate::activations::Encoder::load(inputs, sae_id)?;
+    crate::harness::check_encoder_inputs(dir, inputs, &encoder, sae_id, Stage::Stats)?;
     let d_sae = encoder.sae.cfg.d_sae;
     ensure!(
         subgraph_of.len() == d_sae,
@@ -27,9 +27,9 @@ fn subgraph_l0_pass(
     );
     let cut = crate::sae::threshold_cut(threshold, &encoder.sae.threshold);
     let mut stream = encoder.runner.stream(
-        sources,
-        sources.config.run.prompts_per_batch,
-        sources.config.generation.remove_special_tokens,
+        inputs,
+        inputs.spec.run.prompts_per_batch,
+        inputs.spec.remove_special_tokens,
     )?;
     let (mut tokens, mut latent_sum, mut subgraph_sum) = (0u64, 0u64, 0u64);
     let mut histogram: Vec<u64> = Vec::new();
@@ -42,7 +42,7 @@ fn subgraph_l0_pass(
         if batch.positions.is_empty() {
             continue;
         }
-        let resid = encoder.runner.batch_residual(&batch, sources.device)?;
+        let resid = encoder.runner.batch_residual(&batch, &inputs.device)?;
         let acts = encoder.encode(&resid)?;
         batch.ensure_finite(&acts, d_sae, 0, "SAE activation")?;
         for row in acts.chunks_exact(d_sae) {
@@ -83,7 +83,7 @@ pub(super) fn token_pass_for(
     threshold: f64,
     d_sae: usize,
 ) -> Result<Option<TokenPass>> {
-    let g = &p.sources.config.generation;
+    let g = &p.config.generation;
     let Some(id) = g.sae_ids.iter().find(|id| {
         crate::io::pyfmt::neat_sae_id(id) == f.sae
             && g.model_name == f.model
@@ -98,7 +98,7 @@ pub(super) fn token_pass_for(
         }
     }
     Ok(Some(subgraph_l0_pass(
-        &p.sources,
+        &p.inputs,
         &f.dir,
         id,
         threshold,

@@ -18,10 +18,10 @@ pub mod prompts;
 pub mod tables;
 pub mod ward;
 
-use crate::activations::{open_device, Encoder};
+use crate::activations::Encoder;
 use crate::config::{check_finite, check_name, PcaConfig, StageCommon};
 use crate::harness::{locate_node_table, lock_folder, publish, NodeTableInput, SetSummary};
-use crate::hub::Hub;
+use crate::inputs::{resolve, InputSpec, ResolveOptions, ResolvedRun};
 use crate::io::atomic::write_bytes;
 use crate::io::hash::sha256_file;
 use crate::io::pyfmt::neat_sae_id;
@@ -35,7 +35,6 @@ use crate::results::node_table::NodeRow;
 use crate::results::set::{Ownership, PublishedSet, SetRecord, Staging};
 use crate::results::stage::Stage;
 use crate::results::subspace_summary::{PromptsInfo, ShownPoint, SubspaceSummary, Variance};
-use crate::sources::Sources;
 use crate::subgraph_pca::gather::{Examples, GatherSettings};
 use crate::subgraph_pca::pass::{gather_with_retry, Pass};
 use crate::subgraph_pca::COMPONENTS;
@@ -192,17 +191,21 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         .map(prompts::read_prompts)
         .transpose()?;
     let sae_figures = figures_dir(config, options, &results_root, &sae_id)?;
-    let hub = Hub::from_env(crate::report::shows_progress())?;
-    let device = open_device(options.common.device.unwrap_or(config.run.device))?;
-    let as_config = config.as_config();
-    let sources = Sources::new(&as_config, &hub, &device);
-    let mut encoder = input.load_encoder(&sources, &sae_id, Stage::Subspace)?;
+    let resolved = resolve(
+        InputSpec::of_pca(config).with_sae_ids(vec![sae_id.clone()]),
+        &ResolveOptions {
+            device: options.common.device,
+            stage: None,
+        },
+    )?;
+    let device = &resolved.device;
+    let mut encoder = input.load_encoder(&resolved, &sae_id, Stage::Subspace)?;
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
     // Locked (and so created) only once the inputs load: a refused run leaves no folder.
     let lock = lock_folder(&sae_figures, Stage::Subspace)?;
     let (examples, batches_read) = gather_subgraph(
         &mut encoder,
-        &sources,
+        &resolved,
         config,
         budget,
         &sae_id,
@@ -220,7 +223,7 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
     if let Some(list) = &prompts {
         a.prompts = Some(place_prompts(
             &mut encoder,
-            &device,
+            device,
             list,
             &a,
             config,
@@ -336,7 +339,7 @@ fn figures_dir(
 #[allow(clippy::too_many_arguments)]
 fn gather_subgraph(
     encoder: &mut Encoder,
-    sources: &Sources,
+    resolved: &ResolvedRun,
     config: &PcaConfig,
     budget: usize,
     sae_id: &str,
@@ -350,12 +353,12 @@ fn gather_subgraph(
             keep_nonzero_acts: true,
             ..GatherSettings::of(&config.processing)
         },
-        device: sources.device,
+        device: &resolved.device,
         bar: crate::report::bar(budget as u64, sae_id, "batches"),
     };
     pass.bar.set_message(format!("subgraph {sid}"));
     let mut collections = vec![Examples::new(latents.to_vec())];
-    let batches_read = gather_with_retry(encoder, sources, &mut collections, &pass)?;
+    let batches_read = gather_with_retry(encoder, resolved, &mut collections, &pass)?;
     pass.bar.finish_and_clear();
     Ok((collections.remove(0), batches_read))
 }
