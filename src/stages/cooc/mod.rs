@@ -65,6 +65,13 @@ pub struct RunSummary {
 
 /// Runs `cooc` for every SAE of the config.
 pub fn run(config: &Config, options: &CoocOptions) -> Result<Vec<RunSummary>> {
+    // An unwritable results folder is refused before the inputs are resolved (or fetched); the
+    // folder is created (and locked) only once they have loaded, so inputs that cannot be
+    // loaded leave nothing.
+    for sae_id in &config.generation.sae_ids {
+        check_creatable(&results_dir(config, options, sae_id))
+            .with_context(|| format!("cooc for SAE {sae_id} failed"))?;
+    }
     let resolved = resolve(
         InputSpec::of_config(config),
         &ResolveOptions {
@@ -81,6 +88,18 @@ pub fn run(config: &Config, options: &CoocOptions) -> Result<Vec<RunSummary>> {
                 .with_context(|| format!("cooc for SAE {sae_id} failed"))
         })
         .collect()
+}
+
+/// The results folder of `sae_id`.
+fn results_dir(config: &Config, options: &CoocOptions, sae_id: &str) -> PathBuf {
+    let g = &config.generation;
+    sae_results_dir(
+        &options.common.results_root(&config.run),
+        &g.model_name,
+        &g.sae_release_short,
+        sae_id,
+        g.n_batches,
+    )
 }
 
 fn timed<T>(acc: &mut f64, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -101,18 +120,8 @@ fn run_sae(
     let started = Instant::now();
     let run_start = RunStart::now();
     let mut timings = Timings::default();
-    let results_root = options.common.results_root(&config.run);
-    let out_dir = sae_results_dir(
-        &results_root,
-        &g.model_name,
-        &g.sae_release_short,
-        sae_id,
-        g.n_batches,
-    );
+    let out_dir = results_dir(config, options, sae_id);
     let shard = options.shard;
-    // An unwritable results folder is refused before the inputs load; the folder is created
-    // (and locked) only once they have loaded, so inputs that cannot be loaded leave nothing.
-    check_creatable(&out_dir)?;
     let mut inputs = timed(&mut timings.load_s, || Encoder::load(resolved, sae_id))?;
     // Locked before any counting: a second writer is refused now.
     let lock = lock_output(&out_dir, shard)?;
