@@ -21,17 +21,20 @@ mod token_pass;
 
 use crate::io::npz::read_npz;
 use crate::io::pyfmt::float_repr;
-use crate::results::layout::{find_cooc_files, CoocKind, GraphFiles, GRAPHS_JSON, RUN_JSON};
-use crate::results::layout::{find_sae_folders, stats_cooccurrence_png};
+use crate::results::layout::{
+    cooc_file, find_cooc_files, CoocKind, GraphFiles, GRAPHS_JSON, RUN_JSON,
+};
+use crate::results::layout::{find_sae_folders, stats_cooccurrence_png, SaeFolder};
 use crate::results::layout::{
     STATS_RUN_JSON, STATS_SIZE_EFFECTS_PNG, STATS_SUMMARY_CSV, STATS_SUMMARY_JSON,
 };
 use crate::results::manifest::{CoocManifest, RunStart, VERSION};
 use crate::results::out_folder::{OutFolder, OUT_MANIFEST};
+use crate::results::set::PublishedSet;
 use crate::results::stage::{open_checked, open_cooc, Stage};
 use anyhow::{ensure, Result};
 use figures::{plot_cooccurrence, plot_size_effects};
-use rows::{cooccurrence, node_table_sizes, subgraph_size_stats};
+use rows::{cooccurrence, node_table_sizes, subgraph_size_stats, SizeStats};
 use serde::Serialize;
 use std::path::Path;
 use token_pass::token_pass_for;
@@ -120,6 +123,35 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
     let mut folder = OutFolder::open(out, OUT_MANIFEST, "stats", &[])?;
     let mut rows = Vec::new();
     for f in &folders {
+        rows.extend(FolderRows::open(f)?.rows(pass)?);
+    }
+    ensure!(
+        !rows.is_empty(),
+        "no cooc results (feature_acts_cooc_total_threshold_*.npz) under {}",
+        results.display()
+    );
+    let token_pass =
+        pass.map(|p| serde_json::json!({"config": p.config, "batches": p.batches}));
+    let settings = serde_json::json!({
+        "results_dir": results,
+        "out": out,
+        "token_pass": token_pass,
+    });
+    write_outputs(&mut folder, &rows, &run_start, settings)?;
+    Ok(rows)
+}
+
+/// One SAE results folder as `stats` reads it: its cooc set, the `run.json` that describes
+/// it (if the set has one), and its graphs set once a node table is read.
+struct FolderRows<'a> {
+    f: &'a SaeFolder,
+    cooc: PublishedSet,
+    run: Option<CoocManifest>,
+    graphs: Option<PublishedSet>,
+}
+
+impl<'a> FolderRows<'a> {
+    fn open(f: &'a SaeFolder) -> Result<Self> {
         // Folders the original's scripts wrote have no manifest: totals stand in for it.
         let cooc = open_cooc(&f.dir)?;
         let run = match cooc.record {
@@ -129,82 +161,125 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
                 CoocManifest::read(&f.dir).ok()
             }
         };
-        let mut graphs = None;
-        for (threshold, total) in find_cooc_files(&f.dir, CoocKind::Total)? {
-            if !cooc.lists(&total) {
+        Ok(Self {
+            f,
+            cooc,
+            run,
+            graphs: None,
+        })
+    }
+
+    /// A row for every threshold of the cooc set with both its count matrix and its totals.
+    fn rows(mut self, pass: Option<&TokenPassOptions>) -> Result<Vec<StatsRow>> {
+        let mut rows = Vec::new();
+        for (threshold, total) in find_cooc_files(&self.f.dir, CoocKind::Total)? {
+            if !self.cooc.lists(&total) {
                 continue;
             }
-            let acts_file =
-                crate::results::layout::cooc_file(&f.dir, CoocKind::Activations, threshold);
+            let acts_file = cooc_file(&self.f.dir, CoocKind::Activations, threshold);
             if !acts_file.is_file() {
                 continue;
             }
-            cooc.verify(&total)?;
-            cooc.verify(&acts_file)?;
-            let activations = read_npz(&acts_file)?
-                .into_iter()
-                .next()
-                .map(|(_, a)| a.to_f32())
-                .unwrap_or_default();
-            if let Some(d_sae) = run.as_ref().and_then(|r| r.sae.as_ref()).map(|s| s.d_sae) {
-                ensure!(
-                    activations.len() == d_sae,
-                    "{} has {} latents but {} records an SAE of {d_sae}: the folder mixes two SAEs",
-                    acts_file.display(),
-                    activations.len(),
-                    f.dir.join(RUN_JSON).display()
-                );
-            }
-            let th = run
-                .as_ref()
-                .and_then(|r| r.thresholds.iter().find(|t| t.threshold == threshold));
-            let tokens = run.as_ref().map(|r| r.tokens_counted);
-            let t = tokens
-                .map(|t| t as f64)
-                .unwrap_or_else(|| activations.iter().map(|&a| a as f64).fold(0.0, f64::max));
-            let table = GraphFiles::new(&f.dir, threshold).node_table;
-            let sizes = if table.is_file() {
-                if graphs.is_none() {
-                    graphs = Some(open_checked(&f.dir, Stage::Graphs, GRAPHS_JSON, &cooc)?);
-                }
-                graphs.as_ref().expect("just set").verify(&table)?;
-                Some(subgraph_size_stats(&node_table_sizes(
-                    &table,
-                    activations.len(),
-                )?))
-            } else {
-                None
-            };
-            let token_pass = match pass {
-                Some(p) if table.is_file() => {
-                    token_pass_for(p, f, &table, threshold, activations.len())?
-                }
-                _ => None,
-            };
-            rows.push(StatsRow {
-                model: f.model.clone(),
-                release: f.release.clone(),
-                sae: f.sae.clone(),
-                n_batches: f.n_batches.clone(),
-                d_sae: activations.len(),
-                threshold,
-                tokens,
-                l0_mean: th.map(|t| t.l0_mean),
-                l0_std: th.map(|t| t.l0_std),
-                l0_histogram: th.map(|t| t.l0_histogram.clone()).unwrap_or_default(),
-                mean_subgraph_size: sizes.map(|s| s.0),
-                mean_subgraph_size_without_singletons: sizes.and_then(|s| s.1),
-                fraction_in_subgraphs: sizes.map(|s| s.2),
-                token_pass,
-                cooccurrence: Some(cooccurrence(&total, &activations, t.max(1.0))?),
-            });
+            rows.push(self.row(threshold, &total, &acts_file, pass)?);
         }
+        Ok(rows)
     }
-    ensure!(
-        !rows.is_empty(),
-        "no cooc results (feature_acts_cooc_total_threshold_*.npz) under {}",
-        results.display()
-    );
+
+    /// The row of `threshold`, from its count matrix `total` and its totals `acts_file`.
+    fn row(
+        &mut self,
+        threshold: f64,
+        total: &Path,
+        acts_file: &Path,
+        pass: Option<&TokenPassOptions>,
+    ) -> Result<StatsRow> {
+        let f = self.f;
+        self.cooc.verify(total)?;
+        self.cooc.verify(acts_file)?;
+        let activations = self.activations(acts_file)?;
+        let table = GraphFiles::new(&f.dir, threshold).node_table;
+        let sizes = self.subgraph_sizes(&table, activations.len())?;
+        let run = self.run.as_ref();
+        let th = run.and_then(|r| r.thresholds.iter().find(|t| t.threshold == threshold));
+        let tokens = run.map(|r| r.tokens_counted);
+        let t = tokens
+            .map(|t| t as f64)
+            .unwrap_or_else(|| activations.iter().map(|&a| a as f64).fold(0.0, f64::max));
+        let token_pass = match pass {
+            Some(p) if table.is_file() => {
+                token_pass_for(p, f, &table, threshold, activations.len())?
+            }
+            _ => None,
+        };
+        Ok(StatsRow {
+            model: f.model.clone(),
+            release: f.release.clone(),
+            sae: f.sae.clone(),
+            n_batches: f.n_batches.clone(),
+            d_sae: activations.len(),
+            threshold,
+            tokens,
+            l0_mean: th.map(|t| t.l0_mean),
+            l0_std: th.map(|t| t.l0_std),
+            l0_histogram: th.map(|t| t.l0_histogram.clone()).unwrap_or_default(),
+            mean_subgraph_size: sizes.map(|s| s.0),
+            mean_subgraph_size_without_singletons: sizes.and_then(|s| s.1),
+            fraction_in_subgraphs: sizes.map(|s| s.2),
+            token_pass,
+            cooccurrence: Some(cooccurrence(total, &activations, t.max(1.0))?),
+        })
+    }
+
+    /// The per-latent totals in `acts_file`, refused when `run.json` records an SAE of
+    /// another width.
+    fn activations(&self, acts_file: &Path) -> Result<Vec<f32>> {
+        let activations = read_npz(acts_file)?
+            .into_iter()
+            .next()
+            .map(|(_, a)| a.to_f32())
+            .unwrap_or_default();
+        let recorded = self.run.as_ref().and_then(|r| r.sae.as_ref());
+        if let Some(d_sae) = recorded.map(|s| s.d_sae) {
+            ensure!(
+                activations.len() == d_sae,
+                "{} has {} latents but {} records an SAE of {d_sae}: the folder mixes two SAEs",
+                acts_file.display(),
+                activations.len(),
+                self.f.dir.join(RUN_JSON).display()
+            );
+        }
+        Ok(activations)
+    }
+
+    /// The subgraph size statistics of the node table `table` (none if `graphs` wrote none),
+    /// checked against the graphs set.
+    fn subgraph_sizes(&mut self, table: &Path, d_sae: usize) -> Result<Option<SizeStats>> {
+        if !table.is_file() {
+            return Ok(None);
+        }
+        let graphs = match &mut self.graphs {
+            Some(graphs) => graphs,
+            empty => empty.insert(open_checked(
+                &self.f.dir,
+                Stage::Graphs,
+                GRAPHS_JSON,
+                &self.cooc,
+            )?),
+        };
+        graphs.verify(table)?;
+        Ok(Some(subgraph_size_stats(&node_table_sizes(table, d_sae)?)))
+    }
+}
+
+/// Writes the outputs of `rows` into the out folder `folder`: the summary as CSV and JSON,
+/// the figures, and the manifest with `settings`.
+fn write_outputs(
+    folder: &mut OutFolder,
+    rows: &[StatsRow],
+    run_start: &RunStart,
+    settings: serde_json::Value,
+) -> Result<()> {
+    let out = folder.dir().to_path_buf();
     let figures: Vec<(String, &StatsRow, &Cooccurrence)> = rows
         .iter()
         .filter_map(|r| {
@@ -224,18 +299,13 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
     files.extend(figures.iter().map(|(name, _, _)| name.clone()));
     folder.check_writable(&files.iter().map(String::as_str).collect::<Vec<_>>())?;
     folder.claim(files.iter().cloned())?;
-    write_csv(&rows, &out.join(STATS_SUMMARY_CSV))?;
+    write_csv(rows, &out.join(STATS_SUMMARY_CSV))?;
     crate::io::atomic::write_bytes(
         &out.join(STATS_SUMMARY_JSON),
         &serde_json::to_vec_pretty(&rows)?,
     )?;
-    plot_size_effects(&rows, &out.join(STATS_SIZE_EFFECTS_PNG))?;
-    let token_pass = pass.map(|p| serde_json::json!({"config": p.config, "batches": p.batches}));
-    let run_info = run_start.finish(serde_json::json!({
-        "results_dir": results,
-        "out": out,
-        "token_pass": token_pass,
-    }));
+    plot_size_effects(rows, &out.join(STATS_SIZE_EFFECTS_PNG))?;
+    let run_info = run_start.finish(settings);
     crate::io::atomic::write_bytes(
         &out.join(STATS_RUN_JSON),
         &serde_json::to_vec_pretty(&serde_json::json!({
@@ -247,8 +317,7 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
     for (name, r, c) in &figures {
         plot_cooccurrence(r, c, &out.join(name))?;
     }
-    folder.finish(files)?;
-    Ok(rows)
+    folder.finish(files)
 }
 
 fn opt(v: Option<f64>) -> String {

@@ -108,9 +108,11 @@ pub(super) fn cooccurrence(total: &Path, activations: &[f32], tokens: f64) -> Re
     Ok(out)
 }
 
-/// (mean size over latents, the same without singletons, fraction in subgraphs of 2+) from a
-/// node table's `subgraph_size` column.
-pub(super) fn subgraph_size_stats(sizes: &[f64]) -> (f64, Option<f64>, f64) {
+/// (mean size over latents, the same without singletons, fraction in subgraphs of 2+).
+pub(super) type SizeStats = (f64, Option<f64>, f64);
+
+/// The [`SizeStats`] of a node table's `subgraph_size` column.
+pub(super) fn subgraph_size_stats(sizes: &[f64]) -> SizeStats {
     let n = sizes.len().max(1) as f64;
     let mean = sizes.iter().sum::<f64>() / n;
     let multi: Vec<f64> = sizes.iter().copied().filter(|&s| s > 1.0).collect();
