@@ -8,11 +8,12 @@
 //! through a shuffled buffer; special-token positions are dropped (unless
 //! `--keep-special-tokens`), as `cooc` drops them with `remove_special_tokens`.
 
-use crate::activations::ModelRunner;
+use crate::activations::{ActivationStream, ModelRunner};
 use crate::config::{check_finite, check_range, check_tensor_size, Config, DeviceKind};
 use crate::hub::Location;
 use crate::inputs::{resolve, InputSpec, ResolveOptions};
 use crate::model::HookPoint;
+use crate::results::layout::{SAE_CFG_JSON, SAE_WEIGHTS, TRAINING_JSON};
 use crate::results::manifest::{RunInfo, RunStart};
 use crate::results::out_folder::{OutFolder, OUT_MANIFEST};
 use anyhow::{bail, ensure, Context, Result};
@@ -280,7 +281,7 @@ fn loss_of(
 }
 
 /// The files `train-sae` writes into `--out` (which holds nothing else of saecooc's).
-const TRAINED_FILES: [&str; 3] = ["cfg.json", "sae_weights.safetensors", "training.json"];
+const TRAINED_FILES: [&str; 3] = [SAE_CFG_JSON, SAE_WEIGHTS, TRAINING_JSON];
 
 /// Trains an SAE on the config's model and dataset, writes it to `options.out` (refused when
 /// that folder holds one of its files that saecooc did not write; see
@@ -328,128 +329,226 @@ pub fn run(
         runner: &runner,
         device,
     };
-    let arch = options.architecture;
-    let mut buffer = stream
+    let buffer = stream
         .take(options.buffer_tokens)?
         .with_context(|| format!("dataset {} yielded no tokens", runner.dataset.describe()))?;
     let params = init_params(d_in, options.d_sae, buffer.mean(0)?, options.seed, device)?;
-    let mut opt = AdamW::new(
-        vec![
-            params.w_enc.clone(),
-            params.b_enc.clone(),
-            params.w_dec.clone(),
-            params.b_dec.clone(),
-        ],
-        ParamsAdamW {
-            lr: options.learning_rate,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        },
+    let progress = train(&params, options, &mut stream, buffer, open_stream)?;
+    // Held-out tokens: the data right after the training tokens.
+    let heldout = stream.take(options.heldout_tokens)?;
+    let heldout = heldout_stats(&params, heldout.as_ref(), options.architecture)?;
+    out.claim(TRAINED_FILES.map(String::from))?;
+    save_saelens(&params, options, &runner, d_in, config)?;
+    let run_info = run_start.finish(serde_json::json!({
+        "config": config,
+        "options": options,
+    }));
+    let report = progress.report(options, d_in, heldout, started, run_info);
+    crate::io::atomic::write_bytes(
+        &options.out.join(TRAINING_JSON),
+        &serde_json::to_vec_pretty(&report)?,
     )?;
-    let total_steps = (options.tokens as usize).div_ceil(options.batch_tokens);
-    let bar = crate::report::bar(total_steps as u64, "training", "steps");
+    out.finish(TRAINED_FILES.map(String::from))?;
+    Ok(report)
+}
+
+/// Trains `params` for `options.tokens` tokens, in batches drawn in shuffled order from
+/// buffers of `stream`, each passed over `options.buffer_passes` times; `reopen` starts the
+/// data again when it runs out.
+fn train<'a>(
+    params: &Params,
+    options: &TrainOptions,
+    stream: &mut ResidualRows<'a>,
+    mut buffer: Tensor,
+    reopen: impl Fn() -> Result<ActivationStream<'a>>,
+) -> Result<Progress> {
+    let mut trainer = Trainer::new(params, options)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed ^ 0x5ae);
-    let (mut step, mut trained) = (0usize, 0u64);
-    let mut recent: Vec<Stats> = Vec::new();
     'outer: loop {
-        let rows = buffer.dim(0)?;
-        let mut order: Vec<u32> = Vec::with_capacity(rows * options.buffer_passes);
-        for _ in 0..options.buffer_passes {
-            let mut pass: Vec<u32> = (0..rows as u32).collect();
-            pass.shuffle(&mut rng);
-            order.extend(pass);
-        }
+        let order = shuffled_order(buffer.dim(0)?, options.buffer_passes, &mut rng);
         for chunk in order.chunks(options.batch_tokens) {
-            if step == total_steps {
+            if trainer.done() {
                 break 'outer;
             }
-            let x = buffer.index_select(&Tensor::new(chunk, device)?, 0)?;
-            let (loss, acts, recon) = loss_of(&params, &x, arch)?;
-            opt.backward_step(&loss)?;
-            let loss = loss.to_scalar::<f32>()? as f64;
-            if !loss.is_finite() {
-                bail!("training diverged at step {step} (loss {loss}): lower --lr");
-            }
-            step += 1;
-            trained += chunk.len() as u64;
-            if step * 10 > total_steps * 9 || step % 10 == 0 {
-                let s = batch_stats(&x, &acts, &recon, loss)?;
-                if step * 10 > total_steps * 9 {
-                    recent.push(s);
-                }
-                bar.set_message(format!(
-                    "training: loss {:.3}, L0 {:.1}, explained variance {:.3}",
-                    s.loss, s.l0, s.explained_variance
-                ));
-            }
-            bar.inc(1);
+            trainer.step(&buffer.index_select(&Tensor::new(chunk, stream.device)?, 0)?)?;
         }
         match stream.take(options.buffer_tokens)? {
             Some(next) => buffer = next,
             None => {
                 crate::report::note(format_args!(
-                    "note: the data ran out after {trained} tokens; reusing it"
+                    "note: the data ran out after {} tokens; reusing it",
+                    trainer.progress.trained
                 ));
-                stream.stream = open_stream()?;
+                stream.stream = reopen()?;
             }
         }
     }
-    bar.finish_and_clear();
-    let mean =
-        |f: fn(&Stats) -> f64| recent.iter().map(f).sum::<f64>() / recent.len().max(1) as f64;
+    Ok(trainer.finish())
+}
 
-    // Held-out tokens: the data right after the training tokens.
-    let heldout = stream.take(options.heldout_tokens)?;
-    let (heldout_ev, heldout_l0, dead, heldout_n) = match &heldout {
-        Some(x) => {
-            let (acts, recon) = forward(&params, x, arch)?;
-            let s = batch_stats(x, &acts, &recon, 0.0)?;
-            let fired = acts
-                .gt(0f32)?
-                .to_dtype(DType::F32)?
-                .sum(0)?
-                .to_vec1::<f32>()?;
-            (
-                s.explained_variance,
-                s.l0,
-                fired.iter().filter(|&&c| c == 0.0).count(),
-                x.dim(0)?,
-            )
+/// The rows `0..rows`, shuffled once per pass, `passes` times over.
+fn shuffled_order(rows: usize, passes: usize, rng: &mut impl Rng) -> Vec<u32> {
+    let mut order: Vec<u32> = Vec::with_capacity(rows * passes);
+    for _ in 0..passes {
+        let mut pass: Vec<u32> = (0..rows as u32).collect();
+        pass.shuffle(rng);
+        order.extend(pass);
+    }
+    order
+}
+
+/// How far training got: steps and tokens trained, and the statistics of the last 10% of the
+/// steps.
+#[derive(Default)]
+struct Progress {
+    step: usize,
+    trained: u64,
+    recent: Vec<Stats>,
+}
+
+impl Progress {
+    /// The mean of `f` over the last 10% of the steps.
+    fn mean(&self, f: fn(&Stats) -> f64) -> f64 {
+        self.recent.iter().map(f).sum::<f64>() / self.recent.len().max(1) as f64
+    }
+
+    /// The report of a training run that ended with `heldout`.
+    fn report(
+        &self,
+        options: &TrainOptions,
+        d_in: usize,
+        heldout: Heldout,
+        started: Instant,
+        run_info: RunInfo,
+    ) -> TrainReport {
+        let seconds = started.elapsed().as_secs_f64();
+        TrainReport {
+            hook: options.hook.clone(),
+            d_in,
+            d_sae: options.d_sae,
+            architecture: options.architecture,
+            steps: self.step,
+            tokens: self.trained,
+            train_loss: self.mean(|s| s.loss),
+            train_l0: self.mean(|s| s.l0),
+            train_explained_variance: self.mean(|s| s.explained_variance),
+            heldout_tokens: heldout.tokens,
+            heldout_explained_variance: heldout.explained_variance,
+            heldout_l0: heldout.l0,
+            dead_latents: heldout.dead_latents,
+            seconds,
+            tokens_per_second: self.trained as f64 / seconds,
+            run_info: Some(run_info),
         }
-        None => (f64::NAN, f64::NAN, 0, 0),
+    }
+}
+
+/// Adam on the parameters, stepping them one batch at a time, with a progress bar.
+struct Trainer<'p> {
+    params: &'p Params,
+    opt: AdamW,
+    arch: TrainArchitecture,
+    total_steps: usize,
+    bar: indicatif::ProgressBar,
+    progress: Progress,
+}
+
+impl<'p> Trainer<'p> {
+    fn new(params: &'p Params, options: &TrainOptions) -> Result<Self> {
+        let opt = AdamW::new(
+            vec![
+                params.w_enc.clone(),
+                params.b_enc.clone(),
+                params.w_dec.clone(),
+                params.b_dec.clone(),
+            ],
+            ParamsAdamW {
+                lr: options.learning_rate,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+        )?;
+        let total_steps = (options.tokens as usize).div_ceil(options.batch_tokens);
+        Ok(Self {
+            params,
+            opt,
+            arch: options.architecture,
+            total_steps,
+            bar: crate::report::bar(total_steps as u64, "training", "steps"),
+            progress: Progress::default(),
+        })
+    }
+
+    fn done(&self) -> bool {
+        self.progress.step == self.total_steps
+    }
+
+    /// One Adam step on the batch `x`; every 10th step and over the last 10% the batch's
+    /// statistics are shown (and over the last 10% kept).
+    fn step(&mut self, x: &Tensor) -> Result<()> {
+        let (loss, acts, recon) = loss_of(self.params, x, self.arch)?;
+        self.opt.backward_step(&loss)?;
+        let loss = loss.to_scalar::<f32>()? as f64;
+        let (step, total_steps) = (self.progress.step, self.total_steps);
+        if !loss.is_finite() {
+            bail!("training diverged at step {step} (loss {loss}): lower --lr");
+        }
+        let step = step + 1;
+        self.progress.step = step;
+        self.progress.trained += x.dim(0)? as u64;
+        if step * 10 > total_steps * 9 || step % 10 == 0 {
+            let s = batch_stats(x, &acts, &recon, loss)?;
+            if step * 10 > total_steps * 9 {
+                self.progress.recent.push(s);
+            }
+            self.bar.set_message(format!(
+                "training: loss {:.3}, L0 {:.1}, explained variance {:.3}",
+                s.loss, s.l0, s.explained_variance
+            ));
+        }
+        self.bar.inc(1);
+        Ok(())
+    }
+
+    fn finish(self) -> Progress {
+        self.bar.finish_and_clear();
+        self.progress
+    }
+}
+
+/// The SAE on the held-out rows: explained variance, L0, latents that never fired, and the
+/// rows (NaN, NaN, 0 and 0 without any).
+struct Heldout {
+    explained_variance: f64,
+    l0: f64,
+    dead_latents: usize,
+    tokens: usize,
+}
+
+fn heldout_stats(params: &Params, x: Option<&Tensor>, arch: TrainArchitecture) -> Result<Heldout> {
+    let Some(x) = x else {
+        return Ok(Heldout {
+            explained_variance: f64::NAN,
+            l0: f64::NAN,
+            dead_latents: 0,
+            tokens: 0,
+        });
     };
-    out.claim(TRAINED_FILES.map(String::from))?;
-    save_saelens(&params, options, &runner, d_in, config)?;
-    let seconds = started.elapsed().as_secs_f64();
-    let report = TrainReport {
-        hook: options.hook.clone(),
-        d_in,
-        d_sae: options.d_sae,
-        architecture: arch,
-        steps: step,
-        tokens: trained,
-        train_loss: mean(|s| s.loss),
-        train_l0: mean(|s| s.l0),
-        train_explained_variance: mean(|s| s.explained_variance),
-        heldout_tokens: heldout_n,
-        heldout_explained_variance: heldout_ev,
-        heldout_l0,
-        dead_latents: dead,
-        seconds,
-        tokens_per_second: trained as f64 / seconds,
-        run_info: Some(run_start.finish(serde_json::json!({
-            "config": config,
-            "options": options,
-        }))),
-    };
-    crate::io::atomic::write_bytes(
-        &options.out.join("training.json"),
-        &serde_json::to_vec_pretty(&report)?,
-    )?;
-    out.finish(TRAINED_FILES.map(String::from))?;
-    Ok(report)
+    let (acts, recon) = forward(params, x, arch)?;
+    let s = batch_stats(x, &acts, &recon, 0.0)?;
+    let fired = acts
+        .gt(0f32)?
+        .to_dtype(DType::F32)?
+        .sum(0)?
+        .to_vec1::<f32>()?;
+    Ok(Heldout {
+        explained_variance: s.explained_variance,
+        l0: s.l0,
+        dead_latents: fired.iter().filter(|&&c| c == 0.0).count(),
+        tokens: x.dim(0)?,
+    })
 }
 
 /// Writes `cfg.json` and `sae_weights.safetensors` as SAELens saves a standard / TopK SAE.
@@ -504,9 +603,9 @@ fn save_saelens(
         ("b_dec", p.b_dec.as_tensor().to_device(&Device::Cpu)?),
     ];
     let tensors: std::collections::HashMap<&str, Tensor> = tensors.into_iter().collect();
-    crate::model::save_safetensors(&tensors, &options.out.join("sae_weights.safetensors"))?;
+    crate::model::save_safetensors(&tensors, &options.out.join(SAE_WEIGHTS))?;
     crate::io::atomic::write_bytes(
-        &options.out.join("cfg.json"),
+        &options.out.join(SAE_CFG_JSON),
         &serde_json::to_vec_pretty(&cfg)?,
     )
 }
