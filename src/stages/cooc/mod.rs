@@ -23,7 +23,9 @@ use crate::pairs::triangle;
 use crate::pairs::{CoocCounts, Storage};
 use crate::provenance::Inputs;
 use crate::results::layout::{check_creatable, sae_results_dir, shard_file};
-use crate::results::manifest::{BatchRule, CoocManifest, RunStart, SaeInfo, Timings, VERSION};
+use crate::results::manifest::{
+    BatchRule, CoocManifest, RunStart, SaeInfo, ThresholdStats, Timings, VERSION,
+};
 use crate::sae::{encode_slices, threshold_cut};
 use anyhow::{ensure, Context, Result};
 use candle_core::Device;
@@ -115,7 +117,6 @@ fn run_sae(
     options: &CoocOptions,
     sae_id: &str,
 ) -> Result<RunSummary> {
-    let device = &resolved.device;
     let g = &config.generation;
     let started = Instant::now();
     let run_start = RunStart::now();
@@ -131,21 +132,7 @@ fn run_sae(
         config.run.prompts_per_batch,
         g.remove_special_tokens,
     )?;
-    let center = inputs.runner.centred;
-    let cuts: Vec<Vec<f32>> = g
-        .activation_thresholds
-        .iter()
-        .map(|&t| threshold_cut(t, &inputs.sae.threshold))
-        .collect();
-    let d_sae = inputs.sae.cfg.d_sae;
-    let storage = pair_storage(&config.run, d_sae, cuts.len())?;
-    let mut counters: Vec<CoocCounts> = cuts
-        .iter()
-        .map(|_| CoocCounts::with_storage(d_sae, storage))
-        .collect();
-
-    let target = config.tokens_to_count();
-    let rule = BatchRule::of(config);
+    let (cuts, counters) = threshold_counters(config, &inputs)?;
     let checkpoint = checkpoint_file(&out_dir, shard);
     let fingerprints = timed(&mut timings.load_s, || {
         crate::provenance::fingerprint(
@@ -170,149 +157,276 @@ fn run_sae(
             options.replace,
         )?,
     };
-    // Tokens and batches counted over all shards: the budget and the stopping point are
-    // global, so the shards of a split count exactly the tokens of the unsharded run.
-    let (mut counted_global, mut batches) = resume(
+    let pass = Pass {
+        config,
         options,
-        &checkpoint,
-        &mut counters,
-        inputs.sae.cfg.d_sae,
-        &fingerprints,
-        &mut stream,
-        &mut timings,
-    )?;
-    // With an accelerator the thresholds are applied there and counting overlaps the next
-    // slice; on the CPU the host does both in turn.
-    let device_cuts = if device.is_cpu() {
-        None
-    } else {
-        Some(DeviceCuts::new(&cuts, d_sae, device)?)
+        sae_id,
+        device: &resolved.device,
+        checkpoint,
+        fingerprints,
     };
-    let mut counting = Counting::new(counters, cuts, device_cuts.is_some());
-    let bar = rule.progress_bar(target, g.n_batches, sae_id);
-    while !rule.done(config, counted_global, batches) {
-        let budget = rule.budget(config, counted_global);
-        let Some(mut batch) = timed(&mut timings.tokenize_s, || stream.next_batch(budget))? else {
-            break;
-        };
-        counted_global += batch.positions.len() as u64;
-        batches += 1;
-        if let Some(s) = shard {
-            batch.retain_windows(|w| w % s.count as u64 == s.index as u64);
-        }
-        if !batch.positions.is_empty() {
-            count_batch(
-                batch,
-                &mut inputs,
-                device,
-                device_cuts.as_ref(),
-                &mut counting,
-                &mut timings,
-            )?;
-        }
-        bar.set_position(match rule {
-            BatchRule::FirstTokens => counted_global,
-            BatchRule::SpecialRemoved => batches,
-        });
-        if options.checkpoint_every > 0
-            && batches.is_multiple_of(options.checkpoint_every as u64)
-            && !rule.done(config, counted_global, batches)
-        {
-            let position = state::Position {
-                inputs: fingerprints.clone(),
-                counted_global,
-                batches,
-                windows_read: stream.windows_read(),
-                complete: false,
-                data_exhausted: false,
-            };
-            timed(&mut timings.write_s, || {
-                state::save(&checkpoint, counting.wait()?, &position)
-            })?;
-        }
-    }
-    let mut counters = timed(&mut timings.count_s, || counting.finish())?;
-    bar.finish_and_clear();
-    let counted = counted_global;
-    ensure!(counted > 0, "dataset {} yielded no tokens to count (is it empty, or shorter than one window of {} tokens?)", inputs.runner.dataset.describe(), inputs.runner.context_size);
-    let data_exhausted = !rule.done(config, counted, batches);
-    if data_exhausted {
-        crate::report::note(format_args!(
-            "warning: the data ran out after {counted} tokens in {batches} of {} batches ({} windows); results record the true count",
-            g.n_batches,
-            stream.windows_read()
-        ));
-    }
+    let mut counted = pass.count(cuts, counters, &mut inputs, &mut stream, &mut timings)?;
     if let Some(s) = shard {
-        let position = state::Position {
-            inputs: fingerprints,
-            counted_global,
-            batches,
-            windows_read: stream.windows_read(),
-            complete: true,
-            data_exhausted,
-        };
+        let position = pass.final_position(&counted, &stream);
         return save_shard(
             &out_dir,
             s,
-            &mut counters,
+            &mut counted.counters,
             &position,
-            &checkpoint,
+            &pass.checkpoint,
             sae_id,
             started,
         );
     }
-
     let mut staging = harness::begin_cooc_set(&lock, set_inputs)?;
     let thresholds = timed(&mut timings.write_s, || {
-        let counted = write_outputs(
+        let written = write_outputs(
             staging.root(),
             &g.activation_thresholds,
-            &mut counters,
+            &mut counted.counters,
             config.run.matrix_format,
         )?;
-        kept.carry(&mut staging, counted)
+        kept.carry(&mut staging, written)
     })?;
     let elapsed = started.elapsed().as_secs_f64();
     let processing = timings.tokenize_s + timings.forward_s + timings.encode_s + timings.count_s;
-    let tokens_per_second = counted as f64 / processing.max(1e-9);
-    let manifest = CoocManifest {
-        tool: "saecooc".into(),
-        version: VERSION.into(),
-        sae_id: sae_id.to_string(),
-        shards: None,
-        model: Some(inputs.runner.model_source.clone()),
-        hook: Some(inputs.runner.model.hook().to_string()),
-        sae: Some(sae_info(&inputs, center)),
-        dataset: Some(inputs.runner.dataset.describe()),
-        context_size: Some(inputs.runner.context_size),
-        window_tokens: Some(inputs.runner.window_tokens),
-        batch_rule: rule,
-        windows_read: stream.windows_read(),
-        batches_counted: batches,
-        tokens_requested: target,
-        tokens_counted: counted,
-        data_exhausted,
+    let tokens_per_second = counted.tokens as f64 / processing.max(1e-9);
+    let measured = Measured {
         thresholds,
-        timings: Some(timings),
-        elapsed_s: Some(elapsed),
-        tokens_per_second: Some(tokens_per_second),
-        config: config.clone(),
-        run_info: Some(run_start.finish(serde_json::json!({
-            "config": config,
-            "options": options,
-            "sae_id": sae_id,
-        }))),
-        set: Default::default(),
+        timings,
+        elapsed,
+        tokens_per_second,
     };
+    let manifest = pass.manifest(&inputs, &stream, &counted, measured, &run_start);
     staging.publish(|record| manifest.to_json(record))?;
-    let _ = std::fs::remove_file(&checkpoint);
+    let _ = std::fs::remove_file(&pass.checkpoint);
     Ok(RunSummary {
         sae_id: sae_id.to_string(),
         out_dir,
-        tokens_counted: counted,
+        tokens_counted: counted.tokens,
         tokens_per_second,
     })
+}
+
+/// The active-latent cut of each activation threshold of the config for the SAE of
+/// `inputs`, and an empty pair store for each, of the kind `[run]` asks for.
+fn threshold_counters(
+    config: &Config,
+    inputs: &Encoder,
+) -> Result<(Vec<Vec<f32>>, Vec<CoocCounts>)> {
+    let cuts: Vec<Vec<f32>> = config
+        .generation
+        .activation_thresholds
+        .iter()
+        .map(|&t| threshold_cut(t, &inputs.sae.threshold))
+        .collect();
+    let d_sae = inputs.sae.cfg.d_sae;
+    let storage = pair_storage(&config.run, d_sae, cuts.len())?;
+    let counters = cuts
+        .iter()
+        .map(|_| CoocCounts::with_storage(d_sae, storage))
+        .collect();
+    Ok((cuts, counters))
+}
+
+/// One SAE's counting pass: what it counts with, and where it checkpoints.
+struct Pass<'a> {
+    config: &'a Config,
+    options: &'a CoocOptions,
+    sae_id: &'a str,
+    device: &'a Device,
+    checkpoint: PathBuf,
+    /// Fingerprints of the inputs, recorded in checkpoints and shard files.
+    fingerprints: Inputs,
+}
+
+/// What a counting pass counted: tokens and batches over all shards (the budget and the
+/// stopping point are global, so the shards of a split count exactly the tokens of the
+/// unsharded run), and the counts of this run's share.
+struct Counted {
+    counters: Vec<CoocCounts>,
+    tokens: u64,
+    batches: u64,
+    data_exhausted: bool,
+}
+
+/// What the run measured besides the counts, for its manifest.
+struct Measured {
+    thresholds: Vec<ThresholdStats>,
+    timings: Timings,
+    elapsed: f64,
+    tokens_per_second: f64,
+}
+
+impl Pass<'_> {
+    /// Counts the batches of `stream` into `counters` (one per active-latent cut of `cuts`)
+    /// until the run's budget is met or the data runs out, continuing from the checkpoint
+    /// with `--resume` and saving one every `--checkpoint-every` batches.
+    fn count(
+        &self,
+        cuts: Vec<Vec<f32>>,
+        mut counters: Vec<CoocCounts>,
+        inputs: &mut Encoder,
+        stream: &mut ActivationStream,
+        timings: &mut Timings,
+    ) -> Result<Counted> {
+        let (config, shard) = (self.config, self.options.shard);
+        let rule = BatchRule::of(config);
+        let d_sae = inputs.sae.cfg.d_sae;
+        let (mut tokens, mut batches) = resume(
+            self.options,
+            &self.checkpoint,
+            &mut counters,
+            d_sae,
+            &self.fingerprints,
+            stream,
+            timings,
+        )?;
+        // With an accelerator the thresholds are applied there and counting overlaps the next
+        // slice; on the CPU the host does both in turn.
+        let device_cuts = if self.device.is_cpu() {
+            None
+        } else {
+            Some(DeviceCuts::new(&cuts, d_sae, self.device)?)
+        };
+        let mut counting = Counting::new(counters, cuts, device_cuts.is_some());
+        let target = config.tokens_to_count();
+        let bar = rule.progress_bar(target, config.generation.n_batches, self.sae_id);
+        while !rule.done(config, tokens, batches) {
+            let budget = rule.budget(config, tokens);
+            let Some(mut batch) = timed(&mut timings.tokenize_s, || stream.next_batch(budget))?
+            else {
+                break;
+            };
+            tokens += batch.positions.len() as u64;
+            batches += 1;
+            if let Some(s) = shard {
+                batch.retain_windows(|w| w % s.count as u64 == s.index as u64);
+            }
+            if !batch.positions.is_empty() {
+                let (device, cuts) = (self.device, device_cuts.as_ref());
+                count_batch(batch, inputs, device, cuts, &mut counting, timings)?;
+            }
+            bar.set_position(match rule {
+                BatchRule::FirstTokens => tokens,
+                BatchRule::SpecialRemoved => batches,
+            });
+            if self.checkpoint_due(batches) && !rule.done(config, tokens, batches) {
+                let counted = (tokens, batches, stream.windows_read());
+                self.save_checkpoint(&mut counting, counted, timings)?;
+            }
+        }
+        let counters = timed(&mut timings.count_s, || counting.finish())?;
+        bar.finish_and_clear();
+        let data_exhausted = !rule.done(config, tokens, batches);
+        self.check_counted(tokens, batches, data_exhausted, inputs, stream)?;
+        Ok(Counted {
+            counters,
+            tokens,
+            batches,
+            data_exhausted,
+        })
+    }
+
+    /// Whether a checkpoint is due after `batches` batches.
+    fn checkpoint_due(&self, batches: u64) -> bool {
+        let every = self.options.checkpoint_every as u64;
+        every > 0 && batches.is_multiple_of(every)
+    }
+
+    /// Saves the counts so far as the checkpoint, after `(tokens, batches, windows read)`.
+    fn save_checkpoint(
+        &self,
+        counting: &mut Counting,
+        (tokens, batches, windows_read): (u64, u64, u64),
+        timings: &mut Timings,
+    ) -> Result<()> {
+        let position = state::Position {
+            inputs: self.fingerprints.clone(),
+            counted_global: tokens,
+            batches,
+            windows_read,
+            complete: false,
+            data_exhausted: false,
+        };
+        timed(&mut timings.write_s, || {
+            state::save(&self.checkpoint, counting.wait()?, &position)
+        })
+    }
+
+    /// Refuses a pass that counted nothing, and notes one the data ran out for.
+    fn check_counted(
+        &self,
+        tokens: u64,
+        batches: u64,
+        data_exhausted: bool,
+        inputs: &Encoder,
+        stream: &ActivationStream,
+    ) -> Result<()> {
+        ensure!(tokens > 0, "dataset {} yielded no tokens to count (is it empty, or shorter than one window of {} tokens?)", inputs.runner.dataset.describe(), inputs.runner.context_size);
+        if data_exhausted {
+            crate::report::note(format_args!(
+                "warning: the data ran out after {tokens} tokens in {batches} of {} batches ({} windows); results record the true count",
+                self.config.generation.n_batches,
+                stream.windows_read()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The position of a finished pass, as a shard file records it.
+    fn final_position(&self, counted: &Counted, stream: &ActivationStream) -> state::Position {
+        state::Position {
+            inputs: self.fingerprints.clone(),
+            counted_global: counted.tokens,
+            batches: counted.batches,
+            windows_read: stream.windows_read(),
+            complete: true,
+            data_exhausted: counted.data_exhausted,
+        }
+    }
+
+    /// The `run.json` of the set this pass counted with `inputs` from `stream`.
+    fn manifest(
+        &self,
+        inputs: &Encoder,
+        stream: &ActivationStream,
+        counted: &Counted,
+        measured: Measured,
+        run_start: &RunStart,
+    ) -> CoocManifest {
+        let config = self.config;
+        let runner = &inputs.runner;
+        CoocManifest {
+            tool: "saecooc".into(),
+            version: VERSION.into(),
+            sae_id: self.sae_id.to_string(),
+            shards: None,
+            model: Some(runner.model_source.clone()),
+            hook: Some(runner.model.hook().to_string()),
+            sae: Some(sae_info(inputs, runner.centred)),
+            dataset: Some(runner.dataset.describe()),
+            context_size: Some(runner.context_size),
+            window_tokens: Some(runner.window_tokens),
+            batch_rule: BatchRule::of(config),
+            windows_read: stream.windows_read(),
+            batches_counted: counted.batches,
+            tokens_requested: config.tokens_to_count(),
+            tokens_counted: counted.tokens,
+            data_exhausted: counted.data_exhausted,
+            thresholds: measured.thresholds,
+            timings: Some(measured.timings),
+            elapsed_s: Some(measured.elapsed),
+            tokens_per_second: Some(measured.tokens_per_second),
+            config: config.clone(),
+            run_info: Some(run_start.finish(serde_json::json!({
+                "config": config,
+                "options": self.options,
+                "sae_id": self.sae_id,
+            }))),
+            set: Default::default(),
+        }
+    }
 }
 
 /// With `--resume`, continues from the checkpoint when there is one: its counts replace

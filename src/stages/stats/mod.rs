@@ -130,8 +130,7 @@ pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Resul
         "no cooc results (feature_acts_cooc_total_threshold_*.npz) under {}",
         results.display()
     );
-    let token_pass =
-        pass.map(|p| serde_json::json!({"config": p.config, "batches": p.batches}));
+    let token_pass = pass.map(|p| serde_json::json!({"config": p.config, "batches": p.batches}));
     let settings = serde_json::json!({
         "results_dir": results,
         "out": out,
