@@ -12,8 +12,9 @@
 //!
 //! Below them: [`activations`] (the one activation stream: batches of windows, read positions,
 //! residual stream, SAE activations), [`subgraph_pca`] (gathering a subgraph's examples and their
-//! PCA, shared by `pca` and `subspace`), [`harness`] (what the stages that read node tables
-//! do around their own work: locate, lock, recover, check the upstream sets, stage, publish), [`data`] (documents and SAELens windows), [`tokenizer`],
+//! PCA, shared by `pca` and `subspace`), [`harness`] (what the stages do around their own
+//! work: lock, recover, stage; for those that read node tables also locate, check the upstream
+//! sets, publish), [`data`] (documents and SAELens windows), [`tokenizer`],
 //! [`model`] (language models to a hook), [`sae`] (SAELens / Gemma Scope SAEs, the active-latent
 //! cut), [`inputs`] (a config's inputs, resolved once per run), [`provenance`] (fingerprints of those inputs), [`config`], [`registry`] (the paper's
 //! releases), [`hub`] (local paths and the Hugging Face hub), [`pairs`] (exact pair-count

@@ -188,15 +188,8 @@ fn run_sae(
         )?;
         kept.carry(&mut staging, written)
     })?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let processing = timings.tokenize_s + timings.forward_s + timings.encode_s + timings.count_s;
-    let tokens_per_second = counted.tokens as f64 / processing.max(1e-9);
-    let measured = Measured {
-        thresholds,
-        timings,
-        elapsed,
-        tokens_per_second,
-    };
+    let measured = Measured::of(thresholds, timings, started, counted.tokens);
+    let tokens_per_second = measured.tokens_per_second;
     let manifest = pass.manifest(&inputs, &stream, &counted, measured, &run_start);
     staging.publish(|record| manifest.to_json(record))?;
     let _ = std::fs::remove_file(&pass.checkpoint);
@@ -256,6 +249,25 @@ struct Measured {
     timings: Timings,
     elapsed: f64,
     tokens_per_second: f64,
+}
+
+impl Measured {
+    /// What a run that started at `started` and counted `tokens` tokens measured.
+    fn of(
+        thresholds: Vec<ThresholdStats>,
+        timings: Timings,
+        started: Instant,
+        tokens: u64,
+    ) -> Self {
+        let processing =
+            timings.tokenize_s + timings.forward_s + timings.encode_s + timings.count_s;
+        Self {
+            thresholds,
+            elapsed: started.elapsed().as_secs_f64(),
+            tokens_per_second: tokens as f64 / processing.max(1e-9),
+            timings,
+        }
+    }
 }
 
 impl Pass<'_> {
