@@ -241,13 +241,20 @@ pub struct GraphsArgs {
     pub replace: bool,
 }
 
+/// The PCA config and the flags every stage takes (`pca`, `subspace`).
 #[derive(Args)]
-pub struct PcaArgs {
+pub struct PcaConfigArgs {
     /// The PCA config (the original's config_pca_streamlit_maxexamples.toml format).
     #[arg(long, short)]
     pub config: PathBuf,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+#[derive(Args)]
+pub struct PcaArgs {
+    #[command(flatten)]
+    pub input: PcaConfigArgs,
     /// Split h5 files larger than this many MB into {stem}_chunk{i}.h5 files (the original's
     /// split_h5; its app reads both).
     #[arg(long, value_name = "MB")]
@@ -259,11 +266,8 @@ pub struct PcaArgs {
 
 #[derive(Args)]
 pub struct SubspaceArgs {
-    /// The PCA config (the original's config_pca_streamlit_maxexamples.toml format).
-    #[arg(long, short)]
-    pub config: PathBuf,
     #[command(flatten)]
-    pub common: CommonArgs,
+    pub input: PcaConfigArgs,
     /// The SAE (default: the config's only [model] sae_ids entry).
     #[arg(long)]
     pub sae_id: Option<String>,

@@ -41,14 +41,14 @@ pub fn graphs(args: GraphsArgs) -> Result<()> {
 
 fn pca_options(args: PcaArgs) -> PcaOptions {
     PcaOptions {
-        common: super::common(args.common),
+        common: super::common(args.input.common),
         split_mb: args.split_mb,
         one_pass_per_subgraph: args.one_pass_per_subgraph,
     }
 }
 
 pub fn pca(args: PcaArgs) -> Result<()> {
-    let config = PcaConfig::load(&args.config)?;
+    let config = PcaConfig::load(&args.input.config)?;
     for s in pca::run(&config, &pca_options(args))? {
         crate::report::summary(format_args!(
             "{}: {} subgraphs in {} batches ({:.1} s); {} skipped (too few examples)",
@@ -67,7 +67,7 @@ pub fn pca(args: PcaArgs) -> Result<()> {
 
 fn subspace_options(args: SubspaceArgs) -> SubspaceOptions {
     SubspaceOptions {
-        common: super::common(args.common),
+        common: super::common(args.input.common),
         sae_id: args.sae_id,
         threshold: args.threshold,
         subgraph: args.subgraph,
@@ -80,7 +80,7 @@ fn subspace_options(args: SubspaceArgs) -> SubspaceOptions {
 }
 
 pub fn subspace(args: SubspaceArgs) -> Result<()> {
-    let config = PcaConfig::load(&args.config)?;
+    let config = PcaConfig::load(&args.input.config)?;
     let s = subspace::run(&config, &subspace_options(args))?;
     let ratio: Vec<String> = s
         .pca
