@@ -766,6 +766,18 @@ mod tests {
         std::fs::write(path, text).unwrap();
     }
 
+    /// A staging of stage `test` that owns no folders and records no inputs.
+    fn begin_plain(lock: &FolderLock) -> Staging {
+        Staging::begin(
+            lock,
+            "test",
+            "test_run.json",
+            Ownership::default(),
+            BTreeMap::new(),
+        )
+        .unwrap()
+    }
+
     fn publish(dir: &Path, files: &[(&str, &str)], owned: &[&str]) -> SetRecord {
         let lock = FolderLock::acquire(dir, "test").unwrap();
         recover(&lock).unwrap();
@@ -855,14 +867,7 @@ mod tests {
 
         // Writing into the linked folder is refused, and the previous set stays.
         let lock = FolderLock::acquire(d, "test").unwrap();
-        let staging = Staging::begin(
-            &lock,
-            "test",
-            "test_run.json",
-            Ownership::default(),
-            BTreeMap::new(),
-        )
-        .unwrap();
+        let staging = begin_plain(&lock);
         write(&staging.root().join("pics/1.html"), "new");
         let err = format!(
             "{:#}",
@@ -897,14 +902,7 @@ mod tests {
         publish(d, &[("a.npz", "1")], &[]);
         {
             let lock = FolderLock::acquire(d, "test").unwrap();
-            let staging = Staging::begin(
-                &lock,
-                "test",
-                "test_run.json",
-                Ownership::default(),
-                BTreeMap::new(),
-            )
-            .unwrap();
+            let staging = begin_plain(&lock);
             write(&staging.root().join("a.npz"), "half");
             // A crash leaves the folder; simulate by forgetting the guard.
             std::mem::forget(staging);
