@@ -19,33 +19,37 @@ pub(super) enum EncoderWeights {
     },
 }
 
+/// The folded encoder as plain arrays: `W_enc` `[d_in, d_sae]` row-major, `b_enc` and the
+/// JumpReLU thresholds θ.
+pub(super) struct EncoderArrays<'a> {
+    pub w_enc: &'a [f32],
+    pub b_enc: Vec<f32>,
+    pub theta: &'a [f32],
+    pub d_in: usize,
+    pub d_sae: usize,
+}
+
 impl EncoderWeights {
-    pub(super) fn new(
-        w_enc: &[f32],
-        b_enc: Vec<f32>,
-        theta: &[f32],
-        d_in: usize,
-        d_sae: usize,
-        device: &Device,
-    ) -> Result<Self> {
+    /// The host form on the CPU, the tensor form on an accelerator.
+    pub(super) fn new(arrays: EncoderArrays, device: &Device) -> Result<Self> {
         if device.is_cpu() {
             return Ok(Self::Host {
-                w_enc_t: transposed(w_enc, d_in, d_sae),
-                b_enc,
+                w_enc_t: transposed(arrays.w_enc, arrays.d_in, arrays.d_sae),
+                b_enc: arrays.b_enc,
             });
         }
-        Self::tensors(w_enc, b_enc, theta, d_in, d_sae, device)
+        Self::tensors(arrays, device)
     }
 
     /// The tensor form that accelerators use, built on `device` (any device).
-    fn tensors(
-        w_enc: &[f32],
-        b_enc: Vec<f32>,
-        theta: &[f32],
-        d_in: usize,
-        d_sae: usize,
-        device: &Device,
-    ) -> Result<Self> {
+    fn tensors(arrays: EncoderArrays, device: &Device) -> Result<Self> {
+        let EncoderArrays {
+            w_enc,
+            b_enc,
+            theta,
+            d_in,
+            d_sae,
+        } = arrays;
         Ok(Self::Device {
             w_enc: Tensor::from_slice(w_enc, (d_in, d_sae), device)?,
             b_enc: Tensor::from_vec(b_enc, d_sae, device)?,
@@ -320,15 +324,14 @@ mod tests {
                 panic!("a CPU SAE keeps its encoder on the host")
             };
             let w_enc = transposed(w_enc_t, d_sae, d_in);
-            sae.encoder = EncoderWeights::tensors(
-                &w_enc,
-                b_enc.clone(),
-                &sae.threshold,
+            let arrays = EncoderArrays {
+                w_enc: &w_enc,
+                b_enc: b_enc.clone(),
+                theta: &sae.threshold,
                 d_in,
                 d_sae,
-                &Device::Cpu,
-            )
-            .unwrap();
+            };
+            sae.encoder = EncoderWeights::tensors(arrays, &Device::Cpu).unwrap();
             let tensor: Vec<f32> = sae
                 .encode(&x)
                 .unwrap()

@@ -20,7 +20,7 @@ pub use locate::SaeFiles;
 
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
-use encode::EncoderWeights;
+use encode::{EncoderArrays, EncoderWeights};
 
 /// The activation function of an SAE.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -227,7 +227,16 @@ impl Sae {
         };
         let threshold = p.threshold.clone().unwrap_or_else(|| vec![0.0; d_sae]);
         Ok(Self {
-            encoder: EncoderWeights::new(&p.w_enc, p.b_enc, &threshold, d_in, d_sae, device)?,
+            encoder: EncoderWeights::new(
+                EncoderArrays {
+                    w_enc: &p.w_enc,
+                    b_enc: p.b_enc,
+                    theta: &threshold,
+                    d_in,
+                    d_sae,
+                },
+                device,
+            )?,
             b_dec: Tensor::from_slice(&p.b_dec, d_in, device)?,
             threshold,
             w_dec: p.w_dec,
