@@ -435,6 +435,16 @@ mod tests {
         Gpt2::load(vb, config, hook).unwrap()
     }
 
+    /// The largest absolute value of `t`.
+    fn max_abs(t: &Tensor) -> f32 {
+        t.abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
     /// The CPU kernels and the candle-tensor path (the one other devices run) agree.
     #[test]
     fn cpu_kernels_match_the_tensor_path() {
@@ -444,21 +454,8 @@ mod tests {
             let tokens = Tensor::from_vec(ids, (3, 11), &Device::Cpu).unwrap();
             let fast = model.residual_cpu(&tokens).unwrap();
             let slow = model.residual_tensors(&tokens).unwrap();
-            let diff = (&fast - &slow)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
-            let scale = slow
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = max_abs(&(&fast - &slow).unwrap());
+            let scale = max_abs(&slow);
             assert!(diff <= 1e-5 * scale, "{activation}: {diff} (scale {scale})");
         }
     }
