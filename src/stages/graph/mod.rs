@@ -27,7 +27,7 @@ use crate::results::layout::{
     GraphFiles, GRAPHS_JSON,
 };
 use crate::results::manifest::{check_counted_inputs, RunInfo, RunStart, VERSION};
-use crate::results::set::SetRecord;
+use crate::results::set::{PublishedSet, SetRecord};
 use crate::results::stage::{open_cooc, Stage};
 use anyhow::{bail, ensure, Context, Result};
 use components::{find_threshold, smallest_search_cut, SparseJaccard, ThresholdChoice};
@@ -178,14 +178,7 @@ fn graph_sae(
     if cooc.record.is_none() {
         crate::report::note(format_args!("{}", cooc.unchecked_note()));
     }
-    let mut found = find_cooc_files(dir, CoocKind::Jaccard)?;
-    found.retain(|(_, path)| cooc.lists(path));
-    ensure!(
-        !found.is_empty(),
-        "no Jaccard matrices (feature_acts_cooc_jaccard_threshold_*.npz) in {}: run `saecooc cooc` first",
-        dir.display()
-    );
-    let jaccard_files = config_order(found, &config.generation.activation_thresholds);
+    let jaccard_files = jaccard_files(dir, &cooc, &config.generation.activation_thresholds)?;
     let thresholds: Vec<f64> = jaccard_files.iter().map(|(t, _)| *t).collect();
     check_no_threshold_dropped(dir, &thresholds, options.replace)?;
     check_counted_inputs(dir, &cooc, || resolved.reread(sae_id, None), "graphs")?;
@@ -219,14 +212,7 @@ fn graph_sae(
         }
         summaries.push(summary);
     }
-    let rows: Vec<(f64, f64)> = summaries
-        .iter()
-        .map(|s| (s.activation_threshold, s.edge_threshold))
-        .collect();
-    write_csv(
-        &edge_threshold_table(&rows)?,
-        &edge_thresholds_file(staging.root()),
-    )?;
+    write_edge_thresholds(&summaries, staging.root())?;
     staging.publish(|set| {
         Ok(serde_json::to_vec_pretty(&GraphsManifest {
             tool: "saecooc",
@@ -247,6 +233,32 @@ fn graph_sae(
         dir: dir.to_path_buf(),
         thresholds: summaries,
     })
+}
+
+/// The Jaccard matrices of the cooc set in `dir`, in the order of the config's `thresholds`;
+/// refused when there are none.
+fn jaccard_files(
+    dir: &Path,
+    cooc: &PublishedSet,
+    thresholds: &[f64],
+) -> Result<Vec<(f64, PathBuf)>> {
+    let mut found = find_cooc_files(dir, CoocKind::Jaccard)?;
+    found.retain(|(_, path)| cooc.lists(path));
+    ensure!(
+        !found.is_empty(),
+        "no Jaccard matrices (feature_acts_cooc_jaccard_threshold_*.npz) in {}: run `saecooc cooc` first",
+        dir.display()
+    );
+    Ok(config_order(found, thresholds))
+}
+
+/// Writes `edge_thresholds.csv` into `dir`: the edge threshold of each activation threshold.
+fn write_edge_thresholds(summaries: &[ThresholdSummary], dir: &Path) -> Result<()> {
+    let rows: Vec<(f64, f64)> = summaries
+        .iter()
+        .map(|s| (s.activation_threshold, s.edge_threshold))
+        .collect();
+    write_csv(&edge_threshold_table(&rows)?, &edge_thresholds_file(dir))
 }
 
 /// Refuses (unless `replace`) a run that would remove the outputs of activation thresholds
