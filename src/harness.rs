@@ -5,7 +5,7 @@
 //! checking the graphs set against the cooc set it was computed from, loading model and SAE
 //! refused unless they fit what `cooc` counted, and publishing the set with its manifest.
 
-use crate::activations::Encoder;
+use crate::activations::HookedSae;
 use crate::inputs::ResolvedRun;
 use crate::results::layout::{shard_lock_name, GraphFiles, RUN_JSON, SHARDS_DIR};
 use crate::results::lock::FolderLock;
@@ -115,8 +115,8 @@ impl NodeTableInput {
         resolved: &ResolvedRun,
         sae_id: &str,
         stage: Stage,
-    ) -> Result<Encoder> {
-        let encoder = Encoder::load(resolved, sae_id)?;
+    ) -> Result<HookedSae> {
+        let encoder = HookedSae::load(resolved, sae_id)?;
         self.check_fits_sae(sae_id, encoder.sae.cfg.d_sae)?;
         check_encoder_inputs(&self.dir, resolved, &encoder, sae_id, stage)?;
         Ok(encoder)
@@ -149,7 +149,7 @@ impl NodeTableInput {
 pub fn check_encoder_inputs(
     dir: &Path,
     resolved: &ResolvedRun,
-    encoder: &Encoder,
+    encoder: &HookedSae,
     sae_id: &str,
     stage: Stage,
 ) -> Result<()> {

@@ -335,13 +335,14 @@ fn window_tokens(
     })
 }
 
-/// A [`ModelRunner`] and the SAE that reads its hook.
-pub struct Encoder {
+/// A [`ModelRunner`] and the SAE that reads its hook (SAELens' vocabulary: the model run to the
+/// hook, then the SAE).
+pub struct HookedSae {
     pub runner: ModelRunner,
     pub sae: Sae,
 }
 
-impl Encoder {
+impl HookedSae {
     /// Loads the SAE `sae_id`, then the model up to its hook, and checks the widths agree.
     pub fn load(run: &ResolvedRun, sae_id: &str) -> Result<Self> {
         let sae = run.load_sae(sae_id)?;
@@ -372,7 +373,7 @@ impl Encoder {
         Ok(acts)
     }
 
-    /// [`Encoder::encode`] into `acts` (resized, its allocation reused).
+    /// [`HookedSae::encode`] into `acts` (resized, its allocation reused).
     pub fn encode_into(&mut self, resid: &Tensor, acts: &mut Vec<f32>) -> Result<()> {
         self.sae.calibrate_normalization(resid)?;
         self.sae.encode_into(resid, acts)?;

@@ -93,7 +93,7 @@ pub struct GatherSettings {
 }
 
 /// One batch of windows with the SAE activations of its read positions.
-pub struct Batch<'a> {
+pub struct EncodedBatch<'a> {
     /// Token ids, `windows × context` row-major.
     pub tokens: &'a [u32],
     pub context_size: usize,
@@ -169,7 +169,7 @@ fn nonzero(row: &[f32]) -> Vec<(u32, f32)> {
 /// `w_dec` holds the folded decoder rows (`d_sae × d_in`).
 pub fn add_batch(
     collections: &mut [Examples],
-    batch: &Batch,
+    batch: &EncodedBatch,
     text: &mut TokenText,
     w_dec: &[f32],
     d_in: usize,
@@ -288,7 +288,7 @@ mod tests {
             1.0, 1.0, // latent 2
             2.0, -1.0, // latent 3
         ];
-        let batch = Batch {
+        let batch = EncodedBatch {
             tokens: &tokens,
             context_size: 3,
             positions: &positions,

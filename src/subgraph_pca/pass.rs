@@ -2,9 +2,9 @@
 //! SAE, each fired position added to every collection still open, and the retry with twice
 //! the batches for collections with too few examples for a PCA.
 
-use super::gather::{add_batch, Batch, Examples, GatherSettings, TokenText};
+use super::gather::{add_batch, EncodedBatch, Examples, GatherSettings, TokenText};
 use super::COMPONENTS;
-use crate::activations::{ActivationStream, Encoder};
+use crate::activations::{ActivationStream, HookedSae};
 use crate::inputs::ResolvedRun;
 use crate::tokenizer::TokenDecoder;
 use anyhow::Result;
@@ -24,7 +24,7 @@ pub struct Pass<'a> {
 /// Reads batches of windows through model and SAE, adding examples to `collections`, until
 /// every one is done or `pass.budget` batches were read. Returns the batches read.
 pub fn gather(
-    encoder: &mut Encoder,
+    encoder: &mut HookedSae,
     stream: &mut ActivationStream,
     collections: &mut [Examples],
     pass: &Pass,
@@ -48,7 +48,7 @@ pub fn gather(
         batch.ensure_finite(&acts, d_sae, 0, "SAE activation")?;
         let tokens = batch.all_tokens();
         let mut text = TokenText::new(&decode, tokens.len());
-        let view = Batch {
+        let view = EncodedBatch {
             tokens: &tokens,
             context_size: ctx,
             positions: &batch.positions,
@@ -70,7 +70,7 @@ pub fn gather(
 /// Gathers `collections` from the start of the data; those with too few examples for a PCA
 /// get the original's retry: twice the batches (here: the same windows, continued).
 pub fn gather_with_retry(
-    encoder: &mut Encoder,
+    encoder: &mut HookedSae,
     resolved: &ResolvedRun,
     collections: &mut [Examples],
     pass: &Pass,

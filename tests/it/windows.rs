@@ -7,7 +7,7 @@
 //! brute-force count over the golden windows (exact: integer counts).
 
 use crate::common::{assert_ok, fixture, gpt2_tokenizer, read_json, results_dir, run_cooc};
-use saecooc::activations::Encoder;
+use saecooc::activations::HookedSae;
 use saecooc::config::{Config, Generation, Run, Source};
 use saecooc::data::{TokenSpec, WindowTokens, Windower};
 use saecooc::inputs::{resolve, InputSpec, ResolveOptions};
@@ -135,7 +135,7 @@ fn brute_force(
 ) -> BruteForce {
     let resolved = resolve(InputSpec::of_config(config), &ResolveOptions::default()).unwrap();
     let device = &resolved.device;
-    let mut encoder = Encoder::load(&resolved, &config.generation.sae_ids[0]).unwrap();
+    let mut encoder = HookedSae::load(&resolved, &config.generation.sae_ids[0]).unwrap();
     let d = encoder.sae.cfg.d_sae;
     let special = encoder.runner.special.clone();
     let remove = config.generation.remove_special_tokens;
@@ -357,7 +357,7 @@ fn windows_without_bos_follow_the_config() {
         let text = config_for(&paths, &corpus, 2, false, run);
         let config = Config::parse(&text).unwrap();
         let resolved = resolve(InputSpec::of_config(&config), &ResolveOptions::default()).unwrap();
-        let encoder = Encoder::load(&resolved, "blocks.1.hook_resid_pre").unwrap();
+        let encoder = HookedSae::load(&resolved, "blocks.1.hook_resid_pre").unwrap();
         assert_eq!(encoder.runner.window_tokens, case.tokens, "{}", case.name);
         let mut stream = encoder.runner.windows(&resolved).unwrap();
         let windows: Vec<Vec<u32>> = std::iter::from_fn(|| stream.next_window().unwrap()).collect();

@@ -15,7 +15,7 @@ pub mod state;
 
 pub use shards::{merge, Shard};
 
-use crate::activations::{ActivationStream, Batch, DeviceCuts, Encoder};
+use crate::activations::{ActivationStream, Batch, DeviceCuts, HookedSae};
 use crate::config::{Accumulator, Config, Run, StageCommon};
 use crate::harness;
 use crate::inputs::{resolve, InputSpec, ResolveOptions, ResolvedRun};
@@ -123,7 +123,7 @@ fn run_sae(
     let mut timings = Timings::default();
     let out_dir = results_dir(config, options, sae_id);
     let shard = options.shard;
-    let mut inputs = timed(&mut timings.load_s, || Encoder::load(resolved, sae_id))?;
+    let mut inputs = timed(&mut timings.load_s, || HookedSae::load(resolved, sae_id))?;
     // Locked before any counting: a second writer is refused now.
     let lock = lock_output(&out_dir, shard)?;
 
@@ -205,7 +205,7 @@ fn run_sae(
 /// `inputs`, and an empty pair store for each, of the kind `[run]` asks for.
 fn threshold_counters(
     config: &Config,
-    inputs: &Encoder,
+    inputs: &HookedSae,
 ) -> Result<(Vec<Vec<f32>>, Vec<CoocCounts>)> {
     let cuts: Vec<Vec<f32>> = config
         .generation
@@ -278,7 +278,7 @@ impl Pass<'_> {
         &self,
         cuts: Vec<Vec<f32>>,
         mut counters: Vec<CoocCounts>,
-        inputs: &mut Encoder,
+        inputs: &mut HookedSae,
         stream: &mut ActivationStream,
         timings: &mut Timings,
     ) -> Result<Counted> {
@@ -372,7 +372,7 @@ impl Pass<'_> {
         tokens: u64,
         batches: u64,
         data_exhausted: bool,
-        inputs: &Encoder,
+        inputs: &HookedSae,
         stream: &ActivationStream,
     ) -> Result<()> {
         ensure!(tokens > 0, "dataset {} yielded no tokens to count (is it empty, or shorter than one window of {} tokens?)", inputs.runner.dataset.describe(), inputs.runner.context_size);
@@ -401,7 +401,7 @@ impl Pass<'_> {
     /// The `run.json` of the set this pass counted with `inputs` from `stream`.
     fn manifest(
         &self,
-        inputs: &Encoder,
+        inputs: &HookedSae,
         stream: &ActivationStream,
         counted: &Counted,
         measured: Measured,
@@ -480,7 +480,7 @@ fn resume(
 /// the accelerator when `device_cuts` is given) and hands each slice to `counting`.
 fn count_batch(
     batch: Batch,
-    inputs: &mut Encoder,
+    inputs: &mut HookedSae,
     device: &Device,
     device_cuts: Option<&DeviceCuts>,
     counting: &mut Counting,
@@ -538,7 +538,7 @@ fn save_shard(
 
 /// The manifest's description of the SAE `inputs` counted with (`center`: whether the
 /// residual was centred).
-fn sae_info(inputs: &Encoder, center: bool) -> SaeInfo {
+fn sae_info(inputs: &HookedSae, center: bool) -> SaeInfo {
     SaeInfo {
         source: inputs.sae.source.clone(),
         d_in: inputs.sae.cfg.d_in,

@@ -8,7 +8,7 @@
 //! `max_examples` or the batch budget is spent. Each subgraph gets exactly the examples a pass
 //! of its own over the same windows would give (`--one-pass-per-subgraph` runs it that way).
 
-use crate::activations::Encoder;
+use crate::activations::HookedSae;
 use crate::config::{PcaConfig, Processing, StageCommon};
 use crate::harness::{locate_node_table, lock_folder, publish, NodeTableInput, SetSummary};
 use crate::inputs::{resolve, InputSpec, ResolveOptions, ResolvedRun};
@@ -199,7 +199,7 @@ impl SetSummary for PcaSummary {
 /// shared pass or, with `--one-pass-per-subgraph`, in a pass each; returns them with the
 /// batches read.
 fn gather_requests(
-    encoder: &mut Encoder,
+    encoder: &mut HookedSae,
     resolved: &ResolvedRun,
     config: &PcaConfig,
     options: &PcaOptions,

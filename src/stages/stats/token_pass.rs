@@ -17,7 +17,7 @@ fn subgraph_l0_pass(
     subgraph_of: &[i64],
     batches: usize,
 ) -> Result<TokenPass> {
-    let mut encoder = crate::activations::Encoder::load(inputs, sae_id)?;
+    let mut encoder = crate::activations::HookedSae::load(inputs, sae_id)?;
     crate::harness::check_encoder_inputs(dir, inputs, &encoder, sae_id, Stage::Stats)?;
     let d_sae = encoder.sae.cfg.d_sae;
     ensure!(

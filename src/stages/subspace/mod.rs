@@ -18,7 +18,7 @@ pub mod prompts;
 pub mod tables;
 pub mod ward;
 
-use crate::activations::Encoder;
+use crate::activations::HookedSae;
 use crate::config::{check_finite, check_name, PcaConfig, StageCommon};
 use crate::harness::{locate_node_table, lock_folder, publish, NodeTableInput, SetSummary};
 use crate::inputs::{resolve, InputSpec, ResolveOptions, ResolvedRun};
@@ -338,7 +338,7 @@ fn figures_dir(
 /// nonzero activation; returns them with the batches read.
 #[allow(clippy::too_many_arguments)]
 fn gather_subgraph(
-    encoder: &mut Encoder,
+    encoder: &mut HookedSae,
     resolved: &ResolvedRun,
     config: &PcaConfig,
     budget: usize,
@@ -366,7 +366,7 @@ fn gather_subgraph(
 /// The user's prompts placed in the subspace's PC space (prompts where the subgraph fired
 /// nowhere are noted).
 fn place_prompts(
-    encoder: &mut Encoder,
+    encoder: &mut HookedSae,
     device: &Device,
     list: &[(usize, String)],
     a: &Analysis,

@@ -7,8 +7,8 @@
 //! ever read.
 
 use super::analysis::PromptExamples;
-use crate::activations::Encoder;
-use crate::subgraph_pca::gather::{add_batch, Batch, Examples, GatherSettings, TokenText};
+use crate::activations::HookedSae;
+use crate::subgraph_pca::gather::{add_batch, EncodedBatch, Examples, GatherSettings, TokenText};
 use crate::subgraph_pca::solver::Pca;
 use crate::tokenizer::{encode_documents, TokenDecoder};
 use anyhow::{Context, Result};
@@ -36,7 +36,7 @@ pub fn read_prompts(path: &Path) -> Result<Vec<(usize, String)>> {
 /// Runs every prompt and gathers the positions where any of `latents` fires (the gathering
 /// rules of the data's examples, special tokens dropped when `remove_special`).
 pub fn place_prompts(
-    encoder: &mut Encoder,
+    encoder: &mut HookedSae,
     prompts: &[(usize, String)],
     latents: &[u32],
     remove_special: bool,
@@ -86,7 +86,7 @@ pub fn place_prompts(
                 );
             }
             let mut token_text = TokenText::new(&decode, tokens.len());
-            let view = Batch {
+            let view = EncodedBatch {
                 tokens: &tokens,
                 context_size: tokens.len(),
                 positions: &positions,
