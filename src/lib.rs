@@ -11,8 +11,8 @@
 //! explorer site), [`stats`](stages::stats) (size effects), [`train`](stages::train) (`train-sae`), [`bench`](stages::bench) (benchmarks).
 //!
 //! Below them: [`activations`] (the one activation stream: batches of windows, read positions,
-//! residual stream, SAE activations), [`subgraph_pca`] (gathering a subgraph's examples and their
-//! PCA, shared by `pca` and `subspace`), [`harness`] (what the stages do around their own
+//! residual stream, SAE activations), [`examples`] (gathering a subgraph's examples, shared by
+//! `pca` and `subspace`), [`pca_solver`] (their exact PCA), [`harness`] (what the stages do around their own
 //! work: lock, recover, stage; for those that read node tables also locate, check the upstream
 //! sets, publish), [`data`] (documents and SAELens windows), [`tokenizer`],
 //! [`model`] (language models to a hook), [`sae`] (SAELens / Gemma Scope SAEs, the active-latent
@@ -28,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod encoding;
+pub mod examples;
 pub mod harness;
 pub mod hub;
 pub mod inputs;
@@ -35,6 +36,7 @@ pub mod io;
 pub mod json_keys;
 pub mod model;
 pub mod pairs;
+pub mod pca_solver;
 pub mod plot;
 pub mod provenance;
 pub mod registry;
@@ -42,6 +44,5 @@ pub mod report;
 pub mod results;
 pub mod sae;
 pub mod stages;
-pub mod subgraph_pca;
 pub mod synth;
 pub mod tokenizer;

@@ -10,18 +10,18 @@
 
 use crate::activations::HookedSae;
 use crate::config::{PcaConfig, Processing, StageCommon};
+use crate::examples::gather::{top_tokens_and_context, Examples, GatherSettings};
+use crate::examples::pass::{gather_with_retry, Pass};
 use crate::harness::{locate_node_table, lock_folder, publish, NodeTableInput, SetSummary};
 use crate::inputs::{resolve, InputSpec, ResolveOptions, ResolvedRun};
 use crate::io::pyfmt::neat_sae_id;
+use crate::pca_solver;
 use crate::results::h5::{h5_file_name, write_split, SubgraphOutput};
 use crate::results::layout::{pca_dir_name, pca_manifest, pca_ownership, sae_results_dir};
 use crate::results::manifest::{RunInfo, RunStart};
 use crate::results::node_table::NodeRow;
 use crate::results::set::{SetRecord, Staging};
 use crate::results::stage::Stage;
-use crate::subgraph_pca::gather::{top_tokens_and_context, Examples, GatherSettings};
-use crate::subgraph_pca::pass::{gather_with_retry, Pass};
-use crate::subgraph_pca::solver;
 use anyhow::{ensure, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -29,7 +29,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub use crate::subgraph_pca::COMPONENTS;
+pub use crate::pca_solver::COMPONENTS;
 
 /// Command-line options of a `pca` run.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -271,7 +271,7 @@ fn fit_subgraphs(
     };
     for ((size, sid), examples) in ids.zip(collections) {
         let n = examples.found();
-        let pca = solver::fit(&examples.reconstructions, n, d_in, COMPONENTS);
+        let pca = pca_solver::fit(&examples.reconstructions, n, d_in, COMPONENTS);
         fitted.reports.push(SubgraphReport {
             subgraph_id: sid,
             size,
@@ -299,7 +299,12 @@ fn fit_subgraphs(
 }
 
 /// One subgraph's h5 group: its examples, their texts and their PC scores.
-fn subgraph_output(sid: i64, examples: Examples, pca: &solver::Pca, d_in: usize) -> SubgraphOutput {
+fn subgraph_output(
+    sid: i64,
+    examples: Examples,
+    pca: &pca_solver::Pca,
+    d_in: usize,
+) -> SubgraphOutput {
     let n = examples.found();
     let pca_scores = pca.transform(&examples.reconstructions, d_in);
     let (top_3_tokens, example_context) = top_tokens_and_context(&examples.rows);

@@ -4,10 +4,10 @@
 
 use super::points::representative_points;
 use super::ward::{transpose, ward_order};
+use crate::examples::gather::Examples;
+use crate::pca_solver::COMPONENTS;
+use crate::pca_solver::{self, Pca};
 use crate::results::subspace_summary::Heatmap;
-use crate::subgraph_pca::gather::Examples;
-use crate::subgraph_pca::solver::{self, Pca};
-use crate::subgraph_pca::COMPONENTS;
 
 /// Examples shown in the clustered heat map at most (the first ones), as the original's
 /// notebook did.
@@ -43,7 +43,7 @@ pub fn decoder_pca(w_dec: &[f32], d_in: usize, latents: &[u32]) -> Option<Decode
                 .copied()
         })
         .collect();
-    let pca = solver::fit(&rows, latents.len(), d_in, COMPONENTS)?;
+    let pca = pca_solver::fit(&rows, latents.len(), d_in, COMPONENTS)?;
     let scores = pca.transform(&rows, d_in);
     Some(DecoderPca { pca, scores })
 }
@@ -87,7 +87,7 @@ impl Analysis {
         points: Vec<usize>,
     ) -> Option<Self> {
         let n = examples.found();
-        let pca = solver::fit(&examples.reconstructions, n, d_in, COMPONENTS)?;
+        let pca = pca_solver::fit(&examples.reconstructions, n, d_in, COMPONENTS)?;
         let scores = pca.transform(&examples.reconstructions, d_in);
         let k = examples.latents.len();
         let heatmap = cluster_heatmap(&examples.graph_acts, n, k);
@@ -170,7 +170,7 @@ impl Analysis {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subgraph_pca::gather::TokenRow;
+    use crate::examples::gather::TokenRow;
 
     fn analysis(acts: &[f32], k: usize) -> Analysis {
         let n = acts.len() / k;

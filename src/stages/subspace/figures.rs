@@ -11,10 +11,10 @@ use super::drawing::{
     BACKGROUND_POINT, GREY, PC_PAIRS,
 };
 use crate::io::pyfmt::float_repr;
+use crate::pca_solver::COMPONENTS;
 use crate::plot::colour::VIRIDIS;
 use crate::plot::interactive::{write_figure, Area, Hovers};
 use crate::plot::plot_err;
-use crate::subgraph_pca::COMPONENTS;
 use anyhow::Result;
 use plotters::prelude::*;
 use std::collections::BTreeMap;

@@ -20,11 +20,14 @@ pub mod ward;
 
 use crate::activations::HookedSae;
 use crate::config::{check_finite, check_name, PcaConfig, StageCommon};
+use crate::examples::gather::{Examples, GatherSettings};
+use crate::examples::pass::{gather_with_retry, Pass};
 use crate::harness::{locate_node_table, lock_folder, publish, NodeTableInput, SetSummary};
 use crate::inputs::{resolve, InputSpec, ResolveOptions, ResolvedRun};
 use crate::io::atomic::write_bytes;
 use crate::io::hash::sha256_file;
 use crate::io::pyfmt::neat_sae_id;
+use crate::pca_solver::COMPONENTS;
 use crate::results::layout::{
     check_creatable, sae_names_dir, sae_results_dir, subspace_decoder_csv_name,
     subspace_examples_csv_name, subspace_folder_name, subspace_h5_name, subspace_manifest,
@@ -35,9 +38,6 @@ use crate::results::node_table::NodeRow;
 use crate::results::set::{Ownership, PublishedSet, SetRecord, Staging};
 use crate::results::stage::Stage;
 use crate::results::subspace_summary::{PromptsInfo, ShownPoint, SubspaceSummary, Variance};
-use crate::subgraph_pca::gather::{Examples, GatherSettings};
-use crate::subgraph_pca::pass::{gather_with_retry, Pass};
-use crate::subgraph_pca::COMPONENTS;
 use analysis::{decoder_pca, Analysis, PromptExamples};
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::Device;
@@ -73,7 +73,7 @@ pub struct SubspaceOptions {
 }
 
 /// The explained variance of a fitted PCA, as `subspace.json` reports it.
-fn variance(p: &crate::subgraph_pca::solver::Pca) -> Variance {
+fn variance(p: &crate::pca_solver::Pca) -> Variance {
     Variance {
         explained_variance: p.explained_variance.clone(),
         explained_variance_ratio: p.explained_variance_ratio.clone(),

@@ -8,8 +8,8 @@
 
 use super::analysis::PromptExamples;
 use crate::activations::HookedSae;
-use crate::subgraph_pca::gather::{add_batch, EncodedBatch, Examples, GatherSettings, TokenText};
-use crate::subgraph_pca::solver::Pca;
+use crate::examples::gather::{add_batch, EncodedBatch, Examples, GatherSettings, TokenText};
+use crate::pca_solver::Pca;
 use crate::tokenizer::{encode_documents, TokenDecoder};
 use anyhow::{Context, Result};
 use candle_core::Device;

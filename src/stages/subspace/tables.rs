@@ -4,10 +4,10 @@
 
 use super::analysis::{Analysis, PromptExamples};
 use crate::config::SaveOptions;
+use crate::examples::gather::{top_tokens_and_context, TokenRow};
 use crate::io::atomic::write_bytes;
+use crate::pca_solver::COMPONENTS;
 use crate::results::h5::{write_file, SubgraphOutput};
-use crate::subgraph_pca::gather::{top_tokens_and_context, TokenRow};
-use crate::subgraph_pca::COMPONENTS;
 use anyhow::Result;
 use std::fmt::Write;
 use std::path::Path;

@@ -9,6 +9,9 @@
 
 use nalgebra::{DMatrix, SymmetricEigen};
 
+/// PCA components per subgraph.
+pub const COMPONENTS: usize = 3;
+
 /// A fitted PCA.
 #[derive(Debug, Clone)]
 pub struct Pca {

@@ -1,15 +1,11 @@
-//! What `pca` and `subspace` share: gathering a subgraph's examples from the activation
-//! stream ([`gather`], [`pass`]) and the exact PCA of their reconstructions ([`solver`]).
+//! Gathering a subgraph's examples from the activation stream, as `pca` and `subspace` both
+//! do: the examples and their rules ([`gather`]) and the passes over the data ([`pass`]).
 
 pub mod gather;
 pub mod pass;
-pub mod solver;
 
 use crate::config::Processing;
 use gather::GatherSettings;
-
-/// PCA components per subgraph.
-pub const COMPONENTS: usize = 3;
 
 impl GatherSettings {
     /// The gathering rules of a PCA config's `[processing]`.

@@ -3,9 +3,9 @@
 //! the batches for collections with too few examples for a PCA.
 
 use super::gather::{add_batch, EncodedBatch, Examples, GatherSettings, TokenText};
-use super::COMPONENTS;
 use crate::activations::{ActivationStream, HookedSae};
 use crate::inputs::ResolvedRun;
+use crate::pca_solver::COMPONENTS;
 use crate::tokenizer::TokenDecoder;
 use anyhow::Result;
 use candle_core::Device;
