@@ -283,6 +283,16 @@ mod tests {
     use super::*;
     use crate::sae::{SaeConfig, SaeParams};
 
+    /// The SAE's activations of `x`, flattened.
+    fn encoded(sae: &Sae, x: &Tensor) -> Vec<f32> {
+        sae.encode(x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    }
+
     /// The accelerators' tensor path, run on the CPU, gives the host path's activations for
     /// every architecture (same products, summed in different orders: within 1e-5).
     #[test]
@@ -309,13 +319,7 @@ mod tests {
                 p.threshold = None;
             }
             let mut sae = Sae::from_params(cfg, p, "test".into(), &Device::Cpu).unwrap();
-            let host: Vec<f32> = sae
-                .encode(&x)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
+            let host = encoded(&sae, &x);
             assert!(
                 host.iter().filter(|&&v| v > 0.0).count() >= n,
                 "{architecture:?}"
@@ -332,13 +336,7 @@ mod tests {
                 d_sae,
             };
             sae.encoder = EncoderWeights::tensors(arrays, &Device::Cpu).unwrap();
-            let tensor: Vec<f32> = sae
-                .encode(&x)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
+            let tensor = encoded(&sae, &x);
             for (a, b) in host.iter().zip(&tensor) {
                 assert!((a - b).abs() <= 1e-5, "{architecture:?}: {a} vs {b}");
             }
