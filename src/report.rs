@@ -3,6 +3,9 @@
 //! (stdout) are printed under `-q` too. Errors are the command line's to print.
 
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// A progress bar of [`bar`] (hidden under `-q`): the stages hold it, the reporter draws it.
+pub type Bar = ProgressBar;
 use std::fmt::Display;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -52,7 +55,7 @@ pub fn output(line: impl Display) {
 }
 
 /// A bar over `total` items of `unit` (e.g. "tokens", "rows"), labelled `label`; hidden by `-q`.
-pub fn bar(total: u64, label: &str, unit: &str) -> ProgressBar {
+pub fn bar(total: u64, label: &str, unit: &str) -> Bar {
     if !shows_progress() {
         return ProgressBar::hidden();
     }

@@ -196,99 +196,50 @@ pub fn write_gpt2_tokenizer(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-const TOPICS: &[(&[&str], &[&str])] = &[
-    (
-        &[
-            "Monday",
-            "Tuesday",
-            "Wednesday",
-            "Thursday",
-            "Friday",
-            "Saturday",
-            "Sunday",
-        ],
-        &[
-            "We met on {}.",
-            "The market is closed every {}.",
-            "See you next {} morning.",
-            "{} was a long day.",
-        ],
-    ),
-    (
-        &[
-            "red", "green", "blue", "yellow", "purple", "orange", "black", "white",
-        ],
-        &[
-            "She painted the door {}.",
-            "The {} car stopped outside.",
-            "His favourite colour is {}.",
-            "A {} light glowed.",
-        ],
-    ),
-    (
-        &[
-            "Paris", "London", "Tokyo", "Berlin", "Madrid", "Cairo", "Lima", "Oslo",
-        ],
-        &[
-            "They flew to {} last year.",
-            "The museum in {} is famous.",
-            "Rain fell all week in {}.",
-            "{} is a busy city.",
-        ],
-    ),
-    (
-        &[
-            "three",
-            "seven",
-            "twelve",
-            "forty",
-            "ninety",
-            "two hundred",
-            "eleven",
-            "five",
-        ],
-        &[
-            "He counted {} birds.",
-            "The recipe needs {} eggs.",
-            "We waited {} minutes.",
-            "There were {} people there.",
-        ],
-    ),
-    (
-        &[
-            "dog", "cat", "horse", "owl", "fox", "rabbit", "whale", "eagle",
-        ],
-        &[
-            "The {} ran across the field.",
-            "A small {} slept by the fire.",
-            "Have you ever seen a {}?",
-            "The old {} was hungry.",
-        ],
-    ),
-    (
-        &[
-            "bread", "cheese", "soup", "rice", "apples", "coffee", "tea", "honey",
-        ],
-        &[
-            "She bought fresh {} today.",
-            "The {} tasted wonderful.",
-            "We ran out of {} again.",
-            "Pass me the {}, please.",
-        ],
-    ),
-];
+/// The corpus's topics: each a list of words and the sentence templates they fill.
+const TOPICS_TEXT: &str = include_str!("../assets/synth-topics.txt");
+
+/// One topic of the corpus: the words and the templates (`{}` takes a word) they fill.
+struct Topic<'a> {
+    words: Vec<&'a str>,
+    templates: Vec<&'a str>,
+}
+
+/// The topics of `text` (the format of `assets/synth-topics.txt`): blocks ended by a blank
+/// line, each a `words: a | b | …` line and then one template per line; `#` lines are comments.
+fn parse_topics(text: &str) -> Vec<Topic<'_>> {
+    let lines = text.lines().filter(|l| !l.starts_with('#'));
+    let mut topics: Vec<Topic> = Vec::new();
+    let mut open = false;
+    for line in lines {
+        if line.trim().is_empty() {
+            open = false;
+        } else if let Some(words) = line.strip_prefix("words: ") {
+            topics.push(Topic {
+                words: words.split(" | ").collect(),
+                templates: Vec::new(),
+            });
+            open = true;
+        } else if let (true, Some(topic)) = (open, topics.last_mut()) {
+            topic.templates.push(line);
+        }
+    }
+    topics
+}
 
 /// A deterministic English corpus of `n` short documents about a few topics, one per line.
 pub fn corpus(n: usize, seed: u64) -> String {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let topics = parse_topics(TOPICS_TEXT);
     let mut out = String::new();
     for _ in 0..n {
         let sentences = rng.random_range(3..9);
         let mut doc = Vec::with_capacity(sentences);
         for _ in 0..sentences {
-            let (words, templates) = TOPICS[rng.random_range(0..TOPICS.len())];
-            let template = templates[rng.random_range(0..templates.len())];
-            doc.push(template.replace("{}", words[rng.random_range(0..words.len())]));
+            let topic = &topics[rng.random_range(0..topics.len())];
+            let template = topic.templates[rng.random_range(0..topic.templates.len())];
+            let word = topic.words[rng.random_range(0..topic.words.len())];
+            doc.push(template.replace("{}", word));
         }
         out.push_str(&doc.join(" "));
         out.push('\n');
@@ -647,4 +598,22 @@ pub fn write_random_cooc(
         &[n],
         &totals,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_topics_parse_whole() {
+        let topics = parse_topics(TOPICS_TEXT);
+        assert_eq!(topics.len(), 6);
+        assert_eq!(topics[0].words[..2], ["Monday", "Tuesday"]);
+        assert_eq!(topics[3].words[5], "two hundred");
+        assert_eq!(topics[5].templates[3], "Pass me the {}, please.");
+        for topic in &topics {
+            assert!(topic.words.len() >= 7 && topic.templates.len() == 4);
+            assert!(topic.templates.iter().all(|t| t.matches("{}").count() == 1));
+        }
+    }
 }

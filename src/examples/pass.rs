@@ -18,7 +18,7 @@ pub struct Pass<'a> {
     pub prompts: usize,
     pub settings: GatherSettings,
     pub device: &'a Device,
-    pub bar: indicatif::ProgressBar,
+    pub bar: crate::report::Bar,
 }
 
 /// Reads batches of windows through model and SAE, adding examples to `collections`, until

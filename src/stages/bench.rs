@@ -306,40 +306,31 @@ pub enum ModelShape {
     Gemma2_2b,
 }
 
+/// The shapes of `bench --shape`, by the names `--shape` takes: each a model's config.json, its
+/// hook and the SAE width.
+const MODEL_SHAPES: &str = include_str!("../../assets/bench-shapes.json");
+
+/// One entry of [`MODEL_SHAPES`].
+#[derive(serde::Deserialize)]
+struct ShapeSpec {
+    config: serde_json::Value,
+    hook: String,
+    d_sae: usize,
+}
+
 impl ModelShape {
     /// The model's config.json, its hook and the SAE width.
-    fn spec(self) -> (serde_json::Value, &'static str, usize) {
-        use serde_json::json;
-        match self {
-            Self::Gpt2Small => (
-                json!({"model_type": "gpt2", "vocab_size": 50257, "n_positions": 1024,
-                       "n_embd": 768, "n_layer": 12, "n_head": 12,
-                       "activation_function": "gelu_new"}),
-                "blocks.8.hook_resid_pre",
-                24_576,
-            ),
-            Self::Smollm2_135m => (
-                json!({"model_type": "llama", "vocab_size": 49152, "hidden_size": 576,
-                       "num_hidden_layers": 30, "num_attention_heads": 9,
-                       "num_key_value_heads": 3, "intermediate_size": 1536,
-                       "rms_norm_eps": 1e-5, "rope_theta": 100000.0,
-                       "max_position_embeddings": 8192, "tie_word_embeddings": true,
-                       "hidden_act": "silu"}),
-                "blocks.15.hook_resid_pre",
-                4_608,
-            ),
-            Self::Gemma2_2b => (
-                json!({"model_type": "gemma2", "vocab_size": 256000, "hidden_size": 2304,
-                       "num_hidden_layers": 26, "num_attention_heads": 8,
-                       "num_key_value_heads": 4, "head_dim": 256, "intermediate_size": 9216,
-                       "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
-                       "max_position_embeddings": 8192, "query_pre_attn_scalar": 256,
-                       "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0,
-                       "sliding_window": 4096, "hidden_activation": "gelu_pytorch_tanh"}),
-                "blocks.12.hook_resid_post",
-                16_384,
-            ),
-        }
+    fn spec(self) -> Result<ShapeSpec> {
+        use clap::ValueEnum;
+        let name = self
+            .to_possible_value()
+            .map(|v| v.get_name().to_string())
+            .unwrap_or_default();
+        let mut shapes: std::collections::BTreeMap<String, ShapeSpec> =
+            serde_json::from_str(MODEL_SHAPES).context("assets/bench-shapes.json")?;
+        shapes
+            .remove(&name)
+            .with_context(|| format!("assets/bench-shapes.json has no shape {name:?}"))
     }
 }
 
@@ -475,8 +466,12 @@ pub fn shape(
         window > 0 && tokens >= window,
         "--tokens {tokens} must hold at least one window of {window}"
     );
-    let (cfg, hook_name, d_sae) = shape.spec();
-    let hook = crate::model::HookPoint::parse(hook_name)?;
+    let ShapeSpec {
+        config: cfg,
+        hook: hook_name,
+        d_sae,
+    } = shape.spec()?;
+    let hook = crate::model::HookPoint::parse(&hook_name)?;
     let vb = random_var_builder(&cfg, hook, &device, dtype)?;
     let model: Box<dyn crate::model::ResidualModel> = if cfg["model_type"] == "gpt2" {
         let config = crate::model::gpt2::Gpt2Config::from_json(&cfg, "bench")?;
@@ -486,7 +481,7 @@ pub fn shape(
         Box::new(crate::model::decoder::Decoder::load(vb, config, hook)?)
     };
     let d = model.d_model();
-    let sae = random_sae(d, d_sae, hook_name, &device)?;
+    let sae = random_sae(d, d_sae, &hook_name, &device)?;
     let windows = tokens / window;
     let ids: Vec<u32> = random_values(windows * window, 0.5, 0.5, 99)
         .iter()
@@ -598,6 +593,23 @@ mod tests {
         assert_eq!(c.generation.sae_ids, ["blocks.8.hook_resid_pre"]);
         let o = gpt2_small_shaped();
         assert_eq!((o.layers, o.d_model, o.d_sae), (12, 768, 24_576));
+    }
+
+    #[test]
+    fn every_model_shape_has_its_spec() {
+        use clap::ValueEnum;
+        for shape in ModelShape::value_variants() {
+            let spec = shape.spec().unwrap();
+            assert!(spec.config["model_type"].is_string(), "{shape:?}");
+            crate::model::HookPoint::parse(&spec.hook).unwrap();
+            assert!(spec.d_sae > 0);
+        }
+        let gemma = ModelShape::Gemma2_2b.spec().unwrap();
+        assert_eq!(gemma.config["rms_norm_eps"], 1e-6);
+        assert_eq!(
+            (gemma.hook.as_str(), gemma.d_sae),
+            ("blocks.12.hook_resid_post", 16_384)
+        );
     }
 
     #[test]

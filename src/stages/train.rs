@@ -449,7 +449,7 @@ struct Trainer<'p> {
     opt: AdamW,
     arch: TrainArchitecture,
     total_steps: usize,
-    bar: indicatif::ProgressBar,
+    bar: crate::report::Bar,
     progress: Progress,
 }
 

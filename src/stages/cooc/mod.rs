@@ -30,7 +30,6 @@ use crate::sae::{encode_slices, threshold_cut};
 use anyhow::{ensure, Context, Result};
 use candle_core::Device;
 use counting::{Counting, Encoded, Slice};
-use indicatif::ProgressBar;
 use outputs::{with_counting_settings, write_outputs, Kept};
 use serde::Serialize;
 use shards::{checkpoint_file, lock_output};
@@ -553,7 +552,7 @@ fn sae_info(inputs: &HookedSae, center: bool) -> SaeInfo {
 
 impl BatchRule {
     /// The progress bar of a run that counts `target` tokens or `n_batches` batches.
-    fn progress_bar(self, target: u64, n_batches: usize, sae_id: &str) -> ProgressBar {
+    fn progress_bar(self, target: u64, n_batches: usize, sae_id: &str) -> crate::report::Bar {
         match self {
             BatchRule::FirstTokens => crate::report::bar(target, sae_id, "tokens"),
             BatchRule::SpecialRemoved => crate::report::bar(n_batches as u64, sae_id, "batches"),
