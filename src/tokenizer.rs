@@ -3,10 +3,9 @@
 //! transformers decodes them.
 
 use crate::encoding::{file_looks_like, read_text_file};
-use crate::hub::{Hub, Location};
+use crate::hub::{Hub, HubRepo, Location};
 use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Context, Result};
-use hf_hub::RepoType;
 use std::path::Path;
 use tokenizers::models::bpe::BPE;
 use tokenizers::normalizers::NormalizerWrapper;
@@ -43,11 +42,12 @@ pub fn load_tokenizer(location: &Location, hub: &Hub) -> Result<Tokenizer> {
             }
         }
         Location::Hub { repo, revision } => {
-            if let Some(json) = hub.try_get(repo, RepoType::Model, revision, "tokenizer.json") {
+            let at = HubRepo::model(repo, revision);
+            if let Some(json) = hub.try_get(at, "tokenizer.json") {
                 return tokenizer_from_json(&json);
             }
-            let vocab = hub.get(repo, RepoType::Model, revision, "vocab.json")?;
-            let merges = hub.get(repo, RepoType::Model, revision, "merges.txt")?;
+            let vocab = hub.get(at, "vocab.json")?;
+            let merges = hub.get(at, "merges.txt")?;
             gpt2_bpe(&vocab, &merges)
         }
     }
@@ -128,7 +128,7 @@ impl TokenDecoder {
             }
             Location::Local(dir) => Some(dir.join("tokenizer_config.json")),
             Location::Hub { repo, revision } => {
-                hub.try_get(repo, RepoType::Model, revision, "tokenizer_config.json")
+                hub.try_get(HubRepo::model(repo, revision), "tokenizer_config.json")
             }
         };
         let clean_up_spaces = match config.filter(|p| p.is_file()) {

@@ -19,9 +19,8 @@
 //! if it needs more.
 
 use super::jsonl::RemoteReadError;
-use crate::hub::{Hub, RemoteFile};
+use crate::hub::{Hub, HubRepo, RemoteFile};
 use anyhow::{Context, Result};
-use hf_hub::RepoType;
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -45,10 +44,11 @@ pub(super) enum Opened {
 /// request), else a [`Shard`] read in ranges. Offline, a file missing from the cache is an
 /// error naming it.
 pub(super) fn open(hub: &Hub, repo: &str, revision: &str, name: &str) -> Result<Opened> {
-    if let Some(path) = hub.cached(repo, RepoType::Dataset, revision, name) {
+    let at = HubRepo::dataset(repo, revision);
+    if let Some(path) = hub.cached(at, name) {
         return Ok(Opened::Cached(path));
     }
-    let remote = hub.remote(repo, RepoType::Dataset, revision, name)?;
+    let remote = hub.remote(at, name)?;
     if remote.blob_path().is_file() {
         // The same bytes were cached under another revision or file name.
         return Ok(Opened::Cached(remote.link_blob()?));

@@ -1,7 +1,7 @@
 //! The local hub cache as huggingface_hub lays it out: cached files, refs, the records of
 //! files a repo lacks, and the file listings kept between runs.
 
-use super::Hub;
+use super::{Hub, HubRepo};
 use crate::io::pyfmt::check_name;
 use anyhow::{Context, Result};
 use hf_hub::api::sync::Api;
@@ -11,16 +11,10 @@ use std::path::{Path, PathBuf};
 impl Hub {
     /// The cached copy of `filename` of a hub repo at `revision` (a name the cache has a ref
     /// for, or a commit), if there is one.
-    pub fn cached(
-        &self,
-        repo: &str,
-        kind: RepoType,
-        revision: &str,
-        filename: &str,
-    ) -> Option<PathBuf> {
-        let commit = self.known_commit(repo, kind, revision)?;
+    pub fn cached(&self, at: HubRepo, filename: &str) -> Option<PathBuf> {
+        let commit = self.known_commit(at.repo, at.kind, at.revision)?;
         let path = self
-            .repo_folder(repo, kind)
+            .repo_folder(at.repo, at.kind)
             .join("snapshots")
             .join(commit)
             .join(filename);
@@ -49,21 +43,20 @@ impl Hub {
     }
 
     /// Whether the cache records that the repo lacks `filename` at `revision`.
-    pub(super) fn known_absent(
-        &self,
-        repo: &str,
-        kind: RepoType,
-        revision: &str,
-        filename: &str,
-    ) -> bool {
-        self.known_commit(repo, kind, revision)
-            .is_some_and(|c| self.no_exist_path(repo, kind, &c, filename).is_file())
+    pub(super) fn known_absent(&self, at: HubRepo, filename: &str) -> bool {
+        self.known_commit(at.repo, at.kind, at.revision)
+            .is_some_and(|c| self.no_exist_path(at.repo, at.kind, &c, filename).is_file())
     }
 
     /// Records a 404 for `filename` as huggingface_hub does, so that later runs do not ask
     /// again: `.no_exist/{commit}/{filename}` and `refs/{revision}`. The commit is the cache's,
     /// else the hub's (one listing request). Best effort: a failure only costs a request later.
-    pub(super) fn record_absent(&self, repo: &str, kind: RepoType, revision: &str, filename: &str) {
+    pub(super) fn record_absent(&self, at: HubRepo, filename: &str) {
+        let HubRepo {
+            repo,
+            kind,
+            revision,
+        } = at;
         let commit = self.known_commit(repo, kind, revision).or_else(|| {
             let api = self.api.as_ref()?;
             api.repo(Self::repo(repo, kind, revision))

@@ -17,6 +17,35 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// A hub repo at a revision: where [`Hub::get`] and the other file methods look.
+#[derive(Debug, Clone, Copy)]
+pub struct HubRepo<'a> {
+    pub repo: &'a str,
+    pub kind: RepoType,
+    /// A branch, tag or commit.
+    pub revision: &'a str,
+}
+
+impl<'a> HubRepo<'a> {
+    /// The model repo `repo` at `revision`.
+    pub fn model(repo: &'a str, revision: &'a str) -> Self {
+        Self {
+            repo,
+            kind: RepoType::Model,
+            revision,
+        }
+    }
+
+    /// The dataset repo `repo` at `revision`.
+    pub fn dataset(repo: &'a str, revision: &'a str) -> Self {
+        Self {
+            repo,
+            kind: RepoType::Dataset,
+            revision,
+        }
+    }
+}
+
 /// A source named in a config: a local path or a hub repo at a revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
@@ -201,19 +230,13 @@ impl Hub {
     /// The local path of `filename` in a hub repo, downloading it if needed into the cache (in
     /// ranges, each tried again when cut; see [`RemoteFile::download`]). A download error
     /// keeps hf-hub's [`hf_hub::api::sync::ApiError`] as its source.
-    pub fn get(
-        &self,
-        repo: &str,
-        kind: RepoType,
-        revision: &str,
-        filename: &str,
-    ) -> Result<PathBuf> {
-        check_request(repo, revision, filename)?;
-        if let Some(path) = self.cached(repo, kind, revision, filename) {
+    pub fn get(&self, at: HubRepo, filename: &str) -> Result<PathBuf> {
+        check_request(at.repo, at.revision, filename)?;
+        if let Some(path) = self.cached(at, filename) {
             return Ok(path);
         }
-        self.online(repo, revision, filename)?;
-        let remote = self.remote(repo, kind, revision, filename)?;
+        self.online(at.repo, at.revision, filename)?;
+        let remote = self.remote(at, filename)?;
         if !remote.blob_path().is_file() {
             remote.download(self.progress)?;
         }
@@ -237,21 +260,15 @@ impl Hub {
     /// the cache so that it is not asked again) or, offline, not in the cache. Other failures
     /// (access denied, network) also give `None`, so that the caller's fallback runs, after a
     /// warning naming the cause.
-    pub fn try_get(
-        &self,
-        repo: &str,
-        kind: RepoType,
-        revision: &str,
-        filename: &str,
-    ) -> Option<PathBuf> {
-        if self.known_absent(repo, kind, revision, filename) {
+    pub fn try_get(&self, at: HubRepo, filename: &str) -> Option<PathBuf> {
+        if self.known_absent(at, filename) {
             return None;
         }
-        match self.get(repo, kind, revision, filename) {
+        match self.get(at, filename) {
             Ok(path) => Some(path),
             Err(err) => match err.downcast_ref::<ApiError>().map(failure) {
                 Some(Failure::Status(404)) => {
-                    self.record_absent(repo, kind, revision, filename);
+                    self.record_absent(at, filename);
                     None
                 }
                 // Offline and not cached.

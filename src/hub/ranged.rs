@@ -2,7 +2,7 @@
 //! checked against their sha256, and the cache records of files read in part.
 
 use super::cache::{cached_commit, PARTIAL_DIR};
-use super::{check_request, download_error, failure, Failure, Hub};
+use super::{check_request, download_error, failure, Failure, Hub, HubRepo};
 use anyhow::{bail, Context, Result};
 use hf_hub::api::sync::{Api, ApiError};
 use hf_hub::{Cache, Repo, RepoType};
@@ -24,15 +24,14 @@ impl Hub {
     /// size as earlier runs that read part of it recorded them ([`RemoteFile::record_partial`];
     /// no request, as for a cached file), else from the hub (one request, as hf-hub makes
     /// before a download). Offline, a file no run read part of is an error naming it.
-    pub fn remote(
-        &self,
-        repo: &str,
-        kind: RepoType,
-        revision: &str,
-        filename: &str,
-    ) -> Result<RemoteFile> {
+    pub fn remote(&self, at: HubRepo, filename: &str) -> Result<RemoteFile> {
+        let HubRepo {
+            repo,
+            kind,
+            revision,
+        } = at;
         check_request(repo, revision, filename)?;
-        if let Some(partial) = self.partial_remote(repo, kind, revision, filename) {
+        if let Some(partial) = self.partial_remote(at, filename) {
             return Ok(partial);
         }
         let api = self.online(repo, revision, filename)?;
@@ -59,13 +58,12 @@ impl Hub {
 
     /// `filename` as far as earlier runs read it in ranges, if they did (the rest is fetched
     /// from its commit when online).
-    fn partial_remote(
-        &self,
-        repo: &str,
-        kind: RepoType,
-        revision: &str,
-        filename: &str,
-    ) -> Option<RemoteFile> {
+    fn partial_remote(&self, at: HubRepo, filename: &str) -> Option<RemoteFile> {
+        let HubRepo {
+            repo,
+            kind,
+            revision,
+        } = at;
         let folder = self.repo_folder(repo, kind);
         let commit = cached_commit(&folder, revision);
         let pointer = folder.join(PARTIAL_DIR).join(&commit).join(filename);

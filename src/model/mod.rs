@@ -9,12 +9,11 @@ pub mod gguf;
 pub mod gpt2;
 pub mod kernels;
 
-use crate::hub::{Hub, Location};
+use crate::hub::{Hub, HubRepo, Location};
 use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use hf_hub::RepoType;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -175,27 +174,22 @@ impl ModelFiles {
         match location {
             Location::Local(dir) => Self::from_dir(dir),
             Location::Hub { repo, revision } => {
-                let config = hub.get(repo, RepoType::Model, revision, "config.json")?;
-                let weights =
-                    match hub.try_get(repo, RepoType::Model, revision, "model.safetensors") {
-                        Some(w) => vec![w],
-                        None => {
-                            let index = hub
-                                .get(
-                                    repo,
-                                    RepoType::Model,
-                                    revision,
-                                    "model.safetensors.index.json",
-                                )
+                let at = HubRepo::model(repo, revision);
+                let config = hub.get(at, "config.json")?;
+                let weights = match hub.try_get(at, "model.safetensors") {
+                    Some(w) => vec![w],
+                    None => {
+                        let index =
+                            hub.get(at, "model.safetensors.index.json")
                                 .with_context(|| {
                                     format!("hub repo {repo} has no safetensors weights")
                                 })?;
-                            shard_names(&index)?
-                                .iter()
-                                .map(|f| hub.get(repo, RepoType::Model, revision, f))
-                                .collect::<Result<_>>()?
-                        }
-                    };
+                        shard_names(&index)?
+                            .iter()
+                            .map(|f| hub.get(at, f))
+                            .collect::<Result<_>>()?
+                    }
+                };
                 let dir = config.parent().unwrap_or(Path::new(".")).to_path_buf();
                 Ok(Self {
                     source: location.describe(),

@@ -1,8 +1,7 @@
 //! Finding an SAE's files: a local folder or file, or a hub repo's subfolder.
 
-use crate::hub::{Hub, Location};
+use crate::hub::{Hub, HubRepo, Location};
 use anyhow::{bail, ensure, Context, Result};
-use hf_hub::RepoType;
 use std::path::{Path, PathBuf};
 
 /// The files of one SAE.
@@ -35,24 +34,18 @@ impl SaeFiles {
                         format!("{subfolder}/{name}")
                     }
                 };
-                if let Some(cfg) = hub.try_get(repo, RepoType::Model, revision, &file("cfg.json")) {
-                    let weights = hub.get(
-                        repo,
-                        RepoType::Model,
-                        revision,
-                        &file("sae_weights.safetensors"),
-                    )?;
+                let at = HubRepo::model(repo, revision);
+                if let Some(cfg) = hub.try_get(at, &file("cfg.json")) {
+                    let weights = hub.get(at, &file("sae_weights.safetensors"))?;
                     Ok(Self::SaeLens { cfg, weights })
                 } else {
-                    let params = hub
-                        .get(repo, RepoType::Model, revision, &file("params.npz"))
-                        .with_context(|| {
-                            format!(
-                                "hub repo {repo} has neither {} nor {}",
-                                file("cfg.json"),
-                                file("params.npz")
-                            )
-                        })?;
+                    let params = hub.get(at, &file("params.npz")).with_context(|| {
+                        format!(
+                            "hub repo {repo} has neither {} nor {}",
+                            file("cfg.json"),
+                            file("params.npz")
+                        )
+                    })?;
                     Ok(Self::GemmaScope { params })
                 }
             }
