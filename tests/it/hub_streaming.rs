@@ -78,6 +78,26 @@ fn write_tree(dir: &Path, files: &[(String, Vec<u8>)]) -> PathBuf {
 }
 
 /// The fixture's config reading `dataset`, with `extra` added to `[source]`, for `n_batches`.
+/// The counts of a run over `files` written as a local folder `name` in `dir` (`extra`: more
+/// `[source]` keys): what the same run streamed from the hub must give.
+fn local_counts(
+    dir: &Path,
+    p: &SynthPaths,
+    name: &str,
+    files: &[(String, Vec<u8>)],
+    extra: &str,
+) -> Outputs {
+    let local = write_tree(&dir.join(name), files);
+    let (out, results) = run(
+        dir,
+        "local",
+        &config(p, N_BATCHES, &local.display().to_string(), extra),
+        &[],
+    );
+    assert_ok(&out);
+    npz_outputs(&results, N_BATCHES)
+}
+
 fn config(p: &SynthPaths, n_batches: usize, dataset: &str, extra: &str) -> String {
     let old = format!("dataset = \"{}\"", p.corpus.display());
     let text = config_text(p, n_batches, "");
@@ -130,15 +150,7 @@ fn a_pile_shard_is_streamed_only_as_far_as_the_run_reads() {
     let train = "dataset_files = \"train/\"";
 
     // The same run on the whole files, local.
-    let local = write_tree(&dir.path().join("pile"), &files);
-    let (out, results) = run(
-        dir.path(),
-        "local",
-        &config(&p, N_BATCHES, &local.display().to_string(), train),
-        &[],
-    );
-    assert_ok(&out);
-    let want = npz_outputs(&results, N_BATCHES);
+    let want = local_counts(dir.path(), &p, "pile", &files, train);
 
     let hub_config = config(&p, N_BATCHES, PILE, train);
     let (out, results) = run(dir.path(), "hub", &hub_config, &online);
@@ -270,15 +282,7 @@ fn an_openwebtext_parquet_shard_is_read_a_row_group_at_a_time() {
     let server = HubServer::start(vec![owt.clone()]);
     let home = hf_home(dir.path());
 
-    let local = write_tree(&dir.path().join("owt"), &files[..2]);
-    let (out, results) = run(
-        dir.path(),
-        "local",
-        &config(&p, N_BATCHES, &local.display().to_string(), ""),
-        &[],
-    );
-    assert_ok(&out);
-    let want = npz_outputs(&results, N_BATCHES);
+    let want = local_counts(dir.path(), &p, "owt", &files[..2], "");
 
     let (out, results) = run(
         dir.path(),
@@ -373,15 +377,7 @@ fn a_connection_cut_mid_range_is_retried_then_reported_with_the_offset() {
     let train = "dataset_files = \"train/\"";
     let hub_config = config(&p, N_BATCHES, PILE, train);
 
-    let local = write_tree(&dir.path().join("pile"), &files);
-    let (out, results) = run(
-        dir.path(),
-        "local",
-        &config(&p, N_BATCHES, &local.display().to_string(), train),
-        &[],
-    );
-    assert_ok(&out);
-    let want = npz_outputs(&results, N_BATCHES);
+    let want = local_counts(dir.path(), &p, "pile", &files, train);
 
     // Cut once after 100 kB: the range is fetched again and the counts are right.
     server.cut_once(&big, 100_000);

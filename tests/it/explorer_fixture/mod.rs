@@ -213,16 +213,8 @@ fn pca_output(sid: i64, latents: &[u32], n: usize, rng: &mut Rng) -> SubgraphOut
 
 fn save_options() -> SaveOptions {
     SaveOptions {
-        fired_tokens: false,
-        top_3_tokens: true,
-        context: true,
-        reconstructions: false,
-        graph_feature_acts: true,
-        feature_acts: false,
-        max_feature_info: true,
         examples_found: true,
-        token_dfs: false,
-        pca: true,
+        ..SaveOptions::default()
     }
 }
 
