@@ -319,39 +319,111 @@ fn write_outputs(
     folder.finish(files)
 }
 
-fn opt(v: Option<f64>) -> String {
-    v.map(float_repr).unwrap_or_default()
+/// A column of `summary.csv`: its name and its cell in a row (`None`: empty).
+type SummaryColumn = (&'static str, fn(&StatsRow) -> Option<String>);
+
+/// The columns of `summary.csv`, in order.
+const SUMMARY_COLUMNS: [SummaryColumn; 18] = [
+    ("model", |r| Some(r.model.clone())),
+    ("release", |r| Some(r.release.clone())),
+    ("sae", |r| Some(r.sae.clone())),
+    ("n_batches", |r| Some(r.n_batches.clone())),
+    ("d_sae", |r| Some(r.d_sae.to_string())),
+    ("activation_threshold", |r| Some(float_repr(r.threshold))),
+    ("tokens", |r| r.tokens.map(|t| t.to_string())),
+    ("l0_mean", |r| r.l0_mean.map(float_repr)),
+    ("l0_std", |r| r.l0_std.map(float_repr)),
+    ("mean_subgraph_size", |r| {
+        r.mean_subgraph_size.map(float_repr)
+    }),
+    ("mean_subgraph_size_without_singletons", |r| {
+        r.mean_subgraph_size_without_singletons.map(float_repr)
+    }),
+    ("fraction_in_subgraphs", |r| {
+        r.fraction_in_subgraphs.map(float_repr)
+    }),
+    ("pairs", |r| {
+        r.cooccurrence.as_ref().map(|c| c.pairs.to_string())
+    }),
+    ("pairs_observed", |r| {
+        r.cooccurrence
+            .as_ref()
+            .map(|c| c.pairs_observed.to_string())
+    }),
+    ("pairs_above_expected", |r| {
+        r.cooccurrence
+            .as_ref()
+            .map(|c| c.pairs_above_expected.to_string())
+    }),
+    ("pass_tokens", |r| {
+        r.token_pass.as_ref().map(|t| t.tokens.to_string())
+    }),
+    ("pass_latent_l0", |r| {
+        r.token_pass.as_ref().map(|t| float_repr(t.latent_l0_mean))
+    }),
+    ("pass_subgraph_l0_any", |r| {
+        r.token_pass
+            .as_ref()
+            .map(|t| float_repr(t.subgraph_l0_any_mean))
+    }),
+];
+
+/// `summary.csv`: one line per row, a name holding a comma or quote quoted as CSV requires.
+fn write_csv(rows: &[StatsRow], path: &Path) -> Result<()> {
+    let mut table = crate::io::csv_table::Table::with_rows(rows.len());
+    for (name, cell) in SUMMARY_COLUMNS {
+        table.push(name, rows.iter().map(cell).collect())?;
+    }
+    crate::io::atomic::write_bytes(path, table.to_csv().as_bytes())
 }
 
-fn write_csv(rows: &[StatsRow], path: &Path) -> Result<()> {
-    let mut s = String::from("model,release,sae,n_batches,d_sae,activation_threshold,tokens,l0_mean,l0_std,mean_subgraph_size,mean_subgraph_size_without_singletons,fraction_in_subgraphs,pairs,pairs_observed,pairs_above_expected,pass_tokens,pass_latent_l0,pass_subgraph_l0_any\n");
-    for r in rows {
-        let c = r.cooccurrence.as_ref();
-        s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.model,
-            r.release,
-            r.sae,
-            r.n_batches,
-            r.d_sae,
-            float_repr(r.threshold),
-            r.tokens.map(|t| t.to_string()).unwrap_or_default(),
-            opt(r.l0_mean),
-            opt(r.l0_std),
-            opt(r.mean_subgraph_size),
-            opt(r.mean_subgraph_size_without_singletons),
-            opt(r.fraction_in_subgraphs),
-            c.map(|c| c.pairs.to_string()).unwrap_or_default(),
-            c.map(|c| c.pairs_observed.to_string()).unwrap_or_default(),
-            c.map(|c| c.pairs_above_expected.to_string())
-                .unwrap_or_default(),
-            r.token_pass
-                .as_ref()
-                .map(|t| t.tokens.to_string())
-                .unwrap_or_default(),
-            opt(r.token_pass.as_ref().map(|t| t.latent_l0_mean)),
-            opt(r.token_pass.as_ref().map(|t| t.subgraph_l0_any_mean)),
-        ));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(model: &str, threshold: f64, l0_mean: Option<f64>) -> StatsRow {
+        StatsRow {
+            model: model.into(),
+            release: "rel \"x\"".into(),
+            sae: "blocks_1_hook_resid_pre".into(),
+            n_batches: "8".into(),
+            d_sae: 96,
+            threshold,
+            tokens: Some(1024),
+            l0_mean,
+            l0_std: None,
+            l0_histogram: Vec::new(),
+            mean_subgraph_size: Some(1.5),
+            mean_subgraph_size_without_singletons: None,
+            fraction_in_subgraphs: Some(0.25),
+            token_pass: None,
+            cooccurrence: None,
+        }
     }
-    crate::io::atomic::write_bytes(path, s.as_bytes())
+
+    #[test]
+    fn summary_csv_quotes_names_and_reads_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.csv");
+        write_csv(
+            &[row("a,b", 0.0, Some(2.0)), row("plain", 1.5, None)],
+            &path,
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].split(',').count(), 18);
+        // Plain names and numbers as before, Python's float repr, empty cells for no value.
+        assert_eq!(
+            lines[2],
+            "plain,\"rel \"\"x\"\"\",blocks_1_hook_resid_pre,8,96,1.5,1024,,,1.5,,0.25,,,,,,"
+        );
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        let first = reader.records().next().unwrap().unwrap();
+        assert_eq!(&first[0], "a,b");
+        assert_eq!(&first[1], "rel \"x\"");
+        assert_eq!(&first[5], "0.0");
+        assert_eq!(&first[7], "2.0");
+        assert_eq!(first.len(), 18);
+    }
 }
