@@ -5,7 +5,7 @@ use super::checks::{check_name, check_range, check_sae_ids, check_thresholds};
 use super::{Run, Source};
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A whole configuration file for `cooc` (and later `graphs`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -21,6 +21,9 @@ pub struct Config {
     pub source: Source,
     #[serde(default)]
     pub run: Run,
+    /// The file the config was loaded from (none for text parsed in memory), for errors.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 /// `[generation]`: what to count (original keys).
@@ -125,6 +128,7 @@ impl Config {
             pca: None,
             source,
             run,
+            file: None,
         }
     }
 
@@ -138,7 +142,12 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self> {
         let text = crate::encoding::read_text_file(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+        let config = Self::parse(&text)
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        Ok(Self {
+            file: Some(path.to_path_buf()),
+            ..config
+        })
     }
 
     /// Parses and validates config text.

@@ -30,6 +30,9 @@ pub struct PcaConfig {
     /// `[recommended_views.{view}]`: the explorer's example buttons, used by `export`.
     #[serde(default)]
     pub recommended_views: Option<RecommendedViews>,
+    /// The file the config was loaded from (none for text parsed in memory), for errors.
+    #[serde(skip)]
+    pub file: Option<std::path::PathBuf>,
 }
 
 /// `[recommended_views]`: each view under its key, in the file's order (the order of the
@@ -237,7 +240,12 @@ impl PcaConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = crate::encoding::read_text_file(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("invalid PCA config file {}", path.display()))
+        let config = Self::parse(&text)
+            .with_context(|| format!("invalid PCA config file {}", path.display()))?;
+        Ok(Self {
+            file: Some(path.to_path_buf()),
+            ..config
+        })
     }
 
     /// Parses and validates PCA config text.

@@ -75,6 +75,8 @@ pub struct InputSpec {
     pub remove_special_tokens: bool,
     pub source: Source,
     pub run: Run,
+    /// The config file that named them, if any (errors name it).
+    pub config_file: Option<PathBuf>,
 }
 
 impl InputSpec {
@@ -88,6 +90,7 @@ impl InputSpec {
             remove_special_tokens: g.remove_special_tokens,
             source: config.source.clone(),
             run: config.run.clone(),
+            config_file: config.file.clone(),
         }
     }
 
@@ -100,6 +103,7 @@ impl InputSpec {
             remove_special_tokens: config.processing.remove_special_tokens,
             source: config.source.clone(),
             run: config.run.clone(),
+            config_file: config.file.clone(),
         }
     }
 
@@ -498,7 +502,11 @@ impl ResolvedRun {
                 .map(|(key, id)| (format!("{key} in {}", files.config_name()), id))
                 .collect();
         if let Some(crate::data::TokenSpec::Id(id)) = self.spec.run.sequence_separator {
-            named.push(("[run] sequence_separator in the run config".into(), id));
+            let file = match &self.spec.config_file {
+                Some(path) => path.display().to_string(),
+                None => "the run config".into(),
+            };
+            named.push((format!("[run] sequence_separator in {file}"), id));
         }
         for (key, id) in named {
             ensure!(

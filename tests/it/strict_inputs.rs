@@ -420,9 +420,13 @@ fn token_ids_outside_the_vocabulary_are_refused_before_any_work() {
         &p.model,
         "sequence_separator = 99999999\n",
     );
+    // The key, the value and the file that holds them.
+    let file = d.join("sep").join("run.toml");
     assert!(
-        err.contains("[run] sequence_separator in the run config is 99999999")
-            && err.contains("50257 ids"),
+        err.contains(&format!(
+            "[run] sequence_separator in {} is 99999999",
+            file.display()
+        )) && err.contains("50257 ids"),
         "{err}"
     );
     for key in ["bos_token_id", "eos_token_id", "pad_token_id"] {
