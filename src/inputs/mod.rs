@@ -180,15 +180,19 @@ pub fn resolve(spec: InputSpec, options: &ResolveOptions) -> Result<ResolvedRun>
         None => e,
     };
     let mut saes = Vec::with_capacity(spec.sae_ids.len());
+    let mut failures = Vec::new();
     for id in &spec.sae_ids {
-        let (files, defaults) = resolve_sae(&spec, &hub, id).map_err(|e| for_sae(id, e))?;
-        saes.push(ResolvedSae {
-            id: id.clone(),
-            files,
-            defaults,
-            fingerprint: OnceLock::new(),
-        });
+        match resolve_sae(&spec, &hub, id) {
+            Ok((files, defaults)) => saes.push(ResolvedSae {
+                id: id.clone(),
+                files,
+                defaults,
+                fingerprint: OnceLock::new(),
+            }),
+            Err(e) => failures.push((id.clone(), e)),
+        }
     }
+    check_all_resolved(failures, spec.sae_ids.len(), options.stage, for_sae)?;
     let shared = || -> Result<(ModelFiles, Location, Tokenizer)> {
         let model = ModelFiles::resolve(&model_location(&spec)?, &hub)?;
         let tokenizer_location = tokenizer_location(&spec)?;
@@ -211,6 +215,33 @@ pub fn resolve(spec: InputSpec, options: &ResolveOptions) -> Result<ResolvedRun>
         model_fingerprint: OnceLock::new(),
         tokenizer_fingerprint: OnceLock::new(),
     })
+}
+
+/// Refuses a run in which an SAE could not be resolved, before any work: the SAE's own error
+/// (through `for_sae`) when it is the only one, else one error naming every such SAE of the
+/// `total` with its cause, so that a config's bad ids are all found at once.
+fn check_all_resolved(
+    mut failures: Vec<(String, anyhow::Error)>,
+    total: usize,
+    stage: Option<&str>,
+    for_sae: impl Fn(&str, anyhow::Error) -> anyhow::Error,
+) -> Result<()> {
+    if failures.len() <= 1 {
+        return match failures.pop() {
+            Some((id, e)) => Err(for_sae(&id, e)),
+            None => Ok(()),
+        };
+    }
+    let list: Vec<String> = failures
+        .iter()
+        .map(|(id, e)| format!("  - SAE {id}: {}", format!("{e:#}").replace('\n', "\n    ")))
+        .collect();
+    let command = stage.map_or(String::new(), |s| format!("{s}: "));
+    bail!(
+        "{command}{} of the {total} SAEs cannot be resolved, so nothing was run:\n{}",
+        failures.len(),
+        list.join("\n")
+    )
 }
 
 /// The files of the SAE `sae_id` and the defaults its cfg may leave out. A local `[source] sae`

@@ -410,6 +410,31 @@ fn cooc_error(dir: &Path, p: &saecooc::synth::SynthPaths, model: &Path, run_extr
 }
 
 #[test]
+fn every_sae_that_cannot_be_resolved_is_named_at_once_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = fixture(d);
+    let config = config_text(&p, 1, "").replace(
+        r#"sae_ids = ["blocks.1.hook_resid_pre"]"#,
+        r#"sae_ids = ["blocks.7.hook_resid_pre", "blocks.1.hook_resid_pre", "layer_3/width_1k/x"]"#,
+    );
+    let (out, results) = run_cooc(d, &config);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cooc: 2 of the 3 SAEs cannot be resolved, so nothing was run")
+            && err.contains("SAE blocks.7.hook_resid_pre: ")
+            && err.contains("SAE layer_3/width_1k/x: ")
+            && !err.contains("SAE blocks.1.hook_resid_pre: "),
+        "{err}"
+    );
+    assert!(
+        common::files_under(&results).is_empty(),
+        "nothing is written: the good SAE is not counted either"
+    );
+}
+
+#[test]
 fn token_ids_outside_the_vocabulary_are_refused_before_any_work() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
