@@ -35,15 +35,18 @@ pub fn locate_node_table(dir: &Path, threshold: f64, what: &str) -> Result<PathB
 /// Locks `dir` for `stage` and makes it consistent: completes a publish that an interrupted
 /// run left planned and removes what dead runs left behind.
 pub fn lock_folder(dir: &Path, stage: Stage) -> Result<FolderLock> {
-    let lock = FolderLock::acquire(dir, stage.name())?;
-    recover(&lock)?;
-    Ok(lock)
+    lock_and_recover(dir, stage.name())
 }
 
 /// Locks `dir` for `saecooc merge`, which publishes the `cooc` set from the shards' counts,
 /// and makes it consistent as [`lock_folder`] does.
 pub fn lock_for_merge(dir: &Path) -> Result<FolderLock> {
-    let lock = FolderLock::acquire(dir, "merge")?;
+    lock_and_recover(dir, "merge")
+}
+
+/// Locks `dir` for the command `holder` (as the lock names it) and recovers the folder.
+fn lock_and_recover(dir: &Path, holder: &str) -> Result<FolderLock> {
+    let lock = FolderLock::acquire(dir, holder)?;
     recover(&lock)?;
     Ok(lock)
 }

@@ -175,10 +175,6 @@ pub fn open_device(kind: DeviceKind) -> Result<Device> {
 pub fn resolve(spec: InputSpec, options: &ResolveOptions) -> Result<ResolvedRun> {
     let hub = Hub::from_env(crate::report::shows_progress())?;
     let device = open_device(options.device.unwrap_or(spec.run.device))?;
-    let for_sae = |id: &str, e: anyhow::Error| match options.stage {
-        Some(stage) => e.context(format!("{stage} for SAE {id} failed")),
-        None => e,
-    };
     let mut saes = Vec::with_capacity(spec.sae_ids.len());
     let mut failures = Vec::new();
     for id in &spec.sae_ids {
@@ -192,7 +188,7 @@ pub fn resolve(spec: InputSpec, options: &ResolveOptions) -> Result<ResolvedRun>
             Err(e) => failures.push((id.clone(), e)),
         }
     }
-    check_all_resolved(failures, spec.sae_ids.len(), options.stage, for_sae)?;
+    check_all_resolved(failures, spec.sae_ids.len(), options.stage)?;
     let shared = || -> Result<(ModelFiles, Location, Tokenizer)> {
         let model = ModelFiles::resolve(&model_location(&spec)?, &hub)?;
         let tokenizer_location = tokenizer_location(&spec)?;
@@ -201,7 +197,7 @@ pub fn resolve(spec: InputSpec, options: &ResolveOptions) -> Result<ResolvedRun>
     };
     let (model, tokenizer_location, tokenizer) =
         shared().map_err(|e| match spec.sae_ids.first() {
-            Some(id) => for_sae(id, e),
+            Some(id) => for_sae(options.stage, id, e),
             None => e,
         })?;
     Ok(ResolvedRun {
@@ -217,18 +213,26 @@ pub fn resolve(spec: InputSpec, options: &ResolveOptions) -> Result<ResolvedRun>
     })
 }
 
+/// `e`, an error of the SAE `id`, named as `stage`'s failure for it (`{stage} for SAE {id}
+/// failed`); left as it is without a stage.
+fn for_sae(stage: Option<&str>, id: &str, e: anyhow::Error) -> anyhow::Error {
+    match stage {
+        Some(stage) => e.context(format!("{stage} for SAE {id} failed")),
+        None => e,
+    }
+}
+
 /// Refuses a run in which an SAE could not be resolved, before any work: the SAE's own error
-/// (through `for_sae`) when it is the only one, else one error naming every such SAE of the
+/// (see [`for_sae`]) when it is the only one, else one error naming every such SAE of the
 /// `total` with its cause, so that a config's bad ids are all found at once.
 fn check_all_resolved(
     mut failures: Vec<(String, anyhow::Error)>,
     total: usize,
     stage: Option<&str>,
-    for_sae: impl Fn(&str, anyhow::Error) -> anyhow::Error,
 ) -> Result<()> {
     if failures.len() <= 1 {
         return match failures.pop() {
-            Some((id, e)) => Err(for_sae(&id, e)),
+            Some((id, e)) => Err(for_sae(stage, &id, e)),
             None => Ok(()),
         };
     }
