@@ -290,7 +290,7 @@ fn sample_residuals(
     );
     let n = batch.len();
     let ids = Tensor::new(batch.concat(), &Device::Cpu)?.reshape((n, ctx))?;
-    let resid = model::center_per_position(&model.residual(&ids)?)?;
+    let resid = model::center_per_position(&model.activations(&ids)?)?;
     Ok(resid.reshape((n * ctx, model.d_model()))?)
 }
 

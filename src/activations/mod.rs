@@ -227,7 +227,8 @@ impl ModelRunner {
             dataset,
             special: files.special_tokens()?.ids(),
             model_source: files.source.clone(),
-            centred: centring.centred,
+            // hook_z and the MLP's input are read before any writing weight: never centred.
+            centred: centring.centred && hook.in_written_stream(),
             centring_rule: centring.rule,
             model,
             tokenizer,
@@ -273,7 +274,7 @@ impl ModelRunner {
         // values; an overflowing one is rescanned and passes).
         if !resid.sum_all()?.to_scalar::<f32>()?.is_finite() {
             let host = resid.flatten_all()?.to_vec1::<f32>()?;
-            batch.ensure_finite(&host, self.model.d_model(), 0, "residual stream")?;
+            batch.ensure_finite(&host, self.model.width(), 0, "residual stream")?;
         }
         Ok(resid)
     }
@@ -300,13 +301,13 @@ impl ModelRunner {
         );
         let ids = Tensor::new(windows.concat(), device)?.reshape((windows.len(), len))?;
         // Centring and everything after it run in f32 whatever the model's dtype.
-        let resid = self.model.residual(&ids)?.to_dtype(DType::F32)?;
+        let resid = self.model.activations(&ids)?.to_dtype(DType::F32)?;
         let resid = if self.centred {
             model::center_per_position(&resid)?
         } else {
             resid
         };
-        let flat = resid.reshape((windows.len() * len, self.model.d_model()))?;
+        let flat = resid.reshape((windows.len() * len, self.model.width()))?;
         let index = Tensor::new(positions, device)?;
         Ok(flat.index_select(&index, 0)?)
     }
@@ -356,12 +357,12 @@ impl HookedSae {
             run.dataset_location(&sae)?,
         )?;
         ensure!(
-            sae.cfg.d_in == runner.model.d_model(),
+            sae.cfg.d_in == runner.model.width(),
             "SAE {} has d_in = {} but model {} has width {} at {hook}",
             sae.source,
             sae.cfg.d_in,
             runner.model_source,
-            runner.model.d_model()
+            runner.model.width()
         );
         Ok(Self { runner, sae })
     }

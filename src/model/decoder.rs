@@ -688,7 +688,7 @@ impl ResidualModel for Decoder {
         false
     }
 
-    fn residual(&self, tokens: &Tensor) -> Result<Tensor> {
+    fn activations(&self, tokens: &Tensor) -> Result<Tensor> {
         self.run_blocks(tokens, self.blocks.len())
     }
 

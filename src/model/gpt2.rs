@@ -373,7 +373,7 @@ impl ResidualModel for Gpt2 {
         true
     }
 
-    fn residual(&self, tokens: &Tensor) -> Result<Tensor> {
+    fn activations(&self, tokens: &Tensor) -> Result<Tensor> {
         if self.device.is_cpu() && self.wte.embeddings().dtype() == DType::F32 {
             self.residual_cpu(tokens)
         } else {

@@ -17,37 +17,85 @@ use candle_nn::VarBuilder;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// Which residual-stream activation a hook reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which activation a hook reads, in TransformerLens' vocabulary (see docs/formats.md, "Hooks").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HookKind {
+    /// `hook_embed`: the token embeddings as looked up (no scaling, no positions).
+    Embed,
     /// Input of block L (`blocks.L.hook_resid_pre`).
     ResidPre,
+    /// Between attention and MLP of block L (`blocks.L.hook_resid_mid`): resid_pre + attn_out.
+    ResidMid,
     /// Output of block L (`blocks.L.hook_resid_post`).
     ResidPost,
+    /// What attention adds to the residual stream (`blocks.L.hook_attn_out`; after Gemma's
+    /// post-attention norm).
+    AttnOut,
+    /// What the MLP adds to the residual stream (`blocks.L.hook_mlp_out`; after Gemma's
+    /// post-feedforward norm).
+    MlpOut,
+    /// `blocks.L.attn.hook_z`: every head's weighted values, heads concatenated
+    /// (`[n_heads · d_head]`), the input of the attention output projection.
+    Z,
+    /// The MLP's input after its norm (`blocks.L.ln2.hook_normalized`, `blocks.L.mlp.hook_in`):
+    /// what a transcoder's encoder reads.
+    MlpInput,
 }
 
-/// A TransformerLens hook name such as `blocks.8.hook_resid_pre`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A hook: a kind at a layer (`layer` is 0 for [`HookKind::Embed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HookPoint {
     pub layer: usize,
     pub kind: HookKind,
 }
 
+/// The hook names saecooc reads, for messages.
+pub const HOOK_NAMES: &str = "hook_embed, blocks.L.hook_resid_pre, blocks.L.hook_resid_mid, \
+    blocks.L.hook_resid_post, blocks.L.hook_attn_out, blocks.L.hook_mlp_out, blocks.L.attn.hook_z, \
+    blocks.L.ln2.hook_normalized (or blocks.L.mlp.hook_in), and the Hugging Face module names \
+    model.layers.L.output, model.layers.L.self_attn.o_proj.input, \
+    model.layers.L.pre_feedforward_layernorm.output, model.layers.L.post_attention_layernorm.output, \
+    model.layers.L.post_feedforward_layernorm.output";
+
 impl HookPoint {
-    /// Parses `blocks.{L}.hook_resid_pre` / `blocks.{L}.hook_resid_post`.
+    /// Parses a TransformerLens hook name (`blocks.8.hook_resid_pre`, `blocks.3.attn.hook_z`,
+    /// `hook_embed`, ...) or a Hugging Face module name as SAELens' `hf_hook_name` spells it
+    /// (`model.layers.5.self_attn.o_proj.input`, ...).
     pub fn parse(name: &str) -> Result<Self> {
-        let bad = || {
-            anyhow::anyhow!(
-                "unsupported hook '{name}': saecooc reads blocks.L.hook_resid_pre or blocks.L.hook_resid_post"
-            )
+        let bad = || anyhow::anyhow!("unsupported hook '{name}': saecooc reads {HOOK_NAMES}");
+        if name == "hook_embed" {
+            return Ok(Self {
+                layer: 0,
+                kind: HookKind::Embed,
+            });
+        }
+        let (rest, tl) = match name.strip_prefix("blocks.") {
+            Some(rest) => (rest, true),
+            None => (name.strip_prefix("model.layers.").ok_or_else(bad)?, false),
         };
-        let rest = name.strip_prefix("blocks.").ok_or_else(bad)?;
         let (layer, hook) = rest.split_once('.').ok_or_else(bad)?;
         let layer = layer.parse().map_err(|_| bad())?;
-        let kind = match hook {
-            "hook_resid_pre" => HookKind::ResidPre,
-            "hook_resid_post" => HookKind::ResidPost,
-            _ => return Err(bad()),
+        let kind = if tl {
+            match hook {
+                "hook_resid_pre" => HookKind::ResidPre,
+                "hook_resid_mid" | "hook_mlp_in" => HookKind::ResidMid,
+                "hook_resid_post" => HookKind::ResidPost,
+                "hook_attn_out" => HookKind::AttnOut,
+                "hook_mlp_out" => HookKind::MlpOut,
+                "attn.hook_z" => HookKind::Z,
+                "ln2.hook_normalized" | "mlp.hook_in" => HookKind::MlpInput,
+                _ => return Err(bad()),
+            }
+        } else {
+            match hook {
+                "output" => HookKind::ResidPost,
+                "self_attn.o_proj.input" => HookKind::Z,
+                "pre_feedforward_layernorm.output"
+                | "post_attention_layernorm.output"
+                | "mlp.input" => HookKind::MlpInput,
+                "post_feedforward_layernorm.output" | "mlp.output" => HookKind::MlpOut,
+                _ => return Err(bad()),
+            }
         };
         Ok(Self { layer, kind })
     }
@@ -60,12 +108,39 @@ impl HookPoint {
         }
     }
 
-    /// Number of transformer blocks that must run to reach this hook.
+    /// Number of transformer blocks that must be loaded to reach this hook (the last of them
+    /// may run only in part).
     pub fn blocks_needed(&self) -> usize {
         match self.kind {
-            HookKind::ResidPre => self.layer,
-            HookKind::ResidPost => self.layer + 1,
+            HookKind::Embed | HookKind::ResidPre => self.layer,
+            _ => self.layer + 1,
         }
+    }
+
+    /// True for the hooks that are the residual stream or what a block writes into it, which
+    /// TransformerLens' `center_writing_weights` centres on LayerNorm models (see
+    /// docs/formats.md, "Residual stream centring"); false for `hook_z` and the MLP's input.
+    pub fn in_written_stream(&self) -> bool {
+        !matches!(self.kind, HookKind::Z | HookKind::MlpInput)
+    }
+
+    /// Checks that an architecture (`arch`, for the message) that reads only `kinds` can read
+    /// this hook.
+    pub fn check_kind(&self, kinds: &[HookKind], arch: &str) -> Result<()> {
+        ensure!(
+            kinds.contains(&self.kind),
+            "saecooc cannot read hook {self} of a {arch} model yet (it reads {})",
+            kinds
+                .iter()
+                .map(|&kind| Self {
+                    layer: self.layer,
+                    kind
+                }
+                .to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(())
     }
 
     /// Checks that the hook exists in a model with `n_layers` blocks.
@@ -82,17 +157,27 @@ impl HookPoint {
 impl fmt::Display for HookPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match self.kind {
+            HookKind::Embed => return f.write_str("hook_embed"),
             HookKind::ResidPre => "hook_resid_pre",
+            HookKind::ResidMid => "hook_resid_mid",
             HookKind::ResidPost => "hook_resid_post",
+            HookKind::AttnOut => "hook_attn_out",
+            HookKind::MlpOut => "hook_mlp_out",
+            HookKind::Z => "attn.hook_z",
+            HookKind::MlpInput => "ln2.hook_normalized",
         };
         write!(f, "blocks.{}.{kind}", self.layer)
     }
 }
 
-/// A model that runs up to a hook and returns the residual stream there.
+/// A model that runs up to a hook and returns the activations there.
 pub trait ResidualModel: Send + Sync {
     /// Width of the residual stream.
     fn d_model(&self) -> usize;
+    /// Width of the activations at the hook (d_model, or n_heads · d_head for `hook_z`).
+    fn width(&self) -> usize {
+        self.d_model()
+    }
     /// The hook this model stops at.
     fn hook(&self) -> HookPoint;
     /// Longest window the model accepts.
@@ -100,9 +185,9 @@ pub trait ResidualModel: Send + Sync {
     /// True for LayerNorm models, whose residual stream TransformerLens centres (see
     /// docs/formats.md, "Residual stream centring").
     fn uses_layer_norm(&self) -> bool;
-    /// Runs `tokens` (u32, `[batch, seq]`) and returns the residual stream `[batch, seq, d_model]`
-    /// (f32) at the hook.
-    fn residual(&self, tokens: &Tensor) -> Result<Tensor>;
+    /// Runs `tokens` (u32, `[batch, seq]`) as far as the hook needs and returns the activations
+    /// there, `[batch, seq, width]`.
+    fn activations(&self, tokens: &Tensor) -> Result<Tensor>;
     /// The token embedding matrix W_E `[vocab, d_model]` as stored (not centred).
     fn token_embeddings(&self) -> Tensor;
 }
@@ -406,6 +491,7 @@ pub fn load_model_as(
     let model_type = JsonKeys::new(&cfg, &file)?.str("model_type")?.unwrap_or("");
     match model_type {
         "gpt2" => {
+            hook.check_kind(&[HookKind::ResidPre, HookKind::ResidPost], "GPT-2")?;
             let config = gpt2::Gpt2Config::from_json(&cfg, &file)?;
             hook.check_within(config.n_layer, &files.source)?;
             let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
@@ -414,6 +500,7 @@ pub fn load_model_as(
             Ok(Box::new(model))
         }
         "llama" | "mistral" | "qwen2" | "gemma2" => {
+            hook.check_kind(&[HookKind::ResidPre, HookKind::ResidPost], model_type)?;
             let config = decoder::DecoderConfig::from_json(&cfg, &file)?;
             hook.check_within(config.n_layers, &files.source)?;
             let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
@@ -476,7 +563,33 @@ mod tests {
                 .blocks_needed(),
             1
         );
-        assert!(HookPoint::parse("blocks.8.hook_mlp_out").is_err());
+        for name in [
+            "hook_embed",
+            "blocks.2.hook_resid_mid",
+            "blocks.2.hook_attn_out",
+            "blocks.2.hook_mlp_out",
+            "blocks.2.attn.hook_z",
+            "blocks.2.ln2.hook_normalized",
+        ] {
+            assert_eq!(HookPoint::parse(name).unwrap().to_string(), name);
+        }
+        let hf = |name: &str| HookPoint::parse(name).unwrap().to_string();
+        assert_eq!(hf("model.layers.4.output"), "blocks.4.hook_resid_post");
+        assert_eq!(
+            hf("model.layers.4.self_attn.o_proj.input"),
+            "blocks.4.attn.hook_z"
+        );
+        assert_eq!(
+            hf("model.layers.4.pre_feedforward_layernorm.output"),
+            "blocks.4.ln2.hook_normalized"
+        );
+        assert_eq!(hf("blocks.4.mlp.hook_in"), "blocks.4.ln2.hook_normalized");
+        assert_eq!(hf("blocks.4.hook_mlp_in"), "blocks.4.hook_resid_mid");
+        let err = HookPoint::parse("blocks.8.hook_scores").unwrap_err();
+        assert!(
+            err.to_string().contains("saecooc reads hook_embed"),
+            "{err}"
+        );
         let err = HookPoint::parse("blocks.12.hook_resid_pre")
             .unwrap()
             .check_within(12, "gpt2")

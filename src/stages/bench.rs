@@ -491,7 +491,7 @@ pub fn shape(
     let n = windows * window;
     let forward = || -> Result<Tensor> {
         Ok(model
-            .residual(&ids)?
+            .activations(&ids)?
             .to_dtype(candle_core::DType::F32)?
             .reshape((n, d))?)
     };
@@ -556,7 +556,7 @@ pub fn golden(fixtures: &Path, device: DeviceKind) -> Result<()> {
         for (hook_name, expected) in golden.iter().filter(|(k, _)| k.starts_with("blocks.")) {
             let hook = crate::model::HookPoint::parse(hook_name)?;
             let model = crate::model::load_model(&files, hook, &device)?;
-            let ours = model.residual(&tokens)?;
+            let ours = model.activations(&tokens)?;
             let diff = (&ours - expected)?.abs()?.max_all()?.to_scalar::<f32>()?;
             let scale = expected.abs()?.max_all()?.to_scalar::<f32>()?;
             worst = worst.max(diff / scale.max(f32::MIN_POSITIVE));
