@@ -294,6 +294,7 @@ fn resolve_sae(spec: &InputSpec, hub: &Hub, sae_id: &str) -> Result<(SaeFiles, S
         neuronpedia_id: entry.as_ref().and_then(|e| e.neuronpedia_id.clone()),
         context_size: entry.as_ref().map(|e| e.context_size),
         dataset_path: entry.as_ref().map(|e| e.dataset.to_string()),
+        ..SaeDefaults::default()
     };
     let subfolders: Vec<&str> = subfolders.iter().map(String::as_str).collect();
     let files = SaeFiles::resolve_any(&location, &subfolders, hub)?;

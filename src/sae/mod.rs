@@ -116,9 +116,102 @@ impl SaeConfig {
     }
 }
 
+/// How an SAE's files are laid out and read: one per `conversion_func` of SAELens' release
+/// registry (none: SAELens' own `cfg.json` + `sae_weights.safetensors`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SaeFormat {
+    /// SAELens folders (standard, gated, JumpReLU, TopK, transcoders), and Gemma Scope
+    /// `params.npz` found in place of a cfg.json.
+    #[default]
+    SaeLens,
+    /// `gemma_2`: Gemma Scope `params.npz`, the hook inferred from the repo and sae id.
+    GemmaScope,
+    /// `gemma_3`: Gemma Scope 2 `params.safetensors` (+ `config.json`).
+    GemmaScope2,
+    /// `gemma_2_transcoder`.
+    GemmaScopeTranscoder,
+    /// `dictionary_learning_1`: `ae.pt` + `config.json` (the dictionary_learning library).
+    DictionaryLearning,
+    /// `llama_scope`.
+    LlamaScope,
+    /// `llama_scope_r1_distill`.
+    LlamaScopeR1Distill,
+    /// `qwen_scope`.
+    QwenScope,
+    /// `mwhanna_transcoder`.
+    MwhannaTranscoder,
+    /// `mntss_clt_layer_transcoder`.
+    MntssCltLayer,
+    /// `connor_rob_hook_z`.
+    ConnorRobHookZ,
+    /// `temporal`.
+    Temporal,
+    /// `goodfire`.
+    Goodfire,
+    /// `deepseek_r1`.
+    DeepseekR1,
+}
+
+impl SaeFormat {
+    /// Every format with its `conversion_func` name.
+    pub const ALL: &[(SaeFormat, Option<&'static str>)] = &[
+        (SaeFormat::SaeLens, None),
+        (SaeFormat::GemmaScope, Some("gemma_2")),
+        (SaeFormat::GemmaScope2, Some("gemma_3")),
+        (SaeFormat::GemmaScopeTranscoder, Some("gemma_2_transcoder")),
+        (SaeFormat::DictionaryLearning, Some("dictionary_learning_1")),
+        (SaeFormat::LlamaScope, Some("llama_scope")),
+        (
+            SaeFormat::LlamaScopeR1Distill,
+            Some("llama_scope_r1_distill"),
+        ),
+        (SaeFormat::QwenScope, Some("qwen_scope")),
+        (SaeFormat::MwhannaTranscoder, Some("mwhanna_transcoder")),
+        (SaeFormat::MntssCltLayer, Some("mntss_clt_layer_transcoder")),
+        (SaeFormat::ConnorRobHookZ, Some("connor_rob_hook_z")),
+        (SaeFormat::Temporal, Some("temporal")),
+        (SaeFormat::Goodfire, Some("goodfire")),
+        (SaeFormat::DeepseekR1, Some("deepseek_r1")),
+    ];
+
+    /// The format of a registry `conversion_func` (None: SAELens' own).
+    pub fn from_conversion_func(name: Option<&str>) -> anyhow::Result<Self> {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(f, _)| *f)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "SAE format (conversion_func) '{}' is unknown to saecooc",
+                    name.unwrap_or("")
+                )
+            })
+    }
+
+    /// SAELens' `conversion_func` name of this format (None for SAELens' own).
+    pub fn conversion_func(self) -> Option<&'static str> {
+        Self::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .and_then(|(_, n)| *n)
+    }
+
+    /// Why saecooc cannot read SAEs of this format, or None when it can.
+    pub fn unsupported_reason(self) -> Option<&'static str> {
+        match self {
+            SaeFormat::SaeLens | SaeFormat::GemmaScope => None,
+            _ => Some("saecooc does not read this SAE format yet"),
+        }
+    }
+}
+
 /// Defaults for fields an SAE's files may not state (Gemma Scope has no cfg.json).
 #[derive(Debug, Clone, Default)]
 pub struct SaeDefaults {
+    /// How the files are laid out (the registry's `conversion_func`).
+    pub format: SaeFormat,
+    /// The registry's `norm_scaling_factor`: inputs are multiplied by it before encoding.
+    pub norm_scaling_factor: Option<f64>,
     pub hook_name: Option<String>,
     pub neuronpedia_id: Option<String>,
     pub context_size: Option<usize>,
