@@ -32,7 +32,7 @@ fn check_hooks(model_path: &Path, name: &str) {
         for kind in ["hook_resid_pre", "hook_resid_post"] {
             let hook = format!("blocks.{layer}.{kind}");
             let model = load_model(&files, HookPoint::parse(&hook).unwrap(), &Device::Cpu).unwrap();
-            let ours = model.residual(&tokens).unwrap();
+            let ours = model.activations(&tokens).unwrap();
             let err = max_rel_err(&ours, &g[&hook]);
             assert!(err <= 1e-4, "{name} {hook}: max relative error {err}");
         }
@@ -260,7 +260,7 @@ fn half_precision_forward_passes_stay_close_to_f32() {
         let files = files(&fixtures().join(dir));
         let hook_point = HookPoint::parse(hook).unwrap();
         let model = load_model_as(&files, hook_point, &Device::Cpu, DType::F16).unwrap();
-        let ours = model.residual(&tokens).unwrap();
+        let ours = model.activations(&tokens).unwrap();
         assert_eq!(ours.dtype(), DType::F16, "{name}");
         let err = max_rel_err(&ours.to_dtype(DType::F32).unwrap(), &g[hook]);
         assert!(

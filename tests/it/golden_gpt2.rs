@@ -26,7 +26,7 @@ fn residual_at(model_dir: &Path, hook: &str, tokens: &Tensor) -> Tensor {
     let hub = Hub::from_env(false).unwrap();
     let files = ModelFiles::resolve(&Location::Local(model_dir.to_path_buf()), &hub).unwrap();
     let model = load_model(&files, HookPoint::parse(hook).unwrap(), &Device::Cpu).unwrap();
-    model.residual(tokens).unwrap()
+    model.activations(tokens).unwrap()
 }
 
 fn hooks() -> Vec<String> {

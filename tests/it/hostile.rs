@@ -174,7 +174,7 @@ proptest! {
         // Truncated or corrupted weights: an error, never a panic.
         if let Ok(m) = saecooc::model::load_model(&files, hook, &Device::Cpu) {
             let tokens = candle_core::Tensor::new(&[[1u32, 5, 7]], &Device::Cpu).unwrap();
-            let _ = m.residual(&tokens);
+            let _ = m.activations(&tokens);
         }
     }
 
