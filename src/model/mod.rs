@@ -11,7 +11,7 @@ pub mod kernels;
 
 use crate::hub::{Hub, HubRepo, Location};
 use crate::json_keys::JsonKeys;
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use std::fmt;
@@ -478,6 +478,40 @@ pub fn load_model(
     load_model_as(files, hook, device, DType::F32)
 }
 
+/// The residual-stream hooks, all that every architecture reads.
+const RESIDUAL: &[HookKind] = &[HookKind::ResidPre, HookKind::ResidPost];
+
+/// The architectures saecooc runs, by `config.json` `model_type`, each with its display name
+/// and the hook kinds it can stop at.
+pub const ARCHITECTURES: &[(&str, &str, &[HookKind])] = &[
+    ("gpt2", "GPT-2", RESIDUAL),
+    ("llama", "Llama", RESIDUAL),
+    ("mistral", "Mistral", RESIDUAL),
+    ("qwen2", "Qwen2", RESIDUAL),
+    ("gemma2", "Gemma 2", RESIDUAL),
+];
+
+/// The display name and readable hook kinds of `model_type`, or why saecooc cannot run it.
+pub fn architecture(model_type: &str) -> Result<(&'static str, &'static [HookKind])> {
+    let supported = || {
+        ARCHITECTURES
+            .iter()
+            .map(|(t, _, _)| *t)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    ARCHITECTURES
+        .iter()
+        .find(|(t, _, _)| *t == model_type)
+        .map(|(_, name, hooks)| (*name, *hooks))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "model_type '{model_type}' is not supported (supported: {})",
+                supported()
+            )
+        })
+}
+
 /// [`load_model`] with the weights, and so the forward pass, in `dtype`. Only f32 runs the CPU
 /// kernels; other dtypes take the candle-tensor path on any device.
 pub fn load_model_as(
@@ -489,9 +523,16 @@ pub fn load_model_as(
     let cfg = files.config_json()?;
     let file = files.config_name();
     let model_type = JsonKeys::new(&cfg, &file)?.str("model_type")?.unwrap_or("");
+    ensure!(
+        !model_type.is_empty(),
+        "{} has no model_type",
+        files.config.display()
+    );
+    let (arch, hooks) =
+        architecture(model_type).with_context(|| format!("{}", files.config.display()))?;
+    hook.check_kind(hooks, arch)?;
     match model_type {
         "gpt2" => {
-            hook.check_kind(&[HookKind::ResidPre, HookKind::ResidPost], "GPT-2")?;
             let config = gpt2::Gpt2Config::from_json(&cfg, &file)?;
             hook.check_within(config.n_layer, &files.source)?;
             let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
@@ -499,20 +540,14 @@ pub fn load_model_as(
                 .with_context(|| format!("cannot load GPT-2 weights from {}", files.source))?;
             Ok(Box::new(model))
         }
-        "llama" | "mistral" | "qwen2" | "gemma2" => {
-            hook.check_kind(&[HookKind::ResidPre, HookKind::ResidPost], model_type)?;
+        _ => {
             let config = decoder::DecoderConfig::from_json(&cfg, &file)?;
             hook.check_within(config.n_layers, &files.source)?;
             let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
             let model = decoder::Decoder::load(vb, config, hook)
-                .with_context(|| format!("cannot load {model_type} weights from {}", files.source))?;
+                .with_context(|| format!("cannot load {arch} weights from {}", files.source))?;
             Ok(Box::new(model))
         }
-        "" => bail!("{} has no model_type", files.config.display()),
-        other => bail!(
-            "{}: model_type '{other}' is not supported (supported: gpt2, llama, mistral, qwen2, gemma2)",
-            files.config.display()
-        ),
     }
 }
 
