@@ -103,6 +103,12 @@ pub enum Command {
     /// sae_weights.safetensors and training.json (held-out explained variance, dead latents)
     /// to --out, which `cooc` (and SAELens) load.
     TrainSae(TrainArgs),
+    /// List SAELens' releases (the registry saecooc ships) and, with --check, whether saecooc
+    /// can run each SAE and, if not, exactly why.
+    ///
+    /// A config names a release as the original does (model_name + sae_release_short) or by
+    /// its plain SAELens name in sae_release_short, and SAE ids as the registry lists them.
+    Releases(ReleasesArgs),
     /// Write a random GPT-2-shaped model, a text corpus and a calibrated SAE (offline demo,
     /// tests, benchmarks).
     ///
@@ -409,6 +415,20 @@ pub enum Architecture {
     Standard,
     /// The k largest latents per token.
     Topk,
+}
+
+#[derive(Args)]
+pub struct ReleasesArgs {
+    /// Only releases whose model name or hub repo contains this (case-insensitive).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only this release; lists its SAE ids (with --check, each one's verdict).
+    #[arg(long)]
+    pub release: Option<String>,
+    /// Say for each release how many of its SAEs saecooc can run and why the others cannot,
+    /// then the totals per model family.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Args)]

@@ -4,6 +4,7 @@
 mod analysis;
 mod cooc;
 mod explorer;
+mod releases;
 mod tools;
 
 use crate::cli::{Cli, Command, CommonArgs};
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => explorer::serve(args),
         Command::TrainSae(args) => tools::train(args),
         Command::Synth(args) => tools::synth(args),
+        Command::Releases(args) => releases::releases(args),
     }
 }
 

@@ -3,7 +3,7 @@
 //! The original's `[generation]`, `[analysis]` and `[pca]` tables load unchanged (see
 //! docs/formats.md, "Inputs"). saecooc adds two optional tables:
 //! `[source]` says where model, tokenizer, SAE and text come from (a Hugging Face repo id or a
-//! local path; defaults come from the built-in table of the paper's releases), and `[run]`
+//! local path; defaults come from SAELens' release registry), and `[run]`
 //! holds device, window and batch sizes and the results folder.
 //!
 //! Here: the tables both schemas share (`[source]`, `[run]`) and the command-line options of
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// `[source]`: where the inputs come from. Each is a Hugging Face repo id (`owner/name`,
-/// optionally `hf:owner/name`) or a local path. Unset entries come from the built-in table.
+/// optionally `hf:owner/name`) or a local path. Unset entries come from SAELens' release registry.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
@@ -33,7 +33,7 @@ pub struct Source {
     /// repo. Default: the model's.
     pub tokenizer: Option<String>,
     /// SAE: a hub repo, a folder or a file. `{sae_id}` / `{neat_sae_id}` in it are replaced;
-    /// otherwise the SAE's subfolder (from the built-in table, else the sae id) is appended. A
+    /// otherwise the SAE's subfolder (the registry's path, else the sae id) is appended. A
     /// local path may also be the SAE's own folder or its `params.npz` /
     /// `sae_weights.safetensors` / `cfg.json` file.
     pub sae: Option<String>,

@@ -1,18 +1,19 @@
 //! A run's inputs — device, hub, SAE, model, tokenizer, dataset — resolved once by
 //! [`resolve`] before any work, and read by every stage from the [`ResolvedRun`].
 //!
-//! `[source]` entries win; otherwise the built-in table of the paper's releases
-//! ([`crate::registry`]) supplies hub locations.
+//! `[source]` entries win; otherwise SAELens' release registry ([`crate::registry`]) supplies
+//! hub locations.
 
 use crate::config::{Config, DeviceKind, PcaConfig, Run, Source};
 use crate::hub::{Hub, Location};
 use crate::model::{self, HookPoint, ModelFiles};
 use crate::provenance::Reread;
 use crate::registry;
-use crate::sae::{Sae, SaeDefaults, SaeFiles};
+use crate::sae::{Sae, SaeConfig, SaeDefaults, SaeFiles};
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
 use serde::Serialize;
+use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use tokenizers::Tokenizer;
@@ -128,6 +129,8 @@ pub struct ResolvedSae {
     pub id: String,
     pub files: SaeFiles,
     pub defaults: SaeDefaults,
+    /// The registry release's `config_overrides`, applied over the SAE's cfg as SAELens does.
+    overrides: Map<String, Value>,
     fingerprint: OnceLock<String>,
 }
 
@@ -170,8 +173,8 @@ pub fn open_device(kind: DeviceKind) -> Result<Device> {
 }
 
 /// Resolves every input `spec` names: the hub, the device, each SAE's files, the model's files
-/// and the tokenizer (loaded). `[source]` entries win; otherwise the built-in table of the
-/// paper's releases supplies hub locations.
+/// and the tokenizer (loaded). `[source]` entries win; otherwise SAELens' release registry
+/// (shipped with saecooc) supplies hub locations.
 pub fn resolve(spec: InputSpec, options: &ResolveOptions) -> Result<ResolvedRun> {
     let hub = Hub::from_env(crate::report::shows_progress())?;
     let device = open_device(options.device.unwrap_or(spec.run.device))?;
@@ -179,10 +182,11 @@ pub fn resolve(spec: InputSpec, options: &ResolveOptions) -> Result<ResolvedRun>
     let mut failures = Vec::new();
     for id in &spec.sae_ids {
         match resolve_sae(&spec, &hub, id) {
-            Ok((files, defaults)) => saes.push(ResolvedSae {
+            Ok((files, defaults, overrides)) => saes.push(ResolvedSae {
                 id: id.clone(),
                 files,
                 defaults,
+                overrides,
                 fingerprint: OnceLock::new(),
             }),
             Err(e) => failures.push((id.clone(), e)),
@@ -248,14 +252,28 @@ fn check_all_resolved(
     )
 }
 
-/// The files of the SAE `sae_id` and the defaults its cfg may leave out. A local `[source] sae`
-/// without placeholders may be the SAE's own folder or file, or a folder holding its subfolder
-/// (the built-in table's, else the sae id; both are tried).
-fn resolve_sae(spec: &InputSpec, hub: &Hub, sae_id: &str) -> Result<(SaeFiles, SaeDefaults)> {
+/// The files of the SAE `sae_id`, the defaults its cfg may leave out, and the registry's
+/// overrides of its cfg. Without `[source] sae`, the SAE is the registry's (an id the registry
+/// lacks is an error naming the closest ones). A local `[source] sae` without placeholders may
+/// be the SAE's own folder or file, or a folder holding its subfolder (the registry's, else the
+/// sae id; both are tried).
+fn resolve_sae(
+    spec: &InputSpec,
+    hub: &Hub,
+    sae_id: &str,
+) -> Result<(SaeFiles, SaeDefaults, Map<String, Value>)> {
     let src = &spec.source;
-    let entry = registry::sae_entry(&spec.model_name, &spec.sae_release_short, sae_id);
-    let (location, subfolders) = match &src.sae {
-        Some(sae) => match registry::expand_sae_path(sae, sae_id) {
+    let entry = match registry::lookup(&spec.model_name, &spec.sae_release_short, sae_id) {
+        registry::Lookup::Found(e) | registry::Lookup::HubRepo(e) => Some(e),
+        _ if src.sae.is_some() => None,
+        _ => Some(registry::require(
+            &spec.model_name,
+            &spec.sae_release_short,
+            sae_id,
+        )?),
+    };
+    let (location, subfolders) = match (&src.sae, &entry) {
+        (Some(sae), _) => match registry::expand_sae_path(sae, sae_id) {
             Some(expanded) => (
                 Location::parse(&expanded, src.sae_revision.as_deref()),
                 Vec::new(),
@@ -263,57 +281,72 @@ fn resolve_sae(spec: &InputSpec, hub: &Hub, sae_id: &str) -> Result<(SaeFiles, S
             None => (
                 Location::parse(sae, src.sae_revision.as_deref()),
                 entry
-                    .as_ref()
+                    .iter()
                     .map(|e| e.subfolder.clone())
-                    .into_iter()
-                    .chain([registry::default_subfolder(sae_id)])
+                    .chain([sae_id.to_string()])
                     .collect(),
             ),
         },
-        None => {
-            let e = entry.as_ref().with_context(|| {
-                format!(
-                    "no [source] sae given and release '{}' of model '{}' is not in the built-in table",
-                    spec.sae_release_short, spec.model_name
-                )
-            })?;
-            (
-                Location::Hub {
-                    repo: e.hub_repo.into(),
-                    revision: "main".into(),
-                },
-                vec![e.subfolder.clone()],
-            )
-        }
+        (None, Some(e)) => (
+            Location::Hub {
+                repo: e.hub_repo.clone(),
+                revision: "main".into(),
+            },
+            vec![e.subfolder.clone()],
+        ),
+        (None, None) => bail!("SAE {sae_id}: no [source] sae and no registry entry"),
     };
     let defaults = SaeDefaults {
+        format: entry.as_ref().map(|e| e.format).unwrap_or_default(),
+        norm_scaling_factor: entry.as_ref().and_then(|e| e.norm_scaling_factor),
         hook_name: entry
             .as_ref()
             .and_then(|e| e.hook_name.clone())
-            .or_else(|| hook_from_sae_id(sae_id)),
+            .or_else(|| registry::hook_from_sae_id(sae_id)),
         neuronpedia_id: entry.as_ref().and_then(|e| e.neuronpedia_id.clone()),
-        context_size: entry.as_ref().map(|e| e.context_size),
-        dataset_path: entry.as_ref().map(|e| e.dataset.to_string()),
-        ..SaeDefaults::default()
+        context_size: entry.as_ref().and_then(|e| e.context_size),
+        dataset_path: entry.as_ref().and_then(|e| e.dataset.clone()),
     };
     let subfolders: Vec<&str> = subfolders.iter().map(String::as_str).collect();
     let files = SaeFiles::resolve_any(&location, &subfolders, hub)?;
-    Ok((files, defaults))
+    let overrides = entry.map(|e| e.overrides).unwrap_or_default();
+    Ok((files, defaults, overrides))
 }
 
-/// Where the model comes from: `[source] model`, else the built-in table's repo.
+/// Sets the registry's `config_overrides` on a loaded SAE's cfg, as SAELens sets them over
+/// what the SAE's files say: the dataset, the hook, the Neuronpedia id, and TransformerLens'
+/// `center_writing_weights` from `model_from_pretrained_kwargs`.
+fn apply_overrides(cfg: &mut SaeConfig, overrides: &Map<String, Value>) {
+    let text = |key: &str| overrides.get(key).and_then(Value::as_str).map(String::from);
+    if let Some(dataset) = text("dataset_path") {
+        cfg.dataset_path = Some(dataset);
+    }
+    if let Some(hook) = text("hook_name") {
+        cfg.hook_name = hook;
+    }
+    if let Some(id) = text("neuronpedia_id") {
+        cfg.neuronpedia_id = Some(id);
+    }
+    let centring = overrides
+        .get("model_from_pretrained_kwargs")
+        .and_then(|kw| kw.get("center_writing_weights"))
+        .and_then(Value::as_bool);
+    if let Some(centre) = centring {
+        cfg.center_writing_weights = Some(centre);
+    }
+}
+
+/// Where the model comes from: `[source] model`, else the registry's repo for the model name.
 fn model_location(spec: &InputSpec) -> Result<Location> {
     let src = &spec.source;
     let model = match &src.model {
         Some(m) => m.clone(),
-        None => registry::model_repo(&spec.model_name)
-            .with_context(|| {
-                format!(
-                    "no [source] model given and model '{}' is not in the built-in table",
-                    spec.model_name
-                )
-            })?
-            .to_string(),
+        None => registry::model_repo(&spec.model_name).with_context(|| {
+            format!(
+                "no [source] model given and model '{}' is not in the SAELens registry's model table",
+                spec.model_name
+            )
+        })?,
     };
     Ok(Location::parse(&model, src.model_revision.as_deref()))
 }
@@ -335,23 +368,6 @@ fn once(cell: &OnceLock<String>, compute: impl FnOnce() -> Result<String>) -> Re
     Ok(cell.get_or_init(|| value).clone())
 }
 
-/// `layer_12/width_16k/...` → `blocks.12.hook_resid_post` (Gemma Scope); `blocks.L.hook_*[_W]`
-/// → `blocks.L.hook_*`.
-pub fn hook_from_sae_id(sae_id: &str) -> Option<String> {
-    if sae_id.starts_with("blocks.") {
-        let parts: Vec<&str> = sae_id.splitn(3, '.').collect();
-        let hook = parts
-            .get(2)?
-            .split('_')
-            .take(3)
-            .collect::<Vec<_>>()
-            .join("_");
-        return Some(format!("blocks.{}.{hook}", parts[1]));
-    }
-    let layer = sae_id.strip_prefix("layer_")?.split('/').next()?;
-    Some(format!("blocks.{layer}.hook_resid_post"))
-}
-
 impl ResolvedRun {
     /// The resolved SAE `sae_id`.
     pub fn sae(&self, sae_id: &str) -> Result<&ResolvedSae> {
@@ -363,8 +379,10 @@ impl ResolvedRun {
 
     /// Loads the SAE `sae_id` (decoder norms folded) from its resolved files.
     pub fn load_sae(&self, sae_id: &str) -> Result<Sae> {
-        let sae = self.sae(sae_id)?;
-        Sae::load(&sae.files, &sae.defaults, &self.device)
+        let resolved = self.sae(sae_id)?;
+        let mut sae = Sae::load(&resolved.files, &resolved.defaults, &self.device)?;
+        apply_overrides(&mut sae.cfg, &resolved.overrides);
+        Ok(sae)
     }
 
     /// The `sae` fingerprint of `sae_id`'s files.
@@ -641,21 +659,5 @@ mod tests {
             pca.processing.remove_special_tokens
         );
         assert_eq!(spec.with_sae_ids(Vec::new()).sae_ids, Vec::<String>::new());
-    }
-
-    #[test]
-    fn hooks_follow_from_sae_ids() {
-        assert_eq!(
-            hook_from_sae_id("layer_12/width_16k/canonical").as_deref(),
-            Some("blocks.12.hook_resid_post")
-        );
-        assert_eq!(
-            hook_from_sae_id("blocks.8.hook_resid_pre_24576").as_deref(),
-            Some("blocks.8.hook_resid_pre")
-        );
-        assert_eq!(
-            hook_from_sae_id("blocks.3.hook_resid_post").as_deref(),
-            Some("blocks.3.hook_resid_post")
-        );
     }
 }

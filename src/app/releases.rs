@@ -1,0 +1,131 @@
+//! `releases`: the shipped SAELens registry, and (--check) what saecooc can run of it.
+
+use crate::cli::ReleasesArgs;
+use crate::registry::check::{self, ReleaseReport, Verdict};
+use crate::registry::{self, Registry, Release};
+use anyhow::{Context, Result};
+use std::collections::BTreeMap;
+
+pub fn releases(args: ReleasesArgs) -> Result<()> {
+    let registry = registry::registry()?;
+    let chosen = chosen_releases(registry, &args)?;
+    if let Some(release) = args.release.as_deref().and(chosen.first()) {
+        print_ids(registry, release, args.check);
+        return Ok(());
+    }
+    let reports: Vec<ReleaseReport> = chosen.iter().map(|r| check::report(registry, r)).collect();
+    println!(
+        "SAELens registry of sae-lens {}: {} releases shown",
+        registry.sae_lens_version,
+        reports.len()
+    );
+    for report in &reports {
+        print_release(report, args.check);
+    }
+    if args.check {
+        print_totals(&reports);
+    }
+    Ok(())
+}
+
+/// The releases `--model` / `--release` pick (all by default); an unknown `--release` is an
+/// error naming the closest ones.
+fn chosen_releases<'r>(registry: &'r Registry, args: &ReleasesArgs) -> Result<Vec<&'r Release>> {
+    if let Some(name) = &args.release {
+        let release = registry.release(name).with_context(|| {
+            format!(
+                "release '{name}' is not in the SAELens registry (sae-lens {}); closest: {}",
+                registry.sae_lens_version,
+                registry::closest_releases(name, 3).join(", ")
+            )
+        })?;
+        return Ok(vec![release]);
+    }
+    let wanted = args.model.as_deref().map(str::to_lowercase);
+    Ok(registry
+        .releases
+        .iter()
+        .filter(|r| match &wanted {
+            None => true,
+            Some(m) => {
+                let repo = registry.model(&r.model).map_or("", |i| i.repo.as_str());
+                r.model.to_lowercase().contains(m) || repo.to_lowercase().contains(m)
+            }
+        })
+        .collect())
+}
+
+fn print_release(r: &ReleaseReport, check: bool) {
+    if !check {
+        println!(
+            "{}  model {}  {} SAEs  format {}  repo {}",
+            r.release, r.model, r.saes, r.format, r.repo
+        );
+        return;
+    }
+    let status = if r.runnable == r.saes { "ok" } else { "--" };
+    println!(
+        "{status} {}  ({}, {})  {} of {} SAEs runnable",
+        r.release, r.family, r.model, r.runnable, r.saes
+    );
+    if r.hook_from_cfg > 0 {
+        println!(
+            "     {} of them name their hook only in cfg.json (checked when loaded)",
+            r.hook_from_cfg
+        );
+    }
+    for (why, n) in &r.reasons {
+        println!("     {n} not runnable: {why}");
+    }
+}
+
+/// Per family: SAEs and runnable SAEs; then the whole registry.
+fn print_totals(reports: &[ReleaseReport]) {
+    let mut families: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for r in reports {
+        let entry = families.entry(&r.family).or_default();
+        entry.0 += r.saes;
+        entry.1 += r.runnable;
+    }
+    println!("\nper model family (SAEs runnable / SAEs):");
+    let mut rows: Vec<_> = families.into_iter().collect();
+    rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+    for (family, (saes, runnable)) in &rows {
+        println!(
+            "  {family:<14} {runnable:>6} / {saes:<6} {}",
+            percent(*runnable, *saes)
+        );
+    }
+    let saes: usize = rows.iter().map(|(_, (s, _))| s).sum();
+    let runnable: usize = rows.iter().map(|(_, (_, r))| r).sum();
+    println!(
+        "  {:<14} {runnable:>6} / {saes:<6} {}",
+        "all",
+        percent(runnable, saes)
+    );
+}
+
+fn percent(part: usize, whole: usize) -> String {
+    format!("{:.1}%", 100.0 * part as f64 / whole.max(1) as f64)
+}
+
+/// The SAE ids of one release, with their paths (and verdicts).
+fn print_ids(registry: &Registry, release: &Release, check: bool) {
+    println!(
+        "{} ({}, repo {}, format {}): {} SAEs",
+        release.release,
+        release.model,
+        release.repo_id,
+        release.conversion_func.as_deref().unwrap_or("saelens"),
+        release.saes.len()
+    );
+    for sae in &release.saes {
+        let verdict = match check.then(|| check::verdict(registry, release, sae)) {
+            None => String::new(),
+            Some(Verdict::Runnable { hook: Some(h) }) => format!("  runnable at {h}"),
+            Some(Verdict::Runnable { hook: None }) => "  runnable (hook from cfg.json)".into(),
+            Some(Verdict::Not(why)) => format!("  not runnable: {why}"),
+        };
+        println!("  {}  ->  {}{verdict}", sae.id(), sae.path());
+    }
+}
