@@ -125,5 +125,14 @@ check-cuda:
 	@start=$$(date +%s); scripts/gpu-check.sh build && \
 	  echo "check-cuda: built in $$(( $$(date +%s) - start )) s"
 
+## registry: regenerate assets/saelens-registry.json from SAELens' release registry, in a venv
+## with the newest sae-lens from PyPI (SAE_LENS=x.y.z pins a version). Not in CI.
+REGISTRY_VENV ?= $(HOME)/.cache/saecooc/registry-venv
+.PHONY: registry
+registry:
+	python3 -m venv $(REGISTRY_VENV)
+	$(REGISTRY_VENV)/bin/pip install --quiet --no-deps "sae-lens$(if $(SAE_LENS),==$(SAE_LENS))" pyyaml
+	$(REGISTRY_VENV)/bin/python scripts/gen-registry.py
+
 clean-demo:
 	rm -rf demo results/synthetic-gpt2

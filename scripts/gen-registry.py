@@ -2,7 +2,7 @@
 """Writes assets/saelens-registry.json: SAELens' release registry as saecooc reads it.
 
 usage (from the repo root; any Python with the `sae-lens` package, e.g. the golden venv):
-    make registry                      # or:
+    make registry                      # (a venv with sae-lens, no torch needed) or:
     PYTHON -m pip install sae-lens==VERSION pyyaml
     PYTHON scripts/gen-registry.py [--yaml path/to/pretrained_saes.yaml] [--version X]
 
@@ -69,9 +69,11 @@ def registry_yaml(path):
 
     if path:
         return pathlib.Path(path).read_text()
-    import importlib.resources
+    import importlib.util
 
-    return (importlib.resources.files("sae_lens") / "pretrained_saes.yaml").read_text()
+    # Found without importing sae_lens (which imports torch).
+    package = importlib.util.find_spec("sae_lens").submodule_search_locations[0]
+    return (pathlib.Path(package) / "pretrained_saes.yaml").read_text()
 
 
 def installed_version():
