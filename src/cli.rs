@@ -109,6 +109,13 @@ pub enum Command {
     /// A config names a release as the original does (model_name + sae_release_short) or by
     /// its plain SAELens name in sae_release_short, and SAE ids as the registry lists them.
     Releases(ReleasesArgs),
+    /// Check a config offline: it parses, and every SAE it names is in SAELens' registry (or
+    /// comes from [source]) and runnable by saecooc (model architecture, hook, SAE format).
+    ///
+    /// Reads a `cooc`/`graphs` config or a `pca` config; downloads and runs nothing. Prints each
+    /// SAE with where it comes from and the hook it reads; exits with an error naming every SAE
+    /// that cannot run (an unknown id with the release's closest ids).
+    Check(CheckArgs),
     /// Write a random GPT-2-shaped model, a text corpus and a calibrated SAE (offline demo,
     /// tests, benchmarks).
     ///
@@ -415,6 +422,13 @@ pub enum Architecture {
     Standard,
     /// The k largest latents per token.
     Topk,
+}
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// The config to check (a `cooc` config with [generation], or a `pca` config with [model]).
+    #[arg(long, short)]
+    pub config: PathBuf,
 }
 
 #[derive(Args)]

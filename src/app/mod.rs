@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::TrainSae(args) => tools::train(args),
         Command::Synth(args) => tools::synth(args),
         Command::Releases(args) => releases::releases(args),
+        Command::Check(args) => releases::check(args),
     }
 }
 

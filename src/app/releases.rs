@@ -1,10 +1,13 @@
 //! `releases`: the shipped SAELens registry, and (--check) what saecooc can run of it.
 
-use crate::cli::ReleasesArgs;
+use crate::cli::{CheckArgs, ReleasesArgs};
+use crate::config::{Config, PcaConfig};
+use crate::inputs::InputSpec;
 use crate::registry::check::{self, ReleaseReport, Verdict};
 use crate::registry::{self, Registry, Release};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 pub fn releases(args: ReleasesArgs) -> Result<()> {
     let registry = registry::registry()?;
@@ -128,4 +131,76 @@ fn print_ids(registry: &Registry, release: &Release, check: bool) {
         };
         println!("  {}  ->  {}{verdict}", sae.id(), sae.path());
     }
+}
+
+/// `check`: the config's SAEs against the registry, offline.
+pub fn check(args: CheckArgs) -> Result<()> {
+    let spec = input_spec(&args.config)?;
+    let mut problems = Vec::new();
+    for id in &spec.sae_ids {
+        match check_sae(&spec, id) {
+            Ok(line) => println!("ok  {id}: {line}"),
+            Err(e) => problems.push(format!("  - SAE {id}: {e:#}")),
+        }
+    }
+    if let Err(e) = check_model(&spec) {
+        problems.push(format!("  - model {}: {e:#}", spec.model_name));
+    }
+    if !problems.is_empty() {
+        bail!(
+            "{}: {} problem(s):\n{}",
+            args.config.display(),
+            problems.len(),
+            problems.join("\n")
+        );
+    }
+    println!(
+        "{}: {} SAE(s) of model {}, all runnable",
+        args.config.display(),
+        spec.sae_ids.len(),
+        spec.model_name
+    );
+    Ok(())
+}
+
+/// The inputs a config names, whichever schema it is in (a `pca` config has `[model]`).
+fn input_spec(path: &Path) -> Result<InputSpec> {
+    let text = crate::encoding::read_text_file(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("invalid config file {}", path.display()))?;
+    if table.contains_key("model") && !table.contains_key("analysis") {
+        Ok(InputSpec::of_pca(&PcaConfig::load(path)?))
+    } else {
+        Ok(InputSpec::of_config(&Config::load(path)?))
+    }
+}
+
+/// Where one SAE comes from and what it reads, or why saecooc cannot run it.
+fn check_sae(spec: &InputSpec, id: &str) -> Result<String> {
+    if let Some(sae) = &spec.source.sae {
+        return Ok(format!(
+            "from [source] sae = {sae:?} (its files are read when it loads)"
+        ));
+    }
+    let entry = registry::check::runnable_entry(&spec.model_name, &spec.sae_release_short, id)?;
+    let hook = entry
+        .hook_name
+        .unwrap_or_else(|| "the hook its cfg.json names".into());
+    Ok(format!(
+        "{}/{} (release {}, format {}), reads {hook}",
+        entry.hub_repo,
+        entry.subfolder,
+        entry.release,
+        entry.format.conversion_func().unwrap_or("saelens")
+    ))
+}
+
+/// The model comes from `[source]` or the registry's model table.
+fn check_model(spec: &InputSpec) -> Result<()> {
+    if spec.source.model.is_some() || registry::model_repo(&spec.model_name).is_some() {
+        return Ok(());
+    }
+    bail!("no [source] model given and the SAELens registry's model table does not have it")
 }

@@ -178,6 +178,7 @@ pub fn open_device(kind: DeviceKind) -> Result<Device> {
 pub fn resolve(spec: InputSpec, options: &ResolveOptions) -> Result<ResolvedRun> {
     let hub = Hub::from_env(crate::report::shows_progress())?;
     let device = open_device(options.device.unwrap_or(spec.run.device))?;
+    check_registry_saes(&spec, options.stage)?;
     let mut saes = Vec::with_capacity(spec.sae_ids.len());
     let mut failures = Vec::new();
     for id in &spec.sae_ids {
@@ -250,6 +251,25 @@ fn check_all_resolved(
         failures.len(),
         list.join("\n")
     )
+}
+
+/// Checks every SAE that comes from the registry (no `[source] sae`) against it before anything
+/// is downloaded: one error names every SAE the registry lacks (with the closest ids) or that
+/// saecooc cannot run (and why).
+fn check_registry_saes(spec: &InputSpec, stage: Option<&str>) -> Result<()> {
+    if spec.source.sae.is_some() {
+        return Ok(());
+    }
+    let failures = spec
+        .sae_ids
+        .iter()
+        .filter_map(|id| {
+            registry::check::runnable_entry(&spec.model_name, &spec.sae_release_short, id)
+                .err()
+                .map(|e| (id.clone(), e))
+        })
+        .collect();
+    check_all_resolved(failures, spec.sae_ids.len(), stage)
 }
 
 /// The files of the SAE `sae_id`, the defaults its cfg may leave out, and the registry's

@@ -3,8 +3,10 @@
 
 use super::data::{Registry, RegistrySae, Release};
 use super::hooks::expected_hook;
+use super::SaeEntry;
 use crate::model::{self, HookPoint};
 use crate::sae::SaeFormat;
+use anyhow::{bail, Result};
 
 /// What saecooc can do with one registry SAE.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +69,27 @@ pub fn verdict(registry: &Registry, release: &Release, sae: &RegistrySae) -> Ver
     match model::architecture(model_type).and_then(|(name, kinds)| hook.check_kind(kinds, name)) {
         Ok(()) => Verdict::Runnable { hook: Some(hook) },
         Err(e) => Verdict::Not(e.to_string()),
+    }
+}
+
+/// The registry entry of an SAE a config names, if saecooc can run it: else an error saying
+/// why (an id the release lacks names the closest ones). A hub repo release (`owner/name`
+/// outside the registry) passes: its SAEs are checked when loaded.
+pub fn runnable_entry(model_name: &str, release_short: &str, sae_id: &str) -> Result<SaeEntry> {
+    let entry = super::require(model_name, release_short, sae_id)?;
+    let registry = super::registry()?;
+    let Some(release) = registry.release(&entry.release) else {
+        return Ok(entry);
+    };
+    let Some(sae) = release.sae(sae_id) else {
+        return Ok(entry);
+    };
+    match verdict(registry, release, sae) {
+        Verdict::Runnable { .. } => Ok(entry),
+        Verdict::Not(why) => bail!(
+            "saecooc cannot run SAE '{sae_id}' of release '{}': {why}",
+            release.release
+        ),
     }
 }
 

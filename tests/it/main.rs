@@ -19,6 +19,7 @@ mod hostile;
 mod hub;
 mod hub_configs;
 mod hub_streaming;
+mod original_configs;
 mod ownership;
 mod pca;
 mod provenance;
