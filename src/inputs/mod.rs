@@ -530,29 +530,26 @@ impl ResolvedRun {
     }
 
     /// TransformerLens' W_E `[vocab, d_model]` of the model `sae` reads (rows centred where
-    /// the residual stream is centred), loading no transformer blocks.
-    pub fn load_token_embeddings(&self, sae: &Sae) -> Result<Tensor> {
+    /// the residual stream is centred), loading no transformer blocks; None when the SAE's
+    /// vectors are not as wide as the residual stream (a `hook_z` SAE), so that W_E · W_dec
+    /// means nothing.
+    pub fn load_token_embeddings(&self, sae: &Sae) -> Result<Option<Tensor>> {
         let files = &self.model;
         let model = model::load_model(files, HookPoint::embeddings(), &self.device)?;
-        ensure!(
-            sae.cfg.d_in == model.d_model(),
-            "SAE {} has d_in = {} but model {} has width {}",
-            sae.source,
-            sae.cfg.d_in,
-            files.source,
-            model.d_model()
-        );
+        if sae.cfg.d_in != model.d_model() {
+            return Ok(None);
+        }
         let w_e = model.token_embeddings();
         let centring = self.centring(
             model.uses_layer_norm(),
             sae.cfg.center_writing_weights,
             &files.source,
         )?;
-        if centring.centred {
-            Ok(w_e.broadcast_sub(&w_e.mean_keepdim(candle_core::D::Minus1)?)?)
+        Ok(Some(if centring.centred {
+            w_e.broadcast_sub(&w_e.mean_keepdim(candle_core::D::Minus1)?)?
         } else {
-            Ok(w_e)
-        }
+            w_e
+        }))
     }
 
     /// Checks, before any work, every token id a run takes from a config or a model file

@@ -292,9 +292,19 @@ fn check_no_threshold_dropped(dir: &Path, thresholds: &[f64], replace: bool) -> 
 /// Loads the SAE, the model's embeddings and the tokenizer, and finds every latent's top tokens.
 fn describe_latents(resolved: &ResolvedRun, sae_id: &str) -> Result<Latents> {
     let sae = resolved.load_sae(sae_id)?;
-    let w_e = resolved.load_token_embeddings(&sae)?;
     let decoder = resolved.load_token_decoder()?;
-    let ids = top_tokens::top_token_ids(&w_e, &sae.w_dec, sae.cfg.d_in, top_tokens::TOP_TOKENS)?;
+    let ids = match resolved.load_token_embeddings(&sae)? {
+        Some(w_e) => {
+            top_tokens::top_token_ids(&w_e, &sae.w_dec, sae.cfg.d_in, top_tokens::TOP_TOKENS)?
+        }
+        None => {
+            crate::report::note(format_args!(
+                "SAE {sae_id} reads {} ({} wide), not the residual stream: its node tables' top_10_tokens are empty",
+                sae.cfg.hook_name, sae.cfg.d_in
+            ));
+            vec![Vec::new(); sae.cfg.d_sae]
+        }
+    };
     let neuronpedia = sae.cfg.neuronpedia_id.clone().map(|id| Neuronpedia {
         model_name: resolved.spec.model_name.clone(),
         id,
