@@ -192,6 +192,9 @@ pub struct ModelRunner {
     pub centred: bool,
     /// What decided `centred`.
     pub centring_rule: CentringRule,
+    /// Whether the activations are TransformerLens' processed ones (`centred` at the hooks it
+    /// centres, the value bias folded out of `hook_z`; see [`model::transformer_lens_view`]).
+    pub transformer_lens_processing: bool,
 }
 
 impl ModelRunner {
@@ -230,6 +233,7 @@ impl ModelRunner {
             // hook_z and the MLP's input are read before any writing weight: never centred.
             centred: centring.centred && hook.in_written_stream(),
             centring_rule: centring.rule,
+            transformer_lens_processing: centring.centred,
             model,
             tokenizer,
             bos,
@@ -302,8 +306,8 @@ impl ModelRunner {
         let ids = Tensor::new(windows.concat(), device)?.reshape((windows.len(), len))?;
         // Centring and everything after it run in f32 whatever the model's dtype.
         let resid = self.model.activations(&ids)?.to_dtype(DType::F32)?;
-        let resid = if self.centred {
-            model::center_per_position(&resid)?
+        let resid = if self.transformer_lens_processing {
+            model::transformer_lens_view(&*self.model, &resid)?
         } else {
             resid
         };

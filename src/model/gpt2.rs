@@ -1,4 +1,5 @@
-//! GPT-2 (Hugging Face `GPT2Model` weights, Conv1D layout) up to a residual-stream hook.
+//! GPT-2 (Hugging Face `GPT2Model` weights, Conv1D layout) up to a hook, and the LayerNorm-model
+//! parts GPT-NeoX shares with it.
 //!
 //! candle-transformers has no GPT-2, so this is written here. Weight names follow
 //! `openai-community/gpt2` (`wte`, `wpe`, `h.N.attn.c_attn`, ...), with or without the
@@ -6,7 +7,7 @@
 //! `[in, out]`, so they multiply from the right without a transpose.
 
 use super::kernels::{self, Act, AttentionShape, Heads};
-use super::{HookPoint, ResidualModel};
+use super::{HookKind, HookPoint, ResidualModel};
 use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Result};
 use candle_core::{DType, Device, Module, Tensor, D};
@@ -47,7 +48,7 @@ impl Gpt2Config {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Activation {
+pub(super) enum Activation {
     /// tanh approximation (`gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`).
     GeluTanh,
     /// exact erf GELU (`gelu`).
@@ -56,12 +57,16 @@ enum Activation {
 }
 
 impl Activation {
-    fn from_name(name: &str) -> Result<Self> {
+    /// The activation `key` (for the message: `activation_function`, `hidden_act`) names.
+    pub(super) fn from_name(name: &str, key: &str) -> Result<Self> {
         Ok(match name {
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Self::GeluTanh,
             "gelu" => Self::GeluErf,
             "relu" => Self::Relu,
-            other => bail!("GPT-2 activation_function '{other}' is not supported"),
+            other => bail!(
+                "{key} '{other}' is not supported (saecooc runs gelu_new, gelu_pytorch_tanh, \
+                 gelu_fast, gelu and relu)"
+            ),
         })
     }
 
@@ -83,8 +88,27 @@ impl Activation {
     }
 }
 
+/// How a forward pass runs: the fused CPU kernels (f32 on the CPU) or candle tensor operations
+/// (any device, any dtype). Both work on rows `[batch · seq, width]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Exec {
+    Kernels,
+    Tensors,
+}
+
+impl Exec {
+    /// The kernels for f32 on the CPU, tensor operations elsewhere.
+    pub(super) fn for_weights(device: &Device, dtype: DType) -> Self {
+        if device.is_cpu() && dtype == DType::F32 {
+            Self::Kernels
+        } else {
+            Self::Tensors
+        }
+    }
+}
+
 /// A Hugging Face Conv1D: `y = x W + b` with `W` stored `[in, out]`.
-struct Conv1D {
+pub(super) struct Conv1D {
     weight: Tensor,
     bias: Tensor,
     /// `bias` on the host, for the CPU kernels.
@@ -93,12 +117,31 @@ struct Conv1D {
 
 impl Conv1D {
     fn load(vb: VarBuilder, d_in: usize, d_out: usize) -> Result<Self> {
-        let bias = vb.get(d_out, "bias")?;
+        Self::new(vb.get((d_in, d_out), "weight")?, vb.get(d_out, "bias")?)
+    }
+
+    /// From `weight` `[in, out]` and `bias` `[out]`.
+    pub(super) fn new(weight: Tensor, bias: Tensor) -> Result<Self> {
         Ok(Self {
-            weight: vb.get((d_in, d_out), "weight")?,
+            weight,
             bias_host: bias.to_dtype(DType::F32)?.to_vec1()?,
             bias,
         })
+    }
+
+    /// What the layer outputs for every input that `norm` normalises, `norm.bias · W + b`:
+    /// the part of its output that TransformerLens' `fold_ln` moves into the bias.
+    pub(super) fn constant_output(&self, norm: &Norm) -> Result<Tensor> {
+        let bias = norm.layer.bias().map_or_else(
+            || self.bias.zeros_like(),
+            |nb| {
+                nb.unsqueeze(0)?
+                    .matmul(&self.weight)?
+                    .squeeze(0)?
+                    .add(&self.bias)
+            },
+        )?;
+        Ok(bias)
     }
 
     /// `act(x W + b)` for rows `x` (`[n, in]`, CPU): one product, then the bias and the
@@ -112,8 +155,27 @@ impl Conv1D {
         Ok(y)
     }
 
-    /// `x W + b + residual` for rows `x` (CPU), added in place.
-    fn forward_rows_plus(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+    /// `x W + b` for rows `x` (`[n, in]`).
+    pub(super) fn forward(&self, x: &Tensor, exec: Exec) -> Result<Tensor> {
+        match exec {
+            Exec::Kernels => self.forward_rows(x, Act::Identity),
+            Exec::Tensors => Ok(x.matmul(&self.weight)?.broadcast_add(&self.bias)?),
+        }
+    }
+
+    /// `act(x W + b)` for rows `x`, fused where the kernels have the activation.
+    pub(super) fn forward_act(&self, x: &Tensor, act: Activation, exec: Exec) -> Result<Tensor> {
+        match (exec, act.kernel()) {
+            (Exec::Kernels, Some(kernel)) => self.forward_rows(x, kernel),
+            _ => Ok(act.apply(&self.forward(x, exec)?)?),
+        }
+    }
+
+    /// `x W + b + residual` for rows `x` (with the kernels: added in place).
+    pub(super) fn forward_plus(&self, x: &Tensor, residual: &Tensor, exec: Exec) -> Result<Tensor> {
+        if exec == Exec::Tensors {
+            return Ok((self.forward(x, exec)? + residual)?);
+        }
         let y = x.matmul(&self.weight)?;
         let cols = self.bias_host.len();
         kernels::with_data(residual, |r| {
@@ -123,15 +185,27 @@ impl Conv1D {
         })??;
         Ok(y)
     }
+}
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, s, d) = x.dims3()?;
-        let y = x
-            .reshape((b * s, d))?
-            .matmul(&self.weight)?
-            .broadcast_add(&self.bias)?;
-        y.reshape((b, s, ()))
-    }
+/// The causal mask of a window of `s` tokens (0 on and below the diagonal, −∞ above), `[s, s]`.
+pub(super) fn causal_mask(s: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    let mask: Vec<f32> = (0..s)
+        .flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Ok(Tensor::from_vec(mask, (s, s), device)?.to_dtype(dtype)?)
+}
+
+/// Causal attention with candle tensor operations: `q`, `k`, `v` `[batch, heads, seq, head_dim]`
+/// give every head's weighted values, heads concatenated, as rows `[batch · seq, heads · head_dim]`.
+pub(super) fn attention_tensors(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+    let (b, h, s, head_dim) = q.dims4()?;
+    let mask = causal_mask(s, q.dtype(), q.device())?;
+    let scores = (q.matmul(&k.t()?.contiguous()?)? / (head_dim as f64).sqrt())?;
+    let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?;
+    Ok(probs
+        .matmul(v)?
+        .transpose(1, 2)?
+        .reshape((b * s, h * head_dim))?)
 }
 
 struct Attention {
@@ -141,30 +215,22 @@ struct Attention {
 }
 
 impl Attention {
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, s, d) = x.dims3()?;
-        let head_dim = d / self.n_head;
-        let qkv = self.c_attn.forward(x)?;
-        let split = |i: usize| -> candle_core::Result<Tensor> {
-            qkv.narrow(D::Minus1, i * d, d)?
-                .reshape((b, s, self.n_head, head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
-        let scores = (q.matmul(&k.t()?.contiguous()?)? / (head_dim as f64).sqrt())?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask)?)?;
-        let y = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, d))?;
-        self.c_proj.forward(&y)
-    }
-
-    /// `x + attention(x_normed)` for rows of windows of `seq` tokens (CPU kernels): one
-    /// product for q, k and v, causal attention of all heads, the output product with its
-    /// bias and the residual added in place.
-    fn forward_rows(&self, normed: &Tensor, residual: &Tensor, seq: usize) -> Result<Tensor> {
+    /// Every head's weighted values (`hook_z`), heads concatenated, for rows `normed` of windows
+    /// of `seq` tokens.
+    fn z(&self, normed: &Tensor, seq: usize, exec: Exec) -> Result<Tensor> {
         let (rows, d) = normed.dims2()?;
-        let qkv = self.c_attn.forward_rows(normed, Act::Identity)?;
         let head_dim = d / self.n_head;
+        let qkv = self.c_attn.forward(normed, exec)?;
+        if exec == Exec::Tensors {
+            let split = |i: usize| -> Result<Tensor> {
+                Ok(qkv
+                    .narrow(D::Minus1, i * d, d)?
+                    .reshape((rows / seq, seq, self.n_head, head_dim))?
+                    .transpose(1, 2)?
+                    .contiguous()?)
+            };
+            return attention_tensors(&split(0)?, &split(1)?, &split(2)?);
+        }
         let shape = AttentionShape {
             seq,
             n_heads: self.n_head,
@@ -182,22 +248,24 @@ impl Attention {
             };
             kernels::causal_attention(part(0), part(d), part(2 * d), rows, shape)
         })??;
-        self.c_proj
-            .forward_rows_plus(&kernels::tensor(y, rows, d)?, residual)
+        kernels::tensor(y, rows, d)
     }
 }
 
 /// A LayerNorm with its parameters on the host too, for the CPU kernels.
-struct Norm {
+pub(super) struct Norm {
     layer: LayerNorm,
+    /// The same normalisation without weight and bias.
+    unscaled: LayerNorm,
     weight: Vec<f32>,
     bias: Vec<f32>,
     eps: f32,
 }
 
 impl Norm {
-    fn load(vb: VarBuilder, d: usize, eps: f64) -> Result<Self> {
+    pub(super) fn load(vb: VarBuilder, d: usize, eps: f64) -> Result<Self> {
         let layer = candle_nn::layer_norm(d, eps, vb)?;
+        let ones = layer.weight().ones_like()?;
         Ok(Self {
             weight: layer.weight().to_dtype(DType::F32)?.to_vec1()?,
             bias: layer
@@ -206,16 +274,36 @@ impl Norm {
                 .transpose()?
                 .unwrap_or_else(|| vec![0.0; d]),
             eps: eps as f32,
+            unscaled: LayerNorm::new(ones.clone(), ones.zeros_like()?, eps),
             layer,
         })
     }
 
-    fn forward_rows(&self, x: &Tensor) -> Result<Tensor> {
+    /// The LayerNorm of rows `x`.
+    pub(super) fn forward(&self, x: &Tensor, exec: Exec) -> Result<Tensor> {
+        if exec == Exec::Tensors {
+            return Ok(self.layer.forward(x)?);
+        }
         let (rows, d) = x.dims2()?;
         let y = kernels::with_data(x, |x| {
             kernels::layer_norm(x, &self.weight, &self.bias, self.eps, d)
         })?;
         kernels::tensor(y, rows, d)
+    }
+
+    /// `(x − mean)/√(var + eps)` without the weight and bias: TransformerLens'
+    /// `hook_normalized` once `fold_ln` has folded them into the next layer.
+    pub(super) fn normalize(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.unscaled.forward(x)?)
+    }
+}
+
+/// Where the last block of a forward pass stops: the hook's kind, or the block's output when
+/// the hook is the input of the next block.
+pub(super) fn last_block_stop(hook: HookPoint) -> HookKind {
+    match hook.kind {
+        HookKind::Embed | HookKind::ResidPre => HookKind::ResidPost,
+        kind => kind,
     }
 }
 
@@ -246,28 +334,27 @@ impl Block {
         })
     }
 
-    /// The block with candle tensor operations (any device), `x` `[batch, seq, d]`.
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let x = (x + self.attn.forward(&self.ln_1.layer.forward(x)?, mask)?)?;
-        let h = self
-            .activation
-            .apply(&self.c_fc.forward(&self.ln_2.layer.forward(&x)?)?)?;
-        x + self.c_proj.forward(&h)?
-    }
-
-    /// The same block with the CPU kernels, `x` `[rows, d]` (windows of `seq` rows).
-    fn forward_rows(&self, x: &Tensor, seq: usize) -> Result<Tensor> {
-        let x = self
-            .attn
-            .forward_rows(&self.ln_1.forward_rows(x)?, x, seq)?;
-        let normed = self.ln_2.forward_rows(&x)?;
-        let h = match self.activation.kernel() {
-            Some(act) => self.c_fc.forward_rows(&normed, act)?,
-            None => self
-                .activation
-                .apply(&self.c_fc.forward_rows(&normed, Act::Identity)?)?,
-        };
-        self.c_proj.forward_rows_plus(&h, &x)
+    /// Runs the block on rows `x` (`[rows, d]`, windows of `seq` rows) as far as `stop` and
+    /// returns the activations there (`ResidPost`: the whole block).
+    fn forward_to(&self, x: &Tensor, seq: usize, stop: HookKind, exec: Exec) -> Result<Tensor> {
+        let z = self.attn.z(&self.ln_1.forward(x, exec)?, seq, exec)?;
+        match stop {
+            HookKind::Z => return Ok(z),
+            HookKind::AttnOut => return self.attn.c_proj.forward(&z, exec),
+            _ => {}
+        }
+        let mid = self.attn.c_proj.forward_plus(&z, x, exec)?;
+        match stop {
+            HookKind::ResidMid => return Ok(mid),
+            HookKind::MlpInput => return self.ln_2.normalize(&mid),
+            _ => {}
+        }
+        let normed = self.ln_2.forward(&mid, exec)?;
+        let h = self.c_fc.forward_act(&normed, self.activation, exec)?;
+        match stop {
+            HookKind::MlpOut => self.c_proj.forward(&h, exec),
+            _ => self.c_proj.forward_plus(&h, &mid, exec),
+        }
     }
 }
 
@@ -295,7 +382,8 @@ impl Gpt2 {
         } else {
             vb
         };
-        let activation = Activation::from_name(&config.activation_function)?;
+        let activation =
+            Activation::from_name(&config.activation_function, "GPT-2 activation_function")?;
         let wte = candle_nn::embedding(config.vocab_size, config.n_embd, vb.pp("wte"))?;
         let wpe = candle_nn::embedding(config.n_positions, config.n_embd, vb.pp("wpe"))?;
         let blocks = (0..hook.blocks_needed())
@@ -312,7 +400,8 @@ impl Gpt2 {
         })
     }
 
-    /// Token plus position embeddings, `[batch, seq, d]`.
+    /// Token plus position embeddings, `[batch, seq, d]` (the token embeddings alone at
+    /// `hook_embed`).
     fn embed(&self, tokens: &Tensor) -> Result<Tensor> {
         let (_, s) = tokens.dims2()?;
         ensure!(
@@ -320,39 +409,29 @@ impl Gpt2 {
             "window of {s} tokens is longer than the model's {} positions",
             self.config.n_positions
         );
-        let positions = Tensor::arange(0u32, s as u32, &self.device)?;
-        Ok(self
-            .wte
-            .forward(tokens)?
-            .broadcast_add(&self.wpe.forward(&positions)?)?)
-    }
-
-    /// The forward pass with candle tensor operations (any device).
-    fn residual_tensors(&self, tokens: &Tensor) -> Result<Tensor> {
-        let mut x = self.embed(tokens)?;
-        let mask = self.causal_mask(tokens.dim(1)?)?;
-        for block in &self.blocks {
-            x = block.forward(&x, &mask)?;
+        let token = self.wte.forward(tokens)?;
+        if self.hook.kind == HookKind::Embed {
+            return Ok(token);
         }
-        Ok(x)
+        let positions = Tensor::arange(0u32, s as u32, &self.device)?;
+        Ok(token.broadcast_add(&self.wpe.forward(&positions)?)?)
     }
 
-    /// The forward pass with the CPU kernels: rows of all windows together.
-    fn residual_cpu(&self, tokens: &Tensor) -> Result<Tensor> {
+    /// The forward pass up to the hook, `[batch, seq, width]`.
+    fn run(&self, tokens: &Tensor, exec: Exec) -> Result<Tensor> {
         let (b, s) = tokens.dims2()?;
         let d = self.config.n_embd;
         let mut x = self.embed(tokens)?.reshape((b * s, d))?.contiguous()?;
-        for block in &self.blocks {
-            x = block.forward_rows(&x, s)?;
+        let last = self.blocks.len().saturating_sub(1);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let stop = if i == last {
+                last_block_stop(self.hook)
+            } else {
+                HookKind::ResidPost
+            };
+            x = block.forward_to(&x, s, stop, exec)?;
         }
-        Ok(x.reshape((b, s, d))?)
-    }
-
-    fn causal_mask(&self, s: usize) -> candle_core::Result<Tensor> {
-        let mask: Vec<f32> = (0..s)
-            .flat_map(|i| (0..s).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
-            .collect();
-        Tensor::from_vec(mask, (s, s), &self.device)?.to_dtype(self.wte.embeddings().dtype())
+        Ok(x.reshape((b, s, ()))?)
     }
 }
 
@@ -374,10 +453,21 @@ impl ResidualModel for Gpt2 {
     }
 
     fn activations(&self, tokens: &Tensor) -> Result<Tensor> {
-        if self.device.is_cpu() && self.wte.embeddings().dtype() == DType::F32 {
-            self.residual_cpu(tokens)
-        } else {
-            self.residual_tensors(tokens)
+        let exec = Exec::for_weights(&self.device, self.wte.embeddings().dtype());
+        self.run(tokens, exec)
+    }
+
+    fn z_value_bias(&self) -> Result<Option<Tensor>> {
+        let d = self.config.n_embd;
+        match (self.hook.kind, self.blocks.last()) {
+            (HookKind::Z, Some(block)) => Ok(Some(
+                block
+                    .attn
+                    .c_attn
+                    .constant_output(&block.ln_1)?
+                    .narrow(0, 2 * d, d)?,
+            )),
+            _ => Ok(None),
         }
     }
 
@@ -394,7 +484,7 @@ mod tests {
     use std::collections::HashMap;
 
     /// A random 2-layer GPT-2 with every parameter non-trivial.
-    fn random_model(activation: &str) -> Gpt2 {
+    fn random_model(activation: &str, hook: &str) -> Gpt2 {
         let config = Gpt2Config {
             vocab_size: 50,
             n_positions: 16,
@@ -431,8 +521,7 @@ mod tests {
             }
         }
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        let hook = HookPoint::parse("blocks.1.hook_resid_post").unwrap();
-        Gpt2::load(vb, config, hook).unwrap()
+        Gpt2::load(vb, config, HookPoint::parse(hook).unwrap()).unwrap()
     }
 
     /// The largest absolute value of `t`.
@@ -445,18 +534,35 @@ mod tests {
             .unwrap()
     }
 
-    /// The CPU kernels and the candle-tensor path (the one other devices run) agree.
+    /// The CPU kernels and the candle-tensor path (the one other devices run) agree at every
+    /// hook.
     #[test]
     fn cpu_kernels_match_the_tensor_path() {
+        let hooks = [
+            "hook_embed",
+            "blocks.1.hook_resid_pre",
+            "blocks.1.attn.hook_z",
+            "blocks.1.hook_attn_out",
+            "blocks.1.hook_resid_mid",
+            "blocks.1.ln2.hook_normalized",
+            "blocks.1.hook_mlp_out",
+            "blocks.1.hook_resid_post",
+        ];
         for activation in ["gelu_new", "gelu", "relu"] {
-            let model = random_model(activation);
-            let ids: Vec<u32> = (0..3 * 11).map(|i| (i * 7 % 50) as u32).collect();
-            let tokens = Tensor::from_vec(ids, (3, 11), &Device::Cpu).unwrap();
-            let fast = model.residual_cpu(&tokens).unwrap();
-            let slow = model.residual_tensors(&tokens).unwrap();
-            let diff = max_abs(&(&fast - &slow).unwrap());
-            let scale = max_abs(&slow);
-            assert!(diff <= 1e-5 * scale, "{activation}: {diff} (scale {scale})");
+            for hook in hooks {
+                let model = random_model(activation, hook);
+                let ids: Vec<u32> = (0..3 * 11).map(|i| (i * 7 % 50) as u32).collect();
+                let tokens = Tensor::from_vec(ids, (3, 11), &Device::Cpu).unwrap();
+                let fast = model.run(&tokens, Exec::Kernels).unwrap();
+                let slow = model.run(&tokens, Exec::Tensors).unwrap();
+                assert_eq!(fast.dims(), [3, 11, 32], "{hook}");
+                let diff = max_abs(&(&fast - &slow).unwrap());
+                let scale = max_abs(&slow);
+                assert!(
+                    diff <= 1e-5 * scale,
+                    "{activation} {hook}: {diff} (scale {scale})"
+                );
+            }
         }
     }
 }

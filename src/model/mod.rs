@@ -190,6 +190,28 @@ pub trait ResidualModel: Send + Sync {
     fn activations(&self, tokens: &Tensor) -> Result<Tensor>;
     /// The token embedding matrix W_E `[vocab, d_model]` as stored (not centred).
     fn token_embeddings(&self) -> Tensor;
+    /// At `hook_z`, the constant part of every head's values (`[n_heads · d_head]`, heads
+    /// concatenated) that the activations include: the value bias `b_V`, plus the norm's bias
+    /// times `W_V` on LayerNorm models. TransformerLens' `fold_ln` folds the latter into `b_V`
+    /// and `fold_value_biases` moves `b_V` into the output bias, so its `hook_z` lacks both.
+    /// None at other hooks and for models without them.
+    fn z_value_bias(&self) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+}
+
+/// The activations `acts` that `model` returned at its hook as TransformerLens' default
+/// processing gives them (`fold_ln`, `center_writing_weights`, `fold_value_biases`): centred
+/// per position at hooks in the written stream, less the value bias at `hook_z`, unchanged
+/// elsewhere (see docs/formats.md, "Hooks").
+pub fn transformer_lens_view(model: &dyn ResidualModel, acts: &Tensor) -> Result<Tensor> {
+    if model.hook().in_written_stream() {
+        return center_per_position(acts);
+    }
+    match model.z_value_bias()? {
+        Some(b_v) => Ok(acts.broadcast_sub(&b_v.to_dtype(acts.dtype())?)?),
+        None => Ok(acts.clone()),
+    }
 }
 
 /// The files of a model: `config.json` and its safetensors weights.
@@ -481,10 +503,22 @@ pub fn load_model(
 /// The residual-stream hooks, all that every architecture reads.
 const RESIDUAL: &[HookKind] = &[HookKind::ResidPre, HookKind::ResidPost];
 
+/// Every hook kind.
+const EVERY_HOOK: &[HookKind] = &[
+    HookKind::Embed,
+    HookKind::ResidPre,
+    HookKind::ResidMid,
+    HookKind::ResidPost,
+    HookKind::AttnOut,
+    HookKind::MlpOut,
+    HookKind::Z,
+    HookKind::MlpInput,
+];
+
 /// The architectures saecooc runs, by `config.json` `model_type`, each with its display name
 /// and the hook kinds it can stop at.
 pub const ARCHITECTURES: &[(&str, &str, &[HookKind])] = &[
-    ("gpt2", "GPT-2", RESIDUAL),
+    ("gpt2", "GPT-2", EVERY_HOOK),
     ("llama", "Llama", RESIDUAL),
     ("mistral", "Mistral", RESIDUAL),
     ("qwen2", "Qwen2", RESIDUAL),

@@ -1,16 +1,18 @@
-//! GPT-2 forward pass against Hugging Face transformers.
+//! GPT-2 forward pass against Hugging Face transformers and TransformerLens.
 //!
 //! `tests/fixtures/tiny-gpt2/` is a random-initialised GPT-2 (3 layers, d 64, 4 heads, vocab
 //! 1000) saved by `GPT2LMHeadModel.save_pretrained`; `tests/fixtures/golden/gpt2_tiny_hooks.safetensors`
-//! holds transformers' residual stream before and after every block for a fixed token batch.
-//! Both come from `scripts/golden/gen_gpt2_golden.py`. Tolerance: max |ours − theirs| ≤ 1e-4 ×
-//! max |theirs| at every hook.
+//! holds, for a fixed token batch, transformers' residual stream before and after every block,
+//! transformers' values at the other hooks (`hf.*`) and TransformerLens' `run_with_cache` of the
+//! same weights with `from_pretrained`'s processing at every hook (`tl.*`). All come from
+//! `scripts/golden/gen_gpt2_golden.py`. Tolerance: max |ours − theirs| ≤ 1e-4 × max |theirs| at
+//! every hook.
 
 use crate::common;
 use crate::common::golden::{fixtures, max_rel_err};
 use candle_core::{DType, Device, Tensor};
 use saecooc::hub::{Hub, Location};
-use saecooc::model::{load_model, HookPoint, ModelFiles};
+use saecooc::model::{load_model, transformer_lens_view, HookPoint, ModelFiles};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -48,6 +50,51 @@ fn every_hook_matches_transformers() {
         let ours = residual_at(&fixtures().join("tiny-gpt2"), &hook, &tokens);
         let err = max_rel_err(&ours, &golden[&hook]);
         assert!(err <= 1e-4, "{hook}: max relative error {err}");
+    }
+}
+
+/// Every hook saecooc reads, TransformerLens' names.
+fn every_hook() -> Vec<String> {
+    let kinds = [
+        "hook_resid_pre",
+        "hook_resid_mid",
+        "hook_resid_post",
+        "hook_attn_out",
+        "hook_mlp_out",
+        "attn.hook_z",
+        "ln2.hook_normalized",
+    ];
+    std::iter::once("hook_embed".to_string())
+        .chain((0..3).flat_map(|l| kinds.map(|k| format!("blocks.{l}.{k}"))))
+        .collect()
+}
+
+/// At every hook the model's activations equal transformers' (where the golden file has them)
+/// and, as TransformerLens processes them, TransformerLens' own.
+#[test]
+fn every_hook_matches_transformers_and_transformer_lens() {
+    let golden = golden();
+    let tokens = tokens(&golden);
+    let hub = Hub::from_env(false).unwrap();
+    let dir = fixtures().join("tiny-gpt2");
+    let files = ModelFiles::resolve(&Location::Local(dir), &hub).unwrap();
+    for hook in every_hook() {
+        let model = load_model(&files, HookPoint::parse(&hook).unwrap(), &Device::Cpu).unwrap();
+        let ours = model.activations(&tokens).unwrap();
+        assert_eq!(model.width(), ours.dim(2).unwrap(), "{hook}");
+        if let Some(hf) = golden.get(&format!("hf.{hook}")) {
+            let err = max_rel_err(&ours, hf);
+            assert!(
+                err <= 1e-4,
+                "{hook}: max relative error {err} against transformers"
+            );
+        }
+        let processed = transformer_lens_view(&*model, &ours).unwrap();
+        let err = max_rel_err(&processed, &golden[&format!("tl.{hook}")]);
+        assert!(
+            err <= 1e-4,
+            "{hook}: max relative error {err} against TransformerLens"
+        );
     }
 }
 
