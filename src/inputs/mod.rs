@@ -137,10 +137,7 @@ pub struct ResolvedSae {
 impl ResolvedSae {
     /// The files the SAE is loaded from, as fingerprinted.
     pub fn paths(&self) -> Vec<PathBuf> {
-        match &self.files {
-            SaeFiles::SaeLens { cfg, weights } => vec![cfg.clone(), weights.clone()],
-            SaeFiles::GemmaScope { params } => vec![params.clone()],
-        }
+        self.files.paths()
     }
 }
 
@@ -326,9 +323,10 @@ fn resolve_sae(
         neuronpedia_id: entry.as_ref().and_then(|e| e.neuronpedia_id.clone()),
         context_size: entry.as_ref().and_then(|e| e.context_size),
         dataset_path: entry.as_ref().and_then(|e| e.dataset.clone()),
+        repo_id: entry.as_ref().map(|e| e.hub_repo.clone()),
     };
     let subfolders: Vec<&str> = subfolders.iter().map(String::as_str).collect();
-    let files = SaeFiles::resolve_any(&location, &subfolders, hub)?;
+    let files = SaeFiles::resolve_any(&location, &subfolders, hub, &defaults)?;
     let overrides = entry.map(|e| e.overrides).unwrap_or_default();
     Ok((files, defaults, overrides))
 }

@@ -59,7 +59,7 @@ impl EncoderWeights {
 }
 
 /// The transpose of a row-major `[rows, cols]` matrix, in blocks that stay in cache.
-fn transposed(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(super) fn transposed(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     const BLOCK: usize = 64;
     let mut t = vec![0.0f32; m.len()];
     for r0 in (0..rows).step_by(BLOCK) {

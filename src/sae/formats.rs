@@ -15,7 +15,7 @@ use std::path::Path;
 
 /// Tensors read from an SAE file: name → (shape, f32 data, or the dtype of a tensor that is
 /// not floats).
-type HostTensors = HashMap<String, (Vec<usize>, std::result::Result<Vec<f32>, String>)>;
+pub(super) type HostTensors = HashMap<String, (Vec<usize>, std::result::Result<Vec<f32>, String>)>;
 
 /// The keys saecooc reads from a SAELens `cfg.json`, typed: each at the top level (SAELens ≤ 5)
 /// or under `metadata` (SAELens 6) where SAELens 6 moved it. A key present with the wrong type
@@ -124,11 +124,47 @@ impl SaeLensCfg {
     }
 }
 
+/// Every tensor of a safetensors file, floats read as f32.
+pub(super) fn read_safetensors(path: &Path) -> Result<HostTensors> {
+    crate::model::check_safetensors_header(path)?;
+    let loaded = candle_core::safetensors::load(path, &Device::Cpu)
+        .with_context(|| format!("cannot read SAE weights {}", path.display()))?;
+    host_tensors(loaded)
+}
+
+/// Tensors as host vectors (floats as f32; other dtypes kept as their name, for messages).
+pub(super) fn host_tensors(
+    tensors: impl IntoIterator<Item = (String, Tensor)>,
+) -> Result<HostTensors> {
+    let mut out = HashMap::new();
+    for (k, t) in tensors {
+        let data = match t.dtype() {
+            DType::F16 | DType::BF16 | DType::F32 | DType::F64 => Ok(tensor_to_vec(&t)?),
+            other => Err(format!("{other:?}").to_lowercase()),
+        };
+        out.insert(k, (t.dims().to_vec(), data));
+    }
+    Ok(out)
+}
+
+/// Every array of a `.npz` file, floats read as f32.
+pub(super) fn read_npz_tensors(path: &Path) -> Result<HostTensors> {
+    let mut tensors = HashMap::new();
+    for (k, a) in npz::read_npz(path)? {
+        let data = match a.data {
+            NpyData::F16(_) | NpyData::F32(_) | NpyData::F64(_) => Ok(a.to_f32()),
+            ref other => Err(npy_kind(other).to_string()),
+        };
+        tensors.insert(k, (a.shape.clone(), data));
+    }
+    Ok(tensors)
+}
+
 fn tensor_to_vec(t: &Tensor) -> Result<Vec<f32>> {
     Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
 }
 
-fn take_param(
+pub(super) fn take_param(
     tensors: &mut HostTensors,
     key: &str,
     shape: &[usize],
@@ -165,12 +201,31 @@ fn npy_kind(data: &NpyData) -> &'static str {
     }
 }
 
+/// Folds the registry's `norm_scaling_factor` into an `expected_average_only_in` SAE as
+/// `SAE.from_pretrained` does: `W_enc · f`, `W_dec / f`, `b_dec / f`, no input scaling left.
+/// Without a factor, or for another normalisation, nothing changes.
+fn fold_registry_scaling(cfg: &mut SaeConfig, p: &mut SaeParams, factor: Option<f64>) {
+    let Some(f) = factor else { return };
+    if !matches!(
+        cfg.normalize_activations,
+        Normalization::ExpectedAverageOnlyIn(_)
+    ) {
+        return;
+    }
+    let f = f as f32;
+    p.w_enc.iter_mut().for_each(|v| *v *= f);
+    p.w_dec.iter_mut().for_each(|v| *v /= f);
+    p.b_dec.iter_mut().for_each(|v| *v /= f);
+    cfg.normalize_activations = Normalization::None;
+}
+
 impl Sae {
     /// Loads an SAE from its files, then folds decoder norms.
     pub fn load(files: &SaeFiles, defaults: &SaeDefaults, device: &Device) -> Result<Self> {
         let (cfg, mut tensors) = match files {
             SaeFiles::SaeLens { cfg, weights } => Self::read_saelens(cfg, weights, defaults)?,
             SaeFiles::GemmaScope { params } => Self::read_gemma_scope(params, defaults)?,
+            SaeFiles::Converted(files) => super::convert::read(files, defaults)?,
         };
         let file = files.describe();
         let (d_in, d_sae) = (cfg.d_in, cfg.d_sae);
@@ -185,13 +240,15 @@ impl Sae {
             }),
             _ => None,
         };
-        let params = SaeParams {
+        let mut params = SaeParams {
             w_enc: take_param(&mut tensors, "W_enc", &[d_in, d_sae], &file)?,
             b_enc: take_param(&mut tensors, "b_enc", &[d_sae], &file)?,
             w_dec: take_param(&mut tensors, "W_dec", &[d_sae, d_in], &file)?,
             b_dec: take_param(&mut tensors, "b_dec", &[d_in], &file)?,
             threshold,
         };
+        let mut cfg = cfg;
+        fold_registry_scaling(&mut cfg, &mut params, defaults.norm_scaling_factor);
         Self::from_params(cfg, params, file, device)
     }
 
@@ -209,17 +266,7 @@ impl Sae {
         let architecture = stated.architecture(&file)?;
         let normalize_activations = stated.normalization(&file)?;
         let d_in = stated.d_in.with_context(|| format!("{file} has no d_in"))?;
-        crate::model::check_safetensors_header(weights)?;
-        let loaded = candle_core::safetensors::load(weights, &Device::Cpu)
-            .with_context(|| format!("cannot read SAE weights {}", weights.display()))?;
-        let mut tensors = HashMap::new();
-        for (k, t) in loaded {
-            let data = match t.dtype() {
-                DType::F16 | DType::BF16 | DType::F32 | DType::F64 => Ok(tensor_to_vec(&t)?),
-                other => Err(format!("{other:?}").to_lowercase()),
-            };
-            tensors.insert(k, (t.dims().to_vec(), data));
-        }
+        let tensors = read_safetensors(weights)?;
         let d_sae = tensors
             .get("W_enc")
             .and_then(|(s, _)| (s.len() == 2).then_some(s[1]))
@@ -267,14 +314,7 @@ impl Sae {
     }
 
     fn read_gemma_scope(params: &Path, defaults: &SaeDefaults) -> Result<(SaeConfig, HostTensors)> {
-        let mut tensors = HashMap::new();
-        for (k, a) in npz::read_npz(params)? {
-            let data = match a.data {
-                NpyData::F16(_) | NpyData::F32(_) | NpyData::F64(_) => Ok(a.to_f32()),
-                ref other => Err(npy_kind(other).to_string()),
-            };
-            tensors.insert(k, (a.shape.clone(), data));
-        }
+        let tensors = read_npz_tensors(params)?;
         let (d_in, d_sae) = match tensors.get("W_enc") {
             Some((s, _)) if s.len() == 2 => (s[0], s[1]),
             _ => bail!("{} has no 2-D array 'W_enc'", params.display()),

@@ -1,5 +1,8 @@
-//! Finding an SAE's files: a local folder or file, or a hub repo's subfolder.
+//! Finding an SAE's files: a local folder or file, or a hub repo's subfolder, laid out as the
+//! SAE's format lays them out.
 
+use super::convert::ConvertedFiles;
+use super::{SaeDefaults, SaeFormat};
 use crate::hub::{Hub, HubRepo, Location};
 use anyhow::{bail, ensure, Context, Result};
 use std::path::{Path, PathBuf};
@@ -7,22 +10,41 @@ use std::path::{Path, PathBuf};
 /// The files of one SAE.
 #[derive(Debug, Clone)]
 pub enum SaeFiles {
-    SaeLens { cfg: PathBuf, weights: PathBuf },
-    GemmaScope { params: PathBuf },
+    SaeLens {
+        cfg: PathBuf,
+        weights: PathBuf,
+    },
+    GemmaScope {
+        params: PathBuf,
+    },
+    /// A format SAELens converts when it loads it (the registry's `conversion_func`).
+    Converted(ConvertedFiles),
 }
 
 impl SaeFiles {
-    /// Finds the SAE files in a local folder (or a `params.npz` path) or a hub repo subfolder;
-    /// see [`SaeFiles::resolve_any`].
+    /// Finds the files of a SAELens-format SAE in a local folder (or a `params.npz` path) or a
+    /// hub repo subfolder; see [`SaeFiles::resolve_any`].
     pub fn resolve(location: &Location, subfolder: &str, hub: &Hub) -> Result<Self> {
-        Self::resolve_any(location, &[subfolder], hub)
+        Self::resolve_any(location, &[subfolder], hub, &SaeDefaults::default())
     }
 
-    /// Finds the SAE files. A hub repo: in its first `subfolders` entry. A local path: a
+    /// Finds the files of an SAE of format `defaults.format`. A hub repo: in its first
+    /// `subfolders` entry (the registry's `path`). A local path, for SAELens' own format: a
     /// `params.npz`, `sae_weights.safetensors` (with `cfg.json` beside it) or `cfg.json` file;
     /// else a folder, looked for first in each of `subfolders` under it (the SAE's subfolder),
-    /// then in the folder itself. When none holds an SAE, the error lists every path tried.
-    pub fn resolve_any(location: &Location, subfolders: &[&str], hub: &Hub) -> Result<Self> {
+    /// then in the folder itself; for a converted format, a folder laid out as the hub repo
+    /// (the SAE in one of `subfolders` under it) or as the SAE's own folder. When none holds
+    /// an SAE, the error lists every path tried.
+    pub fn resolve_any(
+        location: &Location,
+        subfolders: &[&str],
+        hub: &Hub,
+        defaults: &SaeDefaults,
+    ) -> Result<Self> {
+        if defaults.format != SaeFormat::SaeLens {
+            return ConvertedFiles::resolve(location, subfolders, hub, defaults)
+                .map(Self::Converted);
+        }
         match location {
             Location::Local(path) => Self::find_local(path, subfolders),
             Location::Hub { repo, revision } => {
@@ -149,6 +171,16 @@ impl SaeFiles {
         match self {
             Self::SaeLens { weights, .. } => weights.display().to_string(),
             Self::GemmaScope { params } => params.display().to_string(),
+            Self::Converted(c) => c.weights.display().to_string(),
+        }
+    }
+
+    /// Every file the SAE is read from.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        match self {
+            Self::SaeLens { cfg, weights } => vec![cfg.clone(), weights.clone()],
+            Self::GemmaScope { params } => vec![params.clone()],
+            Self::Converted(c) => c.config.iter().chain([&c.weights]).cloned().collect(),
         }
     }
 }

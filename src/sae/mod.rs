@@ -11,10 +11,12 @@
 //! would change which latents win): its encoder stays as it is and the norms multiply the k
 //! activations it keeps, so it gives the same folded activations on SAELens' own latents.
 
+mod convert;
 mod encode;
 mod formats;
 mod locate;
 
+pub use convert::ConvertedFiles;
 pub use encode::{encode_slices, is_active, threshold_cut};
 pub use locate::SaeFiles;
 
@@ -196,10 +198,15 @@ impl SaeFormat {
             .and_then(|(_, n)| *n)
     }
 
-    /// Why saecooc cannot read SAEs of this format, or None when it can.
+    /// Why saecooc cannot read SAEs of this format, or None when it can (each readable
+    /// format's encode is tested against SAELens' on a fixture in its file layout).
     pub fn unsupported_reason(self) -> Option<&'static str> {
         match self {
-            SaeFormat::SaeLens | SaeFormat::GemmaScope => None,
+            SaeFormat::SaeLens
+            | SaeFormat::GemmaScope
+            | SaeFormat::GemmaScope2
+            | SaeFormat::LlamaScope
+            | SaeFormat::LlamaScopeR1Distill => None,
             _ => Some("saecooc does not read this SAE format yet"),
         }
     }
@@ -210,8 +217,13 @@ impl SaeFormat {
 pub struct SaeDefaults {
     /// How the files are laid out (the registry's `conversion_func`).
     pub format: SaeFormat,
-    /// The registry's `norm_scaling_factor`: inputs are multiplied by it before encoding.
+    /// The registry's `norm_scaling_factor`: for an SAE whose cfg says
+    /// `expected_average_only_in`, folded into its weights as `SAE.from_pretrained` does
+    /// (inputs in effect multiplied by it; the decoder, and so the folded norms, divided).
     pub norm_scaling_factor: Option<f64>,
+    /// The registry's `repo_id`: converted formats that infer the hook or the model from it
+    /// (`gemma_2`) read it for SAEs in a local folder (a hub location names it itself).
+    pub repo_id: Option<String>,
     pub hook_name: Option<String>,
     pub neuronpedia_id: Option<String>,
     pub context_size: Option<usize>,

@@ -27,6 +27,7 @@ mod resilience;
 mod result_sets;
 mod sae_encode;
 mod sae_files;
+mod sae_formats;
 mod serve;
 mod stats;
 mod strict_inputs;

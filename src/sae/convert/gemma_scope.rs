@@ -1,0 +1,125 @@
+//! `gemma_2`: Gemma Scope. `params.npz` (`W_enc [d_in, d_sae]`, `W_dec`, `b_enc`, `b_dec`,
+//! `threshold`), JumpReLU, no config: SAELens infers the hook from the repo id (`res`, `mlp`,
+//! `att`) and the folder (`layer_N`, `embedding`), and d_in from the model in the repo id
+//! (`n_heads · d_head` for `att`, whose SAEs read `hook_z`). An embedding SAE was trained on
+//! embeddings divided by √d_in: its `W_enc` is divided and its `W_dec` multiplied by √d_in.
+
+use super::{jump_relu_config, layer_in, matrix_shape, rename, ConvertedFiles, PILE};
+use crate::sae::formats::{read_npz_tensors, HostTensors};
+use crate::sae::{Normalization, SaeConfig, SaeDefaults};
+use anyhow::{bail, ensure, Context, Result};
+
+/// Gemma 2 models by their key in a repo id: (key, d_model, n_heads · d_head), in SAELens'
+/// order (the first key the repo id contains wins).
+const MODELS: &[(&str, usize, usize)] = &[
+    ("2b-it", 2304, 2048),
+    ("9b-it", 3584, 4096),
+    ("27b-it", 4608, 4608),
+    ("2b", 2304, 2048),
+    ("9b", 3584, 4096),
+    ("27b", 4608, 4608),
+];
+
+/// The hook and d_in SAELens infers from the repo id and the folder.
+fn hook_and_d_in(repo_id: &str, folder: &str) -> Result<(String, usize)> {
+    let embedding = folder.contains("embedding");
+    let layer = match layer_in(folder) {
+        Some(layer) => layer,
+        None if embedding => 0,
+        None => bail!("Gemma Scope folder '{folder}' has no layer_N in its name"),
+    };
+    let &(_, d_model, d_z) = MODELS
+        .iter()
+        .find(|(key, ..)| repo_id.contains(key))
+        .with_context(|| {
+            format!("Gemma Scope repo '{repo_id}' names no Gemma 2 model (2b, 9b, 27b)")
+        })?;
+    Ok(if repo_id.contains("res") && !embedding {
+        (format!("blocks.{layer}.hook_resid_post"), d_model)
+    } else if repo_id.contains("res") {
+        ("hook_embed".into(), d_model)
+    } else if repo_id.contains("mlp") {
+        (format!("blocks.{layer}.hook_mlp_out"), d_model)
+    } else if repo_id.contains("att") {
+        (format!("blocks.{layer}.attn.hook_z"), d_z)
+    } else {
+        bail!("Gemma Scope repo '{repo_id}' names no hook (res, mlp or att)")
+    })
+}
+
+/// Drops a `scaling_factor` of ones; any other is a fine-tuning factor SAELens refuses.
+fn drop_unit_scaling(tensors: &mut HostTensors, file: &str) -> Result<()> {
+    if let Some((_, values)) = tensors.remove("scaling_factor") {
+        let ones = values.is_ok_and(|v| v.iter().all(|&x| (x - 1.0).abs() <= 1e-5));
+        ensure!(
+            ones,
+            "{file}: scaling_factor is not all ones (a fine-tuning scaling factor SAELens refuses)"
+        );
+    }
+    Ok(())
+}
+
+/// Multiplies every value of tensor `key` by `factor`.
+fn scale(tensors: &mut HostTensors, key: &str, factor: f32) {
+    if let Some((_, Ok(values))) = tensors.get_mut(key) {
+        values.iter_mut().for_each(|v| *v *= factor);
+    }
+}
+
+pub(super) fn read(
+    files: &ConvertedFiles,
+    defaults: &SaeDefaults,
+) -> Result<(SaeConfig, HostTensors)> {
+    let file = files.weights.display().to_string();
+    let mut tensors = read_npz_tensors(&files.weights)?;
+    let keys: Vec<String> = tensors.keys().cloned().collect();
+    for key in keys.iter().filter(|k| k.starts_with("w_")) {
+        rename(&mut tensors, key, &format!("W_{}", &key[2..]));
+    }
+    drop_unit_scaling(&mut tensors, &file)?;
+    let (d_in, d_sae) = matrix_shape(&tensors, "W_enc", &files.weights)?;
+    let hook_name = match (&files.repo_id, &defaults.hook_name) {
+        (Some(repo), _) => {
+            let (hook, want) = hook_and_d_in(repo, &files.folder)?;
+            ensure!(
+                d_in == want,
+                "{file}: W_enc reads {d_in} dimensions, but {hook} of the model of '{repo}' has {want}"
+            );
+            hook
+        }
+        (None, Some(hook)) => hook.clone(),
+        (None, None) => bail!(
+            "{file} is a Gemma Scope SAE without a repo id or hook name: its hook cannot be inferred"
+        ),
+    };
+    if files.folder.contains("embedding") {
+        let root = (d_in as f32).sqrt();
+        scale(&mut tensors, "W_enc", 1.0 / root);
+        scale(&mut tensors, "W_dec", root);
+    }
+    let cfg = jump_relu_config(d_in, d_sae, hook_name, defaults, PILE, Normalization::None);
+    Ok((cfg, tensors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_repo_and_folder_name_the_hook_and_width() {
+        let got = |r: &str, f: &str| hook_and_d_in(r, f).unwrap();
+        assert_eq!(
+            got("google/gemma-scope-2b-pt-att", "layer_3/width_16k/x"),
+            ("blocks.3.attn.hook_z".into(), 2048)
+        );
+        assert_eq!(
+            got("google/gemma-scope-9b-pt-res", "embedding/width_4k/x"),
+            ("hook_embed".into(), 3584)
+        );
+        assert_eq!(
+            got("google/gemma-scope-27b-pt-mlp", "layer_1/width_16k/x"),
+            ("blocks.1.hook_mlp_out".into(), 4608)
+        );
+        assert!(hook_and_d_in("google/gemma-scope-2b-pt-att", "width_16k").is_err());
+    }
+}
