@@ -69,11 +69,17 @@ def saelens_encode(loader, repo_id, folder, factor, x, overrides):
     if cfg.get("normalize_activations") == "expected_average_only_in" and factor is not None:
         sae.fold_activation_norm_scaling_factor(factor)
     sae = sae.to(dtype=torch.float32)
-    sae.fold_W_dec_norm()
+    try:
+        sae.fold_W_dec_norm()
+        norms = torch.ones(sae.cfg.d_sae)
+    except NotImplementedError:
+        # a TopK SAE that ranks unscaled pre-activations: SAELens will not fold its norms,
+        # so its folded activations are its own times the decoder norms
+        norms = sae.W_dec.norm(dim=-1)
     if getattr(sae, "hook_z_reshaping_mode", False):
         x = x.reshape(x.shape[0], 8, -1)  # hook_z as TransformerLens gives it: [n, heads, d_head]
     with torch.no_grad():
-        acts = sae.encode(x)
+        acts = sae.encode(x) * norms
     return sae.cfg, acts
 
 
@@ -194,9 +200,69 @@ def llama_scope_r1_distill(root):
                            L.llama_scope_r1_distill_sae_huggingface_loader, d_in)}
 
 
+# --- dictionary_learning_1 ------------------------------------------------------------------
+
+class Linear(torch.nn.Module):
+    """The parameters of torch.nn.Linear, so state_dict() names them as dictionary_learning's."""
+
+    def __init__(self, d_in, d_out, bias=True):
+        super().__init__()
+        self.weight = torch.nn.Parameter(randn(d_out, d_in, scale=0.3))
+        self.bias = torch.nn.Parameter(randn(d_out, scale=0.1)) if bias else None
+
+
+class Dictionary(torch.nn.Module):
+    """A dictionary_learning autoencoder's state: `encoder`/`decoder` Linear layers (AutoEncoder,
+    AutoEncoderTopK, BatchTopKSAE) or W_enc/W_dec matrices (JumpReluAutoEncoder)."""
+
+    def __init__(self, dict_class, d_in, d_sae, k):
+        super().__init__()
+        if dict_class == "JumpReluAutoEncoder":
+            self.W_enc = torch.nn.Parameter(randn(d_in, d_sae, scale=0.3))
+            self.b_enc = torch.nn.Parameter(randn(d_sae, scale=0.1))
+            self.W_dec = torch.nn.Parameter(randn(d_sae, d_in, scale=0.3))
+            self.b_dec = torch.nn.Parameter(randn(d_in, scale=0.1))
+            self.threshold = torch.nn.Parameter(torch.rand(d_sae) * 0.5)
+            return
+        self.encoder = Linear(d_in, d_sae)
+        self.decoder = Linear(d_sae, d_in, bias=False)
+        if dict_class == "AutoEncoder":
+            self.bias = torch.nn.Parameter(randn(d_in, scale=0.1))
+            return
+        self.b_dec = torch.nn.Parameter(randn(d_in, scale=0.1))
+        self.register_buffer("k", torch.tensor(k, dtype=torch.int))
+        threshold = 0.3 if dict_class == "BatchTopKSAE" else -1.0
+        self.register_buffer("threshold", torch.tensor(threshold, dtype=torch.float32))
+
+
+def dictionary_learning_1(root):
+    """dictionary_learning: ae.pt (torch.save of the module's state_dict) + config.json, one
+    case per trainer class SAELens converts to a different architecture."""
+    out = {}
+    for i, dict_class in enumerate(["AutoEncoder", "AutoEncoderTopK", "BatchTopKSAE",
+                                    "JumpReluAutoEncoder"]):
+        torch.manual_seed(500 + i)
+        d_in, d_sae, k, layer = 32, 64, 6, 3
+        folder = f"resid_post_layer_{layer}/trainer_{i}"
+        os.makedirs(os.path.join(root, folder))
+        torch.save(Dictionary(dict_class, d_in, d_sae, k).state_dict(),
+                   os.path.join(root, folder, "ae.pt"))
+        trainer = {"dict_class": dict_class, "trainer_class": "Trainer", "activation_dim": d_in,
+                   "dict_size": d_sae, "layer": layer, "lm_name": "EleutherAI/pythia-70m-deduped",
+                   "k": k, "lr": 0.0003, "device": "cuda:0", "submodule_name": f"resid_post_layer_{layer}"}
+        if dict_class == "AutoEncoder":
+            del trainer["k"]
+        with open(os.path.join(root, folder, "config.json"), "w") as f:
+            json.dump({"trainer": trainer, "buffer": {"d_submodule": d_in, "ctx_len": 128,
+                                                      "out_batch_size": 2048}}, f, indent=1)
+        out[dict_class] = (folder, "adamkarvonen/saebench_pythia-70m-deduped_test", None,
+                           L.dictionary_learning_sae_huggingface_loader_1, d_in)
+    return out
+
+
 # --- main ----------------------------------------------------------------------------------
 
-FORMATS = {"gemma_3": gemma_3, "gemma_2": gemma_2, "llama_scope": llama_scope,
+FORMATS = {"gemma_3": gemma_3, "gemma_2": gemma_2, "dictionary_learning_1": dictionary_learning_1, "llama_scope": llama_scope,
            "llama_scope_r1_distill": llama_scope_r1_distill}
 
 

@@ -205,6 +205,7 @@ impl SaeFormat {
             SaeFormat::SaeLens
             | SaeFormat::GemmaScope
             | SaeFormat::GemmaScope2
+            | SaeFormat::DictionaryLearning
             | SaeFormat::LlamaScope
             | SaeFormat::LlamaScopeR1Distill => None,
             _ => Some("saecooc does not read this SAE format yet"),

@@ -78,3 +78,8 @@ fn llama_scope_encodes_as_saelens_does() {
 fn llama_scope_r1_distill_encodes_as_saelens_does() {
     check_format("llama_scope_r1_distill");
 }
+
+#[test]
+fn dictionary_learning_encodes_as_saelens_does() {
+    check_format("dictionary_learning_1");
+}

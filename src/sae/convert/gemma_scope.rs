@@ -4,9 +4,9 @@
 //! (`n_heads · d_head` for `att`, whose SAEs read `hook_z`). An embedding SAE was trained on
 //! embeddings divided by √d_in: its `W_enc` is divided and its `W_dec` multiplied by √d_in.
 
-use super::{jump_relu_config, layer_in, matrix_shape, rename, ConvertedFiles, PILE};
+use super::{layer_in, matrix_shape, registry_config, rename, ConvertedFiles, PILE};
 use crate::sae::formats::{read_npz_tensors, HostTensors};
-use crate::sae::{Normalization, SaeConfig, SaeDefaults};
+use crate::sae::{SaeConfig, SaeDefaults};
 use anyhow::{bail, ensure, Context, Result};
 
 /// Gemma 2 models by their key in a repo id: (key, d_model, n_heads · d_head), in SAELens'
@@ -97,7 +97,7 @@ pub(super) fn read(
         scale(&mut tensors, "W_enc", 1.0 / root);
         scale(&mut tensors, "W_dec", root);
     }
-    let cfg = jump_relu_config(d_in, d_sae, hook_name, defaults, PILE, Normalization::None);
+    let cfg = registry_config(d_in, d_sae, hook_name, defaults, PILE);
     Ok((cfg, tensors))
 }
 

@@ -5,10 +5,10 @@
 //! `w_dec [d_sae, layers, d_out]` is summed over its layers. Every SAE is JumpReLU read at its
 //! Hugging Face module (`hf_hook_point_in`); transcoders are read by their encoder.
 
-use super::{jump_relu_config, layer_in, matrix_shape, read_json, rename, ConvertedFiles, PILE};
+use super::{layer_in, matrix_shape, read_json, registry_config, rename, ConvertedFiles, PILE};
 use crate::json_keys::JsonKeys;
 use crate::sae::formats::{read_safetensors, HostTensors};
-use crate::sae::{Normalization, SaeConfig, SaeDefaults};
+use crate::sae::{SaeConfig, SaeDefaults};
 use anyhow::{bail, ensure, Context, Result};
 
 /// Whether `folder` names a cross-layer transcoder (SAELens' test: `clt` anywhere in it).
@@ -107,7 +107,7 @@ pub(super) fn read(
         sum_over_layers(&mut tensors, &file)?;
     }
     let (d_in, d_sae) = matrix_shape(&tensors, "W_enc", &files.weights)?;
-    let cfg = jump_relu_config(d_in, d_sae, hook_name, defaults, PILE, Normalization::None);
+    let cfg = registry_config(d_in, d_sae, hook_name, defaults, PILE);
     Ok((cfg, tensors))
 }
 

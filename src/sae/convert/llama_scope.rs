@@ -10,32 +10,15 @@
 //! registry's `norm_scaling_factor` is folded into the weights as SAELens folds it; without
 //! one SAELens reads the input unscaled, and so does saecooc.
 
-use super::{jump_relu_config, read_json, rename, ConvertedFiles};
+use super::{read_json, registry_config, rename, transpose_linear, ConvertedFiles};
 use crate::json_keys::JsonKeys;
-use crate::sae::encode::transposed;
 use crate::sae::formats::{read_safetensors, HostTensors};
 use crate::sae::{Normalization, SaeConfig, SaeDefaults, SaeFormat};
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use std::path::Path;
 
 /// The dataset SAELens records for Llama Scope.
 const SLIM_PAJAMA: &str = "cerebras/SlimPajama-627B";
-
-/// Replaces `Linear` weight `from` (`[out, in]`) by its transpose named `to`.
-fn transpose_linear(tensors: &mut HostTensors, from: &str, to: &str, file: &Path) -> Result<()> {
-    let (shape, data) = tensors
-        .remove(from)
-        .with_context(|| format!("{} has no tensor '{from}'", file.display()))?;
-    let [rows, cols] = shape[..] else {
-        bail!(
-            "{}: tensor '{from}' has shape {shape:?}, expected 2 dimensions",
-            file.display()
-        );
-    };
-    let data = data.map(|v| transposed(&v, rows, cols));
-    tensors.insert(to.to_string(), (vec![cols, rows], data));
-    Ok(())
-}
 
 /// The SAELens-named tensors of a Llama Scope weights file.
 fn linear_tensors(weights: &Path) -> Result<HostTensors> {
@@ -117,13 +100,7 @@ pub(super) fn read(
     } else {
         Normalization::None
     };
-    let cfg = jump_relu_config(
-        d_in,
-        d_sae,
-        hook_name.to_string(),
-        defaults,
-        SLIM_PAJAMA,
-        normalize,
-    );
+    let mut cfg = registry_config(d_in, d_sae, hook_name.to_string(), defaults, SLIM_PAJAMA);
+    cfg.normalize_activations = normalize;
     Ok((cfg, tensors))
 }

@@ -2,6 +2,7 @@
 //! where each keeps its files, and reading them into what SAELens builds (its cfg and its
 //! `W_enc`, `b_enc`, `W_dec`, `b_dec`, `threshold` state dict). One file per format.
 
+mod dictionary_learning;
 mod gemma_scope;
 mod gemma_scope_2;
 mod llama_scope;
@@ -58,6 +59,10 @@ impl Layout {
             SaeFormat::GemmaScope2 => (
                 Some((joined(folder, "config.json"), Need::Optional)),
                 gemma_scope_2::weights_file(folder),
+            ),
+            SaeFormat::DictionaryLearning => (
+                Some((joined(folder, "config.json"), Need::Required)),
+                joined(folder, "ae.pt"),
             ),
             SaeFormat::LlamaScope => (
                 Some((joined(folder, "hyperparams.json"), Need::Required)),
@@ -175,6 +180,7 @@ pub(super) fn read(
 ) -> Result<(SaeConfig, HostTensors)> {
     match files.format {
         SaeFormat::GemmaScope => gemma_scope::read(files, defaults),
+        SaeFormat::DictionaryLearning => dictionary_learning::read(files, defaults),
         SaeFormat::GemmaScope2 => gemma_scope_2::read(files, defaults),
         SaeFormat::LlamaScope | SaeFormat::LlamaScopeR1Distill => {
             llama_scope::read(files, defaults)
@@ -189,16 +195,15 @@ pub(super) fn read(
 /// The dataset SAELens records for the Gemma Scope SAEs.
 const PILE: &str = "monology/pile-uncopyrighted";
 
-/// The cfg SAELens' conversions build for a JumpReLU SAE that reads the input as it is
-/// (`apply_b_dec_to_input` false): windows of 1024 tokens from BOS, on `dataset` unless the
-/// registry's defaults say otherwise.
-fn jump_relu_config(
+/// The cfg most of SAELens' conversions build: a JumpReLU SAE that reads the input as it is
+/// (`apply_b_dec_to_input` false, no normalisation), windows of 1024 tokens from BOS, on
+/// `dataset`, unless the registry's defaults say otherwise. Readers change what differs.
+fn registry_config(
     d_in: usize,
     d_sae: usize,
     hook_name: String,
     defaults: &SaeDefaults,
     dataset: &str,
-    normalize_activations: Normalization,
 ) -> SaeConfig {
     SaeConfig {
         d_in,
@@ -206,7 +211,7 @@ fn jump_relu_config(
         hook_name,
         architecture: Architecture::JumpRelu,
         apply_b_dec_to_input: false,
-        normalize_activations,
+        normalize_activations: Normalization::None,
         neuronpedia_id: defaults.neuronpedia_id.clone(),
         context_size: defaults.context_size.or(Some(1024)),
         dataset_path: defaults
@@ -247,6 +252,22 @@ fn matrix_shape(tensors: &HostTensors, key: &str, file: &Path) -> Result<(usize,
         ),
         None => bail!("{} has no tensor '{key}'", file.display()),
     }
+}
+
+/// Replaces `Linear` weight `from` (`[out, in]`) by its transpose named `to`.
+fn transpose_linear(tensors: &mut HostTensors, from: &str, to: &str, file: &Path) -> Result<()> {
+    let (shape, data) = tensors
+        .remove(from)
+        .with_context(|| format!("{} has no tensor '{from}'", file.display()))?;
+    let [rows, cols] = shape[..] else {
+        bail!(
+            "{}: tensor '{from}' has shape {shape:?}, expected 2 dimensions",
+            file.display()
+        );
+    };
+    let data = data.map(|v| super::encode::transposed(&v, rows, cols));
+    tensors.insert(to.to_string(), (vec![cols, rows], data));
+    Ok(())
 }
 
 /// Renames tensor `from` to `to` (absent: nothing happens).
