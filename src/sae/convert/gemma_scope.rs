@@ -1,47 +1,38 @@
 //! `gemma_2`: Gemma Scope. `params.npz` (`W_enc [d_in, d_sae]`, `W_dec`, `b_enc`, `b_dec`,
 //! `threshold`), JumpReLU, no config: SAELens infers the hook from the repo id (`res`, `mlp`,
-//! `att`) and the folder (`layer_N`, `embedding`), and d_in from the model in the repo id
-//! (`n_heads · d_head` for `att`, whose SAEs read `hook_z`). An embedding SAE was trained on
+//! `att`, whose SAEs read `hook_z`, d_in = n_heads · d_head) and the folder (`layer_N`,
+//! `embedding`); d_in and d_sae are `W_enc`'s. An embedding SAE was trained on
 //! embeddings divided by √d_in: its `W_enc` is divided and its `W_dec` multiplied by √d_in.
 
 use super::{layer_in, matrix_shape, registry_config, rename, ConvertedFiles, PILE};
 use crate::sae::formats::{read_npz_tensors, HostTensors};
 use crate::sae::{SaeConfig, SaeDefaults};
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Result};
 
-/// Gemma 2 models by their key in a repo id: (key, d_model, n_heads · d_head), in SAELens'
-/// order (the first key the repo id contains wins).
-const MODELS: &[(&str, usize, usize)] = &[
-    ("2b-it", 2304, 2048),
-    ("9b-it", 3584, 4096),
-    ("27b-it", 4608, 4608),
-    ("2b", 2304, 2048),
-    ("9b", 3584, 4096),
-    ("27b", 4608, 4608),
-];
+/// The Gemma 2 models a Gemma Scope repo id names, in SAELens' order.
+const MODELS: &[&str] = &["2b-it", "9b-it", "27b-it", "2b", "9b", "27b"];
 
-/// The hook and d_in SAELens infers from the repo id and the folder.
-fn hook_and_d_in(repo_id: &str, folder: &str) -> Result<(String, usize)> {
+/// The hook SAELens infers from the repo id and the folder (the repo id must name a Gemma 2
+/// model, as SAELens requires).
+fn hook(repo_id: &str, folder: &str) -> Result<String> {
     let embedding = folder.contains("embedding");
     let layer = match layer_in(folder) {
         Some(layer) => layer,
         None if embedding => 0,
         None => bail!("Gemma Scope folder '{folder}' has no layer_N in its name"),
     };
-    let &(_, d_model, d_z) = MODELS
-        .iter()
-        .find(|(key, ..)| repo_id.contains(key))
-        .with_context(|| {
-            format!("Gemma Scope repo '{repo_id}' names no Gemma 2 model (2b, 9b, 27b)")
-        })?;
+    ensure!(
+        MODELS.iter().any(|key| repo_id.contains(key)),
+        "Gemma Scope repo '{repo_id}' names no Gemma 2 model (2b, 9b, 27b)"
+    );
     Ok(if repo_id.contains("res") && !embedding {
-        (format!("blocks.{layer}.hook_resid_post"), d_model)
+        format!("blocks.{layer}.hook_resid_post")
     } else if repo_id.contains("res") {
-        ("hook_embed".into(), d_model)
+        "hook_embed".into()
     } else if repo_id.contains("mlp") {
-        (format!("blocks.{layer}.hook_mlp_out"), d_model)
+        format!("blocks.{layer}.hook_mlp_out")
     } else if repo_id.contains("att") {
-        (format!("blocks.{layer}.attn.hook_z"), d_z)
+        format!("blocks.{layer}.attn.hook_z")
     } else {
         bail!("Gemma Scope repo '{repo_id}' names no hook (res, mlp or att)")
     })
@@ -79,14 +70,7 @@ pub(super) fn read(
     drop_unit_scaling(&mut tensors, &file)?;
     let (d_in, d_sae) = matrix_shape(&tensors, "W_enc", &files.weights)?;
     let hook_name = match (&files.repo_id, &defaults.hook_name) {
-        (Some(repo), _) => {
-            let (hook, want) = hook_and_d_in(repo, &files.folder)?;
-            ensure!(
-                d_in == want,
-                "{file}: W_enc reads {d_in} dimensions, but {hook} of the model of '{repo}' has {want}"
-            );
-            hook
-        }
+        (Some(repo), _) => hook(repo, &files.folder)?,
         (None, Some(hook)) => hook.clone(),
         (None, None) => bail!(
             "{file} is a Gemma Scope SAE without a repo id or hook name: its hook cannot be inferred"
@@ -106,20 +90,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_repo_and_folder_name_the_hook_and_width() {
-        let got = |r: &str, f: &str| hook_and_d_in(r, f).unwrap();
+    fn the_repo_and_folder_name_the_hook() {
+        let got = |r: &str, f: &str| hook(r, f).unwrap();
         assert_eq!(
             got("google/gemma-scope-2b-pt-att", "layer_3/width_16k/x"),
-            ("blocks.3.attn.hook_z".into(), 2048)
+            "blocks.3.attn.hook_z"
         );
         assert_eq!(
             got("google/gemma-scope-9b-pt-res", "embedding/width_4k/x"),
-            ("hook_embed".into(), 3584)
+            "hook_embed"
         );
         assert_eq!(
             got("google/gemma-scope-27b-pt-mlp", "layer_1/width_16k/x"),
-            ("blocks.1.hook_mlp_out".into(), 4608)
+            "blocks.1.hook_mlp_out"
         );
-        assert!(hook_and_d_in("google/gemma-scope-2b-pt-att", "width_16k").is_err());
+        assert!(hook("google/gemma-scope-2b-pt-att", "width_16k").is_err());
+        assert!(hook("google/other-pt-res", "layer_1/width_16k").is_err());
     }
 }
