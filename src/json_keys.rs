@@ -46,6 +46,11 @@ impl<'a> JsonKeys<'a> {
         self.get(key).is_some()
     }
 
+    /// Whether `key` is present and set to `null` (where that differs from absent).
+    pub fn is_null(&self, key: &str) -> bool {
+        self.object.get(key).is_some_and(Value::is_null)
+    }
+
     /// The value of `key`, None when absent or null.
     pub fn get(&self, key: &str) -> Option<&'a Value> {
         self.object.get(key).filter(|v| !v.is_null())

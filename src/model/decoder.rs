@@ -1,14 +1,19 @@
-//! RMSNorm decoder-only transformers up to a residual-stream hook: the Llama family (SmolLM2,
-//! Llama 2/3: RoPE, grouped-query attention, SwiGLU, tied or untied embeddings) and Gemma-2
-//! (RMSNorm with `1 + w`, embeddings scaled by √d_model, attention-logit soft-capping,
-//! alternating sliding-window/global attention, GeGLU, norms before and after attention and MLP).
+//! RMSNorm decoder-only transformers up to a hook: the Llama layout (Llama 2/3, SmolLM2,
+//! Mistral, Qwen2: RoPE, grouped-query attention, SwiGLU), Qwen3 and Gemma 3 (RMSNorm over each
+//! query/key head), and Gemma 2/3 (RMSNorm with `1 + w`, embeddings scaled by √d_model,
+//! sliding-window and global layers, GeGLU, norms before and after attention and MLP). Each
+//! family's `config.json` is read in its own file (`llama.rs`, `mistral.rs`, `qwen.rs`,
+//! `gemma2.rs`, `gemma3.rs`); RoPE frequencies in `rope.rs`.
 //!
 //! candle-transformers' versions expose no hidden states and cannot stop early, so this is our
 //! own. Weight names follow Hugging Face (`model.layers.N.self_attn.q_proj.weight`, ...); GGUF
 //! files are renamed to these at load (see `gguf.rs`), and keep llama.cpp's interleaved RoPE
-//! layout of the query/key weights.
+//! layout of the query/key weights. The hooks read what Hugging Face's modules compute (see
+//! docs/formats.md, "Hooks").
 
 use super::kernels::{self, Act, AttentionShape, Heads, RopeTables};
+use super::rope::RopeSpec;
+use super::{gemma2, gemma3, llama, mistral, qwen};
 use super::{HookKind, HookPoint, ResidualModel};
 use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Context, Result};
@@ -20,11 +25,31 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Family {
     Llama,
+    Mistral,
+    Qwen2,
+    Qwen3,
     Gemma2,
+    Gemma3,
 }
 
-/// What the forward pass needs from a `config.json` (`llama`, `mistral`, `qwen2`-like, or
-/// `gemma2`).
+impl Family {
+    /// RMSNorm multiplies by `1 + w`, embeddings are scaled by √d_model, the MLP is GeGLU.
+    pub fn is_gemma(self) -> bool {
+        matches!(self, Self::Gemma2 | Self::Gemma3)
+    }
+
+    /// Norms after attention and after the MLP too (and one before the MLP of its own).
+    pub fn has_sandwich_norms(self) -> bool {
+        matches!(self, Self::Gemma2 | Self::Gemma3)
+    }
+
+    /// An RMSNorm over each query and key head before RoPE (`q_norm`, `k_norm`).
+    pub fn has_head_norms(self) -> bool {
+        matches!(self, Self::Qwen3 | Self::Gemma3)
+    }
+}
+
+/// What the forward pass needs from a `config.json`, whichever family it comes from.
 #[derive(Debug, Clone)]
 pub struct DecoderConfig {
     pub family: Family,
@@ -36,123 +61,148 @@ pub struct DecoderConfig {
     pub head_dim: usize,
     pub intermediate_size: usize,
     pub rms_norm_eps: f64,
-    pub rope_theta: f64,
+    /// RoPE of every layer (Gemma 3: of the global layers).
+    pub rope: RopeSpec,
+    /// Gemma 3: RoPE of the sliding-window layers.
+    pub local_rope: Option<RopeSpec>,
     pub max_positions: usize,
     pub tie_embeddings: bool,
     /// GeGLU (tanh GELU) instead of SwiGLU.
     pub gelu_mlp: bool,
-    /// Gemma-2: `tanh(scores / c) · c` on attention logits.
+    /// Gemma 2: `tanh(scores / c) · c` on attention logits.
     pub attn_softcap: Option<f64>,
-    /// Gemma-2: window of the sliding-window layers, in tokens.
+    /// Window of the sliding-window layers, in tokens.
     pub sliding_window: Option<usize>,
-    /// Which layers use the sliding window (Gemma-2's `layer_types`; default: even layers).
+    /// Which layers use the sliding window.
     pub sliding_layers: Vec<bool>,
-    /// Gemma-2: `tanh(logits / c) · c` on the output logits.
+    /// Gemma 2: `tanh(logits / c) · c` on the output logits.
     pub final_softcap: Option<f64>,
-    /// Scores are multiplied by this (1/√head_dim; Gemma-2: query_pre_attn_scalar^-½).
+    /// Scores are multiplied by this (1/√head_dim; Gemma: query_pre_attn_scalar^-½).
     pub attn_scale: f64,
     /// Query/key weights in llama.cpp's interleaved RoPE layout (GGUF).
     pub rope_interleaved: bool,
 }
 
 impl DecoderConfig {
-    /// Reads a Hugging Face `config.json` (already parsed); `file` names it in errors. A key
-    /// present with the wrong type is an error naming it; absent keys take their defaults.
+    /// Reads a Hugging Face `config.json` (already parsed) by its `model_type` (`llama` for
+    /// any other); `file` names it in errors. A key present with the wrong type is an error
+    /// naming it; absent keys take transformers' defaults.
     pub fn from_json(cfg: &Value, file: &str) -> Result<Self> {
         let keys = JsonKeys::new(cfg, file)?;
-        let family = match keys.str("model_type")? {
-            Some("gemma2") => Family::Gemma2,
-            _ => Family::Llama,
-        };
-        let gemma = family == Family::Gemma2;
-        let need = |key: &str| keys.require(key, keys.positive(key)?);
+        match keys.str("model_type")? {
+            Some("gemma2") => gemma2::config(&keys),
+            Some("gemma3_text") => gemma3::config(&keys),
+            Some("gemma3") => gemma3::multimodal_config(&keys),
+            Some("qwen2") => qwen::config(&keys, Family::Qwen2),
+            Some("qwen3") => qwen::config(&keys, Family::Qwen3),
+            Some("mistral") => mistral::config(&keys),
+            _ => llama::config(&keys),
+        }
+    }
+
+    /// The keys every family reads alike, with `defaults` for the sizes that `config.json` may
+    /// omit (the others are required): no sliding window, scores scaled by 1/√head_dim, RoPE
+    /// from `rope_theta` (default 10000) and its scaling.
+    pub(super) fn common(
+        keys: &JsonKeys,
+        family: Family,
+        defaults: &[(&str, usize)],
+    ) -> Result<Self> {
+        let file = keys.file();
+        let default = |key: &str| defaults.iter().find(|(k, _)| *k == key).map(|d| d.1);
+        let need = |key: &str| keys.require(key, keys.positive(key)?.or(default(key)));
         let hidden_size = need("hidden_size")?;
         let n_heads = need("num_attention_heads")?;
-        let head_dim = keys.positive("head_dim")?.unwrap_or(hidden_size / n_heads);
-        let n_kv_heads = keys.positive("num_key_value_heads")?.unwrap_or(n_heads);
+        let head_dim = match keys.positive("head_dim")?.or(default("head_dim")) {
+            Some(d) => d,
+            None => hidden_size / n_heads,
+        };
+        let n_kv_heads = keys
+            .positive("num_key_value_heads")?
+            .or(default("num_key_value_heads"))
+            .unwrap_or(n_heads);
         ensure!(
             n_heads % n_kv_heads == 0,
             "{file}: {n_heads} attention heads are not a multiple of {n_kv_heads} key/value heads"
         );
-        if let Some(scaling) = keys.get("rope_scaling") {
-            bail!("{file}: rope_scaling {scaling} is not supported yet");
-        }
-        // transformers 5 writes `rope_parameters: {rope_theta, rope_type}`.
-        let rope = keys.object("rope_parameters")?;
-        if let Some(kind) = rope.map(|r| r.str("rope_type")).transpose()?.flatten() {
-            ensure!(
-                kind == "default",
-                "{file}: rope_type '{kind}' is not supported yet (only the default RoPE)"
-            );
-        }
-        let rope_theta = match keys.positive_number("rope_theta")? {
-            Some(theta) => theta,
-            None => rope
-                .map(|r| r.positive_number("rope_theta"))
-                .transpose()?
-                .flatten()
-                .unwrap_or(10_000.0),
-        };
         let n_layers = need("num_hidden_layers")?;
-        let sliding_layers: Vec<bool> = match keys.strings("layer_types")? {
-            Some(types) if gemma => types.iter().map(|&t| t == "sliding_attention").collect(),
-            _ => (0..n_layers).map(|l| gemma && l % 2 == 0).collect(),
-        };
-        let act = match keys.str("hidden_activation")? {
-            Some(act) => act,
-            None => {
-                keys.str("hidden_act")?
-                    .unwrap_or(if gemma { "gelu_pytorch_tanh" } else { "silu" })
-            }
-        };
-        let gelu_mlp = match act {
-            "silu" | "swish" => false,
-            "gelu_pytorch_tanh" | "gelu_new" | "gelu" => true,
-            other => bail!("{file}: hidden activation '{other}' is not supported"),
-        };
-        // Gemma-2's own keys, read for Gemma-2 only.
-        let gemma_number = |key: &str| -> Result<Option<f64>> {
-            Ok(if gemma {
-                keys.positive_number(key)?
-            } else {
-                None
-            })
-        };
-        let attn_scale = match gemma_number("query_pre_attn_scalar")? {
-            Some(q) => q.powf(-0.5),
-            None => (head_dim as f64).powf(-0.5),
-        };
         Ok(Self {
             family,
             vocab_size: need("vocab_size")?,
             hidden_size,
             n_layers,
-            sliding_layers,
             n_heads,
             n_kv_heads,
             head_dim,
             intermediate_size: need("intermediate_size")?,
             rms_norm_eps: keys.positive_number("rms_norm_eps")?.unwrap_or(1e-6),
-            rope_theta,
-            max_positions: keys.positive("max_position_embeddings")?.unwrap_or(4096),
-            tie_embeddings: keys.bool("tie_word_embeddings")?.unwrap_or(gemma),
-            gelu_mlp,
-            attn_softcap: gemma_number("attn_logit_softcapping")?,
-            sliding_window: if gemma {
-                keys.positive("sliding_window")?
-            } else {
-                None
-            },
-            final_softcap: gemma_number("final_logit_softcapping")?,
-            attn_scale,
+            rope: RopeSpec::from_config(keys, 10_000.0)?,
+            local_rope: None,
+            max_positions: keys
+                .positive("max_position_embeddings")?
+                .or(default("max_position_embeddings"))
+                .unwrap_or(4096),
+            tie_embeddings: keys
+                .bool("tie_word_embeddings")?
+                .unwrap_or(family.is_gemma()),
+            gelu_mlp: gelu_mlp(keys, family)?,
+            attn_softcap: None,
+            sliding_window: None,
+            sliding_layers: vec![false; n_layers],
+            final_softcap: None,
+            attn_scale: (head_dim as f64).powf(-0.5),
             rope_interleaved: keys.bool("rope_interleaved")?.unwrap_or(false),
         })
+    }
+
+    /// Sets which layers slide: as `layer_types` lists them (`sliding_attention`), else as
+    /// `default` says for each layer.
+    pub(super) fn read_sliding_layers(
+        &mut self,
+        keys: &JsonKeys,
+        default: impl Fn(usize) -> bool,
+    ) -> Result<()> {
+        self.sliding_layers = match keys.strings("layer_types")? {
+            Some(types) => {
+                ensure!(
+                    types.len() == self.n_layers,
+                    "{}: layer_types lists {} layers, num_hidden_layers is {}",
+                    keys.file(),
+                    types.len(),
+                    self.n_layers
+                );
+                types.iter().map(|&t| t == "sliding_attention").collect()
+            }
+            None => (0..self.n_layers).map(default).collect(),
+        };
+        Ok(())
     }
 
     /// Whether `layer` attends within a sliding window.
     fn is_sliding(&self, layer: usize) -> bool {
         self.sliding_window.is_some() && self.sliding_layers.get(layer).copied().unwrap_or(false)
     }
+}
+
+/// Whether the MLP is GeGLU (`hidden_activation` or `hidden_act`; Gemma's default tanh GELU)
+/// rather than SwiGLU (`silu`, the others' default).
+fn gelu_mlp(keys: &JsonKeys, family: Family) -> Result<bool> {
+    let act = match keys.str("hidden_activation")? {
+        Some(act) => act,
+        None => keys.str("hidden_act")?.unwrap_or(if family.is_gemma() {
+            "gelu_pytorch_tanh"
+        } else {
+            "silu"
+        }),
+    };
+    Ok(match act {
+        "silu" | "swish" => false,
+        "gelu_pytorch_tanh" | "gelu_new" | "gelu" => true,
+        other => bail!(
+            "{}: hidden activation '{other}' is not supported",
+            keys.file()
+        ),
+    })
 }
 
 /// RMSNorm: `x / rms(x) · w` (Llama) or `· (1 + w)` (Gemma).
@@ -164,10 +214,7 @@ struct RmsNorm {
 impl RmsNorm {
     fn load(vb: VarBuilder, d: usize, cfg: &DecoderConfig) -> Result<Self> {
         let w = vb.get(d, "weight")?;
-        let weight = match cfg.family {
-            Family::Gemma2 => (w + 1.0)?,
-            Family::Llama => w,
-        };
+        let weight = if cfg.family.is_gemma() { (w + 1.0)? } else { w };
         Ok(Self {
             weight,
             eps: cfg.rms_norm_eps,
@@ -175,6 +222,10 @@ impl RmsNorm {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        if x.dtype() == DType::F64 {
+            // candle's fused kernel has no f64 (the tests' high-precision tensor path).
+            return candle_nn::ops::rms_norm_slow(x, &self.weight, self.eps as f32);
+        }
         candle_nn::ops::rms_norm(x, &self.weight, self.eps as f32)
     }
 }
@@ -236,10 +287,40 @@ impl Dense {
     }
 }
 
+/// Gemma 3 and Qwen3: an RMSNorm over each query and key head, before RoPE.
+struct HeadNorms {
+    q: RmsNorm,
+    k: RmsNorm,
+    /// The weights as host floats, for the CPU kernels.
+    q_host: Vec<f32>,
+    k_host: Vec<f32>,
+}
+
+impl HeadNorms {
+    fn load(vb: &VarBuilder, cfg: &DecoderConfig) -> Result<Self> {
+        let q = RmsNorm::load(vb.pp("q_norm"), cfg.head_dim, cfg)?;
+        let k = RmsNorm::load(vb.pp("k_norm"), cfg.head_dim, cfg)?;
+        let host = |n: &RmsNorm| -> Result<Vec<f32>> {
+            Ok(if n.weight.device().is_cpu() {
+                n.weight.to_dtype(DType::F32)?.to_vec1()?
+            } else {
+                Vec::new()
+            })
+        };
+        Ok(Self {
+            q_host: host(&q)?,
+            k_host: host(&k)?,
+            q,
+            k,
+        })
+    }
+}
+
 struct Attention {
     /// q, k and v projections side by side.
     qkv: Dense,
     o: Dense,
+    head_norms: Option<HeadNorms>,
     n_heads: usize,
     n_kv_heads: usize,
     head_dim: usize,
@@ -258,14 +339,20 @@ impl Attention {
                 bias,
             )?,
             o: Dense::load(&vb, &[("o_proj", d)], q, false)?,
+            head_norms: if cfg.family.has_head_norms() {
+                Some(HeadNorms::load(&vb, cfg)?)
+            } else {
+                None
+            },
             n_heads: cfg.n_heads,
             n_kv_heads: cfg.n_kv_heads,
             head_dim: hd,
         })
     }
 
-    /// Attention with candle tensor operations (any device), `x` `[batch, seq, d]`.
-    fn forward(
+    /// Every head's weighted values, heads side by side (`hook_z`, the input of `o_proj`),
+    /// with candle tensor operations (any device), `x` `[batch, seq, d]`.
+    fn z(
         &self,
         x: &Tensor,
         rope: &Rope,
@@ -284,8 +371,12 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = rope.apply(&heads(0, self.n_heads)?)?;
-        let k = rope.apply(&heads(q_width, self.n_kv_heads)?)?;
+        let (mut q, mut k) = (heads(0, self.n_heads)?, heads(q_width, self.n_kv_heads)?);
+        if let Some(norms) = &self.head_norms {
+            q = norms.q.forward(&q)?;
+            k = norms.k.forward(&k)?;
+        }
+        let (q, k) = (rope.apply(&q)?, rope.apply(&k)?);
         let v = heads(q_width + kv_width, self.n_kv_heads)?;
         // Grouped-query attention: repeat each key/value head for its query heads.
         let groups = self.n_heads / self.n_kv_heads;
@@ -303,16 +394,15 @@ impl Attention {
             scores = ((scores / cap)?.tanh()? * cap)?;
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores.broadcast_add(mask)?)?;
-        let y = probs
+        probs
             .matmul(&v)?
             .transpose(1, 2)?
-            .reshape((b, s, self.n_heads * self.head_dim))?;
-        self.o.forward(&y)
+            .reshape((b, s, self.n_heads * self.head_dim))
     }
 
-    /// The same attention with the CPU kernels, `x` `[rows, d]` in windows of `seq` rows:
-    /// one product for q, k and v, RoPE in place, all heads at once, the output product.
-    fn forward_rows(
+    /// The same `hook_z` with the CPU kernels, `x` `[rows, d]` in windows of `seq` rows: one
+    /// product for q, k and v, head norms and RoPE in place, all heads at once.
+    fn z_rows(
         &self,
         x: &Tensor,
         rope: &RopeTables,
@@ -326,6 +416,11 @@ impl Attention {
         let (q_width, kv_width) = (self.n_heads * hd, self.n_kv_heads * hd);
         let stride = q_width + 2 * kv_width;
         kernels::update(&qkv, |v| {
+            if let Some(norms) = &self.head_norms {
+                let eps = cfg.rms_norm_eps as f32;
+                kernels::rms_norm_heads(v, stride, 0, self.n_heads, &norms.q_host, eps);
+                kernels::rms_norm_heads(v, stride, q_width, self.n_kv_heads, &norms.k_host, eps);
+            }
             rope.apply(v, stride, 0, self.n_heads, seq);
             rope.apply(v, stride, q_width, self.n_kv_heads, seq);
         })?;
@@ -348,7 +443,7 @@ impl Attention {
                 shape,
             )
         })??;
-        self.o.forward_rows(&kernels::tensor(y, rows, q_width)?)
+        kernels::tensor(y, rows, q_width)
     }
 }
 
@@ -360,29 +455,24 @@ struct Rope {
 }
 
 impl Rope {
-    fn new(cfg: &DecoderConfig, s: usize, device: &Device) -> candle_core::Result<Self> {
-        let half = cfg.head_dim / 2;
-        let inv: Vec<f32> = (0..half)
-            .map(|i| (1.0 / cfg.rope_theta.powf(2.0 * i as f64 / cfg.head_dim as f64)) as f32)
-            .collect();
-        let inv = Tensor::from_vec(inv, (1, half), device)?;
+    /// Tables for positions `0..s` at the inverse frequencies `inv_freq`, in `dtype`.
+    fn new(
+        inv_freq: &[f32],
+        s: usize,
+        interleaved: bool,
+        dtype: DType,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        let half = inv_freq.len();
+        let inv = Tensor::from_vec(inv_freq.to_vec(), (1, half), device)?;
         let pos = Tensor::arange(0u32, s as u32, device)?
             .to_dtype(DType::F32)?
             .reshape((s, 1))?;
         let freqs = pos.broadcast_mul(&inv)?;
         Ok(Self {
-            cos: freqs.cos()?,
-            sin: freqs.sin()?,
-            interleaved: cfg.rope_interleaved,
-        })
-    }
-
-    /// The tables in `dtype` (the model's).
-    fn in_dtype(self, dtype: DType) -> candle_core::Result<Self> {
-        Ok(Self {
-            cos: self.cos.to_dtype(dtype)?,
-            sin: self.sin.to_dtype(dtype)?,
-            interleaved: self.interleaved,
+            cos: freqs.cos()?.to_dtype(dtype)?,
+            sin: freqs.sin()?.to_dtype(dtype)?,
+            interleaved,
         })
     }
 
@@ -435,100 +525,157 @@ impl Mlp {
     }
 }
 
+/// How the blocks run: candle tensor operations `[batch, seq, d]` on any device
+/// ([`TensorPass`]) or the CPU kernels on rows `[batch · seq, d]` ([`RowsPass`]).
+trait Pass {
+    /// `hook_z` of `block`'s attention on its normalised input `x`.
+    fn z(&self, block: &Block, x: &Tensor) -> Result<Tensor>;
+    fn dense(&self, dense: &Dense, x: &Tensor) -> Result<Tensor>;
+    fn mlp(&self, mlp: &Mlp, x: &Tensor) -> Result<Tensor>;
+    /// `y + x`, `y` (freshly made) consumed.
+    fn add(&self, y: Tensor, x: &Tensor) -> Result<Tensor>;
+}
+
+/// RoPE tables and attention masks of one window length, for the tensor path.
+struct TensorPass<'a> {
+    /// RoPE of the global layers, and of the sliding-window layers when they have their own.
+    rope: Rope,
+    local_rope: Option<Rope>,
+    causal: Tensor,
+    sliding: Tensor,
+    cfg: &'a DecoderConfig,
+}
+
+impl Pass for TensorPass<'_> {
+    fn z(&self, block: &Block, x: &Tensor) -> Result<Tensor> {
+        let (rope, mask) = match (block.sliding, &self.local_rope) {
+            (true, Some(local)) => (local, &self.sliding),
+            (true, None) => (&self.rope, &self.sliding),
+            (false, _) => (&self.rope, &self.causal),
+        };
+        Ok(block.attn.z(x, rope, mask, self.cfg)?)
+    }
+
+    fn dense(&self, dense: &Dense, x: &Tensor) -> Result<Tensor> {
+        Ok(dense.forward(x)?)
+    }
+
+    fn mlp(&self, mlp: &Mlp, x: &Tensor) -> Result<Tensor> {
+        Ok(mlp.forward(x)?)
+    }
+
+    fn add(&self, y: Tensor, x: &Tensor) -> Result<Tensor> {
+        Ok((y + x)?)
+    }
+}
+
+/// RoPE tables of one window length `seq`, for the CPU kernels.
+struct RowsPass<'a> {
+    rope: RopeTables,
+    local_rope: Option<RopeTables>,
+    seq: usize,
+    cfg: &'a DecoderConfig,
+}
+
+impl Pass for RowsPass<'_> {
+    fn z(&self, block: &Block, x: &Tensor) -> Result<Tensor> {
+        let rope = match (block.sliding, &self.local_rope) {
+            (true, Some(local)) => local,
+            _ => &self.rope,
+        };
+        let window = if block.sliding {
+            self.cfg.sliding_window
+        } else {
+            None
+        };
+        block.attn.z_rows(x, rope, self.seq, window, self.cfg)
+    }
+
+    fn dense(&self, dense: &Dense, x: &Tensor) -> Result<Tensor> {
+        dense.forward_rows(x)
+    }
+
+    fn mlp(&self, mlp: &Mlp, x: &Tensor) -> Result<Tensor> {
+        mlp.forward_rows(x)
+    }
+
+    fn add(&self, y: Tensor, x: &Tensor) -> Result<Tensor> {
+        add_in_place(&y, x)?;
+        Ok(y)
+    }
+}
+
 struct Block {
+    /// Before attention (`input_layernorm`).
     input_norm: RmsNorm,
     attn: Attention,
-    /// Llama: before the MLP. Gemma-2: after attention.
-    post_attention_norm: RmsNorm,
-    /// Gemma-2 only: before / after the MLP.
-    pre_feedforward_norm: Option<RmsNorm>,
-    post_feedforward_norm: Option<RmsNorm>,
+    /// Gemma 2/3: on attention's output (`post_attention_layernorm`).
+    attn_out_norm: Option<RmsNorm>,
+    /// Before the MLP (Llama: `post_attention_layernorm`; Gemma: `pre_feedforward_layernorm`).
+    mlp_norm: RmsNorm,
     mlp: Mlp,
+    /// Gemma 2/3: on the MLP's output (`post_feedforward_layernorm`).
+    mlp_out_norm: Option<RmsNorm>,
     sliding: bool,
 }
 
 impl Block {
     fn load(vb: VarBuilder, cfg: &DecoderConfig, layer: usize) -> Result<Self> {
         let d = cfg.hidden_size;
-        let gemma = cfg.family == Family::Gemma2;
-        let optional = |name: &str| -> Result<Option<RmsNorm>> {
-            Ok(if gemma {
-                Some(RmsNorm::load(vb.pp(name), d, cfg)?)
-            } else {
-                None
-            })
+        let norm = |name: &str| RmsNorm::load(vb.pp(name), d, cfg);
+        let (attn_out_norm, mlp_norm, mlp_out_norm) = if cfg.family.has_sandwich_norms() {
+            (
+                Some(norm("post_attention_layernorm")?),
+                norm("pre_feedforward_layernorm")?,
+                Some(norm("post_feedforward_layernorm")?),
+            )
+        } else {
+            (None, norm("post_attention_layernorm")?, None)
         };
         Ok(Self {
-            input_norm: RmsNorm::load(vb.pp("input_layernorm"), d, cfg)?,
+            input_norm: norm("input_layernorm")?,
             attn: Attention::load(vb.pp("self_attn"), cfg)?,
-            post_attention_norm: RmsNorm::load(vb.pp("post_attention_layernorm"), d, cfg)?,
-            pre_feedforward_norm: optional("pre_feedforward_layernorm")?,
-            post_feedforward_norm: optional("post_feedforward_layernorm")?,
+            attn_out_norm,
+            mlp_norm,
             mlp: Mlp::load(vb.pp("mlp"), cfg)?,
+            mlp_out_norm,
             sliding: cfg.is_sliding(layer),
         })
     }
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        rope: &Rope,
-        masks: &Masks,
-        cfg: &DecoderConfig,
-    ) -> candle_core::Result<Tensor> {
-        let mask = if self.sliding {
-            &masks.sliding
-        } else {
-            &masks.causal
-        };
-        let a = self
-            .attn
-            .forward(&self.input_norm.forward(x)?, rope, mask, cfg)?;
-        match (&self.pre_feedforward_norm, &self.post_feedforward_norm) {
-            (Some(pre), Some(post)) => {
-                let h = (x + self.post_attention_norm.forward(&a)?)?;
-                let m = self.mlp.forward(&pre.forward(&h)?)?;
-                &h + post.forward(&m)?
-            }
-            _ => {
-                let h = (x + a)?;
-                let m = self.mlp.forward(&self.post_attention_norm.forward(&h)?)?;
-                &h + m
-            }
+    /// Runs the block on `x` (as `pass` runs blocks) up to the hook kind `stop` and returns the
+    /// activations there (the block's output for [`HookKind::ResidPost`]).
+    fn forward(&self, pass: &impl Pass, x: &Tensor, stop: HookKind) -> Result<Tensor> {
+        let z = pass.z(self, &self.input_norm.forward(x)?)?;
+        if stop == HookKind::Z {
+            return Ok(z);
         }
+        let attn_out = norm_if(&self.attn_out_norm, pass.dense(&self.attn.o, &z)?)?;
+        if stop == HookKind::AttnOut {
+            return Ok(attn_out);
+        }
+        let mid = pass.add(attn_out, x)?;
+        if stop == HookKind::ResidMid {
+            return Ok(mid);
+        }
+        let mlp_in = self.mlp_norm.forward(&mid)?;
+        if stop == HookKind::MlpInput {
+            return Ok(mlp_in);
+        }
+        let mlp_out = norm_if(&self.mlp_out_norm, pass.mlp(&self.mlp, &mlp_in)?)?;
+        if stop == HookKind::MlpOut {
+            return Ok(mlp_out);
+        }
+        pass.add(mlp_out, &mid)
     }
+}
 
-    /// The same block with the CPU kernels, `x` `[rows, d]` in windows of `seq` rows.
-    fn forward_rows(
-        &self,
-        x: &Tensor,
-        rope: &RopeTables,
-        seq: usize,
-        cfg: &DecoderConfig,
-    ) -> Result<Tensor> {
-        let window = if self.sliding {
-            cfg.sliding_window
-        } else {
-            None
-        };
-        let a = self
-            .attn
-            .forward_rows(&self.input_norm.forward(x)?, rope, seq, window, cfg)?;
-        let gemma = (&self.pre_feedforward_norm, &self.post_feedforward_norm);
-        let h = match gemma {
-            (Some(_), Some(_)) => self.post_attention_norm.forward(&a)?,
-            _ => a,
-        };
-        add_in_place(&h, x)?;
-        let m = match gemma {
-            (Some(pre), Some(post)) => post.forward(&self.mlp.forward_rows(&pre.forward(&h)?)?)?,
-            _ => self
-                .mlp
-                .forward_rows(&self.post_attention_norm.forward(&h)?)?,
-        };
-        add_in_place(&m, &h)?;
-        Ok(m)
-    }
+/// `x` through `norm` when there is one.
+fn norm_if(norm: &Option<RmsNorm>, x: Tensor) -> Result<Tensor> {
+    Ok(match norm {
+        Some(n) => n.forward(&x)?,
+        None => x,
+    })
 }
 
 /// `y ← y + x` for CPU rows (y freshly made, not shared).
@@ -537,11 +684,6 @@ fn add_in_place(y: &Tensor, x: &Tensor) -> Result<()> {
     kernels::with_data(x, |x| {
         kernels::update(y, |v| kernels::add_residual(v, None, x, cols))
     })?
-}
-
-struct Masks {
-    causal: Tensor,
-    sliding: Tensor,
 }
 
 fn mask(s: usize, window: Option<usize>, device: &Device) -> candle_core::Result<Tensor> {
@@ -560,7 +702,7 @@ fn mask(s: usize, window: Option<usize>, device: &Device) -> candle_core::Result
     Tensor::from_vec(values, (s, s), device)
 }
 
-/// A Llama-family or Gemma-2 model truncated after the blocks its hook needs.
+/// An RMSNorm decoder truncated after the blocks its hook needs.
 pub struct Decoder {
     embed: Embedding,
     blocks: Vec<Block>,
@@ -571,11 +713,29 @@ pub struct Decoder {
     device: Device,
 }
 
+/// Where the language model's weights sit: `model.` for a causal LM, and for Gemma 3's
+/// multimodal checkpoints `model.language_model.` (transformers 5) or `language_model.model.`
+/// (transformers 4).
+const WEIGHT_PREFIXES: [&str; 3] = ["model", "model.language_model", "language_model.model"];
+
+/// The prefix of [`WEIGHT_PREFIXES`] under which `vb` holds the token embeddings.
+fn weight_prefix(vb: &VarBuilder) -> Result<&'static str> {
+    WEIGHT_PREFIXES
+        .into_iter()
+        .find(|p| vb.contains_tensor(&format!("{p}.embed_tokens.weight")))
+        .with_context(|| {
+            format!(
+                "the weights have no token embeddings (looked for embed_tokens.weight under {})",
+                WEIGHT_PREFIXES.join(", ")
+            )
+        })
+}
+
 impl Decoder {
     /// Loads embeddings and the blocks before `hook` from `vb` (Hugging Face names).
     pub fn load(vb: VarBuilder, cfg: DecoderConfig, hook: HookPoint) -> Result<Self> {
         hook.check_within(cfg.n_layers, "the model")?;
-        let vb_model = vb.pp("model");
+        let vb_model = vb.pp(weight_prefix(&vb)?);
         let embed =
             candle_nn::embedding(cfg.vocab_size, cfg.hidden_size, vb_model.pp("embed_tokens"))?;
         let blocks = (0..hook.blocks_needed())
@@ -598,7 +758,8 @@ impl Decoder {
             kind: HookKind::ResidPost,
         };
         let mut model = Self::load(vb.clone(), cfg, last)?;
-        let norm = RmsNorm::load(vb.pp("model.norm"), model.cfg.hidden_size, &model.cfg)?;
+        let vb_model = vb.pp(weight_prefix(&vb)?);
+        let norm = RmsNorm::load(vb_model.pp("norm"), model.cfg.hidden_size, &model.cfg)?;
         let lm_head = if model.cfg.tie_embeddings || !vb.contains_tensor("lm_head.weight") {
             Linear::new(model.embed.embeddings().clone(), None)
         } else {
@@ -617,7 +778,9 @@ impl Decoder {
         &self.cfg
     }
 
-    fn run_blocks(&self, tokens: &Tensor, n_blocks: usize) -> Result<Tensor> {
+    /// Runs every loaded block, the last up to `stop`, and returns the activations there
+    /// (`hook_embed`: the embeddings as looked up, before Gemma's scaling).
+    fn run(&self, tokens: &Tensor, stop: HookKind) -> Result<Tensor> {
         let (_, s) = tokens.dims2()?;
         ensure!(
             s <= self.cfg.max_positions,
@@ -625,35 +788,62 @@ impl Decoder {
             self.cfg.max_positions
         );
         let mut x = self.embed.forward(tokens)?;
-        if self.cfg.family == Family::Gemma2 {
-            x = (x * (self.cfg.hidden_size as f64).sqrt())?;
+        if stop == HookKind::Embed {
+            return Ok(x);
+        }
+        if self.cfg.family.is_gemma() {
+            // transformers multiplies by √d_model rounded to the model's dtype.
+            let scale = Tensor::new(&[(self.cfg.hidden_size as f64).sqrt() as f32], &self.device)?
+                .to_dtype(x.dtype())?;
+            x = x.broadcast_mul(&scale)?;
         }
         if self.device.is_cpu() && x.dtype() == DType::F32 {
-            return self.run_blocks_cpu(x, n_blocks);
+            return self.run_rows(x, stop);
         }
         let dtype = x.dtype();
-        let rope = Rope::new(&self.cfg, s, &self.device)?.in_dtype(dtype)?;
-        let masks = Masks {
+        let rope = |inv: &[f32]| Rope::new(inv, s, self.cfg.rope_interleaved, dtype, &self.device);
+        let pass = TensorPass {
+            rope: rope(&self.cfg.rope.inv_freq(self.cfg.head_dim))?,
+            local_rope: self
+                .cfg
+                .local_rope
+                .as_ref()
+                .map(|r| rope(&r.inv_freq(self.cfg.head_dim)))
+                .transpose()?,
             causal: mask(s, None, &self.device)?.to_dtype(dtype)?,
             sliding: mask(s, self.cfg.sliding_window, &self.device)?.to_dtype(dtype)?,
+            cfg: &self.cfg,
         };
-        for block in &self.blocks[..n_blocks] {
-            x = block.forward(&x, &rope, &masks, &self.cfg)?;
-        }
-        Ok(x)
+        self.run_blocks(&pass, x, stop)
     }
 
-    /// [`Decoder::run_blocks`] with the CPU kernels, from the embeddings `x`
-    /// `[batch, seq, d]`.
-    fn run_blocks_cpu(&self, x: Tensor, n_blocks: usize) -> Result<Tensor> {
+    /// [`Decoder::run`] with the CPU kernels, from the embeddings `x` `[batch, seq, d]`.
+    fn run_rows(&self, x: Tensor, stop: HookKind) -> Result<Tensor> {
         let (b, s, d) = x.dims3()?;
         let cfg = &self.cfg;
-        let rope = RopeTables::new(s, cfg.head_dim, cfg.rope_theta, cfg.rope_interleaved);
-        let mut x = x.reshape((b * s, d))?.contiguous()?;
-        for block in &self.blocks[..n_blocks] {
-            x = block.forward_rows(&x, &rope, s, cfg)?;
+        let tables = |inv: Vec<f32>| RopeTables::from_inv_freq(s, &inv, cfg.rope_interleaved);
+        let pass = RowsPass {
+            rope: tables(cfg.rope.inv_freq(cfg.head_dim)),
+            local_rope: cfg
+                .local_rope
+                .as_ref()
+                .map(|r| tables(r.inv_freq(cfg.head_dim))),
+            seq: s,
+            cfg,
+        };
+        let x = self.run_blocks(&pass, x.reshape((b * s, d))?.contiguous()?, stop)?;
+        let width = x.dim(1)?;
+        Ok(x.reshape((b, s, width))?)
+    }
+
+    /// Every loaded block in turn on `x`, the last stopping at `stop`.
+    fn run_blocks(&self, pass: &impl Pass, mut x: Tensor, stop: HookKind) -> Result<Tensor> {
+        let last = self.blocks.len().saturating_sub(1);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let stop = if i == last { stop } else { HookKind::ResidPost };
+            x = block.forward(pass, &x, stop)?;
         }
-        Ok(x.reshape((b, s, d))?)
+        Ok(x)
     }
 
     /// Next-token logits `[batch, seq, vocab]` (needs [`Decoder::load_with_head`]).
@@ -662,7 +852,7 @@ impl Decoder {
             .head
             .as_ref()
             .context("the model was loaded without its LM head")?;
-        let x = self.run_blocks(tokens, self.blocks.len())?;
+        let x = self.run(tokens, HookKind::ResidPost)?;
         let logits = head.forward(&norm.forward(&x)?)?;
         Ok(match self.cfg.final_softcap {
             Some(cap) => ((logits / cap)?.tanh()? * cap)?,
@@ -674,6 +864,13 @@ impl Decoder {
 impl ResidualModel for Decoder {
     fn d_model(&self) -> usize {
         self.cfg.hidden_size
+    }
+
+    fn width(&self) -> usize {
+        match self.hook.kind {
+            HookKind::Z => self.cfg.n_heads * self.cfg.head_dim,
+            _ => self.cfg.hidden_size,
+        }
     }
 
     fn hook(&self) -> HookPoint {
@@ -689,7 +886,12 @@ impl ResidualModel for Decoder {
     }
 
     fn activations(&self, tokens: &Tensor) -> Result<Tensor> {
-        self.run_blocks(tokens, self.blocks.len())
+        // The blocks loaded run whole for resid_pre (the next block's input).
+        let stop = match self.hook.kind {
+            HookKind::ResidPre => HookKind::ResidPost,
+            kind => kind,
+        };
+        self.run(tokens, stop)
     }
 
     fn token_embeddings(&self) -> Tensor {

@@ -307,6 +307,28 @@ pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, cols: usize) -> Vec
     out
 }
 
+/// RMSNorm of every head in place: `heads` groups of `w.len()` values from column `col` of
+/// each row of `stride` values, each `x / rms(x) · w` (Gemma 3 and Qwen3's q/k norms).
+pub fn rms_norm_heads(
+    data: &mut [f32],
+    stride: usize,
+    col: usize,
+    heads: usize,
+    w: &[f32],
+    eps: f32,
+) {
+    let hd = w.len();
+    data.par_chunks_mut(stride).for_each(|row| {
+        for x in row[col..col + heads * hd].chunks_exact_mut(hd) {
+            let mean_sq = x.iter().map(|v| v * v).sum::<f32>() / hd as f32;
+            let inv = 1.0 / (mean_sq + eps).sqrt();
+            for (x, w) in x.iter_mut().zip(w) {
+                *x = *x * inv * w;
+            }
+        }
+    });
+}
+
 /// Sum with eight partial sums, so that it vectorises.
 #[inline(always)]
 fn sum(x: &[f32]) -> f32 {
@@ -337,12 +359,18 @@ impl RopeTables {
         let inv: Vec<f32> = (0..half)
             .map(|i| (1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)) as f32)
             .collect();
+        Self::from_inv_freq(seq, &inv, interleaved)
+    }
+
+    /// Tables for positions `0..seq` at the inverse frequencies `inv` (one per rotated pair).
+    pub fn from_inv_freq(seq: usize, inv: &[f32], interleaved: bool) -> Self {
+        let half = inv.len();
         let (mut cos, mut sin) = (
             Vec::with_capacity(seq * half),
             Vec::with_capacity(seq * half),
         );
         for p in 0..seq {
-            for f in &inv {
+            for f in inv {
                 let a = p as f32 * f;
                 cos.push(a.cos());
                 sin.push(a.sin());

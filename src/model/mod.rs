@@ -5,9 +5,15 @@
 //! (safetensors are memory-mapped, so the rest of the file is never read).
 
 pub mod decoder;
+pub mod gemma2;
+pub mod gemma3;
 pub mod gguf;
 pub mod gpt2;
 pub mod kernels;
+pub mod llama;
+pub mod mistral;
+pub mod qwen;
+pub mod rope;
 
 use crate::hub::{Hub, HubRepo, Location};
 use crate::json_keys::JsonKeys;
@@ -500,9 +506,6 @@ pub fn load_model(
     load_model_as(files, hook, device, DType::F32)
 }
 
-/// The residual-stream hooks, all that every architecture reads.
-const RESIDUAL: &[HookKind] = &[HookKind::ResidPre, HookKind::ResidPost];
-
 /// Every hook kind.
 const EVERY_HOOK: &[HookKind] = &[
     HookKind::Embed,
@@ -519,10 +522,13 @@ const EVERY_HOOK: &[HookKind] = &[
 /// and the hook kinds it can stop at.
 pub const ARCHITECTURES: &[(&str, &str, &[HookKind])] = &[
     ("gpt2", "GPT-2", EVERY_HOOK),
-    ("llama", "Llama", RESIDUAL),
-    ("mistral", "Mistral", RESIDUAL),
-    ("qwen2", "Qwen2", RESIDUAL),
-    ("gemma2", "Gemma 2", RESIDUAL),
+    ("llama", "Llama", EVERY_HOOK),
+    ("mistral", "Mistral", EVERY_HOOK),
+    ("qwen2", "Qwen2", EVERY_HOOK),
+    ("qwen3", "Qwen3", EVERY_HOOK),
+    ("gemma2", "Gemma 2", EVERY_HOOK),
+    ("gemma3_text", "Gemma 3", EVERY_HOOK),
+    ("gemma3", "Gemma 3 (multimodal)", EVERY_HOOK),
 ];
 
 /// The display name and readable hook kinds of `model_type`, or why saecooc cannot run it.

@@ -3,19 +3,20 @@
 //!
 //! `tests/fixtures/tiny-{llama,gemma2}/` are random-initialised models saved by
 //! `save_pretrained`; `tests/fixtures/golden/{llama,gemma2}_tiny_hooks.safetensors` hold
-//! transformers' residual stream before and after every block and the logits, for a fixed token
-//! batch (`scripts/golden/gen_decoder_golden.py`). Tolerance: max |ours − theirs| ≤ 1e-4 ×
-//! max |theirs|.
+//! transformers' values at every hook (see `golden_decoder_hooks.rs`) and the logits, for a
+//! fixed token batch (`scripts/golden/gen_decoder_golden.py`). Tolerance: max |ours − theirs| ≤
+//! 1e-4 × max |theirs|.
 
 use crate::common::golden::{fixtures, golden, max_rel_err};
 use crate::common::skip::require_asset;
+use crate::golden_decoder_hooks::{check_every_hook, FAMILIES};
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use saecooc::hub::{Hub, Location};
 use saecooc::model::decoder::{Decoder, DecoderConfig};
 use saecooc::model::gguf::{hf_name, permute_for_interleaved_rope};
-use saecooc::model::{load_model, load_model_as, weights_var_builder, HookPoint, ModelFiles};
+use saecooc::model::{load_model_as, weights_var_builder, HookPoint, ModelFiles};
 use std::path::Path;
 
 fn files(path: &Path) -> ModelFiles {
@@ -23,20 +24,9 @@ fn files(path: &Path) -> ModelFiles {
     ModelFiles::resolve(&Location::Local(path.to_path_buf()), &hub).unwrap()
 }
 
-/// Every hook of a 3-layer model matches transformers.
+/// Every hook of the model matches transformers (f32, the CPU kernels).
 fn check_hooks(model_path: &Path, name: &str) {
-    let g = golden(name);
-    let tokens = g["tokens"].to_dtype(DType::U32).unwrap();
-    let files = files(model_path);
-    for layer in 0..3 {
-        for kind in ["hook_resid_pre", "hook_resid_post"] {
-            let hook = format!("blocks.{layer}.{kind}");
-            let model = load_model(&files, HookPoint::parse(&hook).unwrap(), &Device::Cpu).unwrap();
-            let ours = model.activations(&tokens).unwrap();
-            let err = max_rel_err(&ours, &g[&hook]);
-            assert!(err <= 1e-4, "{name} {hook}: max relative error {err}");
-        }
-    }
+    check_every_hook(model_path, name, DType::F32);
 }
 
 fn check_logits(model_path: &Path, name: &str) {
@@ -50,18 +40,12 @@ fn check_logits(model_path: &Path, name: &str) {
     assert!(err <= 1e-4, "{name} logits: max relative error {err}");
 }
 
+/// The logits of every family (their hooks: `golden_decoder_hooks.rs`).
 #[test]
-fn llama_matches_transformers() {
-    let dir = fixtures().join("tiny-llama");
-    check_hooks(&dir, "llama");
-    check_logits(&dir, "llama");
-}
-
-#[test]
-fn gemma2_matches_transformers() {
-    let dir = fixtures().join("tiny-gemma2");
-    check_hooks(&dir, "gemma2");
-    check_logits(&dir, "gemma2");
+fn every_family_has_transformers_logits() {
+    for name in FAMILIES {
+        check_logits(&fixtures().join(format!("tiny-{name}")), name);
+    }
 }
 
 /// GGUF's name for a Hugging Face tensor name (inverse of `hf_name`).

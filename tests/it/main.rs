@@ -12,6 +12,7 @@ mod corpus;
 mod explorer;
 mod explorer_scale;
 mod gemma_scope;
+mod golden_decoder_hooks;
 mod golden_decoders;
 mod golden_gpt2;
 mod graphs;
