@@ -11,6 +11,7 @@ mod config_names;
 mod corpus;
 mod explorer;
 mod explorer_scale;
+mod field_saes;
 mod gemma_scope;
 mod golden_decoder_hooks;
 mod golden_decoders;
