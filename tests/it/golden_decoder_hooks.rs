@@ -8,7 +8,7 @@
 //! Tolerance: max |ours − theirs| ≤ 1e-4 × max |theirs|, on the f32 CPU kernels and on the
 //! candle-tensor path in f64.
 
-use crate::common::golden::{fixtures, golden, max_rel_err};
+use crate::common::golden::{every_hook, fixtures, golden, max_rel_err};
 use candle_core::{DType, Device, Tensor};
 use saecooc::hub::{Hub, Location};
 use saecooc::model::{load_model_as, HookPoint, ModelFiles};
@@ -18,28 +18,6 @@ use std::path::Path;
 
 /// The tiny models of `tests/fixtures/`, one per family.
 pub const FAMILIES: [&str; 6] = ["llama", "gemma2", "gemma3", "qwen3", "llama3", "mistral"];
-
-/// The hooks of one layer, as TransformerLens names them.
-const LAYER_HOOKS: [&str; 7] = [
-    "hook_resid_pre",
-    "hook_resid_mid",
-    "hook_resid_post",
-    "hook_attn_out",
-    "hook_mlp_out",
-    "attn.hook_z",
-    "ln2.hook_normalized",
-];
-
-/// `hook_embed` and every hook of every layer of the golden file `name`.
-fn every_hook(g: &HashMap<String, Tensor>) -> Vec<String> {
-    let mut hooks = vec!["hook_embed".to_string()];
-    let mut layer = 0;
-    while g.contains_key(&format!("blocks.{layer}.hook_resid_pre")) {
-        hooks.extend(LAYER_HOOKS.iter().map(|h| format!("blocks.{layer}.{h}")));
-        layer += 1;
-    }
-    hooks
-}
 
 fn files(path: &Path) -> ModelFiles {
     let hub = Hub::from_env(false).unwrap();
@@ -53,7 +31,7 @@ pub fn check_every_hook(model_path: &Path, name: &str, dtype: DType) -> f32 {
     let tokens = g["tokens"].to_dtype(DType::U32).unwrap();
     let files = files(model_path);
     let mut worst = 0f32;
-    for hook in every_hook(&g) {
+    for hook in every_hook(3) {
         let point = HookPoint::parse(&hook).unwrap();
         let model = load_model_as(&files, point, &Device::Cpu, dtype).unwrap();
         let ours = model.activations(&tokens).unwrap();
@@ -177,4 +155,33 @@ fn rope_types_saecooc_cannot_compute_are_refused_by_name() {
         err.contains("config.json: rope_type 'yarn' is not supported yet"),
         "{err}"
     );
+}
+
+#[test]
+fn the_forward_pass_stops_at_the_hook() {
+    let g = golden("gemma3");
+    let tokens = g["tokens"].to_dtype(DType::U32).unwrap();
+    let source = fixtures().join("tiny-gemma3");
+    let weights =
+        candle_core::safetensors::load(source.join("model.safetensors"), &Device::Cpu).unwrap();
+    // Without block 2 and the final norm the model still reaches blocks.2.hook_resid_pre.
+    let kept: HashMap<String, Tensor> = weights
+        .into_iter()
+        .filter(|(name, _)| !name.contains("layers.2.") && name != "model.norm.weight")
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    candle_core::safetensors::save(&kept, dir.path().join("model.safetensors")).unwrap();
+    std::fs::copy(source.join("config.json"), dir.path().join("config.json")).unwrap();
+    let files = files(dir.path());
+    let load = |hook: &str| {
+        let point = HookPoint::parse(hook).unwrap();
+        load_model_as(&files, point, &Device::Cpu, DType::F32)
+    };
+    let hook = "blocks.2.hook_resid_pre";
+    let ours = load(hook).unwrap().activations(&tokens).unwrap();
+    let err = max_rel_err(&ours, &g[hook]);
+    assert!(err <= 1e-4, "{hook}: max relative error {err}");
+    // ... but any hook inside block 2 names its missing tensors.
+    let err = format!("{:#}", load("blocks.2.attn.hook_z").err().unwrap());
+    assert!(err.contains("layers.2."), "{err}");
 }

@@ -55,18 +55,7 @@ fn every_hook_matches_transformers() {
 
 /// Every hook saecooc reads, TransformerLens' names.
 fn every_hook() -> Vec<String> {
-    let kinds = [
-        "hook_resid_pre",
-        "hook_resid_mid",
-        "hook_resid_post",
-        "hook_attn_out",
-        "hook_mlp_out",
-        "attn.hook_z",
-        "ln2.hook_normalized",
-    ];
-    std::iter::once("hook_embed".to_string())
-        .chain((0..3).flat_map(|l| kinds.map(|k| format!("blocks.{l}.{k}"))))
-        .collect()
+    crate::common::golden::every_hook(3)
 }
 
 /// At every hook the model's activations equal transformers' (where the golden file has them)

@@ -27,3 +27,19 @@ pub fn max_rel_err(ours: &Tensor, theirs: &Tensor) -> f32 {
     let scale = theirs.abs().unwrap().max_all().unwrap();
     diff.to_scalar::<f32>().unwrap() / scale.to_scalar::<f32>().unwrap()
 }
+
+/// `hook_embed` and every hook of layers `0..n_layers`, TransformerLens' names.
+pub fn every_hook(n_layers: usize) -> Vec<String> {
+    let kinds = [
+        "hook_resid_pre",
+        "hook_resid_mid",
+        "hook_resid_post",
+        "hook_attn_out",
+        "hook_mlp_out",
+        "attn.hook_z",
+        "ln2.hook_normalized",
+    ];
+    std::iter::once("hook_embed".to_string())
+        .chain((0..n_layers).flat_map(|l| kinds.map(|k| format!("blocks.{l}.{k}"))))
+        .collect()
+}
