@@ -260,10 +260,43 @@ def dictionary_learning_1(root):
     return out
 
 
+# --- gemma_2_transcoder, mwhanna_transcoder --------------------------------------------------
+
+def gemma_2_transcoder(root):
+    """Gemma Scope transcoders: params.npz (keys spelled as the release spells them), JumpReLU,
+    read at ln2.hook_normalized; d_in is Gemma 2 2B's, so d_sae is 16."""
+    torch.manual_seed(600)
+    d_in, d_sae = 2304, 16
+    folder = "layer_4/width_16k/average_l0_30"
+    arrays = jumprelu_arrays(d_in, d_sae)
+    arrays["threshold"] = arrays["threshold"] * 0.2
+    os.makedirs(os.path.join(root, folder))
+    np.savez(os.path.join(root, folder, "params.npz"), **{k: v.numpy() for k, v in arrays.items()})
+    return {"transcoder": (folder, "google/gemma-scope-2b-pt-transcoders", None,
+                           L.gemma_2_transcoder_huggingface_loader, d_in, {"d_sae": d_sae})}
+
+
+def mwhanna_transcoder(root):
+    """mwhanna transcoders: layer_N.safetensors with W_enc stored [d_sae, d_in], a standard
+    ReLU transcoder read at mlp.hook_in; the repo's wandb-config.yaml and config.yaml."""
+    torch.manual_seed(700)
+    d_in, d_sae = 32, 64
+    with open(os.path.join(root, "wandb-config.yaml"), "w") as f:
+        f.write(f"d_model:\n  value: {d_in}\nd_feature:\n  value: {d_sae}\nbatch_size:\n  value: 256\n")
+    with open(os.path.join(root, "config.yaml"), "w") as f:
+        f.write("model_name: Qwen/Qwen3-0.6B\n")
+    save_file({"W_enc": randn(d_sae, d_in, scale=0.3), "b_enc": randn(d_sae, scale=0.1),
+               "W_dec": randn(d_sae, d_in, scale=0.3), "b_dec": randn(d_in, scale=0.1)},
+              os.path.join(root, "layer_9.safetensors"))
+    return {"layer_9": ("layer_9.safetensors", "mwhanna/qwen3-0.6b-transcoders-lowl0", None,
+                        L.mwhanna_transcoder_huggingface_loader, d_in)}
+
+
 # --- main ----------------------------------------------------------------------------------
 
 FORMATS = {"gemma_3": gemma_3, "gemma_2": gemma_2, "dictionary_learning_1": dictionary_learning_1, "llama_scope": llama_scope,
-           "llama_scope_r1_distill": llama_scope_r1_distill}
+           "llama_scope_r1_distill": llama_scope_r1_distill,
+           "gemma_2_transcoder": gemma_2_transcoder, "mwhanna_transcoder": mwhanna_transcoder}
 
 
 def main():

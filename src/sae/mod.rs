@@ -205,10 +205,29 @@ impl SaeFormat {
             SaeFormat::SaeLens
             | SaeFormat::GemmaScope
             | SaeFormat::GemmaScope2
+            | SaeFormat::GemmaScopeTranscoder
+            | SaeFormat::MwhannaTranscoder
             | SaeFormat::DictionaryLearning
             | SaeFormat::LlamaScope
             | SaeFormat::LlamaScopeR1Distill => None,
-            _ => Some("saecooc does not read this SAE format yet"),
+            SaeFormat::ConnorRobHookZ => Some(
+                "its .pt files are read by SAELens' connor_rob_hook_z loader, which saecooc has not reproduced and tested yet",
+            ),
+            SaeFormat::QwenScope => Some(
+                "Qwen Scope's TopK layout (SAELens' qwen_scope loader) has not been reproduced and tested against SAELens yet",
+            ),
+            SaeFormat::MntssCltLayer => Some(
+                "the layers of mntss' cross-layer transcoders (SAELens' mntss_clt_layer_transcoder loader) have not been reproduced and tested against SAELens yet",
+            ),
+            SaeFormat::Temporal => Some(
+                "a temporal SAE encodes each token with attention over the tokens before it; saecooc encodes token by token",
+            ),
+            SaeFormat::Goodfire => Some(
+                "Goodfire's torch-pickled SAEs (SAELens' goodfire loader) have not been reproduced and tested against SAELens yet",
+            ),
+            SaeFormat::DeepseekR1 => Some(
+                "the DeepSeek R1 SAEs' torch-pickled layout (SAELens' deepseek_r1 loader) has not been reproduced and tested against SAELens yet",
+            ),
         }
     }
 }

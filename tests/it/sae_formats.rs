@@ -83,3 +83,13 @@ fn llama_scope_r1_distill_encodes_as_saelens_does() {
 fn dictionary_learning_encodes_as_saelens_does() {
     check_format("dictionary_learning_1");
 }
+
+#[test]
+fn gemma_scope_transcoders_encode_as_saelens_does() {
+    check_format("gemma_2_transcoder");
+}
+
+#[test]
+fn mwhanna_transcoders_encode_as_saelens_does() {
+    check_format("mwhanna_transcoder");
+}

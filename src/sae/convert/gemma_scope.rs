@@ -7,7 +7,7 @@
 use super::{layer_in, matrix_shape, registry_config, rename, ConvertedFiles, PILE};
 use crate::sae::formats::{read_npz_tensors, HostTensors};
 use crate::sae::{SaeConfig, SaeDefaults};
-use anyhow::{bail, ensure, Result};
+use anyhow::{bail, ensure, Context, Result};
 
 /// The Gemma 2 models a Gemma Scope repo id names, in SAELens' order.
 const MODELS: &[&str] = &["2b-it", "9b-it", "27b-it", "2b", "9b", "27b"];
@@ -83,6 +83,46 @@ pub(super) fn read(
     }
     let cfg = registry_config(d_in, d_sae, hook_name, defaults, PILE);
     Ok((cfg, tensors))
+}
+
+/// SAELens' names of a Gemma Scope transcoder's arrays, by their lower-cased spellings.
+const TRANSCODER_KEYS: &[(&[&str], &str)] = &[
+    (&["w_enc", "wenc", "w_e"], "W_enc"),
+    (&["w_dec", "wdec", "w_d"], "W_dec"),
+    (&["b_enc", "benc", "b_e"], "b_enc"),
+    (&["b_dec", "bdec", "b_d"], "b_dec"),
+    (&["threshold"], "threshold"),
+];
+
+/// `gemma_2_transcoder`: Gemma Scope's transcoders, `params.npz` under whichever spelling of
+/// each key (`W_enc`, `Wenc`, `W_E`, ...), JumpReLU read by its encoder at
+/// `blocks.L.ln2.hook_normalized` (L from the folder, else the repo id).
+pub(super) fn read_transcoder(
+    files: &ConvertedFiles,
+    defaults: &SaeDefaults,
+) -> Result<(SaeConfig, HostTensors)> {
+    let mut tensors = HostTensors::new();
+    for (key, value) in read_npz_tensors(&files.weights)? {
+        let lower = key.to_lowercase();
+        if let Some((_, name)) = TRANSCODER_KEYS
+            .iter()
+            .find(|(k, _)| k.contains(&lower.as_str()))
+        {
+            tensors.insert(name.to_string(), value);
+        }
+    }
+    let repo = files.repo_id.as_deref().unwrap_or("");
+    let layer = layer_in(&files.folder)
+        .or_else(|| layer_in(repo))
+        .with_context(|| {
+            format!(
+                "Gemma Scope transcoder '{}' ({repo}) names no layer_N",
+                files.folder
+            )
+        })?;
+    let (d_in, d_sae) = matrix_shape(&tensors, "W_enc", &files.weights)?;
+    let hook = format!("blocks.{layer}.ln2.hook_normalized");
+    Ok((registry_config(d_in, d_sae, hook, defaults, PILE), tensors))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ mod dictionary_learning;
 mod gemma_scope;
 mod gemma_scope_2;
 mod llama_scope;
+mod mwhanna;
 
 use super::formats::HostTensors;
 use super::{Architecture, Normalization, SaeConfig, SaeDefaults, SaeFormat, TopKSelection};
@@ -55,7 +56,10 @@ impl Layout {
     /// The files of the SAE in `folder` (the registry's `path`) for `format`.
     fn of(format: SaeFormat, folder: &str) -> Result<Self> {
         let (config, weights) = match format {
-            SaeFormat::GemmaScope => (None, joined(folder, "params.npz")),
+            SaeFormat::GemmaScope | SaeFormat::GemmaScopeTranscoder => {
+                (None, joined(folder, "params.npz"))
+            }
+            SaeFormat::MwhannaTranscoder => (None, folder.to_string()),
             SaeFormat::GemmaScope2 => (
                 Some((joined(folder, "config.json"), Need::Optional)),
                 gemma_scope_2::weights_file(folder),
@@ -181,6 +185,8 @@ pub(super) fn read(
     match files.format {
         SaeFormat::GemmaScope => gemma_scope::read(files, defaults),
         SaeFormat::DictionaryLearning => dictionary_learning::read(files, defaults),
+        SaeFormat::GemmaScopeTranscoder => gemma_scope::read_transcoder(files, defaults),
+        SaeFormat::MwhannaTranscoder => mwhanna::read(files, defaults),
         SaeFormat::GemmaScope2 => gemma_scope_2::read(files, defaults),
         SaeFormat::LlamaScope | SaeFormat::LlamaScopeR1Distill => {
             llama_scope::read(files, defaults)
