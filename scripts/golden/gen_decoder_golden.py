@@ -5,8 +5,9 @@ Writes, for NAME in (llama, gemma2, gemma3, qwen3, llama3, mistral):
   tests/fixtures/tiny-NAME/{config.json, model.safetensors}   random model, save_pretrained
       (llama and gemma2 are kept as they are when present: read back, never rewritten)
   tests/fixtures/golden/NAME_tiny_hooks.safetensors
-      tokens (2, 16) int64; logits; hook_embed (embed_tokens.weight[tokens], before Gemma's
-      scaling); for every layer L, captured with forward hooks on transformers' modules:
+      tokens (2, 16) int64; logits; hook_embed (TransformerLens' W_E[tokens]: embed_tokens,
+      for Gemma times sqrt(d_model) in the model's dtype, as TransformerLens folds that scale
+      into W_E; so the input of layer 0); for every layer L, captured with forward hooks on transformers' modules:
         blocks.L.hook_resid_pre / hook_resid_post   input / output of model.model.layers[L]
         blocks.L.attn.hook_z                        input of self_attn.o_proj
         blocks.L.hook_attn_out                      self_attn output (Gemma: post_attention_layernorm output)
@@ -150,7 +151,8 @@ def capture_hooks(model, name, tokens):
         out = model(input_ids=tokens, use_cache=False)
     for h in handles:
         h.remove()
-    captured["hook_embed"] = model.model.embed_tokens.weight[tokens].detach().float().clone()
+    # TransformerLens' W_E: Gemma's √d_model scale folded in, so hook_embed is layer 0's input.
+    captured["hook_embed"] = captured["blocks.0.hook_resid_pre"].clone()
     captured["logits"] = out.logits.float()
     return {k: v.contiguous() for k, v in captured.items()}
 

@@ -92,7 +92,7 @@ fn print_totals(reports: &[ReleaseReport]) {
     }
     println!("\nper model family (SAEs runnable / SAEs):");
     let mut rows: Vec<_> = families.into_iter().collect();
-    rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+    rows.sort_by_key(|(_, (saes, _))| std::cmp::Reverse(*saes));
     for (family, (saes, runnable)) in &rows {
         println!(
             "  {family:<14} {runnable:>6} / {saes:<6} {}",

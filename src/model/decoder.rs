@@ -779,7 +779,7 @@ impl Decoder {
     }
 
     /// Runs every loaded block, the last up to `stop`, and returns the activations there
-    /// (`hook_embed`: the embeddings as looked up, before Gemma's scaling).
+    /// (`hook_embed`: TransformerLens' W_E rows, which for Gemma carry the √d_model scale).
     fn run(&self, tokens: &Tensor, stop: HookKind) -> Result<Tensor> {
         let (_, s) = tokens.dims2()?;
         ensure!(
@@ -788,14 +788,14 @@ impl Decoder {
             self.cfg.max_positions
         );
         let mut x = self.embed.forward(tokens)?;
-        if stop == HookKind::Embed {
-            return Ok(x);
-        }
         if self.cfg.family.is_gemma() {
             // transformers multiplies by √d_model rounded to the model's dtype.
             let scale = Tensor::new(&[(self.cfg.hidden_size as f64).sqrt() as f32], &self.device)?
                 .to_dtype(x.dtype())?;
             x = x.broadcast_mul(&scale)?;
+        }
+        if stop == HookKind::Embed {
+            return Ok(x);
         }
         if self.device.is_cpu() && x.dtype() == DType::F32 {
             return self.run_rows(x, stop);

@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 /// Which activation a hook reads, in TransformerLens' vocabulary (see docs/formats.md, "Hooks").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HookKind {
-    /// `hook_embed`: the token embeddings as looked up (no scaling, no positions).
+    /// `hook_embed`: TransformerLens' W_E rows for the tokens (no positions; Gemma's √d_model
+    /// scale included, as TransformerLens folds it into W_E).
     Embed,
     /// Input of block L (`blocks.L.hook_resid_pre`).
     ResidPre,
