@@ -6,7 +6,7 @@
 //! `transformer.` prefix that `GPT2LMHeadModel.save_pretrained` adds. Conv1D weights are stored
 //! `[in, out]`, so they multiply from the right without a transpose.
 
-use super::kernels::{self, Act, AttentionShape, Heads};
+use super::kernels::{self, Act, AttentionShape, Heads, RopeTables};
 use super::{HookKind, HookPoint, ResidualModel};
 use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Result};
@@ -120,6 +120,12 @@ impl Conv1D {
         Self::new(vb.get((d_in, d_out), "weight")?, vb.get(d_out, "bias")?)
     }
 
+    /// A `torch.nn.Linear` (`weight` stored `[out, in]`) as a Conv1D.
+    pub(super) fn load_linear(vb: VarBuilder, d_in: usize, d_out: usize) -> Result<Self> {
+        let weight = vb.get((d_out, d_in), "weight")?.t()?.contiguous()?;
+        Self::new(weight, vb.get(d_out, "bias")?)
+    }
+
     /// From `weight` `[in, out]` and `bias` `[out]`.
     pub(super) fn new(weight: Tensor, bias: Tensor) -> Result<Self> {
         Ok(Self {
@@ -208,10 +214,52 @@ pub(super) fn attention_tensors(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Te
         .reshape((b * s, h * head_dim))?)
 }
 
-struct Attention {
-    c_attn: Conv1D,
-    c_proj: Conv1D,
-    n_head: usize,
+/// Rotary position embeddings on the first `dims` values of every query and key head (GPT-NeoX:
+/// partial rotary, the rotated pairs `(i, i + dims/2)`).
+pub(super) struct Rotary {
+    pub dims: usize,
+    pub base: f64,
+}
+
+impl Rotary {
+    /// Rotates the queries and keys of `qkv` (rows `[q | k | v]` of windows of `seq` tokens,
+    /// CPU) in place.
+    fn apply_rows(&self, qkv: &Tensor, seq: usize, n_heads: usize, head_dim: usize) -> Result<()> {
+        let tables = RopeTables::new(seq, self.dims, self.base, false);
+        let d = n_heads * head_dim;
+        kernels::update(qkv, |data| {
+            for col in [0, d] {
+                tables.apply_to_heads(data, 3 * d, col, n_heads, head_dim, seq);
+            }
+        })?;
+        Ok(())
+    }
+
+    /// `x` (`[batch, heads, seq, head_dim]`) with its first `dims` values of each head rotated.
+    fn apply_tensor(&self, x: &Tensor) -> Result<Tensor> {
+        let (_, _, seq, head_dim) = x.dims4()?;
+        let tables = RopeTables::new(seq, self.dims, self.base, false);
+        let table = |v: Vec<f32>| -> Result<Tensor> {
+            Ok(Tensor::from_vec(v, (seq, self.dims / 2), x.device())?.to_dtype(x.dtype())?)
+        };
+        let (cos, sin) = (table(tables.cos)?, table(tables.sin)?);
+        let rotated = candle_nn::rotary_emb::rope(
+            &x.narrow(D::Minus1, 0, self.dims)?.contiguous()?,
+            &cos,
+            &sin,
+        )?;
+        let kept = x.narrow(D::Minus1, self.dims, head_dim - self.dims)?;
+        Ok(Tensor::cat(&[&rotated, &kept], D::Minus1)?.contiguous()?)
+    }
+}
+
+/// Causal self-attention with the query, key and value projections fused as GPT-2's `c_attn`
+/// (outputs `[q | k | v]`, heads side by side in each).
+pub(super) struct Attention {
+    pub c_attn: Conv1D,
+    pub c_proj: Conv1D,
+    pub n_head: usize,
+    pub rotary: Option<Rotary>,
 }
 
 impl Attention {
@@ -223,13 +271,20 @@ impl Attention {
         let qkv = self.c_attn.forward(normed, exec)?;
         if exec == Exec::Tensors {
             let split = |i: usize| -> Result<Tensor> {
-                Ok(qkv
+                let heads = qkv
                     .narrow(D::Minus1, i * d, d)?
                     .reshape((rows / seq, seq, self.n_head, head_dim))?
                     .transpose(1, 2)?
-                    .contiguous()?)
+                    .contiguous()?;
+                match (&self.rotary, i) {
+                    (Some(rotary), 0 | 1) => rotary.apply_tensor(&heads),
+                    _ => Ok(heads),
+                }
             };
             return attention_tensors(&split(0)?, &split(1)?, &split(2)?);
+        }
+        if let Some(rotary) = &self.rotary {
+            rotary.apply_rows(&qkv, seq, self.n_head, head_dim)?;
         }
         let shape = AttentionShape {
             seq,
@@ -307,13 +362,17 @@ pub(super) fn last_block_stop(hook: HookPoint) -> HookKind {
     }
 }
 
-struct Block {
-    ln_1: Norm,
-    attn: Attention,
-    ln_2: Norm,
-    c_fc: Conv1D,
-    c_proj: Conv1D,
-    activation: Activation,
+/// A pre-norm transformer block with LayerNorms: attention, then an MLP that reads the stream
+/// after attention (GPT-2) or, `parallel`, the block's input (GPT-NeoX's
+/// `use_parallel_residual`); both outputs are added to the stream.
+pub(super) struct Block {
+    pub ln_1: Norm,
+    pub attn: Attention,
+    pub ln_2: Norm,
+    pub c_fc: Conv1D,
+    pub c_proj: Conv1D,
+    pub activation: Activation,
+    pub parallel: bool,
 }
 
 impl Block {
@@ -326,17 +385,23 @@ impl Block {
                 c_attn: Conv1D::load(vb.pp("attn.c_attn"), d, 3 * d)?,
                 c_proj: Conv1D::load(vb.pp("attn.c_proj"), d, d)?,
                 n_head: cfg.n_head,
+                rotary: None,
             },
             ln_2: Norm::load(vb.pp("ln_2"), d, eps)?,
             c_fc: Conv1D::load(vb.pp("mlp.c_fc"), d, 4 * d)?,
             c_proj: Conv1D::load(vb.pp("mlp.c_proj"), 4 * d, d)?,
             activation,
+            parallel: false,
         })
     }
 
     /// Runs the block on rows `x` (`[rows, d]`, windows of `seq` rows) as far as `stop` and
-    /// returns the activations there (`ResidPost`: the whole block).
+    /// returns the activations there (`ResidPost`: the whole block). A parallel block has no
+    /// `ResidMid` (its loader refuses it).
     fn forward_to(&self, x: &Tensor, seq: usize, stop: HookKind, exec: Exec) -> Result<Tensor> {
+        if self.parallel && stop == HookKind::MlpInput {
+            return self.ln_2.normalize(x);
+        }
         let z = self.attn.z(&self.ln_1.forward(x, exec)?, seq, exec)?;
         match stop {
             HookKind::Z => return Ok(z),
@@ -349,12 +414,47 @@ impl Block {
             HookKind::MlpInput => return self.ln_2.normalize(&mid),
             _ => {}
         }
-        let normed = self.ln_2.forward(&mid, exec)?;
+        let mlp_reads = if self.parallel { x } else { &mid };
+        let normed = self.ln_2.forward(mlp_reads, exec)?;
         let h = self.c_fc.forward_act(&normed, self.activation, exec)?;
         match stop {
             HookKind::MlpOut => self.c_proj.forward(&h, exec),
             _ => self.c_proj.forward_plus(&h, &mid, exec),
         }
+    }
+}
+
+/// Runs `blocks` on the embedded rows `x` (`[batch · seq, d]`) up to `hook`: every block whole,
+/// the last as far as the hook needs. Returns `[batch · seq, width]`.
+pub(super) fn run_blocks(
+    blocks: &[Block],
+    mut x: Tensor,
+    seq: usize,
+    hook: HookPoint,
+    exec: Exec,
+) -> Result<Tensor> {
+    let last = blocks.len().saturating_sub(1);
+    for (i, block) in blocks.iter().enumerate() {
+        let stop = if i == last {
+            last_block_stop(hook)
+        } else {
+            HookKind::ResidPost
+        };
+        x = block.forward_to(&x, seq, stop, exec)?;
+    }
+    Ok(x)
+}
+
+/// The constant part of `hook_z` in the last of `blocks` when `hook` is a `hook_z` (see
+/// [`ResidualModel::z_value_bias`]): the value columns of `ln_1.bias · W_qkv + b_qkv`.
+pub(super) fn z_value_bias(blocks: &[Block], hook: HookPoint) -> Result<Option<Tensor>> {
+    match (hook.kind, blocks.last()) {
+        (HookKind::Z, Some(block)) => {
+            let constant = block.attn.c_attn.constant_output(&block.ln_1)?;
+            let d = constant.dim(0)? / 3;
+            Ok(Some(constant.narrow(0, 2 * d, d)?))
+        }
+        _ => Ok(None),
     }
 }
 
@@ -420,18 +520,11 @@ impl Gpt2 {
     /// The forward pass up to the hook, `[batch, seq, width]`.
     fn run(&self, tokens: &Tensor, exec: Exec) -> Result<Tensor> {
         let (b, s) = tokens.dims2()?;
-        let d = self.config.n_embd;
-        let mut x = self.embed(tokens)?.reshape((b * s, d))?.contiguous()?;
-        let last = self.blocks.len().saturating_sub(1);
-        for (i, block) in self.blocks.iter().enumerate() {
-            let stop = if i == last {
-                last_block_stop(self.hook)
-            } else {
-                HookKind::ResidPost
-            };
-            x = block.forward_to(&x, s, stop, exec)?;
-        }
-        Ok(x.reshape((b, s, ()))?)
+        let x = self
+            .embed(tokens)?
+            .reshape((b * s, self.config.n_embd))?
+            .contiguous()?;
+        Ok(run_blocks(&self.blocks, x, s, self.hook, exec)?.reshape((b, s, ()))?)
     }
 }
 
@@ -458,17 +551,7 @@ impl ResidualModel for Gpt2 {
     }
 
     fn z_value_bias(&self) -> Result<Option<Tensor>> {
-        let d = self.config.n_embd;
-        match (self.hook.kind, self.blocks.last()) {
-            (HookKind::Z, Some(block)) => Ok(Some(
-                block
-                    .attn
-                    .c_attn
-                    .constant_output(&block.ln_1)?
-                    .narrow(0, 2 * d, d)?,
-            )),
-            _ => Ok(None),
-        }
+        z_value_bias(&self.blocks, self.hook)
     }
 
     fn token_embeddings(&self) -> Tensor {

@@ -387,13 +387,26 @@ impl RopeTables {
     /// Rotates every head (`heads` of `2·half` values from column `col`) of every row of
     /// `data` (rows of `stride` values; row `r` is position `r % seq`).
     pub fn apply(&self, data: &mut [f32], stride: usize, col: usize, heads: usize, seq: usize) {
-        let hd = 2 * self.half;
+        self.apply_to_heads(data, stride, col, heads, 2 * self.half, seq);
+    }
+
+    /// [`Self::apply`] for heads of `hd` values of which only the first `2·half` rotate
+    /// (GPT-NeoX's partial rotary).
+    pub fn apply_to_heads(
+        &self,
+        data: &mut [f32],
+        stride: usize,
+        col: usize,
+        heads: usize,
+        hd: usize,
+        seq: usize,
+    ) {
         data.par_chunks_mut(stride * seq).for_each(|window| {
             for (pos, row) in window.chunks_exact_mut(stride).enumerate() {
                 let cos = &self.cos[pos * self.half..(pos + 1) * self.half];
                 let sin = &self.sin[pos * self.half..(pos + 1) * self.half];
                 for h in 0..heads {
-                    let x = &mut row[col + h * hd..col + (h + 1) * hd];
+                    let x = &mut row[col + h * hd..col + h * hd + 2 * self.half];
                     self.rotate(x, cos, sin);
                 }
             }

@@ -9,6 +9,7 @@ pub mod gemma2;
 pub mod gemma3;
 pub mod gguf;
 pub mod gpt2;
+pub mod gpt_neox;
 pub mod kernels;
 pub mod llama;
 pub mod mistral;
@@ -530,6 +531,7 @@ pub const ARCHITECTURES: &[(&str, &str, &[HookKind])] = &[
     ("gemma2", "Gemma 2", EVERY_HOOK),
     ("gemma3_text", "Gemma 3", EVERY_HOOK),
     ("gemma3", "Gemma 3 (multimodal)", EVERY_HOOK),
+    ("gpt_neox", "GPT-NeoX", EVERY_HOOK),
 ];
 
 /// The display name and readable hook kinds of `model_type`, or why saecooc cannot run it.
@@ -579,6 +581,14 @@ pub fn load_model_as(
             let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
             let model = gpt2::Gpt2::load(vb, config, hook)
                 .with_context(|| format!("cannot load GPT-2 weights from {}", files.source))?;
+            Ok(Box::new(model))
+        }
+        "gpt_neox" => {
+            let config = gpt_neox::NeoxConfig::from_json(&cfg, &file)?;
+            hook.check_within(config.num_hidden_layers, &files.source)?;
+            let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
+            let model = gpt_neox::GptNeox::load(vb, config, hook)
+                .with_context(|| format!("cannot load GPT-NeoX weights from {}", files.source))?;
             Ok(Box::new(model))
         }
         _ => {

@@ -16,6 +16,7 @@ mod gemma_scope;
 mod golden_decoder_hooks;
 mod golden_decoders;
 mod golden_gpt2;
+mod golden_neox;
 mod graphs;
 mod hostile;
 mod hub;
