@@ -60,11 +60,12 @@ fn check_every_hook(dir: &Path, prefix: &str) {
     }
 }
 
-/// Copies the fixture with `config.json` changed by `edit`; tensors dropped where `keep` says.
+/// Copies the fixture with `config.json` changed by `edit` and tensor names rewritten by
+/// `rename` (None drops the tensor).
 fn edited_copy(
     dir: &Path,
     edit: impl Fn(&mut serde_json::Map<String, serde_json::Value>),
-    keep: impl Fn(&str) -> bool,
+    rename: impl Fn(&str) -> Option<String>,
 ) {
     let src = fixtures().join("tiny-pythia");
     let text = std::fs::read_to_string(src.join("config.json")).unwrap();
@@ -73,7 +74,10 @@ fn edited_copy(
     std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
     let tensors =
         candle_core::safetensors::load(src.join("model.safetensors"), &Device::Cpu).unwrap();
-    let kept: HashMap<String, Tensor> = tensors.into_iter().filter(|(k, _)| keep(k)).collect();
+    let kept: HashMap<String, Tensor> = tensors
+        .into_iter()
+        .filter_map(|(k, t)| rename(&k).map(|k| (k, t)))
+        .collect();
     candle_core::safetensors::save(&kept, dir.join("model.safetensors")).unwrap();
 }
 
@@ -91,14 +95,13 @@ fn sequential_blocks_match_at_every_hook() {
         |cfg| {
             cfg.insert("use_parallel_residual".into(), false.into());
         },
-        |_| true,
+        |k| Some(k.to_string()),
     );
     check_every_hook(dir.path(), "seq.");
 }
 
 /// Hub Pythia configs spell the rotary settings `rotary_pct` / `rotary_emb_base`, without
-/// `rope_parameters`; the checkpoints have no `gpt_neox.` prefix only when saved from the base
-/// model.
+/// `rope_parameters`; a checkpoint saved from the base model has no `gpt_neox.` prefix.
 #[test]
 fn old_config_keys_and_unprefixed_weights_read_the_same() {
     let g = golden("neox");
@@ -111,7 +114,7 @@ fn old_config_keys_and_unprefixed_weights_read_the_same() {
             cfg.insert("rotary_pct".into(), 0.25.into());
             cfg.insert("rotary_emb_base".into(), 10000.into());
         },
-        |_| true,
+        |k| Some(k.strip_prefix("gpt_neox.").unwrap_or(k).to_string()),
     );
     let hook = "blocks.2.attn.hook_z";
     let model = load_model(
@@ -132,7 +135,7 @@ fn old_config_keys_and_unprefixed_weights_read_the_same() {
         |cfg| {
             cfg.remove("rope_parameters");
         },
-        |_| true,
+        |k| Some(k.to_string()),
     );
     let model = load_model(
         &files(bare.path()),
@@ -168,7 +171,10 @@ fn the_forward_pass_stops_at_the_hook() {
     edited_copy(
         dir.path(),
         |_| {},
-        |k| !k.contains("layers.2.") && !k.contains("final_layer_norm") && !k.contains("head"),
+        |k| {
+            let dropped = ["layers.2.", "final_layer_norm", "head"];
+            (!dropped.iter().any(|d| k.contains(d))).then(|| k.to_string())
+        },
     );
     let files = files(dir.path());
     let hook = "blocks.2.hook_resid_pre";
