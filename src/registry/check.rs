@@ -18,11 +18,12 @@ pub enum Verdict {
     Not(String),
 }
 
-/// The family name of a release's model: its architecture's display name, else its model_type.
+/// The family name of a release's model: its architecture's display name without a variant in
+/// parentheses ("Gemma 3 (multimodal)" is Gemma 3), else its model_type.
 pub fn family(registry: &Registry, release: &Release) -> String {
     match registry.model(&release.model) {
         Some(m) => model::architecture(&m.model_type)
-            .map(|(name, _)| name.to_string())
+            .map(|(name, _)| name.split(" (").next().unwrap_or(name).to_string())
             .unwrap_or_else(|_| m.model_type.clone()),
         None => release.model.clone(),
     }
