@@ -42,6 +42,10 @@ pub fn release_blocker(registry: &Registry, release: &Release) -> Option<String>
     }
     match SaeFormat::from_conversion_func(release.conversion_func.as_deref()) {
         Err(e) => Some(e.to_string()),
+        // Its trainers' class is in each SAE's config.json; the release name says it here.
+        Ok(SaeFormat::DictionaryLearning) if release.release.contains("gated") => Some(
+            "its dictionary_learning trainers are GatedAutoEncoders, gated SAEs, which saecooc does not encode (standard, JumpReLU and TopK only)".into(),
+        ),
         Ok(format) => format.unsupported_reason().map(|why| {
             format!(
                 "SAE format {}: {why}",
