@@ -122,7 +122,7 @@ fn load_query_key_value(vb: VarBuilder, cfg: &NeoxConfig) -> Result<Conv1D> {
 
 fn load_block(vb: VarBuilder, cfg: &NeoxConfig, activation: Activation) -> Result<Block> {
     let (d, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
-    let rotary = (cfg.rotary_dims > 0).then(|| Rotary {
+    let rotary = (cfg.rotary_dims > 0).then_some(Rotary {
         dims: cfg.rotary_dims,
         base: cfg.rotary_emb_base,
     });
