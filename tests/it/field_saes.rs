@@ -5,7 +5,7 @@
 //! of active latents counted on each token (exact: integer counts).
 //!
 //! - Gemma 3 (tests/fixtures/tiny-gemma3) with Gemma Scope 2-shaped SAEs (`params.safetensors`
-//!   + `config.json`) of the `-mlp-all` (hook_mlp_out) and `-att-all` (the attention output
+//!   and `config.json`) of the `-mlp-all` (hook_mlp_out) and `-att-all` (the attention output
 //!   projection's input, `hook_z`) releases;
 //! - Pythia (tests/fixtures/tiny-pythia) with a SAELens-format SAE of the `att-sm` release
 //!   (hook_attn_out, centred as TransformerLens centres Pythia's writing weights).
