@@ -153,6 +153,16 @@ impl<'a> JsonKeys<'a> {
         )
     }
 
+    /// A list of whole numbers ≥ 0 (possibly empty).
+    pub fn counts(&self, key: &str) -> Result<Option<Vec<usize>>> {
+        self.typed(key, "a list of whole numbers ≥ 0", |v| {
+            v.as_array()?
+                .iter()
+                .map(|n| n.as_u64().and_then(|n| usize::try_from(n).ok()))
+                .collect()
+        })
+    }
+
     /// A list of strings.
     pub fn strings(&self, key: &str) -> Result<Option<Vec<&'a str>>> {
         self.typed(key, "a list of strings", |v| {

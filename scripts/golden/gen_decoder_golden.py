@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Golden fixtures for the RMSNorm decoder forward passes (tests/it/golden_decoders*.rs).
 
-Writes, for NAME in (llama, gemma2, gemma3, qwen3, llama3, mistral):
+Writes, for NAME in (llama, gemma2, gemma3, qwen3, llama3, mistral, gemma, qwen3_moe):
   tests/fixtures/tiny-NAME/{config.json, model.safetensors}   random model, save_pretrained
       (llama and gemma2 are kept as they are when present: read back, never rewritten)
   tests/fixtures/golden/NAME_tiny_hooks.safetensors
@@ -31,6 +31,11 @@ tiny-llama3: LlamaForCausalLM with rope_type llama3 (theta 500000, factor 8, low
   original_max_position_embeddings 48: the 8 frequencies of head_dim 16 fall in all three
   bands), head_dim 16, SwiGLU 160.
 tiny-mistral: MistralForCausalLM, head_dim 16, SwiGLU 160, sliding_window 4.
+tiny-gemma: GemmaForCausalLM (Gemma 1), head_dim 16, GeGLU 128, one key/value head
+  (multi-query, as gemma-2b), hidden_act "gelu" (the legacy value real checkpoints carry).
+tiny-qwen3_moe: Qwen3MoeForCausalLM, head_dim 16, 8 experts of SwiGLU 24, top 2 renormalised
+  (norm_topk_prob), layer 1 dense (mlp_only_layers, SwiGLU 96), tied embeddings; saved with
+  per-expert weights (mlp.experts.E.{gate,up,down}_proj.weight) as the hub checkpoints are.
 Every parameter is re-initialised after torch.manual_seed(0): norm weights 0.1*randn
 (+1 where RMSNorm multiplies by w; Gemma's multiplies by 1 + w), others 0.1*randn.
 Eager attention, float32, CPU.
@@ -46,13 +51,15 @@ import torch
 import transformers
 from safetensors.torch import load_file, save_file
 from transformers import (AutoModelForCausalLM, Gemma2Config, Gemma2ForCausalLM, Gemma3ForCausalLM,
-                          Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, MistralConfig,
-                          MistralForCausalLM, Qwen3Config, Qwen3ForCausalLM)
+                          Gemma3TextConfig, GemmaConfig, GemmaForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig,
+                          MistralForCausalLM, Qwen3Config, Qwen3ForCausalLM, Qwen3MoeConfig,
+                          Qwen3MoeForCausalLM)
 
 COMMON = dict(vocab_size=1000, hidden_size=64, num_hidden_layers=3, num_attention_heads=4,
               num_key_value_heads=2, head_dim=16, max_position_embeddings=64, rms_norm_eps=1e-5,
               bos_token_id=1, eos_token_id=2, pad_token_id=0)
-GEMMA = ("gemma2", "gemma3")
+GEMMA = ("gemma2", "gemma3", "gemma")
+SANDWICH_NORMS = ("gemma2", "gemma3")
 
 
 def config_and_class(name):
@@ -86,6 +93,15 @@ def config_and_class(name):
         return MistralConfig(intermediate_size=160, sliding_window=4, tie_word_embeddings=False,
                              rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
                              **COMMON), MistralForCausalLM
+    if name == "gemma":
+        return GemmaConfig(intermediate_size=128, hidden_act="gelu", rope_theta=10000.0,
+                           **{**COMMON, "num_key_value_heads": 1}), GemmaForCausalLM
+    if name == "qwen3_moe":
+        return Qwen3MoeConfig(intermediate_size=96, moe_intermediate_size=24, num_experts=8,
+                              num_experts_per_tok=2, norm_topk_prob=True, decoder_sparse_step=1,
+                              mlp_only_layers=[1], tie_word_embeddings=True,
+                              rope_parameters={"rope_type": "default", "rope_theta": 1e6},
+                              **COMMON), Qwen3MoeForCausalLM
     raise ValueError(name)
 
 
@@ -132,7 +148,7 @@ def capture_hooks(model, name, tokens):
     def on_output(module, key):
         handles.append(module.register_forward_hook(lambda mod, args, out: keep(key, out)))
 
-    sandwich = name in GEMMA
+    sandwich = name in SANDWICH_NORMS
     for L, layer in enumerate(model.model.layers):
         b = f"blocks.{L}."
         on_input(layer, b + "hook_resid_pre")
@@ -169,7 +185,7 @@ def check_consistent(t, n_layers):
 
 
 def main():
-    for name in ("llama", "gemma2", "gemma3", "qwen3", "llama3", "mistral"):
+    for name in ("llama", "gemma2", "gemma3", "qwen3", "llama3", "mistral", "gemma", "qwen3_moe"):
         model = model_for(name, f"tests/fixtures/tiny-{name}")
         golden_path = f"tests/fixtures/golden/{name}_tiny_hooks.safetensors"
         kept = load_file(golden_path) if os.path.exists(golden_path) else {}

@@ -1,9 +1,10 @@
 //! RMSNorm decoder-only transformers up to a hook: the Llama layout (Llama 2/3, SmolLM2,
 //! Mistral, Qwen2: RoPE, grouped-query attention, SwiGLU), Qwen3 and Gemma 3 (RMSNorm over each
-//! query/key head), and Gemma 2/3 (RMSNorm with `1 + w`, embeddings scaled by √d_model,
-//! sliding-window and global layers, GeGLU, norms before and after attention and MLP). Each
+//! query/key head), Gemma 1 (RMSNorm with `1 + w`, embeddings scaled by √d_model, GeGLU),
+//! Gemma 2/3 (Gemma 1's plus sliding-window and global layers, norms before and after attention
+//! and MLP), and Qwen3 MoE (Qwen3 with sparse mixture-of-experts MLPs, `moe.rs`). Each
 //! family's `config.json` is read in its own file (`llama.rs`, `mistral.rs`, `qwen.rs`,
-//! `gemma2.rs`, `gemma3.rs`); RoPE frequencies in `rope.rs`.
+//! `gemma.rs`, `gemma2.rs`, `gemma3.rs`); RoPE frequencies in `rope.rs`.
 //!
 //! candle-transformers' versions expose no hidden states and cannot stop early, so this is our
 //! own. Weight names follow Hugging Face (`model.layers.N.self_attn.q_proj.weight`, ...); GGUF
@@ -12,8 +13,9 @@
 //! docs/formats.md, "Hooks").
 
 use super::kernels::{self, Act, AttentionShape, Heads, RopeTables};
+use super::moe::{MoeConfig, SparseMoe};
 use super::rope::RopeSpec;
-use super::{gemma2, gemma3, llama, mistral, qwen};
+use super::{gemma, gemma2, gemma3, llama, mistral, qwen};
 use super::{HookKind, HookPoint, ResidualModel};
 use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Context, Result};
@@ -28,6 +30,8 @@ pub enum Family {
     Mistral,
     Qwen2,
     Qwen3,
+    Qwen3Moe,
+    Gemma,
     Gemma2,
     Gemma3,
 }
@@ -35,7 +39,7 @@ pub enum Family {
 impl Family {
     /// RMSNorm multiplies by `1 + w`, embeddings are scaled by √d_model, the MLP is GeGLU.
     pub fn is_gemma(self) -> bool {
-        matches!(self, Self::Gemma2 | Self::Gemma3)
+        matches!(self, Self::Gemma | Self::Gemma2 | Self::Gemma3)
     }
 
     /// Norms after attention and after the MLP too (and one before the MLP of its own).
@@ -45,7 +49,7 @@ impl Family {
 
     /// An RMSNorm over each query and key head before RoPE (`q_norm`, `k_norm`).
     pub fn has_head_norms(self) -> bool {
-        matches!(self, Self::Qwen3 | Self::Gemma3)
+        matches!(self, Self::Qwen3 | Self::Qwen3Moe | Self::Gemma3)
     }
 }
 
@@ -81,6 +85,8 @@ pub struct DecoderConfig {
     pub attn_scale: f64,
     /// Query/key weights in llama.cpp's interleaved RoPE layout (GGUF).
     pub rope_interleaved: bool,
+    /// Qwen3 MoE: the experts, and which layers route to them.
+    pub moe: Option<MoeConfig>,
 }
 
 impl DecoderConfig {
@@ -95,6 +101,8 @@ impl DecoderConfig {
             Some("gemma3") => gemma3::multimodal_config(&keys),
             Some("qwen2") => qwen::config(&keys, Family::Qwen2),
             Some("qwen3") => qwen::config(&keys, Family::Qwen3),
+            Some("qwen3_moe") => qwen::moe_config(&keys),
+            Some("gemma") => gemma::config(&keys),
             Some("mistral") => mistral::config(&keys),
             _ => llama::config(&keys),
         }
@@ -152,6 +160,7 @@ impl DecoderConfig {
             final_softcap: None,
             attn_scale: (head_dim as f64).powf(-0.5),
             rope_interleaved: keys.bool("rope_interleaved")?.unwrap_or(false),
+            moe: None,
         })
     }
 
@@ -232,7 +241,7 @@ impl RmsNorm {
 
 /// A linear layer with its weight stored `[in, out]` (several Hugging Face `[out, in]`
 /// projections of the same input side by side), so that rows multiply from the right.
-struct Dense {
+pub(super) struct Dense {
     weight: Tensor,
     bias: Option<Tensor>,
     bias_host: Option<Vec<f32>>,
@@ -240,7 +249,12 @@ struct Dense {
 
 impl Dense {
     /// Loads the projections `names` (each `[out_i, in]`, with a bias when `bias`) as one.
-    fn load(vb: &VarBuilder, names: &[(&str, usize)], d_in: usize, bias: bool) -> Result<Self> {
+    pub(super) fn load(
+        vb: &VarBuilder,
+        names: &[(&str, usize)],
+        d_in: usize,
+        bias: bool,
+    ) -> Result<Self> {
         let mut weights = Vec::new();
         let mut biases = Vec::new();
         for &(name, d_out) in names {
@@ -267,7 +281,7 @@ impl Dense {
     }
 
     /// `x W + b` for `x` `[batch, seq, in]` (any device).
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    pub(super) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let y = x.broadcast_matmul(&self.weight)?;
         match &self.bias {
             Some(b) => y.broadcast_add(b),
@@ -276,7 +290,7 @@ impl Dense {
     }
 
     /// `x W + b` for rows `x` `[n, in]` (CPU), the bias added in place.
-    fn forward_rows(&self, x: &Tensor) -> Result<Tensor> {
+    pub(super) fn forward_rows(&self, x: &Tensor) -> Result<Tensor> {
         let y = x.matmul(&self.weight)?;
         if let Some(b) = &self.bias_host {
             kernels::update(&y, |v| {
@@ -485,7 +499,7 @@ impl Rope {
     }
 }
 
-struct Mlp {
+pub(super) struct Mlp {
     /// gate and up projections side by side.
     gate_up: Dense,
     down: Dense,
@@ -494,8 +508,9 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn load(vb: VarBuilder, cfg: &DecoderConfig) -> Result<Self> {
-        let (d, f) = (cfg.hidden_size, cfg.intermediate_size);
+    /// Loads a gated MLP of `f` hidden units.
+    pub(super) fn load(vb: VarBuilder, cfg: &DecoderConfig, f: usize) -> Result<Self> {
+        let d = cfg.hidden_size;
         Ok(Self {
             gate_up: Dense::load(&vb, &[("gate_proj", f), ("up_proj", f)], d, false)?,
             down: Dense::load(&vb, &[("down_proj", d)], f, false)?,
@@ -505,7 +520,7 @@ impl Mlp {
     }
 
     /// The MLP with candle tensor operations (any device).
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    pub(super) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let pair = self.gate_up.forward(x)?;
         let f = self.intermediate;
         let g = pair.narrow(2, 0, f)?;
@@ -514,7 +529,7 @@ impl Mlp {
     }
 
     /// The same MLP on rows with the CPU kernels.
-    fn forward_rows(&self, x: &Tensor) -> Result<Tensor> {
+    pub(super) fn forward_rows(&self, x: &Tensor) -> Result<Tensor> {
         let rows = x.dim(0)?;
         let f = self.intermediate;
         let pair = self.gate_up.forward_rows(x)?;
@@ -531,7 +546,7 @@ trait Pass {
     /// `hook_z` of `block`'s attention on its normalised input `x`.
     fn z(&self, block: &Block, x: &Tensor) -> Result<Tensor>;
     fn dense(&self, dense: &Dense, x: &Tensor) -> Result<Tensor>;
-    fn mlp(&self, mlp: &Mlp, x: &Tensor) -> Result<Tensor>;
+    fn mlp(&self, mlp: &FeedForward, x: &Tensor) -> Result<Tensor>;
     /// `y + x`, `y` (freshly made) consumed.
     fn add(&self, y: Tensor, x: &Tensor) -> Result<Tensor>;
 }
@@ -560,8 +575,11 @@ impl Pass for TensorPass<'_> {
         Ok(dense.forward(x)?)
     }
 
-    fn mlp(&self, mlp: &Mlp, x: &Tensor) -> Result<Tensor> {
-        Ok(mlp.forward(x)?)
+    fn mlp(&self, mlp: &FeedForward, x: &Tensor) -> Result<Tensor> {
+        match mlp {
+            FeedForward::Dense(m) => Ok(m.forward(x)?),
+            FeedForward::Sparse(m) => m.forward(x),
+        }
     }
 
     fn add(&self, y: Tensor, x: &Tensor) -> Result<Tensor> {
@@ -595,13 +613,32 @@ impl Pass for RowsPass<'_> {
         dense.forward_rows(x)
     }
 
-    fn mlp(&self, mlp: &Mlp, x: &Tensor) -> Result<Tensor> {
-        mlp.forward_rows(x)
+    fn mlp(&self, mlp: &FeedForward, x: &Tensor) -> Result<Tensor> {
+        match mlp {
+            FeedForward::Dense(m) => m.forward_rows(x),
+            FeedForward::Sparse(m) => m.forward_rows(x),
+        }
     }
 
     fn add(&self, y: Tensor, x: &Tensor) -> Result<Tensor> {
         add_in_place(&y, x)?;
         Ok(y)
+    }
+}
+
+/// A block's MLP: one gated MLP, or (Qwen3 MoE) experts chosen per token by a router.
+enum FeedForward {
+    Dense(Mlp),
+    Sparse(SparseMoe),
+}
+
+impl FeedForward {
+    /// The MLP of `layer`: sparse where `cfg.moe` routes that layer, else dense.
+    fn load(vb: VarBuilder, cfg: &DecoderConfig, layer: usize) -> Result<Self> {
+        Ok(match &cfg.moe {
+            Some(moe) if moe.is_sparse(layer) => Self::Sparse(SparseMoe::load(vb, cfg, moe)?),
+            _ => Self::Dense(Mlp::load(vb, cfg, cfg.intermediate_size)?),
+        })
     }
 }
 
@@ -613,7 +650,7 @@ struct Block {
     attn_out_norm: Option<RmsNorm>,
     /// Before the MLP (Llama: `post_attention_layernorm`; Gemma: `pre_feedforward_layernorm`).
     mlp_norm: RmsNorm,
-    mlp: Mlp,
+    mlp: FeedForward,
     /// Gemma 2/3: on the MLP's output (`post_feedforward_layernorm`).
     mlp_out_norm: Option<RmsNorm>,
     sliding: bool,
@@ -637,7 +674,7 @@ impl Block {
             attn: Attention::load(vb.pp("self_attn"), cfg)?,
             attn_out_norm,
             mlp_norm,
-            mlp: Mlp::load(vb.pp("mlp"), cfg)?,
+            mlp: FeedForward::load(vb.pp("mlp"), cfg, layer)?,
             mlp_out_norm,
             sliding: cfg.is_sliding(layer),
         })

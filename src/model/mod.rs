@@ -5,6 +5,7 @@
 //! (safetensors are memory-mapped, so the rest of the file is never read).
 
 pub mod decoder;
+pub mod gemma;
 pub mod gemma2;
 pub mod gemma3;
 pub mod gguf;
@@ -13,6 +14,7 @@ pub mod gpt_neox;
 pub mod kernels;
 pub mod llama;
 pub mod mistral;
+pub mod moe;
 pub mod qwen;
 pub mod rope;
 
@@ -528,6 +530,8 @@ pub const ARCHITECTURES: &[(&str, &str, &[HookKind])] = &[
     ("mistral", "Mistral", EVERY_HOOK),
     ("qwen2", "Qwen2", EVERY_HOOK),
     ("qwen3", "Qwen3", EVERY_HOOK),
+    ("qwen3_moe", "Qwen3 MoE", EVERY_HOOK),
+    ("gemma", "Gemma", EVERY_HOOK),
     ("gemma2", "Gemma 2", EVERY_HOOK),
     ("gemma3_text", "Gemma 3", EVERY_HOOK),
     ("gemma3", "Gemma 3 (multimodal)", EVERY_HOOK),

@@ -1,6 +1,6 @@
 //! Every hook of every layer of the RMSNorm decoder families against Hugging Face
 //! transformers: Llama, Gemma 2, Gemma 3 (text, and the multimodal layout rebuilt from it),
-//! Qwen3, Llama 3.x RoPE scaling and Mistral.
+//! Qwen3, Llama 3.x RoPE scaling, Mistral, Gemma 1 (multi-query) and Qwen3 MoE (routed experts).
 //!
 //! `tests/fixtures/tiny-NAME/` are random-initialised models saved by `save_pretrained`;
 //! `tests/fixtures/golden/NAME_tiny_hooks.safetensors` hold the tensors transformers' modules
@@ -17,7 +17,16 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// The tiny models of `tests/fixtures/`, one per family.
-pub const FAMILIES: [&str; 6] = ["llama", "gemma2", "gemma3", "qwen3", "llama3", "mistral"];
+pub const FAMILIES: [&str; 8] = [
+    "llama",
+    "gemma2",
+    "gemma3",
+    "qwen3",
+    "llama3",
+    "mistral",
+    "gemma",
+    "qwen3_moe",
+];
 
 fn files(path: &Path) -> ModelFiles {
     let hub = Hub::from_env(false).unwrap();
