@@ -16,13 +16,16 @@ at the local files), builds the SAE as `SAE.from_pretrained` does (the registry'
 
 Formats: gemma_3 (params.safetensors, config.json or the folder name), gemma_2 (params.npz),
 dictionary_learning_1 (ae.pt via torch.save + config.json), llama_scope (hyperparams.json +
-checkpoints/final.safetensors), llama_scope_r1_distill (config.json + sae_weights.safetensors).
+checkpoints/final.safetensors), llama_scope_r1_distill (config.json + sae_weights.safetensors),
+gemma_2_transcoder, mwhanna_transcoder, and the torch-pickled qwen_scope (layerN.sae.pt),
+connor_rob_hook_z (NAME.pt + NAME_cfg.json), goodfire (.pth) and deepseek_r1 (.pt).
 Weights: torch.manual_seed per case, d_in 32, d_sae 64 (a few cases differ), float32.
 
-usage: /root/.cache/saecooc/golden-venv/bin/python scripts/golden/gen_sae_formats_golden.py
+usage: /root/.cache/saecooc/golden-venv/bin/python scripts/golden/gen_sae_formats_golden.py [FORMAT...]
 (torch 2.15, sae-lens 6.54.12, safetensors, numpy)
 """
 import json
+import sys
 import os
 import shutil
 
@@ -292,15 +295,76 @@ def mwhanna_transcoder(root):
                         L.mwhanna_transcoder_huggingface_loader, d_in)}
 
 
+# --- qwen_scope, connor_rob_hook_z, goodfire, deepseek_r1 (torch-pickled files) ---------------
+
+def qwen_scope(root):
+    """Qwen Scope: layerN.sae.pt, a torch.save'd dict with W_enc [d_sae, d_in] and
+    W_dec [d_in, d_sae]; TopK with k from the repo id. SAELens takes d_in from its table of
+    models and d_sae from the repo id: the fixture's sizes are given as overrides."""
+    torch.manual_seed(800)
+    d_in, d_sae = 32, 64
+    torch.save({"W_enc": randn(d_sae, d_in, scale=0.3), "W_dec": randn(d_in, d_sae, scale=0.3),
+                "b_enc": randn(d_sae, scale=0.1), "b_dec": randn(d_in, scale=0.1)},
+               os.path.join(root, "layer3.sae.pt"))
+    return {"layer3": ("layer3.sae.pt", "Qwen/SAE-Res-Qwen3-1.7B-Base-W32K-L0_50", None,
+                       L.qwen_scope_sae_huggingface_loader, d_in, {"d_in": d_in, "d_sae": d_sae})}
+
+
+def connor_rob_hook_z(root):
+    """GPT-2 hook_z SAEs: NAME.pt (a torch.save'd state dict in SAELens' names) + NAME_cfg.json;
+    d_in = 8 heads x 4."""
+    torch.manual_seed(900)
+    d_in, d_sae = 32, 64
+    name = "gpt2-small_L5_Hcat_z_lr1.20e-03_l11.00e+00_ds24576_bs4096_dc1.00e-06_rsanthropic_rie25000_nr4_v9"
+    torch.save({"W_enc": randn(d_in, d_sae, scale=0.3), "W_dec": randn(d_sae, d_in, scale=0.3),
+                "b_enc": randn(d_sae, scale=0.1), "b_dec": randn(d_in, scale=0.1)},
+               os.path.join(root, name + ".pt"))
+    with open(os.path.join(root, name + "_cfg.json"), "w") as f:
+        json.dump({"act_size": d_in, "dict_size": d_sae, "act_name": "blocks.5.attn.hook_z",
+                   "layer": 5, "site": "z", "seed": 49, "l1_coeff": 1.0}, f, indent=1)
+    return {"L5": (name + ".pt", "ckkissane/attn-saes-gpt2-small-all-layers", None,
+                   L.connor_rob_hook_z_huggingface_loader, d_in)}
+
+
+def goodfire(root):
+    """Goodfire: FILE.pth, a torch.save'd state dict of Linear layers encoder_linear,
+    decoder_linear; SAELens' sizes (the real model's) given as overrides."""
+    torch.manual_seed(1000)
+    d_in, d_sae = 32, 64
+    weights = {k.replace("coder.", "coder_linear."): v
+               for k, v in linear_weights(d_in, d_sae, torch.float32).items()}
+    torch.save(weights, os.path.join(root, "Llama-3.1-8B-Instruct-SAE-l19.pth"))
+    return {"l19": ("Llama-3.1-8B-Instruct-SAE-l19.pth", "Goodfire/Llama-3.1-8B-Instruct-SAE-l19",
+                    None, L.get_goodfire_huggingface_loader, d_in,
+                    {"d_in": d_in, "d_sae": d_sae})}
+
+
+def deepseek_r1(root):
+    """DeepSeek R1 Distill: FILE.pt, a torch.save'd state dict of Linear layers encoder,
+    decoder (bfloat16); SAELens' sizes (the real model's) given as overrides."""
+    torch.manual_seed(1100)
+    d_in, d_sae = 32, 64
+    torch.save(linear_weights(d_in, d_sae, torch.bfloat16),
+               os.path.join(root, "DeepSeek-R1-Distill-Llama-8B-SAE-l19.pt"))
+    return {"l19": ("DeepSeek-R1-Distill-Llama-8B-SAE-l19.pt",
+                    "qresearch/DeepSeek-R1-Distill-Llama-8B-SAE-l19", None,
+                    L.deepseek_r1_sae_huggingface_loader, d_in, {"d_in": d_in, "d_sae": d_sae})}
+
+
 # --- main ----------------------------------------------------------------------------------
 
 FORMATS = {"gemma_3": gemma_3, "gemma_2": gemma_2, "dictionary_learning_1": dictionary_learning_1, "llama_scope": llama_scope,
            "llama_scope_r1_distill": llama_scope_r1_distill,
-           "gemma_2_transcoder": gemma_2_transcoder, "mwhanna_transcoder": mwhanna_transcoder}
+           "gemma_2_transcoder": gemma_2_transcoder, "mwhanna_transcoder": mwhanna_transcoder,
+           "qwen_scope": qwen_scope, "connor_rob_hook_z": connor_rob_hook_z, "goodfire": goodfire,
+           "deepseek_r1": deepseek_r1}
 
 
 def main():
+    only = sys.argv[1:]  # optional: regenerate these formats only
     for name, build in FORMATS.items():
+        if only and name not in only:
+            continue
         root = os.path.join(ROOT, name)
         shutil.rmtree(root, ignore_errors=True)
         os.makedirs(root)

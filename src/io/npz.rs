@@ -228,6 +228,15 @@ pub(crate) fn open_npz(path: &Path) -> Result<ZipArchive<File>> {
         .with_context(|| format!("{} is not a valid .npz (zip) file", path.display()))
 }
 
+/// The array name of zip entry `i` (its file name without `.npy`).
+fn array_name(entry: &zip::read::ZipFile<'_, File>, i: usize, path: &Path) -> Result<String> {
+    Ok(entry
+        .name()
+        .with_context(|| format!("{}: zip entry {i} has a bad name", path.display()))?
+        .trim_end_matches(".npy")
+        .to_string())
+}
+
 /// Reads every array of an `.npz` file, in archive order, keyed without the `.npy` suffix.
 pub fn read_npz(path: &Path) -> Result<Vec<(String, NpyArray)>> {
     let mut zip = open_npz(path)?;
@@ -236,11 +245,7 @@ pub fn read_npz(path: &Path) -> Result<Vec<(String, NpyArray)>> {
         let mut entry = zip
             .by_index(i)
             .with_context(|| format!("{}: cannot read zip entry {i}", path.display()))?;
-        let key = entry
-            .name()
-            .with_context(|| format!("{}: zip entry {i} has a bad name", path.display()))?
-            .trim_end_matches(".npy")
-            .to_string();
+        let key = array_name(&entry, i, path)?;
         let mut bytes = Vec::new();
         entry
             .read_to_end(&mut bytes)
@@ -285,6 +290,21 @@ pub fn array_shape(path: &Path, key: &str) -> Result<Option<Vec<usize>>> {
         .with_context(|| format!("{}: cannot read entry {key}", path.display()))?;
     let header = read_npy_header(&mut entry, &format!("{} [{key}]", path.display()))?;
     Ok(Some(header.shape))
+}
+
+/// The name (without `.npy`) and shape of every array of an `.npz` file, from their headers.
+pub fn array_shapes(path: &Path) -> Result<Vec<(String, Vec<usize>)>> {
+    let mut zip = open_npz(path)?;
+    let mut out = Vec::new();
+    for i in 0..zip.len() {
+        let mut entry = zip
+            .by_index(i)
+            .with_context(|| format!("{}: cannot read zip entry {i}", path.display()))?;
+        let key = array_name(&entry, i, path)?;
+        let header = read_npy_header(&mut entry, &format!("{} [{key}]", path.display()))?;
+        out.push((key, header.shape));
+    }
+    Ok(out)
 }
 
 /// Streams a 2-D float array (`<f4`, `<f8` or `<f2`) out of an `.npz` one row at a time, so an

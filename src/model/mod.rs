@@ -456,12 +456,9 @@ pub fn check_safetensors_header(path: &Path) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{} is not a valid safetensors file: {e}", path.display()))
 }
 
-/// Checks that every parameter (`*.weight`, `*.bias`) of the safetensors file `path` is floats
-/// (f16, bf16, f32 or f64): the weights are converted to the run's dtype as they are read, so an
-/// integer tensor would otherwise become weights silently. Other tensors (buffers such as
-/// `position_ids`) are not read and not checked.
-pub fn check_float_parameters(path: &Path) -> Result<()> {
-    use safetensors::Dtype;
+/// The header of the safetensors file `path` (its tensors' names, dtypes and shapes), the
+/// values left unread.
+fn safetensors_header(path: &Path) -> Result<safetensors::tensor::Metadata> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     // SAFETY: read-only mapping of an input file.
@@ -469,6 +466,26 @@ pub fn check_float_parameters(path: &Path) -> Result<()> {
         .with_context(|| format!("cannot map {}", path.display()))?;
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| anyhow::anyhow!("{} is not a valid safetensors file: {e}", path.display()))?;
+    Ok(header)
+}
+
+/// The name and shape of every tensor of the safetensors file `path`, from its header.
+pub fn safetensors_shapes(path: &Path) -> Result<Vec<(String, Vec<usize>)>> {
+    let header = safetensors_header(path)?;
+    Ok(header
+        .tensors()
+        .into_iter()
+        .map(|(name, info)| (name, info.shape.clone()))
+        .collect())
+}
+
+/// Checks that every parameter (`*.weight`, `*.bias`) of the safetensors file `path` is floats
+/// (f16, bf16, f32 or f64): the weights are converted to the run's dtype as they are read, so an
+/// integer tensor would otherwise become weights silently. Other tensors (buffers such as
+/// `position_ids`) are not read and not checked.
+pub fn check_float_parameters(path: &Path) -> Result<()> {
+    use safetensors::Dtype;
+    let header = safetensors_header(path)?;
     let mut tensors: Vec<_> = header.tensors().into_iter().collect();
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, info) in tensors {

@@ -124,12 +124,70 @@ impl SaeLensCfg {
     }
 }
 
-/// Every tensor of a safetensors file, floats read as f32.
-pub(super) fn read_safetensors(path: &Path) -> Result<HostTensors> {
-    crate::model::check_safetensors_header(path)?;
-    let loaded = candle_core::safetensors::load(path, &Device::Cpu)
-        .with_context(|| format!("cannot read SAE weights {}", path.display()))?;
-    host_tensors(loaded)
+/// How much of an SAE's weight files a reader takes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reading {
+    /// Every value (loading the SAE).
+    Values,
+    /// Names and shapes alone, from the files' headers (checking an SAE's config before any
+    /// work); each tensor's values stand as `Err("not read")`.
+    Shapes,
+}
+
+/// What stands for the values of a tensor read by [`Reading::Shapes`].
+const NOT_READ: &str = "not read";
+
+impl Reading {
+    /// Every tensor of a safetensors file, floats read as f32.
+    pub(super) fn safetensors(self, path: &Path) -> Result<HostTensors> {
+        if self == Reading::Shapes {
+            return crate::model::safetensors_shapes(path).map(not_read);
+        }
+        crate::model::check_safetensors_header(path)?;
+        let loaded = candle_core::safetensors::load(path, &Device::Cpu)
+            .with_context(|| format!("cannot read SAE weights {}", path.display()))?;
+        host_tensors(loaded)
+    }
+
+    /// Every tensor of a torch-saved (`torch.save`) dict of tensors, read without torch.
+    pub(super) fn torch(self, path: &Path) -> Result<HostTensors> {
+        let cannot = || format!("cannot read the torch-saved tensors {}", path.display());
+        if self == Reading::Shapes {
+            let infos = candle_core::pickle::read_pth_tensor_info(path, false, None)
+                .with_context(cannot)?;
+            return Ok(not_read(
+                infos
+                    .into_iter()
+                    .map(|i| (i.name, i.layout.shape().dims().to_vec())),
+            ));
+        }
+        let loaded = candle_core::pickle::read_all(path).with_context(cannot)?;
+        host_tensors(loaded)
+    }
+
+    /// Every array of a `.npz` file, floats read as f32.
+    pub(super) fn npz(self, path: &Path) -> Result<HostTensors> {
+        if self == Reading::Shapes {
+            return npz::array_shapes(path).map(not_read);
+        }
+        let mut tensors = HashMap::new();
+        for (k, a) in npz::read_npz(path)? {
+            let data = match a.data {
+                NpyData::F16(_) | NpyData::F32(_) | NpyData::F64(_) => Ok(a.to_f32()),
+                ref other => Err(npy_kind(other).to_string()),
+            };
+            tensors.insert(k, (a.shape.clone(), data));
+        }
+        Ok(tensors)
+    }
+}
+
+/// Tensors known by name and shape only.
+fn not_read(shapes: impl IntoIterator<Item = (String, Vec<usize>)>) -> HostTensors {
+    shapes
+        .into_iter()
+        .map(|(k, shape)| (k, (shape, Err(NOT_READ.to_string()))))
+        .collect()
 }
 
 /// Tensors as host vectors (floats as f32; other dtypes kept as their name, for messages).
@@ -145,19 +203,6 @@ pub(super) fn host_tensors(
         out.insert(k, (t.dims().to_vec(), data));
     }
     Ok(out)
-}
-
-/// Every array of a `.npz` file, floats read as f32.
-pub(super) fn read_npz_tensors(path: &Path) -> Result<HostTensors> {
-    let mut tensors = HashMap::new();
-    for (k, a) in npz::read_npz(path)? {
-        let data = match a.data {
-            NpyData::F16(_) | NpyData::F32(_) | NpyData::F64(_) => Ok(a.to_f32()),
-            ref other => Err(npy_kind(other).to_string()),
-        };
-        tensors.insert(k, (a.shape.clone(), data));
-    }
-    Ok(tensors)
 }
 
 fn tensor_to_vec(t: &Tensor) -> Result<Vec<f32>> {
@@ -220,13 +265,31 @@ fn fold_registry_scaling(cfg: &mut SaeConfig, p: &mut SaeParams, factor: Option<
 }
 
 impl Sae {
+    /// An SAE's config as [`Sae::load`] reads it, from its config file and the shapes in its
+    /// weight files' headers, no weight read: checks an SAE before any work. (The registry's
+    /// `norm_scaling_factor` is folded only on loading.)
+    pub fn read_config(files: &SaeFiles, defaults: &SaeDefaults) -> Result<SaeConfig> {
+        Self::read(files, defaults, Reading::Shapes).map(|(cfg, _)| cfg)
+    }
+
+    /// The SAE's config and SAELens-named tensors, as `reading` reads them.
+    fn read(
+        files: &SaeFiles,
+        defaults: &SaeDefaults,
+        reading: Reading,
+    ) -> Result<(SaeConfig, HostTensors)> {
+        match files {
+            SaeFiles::SaeLens { cfg, weights } => {
+                Self::read_saelens(cfg, weights, defaults, reading)
+            }
+            SaeFiles::GemmaScope { params } => Self::read_gemma_scope(params, defaults, reading),
+            SaeFiles::Converted(files) => super::convert::read(files, defaults, reading),
+        }
+    }
+
     /// Loads an SAE from its files, then folds decoder norms.
     pub fn load(files: &SaeFiles, defaults: &SaeDefaults, device: &Device) -> Result<Self> {
-        let (cfg, mut tensors) = match files {
-            SaeFiles::SaeLens { cfg, weights } => Self::read_saelens(cfg, weights, defaults)?,
-            SaeFiles::GemmaScope { params } => Self::read_gemma_scope(params, defaults)?,
-            SaeFiles::Converted(files) => super::convert::read(files, defaults)?,
-        };
+        let (cfg, mut tensors) = Self::read(files, defaults, Reading::Values)?;
         let file = files.describe();
         let (d_in, d_sae) = (cfg.d_in, cfg.d_sae);
         let threshold = match cfg.architecture {
@@ -256,6 +319,7 @@ impl Sae {
         cfg_path: &Path,
         weights: &Path,
         defaults: &SaeDefaults,
+        reading: Reading,
     ) -> Result<(SaeConfig, HostTensors)> {
         let file = cfg_path.display().to_string();
         let text = std::fs::read(cfg_path).with_context(|| format!("cannot read {file}"))?;
@@ -266,7 +330,7 @@ impl Sae {
         let architecture = stated.architecture(&file)?;
         let normalize_activations = stated.normalization(&file)?;
         let d_in = stated.d_in.with_context(|| format!("{file} has no d_in"))?;
-        let tensors = read_safetensors(weights)?;
+        let tensors = reading.safetensors(weights)?;
         let d_sae = tensors
             .get("W_enc")
             .and_then(|(s, _)| (s.len() == 2).then_some(s[1]))
@@ -313,8 +377,12 @@ impl Sae {
         Ok((cfg, tensors))
     }
 
-    fn read_gemma_scope(params: &Path, defaults: &SaeDefaults) -> Result<(SaeConfig, HostTensors)> {
-        let tensors = read_npz_tensors(params)?;
+    fn read_gemma_scope(
+        params: &Path,
+        defaults: &SaeDefaults,
+        reading: Reading,
+    ) -> Result<(SaeConfig, HostTensors)> {
+        let tensors = reading.npz(params)?;
         let (d_in, d_sae) = match tensors.get("W_enc") {
             Some((s, _)) if s.len() == 2 => (s[0], s[1]),
             _ => bail!("{} has no 2-D array 'W_enc'", params.display()),

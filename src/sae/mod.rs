@@ -209,24 +209,16 @@ impl SaeFormat {
             | SaeFormat::MwhannaTranscoder
             | SaeFormat::DictionaryLearning
             | SaeFormat::LlamaScope
-            | SaeFormat::LlamaScopeR1Distill => None,
-            SaeFormat::ConnorRobHookZ => Some(
-                "its .pt files are read by SAELens' connor_rob_hook_z loader, which saecooc has not reproduced and tested yet",
-            ),
-            SaeFormat::QwenScope => Some(
-                "Qwen Scope's TopK layout (SAELens' qwen_scope loader) has not been reproduced and tested against SAELens yet",
-            ),
+            | SaeFormat::LlamaScopeR1Distill
+            | SaeFormat::QwenScope
+            | SaeFormat::ConnorRobHookZ
+            | SaeFormat::Goodfire
+            | SaeFormat::DeepseekR1 => None,
             SaeFormat::MntssCltLayer => Some(
-                "the layers of mntss' cross-layer transcoders (SAELens' mntss_clt_layer_transcoder loader) have not been reproduced and tested against SAELens yet",
+                "a layer of mntss' cross-layer transcoders (W_enc_N / W_dec_N safetensors and the repo's config.yaml, its decoders summed over the layers they write to) is not read yet: SAELens' mntss_clt_layer_transcoder loader has not been reproduced and tested",
             ),
             SaeFormat::Temporal => Some(
                 "a temporal SAE encodes each token with attention over the tokens before it; saecooc encodes token by token",
-            ),
-            SaeFormat::Goodfire => Some(
-                "Goodfire's torch-pickled SAEs (SAELens' goodfire loader) have not been reproduced and tested against SAELens yet",
-            ),
-            SaeFormat::DeepseekR1 => Some(
-                "the DeepSeek R1 SAEs' torch-pickled layout (SAELens' deepseek_r1 loader) has not been reproduced and tested against SAELens yet",
             ),
         }
     }

@@ -2,7 +2,8 @@
 //! `tests/fixtures/sae-formats/FORMAT/` is a tiny random SAE in that format's real file layout,
 //! and SAELens' own loader for the format, with `fold_W_dec_norm()`, encoded its inputs
 //! (scripts/golden/gen_sae_formats_golden.py). saecooc reads the same files through
-//! `SaeFiles::resolve_any` + `Sae::load` and must give the same hook, sizes and activations:
+//! `SaeFiles::resolve_any` + `Sae::load` and must give the same hook, sizes and activations
+//! (and `Sae::read_config`, from headers alone, the same hook, sizes and architecture):
 //! max |ours − SAELens| ≤ 1e-4 · max |SAELens| (f32 products summed in another order).
 
 use crate::common::golden::{fixtures, max_rel_err};
@@ -10,7 +11,6 @@ use crate::common::read_json;
 use candle_core::{Device, Tensor};
 use saecooc::hub::{Hub, Location};
 use saecooc::sae::{Sae, SaeDefaults, SaeFiles, SaeFormat};
-use serde_json::Value;
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -36,13 +36,25 @@ fn check_format(format: &str) -> f32 {
                 .unwrap_or_else(|e| panic!("{format}/{case}: {e:#}"));
         let sae = Sae::load(&files, &defaults, &Device::Cpu)
             .unwrap_or_else(|e| panic!("{format}/{case}: {e:#}"));
-        let hook = match &want["hf_hook_name"] {
-            Value::String(h) => h,
-            _ => want["hook_name"].as_str().unwrap(),
-        };
-        assert_eq!(sae.cfg.hook_name, hook, "{format}/{case}");
+        // SAELens' hook, or its Hugging Face spelling where it records one
+        let hooks = [&want["hook_name"], &want["hf_hook_name"]];
+        assert!(
+            hooks
+                .iter()
+                .any(|h| h.as_str() == Some(sae.cfg.hook_name.as_str())),
+            "{format}/{case}: hook {} is none of {hooks:?}",
+            sae.cfg.hook_name
+        );
         assert_eq!(sae.cfg.d_in as u64, want["d_in"].as_u64().unwrap());
         assert_eq!(sae.cfg.d_sae as u64, want["d_sae"].as_u64().unwrap());
+        let header_only = Sae::read_config(&files, &defaults).unwrap();
+        let read =
+            |c: &saecooc::sae::SaeConfig| (c.d_in, c.d_sae, c.hook_name.clone(), c.architecture);
+        assert_eq!(
+            read(&header_only),
+            read(&sae.cfg),
+            "{format}/{case}: read_config"
+        );
         let x = &golden[&format!("{case}.x")];
         let theirs: &Tensor = &golden[&format!("{case}.acts")];
         let active = theirs
@@ -92,4 +104,24 @@ fn gemma_scope_transcoders_encode_as_saelens_does() {
 #[test]
 fn mwhanna_transcoders_encode_as_saelens_does() {
     check_format("mwhanna_transcoder");
+}
+
+#[test]
+fn qwen_scope_encodes_as_saelens_does() {
+    check_format("qwen_scope");
+}
+
+#[test]
+fn connor_rob_hook_z_encodes_as_saelens_does() {
+    check_format("connor_rob_hook_z");
+}
+
+#[test]
+fn goodfire_encodes_as_saelens_does() {
+    check_format("goodfire");
+}
+
+#[test]
+fn deepseek_r1_encodes_as_saelens_does() {
+    check_format("deepseek_r1");
 }

@@ -15,7 +15,7 @@
 
 use super::{read_json, registry_config, rename, transpose_linear, ConvertedFiles};
 use crate::json_keys::JsonKeys;
-use crate::sae::formats::{host_tensors, HostTensors};
+use crate::sae::formats::{HostTensors, Reading};
 use crate::sae::{Architecture, SaeConfig, SaeDefaults};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -38,10 +38,8 @@ fn architecture(dict_class: &str, k: Option<usize>, file: &str) -> Result<(Archi
 }
 
 /// The autoencoder's tensors under SAELens' names.
-fn state_dict(path: &Path) -> Result<HostTensors> {
-    let loaded = candle_core::pickle::read_all(path)
-        .with_context(|| format!("cannot read the torch state dict {}", path.display()))?;
-    let mut tensors = host_tensors(loaded)?;
+fn state_dict(path: &Path, reading: Reading) -> Result<HostTensors> {
+    let mut tensors = reading.torch(path)?;
     if !tensors.contains_key("W_enc") {
         transpose_linear(&mut tensors, "encoder.weight", "W_enc", path)?;
     }
@@ -72,6 +70,7 @@ fn spread_threshold(tensors: &mut HostTensors, d_sae: usize) {
 pub(super) fn read(
     files: &ConvertedFiles,
     defaults: &SaeDefaults,
+    reading: Reading,
 ) -> Result<(SaeConfig, HostTensors)> {
     let path = files
         .config
@@ -90,7 +89,7 @@ pub(super) fn read(
         Some(buffer) => buffer.positive("ctx_len")?,
         None => None,
     };
-    let mut tensors = state_dict(&files.weights)?;
+    let mut tensors = state_dict(&files.weights, reading)?;
     if architecture == Architecture::JumpRelu {
         spread_threshold(&mut tensors, d_sae);
     } else {

@@ -5,7 +5,7 @@
 //! embeddings divided by √d_in: its `W_enc` is divided and its `W_dec` multiplied by √d_in.
 
 use super::{layer_in, matrix_shape, registry_config, rename, ConvertedFiles, PILE};
-use crate::sae::formats::{read_npz_tensors, HostTensors};
+use crate::sae::formats::{HostTensors, Reading};
 use crate::sae::{SaeConfig, SaeDefaults};
 use anyhow::{bail, ensure, Context, Result};
 
@@ -60,9 +60,10 @@ fn scale(tensors: &mut HostTensors, key: &str, factor: f32) {
 pub(super) fn read(
     files: &ConvertedFiles,
     defaults: &SaeDefaults,
+    reading: Reading,
 ) -> Result<(SaeConfig, HostTensors)> {
     let file = files.weights.display().to_string();
-    let mut tensors = read_npz_tensors(&files.weights)?;
+    let mut tensors = reading.npz(&files.weights)?;
     let keys: Vec<String> = tensors.keys().cloned().collect();
     for key in keys.iter().filter(|k| k.starts_with("w_")) {
         rename(&mut tensors, key, &format!("W_{}", &key[2..]));
@@ -100,9 +101,10 @@ const TRANSCODER_KEYS: &[(&[&str], &str)] = &[
 pub(super) fn read_transcoder(
     files: &ConvertedFiles,
     defaults: &SaeDefaults,
+    reading: Reading,
 ) -> Result<(SaeConfig, HostTensors)> {
     let mut tensors = HostTensors::new();
-    for (key, value) in read_npz_tensors(&files.weights)? {
+    for (key, value) in reading.npz(&files.weights)? {
         let lower = key.to_lowercase();
         if let Some((_, name)) = TRANSCODER_KEYS
             .iter()

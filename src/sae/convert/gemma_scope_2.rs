@@ -7,7 +7,7 @@
 
 use super::{layer_in, matrix_shape, read_json, registry_config, rename, ConvertedFiles, PILE};
 use crate::json_keys::JsonKeys;
-use crate::sae::formats::{read_safetensors, HostTensors};
+use crate::sae::formats::{HostTensors, Reading};
 use crate::sae::{SaeConfig, SaeDefaults};
 use anyhow::{bail, ensure, Context, Result};
 
@@ -90,6 +90,7 @@ fn sum_over_layers(tensors: &mut HostTensors, file: &str) -> Result<()> {
 pub(super) fn read(
     files: &ConvertedFiles,
     defaults: &SaeDefaults,
+    reading: Reading,
 ) -> Result<(SaeConfig, HostTensors)> {
     let file = files.weights.display().to_string();
     let layer = layer_in(&files.folder).with_context(|| {
@@ -99,7 +100,7 @@ pub(super) fn read(
         )
     })?;
     let hook_name = hook(files, layer)?;
-    let mut tensors = read_safetensors(&files.weights)?;
+    let mut tensors = reading.safetensors(&files.weights)?;
     for (from, to) in [("w_enc", "W_enc"), ("w_dec", "W_dec")] {
         rename(&mut tensors, from, to);
     }

@@ -10,9 +10,9 @@
 //! registry's `norm_scaling_factor` is folded into the weights as SAELens folds it; without
 //! one SAELens reads the input unscaled, and so does saecooc.
 
-use super::{read_json, registry_config, rename, transpose_linear, ConvertedFiles};
+use super::{linear_layers, read_json, registry_config, ConvertedFiles};
 use crate::json_keys::JsonKeys;
-use crate::sae::formats::{read_safetensors, HostTensors};
+use crate::sae::formats::{HostTensors, Reading};
 use crate::sae::{Normalization, SaeConfig, SaeDefaults, SaeFormat};
 use anyhow::{ensure, Context, Result};
 use std::path::Path;
@@ -21,12 +21,9 @@ use std::path::Path;
 const SLIM_PAJAMA: &str = "cerebras/SlimPajama-627B";
 
 /// The SAELens-named tensors of a Llama Scope weights file.
-fn linear_tensors(weights: &Path) -> Result<HostTensors> {
-    let mut tensors = read_safetensors(weights)?;
-    transpose_linear(&mut tensors, "encoder.weight", "W_enc", weights)?;
-    transpose_linear(&mut tensors, "decoder.weight", "W_dec", weights)?;
-    rename(&mut tensors, "encoder.bias", "b_enc");
-    rename(&mut tensors, "decoder.bias", "b_dec");
+fn linear_tensors(weights: &Path, reading: Reading) -> Result<HostTensors> {
+    let mut tensors = reading.safetensors(weights)?;
+    linear_layers(&mut tensors, "encoder", "decoder", weights)?;
     Ok(tensors)
 }
 
@@ -54,12 +51,13 @@ fn number(keys: JsonKeys, key: &str, positive: bool) -> Result<f64> {
 pub(super) fn read(
     files: &ConvertedFiles,
     defaults: &SaeDefaults,
+    reading: Reading,
 ) -> Result<(SaeConfig, HostTensors)> {
     let (json, file) = config_json(files)?;
     let keys = JsonKeys::new(&json, &file)?;
     let d_in = keys.require("d_model", keys.positive("d_model")?)?;
     let hook_name = keys.require("hook_point_in", keys.str("hook_point_in")?)?;
-    let mut tensors = linear_tensors(&files.weights)?;
+    let mut tensors = linear_tensors(&files.weights, reading)?;
     let d_sae = match files.format {
         SaeFormat::LlamaScope => {
             let d_sae = keys.require("d_sae", keys.positive("d_sae")?)?;

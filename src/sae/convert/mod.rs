@@ -2,13 +2,17 @@
 //! where each keeps its files, and reading them into what SAELens builds (its cfg and its
 //! `W_enc`, `b_enc`, `W_dec`, `b_dec`, `threshold` state dict). One file per format.
 
+mod connor_rob_hook_z;
+mod deepseek_r1;
 mod dictionary_learning;
 mod gemma_scope;
 mod gemma_scope_2;
+mod goodfire;
 mod llama_scope;
 mod mwhanna;
+mod qwen_scope;
 
-use super::formats::HostTensors;
+use super::formats::{HostTensors, Reading};
 use super::{Architecture, Normalization, SaeConfig, SaeDefaults, SaeFormat, TopKSelection};
 use crate::hub::{Hub, HubRepo, Location};
 use anyhow::{bail, Context, Result};
@@ -59,7 +63,14 @@ impl Layout {
             SaeFormat::GemmaScope | SaeFormat::GemmaScopeTranscoder => {
                 (None, joined(folder, "params.npz"))
             }
-            SaeFormat::MwhannaTranscoder => (None, folder.to_string()),
+            SaeFormat::MwhannaTranscoder
+            | SaeFormat::QwenScope
+            | SaeFormat::Goodfire
+            | SaeFormat::DeepseekR1 => (None, folder.to_string()),
+            SaeFormat::ConnorRobHookZ => (
+                Some((connor_rob_hook_z::config_file(folder), Need::Required)),
+                folder.to_string(),
+            ),
             SaeFormat::GemmaScope2 => (
                 Some((joined(folder, "config.json"), Need::Optional)),
                 gemma_scope_2::weights_file(folder),
@@ -177,20 +188,26 @@ impl ConvertedFiles {
     }
 }
 
-/// Reads the SAE's files into its config and SAELens-named tensors.
+/// Reads the SAE's files into its config and SAELens-named tensors (their values, or their
+/// shapes alone: see [`Reading`]).
 pub(super) fn read(
     files: &ConvertedFiles,
     defaults: &SaeDefaults,
+    reading: Reading,
 ) -> Result<(SaeConfig, HostTensors)> {
     match files.format {
-        SaeFormat::GemmaScope => gemma_scope::read(files, defaults),
-        SaeFormat::DictionaryLearning => dictionary_learning::read(files, defaults),
-        SaeFormat::GemmaScopeTranscoder => gemma_scope::read_transcoder(files, defaults),
-        SaeFormat::MwhannaTranscoder => mwhanna::read(files, defaults),
-        SaeFormat::GemmaScope2 => gemma_scope_2::read(files, defaults),
+        SaeFormat::GemmaScope => gemma_scope::read(files, defaults, reading),
+        SaeFormat::DictionaryLearning => dictionary_learning::read(files, defaults, reading),
+        SaeFormat::GemmaScopeTranscoder => gemma_scope::read_transcoder(files, defaults, reading),
+        SaeFormat::MwhannaTranscoder => mwhanna::read(files, defaults, reading),
+        SaeFormat::GemmaScope2 => gemma_scope_2::read(files, defaults, reading),
         SaeFormat::LlamaScope | SaeFormat::LlamaScopeR1Distill => {
-            llama_scope::read(files, defaults)
+            llama_scope::read(files, defaults, reading)
         }
+        SaeFormat::QwenScope => qwen_scope::read(files, defaults, reading),
+        SaeFormat::ConnorRobHookZ => connor_rob_hook_z::read(files, defaults, reading),
+        SaeFormat::Goodfire => goodfire::read(files, defaults, reading),
+        SaeFormat::DeepseekR1 => deepseek_r1::read(files, defaults, reading),
         other => bail!(
             "internal: SAE format {:?} has files but no reader",
             other.conversion_func()
@@ -273,6 +290,21 @@ fn transpose_linear(tensors: &mut HostTensors, from: &str, to: &str, file: &Path
     };
     let data = data.map(|v| super::encode::transposed(&v, rows, cols));
     tensors.insert(to.to_string(), (vec![cols, rows], data));
+    Ok(())
+}
+
+/// An SAE saved as torch `Linear` layers `{encoder}.weight [d_sae, d_in]`, `{encoder}.bias`,
+/// `{decoder}.weight [d_in, d_sae]`, `{decoder}.bias`, renamed (and transposed) to SAELens'.
+fn linear_layers(
+    tensors: &mut HostTensors,
+    encoder: &str,
+    decoder: &str,
+    file: &Path,
+) -> Result<()> {
+    transpose_linear(tensors, &format!("{encoder}.weight"), "W_enc", file)?;
+    transpose_linear(tensors, &format!("{decoder}.weight"), "W_dec", file)?;
+    rename(tensors, &format!("{encoder}.bias"), "b_enc");
+    rename(tensors, &format!("{decoder}.bias"), "b_dec");
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 //! registry's.
 
 use super::{matrix_shape, registry_config, transpose_linear, ConvertedFiles, PILE};
-use crate::sae::formats::{read_safetensors, HostTensors};
+use crate::sae::formats::{HostTensors, Reading};
 use crate::sae::{Architecture, SaeConfig, SaeDefaults};
 use anyhow::{Context, Result};
 
@@ -22,6 +22,7 @@ fn layer(file: &str) -> Option<usize> {
 pub(super) fn read(
     files: &ConvertedFiles,
     defaults: &SaeDefaults,
+    reading: Reading,
 ) -> Result<(SaeConfig, HostTensors)> {
     let layer = layer(&files.folder).with_context(|| {
         format!(
@@ -29,7 +30,7 @@ pub(super) fn read(
             files.folder
         )
     })?;
-    let mut tensors = read_safetensors(&files.weights)?;
+    let mut tensors = reading.safetensors(&files.weights)?;
     transpose_linear(&mut tensors, "W_enc", "W_enc", &files.weights)?;
     let (d_in, d_sae) = matrix_shape(&tensors, "W_enc", &files.weights)?;
     let hook = format!("blocks.{layer}.mlp.hook_in");
