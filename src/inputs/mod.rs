@@ -328,7 +328,21 @@ fn resolve_sae(
     let subfolders: Vec<&str> = subfolders.iter().map(String::as_str).collect();
     let files = SaeFiles::resolve_any(&location, &subfolders, hub, &defaults)?;
     let overrides = entry.map(|e| e.overrides).unwrap_or_default();
+    check_sae_config(&files, &defaults, &overrides)?;
     Ok((files, defaults, overrides))
+}
+
+/// Reads an SAE's config as loading will (file headers only, no weights) and checks that its
+/// hook is one saecooc reads, so that a bad SAE stops the run before any work.
+fn check_sae_config(
+    files: &SaeFiles,
+    defaults: &SaeDefaults,
+    overrides: &Map<String, Value>,
+) -> Result<()> {
+    let mut cfg = Sae::read_config(files, defaults)?;
+    apply_overrides(&mut cfg, overrides);
+    HookPoint::parse(&cfg.hook_name)?;
+    Ok(())
 }
 
 /// Sets the registry's `config_overrides` on a loaded SAE's cfg, as SAELens sets them over

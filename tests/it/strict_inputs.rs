@@ -769,3 +769,43 @@ fn a_tokenizer_config_of_the_wrong_type_is_refused_naming_key_and_file() {
     let decoder = saecooc::tokenizer::TokenDecoder::load(&location, &hub).unwrap();
     assert!(!decoder.clean_up_spaces);
 }
+
+/// Every SAE's cfg is read before any work: a broken cfg.json of the second SAE stops the run
+/// before the first SAE is counted.
+#[test]
+fn a_broken_cfg_of_a_later_sae_stops_the_run_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = crate::common::fixture(dir.path());
+    let saes = p.sae.parent().unwrap();
+    let second = saes.join("blocks.1.hook_resid_post");
+    std::fs::create_dir_all(&second).unwrap();
+    std::fs::copy(
+        p.sae.join("sae_weights.safetensors"),
+        second.join("sae_weights.safetensors"),
+    )
+    .unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.sae.join("cfg.json")).unwrap()).unwrap();
+    cfg["hook_name"] = "blocks.1.hook_scores".into();
+    std::fs::write(second.join("cfg.json"), cfg.to_string()).unwrap();
+    let config = crate::common::config_text(&p, 2, "").replace(
+        r#"sae_ids = ["blocks.1.hook_resid_pre"]"#,
+        r#"sae_ids = ["blocks.1.hook_resid_pre", "blocks.1.hook_resid_post"]"#,
+    );
+    assert!(config.contains("blocks.1.hook_resid_post"), "{config}");
+    let (out, results) = crate::common::run_cooc(dir.path(), &config);
+    let err = crate::common::stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("blocks.1.hook_resid_post")
+            && err.contains("unsupported hook 'blocks.1.hook_scores'"),
+        "{err}"
+    );
+    let written = crate::common::files_under(&results);
+    assert!(
+        written
+            .iter()
+            .all(|f| !f.to_string_lossy().contains("n_batches_")),
+        "the first SAE ran: {written:?}"
+    );
+}
