@@ -158,37 +158,34 @@ fn training_defaults(release: &Release, format: SaeFormat) -> (Option<String>, O
     }
 }
 
-/// The ids of `release` closest to `sae_id` (edit distance), at most `n`.
-pub fn closest_ids(release: &Release, sae_id: &str, n: usize) -> Vec<String> {
-    let mut scored: Vec<(usize, &str)> = release
-        .saes
-        .iter()
-        .map(|s| (strsim::levenshtein(s.id(), sae_id), s.id()))
+/// The `n` of `names` closest to `target` (edit distance, ties by name).
+fn closest<'a>(names: impl Iterator<Item = &'a str>, target: &str, n: usize) -> Vec<String> {
+    let mut scored: Vec<(usize, &str)> = names
+        .map(|name| (strsim::levenshtein(name, target), name))
         .collect();
     scored.sort();
     scored
         .into_iter()
         .take(n)
-        .map(|(_, id)| id.to_string())
+        .map(|(_, name)| name.to_string())
         .collect()
+}
+
+/// The ids of `release` closest to `sae_id`, at most `n`.
+pub fn closest_ids(release: &Release, sae_id: &str, n: usize) -> Vec<String> {
+    closest(release.saes.iter().map(RegistrySae::id), sae_id, n)
 }
 
 /// The registry releases closest to `name`, at most `n`.
 pub fn closest_releases(name: &str, n: usize) -> Vec<String> {
-    let Ok(registry) = registry() else {
-        return Vec::new();
-    };
-    let mut scored: Vec<(usize, &str)> = registry
-        .releases
-        .iter()
-        .map(|r| (strsim::levenshtein(&r.release, name), r.release.as_str()))
-        .collect();
-    scored.sort();
-    scored
-        .into_iter()
-        .take(n)
-        .map(|(_, r)| r.to_string())
-        .collect()
+    match registry() {
+        Ok(registry) => closest(
+            registry.releases.iter().map(|r| r.release.as_str()),
+            name,
+            n,
+        ),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The registry entry of `sae_id`, or an error naming the release's closest ids (or the closest

@@ -10,7 +10,9 @@
 //! - Pythia (tests/fixtures/tiny-pythia) with a SAELens-format SAE of the `att-sm` release
 //!   (hook_attn_out, centred as TransformerLens centres Pythia's writing weights).
 
-use crate::common::{assert_ok, files_under, saecooc, write_word_level_tokenizer};
+use crate::common::{
+    assert_ok, files_under, saecooc, write_word_corpus, write_word_level_tokenizer,
+};
 use rand::{Rng, SeedableRng};
 use saecooc::activations::HookedSae;
 use saecooc::config::Config;
@@ -21,20 +23,6 @@ use std::path::{Path, PathBuf};
 
 const THRESHOLDS: [f64; 2] = [0.0, 0.5];
 const N_BATCHES: usize = 3;
-
-/// A corpus of the word-level tokenizer's words.
-fn write_corpus(path: &Path) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let docs: Vec<String> = (0..120)
-        .map(|_| {
-            (0..rng.random_range(5..40))
-                .map(|_| format!("w{}", rng.random_range(4..1000)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
-    std::fs::write(path, docs.join("\n")).unwrap();
-}
 
 /// Random SAE weights: `W_dec` rows drawn from `seed`, `W_enc` their transpose scaled so that
 /// pre-activations are of order one, zero biases.
@@ -236,7 +224,7 @@ fn run_and_check(case: &Case, dir: &Path, saes: &Path) -> serde_json::Value {
 fn world() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     write_word_level_tokenizer(&dir.path().join("tokenizer.json"));
-    write_corpus(&dir.path().join("corpus.txt"));
+    write_word_corpus(&dir.path().join("corpus.txt"), 120, 11);
     let saes = dir.path().join("saes");
     (dir, saes)
 }

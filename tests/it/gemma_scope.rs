@@ -3,9 +3,9 @@
 //! of its words.
 
 use crate::common::{
-    assert_ok, files_under, saecooc, write_gemma_scope_params, write_word_level_tokenizer,
+    assert_ok, files_under, saecooc, write_gemma_scope_params, write_word_corpus,
+    write_word_level_tokenizer,
 };
-use rand::{Rng, SeedableRng};
 use std::path::Path;
 
 #[test]
@@ -17,16 +17,7 @@ fn gemma2_with_a_gemma_scope_sae_runs_through_cooc() {
     let scope = d.join("scope/layer_1/width_16k/canonical");
     std::fs::create_dir_all(&scope).unwrap();
     write_gemma_scope_params(&scope.join("params.npz"), 3);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    let corpus: Vec<String> = (0..200)
-        .map(|_| {
-            (0..rng.random_range(5..40))
-                .map(|_| format!("w{}", rng.random_range(4..1000)))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
-    std::fs::write(d.join("corpus.txt"), corpus.join("\n")).unwrap();
+    write_word_corpus(&d.join("corpus.txt"), 200, 5);
     let config = format!(
         r#"[generation]
 n_batches = 3

@@ -117,16 +117,7 @@ fn old_config_keys_and_unprefixed_weights_read_the_same() {
         |k| Some(k.strip_prefix("gpt_neox.").unwrap_or(k).to_string()),
     );
     let hook = "blocks.2.attn.hook_z";
-    let model = load_model(
-        &files(dir.path()),
-        HookPoint::parse(hook).unwrap(),
-        &Device::Cpu,
-    )
-    .unwrap();
-    let err = max_rel_err(
-        &model.activations(&tokens).unwrap(),
-        &g[&format!("hf.{hook}")],
-    );
+    let err = error_at(&files(dir.path()), hook, &tokens, &g);
     assert!(err <= 1e-4, "old config keys: {err}");
     // Without the rotary settings the default (0.25 of the head) applies.
     let bare = tempfile::tempdir().unwrap();
@@ -137,16 +128,7 @@ fn old_config_keys_and_unprefixed_weights_read_the_same() {
         },
         |k| Some(k.to_string()),
     );
-    let model = load_model(
-        &files(bare.path()),
-        HookPoint::parse(hook).unwrap(),
-        &Device::Cpu,
-    )
-    .unwrap();
-    let err = max_rel_err(
-        &model.activations(&tokens).unwrap(),
-        &g[&format!("hf.{hook}")],
-    );
+    let err = error_at(&files(bare.path()), hook, &tokens, &g);
     assert!(err <= 1e-4, "default rotary_pct: {err}");
 }
 
@@ -192,4 +174,13 @@ fn the_forward_pass_stops_at_the_hook() {
     .err()
     .unwrap();
     assert!(format!("{err:#}").contains("layers.2."), "{err:#}");
+}
+
+/// Max relative error of the model in `files` at `hook` against transformers' golden.
+fn error_at(files: &ModelFiles, hook: &str, tokens: &Tensor, g: &HashMap<String, Tensor>) -> f32 {
+    let model = load_model(files, HookPoint::parse(hook).unwrap(), &Device::Cpu).unwrap();
+    max_rel_err(
+        &model.activations(tokens).unwrap(),
+        &g[&format!("hf.{hook}")],
+    )
 }

@@ -194,6 +194,21 @@ pub fn write_word_level_tokenizer(path: &Path) {
     tokenizer.save(path, false).unwrap();
 }
 
+/// A corpus of `docs` lines of 5 to 39 random words of the word-level tokenizer, from `seed`.
+pub fn write_word_corpus(path: &Path, docs: usize, seed: u64) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let lines: Vec<String> = (0..docs)
+        .map(|_| {
+            (0..rng.random_range(5..40))
+                .map(|_| format!("w{}", rng.random_range(4..1000)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
 /// A Gemma Scope-style `params.npz` (JumpReLU, threshold 0.5) at `path`: 48 latents on the
 /// 64-wide residual stream of the tiny Gemma-2, random decoder rows from `seed`, the encoder
 /// their transpose.
