@@ -153,6 +153,23 @@ impl HookPoint {
         Ok(())
     }
 
+    /// Where the hook comes in a forward pass: hooks compare in the order the activations are
+    /// computed (`hook_embed`, then each block's resid_pre, hook_z, attn_out, resid_mid, the
+    /// MLP's input, mlp_out and resid_post). The deepest of a set decides how far a pass runs.
+    pub fn forward_order(&self) -> (usize, u8) {
+        let step = match self.kind {
+            HookKind::Embed => 0,
+            HookKind::ResidPre => 1,
+            HookKind::Z => 2,
+            HookKind::AttnOut => 3,
+            HookKind::ResidMid => 4,
+            HookKind::MlpInput => 5,
+            HookKind::MlpOut => 6,
+            HookKind::ResidPost => 7,
+        };
+        (self.layer, step)
+    }
+
     /// Checks that the hook exists in a model with `n_layers` blocks.
     pub fn check_within(&self, n_layers: usize, model: &str) -> Result<()> {
         ensure!(
@@ -198,6 +215,35 @@ pub trait ResidualModel: Send + Sync {
     /// Runs `tokens` (u32, `[batch, seq]`) as far as the hook needs and returns the activations
     /// there, `[batch, seq, width]`.
     fn activations(&self, tokens: &Tensor) -> Result<Tensor>;
+    /// The activations at each of `hooks` (every one at or before [`ResidualModel::hook`] in
+    /// forward order), `[batch, seq, width_at(hook)]` each, from one forward pass. Each equals,
+    /// bit for bit, what a model stopping at that hook returns from
+    /// [`ResidualModel::activations`].
+    fn activations_at(&self, tokens: &Tensor, hooks: &[HookPoint]) -> Result<Vec<Tensor>> {
+        ensure!(
+            hooks.iter().all(|h| *h == self.hook()),
+            "internal: this model reads only {} in one pass",
+            self.hook()
+        );
+        let acts = self.activations(tokens)?;
+        Ok(hooks.iter().map(|_| acts.clone()).collect())
+    }
+    /// Width of the activations at `hook` (see [`ResidualModel::width`]).
+    fn width_at(&self, hook: HookPoint) -> usize {
+        if hook == self.hook() {
+            self.width()
+        } else {
+            self.d_model()
+        }
+    }
+    /// [`ResidualModel::z_value_bias`] of `hook`.
+    fn z_value_bias_at(&self, hook: HookPoint) -> Result<Option<Tensor>> {
+        if hook == self.hook() {
+            self.z_value_bias()
+        } else {
+            Ok(None)
+        }
+    }
     /// The token embedding matrix W_E `[vocab, d_model]` as stored (not centred).
     fn token_embeddings(&self) -> Tensor;
     /// At `hook_z`, the constant part of every head's values (`[n_heads · d_head]`, heads
@@ -215,10 +261,20 @@ pub trait ResidualModel: Send + Sync {
 /// per position at hooks in the written stream, less the value bias at `hook_z`, unchanged
 /// elsewhere (see docs/formats.md, "Hooks").
 pub fn transformer_lens_view(model: &dyn ResidualModel, acts: &Tensor) -> Result<Tensor> {
-    if model.hook().in_written_stream() {
+    transformer_lens_view_at(model, model.hook(), acts)
+}
+
+/// [`transformer_lens_view`] of the activations `acts` at `hook`, read in a pass that may run
+/// further.
+pub fn transformer_lens_view_at(
+    model: &dyn ResidualModel,
+    hook: HookPoint,
+    acts: &Tensor,
+) -> Result<Tensor> {
+    if hook.in_written_stream() {
         return center_per_position(acts);
     }
-    match model.z_value_bias()? {
+    match model.z_value_bias_at(hook)? {
         Some(b_v) => Ok(acts.broadcast_sub(&b_v.to_dtype(acts.dtype())?)?),
         None => Ok(acts.clone()),
     }
@@ -574,6 +630,37 @@ pub fn architecture(model_type: &str) -> Result<(&'static str, &'static [HookKin
                 supported()
             )
         })
+}
+
+/// The deepest of `hooks` in forward order (see [`HookPoint::forward_order`]).
+pub fn deepest_hook(hooks: &[HookPoint]) -> Option<HookPoint> {
+    hooks.iter().copied().max_by_key(HookPoint::forward_order)
+}
+
+/// Loads the model once for every hook of `hooks`: up to the deepest, each hook checked as
+/// [`load_model_as`] checks its own. [`ResidualModel::activations_at`] then reads them all in
+/// one pass.
+pub fn load_model_for(
+    files: &ModelFiles,
+    hooks: &[HookPoint],
+    device: &Device,
+    dtype: DType,
+) -> Result<Box<dyn ResidualModel>> {
+    let deepest = deepest_hook(hooks).context("internal: a model loaded for no hook")?;
+    for &hook in hooks.iter().filter(|&&h| h != deepest) {
+        check_hook(files, hook)?;
+    }
+    load_model_as(files, deepest, device, dtype)
+}
+
+/// Checks that the model of `files` can stop at `hook` (its kind, and its layer within the
+/// model), as loading it to that hook would.
+fn check_hook(files: &ModelFiles, hook: HookPoint) -> Result<()> {
+    let (cfg, file) = (files.config_json()?, files.config_name());
+    let model_type = JsonKeys::new(&cfg, &file)?.str("model_type")?.unwrap_or("");
+    let (arch, hooks) =
+        architecture(model_type).with_context(|| format!("{}", files.config.display()))?;
+    hook.check_kind(hooks, arch)
 }
 
 /// [`load_model`] with the weights, and so the forward pass, in `dtype`. Only f32 runs the CPU
