@@ -127,10 +127,12 @@ pub fn shard_name(shard: Option<(usize, usize)>) -> String {
 }
 
 /// The settings that fix windows, batches and thresholds: the config without the results
-/// folder, and the SAE id.
+/// folder, and the SAE id. The config's list of SAEs stands as this SAE alone, so an SAE of a
+/// sweep has the settings of a config of that SAE alone (and of `--sae-id` picking it).
 pub fn settings_text(config: &crate::config::Config, sae_id: &str) -> Result<String> {
     let mut c = config.clone();
     c.run.results_dir = PathBuf::new();
+    c.generation.sae_ids = vec![sae_id.to_string()];
     Ok(format!("{}|{sae_id}", serde_json::to_string(&c)?))
 }
 
