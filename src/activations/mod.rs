@@ -11,8 +11,10 @@
 //! ([`Batch::non_finite`]), in every stage.
 
 mod device_cuts;
+mod sweep;
 
 pub use device_cuts::{ActiveBits, DeviceCuts};
+pub use sweep::{batch_residuals, load_sweep, stream_groups};
 
 use crate::data::{TokenSpec, WindowStream, WindowTokens};
 use crate::hub::Location;
@@ -21,6 +23,7 @@ use crate::model::{self, HookPoint, ResidualModel};
 use crate::sae::Sae;
 use anyhow::{ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
+use std::sync::Arc;
 
 /// One batch of the stream: consecutive windows and the positions of them that are read.
 #[derive(Debug, Clone)]
@@ -175,9 +178,12 @@ fn read_positions(
 }
 
 /// A language model up to a hook, with its tokenizer and dataset: token windows in, residual
-/// stream out.
+/// stream out. The model may run further than the hook and be shared by the runners of a
+/// sweep, which read their hooks from one forward pass ([`batch_residuals`]).
 pub struct ModelRunner {
-    pub model: Box<dyn ResidualModel>,
+    pub model: Arc<dyn ResidualModel>,
+    /// The hook this runner reads.
+    pub hook: HookPoint,
     pub model_source: String,
     pub tokenizer: tokenizers::Tokenizer,
     /// BOS/EOS/PAD ids from the model's `config.json`.
@@ -210,9 +216,32 @@ impl ModelRunner {
         prepend_bos: Option<bool>,
         dataset: Location,
     ) -> Result<Self> {
-        let files = &run.model;
         let dtype = run.spec.run.dtype.on(&run.device)?;
-        let model = model::load_model_as(files, hook, &run.device, dtype)?;
+        let model = model::load_model_as(&run.model, hook, &run.device, dtype)?;
+        let reads = HookReads {
+            hook,
+            sae_centring,
+            context_size,
+            prepend_bos,
+        };
+        Self::with_model(run, Arc::from(model), reads, dataset)
+    }
+
+    /// A runner reading `reads.hook` of `model` (loaded at least that far, possibly shared),
+    /// decided as [`ModelRunner::load`] decides.
+    pub fn with_model(
+        run: &ResolvedRun,
+        model: Arc<dyn ResidualModel>,
+        reads: HookReads,
+        dataset: Location,
+    ) -> Result<Self> {
+        let HookReads {
+            hook,
+            sae_centring,
+            context_size,
+            prepend_bos,
+        } = reads;
+        let files = &run.model;
         let centring = run.centring(model.uses_layer_norm(), sae_centring, &files.source)?;
         let tokenizer = run.tokenizer.clone();
         run.check_token_ids(model.token_embeddings().dim(0)?)?;
@@ -228,6 +257,7 @@ impl ModelRunner {
         run.spec.run.check_forward(context_size, model.d_model())?;
         Ok(Self {
             dataset,
+            hook,
             special: files.special_tokens()?.ids(),
             model_source: files.source.clone(),
             // hook_z and the MLP's input are read before any writing weight: never centred.
@@ -240,6 +270,20 @@ impl ModelRunner {
             context_size,
             window_tokens,
         })
+    }
+
+    /// Width of the activations at the hook.
+    pub fn width(&self) -> usize {
+        self.model.width_at(self.hook)
+    }
+
+    /// Whether `other` reads the same windows of the same model as this runner (same model,
+    /// dataset, window length and window tokens), so one forward pass serves both.
+    pub fn shares_stream_with(&self, other: &ModelRunner) -> bool {
+        Arc::ptr_eq(&self.model, &other.model)
+            && self.dataset == other.dataset
+            && self.context_size == other.context_size
+            && self.window_tokens == other.window_tokens
     }
 
     /// The dataset's windows, from the start.
@@ -274,13 +318,19 @@ impl ModelRunner {
     /// (an SAE's ReLU would otherwise turn NaN into a silent zero).
     pub fn batch_residual(&self, batch: &Batch, device: &Device) -> Result<Tensor> {
         let resid = self.residual(&batch.windows, &batch.positions, device)?;
-        // One sum tells whether a full scan is needed (a finite sum can only come from finite
-        // values; an overflowing one is rescanned and passes).
+        self.check_finite(&resid, batch)?;
+        Ok(resid)
+    }
+
+    /// Refuses a non-finite value in `resid`, read at `batch`'s positions, naming its window
+    /// and position. One sum tells whether a full scan is needed (a finite sum can only come
+    /// from finite values; an overflowing one is rescanned and passes).
+    fn check_finite(&self, resid: &Tensor, batch: &Batch) -> Result<()> {
         if !resid.sum_all()?.to_scalar::<f32>()?.is_finite() {
             let host = resid.flatten_all()?.to_vec1::<f32>()?;
-            batch.ensure_finite(&host, self.model.width(), 0, "residual stream")?;
+            batch.ensure_finite(&host, self.width(), 0, "residual stream")?;
         }
-        Ok(resid)
+        Ok(())
     }
 
     /// The residual stream at the hook for `positions` (flat, row-major over `[windows, len]`)
@@ -293,28 +343,60 @@ impl ModelRunner {
         positions: &[u32],
         device: &Device,
     ) -> Result<Tensor> {
-        let len = windows.first().map_or(0, Vec::len);
-        ensure!(
-            (1..=self.model.max_positions()).contains(&len),
-            "a sequence of {len} tokens: the model takes 1 to {} positions",
-            self.model.max_positions()
-        );
-        ensure!(
-            windows.iter().all(|w| w.len() == len),
-            "token windows of different lengths in one batch"
-        );
-        let ids = Tensor::new(windows.concat(), device)?.reshape((windows.len(), len))?;
-        // Centring and everything after it run in f32 whatever the model's dtype.
-        let resid = self.model.activations(&ids)?.to_dtype(DType::F32)?;
-        let resid = if self.transformer_lens_processing {
-            model::transformer_lens_view(&*self.model, &resid)?
-        } else {
-            resid
-        };
-        let flat = resid.reshape((windows.len() * len, self.model.width()))?;
-        let index = Tensor::new(positions, device)?;
-        Ok(flat.index_select(&index, 0)?)
+        let mut read = residuals(&[self], windows, positions, device)?;
+        Ok(read.remove(0))
     }
+}
+
+/// What a runner reads and what its SAE says about reading it.
+#[derive(Debug, Clone, Copy)]
+pub struct HookReads {
+    pub hook: HookPoint,
+    /// What the SAE's cfg.json says about centring (None: nothing).
+    pub sae_centring: Option<bool>,
+    /// The SAE's context size and `prepend_bos` (`[run]` overrides both).
+    pub context_size: Option<usize>,
+    pub prepend_bos: Option<bool>,
+}
+
+/// The activations each of `runners` reads at `positions` of `windows` (see
+/// [`ModelRunner::residual`]), from one forward pass of their shared model.
+fn residuals(
+    runners: &[&ModelRunner],
+    windows: &[Vec<u32>],
+    positions: &[u32],
+    device: &Device,
+) -> Result<Vec<Tensor>> {
+    let model = &runners.first().context("internal: no runner to read")?.model;
+    let len = windows.first().map_or(0, Vec::len);
+    ensure!(
+        (1..=model.max_positions()).contains(&len),
+        "a sequence of {len} tokens: the model takes 1 to {} positions",
+        model.max_positions()
+    );
+    ensure!(
+        windows.iter().all(|w| w.len() == len),
+        "token windows of different lengths in one batch"
+    );
+    let ids = Tensor::new(windows.concat(), device)?.reshape((windows.len(), len))?;
+    let hooks: Vec<HookPoint> = runners.iter().map(|r| r.hook).collect();
+    let index = Tensor::new(positions, device)?;
+    let read = model.activations_at(&ids, &hooks)?;
+    runners
+        .iter()
+        .zip(read)
+        .map(|(runner, acts)| {
+            // Centring and everything after it run in f32 whatever the model's dtype.
+            let acts = acts.to_dtype(DType::F32)?;
+            let acts = if runner.transformer_lens_processing {
+                model::transformer_lens_view_at(&*runner.model, runner.hook, &acts)?
+            } else {
+                acts
+            };
+            let flat = acts.reshape((windows.len() * len, runner.width()))?;
+            Ok(flat.index_select(&index, 0)?)
+        })
+        .collect()
 }
 
 /// The window tokens of a run: BOS at each window start unless `[run] prepend_bos` or the
@@ -350,23 +432,20 @@ pub struct HookedSae {
 impl HookedSae {
     /// Loads the SAE `sae_id`, then the model up to its hook, and checks the widths agree.
     pub fn load(run: &ResolvedRun, sae_id: &str) -> Result<Self> {
-        let sae = run.load_sae(sae_id)?;
-        let hook = HookPoint::parse(&sae.cfg.hook_name)?;
-        let runner = ModelRunner::load(
-            run,
-            hook,
-            sae.cfg.center_writing_weights,
-            sae.cfg.context_size,
-            sae.cfg.prepend_bos,
-            run.dataset_location(&sae)?,
-        )?;
+        let mut one = load_sweep(run, &[sae_id.to_string()])?;
+        Ok(one.remove(0))
+    }
+
+    /// `sae` reading `runner`'s hook, refused when the widths disagree.
+    fn pair(runner: ModelRunner, sae: Sae) -> Result<Self> {
         ensure!(
-            sae.cfg.d_in == runner.model.width(),
-            "SAE {} has d_in = {} but model {} has width {} at {hook}",
+            sae.cfg.d_in == runner.width(),
+            "SAE {} has d_in = {} but model {} has width {} at {}",
             sae.source,
             sae.cfg.d_in,
             runner.model_source,
-            runner.model.width()
+            runner.width(),
+            runner.hook
         );
         Ok(Self { runner, sae })
     }

@@ -417,6 +417,14 @@ impl ResolvedRun {
         Ok(sae)
     }
 
+    /// The cfg of SAE `sae_id` as loading it gives it (file headers only, no weights).
+    pub fn sae_config(&self, sae_id: &str) -> Result<crate::sae::SaeConfig> {
+        let resolved = self.sae(sae_id)?;
+        let mut cfg = Sae::read_config(&resolved.files, &resolved.defaults)?;
+        apply_overrides(&mut cfg, &resolved.overrides);
+        Ok(cfg)
+    }
+
     /// The `sae` fingerprint of `sae_id`'s files.
     pub fn sae_fingerprint(&self, sae_id: &str) -> Result<String> {
         let sae = self.sae(sae_id)?;

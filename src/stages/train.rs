@@ -314,7 +314,7 @@ pub fn run(
         .map(|d| Location::parse(d, config.source.dataset_revision.as_deref()))
         .context("train-sae needs [source] dataset in the config")?;
     let runner = ModelRunner::load(&resolved, hook, None, None, None, dataset)?;
-    let d_in = runner.model.width();
+    let d_in = runner.width();
     options.check_sizes(d_in)?;
     config.run.check_forward(runner.context_size, d_in)?;
     let open_stream = || {

@@ -414,7 +414,7 @@ impl Pass<'_> {
             sae_id: self.sae_id.to_string(),
             shards: None,
             model: Some(runner.model_source.clone()),
-            hook: Some(runner.model.hook().to_string()),
+            hook: Some(runner.hook.to_string()),
             sae: Some(sae_info(inputs, runner.centred)),
             dataset: Some(runner.dataset.describe()),
             context_size: Some(runner.context_size),
