@@ -367,7 +367,10 @@ fn residuals(
     positions: &[u32],
     device: &Device,
 ) -> Result<Vec<Tensor>> {
-    let model = &runners.first().context("internal: no runner to read")?.model;
+    let model = &runners
+        .first()
+        .context("internal: no runner to read")?
+        .model;
     let len = windows.first().map_or(0, Vec::len);
     ensure!(
         (1..=model.max_positions()).contains(&len),

@@ -22,8 +22,12 @@ pub fn load_sweep(run: &ResolvedRun, sae_ids: &[String]) -> Result<Vec<HookedSae
         .map(|sae| HookPoint::parse(&sae.cfg.hook_name))
         .collect::<Result<Vec<_>>>()?;
     let dtype = run.spec.run.dtype.on(&run.device)?;
-    let model: Arc<dyn model::ResidualModel> =
-        Arc::from(model::load_model_for(&run.model, &hooks, &run.device, dtype)?);
+    let model: Arc<dyn model::ResidualModel> = Arc::from(model::load_model_for(
+        &run.model,
+        &hooks,
+        &run.device,
+        dtype,
+    )?);
     saes.into_iter()
         .zip(hooks)
         .map(|(sae, hook)| {
