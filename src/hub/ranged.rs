@@ -228,7 +228,7 @@ impl RemoteFile {
             let mut hasher = Sha256::new();
             let bar = match progress {
                 true => crate::report::bar(self.size, &self.name, "bytes"),
-                false => indicatif::ProgressBar::hidden(),
+                false => crate::report::Bar::hidden(),
             };
             let mut pos = 0;
             while pos < self.size {

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::data::WindowTokens;
 use crate::inputs::CentringRule;
 use crate::provenance::{input_name, mismatches, Reread};
+use crate::report::rfc3339;
 use crate::results::layout::RUN_JSON;
 use crate::results::set::{Ownership, PublishedSet, SetRecord};
 use anyhow::{bail, Context, Result};
@@ -109,30 +110,6 @@ impl RunStart {
             settings,
         }
     }
-}
-
-/// `t` in UTC as RFC 3339 with whole seconds (`1970-01-01T00:00:00Z`).
-pub fn rfc3339(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// What `cooc` owns in an SAE results folder besides the files run.json lists: every

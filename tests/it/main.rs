@@ -25,6 +25,7 @@ mod hub_streaming;
 mod original_configs;
 mod ownership;
 mod pca;
+mod progress;
 mod provenance;
 mod resilience;
 mod result_sets;
