@@ -4,12 +4,16 @@
 #   2. a tiny `cooc` on the device whose counts must equal the CPU run's;
 #   3. `bench --end-to-end` (GPT-2-small shape) and `bench --shape gemma2-2b` on the device,
 #      in f32 and then bf16 (f16 on the CPU), tokens/s per stage, with the peak GPU memory seen
-#      by nvidia-smi.
+#      by nvidia-smi;
+#   4. `bench --sweep feature-splitting` on the device: 8 SAEs in one `cooc` run against one at
+#      a time (seconds, SAE-tokens/s, peak host memory, speed-up; the outputs must be identical),
+#      with the peak GPU memory. SWEEP_TOKENS (16384) sets its tokens.
 # DEVICE=cpu runs the same steps on the CPU (what can be checked on a machine without a GPU).
 #
 #   scripts/gpu-check.sh                      # DEVICE=cuda, binary built by `make check-cuda`
 #   DEVICE=cpu scripts/gpu-check.sh
-# Environment: DEVICE (cuda), SAECOOC (the binary), GEMMA_TOKENS (1024), WORK (a temp folder).
+# Environment: DEVICE (cuda), SAECOOC (the binary), GEMMA_TOKENS (1024), SWEEP_TOKENS (16384),
+# WORK (a temp folder).
 #
 #   scripts/gpu-check.sh build                # what `make check-cuda` runs: compile, no GPU needed
 set -euo pipefail
@@ -59,6 +63,7 @@ fi
 SAECOOC=${SAECOOC:-$default_bin}
 WORK=${WORK:-$(mktemp -d)}
 GEMMA_TOKENS=${GEMMA_TOKENS:-1024}
+SWEEP_TOKENS=${SWEEP_TOKENS:-16384}
 [ -x "$SAECOOC" ] || { echo "no saecooc binary at $SAECOOC" >&2; exit 1; }
 echo "saecooc: $SAECOOC, device: $DEVICE, work: $WORK"
 
@@ -116,5 +121,10 @@ report_peak "$pid"
 half=bf16; [ "$DEVICE" = cpu ] && half=f16
 pid=$(watch_memory)
 "$SAECOOC" bench --shape gemma2-2b --shape-tokens "$GEMMA_TOKENS" --repeats 2 --device "$DEVICE" --dtype "$half"
+report_peak "$pid"
+
+echo "== 4. a sweep in one run against one SAE at a time on $DEVICE"
+pid=$(watch_memory)
+"$SAECOOC" bench --sweep feature-splitting --tokens "$SWEEP_TOKENS" --device "$DEVICE" --dir "$WORK/bench-gpt2"
 report_peak "$pid"
 echo "gpu-check: all steps passed on $DEVICE"

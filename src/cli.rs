@@ -2,6 +2,7 @@
 //! flags mean to a stage is resolved in [`crate::app`].
 
 use crate::config::{DeviceKind, ModelDType};
+use crate::stages::bench::sweep::Sweep;
 use crate::stages::bench::ModelShape;
 use crate::stages::cooc::Shard;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -46,7 +47,8 @@ pub enum Command {
     /// Sum the partial counts of a sharded `cooc` run into the usual outputs.
     Merge(MergeArgs),
     /// Benchmark counting against the original's dense BᵀB accumulation, or (--end-to-end)
-    /// tokens/s per stage of a whole cooc run.
+    /// tokens/s per stage of a whole cooc run, or (--sweep) several SAEs in one run against
+    /// one at a time.
     Bench(BenchArgs),
     /// Turn Jaccard matrices into subgraphs: edge thresholds, node tables and pictures.
     ///
@@ -170,9 +172,10 @@ pub struct BenchArgs {
     /// Active latents per token.
     #[arg(long, value_delimiter = ',', default_value = "20,100")]
     pub l0: Vec<usize>,
-    /// Tokens per batch.
-    #[arg(long, default_value_t = 4096)]
-    pub tokens: usize,
+    /// Tokens per batch [default: 4096]; with --sweep, tokens every run counts [default: 16384],
+    /// in batches of at most 4,096.
+    #[arg(long)]
+    pub tokens: Option<usize>,
     /// Skip the dense baseline when one batch is projected to take longer (seconds).
     #[arg(long, default_value_t = 60.0)]
     pub max_dense_seconds: f64,
@@ -184,13 +187,22 @@ pub struct BenchArgs {
     /// 24,576-latent SAE, written once to --dir by `synth`.
     #[arg(long)]
     pub end_to_end: bool,
-    /// Folder of the end-to-end benchmark's model, SAE, corpus and results.
+    /// Instead: a sweep of several SAEs of the GPT-2-small-shaped random model, counted by one
+    /// `cooc` run of a config naming them all and by one run per SAE (today's behaviour), each
+    /// a child process: wall time, SAE-tokens/s, peak memory, the speed-up, and a byte-for-byte
+    /// comparison of every SAE's .npz files. feature-splitting: 8 SAEs at
+    /// blocks.8.hook_resid_pre with 768, 1,536, ..., 98,304 latents; layers: 12 SAEs of 24,576
+    /// latents at blocks.0-11.hook_resid_pre. Inputs are written once to --dir, runs go to
+    /// --dir/sweep-NAME/.
+    #[arg(long, value_enum)]
+    pub sweep: Option<Sweep>,
+    /// Folder of the end-to-end and sweep benchmarks' model, SAEs, corpus and results.
     #[arg(long, default_value = "bench/gpt2-small-shaped")]
     pub dir: PathBuf,
     /// Batches of 4,096 tokens for the end-to-end benchmark.
     #[arg(long, default_value_t = 4)]
     pub batches: usize,
-    /// Device for the end-to-end benchmark.
+    /// Device for the end-to-end and sweep benchmarks (and --shape, --golden).
     #[arg(long, value_enum, default_value = "cpu")]
     pub device: DeviceKind,
     /// Instead: time the forward pass to the hook and the SAE encode alone on a model of this

@@ -442,6 +442,55 @@ pub fn write_all(out: &Path, o: &SynthOptions) -> Result<SynthPaths> {
     Ok(paths)
 }
 
+/// One SAE of [`write_sweep`]: its folder under `sae/` (the id a config names), the layer whose
+/// `hook_resid_pre` it reads, and its latents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepSae {
+    pub id: String,
+    pub layer: usize,
+    pub d_sae: usize,
+}
+
+/// Writes under `out` what a sweep of `saes` on one model runs on, skipping what an earlier call
+/// wrote completely: the model of `o` (every one of its layers) and the corpus as [`write_all`]
+/// does, and into `sae/{id}/` an SAE calibrated at each SAE's layer as [`write_calibrated_sae`]
+/// does (`o`'s `d_sae` and `hook_layer` are replaced by each SAE's).
+pub fn write_sweep(out: &Path, o: &SynthOptions, saes: &[SweepSae]) -> Result<SynthPaths> {
+    let each: Vec<SynthOptions> = saes.iter().map(|s| sweep_sae_options(o, s)).collect();
+    for options in std::iter::once(o).chain(&each) {
+        options.validate()?;
+    }
+    let paths = SynthPaths {
+        model: out.join("model"),
+        sae: out.join("sae"),
+        corpus: out.join("corpus.txt"),
+    };
+    // The tokenizer's merges.txt is the model's last file written, the corpus is one write.
+    if !paths.model.join("merges.txt").is_file() {
+        write_gpt2_model(&paths.model, o)?;
+    }
+    if !paths.corpus.is_file() {
+        crate::io::atomic::write_bytes(&paths.corpus, corpus(o.documents, o.seed).as_bytes())?;
+    }
+    for (sae, options) in saes.iter().zip(&each) {
+        let dir = paths.sae.join(&sae.id);
+        // cfg.json is the SAE's last file written.
+        if !dir.join("cfg.json").is_file() {
+            write_calibrated_sae(&paths.model, &paths.corpus, &dir, options)?;
+        }
+    }
+    Ok(paths)
+}
+
+/// The options of `o` with the width and layer of `sae`.
+fn sweep_sae_options(o: &SynthOptions, sae: &SweepSae) -> SynthOptions {
+    SynthOptions {
+        d_sae: sae.d_sae,
+        hook_layer: sae.layer,
+        ..o.clone()
+    }
+}
+
 /// What `saecooc synth --out` writes there (folders end in `/`), besides `extra` files.
 const SYNTH_OUTPUTS: [&str; 4] = ["model/", "sae/", "corpus.txt", "cooc.toml"];
 

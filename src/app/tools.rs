@@ -83,13 +83,13 @@ pub fn synth(args: SynthArgs) -> Result<()> {
 /// dense `--tokens × width` float32 matrix).
 fn check_bench_args(args: &BenchArgs) -> Result<()> {
     check_range("--batches", args.batches, 1..=1_000_000)?;
-    check_range("--tokens", args.tokens, 1..)?;
+    check_range("--tokens", bench_tokens(args), 1..)?;
     check_finite("--max-dense-seconds", args.max_dense_seconds, 0.0..)?;
     for &width in &args.widths {
         check_range("--widths", width, 1..)?;
         check_tensor_size(
             "one batch's activations (--tokens × --widths)",
-            &[args.tokens, width],
+            &[bench_tokens(args), width],
         )?;
         for &l0 in &args.l0 {
             check_range("--l0", l0, 1..=width)?;
@@ -98,7 +98,17 @@ fn check_bench_args(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Runs the benchmark the flags pick: --golden, --shape, --end-to-end, else accumulation.
+/// `--tokens`, or its default for the benchmark the flags pick.
+fn bench_tokens(args: &BenchArgs) -> usize {
+    let default = match args.sweep {
+        Some(_) => bench::sweep::DEFAULT_TOKENS,
+        None => 4096,
+    };
+    args.tokens.unwrap_or(default)
+}
+
+/// Runs the benchmark the flags pick: --golden, --shape, --end-to-end, --sweep, else
+/// accumulation.
 pub fn bench(args: BenchArgs) -> Result<()> {
     check_bench_args(&args)?;
     if let Some(fixtures) = &args.golden {
@@ -114,6 +124,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             args.dtype,
         );
     }
+    if let Some(sweep) = args.sweep {
+        return bench::sweep::bench(sweep, &args.dir, bench_tokens(&args), args.device).map(|_| ());
+    }
     if args.end_to_end {
         return bench::end_to_end(&args.dir, args.batches, args.device).map(|_| ());
     }
@@ -124,7 +137,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     bench::run(
         &args.widths,
         &args.l0,
-        args.tokens,
+        bench_tokens(&args),
         args.max_dense_seconds,
         store,
     )

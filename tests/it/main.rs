@@ -5,6 +5,7 @@ mod common;
 mod explorer_fixture;
 
 mod activation_stream;
+mod bench_sweep;
 mod centring;
 mod cli;
 mod config_names;

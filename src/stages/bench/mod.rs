@@ -1,7 +1,8 @@
 //! `saecooc bench`: throughput of co-occurrence counting against the original's method (a dense
 //! float32 `C += BᵀB` per batch, here with candle's matmul), on the same synthetic activations
 //! with a realistic number of active latents per token; and with `--end-to-end`, tokens/s per
-//! stage of a whole `cooc` run on a GPT-2-small-shaped random model.
+//! stage of a whole `cooc` run on a GPT-2-small-shaped random model; with `--sweep`, a config of
+//! several SAEs in one `cooc` run against the same SAEs one at a time ([`sweep`]).
 
 use crate::config::{Config, DeviceKind, Generation, Run, Source};
 use crate::pairs::{CoocCounts, Storage};
@@ -11,6 +12,9 @@ use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use std::path::Path;
 use std::time::Instant;
+
+pub mod measure;
+pub mod sweep;
 
 /// One row of the accumulation benchmark.
 #[derive(Debug, Clone)]
@@ -184,13 +188,31 @@ pub struct StageRow {
 
 /// The `cooc` config of the end-to-end benchmark on the model in `dir`.
 fn end_to_end_config(dir: &Path, batches: usize, device: DeviceKind) -> Config {
+    bench_config(
+        dir,
+        vec!["blocks.8.hook_resid_pre".into()],
+        (batches, 4096),
+        device,
+        &dir.join("results"),
+    )
+}
+
+/// A `cooc` config of the benchmarks: the SAEs `sae_ids` (folders of `dir/sae/`) on the model
+/// and corpus in `dir`, `batches` = (batches, tokens per batch) in windows of 128, threshold 1.5.
+fn bench_config(
+    dir: &Path,
+    sae_ids: Vec<String>,
+    batches: (usize, usize),
+    device: DeviceKind,
+    results_dir: &Path,
+) -> Config {
     Config::new(
         Generation::new(
             "synthetic-gpt2-small",
             "synthetic",
-            vec!["blocks.8.hook_resid_pre".into()],
+            sae_ids,
             vec![1.5],
-            batches,
+            batches.0,
             false,
         ),
         Source::local(
@@ -202,10 +224,40 @@ fn end_to_end_config(dir: &Path, batches: usize, device: DeviceKind) -> Config {
             device,
             context_size: Some(128),
             prompts_per_batch: 32,
-            tokens_per_batch: 4096,
-            results_dir: dir.join("results"),
+            tokens_per_batch: batches.1,
+            results_dir: results_dir.to_path_buf(),
             ..Run::default()
         },
+    )
+}
+
+/// Writes `config` to `path` and runs `saecooc --quiet cooc` on it as a child of `exe`, as a
+/// user would; returns its wall time and peak memory.
+fn run_cooc(exe: &Path, config: &Config, path: &Path) -> Result<measure::ChildRun> {
+    let text = config.to_toml()?;
+    std::fs::write(path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut command = std::process::Command::new(exe);
+    command.args(["--quiet", "cooc", "--config"]).arg(path);
+    let run = measure::run_child(&mut command)
+        .with_context(|| format!("cannot run {} cooc", exe.display()))?;
+    ensure!(
+        run.success,
+        "the benchmark's cooc run on {} failed ({})",
+        path.display(),
+        run.status
+    );
+    Ok(run)
+}
+
+/// The results folder of the SAE `sae_id` of `config`.
+fn sae_results_dir(config: &Config, sae_id: &str) -> std::path::PathBuf {
+    let g = &config.generation;
+    crate::results::layout::sae_results_dir(
+        &config.run.results_dir,
+        &g.model_name,
+        &g.sae_release_short,
+        sae_id,
+        g.n_batches,
     )
 }
 
@@ -214,38 +266,23 @@ fn end_to_end_config(dir: &Path, batches: usize, device: DeviceKind) -> Config {
 /// the run's own timings.
 pub fn end_to_end(dir: &Path, batches: usize, device: DeviceKind) -> Result<Vec<StageRow>> {
     let options = gpt2_small_shaped();
-    let sae = dir.join("sae").join("blocks.8.hook_resid_pre");
-    if !sae.join("cfg.json").is_file() {
+    let sae = synth::SweepSae {
+        id: "blocks.8.hook_resid_pre".into(),
+        layer: options.hook_layer,
+        d_sae: options.d_sae,
+    };
+    if !dir.join("sae").join(&sae.id).join("cfg.json").is_file() {
         crate::report::note(format_args!(
             "writing a GPT-2-small-shaped random model and a 24,576-latent SAE to {} (once)",
             dir.display()
         ));
-        synth::write_all(dir, &options)?;
+        synth::write_sweep(dir, &options, &[sae])?;
     }
     // The benchmark runs `saecooc cooc` itself, as a user would, and reads its run.json.
     let config = end_to_end_config(dir, batches, device);
-    let text = config.to_toml()?;
-    let config_path = dir.join("bench-cooc.toml");
-    std::fs::write(&config_path, &text)
-        .with_context(|| format!("cannot write {}", config_path.display()))?;
     let exe = std::env::current_exe().context("cannot find the saecooc executable")?;
-    let status = std::process::Command::new(&exe)
-        .args(["--quiet", "cooc", "--config"])
-        .arg(&config_path)
-        .status()
-        .with_context(|| format!("cannot run {} cooc", exe.display()))?;
-    ensure!(
-        status.success(),
-        "the benchmark's cooc run failed ({status})"
-    );
-    let g = &config.generation;
-    let out_dir = crate::results::layout::sae_results_dir(
-        &config.run.results_dir,
-        &g.model_name,
-        &g.sae_release_short,
-        &g.sae_ids[0],
-        g.n_batches,
-    );
+    run_cooc(&exe, &config, &dir.join("bench-cooc.toml"))?;
+    let out_dir = sae_results_dir(&config, &config.generation.sae_ids[0]);
     let run = crate::results::manifest::CoocManifest::read(&out_dir)?;
     let tokens = run.tokens_counted as f64;
     let t = run.timings.unwrap_or_default();
@@ -308,7 +345,7 @@ pub enum ModelShape {
 
 /// The shapes of `bench --shape`, by the names `--shape` takes: each a model's config.json, its
 /// hook and the SAE width.
-const MODEL_SHAPES: &str = include_str!("../../assets/bench-shapes.json");
+const MODEL_SHAPES: &str = include_str!("../../../assets/bench-shapes.json");
 
 /// One entry of [`MODEL_SHAPES`].
 #[derive(serde::Deserialize)]
