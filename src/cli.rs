@@ -134,6 +134,8 @@ pub struct CoocArgs {
     pub config: PathBuf,
     #[command(flatten)]
     pub common: CommonArgs,
+    #[command(flatten)]
+    pub saes: SaeIdArgs,
     /// Count only share I of N (windows w with w mod N = I) and write partial counts to
     /// shards/shard_I_of_N.npz; `saecooc merge --shards N` sums them.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
@@ -162,6 +164,14 @@ pub struct CommonArgs {
     /// Compute device, overriding [run] device.
     #[arg(long, value_enum)]
     pub device: Option<DeviceKind>,
+}
+
+/// `--sae-id`, shared by the stages that run a config's SAEs (`cooc`, `graphs`, `pca`).
+#[derive(Args)]
+pub struct SaeIdArgs {
+    /// Run only this SAE id of the config (repeatable; the SAEs run in the config's order).
+    #[arg(long = "sae-id", value_name = "ID")]
+    pub sae_ids: Vec<String>,
 }
 
 #[derive(Args)]
@@ -257,9 +267,8 @@ pub struct GraphsArgs {
     pub config: PathBuf,
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Only this SAE id of the config.
-    #[arg(long)]
-    pub sae_id: Option<String>,
+    #[command(flatten)]
+    pub saes: SaeIdArgs,
     /// Replace the folder's whole graphs set, also removing the outputs of thresholds whose
     /// cooc files are gone or changed (refused without it).
     #[arg(long)]
@@ -280,6 +289,8 @@ pub struct PcaConfigArgs {
 pub struct PcaArgs {
     #[command(flatten)]
     pub input: PcaConfigArgs,
+    #[command(flatten)]
+    pub saes: SaeIdArgs,
     /// Split h5 files larger than this many MB into {stem}_chunk{i}.h5 files (the original's
     /// split_h5; its app reads both).
     #[arg(long, value_name = "MB")]
@@ -371,6 +382,10 @@ pub struct StatsArgs {
     /// Batches of windows for that pass.
     #[arg(long, default_value_t = 10)]
     pub batches: usize,
+    /// Only this SAE (repeatable): an id of --config, or without it an SAE folder of the
+    /// results root.
+    #[arg(long = "sae-id", value_name = "ID")]
+    pub sae_ids: Vec<String>,
 }
 
 #[derive(Args)]

@@ -2,23 +2,24 @@
 
 use crate::cli::{GraphsArgs, PcaArgs, StatsArgs, SubspaceArgs};
 use crate::config::{Config, PcaConfig};
-use crate::io::pyfmt::float_repr;
+use crate::io::pyfmt::{float_repr, neat_sae_id};
+use crate::results::layout::{find_sae_folders, SaeFolder};
 use crate::stages::graph::{self, GraphOptions};
 use crate::stages::pca::{self, PcaOptions};
 use crate::stages::stats;
 use crate::stages::subspace::{self, SubspaceOptions};
 use anyhow::Result;
+use std::path::Path;
 
 fn graph_options(args: GraphsArgs) -> GraphOptions {
     GraphOptions {
         common: super::common(args.common),
-        sae_id: args.sae_id,
         replace: args.replace,
     }
 }
 
 pub fn graphs(args: GraphsArgs) -> Result<()> {
-    let config = Config::load(&args.config)?;
+    let config = super::load_config(&args.config, &args.saes.sae_ids)?;
     for summary in graph::run(&config, &graph_options(args))? {
         crate::report::summary(format_args!(
             "{} → {}",
@@ -48,7 +49,7 @@ fn pca_options(args: PcaArgs) -> PcaOptions {
 }
 
 pub fn pca(args: PcaArgs) -> Result<()> {
-    let config = PcaConfig::load(&args.input.config)?;
+    let config = super::load_pca_config(&args.input.config, &args.saes.sae_ids)?;
     for s in pca::run(&config, &pca_options(args))? {
         crate::report::summary(format_args!(
             "{}: {} subgraphs in {} batches ({:.1} s); {} skipped (too few examples)",
@@ -109,12 +110,17 @@ pub fn subspace(args: SubspaceArgs) -> Result<()> {
 }
 
 pub fn stats(args: StatsArgs) -> Result<()> {
+    let results = &args.results_dir;
     let rows = match &args.config {
         Some(path) => {
-            let config = Config::load(path)?;
-            stats::run_with_config(&args.results_dir, &args.out, &config, args.batches)?
+            let config = super::load_config(path, &args.sae_ids)?;
+            let folders = stats_folders(results, &args.sae_ids, Some(&config))?;
+            stats::run_with_config(results, &folders, &args.out, &config, args.batches)?
         }
-        None => stats::run(&args.results_dir, &args.out, None)?,
+        None => {
+            let folders = stats_folders(results, &args.sae_ids, None)?;
+            stats::run(results, &folders, &args.out, None)?
+        }
     };
     for r in &rows {
         crate::report::summary(format_args!(
@@ -139,4 +145,33 @@ pub fn stats(args: StatsArgs) -> Result<()> {
         args.out.display()
     ));
     Ok(())
+}
+
+/// The SAE folders under `results` that `stats` reads: all of them, or with `--sae-id`s those
+/// of the chosen SAEs (ids of `config`, already narrowed, or else SAE folder names under
+/// `results`).
+fn stats_folders(
+    results: &Path,
+    sae_ids: &[String],
+    config: Option<&Config>,
+) -> Result<Vec<SaeFolder>> {
+    let mut folders = find_sae_folders(results)?;
+    if sae_ids.is_empty() {
+        return Ok(folders);
+    }
+    let chosen = match config {
+        Some(config) => config.generation.sae_ids.clone(),
+        None => {
+            let mut listed: Vec<String> = Vec::new();
+            for f in &folders {
+                if !listed.contains(&f.sae) {
+                    listed.push(f.sae.clone());
+                }
+            }
+            let source = format!("results folder {}", results.display());
+            super::select_sae_ids(&listed, sae_ids, &source)?
+        }
+    };
+    folders.retain(|f| chosen.iter().any(|id| neat_sae_id(id) == f.sae));
+    Ok(folders)
 }

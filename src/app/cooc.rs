@@ -16,7 +16,7 @@ fn options(args: CoocArgs) -> CoocOptions {
 }
 
 pub fn cooc(args: CoocArgs) -> Result<()> {
-    let config = Config::load(&args.config)?;
+    let config = super::load_config(&args.config, &args.saes.sae_ids)?;
     for summary in cooc::run(&config, &options(args))? {
         crate::report::summary(format_args!(
             "{}: counted {} tokens ({:.0} tokens/s) → {}",

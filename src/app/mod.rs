@@ -5,11 +5,14 @@ mod analysis;
 mod cooc;
 mod explorer;
 mod releases;
+mod sae_ids;
 mod tools;
 
 use crate::cli::{Cli, Command, CommonArgs};
-use crate::config::StageCommon;
+use crate::config::{Config, PcaConfig, StageCommon};
 use anyhow::Result;
+use sae_ids::select_sae_ids;
+use std::path::Path;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
@@ -37,4 +40,26 @@ fn common(args: CommonArgs) -> StageCommon {
         results_dir: args.results_dir,
         device: args.device,
     }
+}
+
+/// The run config at `path` with its `[generation] sae_ids` narrowed to `--sae-id`s.
+fn load_config(path: &Path, sae_ids: &[String]) -> Result<Config> {
+    let mut config = Config::load(path)?;
+    let listed = &config.generation.sae_ids;
+    config.generation.sae_ids =
+        select_sae_ids(listed, sae_ids, &config_source(path, "[generation]"))?;
+    Ok(config)
+}
+
+/// The PCA config at `path` with its `[model] sae_ids` narrowed to `--sae-id`s.
+fn load_pca_config(path: &Path, sae_ids: &[String]) -> Result<PcaConfig> {
+    let mut config = PcaConfig::load(path)?;
+    let listed = &config.model.sae_ids;
+    config.model.sae_ids = select_sae_ids(listed, sae_ids, &config_source(path, "[model]"))?;
+    Ok(config)
+}
+
+/// `config {path} ({table} sae_ids)`: where an `--sae-id` was looked for.
+fn config_source(path: &Path, table: &str) -> String {
+    format!("config {} ({table} sae_ids)", path.display())
 }

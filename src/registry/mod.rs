@@ -159,7 +159,11 @@ fn training_defaults(release: &Release, format: SaeFormat) -> (Option<String>, O
 }
 
 /// The `n` of `names` closest to `target` (edit distance, ties by name).
-fn closest<'a>(names: impl Iterator<Item = &'a str>, target: &str, n: usize) -> Vec<String> {
+pub fn closest_names<'a>(
+    names: impl Iterator<Item = &'a str>,
+    target: &str,
+    n: usize,
+) -> Vec<String> {
     let mut scored: Vec<(usize, &str)> = names
         .map(|name| (strsim::levenshtein(name, target), name))
         .collect();
@@ -173,13 +177,13 @@ fn closest<'a>(names: impl Iterator<Item = &'a str>, target: &str, n: usize) -> 
 
 /// The ids of `release` closest to `sae_id`, at most `n`.
 pub fn closest_ids(release: &Release, sae_id: &str, n: usize) -> Vec<String> {
-    closest(release.saes.iter().map(RegistrySae::id), sae_id, n)
+    closest_names(release.saes.iter().map(RegistrySae::id), sae_id, n)
 }
 
 /// The registry releases closest to `name`, at most `n`.
 pub fn closest_releases(name: &str, n: usize) -> Vec<String> {
     match registry() {
-        Ok(registry) => closest(
+        Ok(registry) => closest_names(
             registry.releases.iter().map(|r| r.release.as_str()),
             name,
             n,

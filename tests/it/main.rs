@@ -33,6 +33,7 @@ mod result_sets;
 mod sae_encode;
 mod sae_files;
 mod sae_formats;
+mod sae_selection;
 mod serve;
 mod stats;
 mod strict_inputs;

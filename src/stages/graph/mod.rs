@@ -29,7 +29,7 @@ use crate::results::layout::{
 use crate::results::manifest::{check_counted_inputs, RunInfo, RunStart, VERSION};
 use crate::results::set::{PublishedSet, SetRecord};
 use crate::results::stage::{open_cooc, Stage};
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use components::{find_threshold, smallest_search_cut, SparseJaccard, ThresholdChoice};
 use metrics::{subgraph_metrics, SubgraphMetrics};
 use node_table::{edge_threshold_table, node_table, write_csv, Neuronpedia, NodeTableInput};
@@ -43,8 +43,6 @@ pub const SEARCH_TOLERANCE: f64 = 1e-3;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GraphOptions {
     pub common: StageCommon,
-    /// Only this SAE id of the config.
-    pub sae_id: Option<String>,
     /// Replace the folder's whole graphs set, also removing the outputs of thresholds whose
     /// cooc files are gone or changed (refused without it).
     pub replace: bool,
@@ -89,9 +87,9 @@ struct Latents {
     neuronpedia: Option<Neuronpedia>,
 }
 
-/// Runs `graphs` for every (selected) SAE of the config.
+/// Runs `graphs` for every SAE of the config.
 pub fn run(config: &Config, options: &GraphOptions) -> Result<Vec<GraphSummary>> {
-    let sae_ids = selected_sae_ids(config, options.sae_id.as_deref())?;
+    let sae_ids = config.generation.sae_ids.clone();
     let direct = match &options.common.results_dir {
         Some(dir) if holds_jaccard_files(dir) => Some(dir.clone()),
         _ => None,
@@ -127,18 +125,6 @@ pub fn run(config: &Config, options: &GraphOptions) -> Result<Vec<GraphSummary>>
                 .with_context(|| format!("graphs for SAE {sae_id} failed"))
         })
         .collect()
-}
-
-fn selected_sae_ids(config: &Config, only: Option<&str>) -> Result<Vec<String>> {
-    let all = &config.generation.sae_ids;
-    match only {
-        None => Ok(all.clone()),
-        Some(id) if all.iter().any(|s| s == id) => Ok(vec![id.to_string()]),
-        Some(id) => bail!(
-            "--sae-id {id} is not in the config's sae_ids ({})",
-            all.join(", ")
-        ),
-    }
 }
 
 fn holds_jaccard_files(dir: &Path) -> bool {

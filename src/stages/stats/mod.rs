@@ -24,7 +24,7 @@ use crate::io::pyfmt::float_repr;
 use crate::results::layout::{
     cooc_file, find_cooc_files, CoocKind, GraphFiles, GRAPHS_JSON, RUN_JSON,
 };
-use crate::results::layout::{find_sae_folders, stats_cooccurrence_png, SaeFolder};
+use crate::results::layout::{stats_cooccurrence_png, SaeFolder};
 use crate::results::layout::{
     STATS_RUN_JSON, STATS_SIZE_EFFECTS_PNG, STATS_SUMMARY_CSV, STATS_SUMMARY_JSON,
 };
@@ -99,6 +99,7 @@ pub struct TokenPassOptions<'a> {
 /// its [run] device.
 pub fn run_with_config(
     results: &Path,
+    folders: &[SaeFolder],
     out: &Path,
     config: &crate::config::Config,
     batches: usize,
@@ -112,17 +113,23 @@ pub fn run_with_config(
         inputs,
         batches,
     };
-    run(results, out, Some(&pass))
+    run(results, folders, out, Some(&pass))
 }
 
-/// Computes every row and writes `summary.csv`, `summary.json` and the figures into `out`.
-/// With `pass`, SAEs of its config also get `subgraph_l0_any` from a pass over its data.
-pub fn run(results: &Path, out: &Path, pass: Option<&TokenPassOptions>) -> Result<Vec<StatsRow>> {
+/// Computes every row of `folders` (SAE folders under `results`, as
+/// [`crate::results::layout::find_sae_folders`] finds them) and
+/// writes `summary.csv`, `summary.json` and the figures into `out`. With `pass`, SAEs of its
+/// config also get `subgraph_l0_any` from a pass over its data.
+pub fn run(
+    results: &Path,
+    folders: &[SaeFolder],
+    out: &Path,
+    pass: Option<&TokenPassOptions>,
+) -> Result<Vec<StatsRow>> {
     let run_start = RunStart::now();
-    let folders = find_sae_folders(results)?;
     let mut folder = OutFolder::open(out, OUT_MANIFEST, "stats", &[])?;
     let mut rows = Vec::new();
-    for f in &folders {
+    for f in folders {
         rows.extend(FolderRows::open(f)?.rows(pass)?);
     }
     ensure!(
