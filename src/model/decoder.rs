@@ -12,6 +12,7 @@
 //! layout of the query/key weights. The hooks read what Hugging Face's modules compute (see
 //! docs/formats.md, "Hooks").
 
+use super::hook_set::{one_hook, BlockRun, HookSet, Reading};
 use super::kernels::{self, Act, AttentionShape, Heads, RopeTables};
 use super::moe::{MoeConfig, SparseMoe};
 use super::rope::RopeSpec;
@@ -680,30 +681,33 @@ impl Block {
         })
     }
 
-    /// Runs the block on `x` (as `pass` runs blocks) up to the hook kind `stop` and returns the
-    /// activations there (the block's output for [`HookKind::ResidPost`]).
-    fn forward(&self, pass: &impl Pass, x: &Tensor, stop: HookKind) -> Result<Tensor> {
+    /// Runs the block on `x` (as `pass` runs blocks) as far as `run` needs, capturing what it
+    /// reads; returns the block's output when it ran whole. attn_out and mlp_out are captured
+    /// as copies when the block goes on, as `pass.add` may write into them.
+    fn forward(&self, pass: &impl Pass, x: &Tensor, run: &mut BlockRun) -> Result<Option<Tensor>> {
         let z = pass.z(self, &self.input_norm.forward(x)?)?;
-        if stop == HookKind::Z {
-            return Ok(z);
+        if !run.read(HookKind::Z, &z) {
+            return Ok(None);
         }
         let attn_out = norm_if(&self.attn_out_norm, pass.dense(&self.attn.o, &z)?)?;
-        if stop == HookKind::AttnOut {
-            return Ok(attn_out);
-        }
+        let Some(attn_out) = run.read_owned(HookKind::AttnOut, attn_out)? else {
+            return Ok(None);
+        };
         let mid = pass.add(attn_out, x)?;
-        if stop == HookKind::ResidMid {
-            return Ok(mid);
+        if !run.read(HookKind::ResidMid, &mid) {
+            return Ok(None);
         }
         let mlp_in = self.mlp_norm.forward(&mid)?;
-        if stop == HookKind::MlpInput {
-            return Ok(mlp_in);
+        if !run.read(HookKind::MlpInput, &mlp_in) {
+            return Ok(None);
         }
         let mlp_out = norm_if(&self.mlp_out_norm, pass.mlp(&self.mlp, &mlp_in)?)?;
-        if stop == HookKind::MlpOut {
-            return Ok(mlp_out);
-        }
-        pass.add(mlp_out, &mid)
+        let Some(mlp_out) = run.read_owned(HookKind::MlpOut, mlp_out)? else {
+            return Ok(None);
+        };
+        let out = pass.add(mlp_out, &mid)?;
+        run.read(HookKind::ResidPost, &out);
+        Ok(Some(out))
     }
 }
 
@@ -815,15 +819,17 @@ impl Decoder {
         &self.cfg
     }
 
-    /// Runs every loaded block, the last up to `stop`, and returns the activations there
-    /// (`hook_embed`: TransformerLens' W_E rows, which for Gemma carry the √d_model scale).
-    fn run(&self, tokens: &Tensor, stop: HookKind) -> Result<Tensor> {
-        let (_, s) = tokens.dims2()?;
+    /// The activations at `hooks` from one pass (`hook_embed`: TransformerLens' W_E rows,
+    /// which for Gemma carry the √d_model scale, as does the stream entering block 0).
+    fn run(&self, tokens: &Tensor, hooks: &[HookPoint]) -> Result<Vec<Tensor>> {
+        let (b, s) = tokens.dims2()?;
         ensure!(
             s <= self.cfg.max_positions,
             "window of {s} tokens is longer than the model's {} positions",
             self.cfg.max_positions
         );
+        let set = HookSet::new(hooks);
+        set.check_loaded(self.blocks.len(), self.hook)?;
         let mut x = self.embed.forward(tokens)?;
         if self.cfg.family.is_gemma() {
             // transformers multiplies by √d_model rounded to the model's dtype.
@@ -831,13 +837,22 @@ impl Decoder {
                 .to_dtype(x.dtype())?;
             x = x.broadcast_mul(&scale)?;
         }
-        if stop == HookKind::Embed {
-            return Ok(x);
+        let mut reading = Reading::new(&set);
+        reading.embed(&x);
+        reading.input(&x);
+        if !set.blocks().is_empty() {
+            if self.device.is_cpu() && x.dtype() == DType::F32 {
+                self.run_rows(x, &mut reading)?;
+            } else {
+                self.run_tensors(x, &mut reading)?;
+            }
         }
-        if self.device.is_cpu() && x.dtype() == DType::F32 {
-            return self.run_rows(x, stop);
-        }
-        let dtype = x.dtype();
+        reading.finish(|t| Ok(t.reshape((b, s, ()))?))
+    }
+
+    /// The blocks with candle tensor operations, from the embeddings `x` `[batch, seq, d]`.
+    fn run_tensors(&self, x: Tensor, reading: &mut Reading) -> Result<()> {
+        let (dtype, s) = (x.dtype(), x.dim(1)?);
         let rope = |inv: &[f32]| Rope::new(inv, s, self.cfg.rope_interleaved, dtype, &self.device);
         let pass = TensorPass {
             rope: rope(&self.cfg.rope.inv_freq(self.cfg.head_dim))?,
@@ -851,11 +866,11 @@ impl Decoder {
             sliding: mask(s, self.cfg.sliding_window, &self.device)?.to_dtype(dtype)?,
             cfg: &self.cfg,
         };
-        self.run_blocks(&pass, x, stop)
+        reading.run_blocks(x, |layer, x, run| self.blocks[layer].forward(&pass, x, run))
     }
 
-    /// [`Decoder::run`] with the CPU kernels, from the embeddings `x` `[batch, seq, d]`.
-    fn run_rows(&self, x: Tensor, stop: HookKind) -> Result<Tensor> {
+    /// The blocks with the CPU kernels, from the embeddings `x` `[batch, seq, d]`.
+    fn run_rows(&self, x: Tensor, reading: &mut Reading) -> Result<()> {
         let (b, s, d) = x.dims3()?;
         let cfg = &self.cfg;
         let tables = |inv: Vec<f32>| RopeTables::from_inv_freq(s, &inv, cfg.rope_interleaved);
@@ -868,19 +883,10 @@ impl Decoder {
             seq: s,
             cfg,
         };
-        let x = self.run_blocks(&pass, x.reshape((b * s, d))?.contiguous()?, stop)?;
-        let width = x.dim(1)?;
-        Ok(x.reshape((b, s, width))?)
-    }
-
-    /// Every loaded block in turn on `x`, the last stopping at `stop`.
-    fn run_blocks(&self, pass: &impl Pass, mut x: Tensor, stop: HookKind) -> Result<Tensor> {
-        let last = self.blocks.len().saturating_sub(1);
-        for (i, block) in self.blocks.iter().enumerate() {
-            let stop = if i == last { stop } else { HookKind::ResidPost };
-            x = block.forward(pass, &x, stop)?;
-        }
-        Ok(x)
+        let rows = x.reshape((b * s, d))?.contiguous()?;
+        reading.run_blocks(rows, |layer, x, run| {
+            self.blocks[layer].forward(&pass, x, run)
+        })
     }
 
     /// Next-token logits `[batch, seq, vocab]` (needs [`Decoder::load_with_head`]).
@@ -889,7 +895,7 @@ impl Decoder {
             .head
             .as_ref()
             .context("the model was loaded without its LM head")?;
-        let x = self.run(tokens, HookKind::ResidPost)?;
+        let x = one_hook(self.run(tokens, &[self.hook])?)?;
         let logits = head.forward(&norm.forward(&x)?)?;
         Ok(match self.cfg.final_softcap {
             Some(cap) => ((logits / cap)?.tanh()? * cap)?,
@@ -904,7 +910,11 @@ impl ResidualModel for Decoder {
     }
 
     fn width(&self) -> usize {
-        match self.hook.kind {
+        self.width_at(self.hook)
+    }
+
+    fn width_at(&self, hook: HookPoint) -> usize {
+        match hook.kind {
             HookKind::Z => self.cfg.n_heads * self.cfg.head_dim,
             _ => self.cfg.hidden_size,
         }
@@ -923,12 +933,11 @@ impl ResidualModel for Decoder {
     }
 
     fn activations(&self, tokens: &Tensor) -> Result<Tensor> {
-        // The blocks loaded run whole for resid_pre (the next block's input).
-        let stop = match self.hook.kind {
-            HookKind::ResidPre => HookKind::ResidPost,
-            kind => kind,
-        };
-        self.run(tokens, stop)
+        one_hook(self.run(tokens, &[self.hook])?)
+    }
+
+    fn activations_at(&self, tokens: &Tensor, hooks: &[HookPoint]) -> Result<Vec<Tensor>> {
+        self.run(tokens, hooks)
     }
 
     fn token_embeddings(&self) -> Tensor {

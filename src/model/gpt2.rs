@@ -6,10 +6,11 @@
 //! `transformer.` prefix that `GPT2LMHeadModel.save_pretrained` adds. Conv1D weights are stored
 //! `[in, out]`, so they multiply from the right without a transpose.
 
+use super::hook_set::{one_hook, BlockRun, HookSet, Reading};
 use super::kernels::{self, Act, AttentionShape, Heads, RopeTables};
 use super::{HookKind, HookPoint, ResidualModel};
 use crate::json_keys::JsonKeys;
-use anyhow::{bail, ensure, Result};
+use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 
@@ -353,15 +354,6 @@ impl Norm {
     }
 }
 
-/// Where the last block of a forward pass stops: the hook's kind, or the block's output when
-/// the hook is the input of the next block.
-pub(super) fn last_block_stop(hook: HookPoint) -> HookKind {
-    match hook.kind {
-        HookKind::Embed | HookKind::ResidPre => HookKind::ResidPost,
-        kind => kind,
-    }
-}
-
 /// A pre-norm transformer block with LayerNorms: attention, then an MLP that reads the stream
 /// after attention (GPT-2) or, `parallel`, the block's input (GPT-NeoX's
 /// `use_parallel_residual`); both outputs are added to the stream.
@@ -395,67 +387,82 @@ impl Block {
         })
     }
 
-    /// Runs the block on rows `x` (`[rows, d]`, windows of `seq` rows) as far as `stop` and
-    /// returns the activations there (`ResidPost`: the whole block). A parallel block has no
-    /// `ResidMid` (its loader refuses it).
-    fn forward_to(&self, x: &Tensor, seq: usize, stop: HookKind, exec: Exec) -> Result<Tensor> {
-        if self.parallel && stop == HookKind::MlpInput {
-            return self.ln_2.normalize(x);
+    /// Runs the block on rows `x` (`[rows, d]`, windows of `seq` rows) as far as `run` needs,
+    /// capturing what it reads, each computed as a pass stopping there computes it; returns
+    /// the block's output when it ran whole. A parallel block has no `ResidMid` (its loader
+    /// refuses it) and its MLP input comes first.
+    fn forward(
+        &self,
+        x: &Tensor,
+        seq: usize,
+        exec: Exec,
+        run: &mut BlockRun,
+    ) -> Result<Option<Tensor>> {
+        if self.parallel && !run.read_with(HookKind::MlpInput, || self.ln_2.normalize(x))? {
+            return Ok(None);
         }
         let z = self.attn.z(&self.ln_1.forward(x, exec)?, seq, exec)?;
-        match stop {
-            HookKind::Z => return Ok(z),
-            HookKind::AttnOut => return self.attn.c_proj.forward(&z, exec),
-            _ => {}
+        if !run.read(HookKind::Z, &z)
+            || !run.read_with(HookKind::AttnOut, || self.attn.c_proj.forward(&z, exec))?
+        {
+            return Ok(None);
         }
         let mid = self.attn.c_proj.forward_plus(&z, x, exec)?;
-        match stop {
-            HookKind::ResidMid => return Ok(mid),
-            HookKind::MlpInput => return self.ln_2.normalize(&mid),
-            _ => {}
+        if !run.read(HookKind::ResidMid, &mid) {
+            return Ok(None);
+        }
+        if !self.parallel && !run.read_with(HookKind::MlpInput, || self.ln_2.normalize(&mid))? {
+            return Ok(None);
         }
         let mlp_reads = if self.parallel { x } else { &mid };
         let normed = self.ln_2.forward(mlp_reads, exec)?;
         let h = self.c_fc.forward_act(&normed, self.activation, exec)?;
-        match stop {
-            HookKind::MlpOut => self.c_proj.forward(&h, exec),
-            _ => self.c_proj.forward_plus(&h, &mid, exec),
+        if !run.read_with(HookKind::MlpOut, || self.c_proj.forward(&h, exec))? {
+            return Ok(None);
         }
+        let out = self.c_proj.forward_plus(&h, &mid, exec)?;
+        run.read(HookKind::ResidPost, &out);
+        Ok(Some(out))
     }
 }
 
-/// Runs `blocks` on the embedded rows `x` (`[batch · seq, d]`) up to `hook`: every block whole,
-/// the last as far as the hook needs. Returns `[batch · seq, width]`.
-pub(super) fn run_blocks(
-    blocks: &[Block],
-    mut x: Tensor,
-    seq: usize,
-    hook: HookPoint,
-    exec: Exec,
-) -> Result<Tensor> {
-    let last = blocks.len().saturating_sub(1);
-    for (i, block) in blocks.iter().enumerate() {
-        let stop = if i == last {
-            last_block_stop(hook)
-        } else {
-            HookKind::ResidPost
-        };
-        x = block.forward_to(&x, seq, stop, exec)?;
-    }
-    Ok(x)
-}
-
-/// The constant part of `hook_z` in the last of `blocks` when `hook` is a `hook_z` (see
-/// [`ResidualModel::z_value_bias`]): the value columns of `ln_1.bias · W_qkv + b_qkv`.
+/// The constant part of `hook_z` at `hook` when it is a `hook_z` (see
+/// [`ResidualModel::z_value_bias`]): the value columns of `ln_1.bias · W_qkv + b_qkv` of its
+/// block.
 pub(super) fn z_value_bias(blocks: &[Block], hook: HookPoint) -> Result<Option<Tensor>> {
-    match (hook.kind, blocks.last()) {
-        (HookKind::Z, Some(block)) => {
-            let constant = block.attn.c_attn.constant_output(&block.ln_1)?;
-            let d = constant.dim(0)? / 3;
-            Ok(Some(constant.narrow(0, 2 * d, d)?))
-        }
-        _ => Ok(None),
+    if hook.kind != HookKind::Z {
+        return Ok(None);
     }
+    let block = blocks
+        .get(hook.layer)
+        .with_context(|| format!("internal: hook {hook} is beyond the blocks loaded"))?;
+    let constant = block.attn.c_attn.constant_output(&block.ln_1)?;
+    let d = constant.dim(0)? / 3;
+    Ok(Some(constant.narrow(0, 2 * d, d)?))
+}
+
+/// Reads `hooks` (`[batch, seq, width]` each) in one pass of the model `loaded` (its blocks,
+/// and the hook it was loaded to): `token` is the token embeddings `[batch, seq, d]` (what
+/// `hook_embed` reads), `stream` makes the input of block 0 from them.
+pub(super) fn read_hooks(
+    loaded: (&[Block], HookPoint),
+    hooks: &[HookPoint],
+    token: Tensor,
+    stream: impl FnOnce(&Tensor) -> Result<Tensor>,
+    exec: Exec,
+) -> Result<Vec<Tensor>> {
+    let (blocks, hook) = loaded;
+    let set = HookSet::new(hooks);
+    set.check_loaded(blocks.len(), hook)?;
+    let (b, s, d) = token.dims3()?;
+    let mut reading = Reading::new(&set);
+    reading.embed(&token);
+    if set.needs_input() {
+        let x = stream(&token)?.reshape((b * s, d))?.contiguous()?;
+        reading.input(&x);
+        reading.run_blocks(x, |layer, x, run| blocks[layer].forward(x, s, exec, run))?;
+    }
+    reading.finish(|t| Ok(t.reshape((b, s, ()))?))
 }
 
 /// GPT-2 truncated after the blocks that its hook needs.
@@ -500,31 +507,30 @@ impl Gpt2 {
         })
     }
 
-    /// Token plus position embeddings, `[batch, seq, d]` (the token embeddings alone at
-    /// `hook_embed`).
-    fn embed(&self, tokens: &Tensor) -> Result<Tensor> {
+    /// The activations at `hooks` from one pass, as `exec` runs it.
+    fn run(&self, tokens: &Tensor, hooks: &[HookPoint], exec: Exec) -> Result<Vec<Tensor>> {
         let (_, s) = tokens.dims2()?;
         ensure!(
             s <= self.config.n_positions,
             "window of {s} tokens is longer than the model's {} positions",
             self.config.n_positions
         );
+        let with_positions = |token: &Tensor| -> Result<Tensor> {
+            let positions = Tensor::arange(0u32, s as u32, &self.device)?;
+            Ok(token.broadcast_add(&self.wpe.forward(&positions)?)?)
+        };
         let token = self.wte.forward(tokens)?;
-        if self.hook.kind == HookKind::Embed {
-            return Ok(token);
-        }
-        let positions = Tensor::arange(0u32, s as u32, &self.device)?;
-        Ok(token.broadcast_add(&self.wpe.forward(&positions)?)?)
+        read_hooks(
+            (&self.blocks, self.hook),
+            hooks,
+            token,
+            with_positions,
+            exec,
+        )
     }
 
-    /// The forward pass up to the hook, `[batch, seq, width]`.
-    fn run(&self, tokens: &Tensor, exec: Exec) -> Result<Tensor> {
-        let (b, s) = tokens.dims2()?;
-        let x = self
-            .embed(tokens)?
-            .reshape((b * s, self.config.n_embd))?
-            .contiguous()?;
-        Ok(run_blocks(&self.blocks, x, s, self.hook, exec)?.reshape((b, s, ()))?)
+    fn exec(&self) -> Exec {
+        Exec::for_weights(&self.device, self.wte.embeddings().dtype())
     }
 }
 
@@ -546,12 +552,23 @@ impl ResidualModel for Gpt2 {
     }
 
     fn activations(&self, tokens: &Tensor) -> Result<Tensor> {
-        let exec = Exec::for_weights(&self.device, self.wte.embeddings().dtype());
-        self.run(tokens, exec)
+        one_hook(self.activations_at(tokens, &[self.hook])?)
+    }
+
+    fn activations_at(&self, tokens: &Tensor, hooks: &[HookPoint]) -> Result<Vec<Tensor>> {
+        self.run(tokens, hooks, self.exec())
+    }
+
+    fn width_at(&self, _hook: HookPoint) -> usize {
+        self.config.n_embd
     }
 
     fn z_value_bias(&self) -> Result<Option<Tensor>> {
-        z_value_bias(&self.blocks, self.hook)
+        self.z_value_bias_at(self.hook)
+    }
+
+    fn z_value_bias_at(&self, hook: HookPoint) -> Result<Option<Tensor>> {
+        z_value_bias(&self.blocks, hook)
     }
 
     fn token_embeddings(&self) -> Tensor {
@@ -636,8 +653,9 @@ mod tests {
                 let model = random_model(activation, hook);
                 let ids: Vec<u32> = (0..3 * 11).map(|i| (i * 7 % 50) as u32).collect();
                 let tokens = Tensor::from_vec(ids, (3, 11), &Device::Cpu).unwrap();
-                let fast = model.run(&tokens, Exec::Kernels).unwrap();
-                let slow = model.run(&tokens, Exec::Tensors).unwrap();
+                let at = [model.hook];
+                let fast = one_hook(model.run(&tokens, &at, Exec::Kernels).unwrap()).unwrap();
+                let slow = one_hook(model.run(&tokens, &at, Exec::Tensors).unwrap()).unwrap();
                 assert_eq!(fast.dims(), [3, 11, 32], "{hook}");
                 let diff = max_abs(&(&fast - &slow).unwrap());
                 let scale = max_abs(&slow);

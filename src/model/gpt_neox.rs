@@ -9,6 +9,7 @@
 //! Weight names carry the `gpt_neox.` prefix of `GPTNeoXForCausalLM` (or none).
 
 use super::gpt2::{self, Activation, Attention, Block, Conv1D, Exec, Norm, Rotary};
+use super::hook_set::one_hook;
 use super::{HookKind, HookPoint, ResidualModel};
 use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Context, Result};
@@ -101,6 +102,18 @@ impl NeoxConfig {
         })
     }
 
+    /// Checks that the model has `hook`: a parallel model has no `hook_resid_mid`.
+    pub fn check_hook(&self, hook: HookPoint) -> Result<()> {
+        ensure!(
+            !(self.use_parallel_residual && hook.kind == HookKind::ResidMid),
+            "hook {hook} does not exist in a GPT-NeoX model with use_parallel_residual = true: \
+             attention and MLP both read hook_resid_pre (TransformerLens has no hook_resid_mid \
+             there either); use blocks.{}.hook_resid_pre or hook_resid_post",
+            hook.layer
+        );
+        Ok(())
+    }
+
     fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
     }
@@ -155,13 +168,7 @@ impl GptNeox {
     /// Loads the embeddings and the blocks before `hook` from `vb` (prefix detected). A parallel
     /// model has no `hook_resid_mid`: asking for it is an error.
     pub fn load(vb: VarBuilder, config: NeoxConfig, hook: HookPoint) -> Result<Self> {
-        ensure!(
-            !(config.use_parallel_residual && hook.kind == HookKind::ResidMid),
-            "hook {hook} does not exist in a GPT-NeoX model with use_parallel_residual = true: \
-             attention and MLP both read hook_resid_pre (TransformerLens has no hook_resid_mid \
-             there either); use blocks.{}.hook_resid_pre or hook_resid_post",
-            hook.layer
-        );
+        config.check_hook(hook)?;
         let vb = if vb.contains_tensor("gpt_neox.embed_in.weight") {
             vb.pp("gpt_neox")
         } else {
@@ -186,20 +193,20 @@ impl GptNeox {
         })
     }
 
-    /// The forward pass up to the hook, `[batch, seq, width]`.
-    fn run(&self, tokens: &Tensor, exec: Exec) -> Result<Tensor> {
-        let (b, s) = tokens.dims2()?;
+    /// The activations at `hooks` from one pass, as `exec` runs it.
+    fn run(&self, tokens: &Tensor, hooks: &[HookPoint], exec: Exec) -> Result<Vec<Tensor>> {
+        let (_, s) = tokens.dims2()?;
         ensure!(
             s <= self.config.max_position_embeddings,
             "window of {s} tokens is longer than the model's {} positions",
             self.config.max_position_embeddings
         );
-        let x = self
-            .embed_in
-            .forward(tokens)?
-            .reshape((b * s, self.config.hidden_size))?
-            .contiguous()?;
-        Ok(gpt2::run_blocks(&self.blocks, x, s, self.hook, exec)?.reshape((b, s, ()))?)
+        for &hook in hooks {
+            self.config.check_hook(hook)?;
+        }
+        let token = self.embed_in.forward(tokens)?;
+        let loaded = (self.blocks.as_slice(), self.hook);
+        gpt2::read_hooks(loaded, hooks, token, |t| Ok(t.clone()), exec)
     }
 }
 
@@ -221,12 +228,24 @@ impl ResidualModel for GptNeox {
     }
 
     fn activations(&self, tokens: &Tensor) -> Result<Tensor> {
+        one_hook(self.activations_at(tokens, &[self.hook])?)
+    }
+
+    fn activations_at(&self, tokens: &Tensor, hooks: &[HookPoint]) -> Result<Vec<Tensor>> {
         let exec = Exec::for_weights(&self.device, self.embed_in.embeddings().dtype());
-        self.run(tokens, exec)
+        self.run(tokens, hooks, exec)
+    }
+
+    fn width_at(&self, _hook: HookPoint) -> usize {
+        self.config.hidden_size
     }
 
     fn z_value_bias(&self) -> Result<Option<Tensor>> {
-        gpt2::z_value_bias(&self.blocks, self.hook)
+        self.z_value_bias_at(self.hook)
+    }
+
+    fn z_value_bias_at(&self, hook: HookPoint) -> Result<Option<Tensor>> {
+        gpt2::z_value_bias(&self.blocks, hook)
     }
 
     fn token_embeddings(&self) -> Tensor {
@@ -284,8 +303,9 @@ mod tests {
                 }
                 let hook = format!("blocks.1.{kind}");
                 let model = fixture_model(&hook, parallel);
-                let fast = model.run(&tokens, Exec::Kernels).unwrap();
-                let slow = model.run(&tokens, Exec::Tensors).unwrap();
+                let at = [model.hook];
+                let fast = one_hook(model.run(&tokens, &at, Exec::Kernels).unwrap()).unwrap();
+                let slow = one_hook(model.run(&tokens, &at, Exec::Tensors).unwrap()).unwrap();
                 let diff = max_abs(&(&fast - &slow).unwrap());
                 let scale = max_abs(&slow);
                 assert!(

@@ -11,6 +11,7 @@ pub mod gemma3;
 pub mod gguf;
 pub mod gpt2;
 pub mod gpt_neox;
+pub mod hook_set;
 pub mod kernels;
 pub mod llama;
 pub mod mistral;
@@ -638,8 +639,8 @@ pub fn deepest_hook(hooks: &[HookPoint]) -> Option<HookPoint> {
 }
 
 /// Loads the model once for every hook of `hooks`: up to the deepest, each hook checked as
-/// [`load_model_as`] checks its own. [`ResidualModel::activations_at`] then reads them all in
-/// one pass.
+/// [`load_model_as`] checks its own (the same refusals, the same messages).
+/// [`ResidualModel::activations_at`] then reads them all in one pass.
 pub fn load_model_for(
     files: &ModelFiles,
     hooks: &[HookPoint],
@@ -647,20 +648,11 @@ pub fn load_model_for(
     dtype: DType,
 ) -> Result<Box<dyn ResidualModel>> {
     let deepest = deepest_hook(hooks).context("internal: a model loaded for no hook")?;
-    for &hook in hooks.iter().filter(|&&h| h != deepest) {
-        check_hook(files, hook)?;
+    let config = ModelConfig::read(files)?;
+    for &hook in hooks {
+        config.check_hook(hook, files)?;
     }
-    load_model_as(files, deepest, device, dtype)
-}
-
-/// Checks that the model of `files` can stop at `hook` (its kind, and its layer within the
-/// model), as loading it to that hook would.
-fn check_hook(files: &ModelFiles, hook: HookPoint) -> Result<()> {
-    let (cfg, file) = (files.config_json()?, files.config_name());
-    let model_type = JsonKeys::new(&cfg, &file)?.str("model_type")?.unwrap_or("");
-    let (arch, hooks) =
-        architecture(model_type).with_context(|| format!("{}", files.config.display()))?;
-    hook.check_kind(hooks, arch)
+    config.load(files, deepest, device, dtype)
 }
 
 /// [`load_model`] with the weights, and so the forward pass, in `dtype`. Only f32 runs the CPU
@@ -671,42 +663,87 @@ pub fn load_model_as(
     device: &Device,
     dtype: DType,
 ) -> Result<Box<dyn ResidualModel>> {
-    let cfg = files.config_json()?;
-    let file = files.config_name();
-    let model_type = JsonKeys::new(&cfg, &file)?.str("model_type")?.unwrap_or("");
-    ensure!(
-        !model_type.is_empty(),
-        "{} has no model_type",
-        files.config.display()
-    );
-    let (arch, hooks) =
-        architecture(model_type).with_context(|| format!("{}", files.config.display()))?;
-    hook.check_kind(hooks, arch)?;
-    match model_type {
-        "gpt2" => {
-            let config = gpt2::Gpt2Config::from_json(&cfg, &file)?;
-            hook.check_within(config.n_layer, &files.source)?;
-            let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
-            let model = gpt2::Gpt2::load(vb, config, hook)
-                .with_context(|| format!("cannot load GPT-2 weights from {}", files.source))?;
-            Ok(Box::new(model))
+    let config = ModelConfig::read(files)?;
+    config.check_hook(hook, files)?;
+    config.load(files, hook, device, dtype)
+}
+
+/// The configuration of one of the [`ARCHITECTURES`].
+enum ArchConfig {
+    Gpt2(gpt2::Gpt2Config),
+    Neox(gpt_neox::NeoxConfig),
+    Decoder(decoder::DecoderConfig),
+}
+
+/// A model's `config.json`, read for its architecture.
+struct ModelConfig {
+    /// The architecture's display name and the hook kinds it reads.
+    arch: &'static str,
+    kinds: &'static [HookKind],
+    config: ArchConfig,
+}
+
+impl ModelConfig {
+    /// Reads the `config.json` of `files` by its `model_type`.
+    fn read(files: &ModelFiles) -> Result<Self> {
+        let cfg = files.config_json()?;
+        let file = files.config_name();
+        let model_type = JsonKeys::new(&cfg, &file)?.str("model_type")?.unwrap_or("");
+        ensure!(
+            !model_type.is_empty(),
+            "{} has no model_type",
+            files.config.display()
+        );
+        let (arch, kinds) =
+            architecture(model_type).with_context(|| format!("{}", files.config.display()))?;
+        let config = match model_type {
+            "gpt2" => ArchConfig::Gpt2(gpt2::Gpt2Config::from_json(&cfg, &file)?),
+            "gpt_neox" => ArchConfig::Neox(gpt_neox::NeoxConfig::from_json(&cfg, &file)?),
+            _ => ArchConfig::Decoder(decoder::DecoderConfig::from_json(&cfg, &file)?),
+        };
+        Ok(Self {
+            arch,
+            kinds,
+            config,
+        })
+    }
+
+    /// Checks that the model can stop at `hook`: a kind it reads, a layer it has, a hook its
+    /// blocks have.
+    fn check_hook(&self, hook: HookPoint, files: &ModelFiles) -> Result<()> {
+        hook.check_kind(self.kinds, self.arch)?;
+        let n_layers = match &self.config {
+            ArchConfig::Gpt2(c) => c.n_layer,
+            ArchConfig::Neox(c) => c.num_hidden_layers,
+            ArchConfig::Decoder(c) => c.n_layers,
+        };
+        hook.check_within(n_layers, &files.source)?;
+        match &self.config {
+            ArchConfig::Neox(c) => c.check_hook(hook),
+            _ => Ok(()),
         }
-        "gpt_neox" => {
-            let config = gpt_neox::NeoxConfig::from_json(&cfg, &file)?;
-            hook.check_within(config.num_hidden_layers, &files.source)?;
-            let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
-            let model = gpt_neox::GptNeox::load(vb, config, hook)
-                .with_context(|| format!("cannot load GPT-NeoX weights from {}", files.source))?;
-            Ok(Box::new(model))
-        }
-        _ => {
-            let config = decoder::DecoderConfig::from_json(&cfg, &file)?;
-            hook.check_within(config.n_layers, &files.source)?;
-            let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
-            let model = decoder::Decoder::load(vb, config, hook)
-                .with_context(|| format!("cannot load {arch} weights from {}", files.source))?;
-            Ok(Box::new(model))
-        }
+    }
+
+    /// Loads the model up to `hook` (already checked).
+    fn load(
+        self,
+        files: &ModelFiles,
+        hook: HookPoint,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Box<dyn ResidualModel>> {
+        let vb = weights_var_builder_as(files, hook.blocks_needed(), device, dtype)?;
+        let (arch, source) = (self.arch, &files.source);
+        let context = || format!("cannot load {arch} weights from {source}");
+        Ok(match self.config {
+            ArchConfig::Gpt2(c) => Box::new(gpt2::Gpt2::load(vb, c, hook).with_context(context)?),
+            ArchConfig::Neox(c) => {
+                Box::new(gpt_neox::GptNeox::load(vb, c, hook).with_context(context)?)
+            }
+            ArchConfig::Decoder(c) => {
+                Box::new(decoder::Decoder::load(vb, c, hook).with_context(context)?)
+            }
+        })
     }
 }
 

@@ -19,6 +19,7 @@ mod golden_decoders;
 mod golden_gpt2;
 mod golden_neox;
 mod graphs;
+mod hook_sets;
 mod hostile;
 mod hub;
 mod hub_configs;
