@@ -198,7 +198,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub end_to_end: bool,
     /// Instead: a sweep of several SAEs of the GPT-2-small-shaped random model, counted by one
-    /// `cooc` run of a config naming them all and by one run per SAE (today's behaviour), each
+    /// `cooc` run of a config naming them all and by one run per SAE (a config of it alone), each
     /// a child process: wall time, SAE-tokens/s, peak memory, the speed-up, and a byte-for-byte
     /// comparison of every SAE's .npz files. feature-splitting: 8 SAEs at
     /// blocks.8.hook_resid_pre with 768, 1,536, ..., 98,304 latents; layers: 12 SAEs of 24,576
