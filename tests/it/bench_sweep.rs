@@ -69,6 +69,16 @@ fn a_tiny_sweep_measures_both_modes_and_compares_every_count_file() {
     // total, Jaccard and activations at one threshold, for each of the 2 SAEs.
     assert_eq!(report.files_compared, 6);
 
+    // A second run reuses the inputs (written once) and starts from empty results folders.
+    let weights = dir.path().join("model/model.safetensors");
+    let written = std::fs::metadata(&weights).unwrap().modified().unwrap();
+    let again = sweep::run(exe, dir.path(), &plan).unwrap();
+    assert_eq!(again.files_compared, 6);
+    assert_eq!(
+        std::fs::metadata(&weights).unwrap().modified().unwrap(),
+        written
+    );
+
     // The check reads the files: one changed byte, or one missing file, fails naming it.
     let pairs = result_pairs(dir.path(), &plan);
     assert_eq!(sweep::compare_npz(&pairs).unwrap(), 6);
