@@ -672,7 +672,7 @@ pub fn load_model_as(
 enum ArchConfig {
     Gpt2(gpt2::Gpt2Config),
     Neox(gpt_neox::NeoxConfig),
-    Decoder(decoder::DecoderConfig),
+    Decoder(Box<decoder::DecoderConfig>),
 }
 
 /// A model's `config.json`, read for its architecture.
@@ -699,7 +699,7 @@ impl ModelConfig {
         let config = match model_type {
             "gpt2" => ArchConfig::Gpt2(gpt2::Gpt2Config::from_json(&cfg, &file)?),
             "gpt_neox" => ArchConfig::Neox(gpt_neox::NeoxConfig::from_json(&cfg, &file)?),
-            _ => ArchConfig::Decoder(decoder::DecoderConfig::from_json(&cfg, &file)?),
+            _ => ArchConfig::Decoder(Box::new(decoder::DecoderConfig::from_json(&cfg, &file)?)),
         };
         Ok(Self {
             arch,
@@ -741,7 +741,7 @@ impl ModelConfig {
                 Box::new(gpt_neox::GptNeox::load(vb, c, hook).with_context(context)?)
             }
             ArchConfig::Decoder(c) => {
-                Box::new(decoder::Decoder::load(vb, c, hook).with_context(context)?)
+                Box::new(decoder::Decoder::load(vb, *c, hook).with_context(context)?)
             }
         })
     }
