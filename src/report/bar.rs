@@ -96,6 +96,14 @@ impl Bar {
         self.write_line(|b, now| b.finish(now));
     }
 
+    /// The last line of the line bar, finishing it (`None` when drawn, hidden or finished).
+    #[cfg(test)]
+    pub(super) fn last_line(&self) -> Option<String> {
+        self.lines
+            .as_ref()
+            .and_then(|l| lock(l).finish(Now::current()))
+    }
+
     /// Prints the line `update` gives the line bar now, if it gives one.
     fn write_line(&self, update: impl FnOnce(&mut LineBar, Now) -> Option<String>) {
         if let Some(lines) = &self.lines {

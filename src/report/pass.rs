@@ -18,7 +18,17 @@ pub struct PassProgress {
 /// one of `items` (e.g. SAE ids): on a terminal one bar per item labelled with it, otherwise
 /// timestamped lines naming it; nothing under `-q`.
 pub fn pass_progress(stage: &str, items: &[String], total: u64, unit: &str) -> PassProgress {
-    let mode = progress_mode();
+    pass_progress_as(progress_mode(), stage, items, total, unit)
+}
+
+/// [`pass_progress`] shown as `mode` says.
+fn pass_progress_as(
+    mode: ProgressMode,
+    stage: &str,
+    items: &[String],
+    total: u64,
+    unit: &str,
+) -> PassProgress {
     let multi = (mode == ProgressMode::Bars).then(MultiProgress::new);
     let bars = items
         .iter()
@@ -63,5 +73,39 @@ impl PassProgress {
         if let Some(multi) = &self.multi {
             let _ = multi.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_a_log_each_item_has_its_own_line_bar_finished_on_its_own() {
+        let items = vec!["blocks.0.hook_resid_pre".to_string(), "l1/w16k".to_string()];
+        let pass = pass_progress_as(ProgressMode::Lines, "cooc", &items, 10, "batches");
+        pass.set(0, 4);
+        pass.set(1, 3);
+        pass.set(7, 1);
+        pass.finish_item(0, "blocks.0.hook_resid_pre: counted");
+        assert!(
+            pass.bars[0].last_line().is_none(),
+            "finish_item wrote item 0's last line already"
+        );
+        let last = pass.bars[1].last_line().unwrap();
+        assert!(
+            last.contains(" cooc l1/w16k: done, 3/10 batches in "),
+            "{last}"
+        );
+        pass.finish();
+    }
+
+    #[test]
+    fn under_quiet_nothing_is_drawn() {
+        let items = vec!["a".to_string()];
+        let pass = pass_progress_as(ProgressMode::Hidden, "cooc", &items, 10, "tokens");
+        pass.set(0, 5);
+        assert!(pass.bars[0].last_line().is_none());
+        assert!(pass.multi.is_none());
     }
 }
