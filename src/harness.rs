@@ -120,9 +120,21 @@ impl NodeTableInput {
         stage: Stage,
     ) -> Result<HookedSae> {
         let encoder = HookedSae::load(resolved, sae_id)?;
-        self.check_fits_sae(sae_id, encoder.sae.cfg.d_sae)?;
-        check_encoder_inputs(&self.dir, resolved, &encoder, sae_id, stage)?;
+        self.check_encoder(resolved, &encoder, sae_id, stage)?;
         Ok(encoder)
+    }
+
+    /// Refuses `encoder` (loaded for SAE `sae_id`, e.g. by a sweep) as [`Self::load_encoder`]
+    /// does.
+    pub fn check_encoder(
+        &self,
+        resolved: &ResolvedRun,
+        encoder: &HookedSae,
+        sae_id: &str,
+        stage: Stage,
+    ) -> Result<()> {
+        self.check_fits_sae(sae_id, encoder.sae.cfg.d_sae)?;
+        check_encoder_inputs(&self.dir, resolved, encoder, sae_id, stage)
     }
 
     /// Refuses a node table written for another SAE: one row per latent, every latent below

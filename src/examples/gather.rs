@@ -165,10 +165,10 @@ fn nonzero(row: &[f32]) -> Vec<(u32, f32)> {
         .collect()
 }
 
-/// Adds the fired positions of `batch` to every collection that is not done.
+/// Adds the fired positions of `batch` to every collection of `collections` that is not done.
 /// `w_dec` holds the folded decoder rows (`d_sae × d_in`).
-pub fn add_batch(
-    collections: &mut [Examples],
+pub fn add_batch<'e>(
+    collections: impl IntoIterator<Item = &'e mut Examples>,
     batch: &EncodedBatch,
     text: &mut TokenText,
     w_dec: &[f32],
@@ -176,7 +176,7 @@ pub fn add_batch(
     settings: &GatherSettings,
 ) -> Result<()> {
     let d_sae = batch.d_sae;
-    for ex in collections.iter_mut().filter(|e| !e.done) {
+    for ex in collections.into_iter().filter(|e| !e.done) {
         let before = ex.found();
         for (&p, row) in batch.positions.iter().zip(batch.acts.chunks_exact(d_sae)) {
             let p = p as usize;

@@ -8,16 +8,17 @@
 //! `max_examples` or the batch budget is spent. Each subgraph gets exactly the examples a pass
 //! of its own over the same windows would give (`--one-pass-per-subgraph` runs it that way).
 
-use crate::activations::HookedSae;
+use crate::activations::{load_sweep, HookedSae};
 use crate::config::{PcaConfig, Processing, StageCommon};
 use crate::examples::gather::{top_tokens_and_context, Examples, GatherSettings};
-use crate::examples::pass::{gather_with_retry, Pass};
+use crate::examples::pass::{gather_sweep, Pass, SaeGathering};
 use crate::harness::{locate_node_table, lock_folder, publish, NodeTableInput, SetSummary};
 use crate::inputs::{resolve, InputSpec, ResolveOptions, ResolvedRun};
 use crate::io::pyfmt::neat_sae_id;
 use crate::pca_solver;
 use crate::results::h5::{h5_file_name, write_split, SubgraphOutput};
 use crate::results::layout::{pca_dir_name, pca_manifest, pca_ownership, sae_results_dir};
+use crate::results::lock::FolderLock;
 use crate::results::manifest::{RunInfo, RunStart};
 use crate::results::node_table::NodeRow;
 use crate::results::set::{SetRecord, Staging};
@@ -98,8 +99,15 @@ pub fn subgraphs_by_size(rows: &[NodeRow], sizes: &[usize]) -> SizeRequests {
     out
 }
 
-/// Runs `pca` for every SAE of the config.
+/// Runs `pca` for every SAE of the config: each SAE prepared (folder locked, node table read,
+/// subgraphs chosen) and model and SAEs loaded and checked before any data is read, then one
+/// gathering pass over the data for them all, then each SAE fitted and published.
 pub fn run(config: &PcaConfig, options: &PcaOptions) -> Result<Vec<PcaSummary>> {
+    let started = Instant::now();
+    let run_start = RunStart::now();
+    if let Some(mb) = options.split_mb {
+        crate::config::check_finite("--split-mb", mb, (Bound::Excluded(0.0), Bound::Unbounded))?;
+    }
     let resolved = resolve(
         InputSpec::of_pca(config),
         &ResolveOptions {
@@ -107,86 +115,136 @@ pub fn run(config: &PcaConfig, options: &PcaOptions) -> Result<Vec<PcaSummary>> 
             stage: Some("pca"),
         },
     )?;
-    config
-        .model
-        .sae_ids
+    let ids = &config.model.sae_ids;
+    let saes = ids
         .iter()
-        .map(|sae_id| {
-            run_sae(&resolved, config, options, sae_id)
-                .with_context(|| format!("pca for SAE {sae_id} failed"))
+        .map(|sae_id| PreparedSae::new(config, options, sae_id).with_context(|| failed(sae_id)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut encoders = load_sweep(&resolved, ids)?;
+    for (sae, encoder) in saes.iter().zip(&encoders) {
+        (sae.input)
+            .check_encoder(&resolved, encoder, &sae.sae_id, Stage::Pca)
+            .with_context(|| failed(&sae.sae_id))?;
+    }
+    let gathered = gather_requests(&mut encoders, &resolved, config, options, &saes)?;
+    saes.into_iter()
+        .zip(&encoders)
+        .zip(gathered)
+        .map(|((sae, encoder), gathered)| {
+            let sae_id = sae.sae_id.clone();
+            let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
+            sae.finish(
+                config,
+                options,
+                gathered,
+                (d_in, d_sae),
+                (started, run_start),
+            )
+            .with_context(|| failed(&sae_id))
         })
         .collect()
 }
 
-fn run_sae(
-    resolved: &ResolvedRun,
-    config: &PcaConfig,
-    options: &PcaOptions,
-    sae_id: &str,
-) -> Result<PcaSummary> {
-    let started = Instant::now();
-    let run_start = RunStart::now();
-    if let Some(mb) = options.split_mb {
-        crate::config::check_finite("--split-mb", mb, (Bound::Excluded(0.0), Bound::Unbounded))?;
+/// The context of an error in SAE `sae_id`'s part of the run.
+fn failed(sae_id: &str) -> String {
+    format!("pca for SAE {sae_id} failed")
+}
+
+/// One SAE of a `pca` run before any data is read: its results folder locked, its node table
+/// read (its graphs set checked) and the subgraphs to gather chosen.
+struct PreparedSae {
+    sae_id: String,
+    lock: FolderLock,
+    input: NodeTableInput,
+    requests: SizeRequests,
+}
+
+impl PreparedSae {
+    fn new(config: &PcaConfig, options: &PcaOptions, sae_id: &str) -> Result<Self> {
+        let p = &config.processing;
+        let dir = sae_results_dir(
+            &options.common.results_root(&config.run),
+            &config.model.name,
+            &config.model.sae_release_short,
+            sae_id,
+            config.generation.n_batches_generation,
+        );
+        let table = locate_node_table(&dir, p.activation_threshold, "this SAE")?;
+        let lock = lock_folder(&dir, Stage::Pca)?;
+        let input = NodeTableInput::read(dir, table)?;
+        let requests = requests_with_subgraphs(
+            subgraphs_by_size(&input.rows, &p.subgraph_sizes_to_plot),
+            &input.rows,
+            &input.table,
+        )?;
+        Ok(Self {
+            sae_id: sae_id.to_string(),
+            lock,
+            input,
+            requests,
+        })
     }
-    let p = &config.processing;
-    let dir = sae_results_dir(
-        &options.common.results_root(&config.run),
-        &config.model.name,
-        &config.model.sae_release_short,
-        sae_id,
-        config.generation.n_batches_generation,
-    );
-    let table = locate_node_table(&dir, p.activation_threshold, "this SAE")?;
-    let lock = lock_folder(&dir, Stage::Pca)?;
-    let input = NodeTableInput::read(dir, table)?;
-    let requests = requests_with_subgraphs(
-        subgraphs_by_size(&input.rows, &p.subgraph_sizes_to_plot),
-        &input.rows,
-        &input.table,
-    )?;
-    let mut encoder = input.load_encoder(resolved, sae_id, Stage::Pca)?;
-    let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
-    let (collections, batches_read) =
-        gather_requests(&mut encoder, resolved, config, options, sae_id, &requests)?;
-    let fitted = fit_subgraphs(&requests, collections, d_in, sae_id);
-    let neat = neat_sae_id(sae_id);
-    let staging = input.begin_staging(
-        &lock,
-        Stage::Pca,
-        &pca_manifest(&neat),
-        pca_ownership(&neat),
-    )?;
-    let h5_files = write_h5_files(
-        (&staging, &input.dir),
-        &neat,
-        &requests,
-        fitted.outputs,
-        p,
-        (d_in, d_sae),
-        options.split_mb,
-    )?;
-    let mut summary = PcaSummary {
-        sae_id: sae_id.to_string(),
-        activation_threshold: p.activation_threshold,
-        sizes: requests.keys().copied().collect(),
-        h5_files,
-        subgraphs_written: fitted.written,
-        skipped: fitted.skipped,
-        batches_read,
-        seconds: started.elapsed().as_secs_f64(),
-        subgraphs: fitted.reports,
-        run_info: None,
-        set: SetRecord::default(),
-    };
-    summary.run_info = Some(run_start.finish(serde_json::json!({
-        "config": config,
-        "options": options,
-        "sae_id": sae_id,
-        "results_dir": input.dir,
-    })));
-    publish(staging, &mut summary)?;
-    Ok(summary)
+
+    /// Empty collections for the requested subgraphs (size order, then id order).
+    fn collections(&self) -> Vec<Examples> {
+        (self.requests.values())
+            .flat_map(|list| {
+                list.iter()
+                    .map(|(_, latents)| Examples::new(latents.clone()))
+            })
+            .collect()
+    }
+
+    /// Fits the PCA of each gathered subgraph, writes the h5 files and publishes the set with
+    /// its manifest (`pca_run.json`); `times`: when the run started.
+    fn finish(
+        self,
+        config: &PcaConfig,
+        options: &PcaOptions,
+        gathered: SaeGathering,
+        (d_in, d_sae): (usize, usize),
+        (started, run_start): (Instant, RunStart),
+    ) -> Result<PcaSummary> {
+        let (p, sae_id) = (&config.processing, self.sae_id.as_str());
+        let fitted = fit_subgraphs(&self.requests, gathered.collections, d_in, sae_id);
+        let neat = neat_sae_id(sae_id);
+        let staging = self.input.begin_staging(
+            &self.lock,
+            Stage::Pca,
+            &pca_manifest(&neat),
+            pca_ownership(&neat),
+        )?;
+        let h5_files = write_h5_files(
+            (&staging, &self.input.dir),
+            &neat,
+            &self.requests,
+            fitted.outputs,
+            p,
+            (d_in, d_sae),
+            options.split_mb,
+        )?;
+        let mut summary = PcaSummary {
+            sae_id: sae_id.to_string(),
+            activation_threshold: p.activation_threshold,
+            sizes: self.requests.keys().copied().collect(),
+            h5_files,
+            subgraphs_written: fitted.written,
+            skipped: fitted.skipped,
+            batches_read: gathered.batches_read,
+            seconds: started.elapsed().as_secs_f64(),
+            subgraphs: fitted.reports,
+            run_info: None,
+            set: SetRecord::default(),
+        };
+        summary.run_info = Some(run_start.finish(serde_json::json!({
+            "config": config,
+            "options": options,
+            "sae_id": sae_id,
+            "results_dir": self.input.dir,
+        })));
+        publish(staging, &mut summary)?;
+        Ok(summary)
+    }
 }
 
 impl SetSummary for PcaSummary {
@@ -195,53 +253,35 @@ impl SetSummary for PcaSummary {
     }
 }
 
-/// Gathers the examples of every requested subgraph (size order, then id order), in one
-/// shared pass or, with `--one-pass-per-subgraph`, in a pass each; returns them with the
-/// batches read.
+/// Gathers the examples of every requested subgraph of every SAE of `saes` (`encoders`, same
+/// order) in one pass over the data, each SAE's subgraphs in one shared pass of that SAE or,
+/// with `--one-pass-per-subgraph`, in a pass each.
 fn gather_requests(
-    encoder: &mut HookedSae,
+    encoders: &mut [HookedSae],
     resolved: &ResolvedRun,
     config: &PcaConfig,
     options: &PcaOptions,
-    sae_id: &str,
-    requests: &SizeRequests,
-) -> Result<(Vec<Examples>, u64)> {
+    saes: &[PreparedSae],
+) -> Result<Vec<SaeGathering>> {
     let p = &config.processing;
-    let mut collections: Vec<Examples> = requests
-        .values()
-        .flat_map(|list| {
-            list.iter()
-                .map(|(_, latents)| Examples::new(latents.clone()))
-        })
+    let mut work: Vec<SaeGathering> = saes
+        .iter()
+        .map(|sae| SaeGathering::new(sae.collections(), options.one_pass_per_subgraph))
         .collect();
-    let budget = p.n_batches_reconstruction;
-    let passes = if options.one_pass_per_subgraph {
-        collections.len()
-    } else {
-        1
-    };
-    let bar = crate::report::bar((budget * passes) as u64, sae_id, "batches");
-    bar.set_message(format!("{sae_id}: {} subgraphs", collections.len()));
+    let ids: Vec<&str> = saes.iter().map(|sae| sae.sae_id.as_str()).collect();
+    let label = format!("pca {}", ids.join(", "));
     let pass = Pass {
-        budget,
+        budget: p.n_batches_reconstruction,
         prompts: config.run.prompts_per_batch,
         settings: GatherSettings::of(p),
         device: &resolved.device,
-        bar,
+        bar: crate::report::bar(p.n_batches_reconstruction as u64, &label, "batches"),
+        label,
     };
-    let batches_read = if options.one_pass_per_subgraph {
-        let mut read = 0;
-        for c in collections.iter_mut() {
-            let mut one = [std::mem::take(c)];
-            read += gather_with_retry(encoder, resolved, &mut one, &pass)?;
-            *c = std::mem::take(&mut one[0]);
-        }
-        read
-    } else {
-        gather_with_retry(encoder, resolved, &mut collections, &pass)?
-    };
+    gather_sweep(encoders, &mut work, resolved, &pass)
+        .with_context(|| format!("pca gathering for SAEs {} failed", ids.join(", ")))?;
     pass.bar.finish_and_clear();
-    Ok((collections, batches_read))
+    Ok(work)
 }
 
 /// The PCA of every gathered subgraph: the h5 outputs by size, the subgraphs skipped for too

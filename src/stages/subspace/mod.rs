@@ -21,7 +21,7 @@ pub mod ward;
 use crate::activations::HookedSae;
 use crate::config::{check_finite, check_name, PcaConfig, StageCommon};
 use crate::examples::gather::{Examples, GatherSettings};
-use crate::examples::pass::{gather_with_retry, Pass};
+use crate::examples::pass::{gather_sweep, Pass, SaeGathering};
 use crate::harness::{locate_node_table, lock_folder, publish, NodeTableInput, SetSummary};
 use crate::inputs::{resolve, InputSpec, ResolveOptions, ResolvedRun};
 use crate::io::atomic::write_bytes;
@@ -346,6 +346,7 @@ fn gather_subgraph(
     sid: i64,
     latents: &[u32],
 ) -> Result<(Examples, u64)> {
+    let label = format!("{sae_id} subgraph {sid}");
     let pass = Pass {
         budget,
         prompts: config.run.prompts_per_batch,
@@ -354,12 +355,20 @@ fn gather_subgraph(
             ..GatherSettings::of(&config.processing)
         },
         device: &resolved.device,
-        bar: crate::report::bar(budget as u64, sae_id, "batches"),
+        bar: crate::report::bar(budget as u64, &label, "batches"),
+        label,
     };
-    pass.bar.set_message(format!("subgraph {sid}"));
-    let mut collections = vec![Examples::new(latents.to_vec())];
-    let batches_read = gather_with_retry(encoder, resolved, &mut collections, &pass)?;
+    let mut work = [SaeGathering::new(
+        vec![Examples::new(latents.to_vec())],
+        false,
+    )];
+    gather_sweep(std::slice::from_mut(encoder), &mut work, resolved, &pass)?;
     pass.bar.finish_and_clear();
+    let [SaeGathering {
+        mut collections,
+        batches_read,
+        ..
+    }] = work;
     Ok((collections.remove(0), batches_read))
 }
 
