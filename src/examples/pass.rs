@@ -59,27 +59,30 @@ impl SaeGathering {
 }
 
 /// Gathers the collections of every SAE of `encoders` (`work[i]` for `encoders[i]`): one pass
-/// over the data per stream group, ending when every SAE's passes have ended.
+/// over the data per stream group, ending when every SAE's passes have ended. Returns the
+/// batches read from the data (each once, however many SAEs read it).
 pub fn gather_sweep(
     encoders: &mut [HookedSae],
     work: &mut [SaeGathering],
     resolved: &ResolvedRun,
     pass: &Pass,
-) -> Result<()> {
+) -> Result<u64> {
+    let mut read = 0;
     for group in stream_groups(encoders) {
-        gather_group(encoders, work, &group, resolved, pass)?;
+        read += gather_group(encoders, work, &group, resolved, pass)?;
     }
-    Ok(())
+    Ok(read)
 }
 
-/// The pass of one stream group (`group`: indices of SAEs that read the same windows).
+/// The pass of one stream group (`group`: indices of SAEs that read the same windows);
+/// returns the batches it read.
 fn gather_group(
     encoders: &mut [HookedSae],
     work: &mut [SaeGathering],
     group: &[usize],
     resolved: &ResolvedRun,
     pass: &Pass,
-) -> Result<()> {
+) -> Result<u64> {
     let first = &encoders[group[0]].runner;
     let mut stream = first.stream(resolved, pass.prompts, pass.settings.remove_special_tokens)?;
     let decoder = TokenDecoder::new(first.tokenizer.clone(), false);
@@ -87,6 +90,7 @@ fn gather_group(
         .iter()
         .flat_map(|&s| Track::all_of(s, &work[s]))
         .collect();
+    let mut read = 0;
     loop {
         for t in tracks.iter_mut() {
             t.settle(&mut work[t.sae].collections, pass.budget);
@@ -97,6 +101,7 @@ fn gather_group(
         let Some(batch) = stream.next_batch(u64::MAX)? else {
             break;
         };
+        read += 1;
         pass.bar.inc(1);
         feed(encoders, work, &tracks, &batch, &decoder, pass)?;
         for t in tracks.iter_mut().filter(|t| !t.finished) {
@@ -109,7 +114,7 @@ fn gather_group(
         t.finish(&mut work[t.sae].collections);
         work[t.sae].batches_read += t.read;
     }
-    Ok(())
+    Ok(read)
 }
 
 /// Says on the bar how many collections of the group are still open.

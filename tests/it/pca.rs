@@ -3,9 +3,11 @@
 //! retry for subgraphs with too few examples, and bad inputs.
 
 use crate::common::{
-    assert_ok, check_python, files_under, fixture, pca_config, prepare, results_dir, saecooc,
+    assert_ok, batches_read_from_the_data, check_python, config_text, cooc_and_graphs_of,
+    files_under, fixture, pca_config, prepare, read_json, results_dir, sae_results, saecooc,
+    stderr, with_sae_ids, write_second_sae, FIXTURE_SAE, GRAPHS_ANALYSIS,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 const NEAT: &str = "blocks_1_hook_resid_pre";
@@ -179,6 +181,117 @@ fn too_few_examples_retry_with_twice_the_batches_then_skip() {
         "check_no_subgraph_groups.py",
         std::iter::once(h5_dir.into_os_string()).chain(sids.into_iter().map(Into::into)),
     );
+}
+
+/// The pca folder of SAE `sae_id` under `results`, and its manifest (`pca_run.json`) without
+/// what differs between any two runs: timings, run_info, and the h5 files' hashes (HDF5
+/// records times; [`same_pca_folders`] compares their datasets), h5 paths relative to
+/// `results`.
+fn pca_outputs(results: &Path, sae_id: &str) -> (PathBuf, serde_json::Value) {
+    let neat = saecooc::io::pyfmt::neat_sae_id(sae_id);
+    let folder = sae_results(results, sae_id, 6).join(format!("{neat}_pca_for_streamlit"));
+    let mut manifest = read_json(&folder.join("pca_run.json"));
+    let m = manifest.as_object_mut().unwrap();
+    for key in ["seconds", "run_info", "set_id"] {
+        m.remove(key);
+    }
+    for f in m["files"].as_array_mut().unwrap() {
+        f.as_object_mut().unwrap().remove("sha256");
+    }
+    let h5: Vec<String> = m["h5_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let path = Path::new(f.as_str().unwrap());
+            path.strip_prefix(results).unwrap().display().to_string()
+        })
+        .collect();
+    m.insert("h5_files".into(), serde_json::json!(h5));
+    (folder, manifest)
+}
+
+/// Asserts two pca folders hold the same files: h5 files with equal datasets (h5py), any
+/// other file but the manifest byte for byte.
+fn same_pca_folders(a: &Path, b: &Path) {
+    let names = |dir: &Path| {
+        let mut n: Vec<_> = files_under(dir)
+            .into_iter()
+            .map(|f| f.strip_prefix(dir).unwrap().to_path_buf())
+            .collect();
+        n.sort();
+        n
+    };
+    let listed = names(a);
+    assert_eq!(listed, names(b));
+    assert!(
+        listed.iter().any(|n| n.extension() == Some("h5".as_ref())),
+        "{listed:?}"
+    );
+    for name in listed
+        .iter()
+        .filter(|n| n.extension() != Some("h5".as_ref()))
+    {
+        if !name.ends_with("pca_run.json") {
+            assert!(
+                std::fs::read(a.join(name)).unwrap() == std::fs::read(b.join(name)).unwrap(),
+                "{name:?}"
+            );
+        }
+    }
+    check_python("same_h5.py", [a, b]);
+}
+
+/// A pca run of two SAEs reads the data once for both, and writes for each, byte for byte,
+/// the files and manifest that a run of that SAE alone writes; the same with one pass per
+/// subgraph.
+#[test]
+fn two_saes_in_one_pass_write_what_each_alone_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = fixture(d);
+    let ids = [FIXTURE_SAE, write_second_sae(&p)];
+    let results = cooc_and_graphs_of(d, &with_sae_ids(&config_text(&p, 6, GRAPHS_ANALYSIS), &ids));
+    let config = pca_config(&p, 8, 3, 40);
+    for extra in [&[][..], &["--one-pass-per-subgraph"][..]] {
+        let tag = extra.len();
+        let alone: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let root = d.join(format!("alone_{tag}_{id}"));
+                copy_tree(&results, &root);
+                let out = run_pca(
+                    d,
+                    &with_sae_ids(&config, &[id]),
+                    &root,
+                    &[&["--quiet"], extra].concat(),
+                );
+                assert_ok(&out);
+                root
+            })
+            .collect();
+        let both = d.join(format!("both_{tag}"));
+        copy_tree(&results, &both);
+        let out = run_pca(d, &with_sae_ids(&config, &ids), &both, extra);
+        assert_ok(&out);
+        let mut read = Vec::new();
+        for (id, root) in ids.iter().zip(&alone) {
+            let (folder, manifest) = pca_outputs(&both, id);
+            let (folder_alone, manifest_alone) = pca_outputs(root, id);
+            assert_eq!(manifest, manifest_alone, "{id}");
+            same_pca_folders(&folder, &folder_alone);
+            read.push(manifest["batches_read"].as_u64().unwrap());
+        }
+        // One pass over the data: as many batches as the pass of an SAE (or subgraph) that
+        // read the most, not their sum.
+        let pass = batches_read_from_the_data(&stderr(&out), 2);
+        let total: u64 = read.iter().sum();
+        if tag == 0 {
+            assert_eq!(pass, *read.iter().max().unwrap(), "{read:?}");
+        } else {
+            assert!(pass <= 2 * 8 && pass < total, "{pass} of {read:?}");
+        }
+    }
 }
 
 #[test]

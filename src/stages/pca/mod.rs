@@ -278,9 +278,14 @@ fn gather_requests(
         bar: crate::report::bar(p.n_batches_reconstruction as u64, &label, "batches"),
         label,
     };
-    gather_sweep(encoders, &mut work, resolved, &pass)
+    let read = gather_sweep(encoders, &mut work, resolved, &pass)
         .with_context(|| format!("pca gathering for SAEs {} failed", ids.join(", ")))?;
     pass.bar.finish_and_clear();
+    crate::report::note(format_args!(
+        "{}: {read} batches read from the data for {} SAE(s)",
+        pass.label,
+        ids.len()
+    ));
     Ok(work)
 }
 

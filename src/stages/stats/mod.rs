@@ -37,7 +37,7 @@ use figures::{plot_cooccurrence, plot_size_effects};
 use rows::{cooccurrence, node_table_sizes, subgraph_size_stats, SizeStats};
 use serde::Serialize;
 use std::path::Path;
-use token_pass::token_pass_for;
+use token_pass::{fill_token_passes, request_for};
 
 /// One SAE at one activation threshold.
 #[derive(Debug, Clone, Serialize)]
@@ -128,15 +128,23 @@ pub fn run(
 ) -> Result<Vec<StatsRow>> {
     let run_start = RunStart::now();
     let mut folder = OutFolder::open(out, OUT_MANIFEST, "stats", &[])?;
-    let mut rows = Vec::new();
+    let (mut rows, mut requests) = (Vec::new(), Vec::new());
     for f in folders {
-        rows.extend(FolderRows::open(f)?.rows(pass)?);
+        for row in FolderRows::open(f)?.rows()? {
+            if let Some(p) = pass {
+                requests.extend(request_for(p, f, &row, rows.len())?);
+            }
+            rows.push(row);
+        }
     }
     ensure!(
         !rows.is_empty(),
         "no cooc results (feature_acts_cooc_total_threshold_*.npz) under {}",
         results.display()
     );
+    if let Some(p) = pass {
+        fill_token_passes(p, requests, &mut rows)?;
+    }
     let token_pass = pass.map(|p| serde_json::json!({"config": p.config, "batches": p.batches}));
     let settings = serde_json::json!({
         "results_dir": results,
@@ -176,7 +184,7 @@ impl<'a> FolderRows<'a> {
     }
 
     /// A row for every threshold of the cooc set with both its count matrix and its totals.
-    fn rows(mut self, pass: Option<&TokenPassOptions>) -> Result<Vec<StatsRow>> {
+    fn rows(mut self) -> Result<Vec<StatsRow>> {
         let mut rows = Vec::new();
         for (threshold, total) in find_cooc_files(&self.f.dir, CoocKind::Total)? {
             if !self.cooc.lists(&total) {
@@ -186,19 +194,14 @@ impl<'a> FolderRows<'a> {
             if !acts_file.is_file() {
                 continue;
             }
-            rows.push(self.row(threshold, &total, &acts_file, pass)?);
+            rows.push(self.row(threshold, &total, &acts_file)?);
         }
         Ok(rows)
     }
 
-    /// The row of `threshold`, from its count matrix `total` and its totals `acts_file`.
-    fn row(
-        &mut self,
-        threshold: f64,
-        total: &Path,
-        acts_file: &Path,
-        pass: Option<&TokenPassOptions>,
-    ) -> Result<StatsRow> {
+    /// The row of `threshold`, from its count matrix `total` and its totals `acts_file`
+    /// (without its token pass).
+    fn row(&mut self, threshold: f64, total: &Path, acts_file: &Path) -> Result<StatsRow> {
         let f = self.f;
         self.cooc.verify(total)?;
         self.cooc.verify(acts_file)?;
@@ -211,12 +214,6 @@ impl<'a> FolderRows<'a> {
         let t = tokens
             .map(|t| t as f64)
             .unwrap_or_else(|| activations.iter().map(|&a| a as f64).fold(0.0, f64::max));
-        let token_pass = match pass {
-            Some(p) if table.is_file() => {
-                token_pass_for(p, f, &table, threshold, activations.len())?
-            }
-            _ => None,
-        };
         Ok(StatsRow {
             model: f.model.clone(),
             release: f.release.clone(),
@@ -231,7 +228,7 @@ impl<'a> FolderRows<'a> {
             mean_subgraph_size: sizes.map(|s| s.0),
             mean_subgraph_size_without_singletons: sizes.and_then(|s| s.1),
             fraction_in_subgraphs: sizes.map(|s| s.2),
-            token_pass,
+            token_pass: None,
             cooccurrence: Some(cooccurrence(total, &activations, t.max(1.0))?),
         })
     }

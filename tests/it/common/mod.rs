@@ -292,11 +292,19 @@ pub fn prepare(dir: &Path) -> (SynthPaths, PathBuf) {
     (p, results)
 }
 
+/// The `[analysis]` of the configs [`cooc_and_graphs`] runs.
+pub const GRAPHS_ANALYSIS: &str = "\n[analysis]\nmin_subgraph_size = 20\nmax_subgraph_size = 40\nskip_subgraph_plots = true\nskip_subgraph_pickles = true\n";
+
 /// cooc + graphs on the fixture with `n_batches` (its own results folder, `n_batches_{N}`);
 /// returns the results root.
 pub fn cooc_and_graphs(dir: &Path, p: &SynthPaths, n_batches: usize) -> PathBuf {
-    let analysis = "\n[analysis]\nmin_subgraph_size = 20\nmax_subgraph_size = 40\nskip_subgraph_plots = true\nskip_subgraph_pickles = true\n";
-    let (out, results) = run_cooc(dir, &config_text(p, n_batches, analysis));
+    cooc_and_graphs_of(dir, &config_text(p, n_batches, GRAPHS_ANALYSIS))
+}
+
+/// cooc + graphs of `config` (written to `dir/run.toml`) into `dir/results`; returns the
+/// results root.
+pub fn cooc_and_graphs_of(dir: &Path, config: &str) -> PathBuf {
+    let (out, results) = run_cooc(dir, config);
     assert_ok(&out);
     let out = saecooc(&["--quiet", "graphs", "--config"])
         .arg(dir.join("run.toml"))
@@ -306,6 +314,55 @@ pub fn cooc_and_graphs(dir: &Path, p: &SynthPaths, n_batches: usize) -> PathBuf 
         .unwrap();
     assert_ok(&out);
     results
+}
+
+/// The fixture SAE's id (the only one of [`config_text`] and [`pca_config`]).
+pub const FIXTURE_SAE: &str = "blocks.1.hook_resid_pre";
+
+/// A second SAE for sweeps, written by [`write_second_sae`]: its id and the layer whose
+/// `hook_resid_pre` it reads.
+pub const SECOND_SAE: (&str, usize) = ("blocks.1.hook_resid_pre_b", 1);
+
+/// Writes [`SECOND_SAE`] beside the fixture's SAE: calibrated as the fixture's is, from
+/// another seed; returns its id.
+pub fn write_second_sae(p: &SynthPaths) -> &'static str {
+    let (id, layer) = SECOND_SAE;
+    let options = SynthOptions {
+        hook_layer: layer,
+        seed: 7,
+        ..small_options()
+    };
+    let dir = p.sae.parent().unwrap().join(id);
+    synth::write_calibrated_sae(&p.model, &p.corpus, &dir, &options).unwrap();
+    id
+}
+
+/// `config` (of [`config_text`] or [`pca_config`]) naming the SAEs `ids` instead of the
+/// fixture's.
+pub fn with_sae_ids(config: &str, ids: &[&str]) -> String {
+    let list: Vec<String> = ids.iter().map(|id| format!("{id:?}")).collect();
+    let line = format!("sae_ids = [{:?}]", FIXTURE_SAE);
+    assert!(config.contains(&line), "{config}");
+    config.replace(&line, &format!("sae_ids = [{}]", list.join(", ")))
+}
+
+/// The results folder of SAE `sae_id` of the fixture's release with `n_batches`.
+pub fn sae_results(results: &Path, sae_id: &str, n_batches: usize) -> PathBuf {
+    results.join(format!(
+        "synthetic-gpt2/synthetic/{}/n_batches_{n_batches}",
+        saecooc::io::pyfmt::neat_sae_id(sae_id)
+    ))
+}
+
+/// The batches a run says it read from the data for `saes` SAEs (its note on stderr).
+pub fn batches_read_from_the_data(stderr: &str, saes: usize) -> u64 {
+    let tail = format!(" batches read from the data for {saes} SAE(s)");
+    let line = stderr
+        .lines()
+        .find(|l| l.ends_with(&tail))
+        .unwrap_or_else(|| panic!("no {tail:?} in {stderr}"));
+    let words: Vec<&str> = line.trim_end_matches(&tail).split(' ').collect();
+    words.last().unwrap().parse().unwrap()
 }
 
 /// A child process run to its end by [`run_with_peak_rss`].
