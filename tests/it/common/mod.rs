@@ -321,7 +321,7 @@ pub const FIXTURE_SAE: &str = "blocks.1.hook_resid_pre";
 
 /// A second SAE for sweeps, written by [`write_second_sae`]: its id and the layer whose
 /// `hook_resid_pre` it reads.
-pub const SECOND_SAE: (&str, usize) = ("blocks.1.hook_resid_pre_b", 1);
+pub const SECOND_SAE: (&str, usize) = ("blocks.0.hook_resid_pre", 0);
 
 /// Writes [`SECOND_SAE`] beside the fixture's SAE: calibrated as the fixture's is, from
 /// another seed; returns its id.
