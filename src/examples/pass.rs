@@ -232,7 +232,10 @@ impl Track {
             return;
         }
         if !self.retrying {
-            let short: Vec<usize> = (self.members.iter().copied())
+            let short: Vec<usize> = self
+                .members
+                .iter()
+                .copied()
                 .filter(|&i| collections[i].found() < COMPONENTS && !collections[i].done)
                 .collect();
             if !short.is_empty() && self.read_in_phase == budget {

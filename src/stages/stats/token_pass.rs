@@ -66,20 +66,13 @@ pub(super) fn fill_token_passes(
     if requests.is_empty() {
         return Ok(());
     }
-    let mut ids: Vec<String> = Vec::new();
-    for r in &requests {
-        if !ids.contains(&r.sae_id) {
-            ids.push(r.sae_id.clone());
-        }
-    }
+    let (ids, sae_of) = sweep_of(&requests);
     let mut encoders = load_sweep(&p.inputs, &ids)?;
-    check_inputs(p, &requests, &ids, &encoders)?;
+    check_inputs(p, &requests, &sae_of, &encoders)?;
     let mut counters = requests
         .iter()
-        .map(|r| {
-            let sae = ids.iter().position(|id| *id == r.sae_id).unwrap_or(0);
-            SubgraphL0::new(sae, r, &encoders[sae])
-        })
+        .zip(&sae_of)
+        .map(|(r, &sae)| SubgraphL0::new(sae, r, &encoders[sae]))
         .collect::<Result<Vec<_>>>()?;
     let bar = crate::report::bar(
         (p.batches * stream_groups(&encoders).len()) as u64,
@@ -106,18 +99,35 @@ pub(super) fn fill_token_passes(
     Ok(())
 }
 
+/// The SAEs `requests` read, each once in the order first asked for, and the index of each
+/// request's SAE among them.
+fn sweep_of(requests: &[PassRequest]) -> (Vec<String>, Vec<usize>) {
+    let mut ids: Vec<String> = Vec::new();
+    let sae_of = requests
+        .iter()
+        .map(|r| match ids.iter().position(|id| *id == r.sae_id) {
+            Some(i) => i,
+            None => {
+                ids.push(r.sae_id.clone());
+                ids.len() - 1
+            }
+        })
+        .collect();
+    (ids, sae_of)
+}
+
 /// Refuses an SAE, model, tokenizer or dataset other than those `cooc` counted in each
-/// request's results folder.
+/// request's results folder (`sae_of`: each request's encoder).
 fn check_inputs(
     p: &TokenPassOptions,
     requests: &[PassRequest],
-    ids: &[String],
+    sae_of: &[usize],
     encoders: &[HookedSae],
 ) -> Result<()> {
     let mut checked = BTreeSet::new();
-    for r in requests {
+    for (r, &sae) in requests.iter().zip(sae_of) {
         if checked.insert((&r.sae_id, &r.dir)) {
-            let encoder = &encoders[ids.iter().position(|id| *id == r.sae_id).unwrap_or(0)];
+            let encoder = &encoders[sae];
             crate::harness::check_encoder_inputs(
                 &r.dir,
                 &p.inputs,
