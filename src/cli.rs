@@ -147,6 +147,11 @@ pub struct CoocArgs {
     /// Save a checkpoint every this many batches (0: never).
     #[arg(long, default_value_t = 50)]
     pub checkpoint_every: usize,
+    /// The memory the SAEs of one model pass may use, in GiB (default: what the machine has
+    /// available, or the cgroup's limit under a scheduler). The SAEs of a config share one
+    /// pass while their count stores, weights and the model fit; the rest get further passes.
+    #[arg(long, value_name = "GIB")]
+    pub memory_limit_gib: Option<f64>,
     /// Replace the folder's whole cooc set. Without it, the thresholds of an earlier run that
     /// this one does not count are kept when counted from the same inputs, and the run is
     /// refused when they were not.

@@ -41,6 +41,7 @@ pub mod plot;
 pub mod provenance;
 pub mod registry;
 pub mod report;
+pub mod resources;
 pub mod results;
 pub mod sae;
 pub mod stages;

@@ -12,20 +12,14 @@ fn options(args: CoocArgs) -> CoocOptions {
         resume: args.resume,
         checkpoint_every: args.checkpoint_every,
         replace: args.replace,
+        memory_limit_gib: args.memory_limit_gib,
     }
 }
 
 pub fn cooc(args: CoocArgs) -> Result<()> {
     let config = super::load_config(&args.config, &args.saes.sae_ids)?;
-    for summary in cooc::run(&config, &options(args))? {
-        crate::report::summary(format_args!(
-            "{}: counted {} tokens ({:.0} tokens/s) → {}",
-            summary.sae_id,
-            summary.tokens_counted,
-            summary.tokens_per_second,
-            summary.out_dir.display()
-        ));
-    }
+    // Each SAE's summary line is printed as soon as that SAE is done.
+    cooc::run(&config, &options(args))?;
     Ok(())
 }
 

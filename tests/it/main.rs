@@ -39,6 +39,7 @@ mod serve;
 mod stats;
 mod strict_inputs;
 mod subspace;
+mod sweeps;
 mod tokenizer;
 mod train;
 mod wide;

@@ -89,8 +89,8 @@ impl Counting {
             .expect("counters are home after wait"))
     }
 
-    /// The counters once every submitted slice is counted.
-    pub fn finish(mut self) -> Result<Vec<CoocCounts>> {
+    /// The counters once every submitted slice is counted (taken: counting is over).
+    pub fn finish(&mut self) -> Result<Vec<CoocCounts>> {
         self.wait()?;
         Ok(self.counters.take().expect("counters are home after wait"))
     }

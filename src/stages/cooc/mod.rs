@@ -1,8 +1,11 @@
 //! `saecooc cooc`: model + SAE + text → co-occurrence counts, Jaccard matrices and totals.
 //!
-//! For each SAE: read windows in order, run the model to the SAE's hook (centring the residual
-//! stream of LayerNorm models as TransformerLens does), drop special-token positions when
-//! configured, encode with the folded SAE, and count every threshold in the same pass.
+//! Read windows in order, run the model to the SAE's hook (centring the residual stream of
+//! LayerNorm models as TransformerLens does), drop special-token positions when configured,
+//! encode with the folded SAE, and count every threshold in the same pass. The SAEs of a config
+//! share that pass: the model runs once per batch, to the deepest of their hooks, for as many of
+//! them as the memory plan puts together ([`plan`]); each SAE's files are those of a run of it
+//! alone.
 //! Which tokens make the `n_batches` batches follows [`BatchRule`]: with special-token removal
 //! exactly the original's batches; without it the first `n_batches × tokens_per_batch` tokens
 //! in order (the original's shuffle buffer is not reproducible). Fewer only if the data runs
@@ -10,31 +13,28 @@
 
 mod counting;
 mod outputs;
+mod pass;
+pub mod plan;
+mod sae_count;
 mod shards;
 pub mod state;
 
 pub use shards::{merge, Shard};
 
-use crate::activations::{ActivationStream, Batch, DeviceCuts, HookedSae};
+use crate::activations::{load_sweep, stream_groups, HookedSae};
 use crate::config::{Accumulator, Config, Run, StageCommon};
-use crate::harness;
-use crate::inputs::{resolve, InputSpec, ResolveOptions, ResolvedRun};
+use crate::inputs::{resolve, InputSpec, ResolveOptions};
 use crate::pairs::triangle;
 use crate::pairs::{CoocCounts, Storage};
-use crate::provenance::Inputs;
-use crate::results::layout::{check_creatable, sae_results_dir, shard_file};
-use crate::results::manifest::{
-    BatchRule, CoocManifest, RunStart, SaeInfo, ThresholdStats, Timings, VERSION,
-};
-use crate::sae::{encode_slices, threshold_cut};
+use crate::resources::MemoryLimit;
+use crate::results::layout::{check_creatable, sae_results_dir};
+use crate::results::manifest::{BatchRule, SaeInfo};
+use crate::sae::threshold_cut;
 use anyhow::{ensure, Context, Result};
-use candle_core::Device;
-use counting::{Counting, Encoded, Slice};
-use outputs::{with_counting_settings, write_outputs, Kept};
+use plan::Plan;
+use sae_count::{PassSettings, SaeCount};
 use serde::Serialize;
-use shards::{checkpoint_file, lock_output};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Command-line options of a `cooc` run.
@@ -53,6 +53,8 @@ pub struct CoocOptions {
     /// this one does not count are kept when counted from the same inputs, and the run is
     /// refused when they were not.
     pub replace: bool,
+    /// The memory the SAEs of one pass may use, in GiB (default: detected).
+    pub memory_limit_gib: Option<f64>,
 }
 
 /// What one SAE's run produced.
@@ -64,7 +66,8 @@ pub struct RunSummary {
     pub tokens_per_second: f64,
 }
 
-/// Runs `cooc` for every SAE of the config.
+/// Runs `cooc` for every SAE of the config: the memory plan first, then one pass over the data
+/// for each group of SAEs it makes. Each SAE's summary line is printed when it is done.
 pub fn run(config: &Config, options: &CoocOptions) -> Result<Vec<RunSummary>> {
     // An unwritable results folder is refused before the inputs are resolved (or fetched); the
     // folder is created (and locked) only once they have loaded, so inputs that cannot be
@@ -80,15 +83,119 @@ pub fn run(config: &Config, options: &CoocOptions) -> Result<Vec<RunSummary>> {
             stage: Some("cooc"),
         },
     )?;
-    config
-        .generation
-        .sae_ids
-        .iter()
-        .map(|sae_id| {
-            run_sae(config, &resolved, options, sae_id)
-                .with_context(|| format!("cooc for SAE {sae_id} failed"))
+    let plan = Plan::new(
+        config,
+        &resolved,
+        &config.generation.sae_ids,
+        memory_limit(options)?,
+    )?;
+    if config.generation.sae_ids.len() > 1 {
+        plan.describe().iter().for_each(crate::report::note);
+    }
+    let settings = PassSettings {
+        config,
+        options,
+        resolved: &resolved,
+    };
+    let mut summaries = Vec::new();
+    for pass in &plan.passes {
+        let ids: Vec<String> = pass.iter().map(|s| s.sae_id.clone()).collect();
+        summaries.extend(run_planned_pass(&settings, &ids)?);
+    }
+    Ok(summaries)
+}
+
+/// The memory limit of a sweep: `--memory-limit-gib`, else what the machine says.
+fn memory_limit(options: &CoocOptions) -> Result<Option<MemoryLimit>> {
+    match options.memory_limit_gib {
+        Some(gib) => {
+            crate::config::check_finite(
+                "--memory-limit-gib",
+                gib,
+                (std::ops::Bound::Excluded(0.0), std::ops::Bound::Unbounded),
+            )?;
+            Ok(Some(MemoryLimit::given(gib, "--memory-limit-gib")))
+        }
+        None => Ok(MemoryLimit::detect()),
+    }
+}
+
+/// Loads the SAEs `ids` and one model for them, and counts each group of them that reads the
+/// same windows in one pass.
+fn run_planned_pass(settings: &PassSettings, ids: &[String]) -> Result<Vec<RunSummary>> {
+    let started = Instant::now();
+    let saes = load_sweep(settings.resolved, ids).with_context(|| failed(ids))?;
+    let load_s = started.elapsed().as_secs_f64();
+    let groups = stream_groups(&saes);
+    let mut saes: Vec<Option<HookedSae>> = saes.into_iter().map(Some).collect();
+    let mut summaries = Vec::new();
+    for group in groups {
+        let members: Vec<(String, HookedSae)> = group
+            .iter()
+            .map(|&i| {
+                (
+                    ids[i].clone(),
+                    saes[i].take().expect("each SAE in one group"),
+                )
+            })
+            .collect();
+        summaries.extend(count_group(settings, members, load_s)?);
+    }
+    Ok(summaries)
+}
+
+/// Counts the SAEs of `members`, which read the same windows, in one pass over the data, and
+/// finishes each (shard file or published set) in order.
+fn count_group(
+    settings: &PassSettings,
+    members: Vec<(String, HookedSae)>,
+    load_s: f64,
+) -> Result<Vec<RunSummary>> {
+    let config = settings.config;
+    let ids: Vec<String> = members.iter().map(|(id, _)| id.clone()).collect();
+    let runner = &members[0].1.runner;
+    let mut stream = runner.stream(
+        settings.resolved,
+        config.run.prompts_per_batch,
+        config.generation.remove_special_tokens,
+    )?;
+    let dataset_files = stream.dataset_files();
+    let mut saes = members
+        .into_iter()
+        .map(|(id, inputs)| {
+            SaeCount::prepare(settings, &id, inputs, dataset_files.clone(), load_s)
+                .with_context(|| failed(std::slice::from_ref(&id)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let end = pass::count_pass(settings, &mut saes, &mut stream).with_context(|| failed(&ids))?;
+    saes.into_iter()
+        .map(|sae| {
+            let id = sae.sae_id.clone();
+            let summary = sae
+                .finish(settings, &end)
+                .with_context(|| failed(std::slice::from_ref(&id)))?;
+            crate::report::summary(summary.line());
+            Ok(summary)
         })
         .collect()
+}
+
+/// The context of an error in the count of the SAEs `ids`.
+fn failed(ids: &[String]) -> String {
+    format!("cooc for SAE {} failed", ids.join(", "))
+}
+
+impl RunSummary {
+    /// The line a finished SAE prints.
+    pub fn line(&self) -> String {
+        format!(
+            "{}: counted {} tokens ({:.0} tokens/s) → {}",
+            self.sae_id,
+            self.tokens_counted,
+            self.tokens_per_second,
+            self.out_dir.display()
+        )
+    }
 }
 
 /// The results folder of `sae_id`.
@@ -110,96 +217,6 @@ fn timed<T>(acc: &mut f64, f: impl FnOnce() -> Result<T>) -> Result<T> {
     out
 }
 
-fn run_sae(
-    config: &Config,
-    resolved: &ResolvedRun,
-    options: &CoocOptions,
-    sae_id: &str,
-) -> Result<RunSummary> {
-    let g = &config.generation;
-    let started = Instant::now();
-    let run_start = RunStart::now();
-    let mut timings = Timings::default();
-    let out_dir = results_dir(config, options, sae_id);
-    let shard = options.shard;
-    let mut inputs = timed(&mut timings.load_s, || HookedSae::load(resolved, sae_id))?;
-    // Locked before any counting: a second writer is refused now.
-    let lock = lock_output(&out_dir, shard)?;
-
-    let mut stream = inputs.runner.stream(
-        resolved,
-        config.run.prompts_per_batch,
-        g.remove_special_tokens,
-    )?;
-    let (cuts, counters) = threshold_counters(config, &inputs)?;
-    let checkpoint = checkpoint_file(&out_dir, shard);
-    let fingerprints = timed(&mut timings.load_s, || {
-        crate::provenance::fingerprint(
-            &resolved.input_sources(
-                sae_id,
-                &inputs.runner.dataset,
-                stream.dataset_files(),
-                crate::provenance::settings_text(config, sae_id)?,
-            )?,
-            shard.map(|s| (s.index, s.count)),
-        )
-    })?;
-    // Before counting: what becomes of the thresholds of the set in the folder this run does
-    // not count (a shard publishes nothing; `merge` decides).
-    let set_inputs = with_counting_settings(fingerprints.clone(), config, sae_id)?;
-    let kept = match shard {
-        Some(_) => Kept::default(),
-        None => Kept::decide(
-            &out_dir,
-            &g.activation_thresholds,
-            &set_inputs,
-            options.replace,
-        )?,
-    };
-    let pass = Pass {
-        config,
-        options,
-        sae_id,
-        device: &resolved.device,
-        checkpoint,
-        fingerprints,
-    };
-    let mut counted = pass.count(cuts, counters, &mut inputs, &mut stream, &mut timings)?;
-    if let Some(s) = shard {
-        let position = pass.final_position(&counted, &stream);
-        return save_shard(
-            &out_dir,
-            s,
-            &mut counted.counters,
-            &position,
-            &pass.checkpoint,
-            sae_id,
-            started,
-        );
-    }
-    let mut staging = harness::begin_cooc_set(&lock, set_inputs)?;
-    let thresholds = timed(&mut timings.write_s, || {
-        let written = write_outputs(
-            staging.root(),
-            &g.activation_thresholds,
-            &mut counted.counters,
-            config.run.matrix_format,
-        )?;
-        kept.carry(&mut staging, written)
-    })?;
-    let measured = Measured::of(thresholds, timings, started, counted.tokens);
-    let tokens_per_second = measured.tokens_per_second;
-    let manifest = pass.manifest(&inputs, &stream, &counted, measured, &run_start);
-    staging.publish(|record| manifest.to_json(record))?;
-    let _ = std::fs::remove_file(&pass.checkpoint);
-    Ok(RunSummary {
-        sae_id: sae_id.to_string(),
-        out_dir,
-        tokens_counted: counted.tokens,
-        tokens_per_second,
-    })
-}
-
 /// The active-latent cut of each activation threshold of the config for the SAE of
 /// `inputs`, and an empty pair store for each, of the kind `[run]` asks for.
 fn threshold_counters(
@@ -219,320 +236,6 @@ fn threshold_counters(
         .map(|_| CoocCounts::with_storage(d_sae, storage))
         .collect();
     Ok((cuts, counters))
-}
-
-/// One SAE's counting pass: what it counts with, and where it checkpoints.
-struct Pass<'a> {
-    config: &'a Config,
-    options: &'a CoocOptions,
-    sae_id: &'a str,
-    device: &'a Device,
-    checkpoint: PathBuf,
-    /// Fingerprints of the inputs, recorded in checkpoints and shard files.
-    fingerprints: Inputs,
-}
-
-/// What a counting pass counted: tokens and batches over all shards (the budget and the
-/// stopping point are global, so the shards of a split count exactly the tokens of the
-/// unsharded run), and the counts of this run's share.
-struct Counted {
-    counters: Vec<CoocCounts>,
-    tokens: u64,
-    batches: u64,
-    data_exhausted: bool,
-}
-
-/// What the run measured besides the counts, for its manifest.
-struct Measured {
-    thresholds: Vec<ThresholdStats>,
-    timings: Timings,
-    elapsed: f64,
-    tokens_per_second: f64,
-}
-
-impl Measured {
-    /// What a run that started at `started` and counted `tokens` tokens measured.
-    fn of(
-        thresholds: Vec<ThresholdStats>,
-        timings: Timings,
-        started: Instant,
-        tokens: u64,
-    ) -> Self {
-        let processing =
-            timings.tokenize_s + timings.forward_s + timings.encode_s + timings.count_s;
-        Self {
-            thresholds,
-            elapsed: started.elapsed().as_secs_f64(),
-            tokens_per_second: tokens as f64 / processing.max(1e-9),
-            timings,
-        }
-    }
-}
-
-impl Pass<'_> {
-    /// Counts the batches of `stream` into `counters` (one per active-latent cut of `cuts`)
-    /// until the run's budget is met or the data runs out, continuing from the checkpoint
-    /// with `--resume` and saving one every `--checkpoint-every` batches.
-    fn count(
-        &self,
-        cuts: Vec<Vec<f32>>,
-        mut counters: Vec<CoocCounts>,
-        inputs: &mut HookedSae,
-        stream: &mut ActivationStream,
-        timings: &mut Timings,
-    ) -> Result<Counted> {
-        let (config, shard) = (self.config, self.options.shard);
-        let rule = BatchRule::of(config);
-        let d_sae = inputs.sae.cfg.d_sae;
-        let (mut tokens, mut batches) = resume(
-            self.options,
-            &self.checkpoint,
-            &mut counters,
-            d_sae,
-            &self.fingerprints,
-            stream,
-            timings,
-        )?;
-        // With an accelerator the thresholds are applied there and counting overlaps the next
-        // slice; on the CPU the host does both in turn.
-        let device_cuts = if self.device.is_cpu() {
-            None
-        } else {
-            Some(DeviceCuts::new(&cuts, d_sae, self.device)?)
-        };
-        let mut counting = Counting::new(counters, cuts, device_cuts.is_some());
-        let target = config.tokens_to_count();
-        let bar = rule.progress_bar(target, config.generation.n_batches, self.sae_id);
-        while !rule.done(config, tokens, batches) {
-            let budget = rule.budget(config, tokens);
-            let Some(mut batch) = timed(&mut timings.tokenize_s, || stream.next_batch(budget))?
-            else {
-                break;
-            };
-            tokens += batch.positions.len() as u64;
-            batches += 1;
-            if let Some(s) = shard {
-                batch.retain_windows(|w| w % s.count as u64 == s.index as u64);
-            }
-            if !batch.positions.is_empty() {
-                let (device, cuts) = (self.device, device_cuts.as_ref());
-                count_batch(batch, inputs, device, cuts, &mut counting, timings)?;
-            }
-            bar.set_position(match rule {
-                BatchRule::FirstTokens => tokens,
-                BatchRule::SpecialRemoved => batches,
-            });
-            if self.checkpoint_due(batches) && !rule.done(config, tokens, batches) {
-                let counted = (tokens, batches, stream.windows_read());
-                self.save_checkpoint(&mut counting, counted, timings)?;
-            }
-        }
-        let counters = timed(&mut timings.count_s, || counting.finish())?;
-        bar.finish_and_clear();
-        let data_exhausted = !rule.done(config, tokens, batches);
-        self.check_counted(tokens, batches, data_exhausted, inputs, stream)?;
-        Ok(Counted {
-            counters,
-            tokens,
-            batches,
-            data_exhausted,
-        })
-    }
-
-    /// Whether a checkpoint is due after `batches` batches.
-    fn checkpoint_due(&self, batches: u64) -> bool {
-        let every = self.options.checkpoint_every as u64;
-        every > 0 && batches.is_multiple_of(every)
-    }
-
-    /// Saves the counts so far as the checkpoint, after `(tokens, batches, windows read)`.
-    fn save_checkpoint(
-        &self,
-        counting: &mut Counting,
-        (tokens, batches, windows_read): (u64, u64, u64),
-        timings: &mut Timings,
-    ) -> Result<()> {
-        let position = state::Position {
-            inputs: self.fingerprints.clone(),
-            counted_global: tokens,
-            batches,
-            windows_read,
-            complete: false,
-            data_exhausted: false,
-        };
-        timed(&mut timings.write_s, || {
-            state::save(&self.checkpoint, counting.wait()?, &position)
-        })
-    }
-
-    /// Refuses a pass that counted nothing, and notes one the data ran out for.
-    fn check_counted(
-        &self,
-        tokens: u64,
-        batches: u64,
-        data_exhausted: bool,
-        inputs: &HookedSae,
-        stream: &ActivationStream,
-    ) -> Result<()> {
-        ensure!(tokens > 0, "dataset {} yielded no tokens to count (is it empty, or shorter than one window of {} tokens?)", inputs.runner.dataset.describe(), inputs.runner.context_size);
-        if data_exhausted {
-            crate::report::note(format_args!(
-                "warning: the data ran out after {tokens} tokens in {batches} of {} batches ({} windows); results record the true count",
-                self.config.generation.n_batches,
-                stream.windows_read()
-            ));
-        }
-        Ok(())
-    }
-
-    /// The position of a finished pass, as a shard file records it.
-    fn final_position(&self, counted: &Counted, stream: &ActivationStream) -> state::Position {
-        state::Position {
-            inputs: self.fingerprints.clone(),
-            counted_global: counted.tokens,
-            batches: counted.batches,
-            windows_read: stream.windows_read(),
-            complete: true,
-            data_exhausted: counted.data_exhausted,
-        }
-    }
-
-    /// The `run.json` of the set this pass counted with `inputs` from `stream`.
-    fn manifest(
-        &self,
-        inputs: &HookedSae,
-        stream: &ActivationStream,
-        counted: &Counted,
-        measured: Measured,
-        run_start: &RunStart,
-    ) -> CoocManifest {
-        let config = self.config;
-        let runner = &inputs.runner;
-        CoocManifest {
-            tool: "saecooc".into(),
-            version: VERSION.into(),
-            sae_id: self.sae_id.to_string(),
-            shards: None,
-            model: Some(runner.model_source.clone()),
-            hook: Some(runner.hook.to_string()),
-            sae: Some(sae_info(inputs, runner.centred)),
-            dataset: Some(runner.dataset.describe()),
-            context_size: Some(runner.context_size),
-            window_tokens: Some(runner.window_tokens),
-            batch_rule: BatchRule::of(config),
-            windows_read: stream.windows_read(),
-            batches_counted: counted.batches,
-            tokens_requested: config.tokens_to_count(),
-            tokens_counted: counted.tokens,
-            data_exhausted: counted.data_exhausted,
-            thresholds: measured.thresholds,
-            timings: Some(measured.timings),
-            elapsed_s: Some(measured.elapsed),
-            tokens_per_second: Some(measured.tokens_per_second),
-            config: config.clone(),
-            run_info: Some(run_start.finish(serde_json::json!({
-                "config": config,
-                "options": self.options,
-                "sae_id": self.sae_id,
-            }))),
-            set: Default::default(),
-        }
-    }
-}
-
-/// With `--resume`, continues from the checkpoint when there is one: its counts replace
-/// `counters` and `stream` skips the windows it read. Returns the tokens and batches counted
-/// so far over all shards (none without a checkpoint).
-fn resume(
-    options: &CoocOptions,
-    checkpoint: &Path,
-    counters: &mut Vec<CoocCounts>,
-    d_sae: usize,
-    fingerprints: &Inputs,
-    stream: &mut ActivationStream,
-    timings: &mut Timings,
-) -> Result<(u64, u64)> {
-    if options.resume && checkpoint.is_file() {
-        let (saved, position) =
-            state::load_checked(checkpoint, counters.len(), d_sae, fingerprints)?;
-        *counters = saved;
-        let counted_global = position.counted_global;
-        timed(&mut timings.tokenize_s, || {
-            stream.skip_windows(position.windows_read)
-        })?;
-        crate::report::note(format_args!(
-            "resuming from {} ({} windows, {counted_global} tokens)",
-            checkpoint.display(),
-            position.windows_read
-        ));
-        return Ok((counted_global, position.batches));
-    } else if options.resume {
-        crate::report::note(format_args!(
-            "no checkpoint at {}: starting from the beginning",
-            checkpoint.display()
-        ));
-    }
-    Ok((0, 0))
-}
-
-/// Runs the model on `batch`, encodes its residual a slice of rows at a time (thresholded on
-/// the accelerator when `device_cuts` is given) and hands each slice to `counting`.
-fn count_batch(
-    batch: Batch,
-    inputs: &mut HookedSae,
-    device: &Device,
-    device_cuts: Option<&DeviceCuts>,
-    counting: &mut Counting,
-    timings: &mut Timings,
-) -> Result<()> {
-    let d_sae = inputs.sae.cfg.d_sae;
-    let resid = timed(&mut timings.forward_s, || {
-        inputs.runner.batch_residual(&batch, device)
-    })?;
-    // The input scaling of `expected_average_only_in` SAEs is set from the whole first
-    // batch; wide SAEs are then encoded a slice of rows at a time.
-    inputs.sae.calibrate_normalization(&resid)?;
-    let batch = Arc::new(batch);
-    for (first_row, rows) in encode_slices(batch.positions.len(), d_sae) {
-        let x = resid.narrow(0, first_row, rows)?;
-        let encoded = timed(&mut timings.encode_s, || match device_cuts {
-            Some(cuts) => Ok(Encoded::Bits(cuts.apply(&inputs.sae.encode(&x)?)?)),
-            None => {
-                let mut acts = counting.buffer();
-                inputs.encode_into(&x, &mut acts)?;
-                Ok(Encoded::Dense(acts))
-            }
-        })?;
-        let slice = Slice {
-            batch: Arc::clone(&batch),
-            first_row,
-            encoded,
-        };
-        timed(&mut timings.count_s, || counting.submit(slice))?;
-    }
-    Ok(())
-}
-
-/// Saves a shard's counts and final position as its shard file, and drops its checkpoint.
-fn save_shard(
-    out_dir: &Path,
-    s: Shard,
-    counters: &mut [CoocCounts],
-    position: &state::Position,
-    checkpoint: &Path,
-    sae_id: &str,
-    started: Instant,
-) -> Result<RunSummary> {
-    let path = shard_file(out_dir, s.index, s.count);
-    state::save(&path, counters, position)?;
-    let _ = std::fs::remove_file(checkpoint);
-    let mine = counters.first().map_or(0, |c| c.tokens());
-    Ok(RunSummary {
-        sae_id: sae_id.to_string(),
-        out_dir: path,
-        tokens_counted: mine,
-        tokens_per_second: mine as f64 / started.elapsed().as_secs_f64().max(1e-9),
-    })
 }
 
 /// The manifest's description of the SAE `inputs` counted with (`center`: whether the
