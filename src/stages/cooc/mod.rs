@@ -167,17 +167,23 @@ fn count_group(
                 .with_context(|| failed(std::slice::from_ref(&id)))
         })
         .collect::<Result<Vec<_>>>()?;
-    let end = pass::count_pass(settings, &mut saes, &mut stream).with_context(|| failed(&ids))?;
-    saes.into_iter()
-        .map(|sae| {
+    let progress = BatchRule::of(config).progress(config, &ids);
+    let end = pass::count_pass(settings, &mut saes, &mut stream, &progress)
+        .with_context(|| failed(&ids))?;
+    let summaries = saes
+        .into_iter()
+        .enumerate()
+        .map(|(i, sae)| {
             let id = sae.sae_id.clone();
             let summary = sae
                 .finish(settings, &end)
                 .with_context(|| failed(std::slice::from_ref(&id)))?;
-            crate::report::summary(summary.line());
+            progress.finish_item(i, summary.line());
             Ok(summary)
         })
-        .collect()
+        .collect();
+    progress.finish();
+    summaries
 }
 
 /// The context of an error in the count of the SAEs `ids`.
@@ -254,11 +260,16 @@ fn sae_info(inputs: &HookedSae, center: bool) -> SaeInfo {
 }
 
 impl BatchRule {
-    /// The progress bar of a run that counts `target` tokens or `n_batches` batches.
-    fn progress_bar(self, target: u64, n_batches: usize, sae_id: &str) -> crate::report::Bar {
+    /// The progress display of a pass of `config` counting the SAEs `ids`: tokens or batches.
+    fn progress(self, config: &Config, ids: &[String]) -> crate::report::PassProgress {
         match self {
-            BatchRule::FirstTokens => crate::report::bar(target, sae_id, "tokens"),
-            BatchRule::SpecialRemoved => crate::report::bar(n_batches as u64, sae_id, "batches"),
+            BatchRule::FirstTokens => {
+                crate::report::pass_progress("cooc", ids, config.tokens_to_count(), "tokens")
+            }
+            BatchRule::SpecialRemoved => {
+                let n_batches = config.generation.n_batches as u64;
+                crate::report::pass_progress("cooc", ids, n_batches, "batches")
+            }
         }
     }
 

@@ -5,17 +5,20 @@
 
 use super::sae_count::{PassEnd, PassSettings, SaeCount, Start};
 use crate::activations::{batch_residuals, ActivationStream, Batch};
+use crate::report::PassProgress;
 use crate::results::manifest::BatchRule;
 use anyhow::{ensure, Result};
 use std::sync::Arc;
 use std::time::Instant;
 
 /// Counts the batches of `stream` into every SAE of `saes` until the run's budget is met or the
-/// data runs out, saving checkpoints every `--checkpoint-every` batches.
+/// data runs out, saving checkpoints every `--checkpoint-every` batches; `progress` has an item
+/// per SAE.
 pub(super) fn count_pass(
     settings: &PassSettings,
     saes: &mut [SaeCount],
     stream: &mut ActivationStream,
+    progress: &PassProgress,
 ) -> Result<PassEnd> {
     let config = settings.config;
     let rule = BatchRule::of(config);
@@ -24,7 +27,6 @@ pub(super) fn count_pass(
     stream.skip_windows(first.windows)?;
     share_time(saes, skip_started, |t| &mut t.tokenize_s);
     let (mut tokens, mut batches) = (first.tokens, first.batches);
-    let progress = Progress::new(settings, saes, rule);
     let mut joined = Vec::new();
     while !rule.done(config, tokens, batches) {
         let read_started = Instant::now();
@@ -41,7 +43,11 @@ pub(super) fn count_pass(
         if !batch.positions.is_empty() {
             count_batch(settings, saes, &joined, batch)?;
         }
-        progress.advance(rule, tokens, batches);
+        let position = match rule {
+            BatchRule::FirstTokens => tokens,
+            BatchRule::SpecialRemoved => batches,
+        };
+        joined.iter().for_each(|&i| progress.set(i, position));
         let every = settings.options.checkpoint_every as u64;
         if every > 0 && batches.is_multiple_of(every) && !rule.done(config, tokens, batches) {
             for &i in &joined {
@@ -49,7 +55,6 @@ pub(super) fn count_pass(
             }
         }
     }
-    progress.finish();
     Ok(PassEnd {
         tokens,
         batches,
@@ -127,38 +132,5 @@ fn share_time(
     let seconds = since.elapsed().as_secs_f64();
     for sae in saes {
         *field(&mut sae.timings) += seconds;
-    }
-}
-
-/// The progress display of a pass: every SAE's position.
-struct Progress {
-    bar: crate::report::Bar,
-}
-
-impl Progress {
-    fn new(settings: &PassSettings, saes: &[SaeCount], rule: BatchRule) -> Self {
-        let config = settings.config;
-        let label = saes
-            .iter()
-            .map(|s| s.sae_id.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        let bar = rule.progress_bar(
-            config.tokens_to_count(),
-            config.generation.n_batches,
-            &label,
-        );
-        Self { bar }
-    }
-
-    fn advance(&self, rule: BatchRule, tokens: u64, batches: u64) {
-        self.bar.set_position(match rule {
-            BatchRule::FirstTokens => tokens,
-            BatchRule::SpecialRemoved => batches,
-        });
-    }
-
-    fn finish(self) {
-        self.bar.finish_and_clear();
     }
 }
