@@ -244,7 +244,7 @@ fn same_pca_folders(a: &Path, b: &Path) {
 
 /// A pca run of two SAEs reads the data once for both, and writes for each, byte for byte,
 /// the files and manifest that a run of that SAE alone writes; the same with one pass per
-/// subgraph.
+/// subgraph, and with a budget of one batch (subgraphs retried with two).
 #[test]
 fn two_saes_in_one_pass_write_what_each_alone_writes() {
     let dir = tempfile::tempdir().unwrap();
@@ -252,9 +252,14 @@ fn two_saes_in_one_pass_write_what_each_alone_writes() {
     let p = fixture(d);
     let ids = [FIXTURE_SAE, write_second_sae(&p)];
     let results = cooc_and_graphs_of(d, &with_sae_ids(&config_text(&p, 6, GRAPHS_ANALYSIS), &ids));
-    let config = pca_config(&p, 8, 3, 40);
-    for extra in [&[][..], &["--one-pass-per-subgraph"][..]] {
-        let tag = extra.len();
+    let shared = pca_config(&p, 8, 3, 40);
+    let one_batch = pca_config(&p, 1, 1, 1000);
+    let cases = [
+        (&shared, &[][..]),
+        (&shared, &["--one-pass-per-subgraph"][..]),
+        (&one_batch, &[][..]),
+    ];
+    for (tag, (config, extra)) in cases.into_iter().enumerate() {
         let alone: Vec<_> = ids
             .iter()
             .map(|id| {
@@ -274,22 +279,30 @@ fn two_saes_in_one_pass_write_what_each_alone_writes() {
         copy_tree(&results, &both);
         let out = run_pca(d, &with_sae_ids(&config, &ids), &both, extra);
         assert_ok(&out);
-        let mut read = Vec::new();
+        let (mut read, mut retried) = (Vec::new(), false);
         for (id, root) in ids.iter().zip(&alone) {
             let (folder, manifest) = pca_outputs(&both, id);
             let (folder_alone, manifest_alone) = pca_outputs(root, id);
             assert_eq!(manifest, manifest_alone, "{id}");
             same_pca_folders(&folder, &folder_alone);
             read.push(manifest["batches_read"].as_u64().unwrap());
+            let subgraphs = manifest["subgraphs"].as_array().unwrap();
+            retried |= subgraphs.iter().any(|s| s["retried"] == true);
         }
         // One pass over the data: as many batches as the pass of an SAE (or subgraph) that
         // read the most, not their sum.
         let pass = batches_read_from_the_data(&stderr(&out), 2);
         let total: u64 = read.iter().sum();
-        if tag == 0 {
+        if extra.is_empty() {
             assert_eq!(pass, *read.iter().max().unwrap(), "{read:?}");
         } else {
             assert!(pass <= 2 * 8 && pass < total, "{pass} of {read:?}");
+        }
+        if tag == 2 {
+            assert!(
+                retried,
+                "no subgraph was retried with a budget of one batch"
+            );
         }
     }
 }
