@@ -267,7 +267,7 @@ fn two_saes_in_one_pass_write_what_each_alone_writes() {
                 copy_tree(&results, &root);
                 let out = run_pca(
                     d,
-                    &with_sae_ids(&config, &[id]),
+                    &with_sae_ids(config, &[id]),
                     &root,
                     &[&["--quiet"], extra].concat(),
                 );
@@ -277,7 +277,7 @@ fn two_saes_in_one_pass_write_what_each_alone_writes() {
             .collect();
         let both = d.join(format!("both_{tag}"));
         copy_tree(&results, &both);
-        let out = run_pca(d, &with_sae_ids(&config, &ids), &both, extra);
+        let out = run_pca(d, &with_sae_ids(config, &ids), &both, extra);
         assert_ok(&out);
         let (mut read, mut retried) = (Vec::new(), false);
         for (id, root) in ids.iter().zip(&alone) {
