@@ -4,7 +4,7 @@
 use crate::config::{DeviceKind, ModelDType};
 use crate::stages::bench::sweep::Sweep;
 use crate::stages::bench::ModelShape;
-use crate::stages::cooc::Shard;
+use crate::stages::cooc::ShardRequest;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -137,9 +137,12 @@ pub struct CoocArgs {
     #[command(flatten)]
     pub saes: SaeIdArgs,
     /// Count only share I of N (windows w with w mod N = I) and write partial counts to
-    /// shards/shard_I_of_N.npz; `saecooc merge --shards N` sums them.
-    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
-    pub shard: Option<Shard>,
+    /// shards/shard_I_of_N.npz; `saecooc merge --shards N` sums them. `auto`: the share the
+    /// scheduler gave this task (a SLURM array job's SLURM_ARRAY_TASK_ID of
+    /// SLURM_ARRAY_TASK_COUNT); `auto/N`: N shards, this task's index from
+    /// SLURM_ARRAY_TASK_ID or a Kubernetes indexed Job's JOB_COMPLETION_INDEX.
+    #[arg(long, value_name = "I/N|auto[/N]", value_parser = ShardRequest::parse)]
+    pub shard: Option<ShardRequest>,
     /// Continue from the checkpoint of an interrupted run (refused, naming the input, if the
     /// config, SAE, model, tokenizer or dataset files changed since).
     #[arg(long)]

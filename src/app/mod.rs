@@ -6,6 +6,7 @@ mod cooc;
 mod explorer;
 mod releases;
 mod sae_ids;
+mod scheduler;
 mod tools;
 
 use crate::cli::{Cli, Command, CommonArgs};

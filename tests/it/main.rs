@@ -36,6 +36,7 @@ mod sae_files;
 mod sae_formats;
 mod sae_selection;
 mod serve;
+mod shard_auto;
 mod stats;
 mod strict_inputs;
 mod subspace;

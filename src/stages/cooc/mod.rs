@@ -19,7 +19,7 @@ mod sae_count;
 mod shards;
 pub mod state;
 
-pub use shards::{merge, Shard};
+pub use shards::{merge, Shard, ShardRequest};
 
 use crate::activations::{load_sweep, stream_groups, HookedSae};
 use crate::config::{Accumulator, Config, Run, StageCommon};

@@ -26,7 +26,8 @@ pub struct Shard {
 impl Shard {
     /// Parses `i/n` (0 ≤ i < n).
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = || anyhow::anyhow!("--shard {s}: expected i/n with 0 <= i < n, e.g. 0/4");
+        let bad =
+            || anyhow::anyhow!("--shard {s}: expected I/N with 0 <= I < N (e.g. 0/4), or auto");
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
         let (index, count): (usize, usize) = (
             i.trim().parse().map_err(|_| bad())?,
@@ -34,6 +35,32 @@ impl Shard {
         );
         ensure!(count > 0 && index < count, bad());
         Ok(Self { index, count })
+    }
+}
+
+/// What `--shard` asks for: a share given outright (`i/n`), or the one the cluster scheduler
+/// gave this task (`auto`; `auto/n` where the scheduler gives no count, as in a Kubernetes
+/// indexed Job), read from its variables where the command line is resolved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ShardRequest {
+    Given(Shard),
+    Auto { count: Option<usize> },
+}
+
+impl ShardRequest {
+    /// Parses `i/n`, `auto` or `auto/n` (n ≥ 1).
+    pub fn parse(s: &str) -> Result<Self> {
+        let Some(rest) = s.trim().strip_prefix("auto") else {
+            return Shard::parse(s).map(Self::Given);
+        };
+        if rest.is_empty() {
+            return Ok(Self::Auto { count: None });
+        }
+        let count = rest.strip_prefix('/').and_then(|n| n.trim().parse().ok());
+        let count = count.filter(|&n: &usize| n > 0).ok_or_else(|| {
+            anyhow::anyhow!("--shard {s}: expected auto or auto/N with N >= 1, e.g. auto/8")
+        })?;
+        Ok(Self::Auto { count: Some(count) })
     }
 }
 
