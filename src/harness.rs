@@ -1,6 +1,6 @@
-//! The stage harness: what the stages do around their own work, owned once: locking the folder
-//! a stage publishes into and recovering what interrupted runs left there (every stage that
-//! publishes a set, and the shards of a split `cooc` run), starting its staged set; and, for
+//! The stage harness: what the stages do around their own work, owned once: locking what a
+//! stage publishes (a whole folder, one output of it, or one shard of a split `cooc` run) and
+//! recovering what interrupted runs left there, starting its staged set; and, for
 //! the stages that read `graphs`' node table (`pca`, `subspace`), finding the node table,
 //! checking the graphs set against the cooc set it was computed from, loading model and SAE
 //! refused unless they fit what `cooc` counted, and publishing the set with its manifest.
@@ -36,6 +36,15 @@ pub fn locate_node_table(dir: &Path, threshold: f64, what: &str) -> Result<PathB
 /// run left planned and removes what dead runs left behind.
 pub fn lock_folder(dir: &Path, stage: Stage) -> Result<FolderLock> {
     lock_and_recover(dir, stage.name())
+}
+
+/// Locks only the entry `output` of `dir` for `stage` (e.g. one `subspace` folder, so runs
+/// on other subgraphs go side by side) and makes it consistent as [`lock_folder`] does, touching
+/// nothing else of `dir`.
+pub fn lock_output(dir: &Path, output: &str, stage: Stage) -> Result<FolderLock> {
+    let lock = FolderLock::acquire_output(dir, output, stage.name())?;
+    recover(&lock)?;
+    Ok(lock)
 }
 
 /// Locks `dir` for `saecooc merge`, which publishes the `cooc` set from the shards' counts,

@@ -1,5 +1,7 @@
 //! One writer per SAE results folder: an advisory lock (`flock`) on `.saecooc.lock`, held for
-//! a whole stage run and released by the operating system on exit or crash. The file names
+//! a whole stage run and released by the operating system on exit or crash. A stage that
+//! publishes one entry of a folder among others of its kind (a `subspace` folder) locks only
+//! that entry, on `.{entry}.lock`. The file names
 //! the holder, so a refused second writer can say who holds it. The holder removes the file
 //! when done; a new holder checks that the file it locked is still the one at the path, so a
 //! removal racing with a second writer can never give two holders.
@@ -12,12 +14,15 @@ use std::path::{Path, PathBuf};
 /// The lock file of a whole SAE results folder.
 pub const LOCK_FILE: &str = ".saecooc.lock";
 
-/// An exclusive lock on a results folder (released when dropped).
+/// An exclusive lock on a results folder, or on one output in it (released when dropped).
 #[derive(Debug)]
 pub struct FolderLock {
     _file: File,
     path: PathBuf,
     dir: PathBuf,
+    /// The one entry of `dir` the lock covers (with the staging folders that publish it);
+    /// `None`: the whole folder.
+    output: Option<String>,
 }
 
 impl Drop for FolderLock {
@@ -37,10 +42,22 @@ impl FolderLock {
     /// Like [`FolderLock::acquire`], on the lock file `name` inside `dir` (a shard of a split
     /// run locks only its own share).
     pub fn acquire_file(dir: &Path, name: &str, stage: &str) -> Result<Self> {
+        Self::acquire_at(dir, name, stage, None)
+    }
+
+    /// Locks only the entry `output` of `dir` (a folder a stage publishes there) for `stage`,
+    /// on its own lock file [`output_lock_name`]: writers of other entries run side by side,
+    /// a second writer of the same one is refused.
+    pub fn acquire_output(dir: &Path, output: &str, stage: &str) -> Result<Self> {
+        Self::acquire_at(dir, &output_lock_name(output), stage, Some(output))
+    }
+
+    fn acquire_at(dir: &Path, name: &str, stage: &str, output: Option<&str>) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create results folder {}", dir.display()))?;
         let path = dir.join(name);
-        let mut file = lock_file_at(&path, dir)?;
+        let covered = output.map_or_else(|| dir.to_path_buf(), |o| dir.join(o));
+        let mut file = lock_file_at(&path, &covered)?;
         let holder = format!(
             "pid {}, `saecooc {stage}`, started {}\n",
             std::process::id(),
@@ -60,17 +77,29 @@ impl FolderLock {
             _file: file,
             path,
             dir: dir.to_path_buf(),
+            output: output.map(str::to_string),
         })
     }
 
-    /// The locked folder.
+    /// The locked folder (the one holding the locked entry for [`FolderLock::acquire_output`]).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// The one entry of [`FolderLock::dir`] the lock covers; `None`: the whole folder.
+    pub fn output(&self) -> Option<&str> {
+        self.output.as_deref()
+    }
 }
 
-/// Opens and locks the lock file at `path` (in the results folder `dir`), retrying when the
-/// file was removed by its previous holder between our open and our lock.
+/// `.{output}.lock`: the lock file of the entry `output` of a folder.
+pub fn output_lock_name(output: &str) -> String {
+    format!(".{output}.lock")
+}
+
+/// Opens and locks the lock file at `path` (of `dir`, the results folder or output it covers,
+/// named in errors), retrying when the file was removed by its previous holder between our
+/// open and our lock.
 fn lock_file_at(path: &Path, dir: &Path) -> Result<File> {
     use std::os::unix::fs::MetadataExt;
     loop {

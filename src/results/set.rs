@@ -332,7 +332,7 @@ impl Staging {
         inputs: BTreeMap<String, String>,
     ) -> Result<Self> {
         let target = lock.dir().to_path_buf();
-        let root = target.join(format!("{STAGING_PREFIX}{stage}-{}", std::process::id()));
+        let root = target.join(staging_name(stage, lock.output(), std::process::id()));
         if std::fs::symlink_metadata(&root).is_ok() {
             remove_entry(&root)?;
         }
@@ -631,16 +631,43 @@ fn remove_stale(target: &Path, rel: &str) -> Result<()> {
     }
 }
 
-/// Makes a results folder consistent before a writer uses it (the caller holds its lock):
+/// The staging folder of process `pid` publishing `stage`'s set: `.staging-{stage}-{pid}`
+/// for a whole folder, `.staging-{stage}-{output}-{pid}` for one output of it, so that a
+/// writer of one output recognises the staging folders of its own output only.
+fn staging_name(stage: &str, output: Option<&str>, pid: u32) -> String {
+    match output {
+        None => format!("{STAGING_PREFIX}{stage}-{pid}"),
+        Some(output) => format!("{STAGING_PREFIX}{stage}-{output}-{pid}"),
+    }
+}
+
+/// Whether the staging folder `name` publishes the output `output` (of any process).
+fn stages_output(name: &str, output: &str) -> bool {
+    name.strip_prefix(STAGING_PREFIX)
+        .and_then(|rest| rest.rsplit_once('-'))
+        .and_then(|(rest, pid)| pid.parse::<u32>().ok().map(|_| rest))
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(_stage, staged)| staged == output)
+}
+
+/// Makes what `lock` covers consistent before a writer uses it (the caller holds the lock):
 /// completes a publish that a killed run left planned, and removes staging folders and
-/// `.partial-*` files that dead runs left behind.
+/// `.partial-*` files that dead runs left behind. A lock on one output of the folder touches
+/// only that output and the staging folders that publish it.
 pub fn recover(lock: &FolderLock) -> Result<()> {
     let dir = lock.dir();
-    for path in staging_folders(dir)? {
+    let mut stagings = staging_folders(dir)?;
+    if let Some(output) = lock.output() {
+        stagings.retain(|p| {
+            stages_output(&p.file_name().unwrap_or_default().to_string_lossy(), output)
+        });
+    }
+    for path in stagings {
         let plan_file = path.join(PLAN_FILE);
         if plan_file.is_file() {
             let plan: Plan = serde_json::from_slice(&std::fs::read(&plan_file)?)
                 .with_context(|| format!("cannot read {}", plan_file.display()))?;
+            check_plan_within(&plan, lock.output(), &plan_file)?;
             crate::report::note(format_args!(
                 "completing the `saecooc {}` publish that an interrupted run left in {}",
                 plan.stage,
@@ -652,7 +679,27 @@ pub fn recover(lock: &FolderLock) -> Result<()> {
                 .with_context(|| format!("cannot remove {}", path.display()))?;
         }
     }
-    remove_dead_partials(dir, 3);
+    match lock.output() {
+        None => remove_dead_partials(dir, 3),
+        Some(output) => remove_dead_partials(&dir.join(checked_relative(output)?), 2),
+    }
+    Ok(())
+}
+
+/// Refuses to complete a plan that moves files outside `output` (the one the lock covers).
+fn check_plan_within(plan: &Plan, output: Option<&str>, plan_file: &Path) -> Result<()> {
+    let Some(output) = output else {
+        return Ok(());
+    };
+    let inside = |rel: &String| rel.starts_with(&format!("{output}/"));
+    let all = plan.files.iter().chain(&plan.stale).chain([&plan.manifest]);
+    for rel in all {
+        ensure!(
+            inside(rel),
+            "{} plans to write {rel}, outside {output}: remove that staging folder by hand",
+            plan_file.display()
+        );
+    }
     Ok(())
 }
 
@@ -914,6 +961,67 @@ mod tests {
         recover(&lock).unwrap();
         assert!(staging_folders(d).unwrap().is_empty());
         assert!(!d.join(".a.npz.partial-999999999").exists());
+    }
+
+    #[test]
+    fn a_lock_on_one_output_recovers_only_that_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let dead = 999_999_999;
+        for name in [
+            staging_name("test", Some("x"), dead),
+            staging_name("test", Some("x_2"), dead),
+            staging_name("test", None, dead),
+        ] {
+            write(&d.join(&name).join("x/half.txt"), "half");
+        }
+        write(&d.join("x/.a.partial-999999999"), "x");
+        write(&d.join("x_2/.a.partial-999999999"), "x");
+        let lock = FolderLock::acquire_output(d, "x", "test").unwrap();
+        recover(&lock).unwrap();
+        let left: Vec<PathBuf> = staging_folders(d).unwrap();
+        let names: Vec<String> = (left.iter())
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [".staging-test-999999999", ".staging-test-x_2-999999999"]
+        );
+        assert!(!d.join("x/.a.partial-999999999").exists());
+        assert!(d.join("x_2/.a.partial-999999999").exists());
+
+        // Its own set publishes through its own staging folder.
+        let staging = Staging::begin(
+            &lock,
+            "test",
+            "x/run.json",
+            Ownership::default(),
+            BTreeMap::new(),
+        )
+        .unwrap();
+        assert!(stages_output(
+            &staging.root().file_name().unwrap().to_string_lossy(),
+            "x"
+        ));
+        write(&staging.root().join("x/a.txt"), "a");
+        staging.publish(|r| Ok(serde_json::to_vec(r)?)).unwrap();
+        assert_eq!(std::fs::read_to_string(d.join("x/a.txt")).unwrap(), "a");
+
+        // A plan in its staging folder that writes elsewhere is refused, not completed.
+        let root = d.join(staging_name("test", Some("x"), dead));
+        let plan = Plan {
+            stage: "test".into(),
+            manifest: "x/run.json".into(),
+            files: vec!["x_2/a.txt".into()],
+            stale: vec![],
+            stale_dirs: vec![],
+        };
+        write(
+            &root.join(PLAN_FILE),
+            &serde_json::to_string(&plan).unwrap(),
+        );
+        let err = format!("{:#}", recover(&lock).unwrap_err());
+        assert!(err.contains("outside x"), "{err}");
     }
 
     #[test]

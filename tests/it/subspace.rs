@@ -550,3 +550,129 @@ fn f16_prompts_are_placed_as_in_f32() {
         assert!((a - b).abs() <= act_tol, "f16 activation {a} vs f32 {b}");
     }
 }
+
+/// The `count` largest subgraphs of the fixture's node table (size, then id order).
+fn largest_subgraphs(results: &Path, count: usize) -> Vec<(i64, usize)> {
+    let table = results_dir(results, 6).join("dataframes/node_info_df_1_5.csv");
+    let mut sizes: Vec<(i64, usize)> = read_node_table(&table)
+        .unwrap()
+        .iter()
+        .map(|r| (r.subgraph_id, r.subgraph_size))
+        .collect();
+    sizes.sort_by_key(|&(sid, size)| (std::cmp::Reverse(size), sid));
+    sizes.dedup();
+    sizes.truncate(count);
+    assert_eq!(sizes.len(), count, "fewer than {count} subgraphs");
+    sizes
+}
+
+/// `saecooc -q subspace` of subgraph `sid` at threshold 1.5 into `figures`, started.
+fn spawn_subspace(config: &Path, results: &Path, figures: &Path, sid: i64) -> std::process::Child {
+    saecooc(&["--quiet", "subspace", "--config"])
+        .arg(config)
+        .arg("--results-dir")
+        .arg(results)
+        .args([
+            "--threshold",
+            "1.5",
+            "--subgraph",
+            &sid.to_string(),
+            "--out",
+        ])
+        .arg(figures)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Four `subspace` runs on different subgraphs of one SAE, started together, all succeed
+/// (each locks only its own folder), each folder a complete set with no staging folder left;
+/// a run on a subgraph whose folder another process holds is refused, naming the holder.
+#[test]
+fn subspaces_of_different_subgraphs_run_in_parallel() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, results) = prepare(dir.path());
+    let subgraphs = largest_subgraphs(&results, 4);
+    let config = dir.path().join("subspace.toml");
+    std::fs::write(&config, config_for(&p, subgraphs[0].1)).unwrap();
+    let figures = dir.path().join("figures");
+    let runs: Vec<_> = subgraphs
+        .iter()
+        .map(|&(sid, _)| spawn_subspace(&config, &results, &figures, sid))
+        .collect();
+    for (run, (sid, _)) in runs.into_iter().zip(&subgraphs) {
+        let out = run.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "subgraph {sid}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for &(sid, _) in &subgraphs {
+        let folder = subspace_folder(&figures, sid);
+        assert_eq!(read_json(&folder.join("subspace.json"))["subgraph_id"], sid);
+    }
+    let sae = figures.join(format!("synthetic-gpt2/synthetic/{NEAT}"));
+    let mut entries: Vec<String> = std::fs::read_dir(&sae)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert_eq!(entries.len(), subgraphs.len(), "leftovers: {entries:?}");
+
+    // The first subgraph's folder held by another process: a second writer is refused.
+    let (sid, _) = subgraphs[0];
+    let folder = subspace_folder(&figures, sid);
+    let name = folder.file_name().unwrap().to_str().unwrap();
+    let held = saecooc::results::lock::FolderLock::acquire_output(&sae, name, "subspace").unwrap();
+    let out = spawn_subspace(&config, &results, &figures, sid)
+        .wait_with_output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second writer of {name} ran");
+    assert!(
+        err.contains("is in use by another saecooc process")
+            && err.contains(&format!("pid {}", std::process::id()))
+            && err.contains(name),
+        "{err}"
+    );
+    // Another subgraph runs while that one is held.
+    let other = spawn_subspace(&config, &results, &figures, subgraphs[1].0);
+    assert_ok(&other.wait_with_output().unwrap());
+    drop(held);
+    assert_eq!(subspace_folders(&figures, sid), vec![folder]);
+}
+
+/// The same subgraph twice at once: one run publishes, the other is refused as in use (or,
+/// had it started after the first ended, would replace it); never two writers of one folder.
+#[test]
+fn the_same_subgraph_twice_in_parallel_is_refused_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, results) = prepare(dir.path());
+    let (sid, size) = planted_subgraph(&results);
+    let config = dir.path().join("subspace.toml");
+    std::fs::write(&config, config_for(&p, size)).unwrap();
+    let figures = dir.path().join("figures");
+    let runs: Vec<_> = (0..2)
+        .map(|_| spawn_subspace(&config, &results, &figures, sid))
+        .collect();
+    let outs: Vec<_> = runs
+        .into_iter()
+        .map(|r| r.wait_with_output().unwrap())
+        .collect();
+    let refused: Vec<String> = outs
+        .iter()
+        .filter(|o| !o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        .collect();
+    assert!(refused.len() <= 1, "{refused:?}");
+    for err in &refused {
+        assert!(
+            err.contains("is in use by another saecooc process"),
+            "{err}"
+        );
+    }
+    let folder = subspace_folder(&figures, sid);
+    assert_eq!(read_json(&folder.join("subspace.json"))["subgraph_id"], sid);
+}

@@ -22,7 +22,7 @@ use crate::activations::HookedSae;
 use crate::config::{check_finite, check_name, PcaConfig, StageCommon};
 use crate::examples::gather::{Examples, GatherSettings};
 use crate::examples::pass::{gather_sweep, Pass, SaeGathering};
-use crate::harness::{locate_node_table, lock_folder, publish, NodeTableInput, SetSummary};
+use crate::harness::{locate_node_table, lock_output, publish, NodeTableInput, SetSummary};
 use crate::inputs::{resolve, InputSpec, ResolveOptions, ResolvedRun};
 use crate::io::atomic::write_bytes;
 use crate::io::hash::sha256_file;
@@ -201,8 +201,15 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
     let device = &resolved.device;
     let mut encoder = input.load_encoder(&resolved, &sae_id, Stage::Subspace)?;
     let (d_in, d_sae) = (encoder.sae.cfg.d_in, encoder.sae.cfg.d_sae);
-    // Locked (and so created) only once the inputs load: a refused run leaves no folder.
-    let lock = lock_folder(&sae_figures, Stage::Subspace)?;
+    // Locked (and so created) only once the inputs load: a refused run leaves no folder. Only
+    // this subgraph's folder is locked: runs on other subgraphs of the SAE go side by side.
+    let folder = subspace_folder_name(
+        threshold,
+        sid,
+        config.generation.n_batches_generation,
+        &graphs_short_id(&input.graphs, &input.table)?,
+    );
+    let lock = lock_output(&sae_figures, &folder, Stage::Subspace)?;
     let (examples, batches_read) = gather_subgraph(
         &mut encoder,
         &resolved,
@@ -231,8 +238,8 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
         )?);
     }
 
-    let (staging, folder, subgraph_picture) =
-        stage_outputs(&input, &lock, &a, config, d_in, d_sae)?;
+    let (staging, subgraph_picture) =
+        stage_outputs(&input, &lock, &folder, &a, config, (d_in, d_sae))?;
     let mut summary = summary_of(&a, config, options, &sae_id, batches_read);
     summary.node_table = input.table.clone();
     summary.subgraph_picture = subgraph_picture;
@@ -245,33 +252,23 @@ pub fn run(config: &PcaConfig, options: &SubspaceOptions) -> Result<SubspaceSumm
     Ok(summary)
 }
 
-/// Stages the subspace set in the folder `lock` holds and writes the analysis `a` into its
-/// folder; returns the staging, the folder's name and the copied subgraph picture's name.
+/// Stages the subspace set `folder`, which `lock` holds, and writes the analysis `a` into it;
+/// returns the staging and the copied subgraph picture's name.
 fn stage_outputs(
     input: &NodeTableInput,
     lock: &FolderLock,
+    folder: &str,
     a: &Analysis,
     config: &PcaConfig,
-    d_in: usize,
-    d_sae: usize,
-) -> Result<(Staging, String, Option<String>)> {
-    let folder = subspace_folder_name(
-        a.activation_threshold,
-        a.subgraph_id,
-        config.generation.n_batches_generation,
-        &graphs_short_id(&input.graphs, &input.table)?,
-    );
+    (d_in, d_sae): (usize, usize),
+) -> Result<(Staging, Option<String>)> {
     let ownership = Ownership {
-        dirs: vec![folder.clone()],
+        dirs: vec![folder.to_string()],
         prefixes: Vec::new(),
     };
-    let staging = input.begin_staging(
-        lock,
-        Stage::Subspace,
-        &subspace_manifest(&folder),
-        ownership,
-    )?;
-    let stage_dir = staging.root().join(&folder);
+    let staging =
+        input.begin_staging(lock, Stage::Subspace, &subspace_manifest(folder), ownership)?;
+    let stage_dir = staging.root().join(folder);
     std::fs::create_dir_all(&stage_dir)
         .with_context(|| format!("cannot create {}", stage_dir.display()))?;
     let subgraph_picture = write_outputs(
@@ -284,7 +281,7 @@ fn stage_outputs(
         d_in,
         d_sae,
     )?;
-    Ok((staging, folder, subgraph_picture))
+    Ok((staging, subgraph_picture))
 }
 
 /// What the run was asked, as its `run_info` records it.
