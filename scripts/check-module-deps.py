@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks saecooc's module rules (run by `make lint`).
 
-- The stages (cooc, graph, pca, export, stats, train, bench) stand side by side: no stage
+- The stages (cooc, graph, pca, export, stats, train, bench, subspace, slurm) stand side by side: no stage
   refers to another (`crate::<stage>`); what they share lives below them.
 - The layers below the stages never refer to a stage; only the command-line layer (main.rs,
   cli, app) calls them.
@@ -14,7 +14,7 @@ import pathlib
 import re
 import sys
 
-STAGES = {"cooc", "graph", "pca", "export", "stats", "train", "bench", "subspace"}
+STAGES = {"cooc", "graph", "pca", "export", "stats", "train", "bench", "subspace", "slurm"}
 # The command-line layer above the stages: the only code that may call them.
 ENTRY = {"cli", "app"}
 SRC = pathlib.Path(__file__).resolve().parent.parent / "src"

@@ -46,6 +46,16 @@ pub enum Command {
     Cooc(CoocArgs),
     /// Sum the partial counts of a sharded `cooc` run into the usual outputs.
     Merge(MergeArgs),
+    /// Write (and with --submit, submit) the SLURM jobs of a whole study.
+    ///
+    /// Writes into --out: cooc.sh, an array job with a task per (SAE, shard) (`cooc --sae-id ID
+    /// --shard i/N --resume`); merge.sh, graphs.sh, pca.sh (with --pca-config: an array job, a
+    /// task per SAE) and export.sh, each run after the one before succeeded
+    /// (`--dependency=afterok`), each with its log in {out}/logs/; and submit.sh with the
+    /// `sbatch` lines, which it prints. What the results folder holds complete (an SAE's
+    /// published cooc set for this config, a finished shard) gets no task, so running it again
+    /// after a failure resubmits only the rest.
+    Slurm(SlurmArgs),
     /// Benchmark counting against the original's dense BᵀB accumulation, or (--end-to-end)
     /// tokens/s per stage of a whole cooc run, or (--sweep) several SAEs in one run against
     /// one at a time.
@@ -266,6 +276,37 @@ pub struct MergeArgs {
     /// Replace the folder's whole cooc set (as `cooc --replace`).
     #[arg(long)]
     pub replace: bool,
+    #[command(flatten)]
+    pub saes: SaeIdArgs,
+}
+
+#[derive(Args)]
+pub struct SlurmArgs {
+    /// The run config (as for `cooc`, `merge` and `graphs`).
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// A PCA config: the study also runs `pca`, a task per SAE of its [model] sae_ids.
+    #[arg(long)]
+    pub pca_config: Option<PathBuf>,
+    /// Shards per SAE (tasks of the cooc array job per SAE).
+    #[arg(long, default_value_t = 1)]
+    pub shards: usize,
+    /// Extra `sbatch` arguments for every job, split at whitespace, e.g.
+    /// "--partition=gpu --gres=gpu:1 --time=04:00:00".
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub sbatch_args: Option<String>,
+    /// Folder for the job scripts, submit.sh, logs/ and the exported site/.
+    #[arg(long, default_value = "slurm")]
+    pub out: PathBuf,
+    /// Results folder, overriding [run] results_dir; every job is given it.
+    #[arg(long)]
+    pub results_dir: Option<PathBuf>,
+    /// `cooc --checkpoint-every` for the cooc tasks.
+    #[arg(long, default_value_t = 50)]
+    pub checkpoint_every: usize,
+    /// Submit the jobs with `sbatch` (in order, each after the one before) and print their ids.
+    #[arg(long)]
+    pub submit: bool,
 }
 
 #[derive(Args)]

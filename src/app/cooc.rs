@@ -2,7 +2,6 @@
 
 use super::scheduler::{self, Env};
 use crate::cli::{CoocArgs, MergeArgs};
-use crate::config::Config;
 use crate::stages::cooc::{self, CoocOptions, Shard, ShardRequest};
 use anyhow::Result;
 
@@ -40,7 +39,7 @@ pub fn cooc(args: CoocArgs) -> Result<()> {
 }
 
 pub fn merge(args: MergeArgs) -> Result<()> {
-    let config = Config::load(&args.config)?;
+    let config = super::load_config(&args.config, &args.saes.sae_ids)?;
     for s in cooc::merge(&config, args.results_dir, args.shards, args.replace)? {
         crate::report::summary(format_args!(
             "{}: merged {} shards, {} tokens → {}",

@@ -7,6 +7,7 @@ mod explorer;
 mod releases;
 mod sae_ids;
 mod scheduler;
+mod slurm;
 mod tools;
 
 use crate::cli::{Cli, Command, CommonArgs};
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Cooc(args) => cooc::cooc(args),
         Command::Merge(args) => cooc::merge(args),
+        Command::Slurm(args) => slurm::slurm(args),
         Command::Bench(args) => tools::bench(args),
         Command::Graphs(args) => analysis::graphs(args),
         Command::Pca(args) => analysis::pca(args),

@@ -6,6 +6,7 @@ pub mod cooc;
 pub mod export;
 pub mod graph;
 pub mod pca;
+pub mod slurm;
 pub mod stats;
 pub mod subspace;
 pub mod train;
