@@ -45,7 +45,7 @@ else
 endif
 SAY_HDF5 := @echo "HDF5: $(HDF5_MODE) (HDF5=$(HDF5); system HDF5 found: $(or $(HDF5_SYSTEM_FOUND),no))"
 
-.PHONY: build demo demo-tiny test lint fmt bench-cooc clean-demo
+.PHONY: build demo demo-tiny test slurm-test lint fmt bench-cooc clean-demo
 
 build:
 	$(SAY_HDF5)
@@ -96,6 +96,13 @@ $(VENV)/.saecooc-deps:
 test: $(TEST_PYTHON_DEP)
 	$(SAY_HDF5)
 	$(WITH_CMAKE) SAECOOC_PYTHON=$(TEST_PYTHON) cargo test --release --locked $(CARGO_FEATURES)
+
+## slurm-test: `saecooc slurm --submit` on a single-node SLURM cluster started as root
+## (scripts/slurm-test.sh; needs slurm-wlm and munge). Prints SKIPPED where SLURM cannot start;
+## SAECOOC_REQUIRE_SLURM=1 (.ci/run sets it) makes it fail instead. SLURM_SUDO=sudo runs the
+## script as root when make is not.
+slurm-test: build
+	$(SLURM_SUDO) env SAECOOC_BIN=$(BIN) SAECOOC_REQUIRE_SLURM=$(SAECOOC_REQUIRE_SLURM) scripts/slurm-test.sh
 
 ## lint: rustfmt, clippy, the module rules (scripts/check-module-deps.py) and that every
 ## repository path README.md and docs/ name exists (scripts/check-doc-paths.py).

@@ -37,6 +37,7 @@ mod sae_formats;
 mod sae_selection;
 mod serve;
 mod shard_auto;
+mod slurm;
 mod stats;
 mod strict_inputs;
 mod subspace;

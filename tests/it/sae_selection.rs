@@ -1,36 +1,15 @@
 //! `--sae-id` (repeatable) on `cooc`, `graphs`, `pca` and `stats`: only the chosen SAEs of a
 //! config run, with the same outputs as in a run of the whole config.
 
-use crate::common::{assert_ok, config_text, fixture, pca_config, saecooc, stderr};
+use crate::common::{
+    assert_ok, config_text, pca_config, saecooc, stderr, two_sae_fixture, with_both_saes,
+    COPIED_SAE, FIXTURE_SAE,
+};
 use saecooc::synth::SynthPaths;
 use std::path::{Path, PathBuf};
 
-const FIRST: &str = "blocks.1.hook_resid_pre";
-const SECOND: &str = "blocks.0.hook_resid_pre";
-
-/// The tiny world with a second SAE, a copy of the first reading `blocks.0.hook_resid_pre`.
-fn two_sae_fixture(dir: &Path) -> SynthPaths {
-    let p = fixture(dir);
-    let second = p.sae.parent().unwrap().join(SECOND);
-    std::fs::create_dir_all(&second).unwrap();
-    std::fs::copy(
-        p.sae.join("sae_weights.safetensors"),
-        second.join("sae_weights.safetensors"),
-    )
-    .unwrap();
-    let mut cfg = crate::common::read_json(&p.sae.join("cfg.json"));
-    cfg["hook_name"] = SECOND.into();
-    cfg["hook_layer"] = 0.into();
-    std::fs::write(second.join("cfg.json"), cfg.to_string()).unwrap();
-    p
-}
-
-/// `text` with its one SAE id replaced by both SAEs'.
-fn with_both_saes(text: String) -> String {
-    let one = format!(r#"sae_ids = ["{FIRST}"]"#);
-    assert!(text.contains(&one), "{text}");
-    text.replace(&one, &format!(r#"sae_ids = ["{FIRST}", "{SECOND}"]"#))
-}
+const FIRST: &str = FIXTURE_SAE;
+const SECOND: &str = COPIED_SAE;
 
 /// Writes the two-SAE run config (graphs sizes as `cooc_and_graphs` sets them) into `dir`.
 fn write_config(dir: &Path, p: &SynthPaths) -> PathBuf {

@@ -96,6 +96,7 @@ pub fn write(config: &Config, pca: Option<&PcaConfig>, options: &SlurmOptions) -
         push(Some(writer.pca(&pca.model.sae_ids)?));
     }
     push(Some(writer.export()?));
+    remove_stale_scripts(&options.out, &jobs)?;
     let submit_script = options.out.join("submit.sh");
     write_file(&submit_script, &submit::script(&jobs, &options.sbatch_args))?;
     Ok(Study {
@@ -113,6 +114,27 @@ pub fn submit(study: &Study, sbatch_args: &[String]) -> Result<Vec<(&'static str
 /// The `sbatch` lines of the study (as `submit.sh` has them).
 pub fn sbatch_lines(study: &Study, sbatch_args: &[String]) -> Vec<String> {
     submit::lines(&study.jobs, sbatch_args)
+}
+
+/// Every job a study may have, by name (its script's stem).
+const JOB_NAMES: [&str; 5] = ["cooc", "merge", "graphs", "pca", "export"];
+
+/// Removes the scripts an earlier run wrote for jobs this one does not have (work since
+/// completed), so that `out` holds only what `submit.sh` submits.
+fn remove_stale_scripts(out: &Path, jobs: &[Job]) -> Result<()> {
+    for name in JOB_NAMES
+        .iter()
+        .filter(|n| !jobs.iter().any(|j| j.name == **n))
+    {
+        let path = out.join(format!("{name}.sh"));
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove {}", path.display()))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Writes `text` to `path`, executable.

@@ -51,7 +51,11 @@ pub(super) fn script(jobs: &[Job], extra: &[String]) -> String {
         text.push('\n');
     }
     for job in jobs {
-        text.push_str(&format!("echo \"{}: ${{{}}}\"\n", job.name, variable(job.name)));
+        text.push_str(&format!(
+            "echo \"{}: ${{{}}}\"\n",
+            job.name,
+            variable(job.name)
+        ));
     }
     text
 }

@@ -19,6 +19,36 @@ pub fn fixture(dir: &Path) -> SynthPaths {
     synth::write_all(&dir.join("inputs"), &small_options()).unwrap()
 }
 
+/// The second SAE of [`two_sae_fixture`]: a copy of the fixture's reading another hook.
+pub const COPIED_SAE: &str = "blocks.0.hook_resid_pre";
+
+/// The tiny world with a second SAE, a copy of the first reading `blocks.0.hook_resid_pre`.
+pub fn two_sae_fixture(dir: &Path) -> SynthPaths {
+    let p = fixture(dir);
+    let second = p.sae.parent().unwrap().join(COPIED_SAE);
+    std::fs::create_dir_all(&second).unwrap();
+    std::fs::copy(
+        p.sae.join("sae_weights.safetensors"),
+        second.join("sae_weights.safetensors"),
+    )
+    .unwrap();
+    let mut cfg = read_json(&p.sae.join("cfg.json"));
+    cfg["hook_name"] = COPIED_SAE.into();
+    cfg["hook_layer"] = 0.into();
+    std::fs::write(second.join("cfg.json"), cfg.to_string()).unwrap();
+    p
+}
+
+/// `text` with its one SAE id replaced by both SAEs' of [`two_sae_fixture`].
+pub fn with_both_saes(text: String) -> String {
+    let one = format!(r#"sae_ids = ["{FIXTURE_SAE}"]"#);
+    assert!(text.contains(&one), "{text}");
+    text.replace(
+        &one,
+        &format!(r#"sae_ids = ["{FIXTURE_SAE}", "{COPIED_SAE}"]"#),
+    )
+}
+
 /// A config for the fixture; `extra` is appended to [generation].
 pub fn config_text(p: &SynthPaths, n_batches: usize, extra: &str) -> String {
     format!(
