@@ -7,7 +7,7 @@ use crate::common::{
     COPIED_SAE, FIXTURE_SAE,
 };
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 /// The SAEs of the two-SAE config, in its order.
 const SAES: [&str; 2] = [FIXTURE_SAE, COPIED_SAE];
@@ -28,8 +28,9 @@ fn run_in(dir: &Path, args: &[&str]) -> Output {
     saecooc(args).current_dir(dir).output().unwrap()
 }
 
-/// `saecooc slurm` in `dir` with the study's results folder and `jobs/`, plus `extra`.
-fn slurm(dir: &Path, extra: &[&str]) -> Output {
+/// The command `saecooc slurm` in `dir` with the study's results folder and `jobs/`, plus
+/// `extra`.
+fn slurm_command(dir: &Path, extra: &[&str]) -> Command {
     let mut args = vec![
         "slurm",
         "--config",
@@ -40,7 +41,14 @@ fn slurm(dir: &Path, extra: &[&str]) -> Output {
         "jobs",
     ];
     args.extend_from_slice(extra);
-    let out = run_in(dir, &args);
+    let mut command = saecooc(&args);
+    command.current_dir(dir);
+    command
+}
+
+/// Runs [`slurm_command`], which must succeed.
+fn slurm(dir: &Path, extra: &[&str]) -> Output {
+    let out = slurm_command(dir, extra).output().unwrap();
     assert_ok(&out);
     out
 }
@@ -239,24 +247,14 @@ fn submit_runs_sbatch_in_order_each_job_after_the_one_before() {
     std::fs::write(bin.join("sbatch"), fake).unwrap();
     std::fs::set_permissions(bin.join("sbatch"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let out = saecooc(&[
-        "slurm",
-        "--config",
-        "run.toml",
-        "--results-dir",
-        "results",
-        "--out",
-        "jobs",
+    let extra = [
         "--shards",
         "2",
         "--submit",
         "--sbatch-args",
         "--partition=gpu --time=1:00:00",
-    ])
-    .current_dir(d)
-    .env("PATH", path)
-    .output()
-    .unwrap();
+    ];
+    let out = slurm_command(d, &extra).env("PATH", path).output().unwrap();
     assert_ok(&out);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let order = ["cooc", "merge", "graphs", "export"];

@@ -66,6 +66,11 @@ pub struct Study {
 pub fn write(config: &Config, pca: Option<&PcaConfig>, options: &SlurmOptions) -> Result<Study> {
     ensure!(options.shards > 0, "--shards must be at least 1");
     ensure!(
+        !options.out.to_string_lossy().contains(char::is_whitespace),
+        "--out {}: SLURM reads the log paths of `#SBATCH --output` unquoted, so the folder may not contain spaces; choose another",
+        options.out.display()
+    );
+    ensure!(
         options.pca_config.is_some() == pca.is_some(),
         "the PCA config and its path go together"
     );

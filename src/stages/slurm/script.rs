@@ -180,3 +180,36 @@ pub fn shell_quote(word: &str) -> String {
     }
     format!("'{}'", word.replace('\'', "'\\''"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn safe_words_stay_as_they_are() {
+        for word in [
+            "blocks.1.hook_resid_pre",
+            "/a/b-c/run.toml",
+            "0/2",
+            "--shard",
+        ] {
+            assert_eq!(shell_quote(word), word);
+        }
+    }
+
+    #[test]
+    fn other_words_read_back_through_bash_unchanged() {
+        let words = ["with space", "it's", "$HOME", "a;b", "", "\"q\" `x`"];
+        let line: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+        let script = format!(
+            "for w in {}; do printf '%s\\n' \"$w\"; done",
+            line.join(" ")
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        let read = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(read.lines().collect::<Vec<_>>(), words);
+    }
+}
