@@ -198,7 +198,8 @@ mod tests {
 
     #[test]
     fn bad_variables_are_refused_naming_them() {
-        let cases: [(&str, &[(&str, &str)], &str); 8] = [
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case; 8] = [
             (
                 "auto",
                 &[(SLURM_ID, "x"), (SLURM_COUNT, "2")],
