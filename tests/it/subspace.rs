@@ -585,6 +585,25 @@ fn spawn_subspace(config: &Path, results: &Path, figures: &Path, sid: i64) -> st
         .unwrap()
 }
 
+/// The most subspace lock files seen at once in the SAE's figures folder `sae` while any of
+/// `runs` runs (polled every 2 ms).
+fn most_locks_held_at_once(sae: &Path, runs: &mut [std::process::Child]) -> usize {
+    let mut most = 0;
+    while runs.iter_mut().any(|r| r.try_wait().unwrap().is_none()) {
+        let held = std::fs::read_dir(sae).map_or(0, |entries| {
+            (entries.flatten())
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with(".pca_") && name.ends_with(".lock")
+                })
+                .count()
+        });
+        most = most.max(held);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    most
+}
+
 /// Four `subspace` runs on different subgraphs of one SAE, started together, all succeed
 /// (each locks only its own folder), each folder a complete set with no staging folder left;
 /// a run on a subgraph whose folder another process holds is refused, naming the holder.
@@ -596,10 +615,16 @@ fn subspaces_of_different_subgraphs_run_in_parallel() {
     let config = dir.path().join("subspace.toml");
     std::fs::write(&config, config_for(&p, subgraphs[0].1)).unwrap();
     let figures = dir.path().join("figures");
-    let runs: Vec<_> = subgraphs
+    let sae = figures.join(format!("synthetic-gpt2/synthetic/{NEAT}"));
+    let mut runs: Vec<_> = subgraphs
         .iter()
         .map(|&(sid, _)| spawn_subspace(&config, &results, &figures, sid))
         .collect();
+    let most_held = most_locks_held_at_once(&sae, &mut runs);
+    assert!(
+        most_held >= 2,
+        "the runs never held their locks at once ({most_held})"
+    );
     for (run, (sid, _)) in runs.into_iter().zip(&subgraphs) {
         let out = run.wait_with_output().unwrap();
         assert!(
@@ -612,7 +637,6 @@ fn subspaces_of_different_subgraphs_run_in_parallel() {
         let folder = subspace_folder(&figures, sid);
         assert_eq!(read_json(&folder.join("subspace.json"))["subgraph_id"], sid);
     }
-    let sae = figures.join(format!("synthetic-gpt2/synthetic/{NEAT}"));
     let mut entries: Vec<String> = std::fs::read_dir(&sae)
         .unwrap()
         .flatten()
