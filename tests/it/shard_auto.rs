@@ -4,7 +4,7 @@
 //! and a SLURM array task without `--shard` is warned that it counts everything.
 
 use crate::common::{assert_ok, config_text, fixture, results_dir, saecooc, stderr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// Every variable `--shard auto` reads, cleared around each run so the test's own
@@ -29,6 +29,15 @@ fn cooc(config: &Path, results: &Path, args: &[&str], env: &[(&str, String)]) ->
     cmd.output().unwrap()
 }
 
+/// The tiny synthetic world in `dir` and a config counting `n_batches` on it; returns the
+/// config's path.
+fn tiny_world(dir: &Path, n_batches: usize) -> PathBuf {
+    let p = fixture(dir);
+    let config = dir.join("run.toml");
+    std::fs::write(&config, config_text(&p, n_batches, "")).unwrap();
+    config
+}
+
 /// The bytes of shard `i` of 2 in the results root `results`.
 fn shard_bytes(results: &Path, i: usize) -> Vec<u8> {
     let path = results_dir(results, 3).join(format!("shards/shard_{i}_of_2.npz"));
@@ -38,9 +47,7 @@ fn shard_bytes(results: &Path, i: usize) -> Vec<u8> {
 #[test]
 fn scheduler_shards_equal_the_explicit_shards() {
     let dir = tempfile::tempdir().unwrap();
-    let p = fixture(dir.path());
-    let config = dir.path().join("run.toml");
-    std::fs::write(&config, config_text(&p, 3, "")).unwrap();
+    let config = tiny_world(dir.path(), 3);
     let explicit = dir.path().join("explicit");
     for i in 0..2 {
         assert_ok(&cooc(
@@ -84,9 +91,7 @@ fn scheduler_shards_equal_the_explicit_shards() {
 #[test]
 fn bad_scheduler_variables_are_refused_naming_them() {
     let dir = tempfile::tempdir().unwrap();
-    let p = fixture(dir.path());
-    let config = dir.path().join("run.toml");
-    std::fs::write(&config, config_text(&p, 3, "")).unwrap();
+    let config = tiny_world(dir.path(), 3);
     let results = dir.path().join("results");
     let var = |k: &'static str, v: &str| (k, v.to_string());
     let cases = [
@@ -141,9 +146,7 @@ fn bad_scheduler_variables_are_refused_naming_them() {
 #[test]
 fn an_array_task_without_shard_is_warned_even_when_quiet() {
     let dir = tempfile::tempdir().unwrap();
-    let p = fixture(dir.path());
-    let config = dir.path().join("run.toml");
-    std::fs::write(&config, config_text(&p, 1, "")).unwrap();
+    let config = tiny_world(dir.path(), 1);
     let results = dir.path().join("results");
     let task = [("SLURM_ARRAY_TASK_ID", "3".to_string())];
     let warned = cooc(&config, &results, &[], &task);
