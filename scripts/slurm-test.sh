@@ -69,14 +69,15 @@ pids+=($!)
 for _ in $(seq 50); do [ -S "$socket" ] && break; sleep 0.1; done
 [ -S "$socket" ] || skip "munged did not start: $(tail -n 3 "$work/munge/munged.log" 2>/dev/null)"
 
-# --- slurm.conf: this machine as the one node.
+# --- slurm.conf: this machine as the one node, reached at 127.0.0.1 (a container's hostname
+# need not resolve).
 host="$(hostname -s)"
 cpus="$(nproc)"
 mem_mib=$(($(awk '/^MemTotal:/ {print $2}' /proc/meminfo) / 1024))
 export SLURM_CONF="$work/slurm.conf"
 cat >"$SLURM_CONF" <<CONF
 ClusterName=saecooctest
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -99,7 +100,7 @@ SlurmctldLogFile=$work/slurmctld.log
 SlurmdLogFile=$work/slurmd.log
 SlurmctldPort=${SAECOOC_SLURMCTLD_PORT:-6817}
 SlurmdPort=${SAECOOC_SLURMD_PORT:-6818}
-NodeName=$host CPUs=$cpus RealMemory=$mem_mib State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mib State=UNKNOWN
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 
