@@ -7,7 +7,6 @@ use crate::common::{assert_ok, config_text, results_dir, saecooc, stderr};
 use saecooc::io::npz::read_npz;
 use saecooc::synth::{self, SynthOptions, SynthPaths};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 const KINDS: [&str; 3] = ["total", "jaccard", "activations"];
 const TAGS: [&str; 3] = ["0_0", "1_5", "3_0"];
@@ -99,33 +98,16 @@ fn merged_shards_equal_the_unsharded_run() {
 /// the checkpoint.
 fn interrupted_run(config: &Path, results: &Path, n_batches: usize) -> std::path::PathBuf {
     let checkpoint = results_dir(results, n_batches).join("checkpoint.npz");
-    let mut child = saecooc(&[
+    let mut cmd = saecooc(&[
         "--quiet",
         "cooc",
         "--config",
         config.to_str().unwrap(),
         "--checkpoint-every",
         "3",
-    ])
-    .arg("--results-dir")
-    .arg(results)
-    .spawn()
-    .unwrap();
-    let started = Instant::now();
-    while !checkpoint.is_file() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no checkpoint appeared"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run finished before it could be killed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(150));
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    ]);
+    cmd.arg("--results-dir").arg(results);
+    common::kill_once_written(cmd, std::slice::from_ref(&checkpoint));
     assert!(
         !results_dir(results, n_batches).join("run.json").exists(),
         "the run was not interrupted"

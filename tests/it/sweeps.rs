@@ -2,10 +2,9 @@
 //! byte for byte, those of a run of that SAE alone, also split into shards or killed and
 //! resumed; the memory plan splits a sweep into passes that fit the limit.
 
-use crate::common::{assert_ok, files_under, saecooc, stderr};
+use crate::common::{assert_ok, files_under, kill_once_written, saecooc, stderr};
 use saecooc::synth::{self, SynthOptions};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 /// SAEs of the sweep fixture: (id, layer of its `hook_resid_pre`, latents).
 const SAES: [(&str, usize, usize); 3] =
@@ -262,30 +261,14 @@ fn a_killed_sweep_resumes_to_each_sae_alone_from_different_checkpoints() {
         .iter()
         .map(|id| sae_dir(&killed, id, n_batches).join("checkpoint.npz"))
         .collect();
-    let mut child = cooc(
+    let cmd = cooc(
         dir.path(),
         "two",
         &config,
         &killed,
         &["--checkpoint-every", "3"],
-    )
-    .spawn()
-    .unwrap();
-    let started = Instant::now();
-    while !checkpoints.iter().all(|c| c.is_file()) {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no checkpoints appeared"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the sweep finished before it could be killed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(150));
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    );
+    kill_once_written(cmd, &checkpoints);
     for id in ids {
         assert!(
             !sae_dir(&killed, id, n_batches).join("run.json").exists(),

@@ -36,12 +36,10 @@ pub(super) fn write_outputs(
             write_csr_matrices(&counts.symmetric(), &diag, &total, &jaccard_file)?;
         } else {
             let rows = counts.rows();
-            let mut w = NpzWriter::create(&total, true)?;
-            w.add_f32_rows("arr_0", n, n, |i, row| rows.fill_row(i, row))?;
-            w.finish()?;
-            let mut w = NpzWriter::create(&jaccard_file, true)?;
-            w.add_f32_rows("arr_0", n, n, |i, row| jaccard_row(&rows, &diag, i, row))?;
-            w.finish()?;
+            both(
+                || write_dense(&total, n, |i, row| rows.fill_row(i, row)),
+                || write_dense(&jaccard_file, n, |i, row| jaccard_row(&rows, &diag, i, row)),
+            )?;
         }
         let activations = cooc_file(dir, CoocKind::Activations, t);
         crate::io::npz::save_f32_compressed(&activations, &[n], &diag)?;
@@ -59,6 +57,26 @@ pub(super) fn write_outputs(
     Ok(stats)
 }
 
+/// Runs `a` and `b` side by side (the two matrices of a threshold are compressed at once, each
+/// into its own file, so their bytes are what one after the other gives).
+fn both(a: impl FnOnce() -> Result<()> + Send, b: impl FnOnce() -> Result<()>) -> Result<()> {
+    std::thread::scope(|scope| {
+        let first = scope.spawn(a);
+        let second = b();
+        first
+            .join()
+            .map_err(|_| anyhow::anyhow!("internal: a writing thread panicked"))??;
+        second
+    })
+}
+
+/// Writes an `n × n` float32 matrix, row `i` from `fill_row(i, row)`, as a compressed npz.
+fn write_dense(path: &Path, n: usize, fill_row: impl FnMut(usize, &mut [f32])) -> Result<()> {
+    let mut w = NpzWriter::create(path, true)?;
+    w.add_f32_rows("arr_0", n, n, fill_row)?;
+    w.finish()
+}
+
 /// Writes C and J as scipy CSR float32 matrices with the same non-zero pattern (J is zero
 /// exactly where C is).
 fn write_csr_matrices(
@@ -68,11 +86,21 @@ fn write_csr_matrices(
     jaccard_file: &Path,
 ) -> Result<()> {
     let n = counts.n;
-    crate::io::csr::write_csr(total, n, &counts.indptr, |i, cols, values| {
-        let (c, k) = counts.row(i);
-        cols.extend_from_slice(c);
-        values.extend(k.iter().map(|&x| x as f32));
-    })?;
+    let write_counts = || {
+        crate::io::csr::write_csr(total, n, &counts.indptr, |i, cols, values| {
+            let (c, k) = counts.row(i);
+            cols.extend_from_slice(c);
+            values.extend(k.iter().map(|&x| x as f32));
+        })
+    };
+    both(write_counts, || {
+        write_jaccard_csr(counts, diag, jaccard_file)
+    })
+}
+
+/// Writes J of `counts` (diagonal `diag`) as a scipy CSR float32 matrix.
+fn write_jaccard_csr(counts: &sparse::CountCsr, diag: &[f32], jaccard_file: &Path) -> Result<()> {
+    let n = counts.n;
     crate::io::csr::write_csr(jaccard_file, n, &counts.indptr, |i, cols, values| {
         let (c, k) = counts.row(i);
         cols.extend_from_slice(c);

@@ -480,3 +480,24 @@ pub mod hub_server;
 pub mod parquet;
 pub mod serve;
 pub mod skip;
+
+/// Starts `cmd`, waits until every file of `files` exists (a minute at most; it must still be
+/// running then), and SIGKILLs it a moment later.
+pub fn kill_once_written(mut cmd: Command, files: &[PathBuf]) {
+    let mut child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !files.iter().all(|f| f.is_file()) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{files:?} did not appear"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run finished before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
