@@ -62,17 +62,19 @@ mod tests {
 
     #[test]
     fn a_child_that_holds_memory_shows_it_in_its_peak() {
-        // A shell that reads 64 MiB into a variable holds at least that much at its peak.
+        // A shell that reads 256 MiB into a variable holds at least that much at its peak. (A
+        // forked child's peak may start at what the test process held when it forked, so only
+        // a size above that says the child's own memory is measured.)
         let mut cmd = Command::new("sh");
         cmd.args([
             "-c",
-            "x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x} >/dev/null",
+            "x=$(head -c 268435456 /dev/zero | tr '\\0' a); echo ${#x} >/dev/null",
         ]);
         let run = run_child(&mut cmd).unwrap();
         assert!(run.success, "{:?}", run.status);
-        assert!(run.peak_rss_bytes >= 64 << 20, "{}", run.peak_rss_bytes);
+        assert!(run.peak_rss_bytes >= 256 << 20, "{}", run.peak_rss_bytes);
         let small = run_child(&mut Command::new("true")).unwrap();
-        assert!(small.peak_rss_bytes > 0 && small.peak_rss_bytes < 64 << 20);
+        assert!(small.peak_rss_bytes > 0);
     }
 
     #[test]
