@@ -452,6 +452,56 @@ impl CountRows<'_> {
             CountRows::Sparse(s) => s.fill_row(i, out),
         }
     }
+
+    /// A reader of the rows in order (see [`RowReader`]).
+    pub fn reader(&self) -> RowReader<'_> {
+        RowReader {
+            rows: self,
+            block: Vec::new(),
+            first: 0,
+        }
+    }
+}
+
+/// Rows of a dense count matrix read one after the other, computed a block of
+/// [`ROWS_PER_BLOCK`] rows at a time (see [`Triangle::fill_rows`]); sparse rows are read one
+/// at a time.
+pub struct RowReader<'a> {
+    rows: &'a CountRows<'a>,
+    block: Vec<f32>,
+    /// The first row held in `block`.
+    first: usize,
+}
+
+/// Rows a [`RowReader`] computes at once.
+const ROWS_PER_BLOCK: usize = 32;
+
+impl RowReader<'_> {
+    /// Writes dense row i as f32, as [`CountRows::fill_row`] does.
+    pub fn fill_row(&mut self, i: usize, out: &mut [f32]) {
+        let CountRows::Dense(t) = self.rows else {
+            return self.rows.fill_row(i, out);
+        };
+        let n = out.len();
+        let held = self.block.len() / n.max(1);
+        if !(self.first..self.first + held).contains(&i) {
+            let rows = ROWS_PER_BLOCK.min(n - i);
+            self.block.resize(rows * n, 0.0);
+            t.fill_rows(i, &mut self.block);
+            self.first = i;
+        }
+        let at = (i - self.first) * n;
+        out.copy_from_slice(&self.block[at..at + n]);
+    }
+
+    /// Writes row i of the Jaccard matrix `J = C / (n_i + n_j − C)` (see [`jaccard`]); `diag`
+    /// is the diagonal of C as f32.
+    pub fn jaccard_row(&mut self, diag: &[f32], i: usize, out: &mut [f32]) {
+        self.fill_row(i, out);
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = jaccard(*o, diag[i], diag[j]);
+        }
+    }
 }
 
 /// One Jaccard value `c / (n_i + n_j − c)` in f32 arithmetic, with NaN → 0 (never-firing
@@ -465,15 +515,6 @@ pub fn jaccard(c: f32, n_i: f32, n_j: f32) -> f32 {
         1.0
     } else {
         v
-    }
-}
-
-/// Writes row i of the Jaccard matrix `J = C / (n_i + n_j − C)` (see [`jaccard`]) from count
-/// rows. `diag` is the diagonal of C as f32.
-pub fn jaccard_row(counts: &CountRows, diag: &[f32], i: usize, out: &mut [f32]) {
-    counts.fill_row(i, out);
-    for (j, o) in out.iter_mut().enumerate() {
-        *o = jaccard(*o, diag[i], diag[j]);
     }
 }
 
@@ -659,12 +700,14 @@ mod tests {
         let diag: Vec<f32> = c.diagonal().iter().map(|&x| x as f32).collect();
         assert_eq!(diag, vec![3., 3., 0., 1.]);
         let mut row = vec![0f32; 4];
-        jaccard_row(&c.rows(), &diag, 0, &mut row);
+        let rows = c.rows();
+        let mut reader = rows.reader();
+        reader.jaccard_row(&diag, 0, &mut row);
         assert_eq!(row, vec![1.0, 2.0 / 4.0, 0.0, 1.0 / 3.0]);
-        jaccard_row(&c.rows(), &diag, 2, &mut row);
+        reader.jaccard_row(&diag, 2, &mut row);
         // A never-firing latent: 0/0 → 0 everywhere, including its own diagonal.
         assert_eq!(row, vec![0.0; 4]);
-        jaccard_row(&c.rows(), &diag, 3, &mut row);
+        reader.jaccard_row(&diag, 3, &mut row);
         assert_eq!(row, vec![1.0 / 3.0, 0.0, 0.0, 1.0]);
     }
 }

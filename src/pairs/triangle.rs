@@ -154,6 +154,31 @@ impl Triangle {
             .collect()
     }
 
+    /// Writes dense rows `first..first + out.len() / n` of the symmetric matrix as f32, one
+    /// after the other, as [`Triangle::fill_row`] writes each. The part left of the block is
+    /// read a triangle row at a time (its cells for the whole block lie side by side), not a
+    /// cell per row as one row alone must.
+    pub fn fill_rows(&self, first: usize, out: &mut [f32]) {
+        let n = self.n;
+        let rows = out.len() / n;
+        for j in 0..first {
+            let from = row_start(n, j) + (first - j);
+            for (r, &c) in self.cells[from..from + rows].iter().enumerate() {
+                out[r * n + j] = c as f32;
+            }
+        }
+        for (r, row) in out.chunks_exact_mut(n).enumerate() {
+            let i = first + r;
+            for (j, o) in row.iter_mut().enumerate().take(i).skip(first) {
+                *o = self.get(j, i) as f32;
+            }
+            let start = row_start(n, i);
+            for (o, &c) in row[i..].iter_mut().zip(&self.cells[start..start + n - i]) {
+                *o = c as f32;
+            }
+        }
+    }
+
     /// Writes dense row i of the symmetric matrix as f32.
     pub fn fill_row(&self, i: usize, out: &mut [f32]) {
         for (j, o) in out.iter_mut().enumerate().take(i) {
@@ -172,6 +197,32 @@ impl Triangle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocks_of_rows_are_the_rows_one_at_a_time() {
+        let n = 37;
+        let mut t = Triangle {
+            n,
+            cells: vec![0; n * (n + 1) / 2],
+        };
+        for (k, c) in t.cells.iter_mut().enumerate() {
+            *c = (k * 7919 % 1013) as u32;
+        }
+        let mut one = vec![0f32; n];
+        for (first, rows) in [(0, 5), (3, 8), (30, 7), (36, 1), (0, n)] {
+            let mut block = vec![f32::NAN; rows * n];
+            t.fill_rows(first, &mut block);
+            for r in 0..rows {
+                t.fill_row(first + r, &mut one);
+                assert_eq!(block[r * n..(r + 1) * n], one[..], "row {}", first + r);
+                // And both are the symmetric matrix.
+                let i = first + r;
+                for (j, &v) in one.iter().enumerate() {
+                    assert_eq!(v, t.get(i.min(j), i.max(j)) as f32);
+                }
+            }
+        }
+    }
 
     #[test]
     fn blocks_cover_every_row() {

@@ -69,6 +69,8 @@ fn a_redirected_cooc_logs_timestamped_progress_lines_and_a_last_line() {
     assert!(status.success(), "{text}");
 
     let sae = "blocks.1.hook_resid_pre";
+    // The pass's display labels each SAE's lines with the stage and the SAE.
+    let label = format!("cooc {sae}");
     let progress: Vec<ProgressLine> = text.lines().filter_map(parse_progress).collect();
     assert!(
         progress.len() >= 4,
@@ -81,7 +83,10 @@ fn a_redirected_cooc_logs_timestamped_progress_lines_and_a_last_line() {
             "{} is not within the run ({started}..{ended})",
             line.time
         );
-        assert_eq!((line.label.as_str(), line.unit.as_str()), (sae, "batches"));
+        assert_eq!(
+            (line.label.as_str(), line.unit.as_str()),
+            (label.as_str(), "batches")
+        );
         assert_eq!(line.total, 4);
         assert!(line.rate.is_finite() && line.rate >= 0.0, "{text}");
         assert!(!line.eta.is_empty(), "{text}");
@@ -96,7 +101,7 @@ fn a_redirected_cooc_logs_timestamped_progress_lines_and_a_last_line() {
 
     let last = text
         .lines()
-        .find(|l| l.contains(&format!("{sae}: done, 4/4 batches in ")))
+        .find(|l| l.contains(&format!("{label}: done, 4/4 batches in ")))
         .unwrap_or_else(|| panic!("no last line:\n{text}"));
     assert!(
         is_rfc3339_seconds(last.split(' ').next().unwrap()),

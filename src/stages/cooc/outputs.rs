@@ -7,7 +7,7 @@ use crate::config::MatrixFormat;
 use crate::io::npz::NpzWriter;
 use crate::io::pyfmt::threshold_tag;
 use crate::pairs::sparse;
-use crate::pairs::{jaccard, jaccard_row, CoocCounts};
+use crate::pairs::{jaccard, CoocCounts};
 use crate::provenance::{settings_text, Inputs};
 use crate::results::layout::RUN_JSON;
 use crate::results::layout::{cooc_file, CoocKind};
@@ -36,9 +36,10 @@ pub(super) fn write_outputs(
             write_csr_matrices(&counts.symmetric(), &diag, &total, &jaccard_file)?;
         } else {
             let rows = counts.rows();
+            let (mut c, mut j) = (rows.reader(), rows.reader());
             both(
-                || write_dense(&total, n, |i, row| rows.fill_row(i, row)),
-                || write_dense(&jaccard_file, n, |i, row| jaccard_row(&rows, &diag, i, row)),
+                || write_dense(&total, n, |i, row| c.fill_row(i, row)),
+                || write_dense(&jaccard_file, n, |i, row| j.jaccard_row(&diag, i, row)),
             )?;
         }
         let activations = cooc_file(dir, CoocKind::Activations, t);
