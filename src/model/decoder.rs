@@ -909,10 +909,6 @@ impl ResidualModel for Decoder {
         self.cfg.hidden_size
     }
 
-    fn width(&self) -> usize {
-        self.width_at(self.hook)
-    }
-
     fn width_at(&self, hook: HookPoint) -> usize {
         match hook.kind {
             HookKind::Z => self.cfg.n_heads * self.cfg.head_dim,
@@ -930,10 +926,6 @@ impl ResidualModel for Decoder {
 
     fn uses_layer_norm(&self) -> bool {
         false
-    }
-
-    fn activations(&self, tokens: &Tensor) -> Result<Tensor> {
-        one_hook(self.run(tokens, &[self.hook])?)
     }
 
     fn activations_at(&self, tokens: &Tensor, hooks: &[HookPoint]) -> Result<Vec<Tensor>> {

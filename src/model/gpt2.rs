@@ -6,7 +6,7 @@
 //! `transformer.` prefix that `GPT2LMHeadModel.save_pretrained` adds. Conv1D weights are stored
 //! `[in, out]`, so they multiply from the right without a transpose.
 
-use super::hook_set::{one_hook, BlockRun, HookSet, Reading};
+use super::hook_set::{BlockRun, HookSet, Reading};
 use super::kernels::{self, Act, AttentionShape, Heads, RopeTables};
 use super::{HookKind, HookPoint, ResidualModel};
 use crate::json_keys::JsonKeys;
@@ -551,20 +551,8 @@ impl ResidualModel for Gpt2 {
         true
     }
 
-    fn activations(&self, tokens: &Tensor) -> Result<Tensor> {
-        one_hook(self.activations_at(tokens, &[self.hook])?)
-    }
-
     fn activations_at(&self, tokens: &Tensor, hooks: &[HookPoint]) -> Result<Vec<Tensor>> {
         self.run(tokens, hooks, self.exec())
-    }
-
-    fn width_at(&self, _hook: HookPoint) -> usize {
-        self.config.n_embd
-    }
-
-    fn z_value_bias(&self) -> Result<Option<Tensor>> {
-        self.z_value_bias_at(self.hook)
     }
 
     fn z_value_bias_at(&self, hook: HookPoint) -> Result<Option<Tensor>> {
@@ -579,6 +567,7 @@ impl ResidualModel for Gpt2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::hook_set::one_hook;
     use candle_core::DType;
     use rand::{Rng, SeedableRng};
     use std::collections::HashMap;

@@ -9,7 +9,6 @@
 //! Weight names carry the `gpt_neox.` prefix of `GPTNeoXForCausalLM` (or none).
 
 use super::gpt2::{self, Activation, Attention, Block, Conv1D, Exec, Norm, Rotary};
-use super::hook_set::one_hook;
 use super::{HookKind, HookPoint, ResidualModel};
 use crate::json_keys::JsonKeys;
 use anyhow::{bail, ensure, Context, Result};
@@ -227,21 +226,9 @@ impl ResidualModel for GptNeox {
         true
     }
 
-    fn activations(&self, tokens: &Tensor) -> Result<Tensor> {
-        one_hook(self.activations_at(tokens, &[self.hook])?)
-    }
-
     fn activations_at(&self, tokens: &Tensor, hooks: &[HookPoint]) -> Result<Vec<Tensor>> {
         let exec = Exec::for_weights(&self.device, self.embed_in.embeddings().dtype());
         self.run(tokens, hooks, exec)
-    }
-
-    fn width_at(&self, _hook: HookPoint) -> usize {
-        self.config.hidden_size
-    }
-
-    fn z_value_bias(&self) -> Result<Option<Tensor>> {
-        self.z_value_bias_at(self.hook)
     }
 
     fn z_value_bias_at(&self, hook: HookPoint) -> Result<Option<Tensor>> {
@@ -256,6 +243,7 @@ impl ResidualModel for GptNeox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::hook_set::one_hook;
     use candle_core::DType;
 
     /// The tiny Pythia of `tests/fixtures`, as parallel or sequential blocks, up to `hook`.

@@ -204,6 +204,10 @@ pub trait ResidualModel: Send + Sync {
     fn d_model(&self) -> usize;
     /// Width of the activations at the hook (d_model, or n_heads · d_head for `hook_z`).
     fn width(&self) -> usize {
+        self.width_at(self.hook())
+    }
+    /// Width of the activations at `hook` (d_model unless the architecture says otherwise).
+    fn width_at(&self, _hook: HookPoint) -> usize {
         self.d_model()
     }
     /// The hook this model stops at.
@@ -214,36 +218,18 @@ pub trait ResidualModel: Send + Sync {
     /// docs/formats.md, "Residual stream centring").
     fn uses_layer_norm(&self) -> bool;
     /// Runs `tokens` (u32, `[batch, seq]`) as far as the hook needs and returns the activations
-    /// there, `[batch, seq, width]`.
-    fn activations(&self, tokens: &Tensor) -> Result<Tensor>;
+    /// there, `[batch, seq, width]`: the one-hook case of [`ResidualModel::activations_at`].
+    fn activations(&self, tokens: &Tensor) -> Result<Tensor> {
+        hook_set::one_hook(self.activations_at(tokens, &[self.hook()])?)
+    }
     /// The activations at each of `hooks` (every one at or before [`ResidualModel::hook`] in
     /// forward order), `[batch, seq, width_at(hook)]` each, from one forward pass. Each equals,
     /// bit for bit, what a model stopping at that hook returns from
     /// [`ResidualModel::activations`].
-    fn activations_at(&self, tokens: &Tensor, hooks: &[HookPoint]) -> Result<Vec<Tensor>> {
-        ensure!(
-            hooks.iter().all(|h| *h == self.hook()),
-            "internal: this model reads only {} in one pass",
-            self.hook()
-        );
-        let acts = self.activations(tokens)?;
-        Ok(hooks.iter().map(|_| acts.clone()).collect())
-    }
-    /// Width of the activations at `hook` (see [`ResidualModel::width`]).
-    fn width_at(&self, hook: HookPoint) -> usize {
-        if hook == self.hook() {
-            self.width()
-        } else {
-            self.d_model()
-        }
-    }
-    /// [`ResidualModel::z_value_bias`] of `hook`.
-    fn z_value_bias_at(&self, hook: HookPoint) -> Result<Option<Tensor>> {
-        if hook == self.hook() {
-            self.z_value_bias()
-        } else {
-            Ok(None)
-        }
+    fn activations_at(&self, tokens: &Tensor, hooks: &[HookPoint]) -> Result<Vec<Tensor>>;
+    /// [`ResidualModel::z_value_bias`] of `hook` (None for models without it).
+    fn z_value_bias_at(&self, _hook: HookPoint) -> Result<Option<Tensor>> {
+        Ok(None)
     }
     /// The token embedding matrix W_E `[vocab, d_model]` as stored (not centred).
     fn token_embeddings(&self) -> Tensor;
@@ -253,7 +239,7 @@ pub trait ResidualModel: Send + Sync {
     /// and `fold_value_biases` moves `b_V` into the output bias, so its `hook_z` lacks both.
     /// None at other hooks and for models without them.
     fn z_value_bias(&self) -> Result<Option<Tensor>> {
-        Ok(None)
+        self.z_value_bias_at(self.hook())
     }
 }
 
