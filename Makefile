@@ -97,6 +97,24 @@ test: $(TEST_PYTHON_DEP)
 	$(SAY_HDF5)
 	$(WITH_CMAKE) SAECOOC_PYTHON=$(TEST_PYTHON) cargo test --release --locked $(CARGO_FEATURES)
 
+## pytest: the Python package's tests (python/tests) against results the binary writes.
+## Defaults: the package from python/ and the release build. PYTEST_PYTHON=venv/bin/python
+## PYTEST_PACKAGE=installed tests the package installed in that venv instead, with the binary
+## beside it (or SAECOOC_BIN=path). pytest is installed into PYTEST_PYTHON's venv if missing.
+PYTEST_PYTHON ?= $(TEST_PYTHON)
+PYTEST_PACKAGE ?= source
+ifeq ($(PYTEST_PACKAGE),source)
+  PYTEST_ENV := PYTHONPATH=$(CURDIR)/python SAECOOC_BIN=$(or $(SAECOOC_BIN),$(BIN))
+  PYTEST_DEPS := $(if $(SAECOOC_BIN),,build) $(if $(filter $(TEST_PYTHON),$(PYTEST_PYTHON)),$(TEST_PYTHON_DEP))
+else
+  PYTEST_ENV := $(if $(SAECOOC_BIN),SAECOOC_BIN=$(SAECOOC_BIN))
+  PYTEST_DEPS :=
+endif
+.PHONY: pytest
+pytest: $(PYTEST_DEPS)
+	$(PYTEST_PYTHON) -c "import pytest" 2>/dev/null || $(PYTEST_PYTHON) -m pip install --quiet pytest
+	$(PYTEST_ENV) $(PYTEST_PYTHON) -m pytest -q -p no:cacheprovider python/tests
+
 ## slurm-test: `saecooc slurm --submit` on a single-node SLURM cluster started as root
 ## (scripts/slurm-test.sh; needs slurm-wlm and munge). Prints SKIPPED where SLURM cannot start;
 ## SAECOOC_REQUIRE_SLURM=1 (.ci/run sets it) makes it fail instead. SLURM_SUDO=sudo runs the
