@@ -18,9 +18,11 @@ from ._errors import CommandError, FormatError, MissingFileError, NoMatchError, 
 from ._matrices import load_square_matrix, load_vector
 from ._names import neat_sae_id, threshold_tag
 from ._pca import PcaFile, PcaGroup, read_group
-from ._results import Results, Run, open, open_run
+from ._results import Results, Run, open_results, open_run
 from ._subgraph import Subgraph
 from ._subspace import Subspace, read_subspace
+
+open = open_results  # noqa: A001 (saecooc.open, as the issue names it)
 
 __all__ = [
     "open",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import collections
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -80,7 +82,11 @@ def run(command: str, config=None, *, cwd=None, **overrides) -> subprocess.Compl
     ]
     for pump in pumps:
         pump.start()
-    returncode = process.wait()
+    try:
+        returncode = process.wait()
+    except KeyboardInterrupt:
+        _stop(process)
+        raise
     for pump in pumps:
         pump.join()
     out, err = "".join(stdout), "".join(stderr)
@@ -90,14 +96,31 @@ def run(command: str, config=None, *, cwd=None, **overrides) -> subprocess.Compl
     return subprocess.CompletedProcess(args, returncode, out, err)
 
 
+def _stop(process: subprocess.Popen) -> None:
+    """Interrupts the binary as Ctrl-C in a terminal would (a notebook's interrupt reaches only
+    Python), then kills it if it has not stopped within 10 seconds."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _pump(source, sink, kept: list) -> None:
     """Copies ``source`` (a pipe) to ``sink`` as it arrives, keeping the text in ``kept``."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
     with source:
         for chunk in iter(lambda: source.read1(8192), b""):
-            text = chunk.decode("utf-8", "replace")
-            kept.append(text)
-            sink.write(text)
-            sink.flush()
+            _write(decoder.decode(chunk), sink, kept)
+        _write(decoder.decode(b"", final=True), sink, kept)
+
+
+def _write(text: str, sink, kept: list) -> None:
+    if text:
+        kept.append(text)
+        sink.write(text)
+        sink.flush()
 
 
 def _text(value) -> str:

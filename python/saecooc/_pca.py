@@ -177,7 +177,7 @@ def _check_rows(group: PcaGroup, where: str) -> None:
     if acts is not None and group.latents is not None and acts.shape[1] != len(group.latents):
         raise FormatError(
             f"{where}: all_graph_feature_acts has {acts.shape[1]} columns, but the subgraph "
-            f"has {len(group.latents)} latents ({list(group.latents)})"
+            f"has {len(group.latents)} latents ({group.latents.tolist()})"
         )
 
 

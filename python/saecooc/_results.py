@@ -32,8 +32,8 @@ PCA_RUN_JSON = "pca_run.json"
 APP_THRESHOLD = 1.5
 
 
-def open(results_dir, figures_dir=None) -> "Results":  # noqa: A001 (saecooc.open)
-    """The runs under a results folder (``results/`` by default in saecooc's configs).
+def open_results(results_dir, figures_dir=None) -> "Results":
+    """``saecooc.open``: the runs under a results folder (``results/`` by default in saecooc's configs).
 
     ``figures_dir`` is where ``saecooc subspace`` wrote (default: ``figures`` beside the
     results folder, as the CLI's default). Example::
@@ -204,6 +204,18 @@ class Run:
         rows = table[table["activation_threshold"] == float(threshold)]
         return None if rows.empty else float(rows["edge_threshold"].iloc[0])
 
+    def thresholded_matrix(self, threshold=None):
+        """J with the diagonal and every entry below the edge cut set to 0, as ``graphs``
+        wrote it: ``thresholded_matrices/sparse_thresholded_matrix_{ts}.npz`` (CSR), else the
+        dense ``thresholded_matrix_{ts}.npz``."""
+        folder = self.path / "thresholded_matrices"
+        files = _tagged_files(folder, "sparse_thresholded_matrix_", ".npz")
+        for t, path in _tagged_files(folder, "thresholded_matrix_", ".npz").items():
+            files.setdefault(t, path)
+        expected = lambda ts: f"thresholded_matrices/sparse_thresholded_matrix_{ts}.npz"  # noqa: E731
+        path = _pick(files, threshold, "the thresholded Jaccard matrix", self.path, expected)
+        return load_square_matrix(path, "the thresholded Jaccard matrix")
+
     def subgraph(self, subgraph_id: int, threshold=None) -> Subgraph:
         """One subgraph of the node table, its edges read from the Jaccard matrix (or, when
         that file is absent, ``thresholded_matrices/sparse_thresholded_matrix_{ts}.npz``)."""
@@ -222,7 +234,7 @@ class Run:
         if latents.max() >= matrix.shape[0] or latents.min() < 0:
             raise FormatError(
                 f"{table_file}: subgraph {subgraph_id} names latents outside {matrix_file} "
-                f"({matrix.shape[0]} latents): {list(latents)}"
+                f"({matrix.shape[0]} latents): {latents.tolist()}"
             )
         cut = self.edge_threshold(t)
         return Subgraph(int(subgraph_id), t, latents, nodes, subgraph_edges(matrix, latents, cut), cut, matrix_file)
@@ -269,11 +281,7 @@ class Run:
         the one ``pca_run.json`` records, else the only one, else 1.5 as the original app)."""
         files = self._pca_run(size=size, max_examples=max_examples, n_batches=n_batches)
         latents = self._pca_latents(threshold)
-        return {
-            sid: read_group(f.path, sid, latents.get(sid) if latents is not None else None)
-            for f in files
-            for sid in group_ids(f.path)
-        }
+        return {sid: self._read_pca_group(f.path, sid, latents) for f in files for sid in group_ids(f.path)}
 
     def pca_subgraph(self, subgraph_id: int, threshold=None, max_examples=None, n_batches=None) -> PcaGroup:
         """One subgraph's group of the PCA h5 files (:class:`PcaGroup`), whatever its size."""
@@ -291,8 +299,7 @@ class Run:
                 f"subgraph {sid} is in the files of {len(runs)} pca runs; pass max_examples= or n_batches="
             )
             raise NoMatchError(f"{self.pca_dir}: {problem}; files:\n{listing}")
-        latents = self._pca_latents(threshold)
-        return read_group(holding[0].path, sid, latents.get(sid) if latents is not None else None)
+        return self._read_pca_group(holding[0].path, sid, self._pca_latents(threshold))
 
     def _pca_run(self, size, max_examples, n_batches) -> list:
         every = self.pca_files()
@@ -311,8 +318,21 @@ class Run:
         )
         raise NoMatchError(f"{self.pca_dir}: {problem}; files:\n{listing}")
 
-    def _pca_latents(self, threshold) -> Optional[dict]:
-        """``{subgraph_id: latents}`` from the node table the PCA was computed from."""
+    def _read_pca_group(self, path: Path, sid: int, latents) -> PcaGroup:
+        """One group, with its latents from ``latents`` (``(node table, {sid: latents})`` or
+        None); a group the node table does not have is refused."""
+        if latents is None:
+            return read_group(path, sid)
+        table, by_subgraph = latents
+        if sid not in by_subgraph:
+            raise FormatError(
+                f"{path}: group subgraph_{sid} is no subgraph of {table} (the PCA was computed "
+                f"from another node table? pass threshold=)"
+            )
+        return read_group(path, sid, by_subgraph[sid])
+
+    def _pca_latents(self, threshold) -> Optional[tuple]:
+        """``(node table, {subgraph_id: latents})`` of the node table the PCA was computed from."""
         tables = self._node_tables()
         if threshold is None:
             recorded = (self.pca_manifest or {}).get("activation_threshold")
@@ -324,41 +344,59 @@ class Run:
                 threshold = APP_THRESHOLD
             else:
                 return None
-        table = read_node_table(self.node_table_file(threshold), parse_tokens=False)
-        return {int(sid): rows["node_id"].to_numpy() for sid, rows in table.groupby("subgraph_id", sort=False)}
+        path = self.node_table_file(threshold)
+        table = read_node_table(path, parse_tokens=False)
+        return path, {int(sid): rows["node_id"].to_numpy() for sid, rows in table.groupby("subgraph_id", sort=False)}
 
     # Subspaces
+
+    def subspace_ids(self, threshold=None) -> list:
+        """The subgraph ids with a finished ``subspace`` folder of this run's current graphs
+        set, ascending (of one threshold when given)."""
+        current, _ = self._subspace_folders(None, threshold)
+        return sorted({sid for folder, sid in current if (folder / SUMMARY).is_file()})
 
     def subspace(self, subgraph_id: int, threshold=None) -> Subspace:
         """What ``saecooc subspace`` wrote for a subgraph of this run (:class:`Subspace`):
         the folder under the figures folder whose name holds this run's ``n_batches`` and its
         graphs set (or an older folder named ``pca_{ts}_subgraph_{sid}``)."""
-        parent = self.figures_dir / path_component(self.model) / path_component(self.release) / self.sae
         sid = int(subgraph_id)
-        candidates = []
-        for folder in sorted(p for p in parent.glob(f"pca_*_subgraph_{sid}*") if p.is_dir()):
-            match = FOLDER_NAME.match(folder.name)
-            if match is None or int(match["sid"]) != sid:
-                continue
-            t = threshold_from_tag(match["ts"])
-            if threshold is not None and t != float(threshold):
-                continue
-            if match["n"] is not None and int(match["n"]) != self.n_batches:
-                continue
-            candidates.append((folder, t, match["graphs"]))
-        current = [c for c in candidates if c[2] is None or c[2] == self._graphs_id(c[1])]
-        if len(current) == 1 and (current[0][0] / SUMMARY).is_file():
-            return read_subspace(current[0][0])
+        current, stale = self._subspace_folders(sid, threshold)
+        parent = self._subspace_parent()
         if len(current) > 1:
-            listing = "\n".join(f"  {c[0].name}" for c in current)
+            listing = "\n".join(f"  {folder.name}" for folder, _ in current)
             raise NoMatchError(f"{parent}: several subspace folders of subgraph {sid}; pass threshold=:\n{listing}")
         if current:
-            raise MissingFileError(f"{current[0][0] / SUMMARY}: no such file (the subspace run did not finish)")
-        stale = f" (folders from another graphs set: {[c[0].name for c in candidates]}; rerun saecooc subspace)" if candidates else ""
+            return read_subspace(current[0][0])
+        hint = f" (folders of another graphs set: {[f.name for f in stale]}; rerun saecooc subspace)" if stale else ""
         raise MissingFileError(
             f"{parent}: no subspace folder pca_{{ts}}_subgraph_{sid}_n_batches_{self.n_batches}_graphs_{{id}} "
-            f"of this run's graphs set{stale}"
+            f"of this run's graphs set{hint}"
         )
+
+    def _subspace_parent(self) -> Path:
+        return self.figures_dir / path_component(self.model) / path_component(self.release) / self.sae
+
+    def _subspace_folders(self, sid, threshold) -> tuple:
+        """``([(folder, sid)] of this run's graphs set, [folders of another])``, for one
+        subgraph (or every one, ``sid`` None) and threshold (or every one)."""
+        parent = self._subspace_parent()
+        current, stale = [], []
+        folders = sorted(p for p in parent.glob("pca_*_subgraph_*") if p.is_dir()) if parent.is_dir() else []
+        for folder in folders:
+            match = FOLDER_NAME.match(folder.name)
+            if match is None or (sid is not None and int(match["sid"]) != sid):
+                continue
+            t = threshold_from_tag(match["ts"])
+            if (threshold is not None and t != float(threshold)) or (
+                match["n"] is not None and int(match["n"]) != self.n_batches
+            ):
+                continue
+            if match["graphs"] is None or match["graphs"] == self._graphs_id(t):
+                current.append((folder, int(match["sid"])))
+            else:
+                stale.append(folder)
+        return current, stale
 
     def _graphs_id(self, t: float) -> Optional[str]:
         """The first 8 hex digits of the graphs set id, else of the node table's SHA-256."""

@@ -61,3 +61,40 @@ def test_a_failing_command_raises_with_the_exit_code_and_stderr(tmp_path, capfd)
     assert f"exit code {err.value.returncode}" in str(err.value)
     # what the binary said was also passed through to stderr as it came
     assert str(missing) in capfd.readouterr().err
+
+
+class Chunks:
+    """A pipe stand-in whose reads return the given chunks."""
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+
+    def read1(self, _size):
+        return self.chunks.pop(0) if self.chunks else b""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_output_split_inside_a_character_passes_through_whole():
+    import io
+
+    from saecooc import _cli
+
+    text = "caf\u00e9 \u2192 done\n".encode()
+    sink, kept = io.StringIO(), []
+    _cli._pump(Chunks([text[:4], text[4:7], text[7:]]), sink, kept)
+    assert sink.getvalue() == "caf\u00e9 \u2192 done\n" == "".join(kept)
+
+
+def test_an_interrupted_run_interrupts_the_binary():
+    import subprocess
+
+    from saecooc import _cli
+
+    process = subprocess.Popen(["sleep", "30"])
+    _cli._stop(process)
+    assert process.returncode is not None and process.returncode != 0

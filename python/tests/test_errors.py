@@ -149,3 +149,28 @@ def test_subgraph_graph_says_networkx_is_optional(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "networkx", None)
     with pytest.raises(ImportError, match="pip install networkx"):
         subgraph.graph()
+
+
+def test_pca_groups_must_match_the_node_table(tmp_path):
+    folder = run_folder(tmp_path)
+    (folder / "dataframes").mkdir()
+    table = folder / "dataframes" / "node_info_df_1_5.csv"
+    pd.DataFrame({"node_id": [4, 2, 7], "subgraph_id": [0, 0, 1], "subgraph_size": [2, 2, 1]}).to_csv(table, index=False)
+    pca_dir = folder / "sae_pca_for_streamlit"
+    pca_dir.mkdir()
+    path = pca_dir / "graph_analysis_results_size_2_nbatch_1.h5"
+    with h5py.File(path, "w") as h5:
+        for sid, columns in ((0, 3), (5, 2)):
+            group = h5.create_group(f"subgraph_{sid}")
+            group.create_dataset("all_graph_feature_acts", data=np.zeros((4, columns), np.float32))
+    run = saecooc.open_run(folder)
+    with pytest.raises(saecooc.FormatError) as err:
+        run.pca_subgraph(0)
+    assert str(path) in str(err.value) and "3 columns, but the subgraph has 2 latents ([4, 2])" in str(err.value)
+    with pytest.raises(saecooc.FormatError) as err:
+        run.pca_subgraph(5)
+    assert str(path) in str(err.value) and f"no subgraph of {table}" in str(err.value)
+    with pytest.raises(saecooc.NoMatchError, match="no PCA file holds subgraph 6"):
+        run.pca_subgraph(6)
+    with pytest.raises(saecooc.NoMatchError, match="(?s)no PCA file of size 3.*size 2, no cap, n_batches 1"):
+        run.pca(3)

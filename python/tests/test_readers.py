@@ -209,3 +209,35 @@ def test_subspace_is_what_the_folder_holds(world):
     assert subspace.figures[f"pca_plot_graph_{sid}_token"] == folder / f"pca_plot_graph_{sid}_token.png"
     assert subspace.figures["point_3/bar_plot_point_3"].is_file()
     assert set(subspace.pages) >= {name for name in subspace.figures}
+
+
+def test_thresholded_matrix_is_jaccard_cut_at_the_edge_threshold(world):
+    run = world.run
+    for t in run.thresholds:
+        matrix = run.thresholded_matrix(t)
+        ts = saecooc.threshold_tag(t)
+        reference = scipy.sparse.load_npz(run.path / "thresholded_matrices" / f"sparse_thresholded_matrix_{ts}.npz")
+        assert (matrix != reference).nnz == 0
+        expected = dense(run.jaccard(t)).copy()
+        np.fill_diagonal(expected, 0)
+        expected[expected < run.edge_threshold(t)] = 0
+        np.testing.assert_array_equal(dense(matrix), expected)
+
+
+def test_subspace_ids_and_stale_folders(world, tmp_path):
+    run = world.run
+    assert run.subspace_ids() == [world.subgraph]
+    assert run.subspace_ids(threshold=0.0) == []
+    with pytest.raises(saecooc.MissingFileError, match=f"pca_{{ts}}_subgraph_{world.subgraph + 1}_n_batches_8"):
+        run.subspace(world.subgraph + 1)
+    # A folder of another graphs set is named, not read.
+    import shutil
+    figures = tmp_path / "figures"
+    folder = run.subspace(world.subgraph).folder
+    relative = folder.relative_to(world.figures)
+    stale = figures / relative.parent / (folder.name[: -len("deadbeef")] + "deadbeef")
+    shutil.copytree(folder, stale)
+    moved = saecooc.open(world.results, figures_dir=figures).run()
+    assert moved.subspace_ids() == []
+    with pytest.raises(saecooc.MissingFileError, match="another graphs set.*deadbeef"):
+        moved.subspace(world.subgraph)
