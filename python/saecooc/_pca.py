@@ -159,17 +159,20 @@ def _open_h5(path: Path):
 
 
 def _check_rows(group: PcaGroup, where: str) -> None:
-    n = None if group.pca_df is None else len(group.pca_df)
-    for name, array in (
-        ("all_graph_feature_acts", group.graph_feature_acts),
-        ("all_max_feature_info", group.max_feature_info),
-    ):
-        if array is None:
-            continue
-        if n is not None and array.shape[0] != n:
-            raise FormatError(
-                f"{where}: {name} has {array.shape[0]} rows, pca_df has {n} examples"
-            )
+    per_example = {
+        "pca_df": group.pca_df,
+        "all_graph_feature_acts": group.graph_feature_acts,
+        "all_max_feature_info": group.max_feature_info,
+        "all_fired_tokens": group.fired_tokens,
+        "all_reconstructions": group.reconstructions,
+        "all_feature_acts": group.feature_acts,
+        "all_token_dfs": group.token_dfs,
+    }
+    rows = {name: len(value) for name, value in per_example.items() if value is not None}
+    if group.examples_found is not None:
+        rows["all_examples_found"] = group.examples_found
+    if len(set(rows.values())) > 1:
+        raise FormatError(f"{where}: the datasets disagree on the number of examples: {rows}")
     info = group.max_feature_info
     if info is not None and info.shape[1] != 3:
         raise FormatError(f"{where}: all_max_feature_info has {info.shape[1]} columns, expected 3")
@@ -215,8 +218,8 @@ class _GroupReader:
             raise FormatError(f"{self.where}: expected {name} to be a scalar; found shape {np.shape(value)}")
         return int(value)
 
-    def strings(self, name: str, group=None):
-        item = (group or self.group).get(name)
+    def strings(self, name: str):
+        item = self.dataset(name)
         if item is None:
             return None
         return decode_strings(item[()], f"{self.where}: {name}")
@@ -232,41 +235,43 @@ class _GroupReader:
         return None if characters is None else "".join(characters)
 
     def pca_df(self):
-        group = self.group.get("pca_df")
-        if group is None:
+        columns = self.columns("pca_df")
+        if columns is None:
             return None
-        where = f"{self.where}: pca_df"
-        columns = {}
-        for name in group.keys():
-            values = group[name][()]
-            columns[name] = decode_strings(values, f"{where}/{name}") if values.dtype.kind in "SOU" else values
         missing = [c for c in (*PCA_COLUMNS, "tokens") if c not in columns]
         if missing:
-            raise FormatError(f"{where}: missing {missing} (found {sorted(columns)})")
-        lengths = {name: len(values) for name, values in columns.items()}
-        if len(set(lengths.values())) != 1:
-            raise FormatError(f"{where}: columns of different lengths {lengths}")
+            raise FormatError(f"{self.where}: pca_df: missing {missing} (found {sorted(columns)})")
         if "point_id" not in columns:
-            columns["point_id"] = np.arange(lengths["tokens"], dtype=np.int64)
+            columns["point_id"] = np.arange(len(columns["tokens"]), dtype=np.int64)
         order = ["point_id", "tokens", "context", *PCA_COLUMNS]
         ordered = [c for c in order if c in columns] + sorted(set(columns) - set(order))
         return pd.DataFrame({c: columns[c] for c in ordered})
 
     def table(self, name: str):
+        columns = self.columns(name)
+        return None if columns is None else pd.DataFrame(columns)
+
+    def columns(self, name: str):
+        """The datasets of the subgroup ``name`` as ``{column: values}`` (strings decoded),
+        all of one length; None without the subgroup."""
         group = self.group.get(name)
         if group is None:
             return None
         where = f"{self.where}: {name}"
         columns = {}
         for column in group.keys():
+            if not isinstance(group[column], h5py.Dataset):
+                raise FormatError(f"{where}/{column}: a group, expected a dataset")
             values = group[column][()]
+            if np.ndim(values) != 1:
+                raise FormatError(f"{where}/{column}: expected one value per example; found shape {np.shape(values)}")
             columns[column] = (
                 decode_strings(values, f"{where}/{column}") if values.dtype.kind in "SOU" else values
             )
         lengths = {c: len(v) for c, v in columns.items()}
         if len(set(lengths.values())) > 1:
             raise FormatError(f"{where}: columns of different lengths {lengths}")
-        return pd.DataFrame(columns)
+        return columns
 
 
 def decode_strings(values, where: str) -> list:

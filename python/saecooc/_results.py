@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from ._errors import FormatError, MissingFileError, NoMatchError
 from ._matrices import load_square_matrix, load_vector
 from ._names import name_from_component, neat_sae_id, path_component, threshold_from_tag, threshold_tag
@@ -46,7 +48,7 @@ def open_results(results_dir, figures_dir=None) -> "Results":
 
 def open_run(folder, figures_dir=None) -> "Run":
     """One run from its own folder, ``{results}/{model}/{release}/{neat_sae_id}/n_batches_{N}``."""
-    folder = Path(folder)
+    folder = Path(folder).absolute()
     if not folder.is_dir():
         raise MissingFileError(f"{folder}: no such folder (expected a run's n_batches_N folder)")
     n_batches = _n_batches(folder.name)
@@ -80,7 +82,10 @@ class Results:
             f"{k}={v!r}" for k, v in (("model", model), ("release", release), ("sae", sae), ("n_batches", n_batches))
             if v is not None
         ) or "no filter"
-        listing = "\n".join(f"  {r.describe()}" for r in self.runs) or "  (none)"
+        listing = "\n".join(f"  {r.describe()}" for r in self.runs) or (
+            "  (none: runs are {model}/{release}/{sae}/n_batches_{N} folders inside it; "
+            "saecooc.open_run reads one such folder)"
+        )
         problem = "no run matches" if not matches else f"{len(matches)} runs match"
         raise NoMatchError(f"{self.root}: {problem} {asked}; its runs:\n{listing}")
 
@@ -122,6 +127,15 @@ class Run:
         )
 
     # Manifests
+
+    @property
+    def sae_id(self) -> Optional[str]:
+        """The SAE id (``blocks.8.hook_resid_pre``) the manifests record, or None (the folder
+        name ``sae`` is all the original's files say)."""
+        for manifest in (self.manifest, self.graphs_manifest, self.pca_manifest):
+            if manifest and manifest.get("sae_id"):
+                return manifest["sae_id"]
+        return None
 
     @property
     def manifest(self) -> Optional[dict]:
@@ -175,7 +189,8 @@ class Run:
         found = _tagged_files(self.path, f"feature_acts_cooc_{kind}_threshold_", ".npz")
         if not found:
             for sub in sorted(p for p in self.path.glob("raw_cooc_*") if p.is_dir()):
-                found.update(_tagged_files(sub, f"feature_acts_cooc_{kind}_threshold_", ".npz"))
+                for t, path in _tagged_files(sub, f"feature_acts_cooc_{kind}_threshold_", ".npz").items():
+                    found.setdefault(t, path)
         return found
 
     # Graph outputs
@@ -332,10 +347,16 @@ class Run:
         return read_group(path, sid, by_subgraph[sid])
 
     def _pca_latents(self, threshold) -> Optional[tuple]:
-        """``(node table, {subgraph_id: latents})`` of the node table the PCA was computed from."""
+        """``(source, {subgraph_id: latents})``: the latents ``pca_run.json`` records (unless
+        another threshold is asked for), else those of the node table the PCA was computed
+        from (the manifest's threshold, else the only table, else the original app's 1.5)."""
+        manifest = self.pca_manifest or {}
+        recorded = manifest.get("activation_threshold")
+        if manifest.get("subgraphs") and (threshold is None or float(threshold) == recorded):
+            latents = {int(s["subgraph_id"]): np.asarray(s["latents"], dtype=np.int64) for s in manifest["subgraphs"]}
+            return self.pca_dir / PCA_RUN_JSON, latents
         tables = self._node_tables()
         if threshold is None:
-            recorded = (self.pca_manifest or {}).get("activation_threshold")
             if recorded is not None:
                 threshold = recorded
             elif len(tables) == 1:

@@ -128,7 +128,7 @@ def test_h5_groups_whose_rows_disagree_are_refused(tmp_path):
     with pytest.raises(saecooc.FormatError) as err:
         saecooc.read_group(path, 3)
     assert str(path) in str(err.value) and "subgraph_3" in str(err.value)
-    assert "all_graph_feature_acts has 5 rows" in str(err.value)
+    assert "disagree on the number of examples: {'pca_df': 4, 'all_graph_feature_acts': 5}" in str(err.value)
     with pytest.raises(saecooc.MissingFileError, match="no group 'subgraph_4'"):
         saecooc.read_group(path, 4)
 

@@ -143,7 +143,7 @@ def original(tmp_path_factory):
 def test_the_run_is_found_without_a_manifest(original):
     results = saecooc.open(original["root"])
     run = results.run(model=MODEL, release=RELEASE, sae=SAE_ID, n_batches=N_BATCHES)
-    assert run.path == original["folder"] and run.manifest is None
+    assert run.path == original["folder"] and run.manifest is None and run.sae_id is None
     assert run.thresholds == list(THRESHOLDS)
 
 

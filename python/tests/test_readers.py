@@ -42,7 +42,7 @@ def test_open_finds_the_run_by_any_of_its_names(world):
         results.run(model="gpt2-small")
     assert saecooc.open_run(run.path).path == run.path
     assert run.thresholds == [0.0, THRESHOLD]
-    assert run.manifest["sae_id"] == SAE_ID
+    assert run.manifest["sae_id"] == SAE_ID == run.sae_id
 
 
 def test_counts_and_jaccard_come_back_in_the_written_layout(world):
@@ -155,6 +155,9 @@ def test_pca_groups_equal_the_h5_files(world):
     run = world.run
     manifest = json.loads((run.pca_dir / "pca_run.json").read_text())
     latents = {s["subgraph_id"]: s["latents"] for s in manifest["subgraphs"]}
+    table = pd.read_csv(run.path / "dataframes" / "node_info_df_1_5.csv")
+    for sid, members in latents.items():
+        assert members == table.loc[table["subgraph_id"] == sid, "node_id"].tolist()
     for size in manifest["sizes"]:
         groups = run.pca(size)
         (path,) = run.pca_dir.glob(f"*_size_{size}_nbatch_*.h5")
