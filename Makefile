@@ -122,14 +122,17 @@ pytest: $(PYTEST_DEPS)
 slurm-test: build
 	$(SLURM_SUDO) env SAECOOC_BIN=$(BIN) SAECOOC_REQUIRE_SLURM=$(SAECOOC_REQUIRE_SLURM) scripts/slurm-test.sh
 
-## lint: rustfmt, clippy, the module rules (scripts/check-module-deps.py) and that every
-## repository path README.md and docs/ name exists (scripts/check-doc-paths.py).
+## lint: rustfmt, clippy, the module rules (scripts/check-module-deps.py), that every
+## repository path README.md and docs/ name exists (scripts/check-doc-paths.py), and that every
+## Linux-only call is gated (scripts/check-platform-calls.py, first on its own fixtures).
 lint:
 	$(SAY_HDF5)
 	cargo fmt --all -- --check
 	$(WITH_CMAKE) cargo clippy --release --locked --all-targets $(CARGO_FEATURES) -- -D warnings
 	python3 scripts/check-module-deps.py
 	python3 scripts/check-doc-paths.py
+	python3 scripts/check-platform-calls.py --self-test
+	python3 scripts/check-platform-calls.py
 
 fmt:
 	cargo fmt --all

@@ -402,7 +402,7 @@ impl Staging {
         for rel in files.iter().chain([&self.manifest]) {
             check_real_folders(&self.target, rel)?;
         }
-        sync_filesystem(&self.root)?;
+        sync_written(&self.root, &files)?;
         let mut record = SetRecord {
             files: files
                 .iter()
@@ -602,7 +602,10 @@ fn complete_publish(target: &Path, root: &Path, plan: &Plan) -> Result<()> {
         }
     }
     std::fs::remove_dir_all(root).with_context(|| format!("cannot remove {}", root.display()))?;
-    sync_filesystem(target)
+    sync_written(
+        target,
+        plan.files.iter().chain([&plan.manifest]).chain(&plan.stale),
+    )
 }
 
 /// Removes the stale file `target/rel`, unless it is reached through a symbolic link or is
@@ -778,21 +781,71 @@ fn files_under(dir: &Path) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Flushes everything written to the file system that holds `path` (one `syncfs` instead of
-/// an fsync per file).
-fn sync_filesystem(path: &Path) -> Result<()> {
+/// Makes the files `rels` under `base` durable, with the folder entries that name them: one
+/// `syncfs` of the file system that holds `base` where there is one (Linux), else an fsync of
+/// each file and of each folder from `base` down to it.
+#[cfg(target_os = "linux")]
+fn sync_written<'a>(base: &Path, _rels: impl IntoIterator<Item = &'a String>) -> Result<()> {
     let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        std::fs::File::open(base).with_context(|| format!("cannot open {}", base.display()))?;
     use std::os::fd::AsRawFd;
     // SAFETY: syncfs takes an open file descriptor, which `file` keeps alive for the call.
     let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
     ensure!(
         rc == 0,
         "cannot sync {}: {}",
-        path.display(),
+        base.display(),
         std::io::Error::last_os_error()
     );
     Ok(())
+}
+
+/// Makes the files `rels` under `base` durable, with the folder entries that name them: an
+/// fsync of each file and of each folder from `base` down to it (no `syncfs` here).
+#[cfg(not(target_os = "linux"))]
+fn sync_written<'a>(base: &Path, rels: impl IntoIterator<Item = &'a String>) -> Result<()> {
+    fsync_each(base, rels)
+}
+
+/// Fsyncs each file `rels` under `base` that exists (a removed stale file has none), then each
+/// folder from `base` down to them, deepest first, so that a file's entry is durable once its
+/// folder's is.
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+fn fsync_each<'a>(base: &Path, rels: impl IntoIterator<Item = &'a String>) -> Result<()> {
+    let (files, folders) = paths_to_sync(base, rels);
+    for path in files.iter().chain(folders.iter().rev()) {
+        let file = match std::fs::File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
+        };
+        file.sync_all()
+            .with_context(|| format!("cannot sync {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The files `base/rel` and the folders that hold them, from `base` down (sorted, each once).
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+fn paths_to_sync<'a>(
+    base: &Path,
+    rels: impl IntoIterator<Item = &'a String>,
+) -> (Vec<PathBuf>, BTreeSet<PathBuf>) {
+    let mut folders = BTreeSet::from([base.to_path_buf()]);
+    let files: Vec<PathBuf> = rels
+        .into_iter()
+        .map(|rel| {
+            let path = base.join(rel);
+            folders.extend(
+                path.ancestors()
+                    .skip(1)
+                    .take_while(|a| a.starts_with(base))
+                    .map(Path::to_path_buf),
+            );
+            path
+        })
+        .collect();
+    (files, folders)
 }
 
 /// Fault injection for the tests of interrupted publishing: `SAECOOC_TEST_ABORT=staged` aborts
@@ -1069,5 +1122,34 @@ mod tests {
         new.check_complete(d, "test_run.json").unwrap();
         new.verify(d, &d.join("b.npz"), "test_run.json").unwrap();
         check_no_interrupted_publish(d, "test").unwrap();
+    }
+
+    #[test]
+    fn the_portable_sync_covers_each_file_and_each_folder_down_to_it() {
+        let rels: Vec<String> = ["a/b/c.h5", "a/d.csv", "x.json"].map(String::from).into();
+        let base = Path::new("/r");
+        let (files, folders) = paths_to_sync(base, &rels);
+        assert_eq!(
+            files,
+            ["/r/a/b/c.h5", "/r/a/d.csv", "/r/x.json"].map(PathBuf::from)
+        );
+        assert_eq!(
+            folders.into_iter().collect::<Vec<_>>(),
+            ["/r", "/r/a", "/r/a/b"].map(PathBuf::from)
+        );
+    }
+
+    #[test]
+    fn the_portable_sync_skips_removed_files_and_names_what_it_cannot_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(&d.join("a/b/c.h5"), "c");
+        write(&d.join("x.json"), "x");
+        let written: Vec<String> = ["a/b/c.h5", "x.json", "a/stale.csv"]
+            .map(String::from)
+            .into();
+        fsync_each(d, &written).unwrap();
+        let err = fsync_each(d, &["x.json/inside".to_string()]).unwrap_err();
+        assert!(format!("{err:#}").contains("x.json/inside"), "{err:#}");
     }
 }
