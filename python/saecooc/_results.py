@@ -232,8 +232,9 @@ class Run:
         return load_square_matrix(path, "the thresholded Jaccard matrix")
 
     def subgraph(self, subgraph_id: int, threshold=None) -> Subgraph:
-        """One subgraph of the node table, its edges read from the Jaccard matrix (or, when
-        that file is absent, ``thresholded_matrices/sparse_thresholded_matrix_{ts}.npz``)."""
+        """One subgraph of the node table, its edges read from the Jaccard matrix cut at the
+        edge threshold: ``thresholded_matrices/sparse_thresholded_matrix_{ts}.npz`` (small),
+        else the Jaccard file itself."""
         table_file = self.node_table_file(threshold)
         t = threshold_from_tag(table_file.stem[len(NODE_TABLE_PREFIX):])
         table = read_node_table(table_file)
@@ -255,15 +256,15 @@ class Run:
         return Subgraph(int(subgraph_id), t, latents, nodes, subgraph_edges(matrix, latents, cut), cut, matrix_file)
 
     def _edge_matrix_file(self, t: float) -> Path:
-        jaccard = self._cooc_files("jaccard").get(t)
-        if jaccard is not None:
-            return jaccard
         sparse = self.path / "thresholded_matrices" / f"sparse_thresholded_matrix_{threshold_tag(t)}.npz"
         if sparse.is_file():
             return sparse
+        jaccard = self._cooc_files("jaccard").get(t)
+        if jaccard is not None:
+            return jaccard
         raise MissingFileError(
             f"{self.path}: no Jaccard matrix for threshold {t}: expected "
-            f"feature_acts_cooc_jaccard_threshold_{threshold_tag(t)}.npz or {sparse.relative_to(self.path)}"
+            f"{sparse.relative_to(self.path)} or feature_acts_cooc_jaccard_threshold_{threshold_tag(t)}.npz"
         )
 
     def _node_tables(self) -> dict:

@@ -4,8 +4,10 @@ package."""
 
 from __future__ import annotations
 
+import ast
 import json
 import urllib.parse
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -15,6 +17,7 @@ import scipy.sparse
 
 import saecooc
 
+REPO = Path(__file__).resolve().parents[2]
 MODEL, RELEASE, SAE_ID, N_BATCHES = "gpt2-small", "res-jb", "blocks.8.hook_resid_pre", 4
 NEAT = "blocks_8_hook_resid_pre"
 D_SAE, TOKENS = 40, 600
@@ -176,17 +179,37 @@ def test_subgraph_edges_are_the_thresholded_matrix(original):
         assert got == pairs
 
 
-def test_subgraph_falls_back_to_the_sparse_thresholded_matrix(original, tmp_path):
+def test_subgraph_edges_come_from_the_jaccard_file_without_thresholded_matrices(original, tmp_path):
     import shutil
     folder = tmp_path / MODEL / RELEASE / NEAT / f"n_batches_{N_BATCHES}"
     shutil.copytree(original["folder"], folder)
-    (folder / "feature_acts_cooc_jaccard_threshold_1_5.npz").unlink()
+    shutil.rmtree(folder / "thresholded_matrices")
     run = saecooc.open_run(folder)
     sid = next(s for s, m in enumerate(original["by_threshold"][1.5]["comps"]) if len(m) > 2)
     subgraph = run.subgraph(sid, threshold=1.5)
-    assert subgraph.matrix_file.name == "sparse_thresholded_matrix_1_5.npz"
+    assert subgraph.matrix_file.name == "feature_acts_cooc_jaccard_threshold_1_5.npz"
     reference = saecooc.open_run(original["folder"]).subgraph(sid, threshold=1.5)
+    assert reference.matrix_file.name == "sparse_thresholded_matrix_1_5.npz"
     pd.testing.assert_frame_equal(subgraph.edges, reference.edges)
+    (folder / "feature_acts_cooc_jaccard_threshold_1_5.npz").unlink()
+    with pytest.raises(saecooc.MissingFileError, match="sparse_thresholded_matrix_1_5.npz or feature_acts_cooc_jaccard"):
+        run.subgraph(sid, threshold=1.5)
+
+
+def test_a_node_table_the_original_wrote_reads_back(tmp_path):
+    """The first rows of a node table of the paper's 768-latent GPT-2 SAE, as the original wrote
+    them (kept in the crate's tests)."""
+    written = REPO / "src" / "stages" / "graph" / "testdata" / "node_info_df_1_5_head.csv"
+    folder = tmp_path / MODEL / "res-jb-feature-splitting" / "blocks_8_hook_resid_pre_768" / "n_batches_500"
+    (folder / "dataframes").mkdir(parents=True)
+    (folder / "dataframes" / "node_info_df_1_5.csv").write_bytes(written.read_bytes())
+    run = saecooc.open_run(folder)
+    table = run.node_table()
+    raw = pd.read_csv(written)
+    pd.testing.assert_frame_equal(table.drop(columns="top_10_tokens"), raw.drop(columns="top_10_tokens"))
+    assert table["top_10_tokens"].tolist() == [ast.literal_eval(v) for v in raw["top_10_tokens"]]
+    assert table.loc[table["subgraph_id"] == 1, "node_id"].tolist() == [1, 763, 718]
+    assert run.thresholds == [1.5]
 
 
 def test_raw_cooc_subfolder_is_read_as_the_original_loaders_do(original, tmp_path):
