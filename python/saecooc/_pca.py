@@ -108,6 +108,18 @@ class PcaGroup:
         return frame
 
 
+    def active_latents(self, above: float = 0.0) -> pd.Series:
+        """Per example (index ``point_id``), the tuple of subgraph latents whose activation is
+        above ``above``, in ``latents`` order: the latent combination each example shows (its
+        positions in ``graph_feature_acts`` when the latents are unknown)."""
+        if self.graph_feature_acts is None:
+            raise FormatError(f"{self.file}: group subgraph_{self.subgraph_id} has no all_graph_feature_acts")
+        ids = self.latents if self.latents is not None else np.arange(self.graph_feature_acts.shape[1])
+        combos = [tuple(int(i) for i in ids[row > above]) for row in self.graph_feature_acts]
+        index = self.pca_df["point_id"] if self.pca_df is not None else None
+        return pd.Series(combos, index=index, name="active_latents")
+
+
 def group_ids(path: Path) -> list:
     """The subgraph ids of the groups in one h5 file, ascending."""
     with _open_h5(path) as h5:

@@ -191,6 +191,16 @@ def test_pca_frame_joins_activations_by_latent(world):
     np.testing.assert_array_equal(frame["max_latent"].to_numpy(), group.max_feature_info[:, 1].astype(int))
 
 
+def test_active_latents_are_the_positive_activations(world):
+    group = world.run.pca_subgraph(world.subgraph)
+    combos = group.active_latents()
+    assert combos.index.tolist() == group.pca_df["point_id"].tolist()
+    for row, combo in zip(group.graph_feature_acts, combos):
+        assert combo == tuple(int(latent) for latent, act in zip(group.latents, row) if act > 0)
+    assert all(len(combo) >= 1 for combo in combos)  # examples are where the subgraph fired
+    assert len(set(combos)) > 1
+
+
 def test_subspace_is_what_the_folder_holds(world):
     run = world.run
     subspace = run.subspace(world.subgraph)
