@@ -297,16 +297,13 @@ class Run:
         the one ``pca_run.json`` records, else the only one, else 1.5 as the original app)."""
         files = self._pca_run(size=size, max_examples=max_examples, n_batches=n_batches)
         latents = self._pca_latents(threshold)
-        return {sid: self._read_pca_group(f.path, sid, latents) for f in files for sid in group_ids(f.path)}
+        groups = [(sid, f.path) for f in files for sid in group_ids(f.path)]
+        return {sid: self._read_pca_group(path, sid, latents) for sid, path in sorted(groups)}
 
     def pca_subgraph(self, subgraph_id: int, threshold=None, max_examples=None, n_batches=None) -> PcaGroup:
         """One subgraph's group of the PCA h5 files (:class:`PcaGroup`), whatever its size."""
         sid = int(subgraph_id)
-        files = [
-            f for f in self.pca_files()
-            if (max_examples is None or f.max_examples == max_examples)
-            and (n_batches is None or f.n_batches == n_batches)
-        ]
+        files = self._pca_files_of(None, max_examples, n_batches)
         holding = [f for f in files if sid in group_ids(f.path)]
         runs = sorted({f.run for f in holding}, key=str)
         if len(runs) != 1:
@@ -317,14 +314,18 @@ class Run:
             raise NoMatchError(f"{self.pca_dir}: {problem}; files:\n{listing}")
         return self._read_pca_group(holding[0].path, sid, self._pca_latents(threshold))
 
-    def _pca_run(self, size, max_examples, n_batches) -> list:
-        every = self.pca_files()
-        files = [
-            f for f in every
-            if f.size == int(size)
+    def _pca_files_of(self, size, max_examples, n_batches) -> list:
+        """The PCA files of ``size``, ``max_examples`` and ``n_batches`` (None: any)."""
+        return [
+            f for f in self.pca_files()
+            if (size is None or f.size == int(size))
             and (max_examples is None or f.max_examples == max_examples)
             and (n_batches is None or f.n_batches == n_batches)
         ]
+
+    def _pca_run(self, size, max_examples, n_batches) -> list:
+        every = self.pca_files()
+        files = self._pca_files_of(size, max_examples, n_batches)
         runs = sorted({f.run for f in files}, key=str)
         if len(runs) == 1:
             return sorted(files, key=lambda f: (f.chunk is not None, f.chunk or 0))

@@ -174,3 +174,20 @@ def test_pca_groups_must_match_the_node_table(tmp_path):
         run.pca_subgraph(6)
     with pytest.raises(saecooc.NoMatchError, match="(?s)no PCA file of size 3.*size 2, no cap, n_batches 1"):
         run.pca(3)
+
+
+def test_pca_files_of_several_runs_need_choosing(tmp_path):
+    folder = run_folder(tmp_path)
+    pca_dir = folder / "sae_pca_for_streamlit"
+    pca_dir.mkdir(parents=True)
+    for name, rows in (("1000cap_graph_analysis_results_size_2_nbatch_10.h5", 3),
+                       ("graph_analysis_results_size_2_nbatch_20.h5", 5)):
+        with h5py.File(pca_dir / name, "w") as h5:
+            h5.create_group("subgraph_1").create_dataset("all_graph_feature_acts", data=np.zeros((rows, 2), np.float32))
+    run = saecooc.open_run(folder)
+    with pytest.raises(saecooc.NoMatchError, match="2 pca runs for size 2; pass max_examples= or n_batches="):
+        run.pca(2)
+    with pytest.raises(saecooc.NoMatchError, match="subgraph 1 is in the files of 2 pca runs"):
+        run.pca_subgraph(1)
+    assert run.pca(2, max_examples=1000)[1].graph_feature_acts.shape == (3, 2)
+    assert run.pca_subgraph(1, n_batches=20).graph_feature_acts.shape == (5, 2)
