@@ -18,7 +18,8 @@ from ._errors import CommandError, FormatError, MissingFileError, NoMatchError, 
 from ._matrices import load_square_matrix, load_vector
 from ._names import neat_sae_id, threshold_tag
 from ._pca import PcaFile, PcaGroup, read_group
-from ._results import Results, Run, open_results, open_run
+from ._results import Results, open_results, open_run
+from ._run import Run
 from ._subgraph import Subgraph
 from ._subspace import Subspace, read_subspace
 

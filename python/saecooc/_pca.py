@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from ._errors import FormatError, MissingFileError
+from ._errors import FormatError, MissingFileError, NoMatchError
 
 H5_NAME = re.compile(
     r"^(?:(?P<cap>\d+)cap_)?graph_analysis_results_size_(?P<size>\d+)_nbatch_(?P<nbatch>\d+)"
@@ -118,6 +118,30 @@ class PcaGroup:
         combos = [tuple(int(i) for i in ids[row > above]) for row in self.graph_feature_acts]
         index = self.pca_df["point_id"] if self.pca_df is not None else None
         return pd.Series(combos, index=index, name="active_latents")
+
+
+def files_of(files: list, size, max_examples, n_batches) -> list:
+    """The files of ``size``, ``max_examples`` and ``n_batches`` (None: any)."""
+    return [
+        f for f in files
+        if (size is None or f.size == int(size))
+        and (max_examples is None or f.max_examples == max_examples)
+        and (n_batches is None or f.n_batches == n_batches)
+    ]
+
+
+def one_run(files: list, size, max_examples, n_batches, folder: Path) -> list:
+    """The files of one ``pca`` run for ``size`` (chunks in order); none or several runs: a
+    NoMatchError listing ``files``."""
+    chosen = files_of(files, size, max_examples, n_batches)
+    runs = sorted({f.run for f in chosen}, key=str)
+    if len(runs) == 1:
+        return sorted(chosen, key=lambda f: (f.chunk is not None, f.chunk or 0))
+    listing = "\n".join(f"  {f.path.name} ({f.describe()})" for f in files) or "  (none)"
+    problem = f"no PCA file of size {size}" if not runs else (
+        f"files of {len(runs)} pca runs for size {size}; pass max_examples= or n_batches="
+    )
+    raise NoMatchError(f"{folder}: {problem}; files:\n{listing}")
 
 
 def group_ids(path: Path) -> list:

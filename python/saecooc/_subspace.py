@@ -13,6 +13,7 @@ from typing import Optional
 import pandas as pd
 
 from ._errors import FormatError, MissingFileError
+from ._names import threshold_from_tag
 from ._pca import PcaGroup, read_group
 from ._tables import read_csv
 
@@ -73,6 +74,29 @@ def read_subspace(folder: Path) -> Subspace:
         figures=_files(folder, ".png"),
         pages=_files(folder, ".html"),
     )
+
+
+def subspace_folders(parent: Path, sid, threshold, n_batches: int, graphs_id) -> tuple:
+    """The subspace folders in ``parent`` (an SAE's figures folder) of one results folder
+    (``n_batches``): ``([(folder, sid)] of the graphs set ``graphs_id(threshold)`` names,
+    [folders of another graphs set])``, for one subgraph (or every one, ``sid`` None) and
+    threshold (or every one). Older folders, named without a results folder, count as current."""
+    current, stale = [], []
+    folders = sorted(p for p in parent.glob("pca_*_subgraph_*") if p.is_dir()) if parent.is_dir() else []
+    for folder in folders:
+        match = FOLDER_NAME.match(folder.name)
+        if match is None or (sid is not None and int(match["sid"]) != sid):
+            continue
+        t = threshold_from_tag(match["ts"])
+        if (threshold is not None and t != float(threshold)) or (
+            match["n"] is not None and int(match["n"]) != n_batches
+        ):
+            continue
+        if match["graphs"] is None or match["graphs"] == graphs_id(t):
+            current.append((folder, int(match["sid"])))
+        else:
+            stale.append(folder)
+    return current, stale
 
 
 def _read_summary(path: Path) -> dict:
