@@ -153,6 +153,16 @@ check-cuda:
 	@start=$$(date +%s); scripts/gpu-check.sh build && \
 	  echo "check-cuda: built in $$(( $$(date +%s) - start )) s"
 
+## cross-check: the ARM and macOS builds (scripts/cross-check.sh): the aarch64 Linux release
+## binary (bundled HDF5) into $(CARGO_TARGET_DIR)-aarch64, run under qemu-user on the tiny world
+## against this machine's binary (scripts/arm-check.sh; SAECOOC_REQUIRE_ARM=1 fails instead of
+## skipping where qemu is missing), then `cargo check` for aarch64/x86_64-apple-darwin into
+## $(CARGO_TARGET_DIR)-macos. Installs its toolchains (apt, rustup, PyPI). CI runs it.
+.PHONY: cross-check
+cross-check: build $(TEST_PYTHON_DEP)
+	cmake=$$(scripts/ensure-cmake.sh $(VENV)) && CMAKE=$$cmake SAECOOC_BIN=$(BIN) \
+	  SAECOOC_PYTHON=$(TEST_PYTHON) SAECOOC_REQUIRE_ARM=$(SAECOOC_REQUIRE_ARM) scripts/cross-check.sh
+
 ## registry: regenerate assets/saelens-registry.json from SAELens' release registry, in a venv
 ## with the newest sae-lens from PyPI (SAE_LENS=x.y.z pins a version). Not in CI.
 REGISTRY_VENV ?= $(HOME)/.cache/saecooc/registry-venv
