@@ -47,7 +47,7 @@ pub fn run_child(command: &mut Command) -> Result<ChildRun> {
 }
 
 /// `ru_maxrss` in bytes (Linux counts kibibytes, macOS bytes).
-fn max_rss_bytes(usage: &libc::rusage) -> u64 {
+pub fn max_rss_bytes(usage: &libc::rusage) -> u64 {
     let raw = usage.ru_maxrss.max(0) as u64;
     if cfg!(target_os = "macos") {
         raw

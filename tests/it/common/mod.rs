@@ -454,7 +454,7 @@ pub fn run_with_peak_rss(cmd: &mut Command, dir: &Path, timeout: std::time::Dura
         status: std::process::ExitStatus::from_raw(status),
         stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
         stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
-        peak_rss: usage.ru_maxrss as u64 * 1024,
+        peak_rss: saecooc::stages::bench::measure::max_rss_bytes(&usage),
         wall: start.elapsed(),
         timed_out,
     }
