@@ -1,8 +1,10 @@
 //! Pictures shared by the stages: PNG files drawn with plotters (bundled font, atomic
-//! writes) and the spring layout of graphs; `colour` holds the colour maps.
+//! writes) and the spring layout of graphs; `colour` holds the colour maps, `lines` line
+//! charts of named series.
 
 pub mod colour;
 pub mod interactive;
+pub mod lines;
 
 use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;

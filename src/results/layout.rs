@@ -251,6 +251,25 @@ pub fn is_node_table_name(name: &str) -> bool {
     name.starts_with(NODE_TABLE_PREFIX)
 }
 
+/// The node tables (`dataframes/node_info_df_{ts}.csv`) of an SAE results folder with their
+/// thresholds (parsed back as the cooc files' are), in threshold order.
+pub fn find_node_tables(dir: &Path) -> Result<Vec<(f64, PathBuf)>> {
+    let frames = dir.join(DATAFRAMES);
+    if !frames.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut found: Vec<(f64, PathBuf)> = sorted_entries(&frames)?
+        .into_iter()
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?;
+            let ts = node_table_tag(name.strip_suffix(".csv")?)?;
+            Some((ts.replace('_', ".").parse().ok()?, p))
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(found)
+}
+
 /// The threshold tag of a node table's file name or stem (`None` for other names).
 pub fn node_table_tag(name: &str) -> Option<&str> {
     let stem = name.strip_suffix(".csv").unwrap_or(name);
@@ -395,12 +414,28 @@ pub const STATS_SIZE_EFFECTS_PNG: &str = "size_effects.png";
 /// draws for one SAE (`sae`: its folder name) at one threshold.
 pub fn stats_cooccurrence_png(model: &str, release: &str, sae: &str, threshold: f64) -> String {
     format!(
-        "cooccurrence_{}_{}_{sae}_{}.png",
+        "{}.png",
+        stats_sae_stem("cooccurrence", model, release, sae, threshold)
+    )
+}
+
+/// `{kind}_{model}_{release}_{sae}_{ts}`: the file stem of a `stats` figure of one SAE (`sae`:
+/// its folder name) at one threshold.
+pub fn stats_sae_stem(kind: &str, model: &str, release: &str, sae: &str, threshold: f64) -> String {
+    format!(
+        "{kind}_{}_{}_{sae}_{}",
         path_component(model),
         path_component(release),
         threshold_tag(threshold)
     )
 }
+
+/// The stems of the `stats` figures across SAEs, each written as `{stem}.png`, `{stem}.html`
+/// and `{stem}.csv` (the numbers plotted): subgraph statistics against SAE width and against
+/// L0, and active latents and subgraphs per token as fractions of all.
+pub const STATS_SUBGRAPH_SIZE_VS_WIDTH: &str = "subgraph_size_vs_width";
+pub const STATS_SUBGRAPH_SIZE_VS_L0: &str = "subgraph_size_vs_l0";
+pub const STATS_FEATURE_GRAPH_L0: &str = "feature_graph_l0_normalised";
 
 /// The files `train-sae` writes into its out folder: the SAE in SAELens' layout
 /// ([`SAE_CFG_JSON`], [`SAE_WEIGHTS`]) and the training record ([`TRAINING_JSON`]).

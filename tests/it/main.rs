@@ -39,6 +39,7 @@ mod serve;
 mod shard_auto;
 mod slurm;
 mod stats;
+mod stats_figures;
 mod strict_inputs;
 mod subspace;
 mod sweeps;

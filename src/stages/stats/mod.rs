@@ -15,6 +15,7 @@
 //! tables, co-occurrence from count matrices), `token_pass` (the pass over the config's data)
 //! and `figures` (the PNGs); this module drives them and holds the public types.
 
+mod by_release;
 mod figures;
 mod rows;
 mod token_pass;
@@ -24,17 +25,19 @@ use crate::io::pyfmt::float_repr;
 use crate::results::layout::{
     cooc_file, find_cooc_files, CoocKind, GraphFiles, GRAPHS_JSON, RUN_JSON,
 };
-use crate::results::layout::{stats_cooccurrence_png, SaeFolder};
+use crate::results::layout::{find_node_tables, stats_cooccurrence_png, SaeFolder, DATAFRAMES};
 use crate::results::layout::{
     STATS_RUN_JSON, STATS_SIZE_EFFECTS_PNG, STATS_SUMMARY_CSV, STATS_SUMMARY_JSON,
 };
 use crate::results::manifest::{CoocManifest, RunStart, VERSION};
+use crate::results::node_table::NodeRow;
 use crate::results::out_folder::{OutFolder, OUT_MANIFEST};
 use crate::results::set::PublishedSet;
 use crate::results::stage::{open_checked, open_cooc, Stage};
 use anyhow::{ensure, Result};
+use by_release::{ReleaseFigure, RELEASE_FIGURES};
 use figures::{plot_cooccurrence, plot_size_effects};
-use rows::{cooccurrence, node_table_sizes, subgraph_size_stats, SizeStats};
+use rows::{cooccurrence, node_table_rows, sae_id_l0, subgraph_count, subgraph_size_stats};
 use serde::Serialize;
 use std::path::Path;
 use token_pass::{fill_token_passes, request_for};
@@ -59,6 +62,13 @@ pub struct StatsRow {
     /// is active when any of its latents is, `subgraph_l0_any`), means over the tokens read.
     pub token_pass: Option<TokenPass>,
     pub cooccurrence: Option<Cooccurrence>,
+    /// Subgraphs in the node table, singletons included.
+    pub subgraphs: Option<usize>,
+    /// The L0 the figures plot against and where it comes from: `run.json` (cooc's `l0_mean`),
+    /// `totals` (the activations file's sum over `tokens_counted`) or `sae id` (its
+    /// `average_l0_N`, as Gemma Scope names its SAEs).
+    pub l0: Option<f64>,
+    pub l0_source: Option<String>,
 }
 
 /// Latent L0 against subgraph L0 over the tokens of a pass through model and SAE.
@@ -139,7 +149,7 @@ pub fn run(
     }
     ensure!(
         !rows.is_empty(),
-        "no cooc results (feature_acts_cooc_total_threshold_*.npz) under {}",
+        "no cooc results (feature_acts_cooc_total_threshold_*.npz) and no node tables ({DATAFRAMES}/node_info_df_*.csv) under {}",
         results.display()
     );
     if let Some(p) = pass {
@@ -183,20 +193,65 @@ impl<'a> FolderRows<'a> {
         })
     }
 
-    /// A row for every threshold of the cooc set with both its count matrix and its totals.
+    /// A row for every threshold of the cooc set with both its count matrix and its totals,
+    /// then one for every node table of a threshold without a count matrix (the original's
+    /// results are often shared as node tables alone).
     fn rows(mut self) -> Result<Vec<StatsRow>> {
         let mut rows = Vec::new();
-        for (threshold, total) in find_cooc_files(&self.f.dir, CoocKind::Total)? {
-            if !self.cooc.lists(&total) {
+        let totals = find_cooc_files(&self.f.dir, CoocKind::Total)?;
+        for (threshold, total) in &totals {
+            if !self.cooc.lists(total) {
                 continue;
             }
-            let acts_file = cooc_file(&self.f.dir, CoocKind::Activations, threshold);
+            let acts_file = cooc_file(&self.f.dir, CoocKind::Activations, *threshold);
             if !acts_file.is_file() {
                 continue;
             }
-            rows.push(self.row(threshold, &total, &acts_file)?);
+            rows.push(self.row(*threshold, total, &acts_file)?);
+        }
+        for (threshold, table) in find_node_tables(&self.f.dir)? {
+            if totals.iter().all(|(t, _)| *t != threshold) {
+                rows.push(self.node_table_row(threshold, &table)?);
+            }
         }
         Ok(rows)
+    }
+
+    /// The row of a threshold with a node table but no count matrix: its subgraph columns and
+    /// its L0, the analyses that need the matrix skipped (and said so).
+    fn node_table_row(&mut self, threshold: f64, table: &Path) -> Result<StatsRow> {
+        crate::report::warning(format!(
+            "stats: {} has a node table at threshold {} but no count matrix ({}): skipped the observed-vs-expected co-occurrence, the heat maps, the count vs Jaccard histograms, the edge-cutoff sweep and the co-occurrence distributions",
+            self.f.dir.display(),
+            float_repr(threshold),
+            cooc_file(Path::new(""), CoocKind::Total, threshold).display()
+        ));
+        let nodes = self.node_table(table, None)?.unwrap_or_default();
+        let sizes: Vec<f64> = nodes.iter().map(|n| n.subgraph_size as f64).collect();
+        let (mean, mean_multi, fraction) = subgraph_size_stats(&sizes);
+        let run = self.run.as_ref();
+        let th = run.and_then(|r| r.thresholds.iter().find(|t| t.threshold == threshold));
+        let (l0, l0_source) = l0_of(th.map(|t| t.l0_mean), None, &self.f.sae);
+        Ok(StatsRow {
+            model: self.f.model.clone(),
+            release: self.f.release.clone(),
+            sae: self.f.sae.clone(),
+            n_batches: self.f.n_batches.clone(),
+            d_sae: nodes.len(),
+            threshold,
+            tokens: run.map(|r| r.tokens_counted),
+            l0_mean: th.map(|t| t.l0_mean),
+            l0_std: th.map(|t| t.l0_std),
+            l0_histogram: th.map(|t| t.l0_histogram.clone()).unwrap_or_default(),
+            mean_subgraph_size: Some(mean),
+            mean_subgraph_size_without_singletons: mean_multi,
+            fraction_in_subgraphs: Some(fraction),
+            token_pass: None,
+            cooccurrence: None,
+            subgraphs: Some(subgraph_count(&nodes)),
+            l0,
+            l0_source,
+        })
     }
 
     /// The row of `threshold`, from its count matrix `total` and its totals `acts_file`
@@ -207,13 +262,19 @@ impl<'a> FolderRows<'a> {
         self.cooc.verify(acts_file)?;
         let activations = self.activations(acts_file)?;
         let table = GraphFiles::new(&f.dir, threshold).node_table;
-        let sizes = self.subgraph_sizes(&table, activations.len())?;
+        let nodes = self.node_table(&table, Some(activations.len()))?;
+        let sizes = nodes.as_ref().map(|n| {
+            let sizes: Vec<f64> = n.iter().map(|r| r.subgraph_size as f64).collect();
+            subgraph_size_stats(&sizes)
+        });
         let run = self.run.as_ref();
         let th = run.and_then(|r| r.thresholds.iter().find(|t| t.threshold == threshold));
         let tokens = run.map(|r| r.tokens_counted);
         let t = tokens
             .map(|t| t as f64)
             .unwrap_or_else(|| activations.iter().map(|&a| a as f64).fold(0.0, f64::max));
+        let from_totals = tokens.map(|t| (activations.as_slice(), t));
+        let (l0, l0_source) = l0_of(th.map(|t| t.l0_mean), from_totals, &f.sae);
         Ok(StatsRow {
             model: f.model.clone(),
             release: f.release.clone(),
@@ -230,6 +291,9 @@ impl<'a> FolderRows<'a> {
             fraction_in_subgraphs: sizes.map(|s| s.2),
             token_pass: None,
             cooccurrence: Some(cooccurrence(total, &activations, t.max(1.0))?),
+            subgraphs: nodes.as_deref().map(subgraph_count),
+            l0,
+            l0_source,
         })
     }
 
@@ -254,9 +318,9 @@ impl<'a> FolderRows<'a> {
         Ok(activations)
     }
 
-    /// The subgraph size statistics of the node table `table` (none if `graphs` wrote none),
-    /// checked against the graphs set.
-    fn subgraph_sizes(&mut self, table: &Path, d_sae: usize) -> Result<Option<SizeStats>> {
+    /// The rows of the node table `table` (none if `graphs` wrote none), checked against the
+    /// graphs set and, given `d_sae`, refused unless it has one row per latent.
+    fn node_table(&mut self, table: &Path, d_sae: Option<usize>) -> Result<Option<Vec<NodeRow>>> {
         if !table.is_file() {
             return Ok(None);
         }
@@ -270,8 +334,28 @@ impl<'a> FolderRows<'a> {
             )?),
         };
         graphs.verify(table)?;
-        Ok(Some(subgraph_size_stats(&node_table_sizes(table, d_sae)?)))
+        Ok(Some(node_table_rows(table, d_sae)?))
     }
+}
+
+/// The L0 a row is plotted at, and where it comes from: cooc's recorded `l0_mean`, else the
+/// totals over the tokens counted (the same mean: each active latent of a token adds one to
+/// its total), else the SAE id's `average_l0_N`.
+fn l0_of(
+    recorded: Option<f64>,
+    totals: Option<(&[f32], u64)>,
+    sae: &str,
+) -> (Option<f64>, Option<String>) {
+    let from_totals = totals
+        .filter(|(_, tokens)| *tokens > 0)
+        .map(|(a, tokens)| a.iter().map(|&x| x as f64).sum::<f64>() / tokens as f64);
+    let (l0, source) = match (recorded, from_totals, sae_id_l0(sae)) {
+        (Some(l0), _, _) => (l0, "run.json"),
+        (None, Some(l0), _) => (l0, "totals"),
+        (None, None, Some(l0)) => (l0, "sae id"),
+        (None, None, None) => return (None, None),
+    };
+    (Some(l0), Some(source.to_string()))
 }
 
 /// Writes the outputs of `rows` into the out folder `folder`: the summary as CSV and JSON,
@@ -300,6 +384,9 @@ fn write_outputs(
     .map(String::from)
     .to_vec();
     files.extend(figures.iter().map(|(name, _, _)| name.clone()));
+    let release_figures: Vec<&ReleaseFigure> =
+        RELEASE_FIGURES.iter().filter(|f| f.planned(rows)).collect();
+    files.extend(release_figures.iter().flat_map(|f| f.files()));
     folder.check_writable(&files.iter().map(String::as_str).collect::<Vec<_>>())?;
     folder.claim(files.iter().cloned())?;
     write_csv(rows, &out.join(STATS_SUMMARY_CSV))?;
@@ -320,6 +407,9 @@ fn write_outputs(
     for (name, r, c) in &figures {
         plot_cooccurrence(r, c, &out.join(name))?;
     }
+    for f in release_figures {
+        f.write(rows, &out)?;
+    }
     folder.finish(files)
 }
 
@@ -327,7 +417,7 @@ fn write_outputs(
 type SummaryColumn = (&'static str, fn(&StatsRow) -> Option<String>);
 
 /// The columns of `summary.csv`, in order.
-const SUMMARY_COLUMNS: [SummaryColumn; 18] = [
+const SUMMARY_COLUMNS: [SummaryColumn; 21] = [
     ("model", |r| Some(r.model.clone())),
     ("release", |r| Some(r.release.clone())),
     ("sae", |r| Some(r.sae.clone())),
@@ -370,6 +460,9 @@ const SUMMARY_COLUMNS: [SummaryColumn; 18] = [
             .as_ref()
             .map(|t| float_repr(t.subgraph_l0_any_mean))
     }),
+    ("subgraphs", |r| r.subgraphs.map(|n| n.to_string())),
+    ("l0", |r| r.l0.map(float_repr)),
+    ("l0_source", |r| r.l0_source.clone()),
 ];
 
 /// `summary.csv`: one line per row, a name holding a comma or quote quoted as CSV requires.
@@ -402,6 +495,9 @@ mod tests {
             fraction_in_subgraphs: Some(0.25),
             token_pass: None,
             cooccurrence: None,
+            subgraphs: Some(3),
+            l0: l0_mean,
+            l0_source: l0_mean.map(|_| "run.json".into()),
         }
     }
 
@@ -416,11 +512,11 @@ mod tests {
         .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0].split(',').count(), 18);
+        assert_eq!(lines[0].split(',').count(), 21);
         // Plain names and numbers as before, Python's float repr, empty cells for no value.
         assert_eq!(
             lines[2],
-            "plain,\"rel \"\"x\"\"\",blocks_1_hook_resid_pre,8,96,1.5,1024,,,1.5,,0.25,,,,,,"
+            "plain,\"rel \"\"x\"\"\",blocks_1_hook_resid_pre,8,96,1.5,1024,,,1.5,,0.25,,,,,,,3,,"
         );
         let mut reader = csv::Reader::from_path(&path).unwrap();
         let first = reader.records().next().unwrap().unwrap();
@@ -428,6 +524,7 @@ mod tests {
         assert_eq!(&first[1], "rel \"x\"");
         assert_eq!(&first[5], "0.0");
         assert_eq!(&first[7], "2.0");
-        assert_eq!(first.len(), 18);
+        assert_eq!(first.len(), 21);
+        assert_eq!(&first[20], "run.json");
     }
 }

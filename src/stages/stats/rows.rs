@@ -5,6 +5,7 @@
 use super::Cooccurrence;
 use crate::io::csr::{is_sparse_npz, read_csr_rows};
 use crate::io::npz::read_f32_rows;
+use crate::results::node_table::NodeRow;
 use anyhow::{ensure, Result};
 use std::path::Path;
 
@@ -120,17 +121,41 @@ pub(super) fn subgraph_size_stats(sizes: &[f64]) -> SizeStats {
     (mean, mean_multi, multi.len() as f64 / n)
 }
 
-/// The `subgraph_size` column of a node table, which must have one row per latent of an SAE
-/// of `d_sae` latents (the width of the cooc totals beside it).
-pub(super) fn node_table_sizes(path: &Path, d_sae: usize) -> Result<Vec<f64>> {
+/// The rows of a node table; given `d_sae` (the width of the cooc totals beside it), it must
+/// have one row per latent.
+pub(super) fn node_table_rows(path: &Path, d_sae: Option<usize>) -> Result<Vec<NodeRow>> {
     let rows = crate::results::node_table::read_node_table(path)?;
-    ensure!(
-        rows.len() == d_sae,
-        "{} has {} rows but the cooc totals beside it have {d_sae} latents: they come from different SAEs; rerun `saecooc graphs`",
-        path.display(),
-        rows.len()
-    );
-    Ok(rows.iter().map(|r| r.subgraph_size as f64).collect())
+    if let Some(d_sae) = d_sae {
+        ensure!(
+            rows.len() == d_sae,
+            "{} has {} rows but the cooc totals beside it have {d_sae} latents: they come from different SAEs; rerun `saecooc graphs`",
+            path.display(),
+            rows.len()
+        );
+    }
+    Ok(rows)
+}
+
+/// The subgraphs of a node table (distinct `subgraph_id`s, singletons included).
+pub(super) fn subgraph_count(rows: &[NodeRow]) -> usize {
+    rows.iter()
+        .map(|r| r.subgraph_id)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+}
+
+/// The L0 an SAE id names, as Gemma Scope's do (`…average_l0_82`, also `…_l0_82` or
+/// `l0_82…`): the digits after the last `l0_` that starts the id or follows `_`.
+pub(super) fn sae_id_l0(sae: &str) -> Option<f64> {
+    let (at, _) = sae
+        .match_indices("l0_")
+        .filter(|(i, _)| *i == 0 || sae.as_bytes()[i - 1] == b'_')
+        .last()?;
+    let rest = &sae[at + 3..];
+    let digits = rest.split('_').next()?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -170,5 +195,15 @@ mod tests {
         assert!((frac - 5.0 / 7.0).abs() < 1e-12);
         assert_eq!(log_bin(0.0), None);
         assert_eq!(log_bin(1.0), Some(80));
+    }
+
+    #[test]
+    fn l0_is_read_from_gemma_scope_ids_only() {
+        assert_eq!(sae_id_l0("layer_12_width_16k_average_l0_82"), Some(82.0));
+        assert_eq!(sae_id_l0("l0_22_x"), Some(22.0));
+        assert_eq!(sae_id_l0("blocks_8_hook_resid_pre_768"), None);
+        assert_eq!(sae_id_l0("layer_12_width_16k_canonical"), None);
+        assert_eq!(sae_id_l0("model_l0_x"), None);
+        assert_eq!(sae_id_l0("xl0_5"), None);
     }
 }
