@@ -186,7 +186,7 @@ check-cuda:
 ## cross-check: the ARM and macOS builds (scripts/cross-check.sh): the aarch64 Linux release
 ## binary (bundled HDF5) into $(CARGO_TARGET_DIR)-aarch64, run under qemu-user on the tiny world
 ## against this machine's binary (scripts/arm-check.sh; SAECOOC_REQUIRE_ARM=1 fails instead of
-## skipping where qemu is missing), then `cargo check` for aarch64/x86_64-apple-darwin into
+## skipping where qemu is missing), then `cargo clippy` for aarch64/x86_64-apple-darwin into
 ## $(CARGO_TARGET_DIR)-macos. Installs its toolchains (apt, rustup, PyPI). CI runs it.
 .PHONY: cross-check
 cross-check: build $(TEST_PYTHON_DEP)

@@ -7,8 +7,8 @@
 #           $CARGO_TARGET_DIR-aarch64
 #   run     that binary under qemu-user on the tiny world against SAECOOC_BIN
 #           (scripts/arm-check.sh)
-#   macos   `cargo check --all-targets` for aarch64-apple-darwin and x86_64-apple-darwin,
-#           warnings denied, C code (zstd, ring) compiled by zig against its macOS headers, HDF5
+#   macos   `cargo clippy --all-targets` (a `cargo check` with clippy's lints) for
+#           aarch64-apple-darwin and x86_64-apple-darwin, warnings denied, C code (zstd, ring) compiled by zig against its macOS headers, HDF5
 #           in its system-library mode (HDF5_DIR: Debian's libhdf5-dev standing in for
 #           Homebrew's), into $CARGO_TARGET_DIR-macos. Nothing is linked: there is no macOS
 #           SDK here.
@@ -61,7 +61,7 @@ check_macos() {
   local target
   for target in "${macs[@]}"; do
     PATH="$venv/bin:$PATH" CARGO_TARGET_DIR="$target_dir-macos" HDF5_DIR="$hdf5" \
-      RUSTFLAGS="-D warnings" cargo-zigbuild check --locked --all-targets --target "$target"
+      RUSTFLAGS="-D warnings" cargo-zigbuild clippy --locked --all-targets --target "$target" -- -D warnings
     echo "cross-check: $target checked"
   done
 }
