@@ -47,8 +47,11 @@ for what, path in where.items():
         sys.exit(f"error: the {what} is {path}, not the virtual environment's ({venv})")
 print(f"package {where['package']}, binary {where['binary']}")
 EOF
-cmp "$venv/bin/saecooc" "$release_bin" ||
-  { echo "error: the wheel's binary differs from $release_bin (make build's)" >&2; exit 1; }
+if ! cmp "$venv/bin/saecooc" "$release_bin"; then
+  echo "error: the wheel's binary ($(saecooc --version)) differs from make build's," >&2
+  echo "$release_bin ($("$release_bin" --version))" >&2
+  exit 1
+fi
 echo "the wheel's binary is $release_bin byte for byte (sha256 $(sha256sum <"$release_bin" | cut -c1-16)…)"
 
 make -C "$repo" --no-print-directory pytest PYTEST_PYTHON="$venv/bin/python" PYTEST_PACKAGE=installed
