@@ -3,7 +3,8 @@
 //! and the numbers plotted equal a brute-force recomputation from the inputs.
 
 use crate::common::{
-    assert_ok, config_text, cooc_and_graphs_of, saecooc, small_options, stderr, with_sae_ids,
+    assert_ok, check_python, config_text, cooc_and_graphs_of, prepare, saecooc, small_options,
+    stderr, with_sae_ids,
 };
 use saecooc::synth::{write_sweep, SweepSae, SynthPaths};
 use std::collections::{BTreeMap, BTreeSet};
@@ -227,4 +228,15 @@ fn node_tables_alone_give_the_node_table_figures() {
     assert!(std::fs::read(out.join("size_effects.png"))
         .unwrap()
         .starts_with(b"\x89PNG"));
+}
+
+/// The heat map, the histograms and the edge-cutoff sweep equal a brute-force recomputation
+/// from the count matrices and node tables (scipy's connected components at every cutoff).
+#[test]
+fn matrix_figures_equal_a_brute_force_recomputation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, results) = prepare(dir.path());
+    let out = dir.path().join("stats");
+    stats(&results, &out);
+    check_python("check_stats_figures.py", [&results, &out]);
 }

@@ -17,6 +17,8 @@
 
 mod by_release;
 mod figures;
+mod matrix;
+mod matrix_figures;
 mod rows;
 mod token_pass;
 
@@ -37,6 +39,7 @@ use crate::results::stage::{open_checked, open_cooc, Stage};
 use anyhow::{ensure, Result};
 use by_release::{ReleaseFigure, RELEASE_FIGURES};
 use figures::{plot_cooccurrence, plot_size_effects};
+use matrix::{MatrixFigures, MatrixPass};
 use rows::{cooccurrence, node_table_rows, sae_id_l0, subgraph_count, subgraph_size_stats};
 use serde::Serialize;
 use std::path::Path;
@@ -69,6 +72,9 @@ pub struct StatsRow {
     /// `average_l0_N`, as Gemma Scope names its SAEs).
     pub l0: Option<f64>,
     pub l0_source: Option<String>,
+    /// The per-SAE figures' numbers from the count matrix (their CSVs hold them).
+    #[serde(skip)]
+    pub matrix: Option<MatrixFigures>,
 }
 
 /// Latent L0 against subgraph L0 over the tokens of a pass through model and SAE.
@@ -251,6 +257,7 @@ impl<'a> FolderRows<'a> {
             subgraphs: Some(subgraph_count(&nodes)),
             l0,
             l0_source,
+            matrix: None,
         })
     }
 
@@ -274,6 +281,7 @@ impl<'a> FolderRows<'a> {
             .map(|t| t as f64)
             .unwrap_or_else(|| activations.iter().map(|&a| a as f64).fold(0.0, f64::max));
         let from_totals = tokens.map(|t| (activations.as_slice(), t));
+        let mut pass = MatrixPass::new(&activations, nodes.as_deref());
         let (l0, l0_source) = l0_of(th.map(|t| t.l0_mean), from_totals, &f.sae);
         Ok(StatsRow {
             model: f.model.clone(),
@@ -290,8 +298,11 @@ impl<'a> FolderRows<'a> {
             mean_subgraph_size_without_singletons: sizes.and_then(|s| s.1),
             fraction_in_subgraphs: sizes.map(|s| s.2),
             token_pass: None,
-            cooccurrence: Some(cooccurrence(total, &activations, t.max(1.0))?),
+            cooccurrence: Some(cooccurrence(total, &activations, t.max(1.0), |i, j, c| {
+                pass.visit(i, j, c)
+            })?),
             subgraphs: nodes.as_deref().map(subgraph_count),
+            matrix: Some(pass.finish()),
             l0,
             l0_source,
         })
@@ -387,6 +398,7 @@ fn write_outputs(
     let release_figures: Vec<&ReleaseFigure> =
         RELEASE_FIGURES.iter().filter(|f| f.planned(rows)).collect();
     files.extend(release_figures.iter().flat_map(|f| f.files()));
+    files.extend(rows.iter().flat_map(matrix_figures::files));
     folder.check_writable(&files.iter().map(String::as_str).collect::<Vec<_>>())?;
     folder.claim(files.iter().cloned())?;
     write_csv(rows, &out.join(STATS_SUMMARY_CSV))?;
@@ -409,6 +421,9 @@ fn write_outputs(
     }
     for f in release_figures {
         f.write(rows, &out)?;
+    }
+    for r in rows {
+        matrix_figures::write(r, &out)?;
     }
     folder.finish(files)
 }
@@ -498,6 +513,7 @@ mod tests {
             subgraphs: Some(3),
             l0: l0_mean,
             l0_source: l0_mean.map(|_| "run.json".into()),
+            matrix: None,
         }
     }
 

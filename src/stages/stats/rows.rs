@@ -83,8 +83,14 @@ fn expected_histogram(activations: &[f32], tokens: f64) -> Vec<u64> {
     twice.iter().map(|&c| c / 2).collect()
 }
 
-/// Compares each pair's count C[i, j] with T·pᵢ·pⱼ, streaming the count matrix.
-pub(super) fn cooccurrence(total: &Path, activations: &[f32], tokens: f64) -> Result<Cooccurrence> {
+/// Compares each pair's count C[i, j] with T·pᵢ·pⱼ, streaming the count matrix; `also` sees
+/// every pair i < j that co-occurred, with its count.
+pub(super) fn cooccurrence(
+    total: &Path,
+    activations: &[f32],
+    tokens: f64,
+    mut also: impl FnMut(usize, usize, f64),
+) -> Result<Cooccurrence> {
     let n = activations.len();
     let mut out = Cooccurrence {
         pairs: (n as u64 * n.saturating_sub(1) as u64) / 2,
@@ -101,6 +107,7 @@ pub(super) fn cooccurrence(total: &Path, activations: &[f32], tokens: f64) -> Re
         if let Some(b) = log_bin(observed) {
             out.pairs_observed += 1;
             out.observed_log10_counts[b] += 1;
+            also(i, j, observed);
         }
         if observed > expected {
             out.pairs_above_expected += 1;
