@@ -399,6 +399,9 @@ pub struct ExportArgs {
     /// Where `subspace` wrote its folders (default: `figures` beside the results folder).
     #[arg(long)]
     pub figures_dir: Option<PathBuf>,
+    /// Where `stats` wrote its figures (default: `stats` beside the results folder).
+    #[arg(long)]
+    pub stats_dir: Option<PathBuf>,
     /// A PCA config (the original's format) whose [recommended_views] become example buttons.
     #[arg(long, short)]
     pub config: Option<PathBuf>,

@@ -2,7 +2,7 @@
 
 use crate::cli::{ExportArgs, ServeArgs};
 use crate::config::PcaConfig;
-use crate::results::layout::default_figures_dir;
+use crate::results::layout::{default_figures_dir, default_stats_dir};
 use crate::stages::export;
 use anyhow::Result;
 
@@ -15,7 +15,16 @@ pub fn export(args: ExportArgs) -> Result<()> {
         .figures_dir
         .clone()
         .unwrap_or_else(|| default_figures_dir(&args.results_dir));
-    let s = export::run(&args.results_dir, &figures, &args.out, &views)?;
+    let stats = args
+        .stats_dir
+        .clone()
+        .unwrap_or_else(|| default_stats_dir(&args.results_dir));
+    let inputs = export::ExportInputs {
+        results: &args.results_dir,
+        figures: &figures,
+        stats: &stats,
+    };
+    let s = export::run(&inputs, &args.out, &views)?;
     for line in &s.runs {
         crate::report::summary(format_args!("{line}"));
     }

@@ -1,10 +1,11 @@
 //! Pictures shared by the stages: PNG files drawn with plotters (bundled font, atomic
 //! writes) and the spring layout of graphs; `colour` holds the colour maps, `lines` line
-//! charts of named series.
+//! charts of named series, `ticks` the tick labels of linear axes.
 
 pub mod colour;
 pub mod interactive;
 pub mod lines;
+pub mod ticks;
 
 use anyhow::{anyhow, Context, Result};
 use plotters::prelude::*;

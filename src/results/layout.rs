@@ -31,10 +31,18 @@ impl CoocKind {
 
 /// Where `subspace` writes its folders unless told: `figures` beside the results folder.
 pub fn default_figures_dir(results_root: &Path) -> PathBuf {
-    results_root
-        .parent()
-        .unwrap_or(Path::new(""))
-        .join("figures")
+    beside(results_root, "figures")
+}
+
+/// Where `export` looks for the output of `stats` unless told: `stats` beside the results
+/// folder (where `stats` writes it by default, run from the folder that holds `results`).
+pub fn default_stats_dir(results_root: &Path) -> PathBuf {
+    beside(results_root, "stats")
+}
+
+/// The folder `name` beside the folder `dir`.
+fn beside(dir: &Path, name: &str) -> PathBuf {
+    dir.parent().unwrap_or(Path::new("")).join(name)
 }
 
 /// `{results}/{model}/{release_short}/{neat_sae_id}/n_batches_{N}`, each name one folder (see

@@ -55,25 +55,7 @@ impl OutFolder {
             .copied()
             .collect();
         remove_dead_temporaries(dir, &prefixes);
-        let path = dir.join(manifest);
-        let listed = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let m: OutManifest = serde_json::from_slice(&bytes).with_context(|| {
-                    format!("{} is not a saecooc output manifest", path.display())
-                })?;
-                if m.command != command {
-                    bail!(
-                        "{} holds the output of `saecooc {}` ({}), not of `saecooc {command}`: choose an empty or new folder",
-                        dir.display(),
-                        m.command,
-                        path.display()
-                    );
-                }
-                m.files
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
+        let listed = listed_files(dir, manifest, command)?.unwrap_or_default();
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
@@ -165,6 +147,28 @@ impl OutFolder {
             &serde_json::to_vec_pretty(&m)?,
         )
     }
+}
+
+/// The files that the manifest `manifest` of the folder `dir` lists as written by `saecooc
+/// {command}` (`None`: no manifest there), refusing a manifest of another command.
+pub fn listed_files(dir: &Path, manifest: &str, command: &str) -> Result<Option<BTreeSet<String>>> {
+    let path = dir.join(manifest);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let m: OutManifest = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a saecooc output manifest", path.display()))?;
+    if m.command != command {
+        bail!(
+            "{} holds the output of `saecooc {}` ({}), not of `saecooc {command}`: choose an empty or new folder",
+            dir.display(),
+            m.command,
+            path.display()
+        );
+    }
+    Ok(Some(m.files))
 }
 
 /// Whether a folder between `dir` and `dir/rel` is a symbolic link.

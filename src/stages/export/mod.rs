@@ -8,8 +8,10 @@
 //! SAE's subgraph table and PCA runs) and `data/{key}/{run}/{id}.js` (one subgraph: graph and
 //! PCA points), so that a page loads only what it shows. The data comes from each SAE's node
 //! table, sparse thresholded matrix and `pca` h5 files ([`runs`] says which); the subspaces
-//! that `subspace` analysed get a page each ([`subspaces`]).
+//! that `subspace` analysed get a page each ([`subspaces`]); the figures of `stats` and of
+//! `graphs` are copied in and shown ([`figures`]).
 
+mod figures;
 mod runs;
 pub mod serve;
 mod site;
@@ -257,6 +259,7 @@ fn export_sae(folder: &SaeFolder, site: &mut SiteWriter) -> Result<SaeExport> {
         .filter(|(_, g)| g.len() > 1)
         .map(|(sid, g)| table_row(*sid, g))
         .collect();
+    let graph_figures = figures::export_graph_figures(site, &folder.dir, &graphs, &key)?;
     let file = site_files::sae_index(&key);
     site.write_call(
         &file,
@@ -266,6 +269,7 @@ fn export_sae(folder: &SaeFolder, site: &mut SiteWriter) -> Result<SaeExport> {
             "runs": runs,
             "table": table,
             "has_neuronpedia": tables.nodes.iter().any(|n| n.link.is_some()),
+            "figures": graph_figures,
         }),
     )?;
     let run_lines = choice
@@ -328,14 +332,18 @@ pub fn recommended_views(views: Option<&RecommendedViews>) -> Vec<RecommendedVie
         .collect()
 }
 
-/// Writes the explorer for every SAE under `results`, and every subspace under `figures`, into
-/// `out`.
-pub fn run(
-    results: &Path,
-    figures: &Path,
-    out: &Path,
-    views: &[RecommendedView],
-) -> Result<ExportSummary> {
+/// Where the explorer's inputs lie: the results root, the `subspace` folders' root and the
+/// `stats` output folder.
+pub struct ExportInputs<'a> {
+    pub results: &'a Path,
+    pub figures: &'a Path,
+    pub stats: &'a Path,
+}
+
+/// Writes the explorer for every SAE under `results`, every subspace under `figures` and the
+/// figures of `stats`, into `out`.
+pub fn run(inputs: &ExportInputs, out: &Path, views: &[RecommendedView]) -> Result<ExportSummary> {
+    let (results, figures) = (inputs.results, inputs.figures);
     let run_start = RunStart::now();
     let folders: Vec<SaeFolder> = find_sae_folders(results)?
         .into_iter()
@@ -361,14 +369,24 @@ pub fn run(
     for note in &notes {
         crate::report::warning(note);
     }
+    let stats_figures =
+        figures::export_stats_figures(&mut site, inputs.stats).unwrap_or_else(|e| {
+            crate::report::warning(&format!(
+                "the figures of {} are left out of the explorer: {e:#}",
+                inputs.stats.display()
+            ));
+            Vec::new()
+        });
     let index = json!({
         "saes": entries,
         "subspaces": subspace_entries,
+        "stats_figures": stats_figures,
         "recommended": views,
         "generated_by": format!("saecooc {VERSION} ({COMMIT})"),
         "run_info": run_start.finish(json!({
             "results_dir": results,
             "figures_dir": figures,
+            "stats_dir": inputs.stats,
             "out": out,
             "recommended_views": views,
         })),

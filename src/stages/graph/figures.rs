@@ -5,6 +5,7 @@
 use crate::io::atomic::write_bytes;
 use crate::io::html::{escape_markup, web_link};
 use crate::plot::colour::{PLASMA, VIRIDIS};
+use crate::plot::ticks::TickLabels;
 use crate::plot::{plot_err, spring_layout, with_png};
 use anyhow::Result;
 use plotters::prelude::*;
@@ -58,9 +59,11 @@ pub fn write_size_histogram(
             .y_label_area_size(90)
             .build_cartesian_2d(x_min..x_max, (y_min..y_max).log_scale())
             .map_err(plot_err)?;
+        let x_ticks = TickLabels::of(chart.x_range());
         chart
             .configure_mesh()
             .x_desc("Subgraph size")
+            .x_label_formatter(&|v| x_ticks.format(v))
             .y_desc("Density")
             .label_style(("sans-serif", 18))
             .draw()

@@ -437,7 +437,27 @@ fn requests_with_subgraphs(
             ));
         requests.remove(&size);
     }
+    note_flat_components(&requests);
     Ok(requests)
+}
+
+/// Says which requested sizes have fewer latents than PCs: their reconstructions span only
+/// as many directions as latents, so the PCs beyond are rounding noise. Their h5 groups are
+/// written as the original wrote them; the explorer shows them as what they are.
+fn note_flat_components(requests: &SizeRequests) {
+    for (&size, list) in requests.range(..COMPONENTS) {
+        if list.is_empty() {
+            continue;
+        }
+        let what = match size {
+            1 => "one latent each: only PC1 carries variance, and the explorer reports them as one-latent subgraphs instead of plotting them".to_string(),
+            _ => format!("{size} latents each: PC{} to PC{COMPONENTS} carry no variance, and the explorer plots PC1 vs PC2 only", size + 1),
+        };
+        crate::report::note(format_args!(
+            "note: the {} subgraph(s) of size {size} are {what}",
+            list.len()
+        ));
+    }
 }
 
 #[cfg(test)]

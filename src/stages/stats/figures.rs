@@ -4,6 +4,7 @@
 use super::rows::{LOG_BINS, LOG_MAX, LOG_MIN};
 use super::{Cooccurrence, StatsRow};
 use crate::io::pyfmt::float_repr;
+use crate::plot::ticks::TickLabels;
 use crate::plot::{plot_err, with_png};
 use anyhow::Result;
 use plotters::prelude::*;
@@ -33,10 +34,12 @@ fn width_chart<'a, 'b>(
         .y_label_area_size(60)
         .build_cartesian_2d(widths.log_scale(), 0.0..y_max)
         .map_err(plot_err)?;
+    let y_ticks = TickLabels::of(chart.y_range());
     chart
         .configure_mesh()
         .x_desc("SAE latents")
         .y_desc(y_desc)
+        .y_label_formatter(&|v| y_ticks.format(v))
         .draw()
         .map_err(plot_err)?;
     Ok(chart)
@@ -175,10 +178,16 @@ pub(super) fn plot_cooccurrence(r: &StatsRow, c: &Cooccurrence, path: &Path) -> 
             .y_label_area_size(60)
             .build_cartesian_2d(LOG_MIN..LOG_MAX, 0.0..y_max)
             .map_err(plot_err)?;
+        let (x_ticks, y_ticks) = (
+            TickLabels::of(chart.x_range()),
+            TickLabels::of(chart.y_range()),
+        );
         chart
             .configure_mesh()
             .x_desc("log10 count of a latent pair")
             .y_desc("share of pairs")
+            .x_label_formatter(&|v| x_ticks.format(v))
+            .y_label_formatter(&|v| y_ticks.format(v))
             .draw()
             .map_err(plot_err)?;
         let width = (LOG_MAX - LOG_MIN) / LOG_BINS as f64;

@@ -4,6 +4,7 @@
 use crate::plot::colour::VIRIDIS;
 use crate::plot::interactive::{Area, Hovers};
 use crate::plot::plot_err;
+use crate::plot::ticks::TickLabels;
 use anyhow::Result;
 use plotters::prelude::*;
 
@@ -127,10 +128,16 @@ pub fn scatter_panel(
         .y_label_area_size(60)
         .build_cartesian_2d(xr, yr)
         .map_err(plot_err)?;
+    let (x_ticks, y_ticks) = (
+        TickLabels::of(chart.x_range()),
+        TickLabels::of(chart.y_range()),
+    );
     chart
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
+        .x_label_formatter(&|v| x_ticks.format(v))
+        .y_label_formatter(&|v| y_ticks.format(v))
         .light_line_style(WHITE.mix(0.0))
         .label_style(("sans-serif", 14))
         .draw()

@@ -15,6 +15,7 @@ use crate::pca_solver::COMPONENTS;
 use crate::plot::colour::VIRIDIS;
 use crate::plot::interactive::{write_figure, Area, Hovers};
 use crate::plot::plot_err;
+use crate::plot::ticks::TickLabels;
 use anyhow::Result;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
@@ -40,6 +41,17 @@ pub struct Figures<'a> {
 
 fn pc_name(c: usize) -> String {
     format!("PC{}", c + 1)
+}
+
+/// The caption of a panel of PCs `x` against `y` for a subgraph of `latents` latents: a PC
+/// beyond the latents' count carries no variance (two latents span a plane, so PC3 is
+/// rounding noise) and the caption says so.
+fn pair_caption((x, y): (usize, usize), latents: usize) -> String {
+    let caption = format!("{} vs {}", pc_name(x), pc_name(y));
+    match [x, y].into_iter().filter(|&c| c >= latents).max() {
+        Some(flat) => format!("{caption} ({} flat: {latents} latents)", pc_name(flat)),
+        None => caption,
+    }
 }
 
 impl Figures<'_> {
@@ -123,7 +135,7 @@ impl Figures<'_> {
                     |i| format!("{}\n{legend_title}: {}", self.a.hover(i), labels[i]),
                 );
                 dots.extend(self.prompt_dots((x, y), |_| BLACK));
-                let caption = format!("{} vs {}", pc_name(x), pc_name(y));
+                let caption = pair_caption((x, y), self.a.latents().len());
                 scatter_panel(area, &caption, (&pc_name(x), &pc_name(y)), &dots, hovers)?;
             }
             let entries: Vec<(String, RGBColor)> = order
@@ -223,9 +235,8 @@ impl Figures<'_> {
             pc_name(y)
         );
         let title = format!(
-            "{} vs {}, coloured by latent activation",
-            pc_name(x),
-            pc_name(y)
+            "{}, coloured by latent activation",
+            pair_caption((x, y), self.a.latents().len())
         );
         write_figure(
             self.dir,
@@ -273,11 +284,13 @@ impl Figures<'_> {
                 .y_label_area_size(56)
                 .build_cartesian_2d(0.0..ratios.len() as f64, 0.0..top)
                 .map_err(plot_err)?;
+            let y_ticks = TickLabels::of(chart.y_range());
             chart
                 .configure_mesh()
                 .disable_x_mesh()
                 .x_labels(ratios.len())
                 .x_label_formatter(&|v| pc_name(v.floor() as usize))
+                .y_label_formatter(&|v| y_ticks.format(v))
                 .y_desc("Explained variance ratio")
                 .draw()
                 .map_err(plot_err)?;
@@ -435,7 +448,7 @@ impl Figures<'_> {
                         hover: Some(format!("Latent {f}")),
                     })
                     .collect();
-                let caption = format!("{} vs {}", pc_name(x), pc_name(y));
+                let caption = pair_caption((x, y), self.a.latents().len());
                 scatter_panel(panel, &caption, (&pc_name(x), &pc_name(y)), &dots, hovers)?;
             }
             Ok(())
@@ -462,7 +475,7 @@ impl Figures<'_> {
                 size: 9,
                 hover: Some(self.a.hover(i)),
             }));
-            let caption = format!("{} vs {}", pc_name(x), pc_name(y));
+            let caption = pair_caption((x, y), self.a.latents().len());
             scatter_panel(panel, &caption, (&pc_name(x), &pc_name(y)), &dots, hovers)?;
         }
         Ok(())
@@ -544,6 +557,7 @@ impl Figures<'_> {
                 .y_label_area_size(56)
                 .build_cartesian_2d(0.0..bars.len().max(1) as f64, 0.0..top)
                 .map_err(plot_err)?;
+            let y_ticks = TickLabels::of(chart.y_range());
             chart
                 .configure_mesh()
                 .disable_x_mesh()
@@ -554,6 +568,7 @@ impl Figures<'_> {
                         .unwrap_or_default()
                 })
                 .x_label_style(("sans-serif", 11))
+                .y_label_formatter(&|v| y_ticks.format(v))
                 .x_desc("Latent (subgraph first, then by activation)")
                 .y_desc("Activation")
                 .draw()
@@ -633,5 +648,23 @@ impl Figures<'_> {
             files.extend(self.chosen_point(r, i)?);
         }
         Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panels_of_a_pc_beyond_the_latents_say_it_is_flat() {
+        assert_eq!(pair_caption((0, 1), 2), "PC1 vs PC2");
+        assert_eq!(pair_caption((0, 2), 2), "PC1 vs PC3 (PC3 flat: 2 latents)");
+        assert_eq!(pair_caption((1, 2), 2), "PC2 vs PC3 (PC3 flat: 2 latents)");
+        for pair in PC_PAIRS {
+            assert_eq!(
+                pair_caption(pair, 3),
+                format!("{} vs {}", pc_name(pair.0), pc_name(pair.1))
+            );
+        }
     }
 }

@@ -107,7 +107,21 @@ fn subgraph_latents(rows: &[NodeRow], sid: i64, table: &Path) -> Result<Vec<u32>
             table.display()
         );
     }
+    refuse_one_latent(sid, &latents, table)?;
     Ok(latents)
+}
+
+/// A subgraph of one latent has no subspace to analyse: every example's reconstruction is a
+/// multiple of that latent's decoder row, so its PCA is one line (see docs/formats.md, "One
+/// subspace in depth").
+fn refuse_one_latent(sid: i64, latents: &[u32], table: &Path) -> Result<()> {
+    if let [latent] = latents {
+        bail!(
+            "subgraph {sid} of {} is one latent ({latent}): every reconstruction lies on its decoder row, so there is no subspace to plot (PC2 and PC3 would be rounding noise); choose a subgraph of 2 or more latents",
+            table.display()
+        );
+    }
+    Ok(())
 }
 
 /// Subgraph and subgraph size of every latent id.
