@@ -12,7 +12,11 @@
 //!   run and only it;
 //! - a folder with two runs and no manifest: both exported, the newest shown first, and said so;
 //! - a subspace analysed by the real `subspace` stage: its page shows every example and the
-//!   custom prompts' tokens (marked), its representative points and `--points`, and its figures.
+//!   custom prompts' tokens (marked), its representative points and `--points`, and its figures;
+//! - the figures of `stats` (every PNG its output manifest lists, with the page and CSV of the
+//!   same name) and of `graphs` appear, loaded, in the page;
+//! - a subgraph of one latent is reported as such instead of plotted, one of two latents is
+//!   shown as PC1 vs PC2 with a note (its PC3 carries no variance).
 
 use crate::common;
 use crate::common::serve::ServeChild;
@@ -470,6 +474,7 @@ fn explorer_shows_the_newest_pca_run_and_works_from_disk() {
     let dir = tempfile::tempdir().unwrap();
     let (p, results) = prepare(dir.path());
     let site = dir.path().join("site");
+    let stats_pngs = stats_with_a_new_figure(&results);
     pca_run(dir.path(), &p, &results, 150);
     export(&results, &site);
     let (first, _, _) = shown_run(&site);
@@ -552,6 +557,8 @@ fn explorer_shows_the_newest_pca_run_and_works_from_disk() {
         "{after}"
     );
 
+    assert_figures_shown(&browser, &site, &stats_pngs);
+
     // The state is in the URL: reloading it shows the same point.
     let shared = browser.js("return document.getElementById('share').value;");
     browser.goto("about:blank");
@@ -570,6 +577,154 @@ fn explorer_shows_the_newest_pca_run_and_works_from_disk() {
         Vec::<u32>::new(),
         "Chromium processes left running"
     );
+}
+
+/// Runs `stats` into `stats` beside `results` (where `export` looks by default) and adds a
+/// figure with its CSV to its output manifest, as a new kind of `stats` figure would be;
+/// returns the PNGs the manifest lists.
+fn stats_with_a_new_figure(results: &Path) -> Vec<String> {
+    let stats = results.parent().unwrap().join("stats");
+    run_ok(&[
+        "--quiet",
+        "stats",
+        "--results-dir",
+        results.to_str().unwrap(),
+        "--out",
+        stats.to_str().unwrap(),
+    ]);
+    std::fs::copy(stats.join("size_effects.png"), stats.join("new_figure.png")).unwrap();
+    std::fs::write(stats.join("new_figure.csv"), "x,y\n1,2\n").unwrap();
+    let manifest = stats.join(".saecooc-out.json");
+    let mut m: Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    let files = m["files"].as_array_mut().unwrap();
+    files.extend([json!("new_figure.png"), json!("new_figure.csv")]);
+    std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
+    let mut pngs: Vec<String> = m["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f.as_str().filter(|f| f.ends_with(".png")).map(String::from))
+        .collect();
+    pngs.sort();
+    pngs
+}
+
+/// The site lists the `stats` PNGs `stats_pngs` (the new one with its CSV) and the SAE's
+/// `graphs` histograms, and the page shows every one of them as a loaded image.
+fn assert_figures_shown(browser: &Browser, site: &Path, stats_pngs: &[String]) {
+    let (_, index) = read_call(&site.join("data/index.js"));
+    let listed: Vec<String> = index["stats_figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            f["png"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("data/stats/")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(listed, stats_pngs);
+    let new = &index["stats_figures"][listed.iter().position(|f| f == "new_figure.png").unwrap()];
+    assert_eq!(new["csv"], "data/stats/new_figure.csv", "{new}");
+    assert!(site.join("data/stats/new_figure.csv").is_file());
+    let (_, sae) = sae_index(site);
+    let histograms = sae["figures"].as_array().unwrap().len();
+    assert!(histograms >= 1, "no graphs figures: {}", sae["figures"]);
+    browser.wait_for(
+        "return Array.from(document.querySelectorAll('#figures-panel img')).every(i => i.complete);",
+    );
+    let shown = browser.js(
+        "const loaded = sel => Array.from(document.querySelectorAll(sel)).filter(i => i.naturalWidth > 0).length; \
+         return {stats: loaded('#stats-figures img'), graphs: loaded('#graph-figures img'), \
+                 csv: Array.from(document.querySelectorAll('#stats-figures a.figure-link')).map(a => a.textContent)};",
+    );
+    assert_eq!(shown["stats"], stats_pngs.len(), "{shown}");
+    assert_eq!(shown["graphs"], histograms, "{shown}");
+    assert_eq!(shown["csv"], json!(["numbers (CSV)"]), "{shown}");
+}
+
+/// `pca` of one-latent subgraphs says what their PCs hold; the explorer reports a one-latent
+/// subgraph instead of plotting it, and shows a two-latent one as PC1 vs PC2 (its PC3 carries
+/// no variance) with a note.
+#[test]
+fn one_latent_subgraphs_are_reported_not_plotted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, results) = prepare(dir.path());
+    let config = dir.path().join("pca-small.toml");
+    let text = pca_config(&p, 6, 4, 100).replace(
+        "subgraph_sizes_to_plot = [2, 3, 4, 5, 6]",
+        "subgraph_sizes_to_plot = [1, 3]",
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = run_ok(&[
+        "pca",
+        "--config",
+        config.to_str().unwrap(),
+        "--results-dir",
+        results.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("of size 1 are one latent each"), "{stderr}");
+
+    // The fixture's synthetic SAE has no subgraph of two latents: the wide one has.
+    let spec = WideSpec {
+        subgraphs: vec![(2, 3), (3, 2)],
+        pca: vec![(1, 2), (2, 2), (3, 1)],
+        cap: 40,
+        n_batches: 8,
+        seed: 11,
+    };
+    let wide = write_wide(&dir.path().join("wide"), &spec);
+    let site = dir.path().join("site");
+    export(&wide.root, &site);
+    let first_of = |size: usize| wide.pca.iter().find(|w| w.0 == size).unwrap().1;
+    let (_, sae) = sae_index(&site);
+    let run_id = sae["runs"][0]["id"].as_str().unwrap().to_string();
+
+    let Some(browser) = browser_or_skip("one_latent_subgraphs_are_reported_not_plotted") else {
+        return;
+    };
+    browser.goto(&format!("file://{}", site.join("index.html").display()));
+    browser.wait_for("return !!SAECOOC.indexData;");
+    show(&browser, &run_id, 1, first_of(1));
+    let view = browser.js(
+        "return {points: document.querySelectorAll('#pca circle.point').length, \
+                 said: Array.from(document.querySelectorAll('#pca text.pca-note')).map(t => t.textContent), \
+                 note: document.getElementById('pca-note').textContent};",
+    );
+    assert_eq!(view["points"], 0, "{view}");
+    assert_eq!(
+        view["said"],
+        json!(["One latent: no PCA to plot"]),
+        "{view}"
+    );
+    assert!(
+        view["note"].as_str().unwrap().contains("one latent"),
+        "{view}"
+    );
+    let axes_and_note =
+        "const t = Array.from(document.querySelectorAll('#pca text')).map(t => t.textContent); \
+         return {points: document.querySelectorAll('#pca circle.point').length, axes: t, \
+                 note: document.getElementById('pca-note').textContent};";
+    show(&browser, &run_id, 2, first_of(2));
+    let view = browser.js(axes_and_note);
+    assert!(view["points"].as_u64().unwrap() > 0, "{view}");
+    assert_eq!(view["axes"], json!(["PC1", "PC2"]), "{view}");
+    assert!(
+        view["note"]
+            .as_str()
+            .unwrap()
+            .contains("PC3 carries no variance"),
+        "{view}"
+    );
+    // Three latents: the PCs chosen (PC2 vs PC3 by default), no note.
+    show(&browser, &run_id, 3, first_of(3));
+    let view = browser.js(axes_and_note);
+    assert_eq!(view["axes"], json!(["PC2", "PC3"]), "{view}");
+    assert_eq!(view["note"], "", "{view}");
+    assert_eq!(browser.errors(), json!([]));
 }
 
 fn entry_key(site: &Path) -> String {

@@ -217,6 +217,31 @@ fn unknown_subgraph_and_points_are_clear_errors() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     // A failed run leaves no folder behind.
     assert!(subspace_folders(&figures, sid).is_empty());
+
+    // A subgraph of one latent is said to be one, and nothing is drawn for it.
+    let table = results_dir(&results, 6).join("dataframes/node_info_df_1_5.csv");
+    let single = read_node_table(&table)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.subgraph_size == 1)
+        .expect("the fixture has a one-latent subgraph");
+    let out = run(
+        dir.path(),
+        "subspace",
+        &config,
+        &results,
+        &["--subgraph", &single.subgraph_id.to_string(), "--out", fig],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = (
+        format!("subgraph {} of ", single.subgraph_id),
+        format!("node_info_df_1_5.csv is one latent ({})", single.node_id),
+    );
+    assert!(
+        !out.status.success() && stderr.contains(&said.0) && stderr.contains(&said.1),
+        "{stderr}"
+    );
+    assert!(subspace_folders(&figures, single.subgraph_id).is_empty());
 }
 
 /// The subgraph ids of a node table.

@@ -451,7 +451,7 @@ fn note_flat_components(requests: &SizeRequests) {
         }
         let what = match size {
             1 => "one latent each: only PC1 carries variance, and the explorer reports them as one-latent subgraphs instead of plotting them".to_string(),
-            _ => format!("{size} latents each: PC{} to PC{COMPONENTS} carry no variance, and the explorer plots PC1 vs PC2 only", size + 1),
+            _ => format!("{size} latents each: PC{COMPONENTS} carries no variance, and the explorer plots PC1 vs PC2 only"),
         };
         crate::report::note(format_args!(
             "note: the {} subgraph(s) of size {size} are {what}",
