@@ -474,7 +474,7 @@ fn explorer_shows_the_newest_pca_run_and_works_from_disk() {
     let dir = tempfile::tempdir().unwrap();
     let (p, results) = prepare(dir.path());
     let site = dir.path().join("site");
-    let stats_pngs = stats_with_a_new_figure(&results);
+    let stats_files = stats_with_a_new_figure(&results);
     pca_run(dir.path(), &p, &results, 150);
     export(&results, &site);
     let (first, _, _) = shown_run(&site);
@@ -557,7 +557,7 @@ fn explorer_shows_the_newest_pca_run_and_works_from_disk() {
         "{after}"
     );
 
-    assert_figures_shown(&browser, &site, &stats_pngs);
+    assert_figures_shown(&browser, &site, &stats_files);
 
     // The state is in the URL: reloading it shows the same point.
     let shared = browser.js("return document.getElementById('share').value;");
@@ -581,7 +581,7 @@ fn explorer_shows_the_newest_pca_run_and_works_from_disk() {
 
 /// Runs `stats` into `stats` beside `results` (where `export` looks by default) and adds a
 /// figure with its CSV to its output manifest, as a new kind of `stats` figure would be;
-/// returns the PNGs the manifest lists.
+/// returns the files the manifest lists.
 fn stats_with_a_new_figure(results: &Path) -> Vec<String> {
     let stats = results.parent().unwrap().join("stats");
     run_ok(&[
@@ -599,19 +599,36 @@ fn stats_with_a_new_figure(results: &Path) -> Vec<String> {
     let files = m["files"].as_array_mut().unwrap();
     files.extend([json!("new_figure.png"), json!("new_figure.csv")]);
     std::fs::write(&manifest, serde_json::to_vec(&m).unwrap()).unwrap();
-    let mut pngs: Vec<String> = m["files"]
+    let mut listed: Vec<String> = m["files"]
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|f| f.as_str().filter(|f| f.ends_with(".png")).map(String::from))
+        .map(|f| f.as_str().unwrap().to_string())
         .collect();
-    pngs.sort();
-    pngs
+    listed.sort();
+    listed
 }
 
-/// The site lists the `stats` PNGs `stats_pngs` (the new one with its CSV) and the SAE's
-/// `graphs` histograms, and the page shows every one of them as a loaded image.
-fn assert_figures_shown(browser: &Browser, site: &Path, stats_pngs: &[String]) {
+/// The site lists every PNG of the `stats` output's files `stats_files` (the new one with its
+/// CSV) and the SAE's `graphs` histograms, and the page shows every one of them as a loaded
+/// image, with links to the interactive page and the CSV of the same name where listed.
+fn assert_figures_shown(browser: &Browser, site: &Path, stats_files: &[String]) {
+    let stats_pngs: Vec<String> = stats_files
+        .iter()
+        .filter(|f| f.ends_with(".png"))
+        .cloned()
+        .collect();
+    let links: Vec<Vec<&str>> = stats_pngs
+        .iter()
+        .map(|png| {
+            let stem = png.trim_end_matches(".png");
+            [("html", "interactive"), ("csv", "numbers (CSV)")]
+                .into_iter()
+                .filter(|(ext, _)| stats_files.contains(&format!("{stem}.{ext}")))
+                .map(|(_, text)| text)
+                .collect()
+        })
+        .collect();
     let (_, index) = read_call(&site.join("data/index.js"));
     let listed: Vec<String> = index["stats_figures"]
         .as_array()
@@ -638,11 +655,11 @@ fn assert_figures_shown(browser: &Browser, site: &Path, stats_pngs: &[String]) {
     let shown = browser.js(
         "const loaded = sel => Array.from(document.querySelectorAll(sel)).filter(i => i.naturalWidth > 0).length; \
          return {stats: loaded('#stats-figures img'), graphs: loaded('#graph-figures img'), \
-                 csv: Array.from(document.querySelectorAll('#stats-figures a.figure-link')).map(a => a.textContent)};",
+                 links: Array.from(document.querySelectorAll('#stats-figures figure')).map(f => Array.from(f.querySelectorAll('a.figure-link')).map(a => a.textContent))};",
     );
     assert_eq!(shown["stats"], stats_pngs.len(), "{shown}");
     assert_eq!(shown["graphs"], histograms, "{shown}");
-    assert_eq!(shown["csv"], json!(["numbers (CSV)"]), "{shown}");
+    assert_eq!(shown["links"], json!(links), "{shown}");
 }
 
 /// `pca` of one-latent subgraphs says what their PCs hold; the explorer reports a one-latent
