@@ -36,12 +36,14 @@ pub fn tick_label(t: f64, log: bool) -> String {
     let a = v.abs();
     if v == 0.0 {
         "0".into()
-    } else if !(1e-3..1e5).contains(&a) {
+    } else if !(1e-4..1e5).contains(&a) {
         format!("{v:.1e}")
     } else if a >= 100.0 {
         format!("{v:.0}")
     } else {
-        let s = format!("{v:.3}");
+        // Three significant digits, trailing zeros dropped.
+        let decimals = (2 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.decimals$}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
 }
@@ -228,6 +230,9 @@ mod tests {
         assert_eq!(tick_label(2e-7, false), "2.0e-7");
         assert_eq!(tick_label(6.0, true), "1.0e6");
         assert_ne!(tick_label(1e-6, false), tick_label(2e-6, false));
+        assert_eq!(tick_label(0.0015, false), "0.0015");
+        assert_eq!(tick_label(0.0005, false), "0.0005");
+        assert_eq!(tick_label(12.5, false), "12.5");
         assert_eq!(on_axis(0.0, true), None);
         assert_eq!(on_axis(0.0, false), Some(0.0));
     }

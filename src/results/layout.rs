@@ -444,6 +444,8 @@ pub fn stats_sae_stem(kind: &str, model: &str, release: &str, sae: &str, thresho
 pub const STATS_SUBGRAPH_SIZE_VS_WIDTH: &str = "subgraph_size_vs_width";
 pub const STATS_SUBGRAPH_SIZE_VS_L0: &str = "subgraph_size_vs_l0";
 pub const STATS_FEATURE_GRAPH_L0: &str = "feature_graph_l0_normalised";
+/// The stem of the box plots of observed and expected co-occurrence across SAEs.
+pub const STATS_DISTRIBUTION_BOXPLOTS: &str = "combined_boxplot_observed_expected";
 
 /// The files `train-sae` writes into its out folder: the SAE in SAELens' layout
 /// ([`SAE_CFG_JSON`], [`SAE_WEIGHTS`]) and the training record ([`TRAINING_JSON`]).

@@ -79,3 +79,32 @@ for _, r in summary.iterrows():
     checked += 1
 assert checked == len(summary) == 3, (checked, len(summary))
 print("ok")
+
+# The distributions: rates per token over all pairs i < j, zeros included.
+run = __import__("json").load(open(f"{run_dir}/run.json"))
+T = float(run["tokens_counted"])
+boxes = pd.read_csv(f"{out}/combined_boxplot_observed_expected.csv")
+assert len(boxes) == 2 * len(summary), boxes
+for _, r in summary.iterrows():
+    ts = str(float(r.activation_threshold)).replace(".", "_")
+    C = np.load(f"{run_dir}/feature_acts_cooc_total_threshold_{ts}.npz")["arr_0"].astype(np.float64)
+    a = np.diag(C).copy()
+    i, j = np.triu_indices(len(a), 1)
+    rates = {"observed": C[i, j] / T, "expected": a[i] * a[j] / (T * T)}
+    max_rate = a.max() / T
+    (hist,) = glob.glob(f"{out}/distribution_*_{ts}.csv")
+    h = pd.read_csv(hist)
+    for kind, v in rates.items():
+        bins = np.minimum(np.floor(v / max_rate * 100), 99).astype(int)
+        share = np.bincount(bins, minlength=100) / len(v)
+        assert np.allclose(h[f"{kind}_share"], share, rtol=1e-12, atol=0), kind
+        b = boxes[(boxes.activation_threshold == r.activation_threshold) & (boxes.distribution == kind)]
+        assert len(b) == 1, b
+        b = b.iloc[0]
+        q1, med, q3 = np.quantile(v, [0.25, 0.5, 0.75])
+        assert np.allclose([b.q1, b["median"], b.q3], [q1, med, q3], rtol=1e-12, atol=1e-300), (kind, b, q1, med, q3)
+        iqr = q3 - q1
+        inside = v[(v >= q1 - 1.5 * iqr) & (v <= q3 + 1.5 * iqr)]
+        assert (b["min"], b["max"]) == (v.min(), v.max())
+        assert np.isclose(b.whisker_low, inside.min(), rtol=1e-12) and np.isclose(b.whisker_high, inside.max(), rtol=1e-12)
+print("distributions ok")

@@ -1,21 +1,27 @@
 //! `saecooc stats`: the paper's size-effect analyses (see docs/formats.md, "Statistics
 //! outputs") over every SAE and threshold under a results folder:
 //! - active latents per token: mean, std and histogram (from `cooc`'s run.json);
-//! - from the node tables: mean subgraph size over latents (with and without singletons) and
-//!   the fraction of latents in subgraphs of two or more (Fig. 9);
+//! - from the node tables: mean subgraph size over latents (with and without singletons), the
+//!   fraction of latents in subgraphs of two or more and the number of subgraphs (Fig. 9);
 //! - observed vs expected co-occurrence of latent pairs, E = T·pᵢ·pⱼ with pᵢ = Cᵢᵢ/T
-//!   (Fig. 7): log₁₀ histograms and summary counts, from the count matrices.
+//!   (Fig. 7): log₁₀ histograms and summary counts, from the count matrices; from the same pass,
+//!   the per-SAE figures of the 768-latent notebook and the co-occurrence distributions.
 //!
-//! Written as `summary.csv`, `summary.json` and PNG figures. Deliberate differences: T is the
-//! true token count from run.json (the original's npz path used C.sum()); quantiles are not
-//! computed (histograms are). With `--config`, a pass through model and SAE also gives, per
-//! token, active latents against active subgraphs (`subgraph_l0_any`).
+//! Written as `summary.csv`, `summary.json`, PNG figures and, for the paper's other figures,
+//! PNG + HTML + CSV. Thresholds with a node table but no count matrix get the node-table
+//! analyses alone. Deliberate differences: T is the true token count from run.json (the
+//! original's npz path used C.sum()). With `--config`, a pass through model and SAE also gives,
+//! per token, active latents against active subgraphs (`subgraph_l0_any`).
 //!
 //! The stage is split into `rows` (the analyses behind each row: subgraph sizes from node
-//! tables, co-occurrence from count matrices), `token_pass` (the pass over the config's data)
-//! and `figures` (the PNGs); this module drives them and holds the public types.
+//! tables, co-occurrence from count matrices), `matrix` and `distribution` (what the pass over a
+//! count matrix collects for the figures), `token_pass` (the pass over the config's data),
+//! `figures` (the PNGs), `by_release`, `matrix_figures` and `distribution_figures` (the
+//! paper's figures); this module drives them and holds the public types.
 
 mod by_release;
+mod distribution;
+mod distribution_figures;
 mod figures;
 mod matrix;
 mod matrix_figures;
@@ -75,6 +81,9 @@ pub struct StatsRow {
     /// The per-SAE figures' numbers from the count matrix (their CSVs hold them).
     #[serde(skip)]
     pub matrix: Option<MatrixFigures>,
+    /// Observed and expected co-occurrence rates' distributions (their CSVs hold them).
+    #[serde(skip)]
+    pub distributions: Option<distribution::Distributions>,
 }
 
 /// Latent L0 against subgraph L0 over the tokens of a pass through model and SAE.
@@ -258,6 +267,7 @@ impl<'a> FolderRows<'a> {
             l0,
             l0_source,
             matrix: None,
+            distributions: None,
         })
     }
 
@@ -282,6 +292,7 @@ impl<'a> FolderRows<'a> {
             .unwrap_or_else(|| activations.iter().map(|&a| a as f64).fold(0.0, f64::max));
         let from_totals = tokens.map(|t| (activations.as_slice(), t));
         let mut pass = MatrixPass::new(&activations, nodes.as_deref());
+        let mut rates = distribution::DistributionPass::new(&activations, t.max(1.0));
         let (l0, l0_source) = l0_of(th.map(|t| t.l0_mean), from_totals, &f.sae);
         Ok(StatsRow {
             model: f.model.clone(),
@@ -299,10 +310,12 @@ impl<'a> FolderRows<'a> {
             fraction_in_subgraphs: sizes.map(|s| s.2),
             token_pass: None,
             cooccurrence: Some(cooccurrence(total, &activations, t.max(1.0), |i, j, c| {
-                pass.visit(i, j, c)
+                pass.visit(i, j, c);
+                rates.visit(c);
             })?),
             subgraphs: nodes.as_deref().map(subgraph_count),
             matrix: Some(pass.finish()),
+            distributions: Some(rates.finish()),
             l0,
             l0_source,
         })
@@ -399,6 +412,8 @@ fn write_outputs(
         RELEASE_FIGURES.iter().filter(|f| f.planned(rows)).collect();
     files.extend(release_figures.iter().flat_map(|f| f.files()));
     files.extend(rows.iter().flat_map(matrix_figures::files));
+    files.extend(rows.iter().flat_map(distribution_figures::files));
+    files.extend(distribution_figures::box_files(rows));
     folder.check_writable(&files.iter().map(String::as_str).collect::<Vec<_>>())?;
     folder.claim(files.iter().cloned())?;
     write_csv(rows, &out.join(STATS_SUMMARY_CSV))?;
@@ -424,7 +439,9 @@ fn write_outputs(
     }
     for r in rows {
         matrix_figures::write(r, &out)?;
+        distribution_figures::write_histograms(r, &out)?;
     }
+    distribution_figures::write_boxplots(rows, &out)?;
     folder.finish(files)
 }
 
@@ -514,6 +531,7 @@ mod tests {
             l0: l0_mean,
             l0_source: l0_mean.map(|_| "run.json".into()),
             matrix: None,
+            distributions: None,
         }
     }
 

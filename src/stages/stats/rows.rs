@@ -59,16 +59,25 @@ fn for_each_upper_pair(total: &Path, n: usize, mut f: impl FnMut(usize, usize, f
     }
 }
 
-/// Histogram of `log_bin(a_i · a_j / tokens)` over the pairs i < j, without visiting the n²/2
-/// pairs: for each i the bin is monotone in a_j, so each bin's share of the sorted a_j is
-/// found by binary search with the very same expression (the counts equal a pair-by-pair loop).
+/// Histogram of `log_bin(a_i · a_j / tokens)` over the pairs i < j.
 fn expected_histogram(activations: &[f32], tokens: f64) -> Vec<u64> {
+    pair_histogram(activations, LOG_BINS, |ai, aj| log_bin(ai * aj / tokens))
+}
+
+/// Histogram of `bin(a_i, a_j)` over the pairs i < j, without visiting the n²/2 pairs: `bin`
+/// must be monotone in a_j for each a_i ≥ 0, so each bin's share of the sorted a_j is found by
+/// binary search with the very same expression (the counts equal a pair-by-pair loop).
+pub(super) fn pair_histogram(
+    activations: &[f32],
+    bins: usize,
+    bin: impl Fn(f64, f64) -> Option<usize>,
+) -> Vec<u64> {
     let a: Vec<f64> = activations.iter().map(|&x| x as f64).collect();
     let mut sorted = a.clone();
     sorted.sort_by(f64::total_cmp);
-    let mut twice = vec![0u64; LOG_BINS];
+    let mut twice = vec![0u64; bins];
     for &ai in &a {
-        let bin = |x: f64| log_bin(ai * x / tokens).map_or(-1, |b| b as i64);
+        let bin = |x: f64| bin(ai, x).map_or(-1, |b| b as i64);
         let mut lo = sorted.partition_point(|&x| bin(x) < 0);
         while lo < sorted.len() {
             let b = bin(sorted[lo]);
@@ -76,8 +85,8 @@ fn expected_histogram(activations: &[f32], tokens: f64) -> Vec<u64> {
             twice[b as usize] += (hi - lo) as u64;
             lo = hi;
         }
-        if let Some(b) = log_bin(ai * ai / tokens) {
-            twice[b] -= 1; // the pair (i, i)
+        if bin(ai) >= 0 {
+            twice[bin(ai) as usize] -= 1; // the pair (i, i)
         }
     }
     twice.iter().map(|&c| c / 2).collect()
