@@ -3,6 +3,7 @@
 
 use super::interactive::{Area, Hovers};
 use super::plot_err;
+use super::ticks::TickLabels;
 use anyhow::Result;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::types::RangedCoordf64;
@@ -30,9 +31,23 @@ fn on_axis(v: f64, log: bool) -> Option<f64> {
     (v.is_finite() && (!log || v > 0.0) && t.is_finite()).then_some(t)
 }
 
+/// The value at the axis position `t` (10^t on a log axis).
+fn value_at(t: f64, log: bool) -> f64 {
+    if log {
+        10f64.powf(t)
+    } else {
+        t
+    }
+}
+
 /// A tick label of the axis value `t` (10^t on a log axis), short at any scale.
 pub fn tick_label(t: f64, log: bool) -> String {
-    let v = if log { 10f64.powf(t) } else { t };
+    value_label(&value_at(t, log))
+}
+
+/// The short label of a tick's value.
+fn value_label(v: &f64) -> String {
+    let v = *v;
     let a = v.abs();
     if v == 0.0 {
         "0".into()
@@ -46,6 +61,14 @@ pub fn tick_label(t: f64, log: bool) -> String {
         let s = format!("{v:.decimals$}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
+}
+
+/// The labels of the values at the axis positions `ticks`: the short ones of [`tick_label`]
+/// where they tell the ticks apart truly, else decimals or scientific notation from the step
+/// between the values.
+fn value_labels(ticks: &[f64], log: bool) -> TickLabels {
+    let values: Vec<f64> = ticks.iter().map(|&t| value_at(t, log)).collect();
+    TickLabels::preferring(&values, value_label)
 }
 
 /// Tick positions on an axis spanning `range`: on a log axis the powers of ten in it (with 2×
@@ -163,6 +186,10 @@ pub fn line_panel(
     let xs = padded(drawn.iter().flatten().map(|p| p.0));
     let ys = padded(drawn.iter().flatten().map(|p| p.1));
     let (x_ticks, y_ticks) = (ticks(&xs, axes.log_x), ticks(&ys, axes.log_y));
+    let (x_labels, y_labels) = (
+        value_labels(&x_ticks, axes.log_x),
+        value_labels(&y_ticks, axes.log_y),
+    );
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 20))
         .margin(16)
@@ -177,8 +204,8 @@ pub fn line_panel(
         .disable_y_mesh()
         .x_desc(axes.x)
         .y_desc(axes.y)
-        .x_label_formatter(&|t| tick_label(*t, log_x))
-        .y_label_formatter(&|t| tick_label(*t, log_y))
+        .x_label_formatter(&|t| x_labels.label(value_at(*t, log_x)))
+        .y_label_formatter(&|t| y_labels.label(value_at(*t, log_y)))
         .draw()
         .map_err(plot_err)?;
     for (k, (s, points)) in series.iter().zip(&drawn).enumerate() {
@@ -235,6 +262,30 @@ mod tests {
         assert_eq!(tick_label(12.5, false), "12.5");
         assert_eq!(on_axis(0.0, true), None);
         assert_eq!(on_axis(0.0, false), Some(0.0));
+    }
+
+    #[test]
+    fn labels_tell_ticks_apart_where_the_short_ones_cannot() {
+        for (range, log) in [
+            (1e5..1e5 + 0.02, false),
+            (0.5..0.5004, false),
+            (100.0..103.0, false),
+            (5.0..5.00001, true),
+        ] {
+            let t = ticks(&range, log);
+            let labels = value_labels(&t, log);
+            let text: Vec<String> = t.iter().map(|&x| labels.label(value_at(x, log))).collect();
+            assert!(t.len() >= 2, "{range:?}");
+            for w in text.windows(2) {
+                assert_ne!(w[0], w[1], "{range:?}: {text:?}");
+            }
+        }
+        // Where the short labels are distinct and true, they are kept.
+        let t = ticks(&(0.0..1.0), false);
+        let labels = value_labels(&t, false);
+        for x in t {
+            assert_eq!(labels.label(x), tick_label(x, false));
+        }
     }
 
     #[test]

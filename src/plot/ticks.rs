@@ -1,8 +1,9 @@
 //! Tick labels of linear axes that stay readable at any scale. plotters labels an `f64` axis
 //! with at most five decimals, so an axis over a range near zero (a PCA component without
-//! variance) labels every tick "0.0". [`TickLabels`] keeps plotters' own labels where they are
-//! distinct, true to their ticks and short (so such figures keep their bytes), and otherwise
-//! picks the decimals, or scientific notation, from the step between the ticks.
+//! variance) labels every tick "0.0". [`TickLabels`] keeps plotters' own labels (or a chart's
+//! own, [`TickLabels::preferring`]) where they are distinct, true to their ticks and short (so
+//! such figures keep their bytes), and otherwise picks the decimals, or scientific notation,
+//! from the step between the ticks.
 
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
@@ -11,8 +12,7 @@ use std::ops::Range;
 /// Labels per axis that plotters draws unless told otherwise (`x_labels`, `y_labels`).
 pub const PLOTTERS_LABELS: usize = 11;
 
-/// The longest label kept as plotters writes it; longer ones are written in scientific
-/// notation where that is shorter.
+/// The longest label kept as plotters (or the chart's own labeller) writes it.
 const LONGEST_PLAIN: usize = 10;
 
 /// Most decimals a step may need to be written in fixed notation (0.0001); finer steps are
@@ -22,11 +22,14 @@ const MOST_DECIMALS: usize = 4;
 /// A label is true when it reads back within this share of the tick step.
 const TRUE_WITHIN: f64 = 0.05;
 
+/// A labeller of tick values.
+pub type Labeller = fn(&f64) -> String;
+
 /// How an axis's ticks are written.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 enum Style {
-    /// As plotters writes them.
-    Plotters,
+    /// As the preferred labeller (plotters' own, unless a chart has its own) writes them.
+    Preferred(Labeller),
     /// Fixed notation with this many decimals.
     Fixed(usize),
     /// Scientific notation with this many decimals in the mantissa.
@@ -55,8 +58,14 @@ impl TickLabels {
 
     /// Labels for exactly these `ticks` (ascending, as plotters places them).
     pub fn for_ticks(ticks: &[f64]) -> Self {
+        Self::preferring(ticks, <RangedCoordf64 as ValueFormatter<f64>>::format)
+    }
+
+    /// Labels for `ticks` as `preferred` writes them where those are distinct, true and short,
+    /// else chosen from the step.
+    pub fn preferring(ticks: &[f64], preferred: Labeller) -> Self {
         let step = smallest_step(ticks);
-        let candidates = std::iter::once(Style::Plotters)
+        let candidates = std::iter::once(Style::Preferred(preferred))
             .chain(fixed_styles(ticks, step))
             .chain((0..=16).map(Style::Scientific));
         for style in candidates {
@@ -76,7 +85,7 @@ impl TickLabels {
     pub fn label(&self, v: f64) -> String {
         let v = snapped(v, self.step);
         match self.style {
-            Style::Plotters => RangedCoordf64::format(&v),
+            Style::Preferred(labeller) => labeller(&v),
             Style::Fixed(decimals) => format!("{v:.decimals$}"),
             Style::Scientific(_) if v == 0.0 => "0".into(),
             Style::Scientific(decimals) => format!("{v:.decimals$e}"),
@@ -93,8 +102,8 @@ impl TickLabels {
     fn fit(&self, ticks: &[f64]) -> bool {
         let labels: Vec<String> = ticks.iter().map(|&v| self.label(v)).collect();
         let distinct = labels.windows(2).all(|w| w[0] != w[1]);
-        let short =
-            self.style != Style::Plotters || labels.iter().all(|l| l.len() <= LONGEST_PLAIN);
+        let short = !matches!(self.style, Style::Preferred(_))
+            || labels.iter().all(|l| l.len() <= LONGEST_PLAIN);
         distinct && short && ticks.iter().zip(&labels).all(|(&v, l)| self.reads_as(l, v))
     }
 
