@@ -66,7 +66,7 @@ fn value_label(v: &f64) -> String {
 /// The labels of the values at the axis positions `ticks`: the short ones of [`tick_label`]
 /// where they tell the ticks apart truly, else decimals or scientific notation from the step
 /// between the values.
-fn value_labels(ticks: &[f64], log: bool) -> TickLabels {
+pub fn value_labels(ticks: &[f64], log: bool) -> TickLabels {
     let values: Vec<f64> = ticks.iter().map(|&t| value_at(t, log)).collect();
     TickLabels::preferring(&values, value_label)
 }

@@ -7,8 +7,9 @@ use super::StatsRow;
 use crate::io::csv_table::Table;
 use crate::io::pyfmt::float_repr;
 use crate::plot::interactive::write_figure;
-use crate::plot::lines::{line_panel, tick_label, ticks, Axes, Series};
+use crate::plot::lines::{line_panel, ticks, value_labels, Axes, Series};
 use crate::plot::plot_err;
+use crate::plot::ticks::axis_ticks;
 use crate::results::layout::{stats_sae_stem, STATS_DISTRIBUTION_BOXPLOTS};
 use anyhow::Result;
 use plotters::prelude::*;
@@ -157,6 +158,8 @@ pub(super) fn write_boxplots(rows: &[StatsRow], dir: &Path) -> Result<()> {
             let top = boxes.iter().map(|b| b.2.whisker_high).fold(0.0, f64::max);
             let y = 0.0..(top * 1.1).max(1e-12);
             let y_ticks = ticks(&y, false);
+            let y_count = y_ticks.len().max(2);
+            let y_labels = value_labels(&axis_ticks(y.clone(), y_count), false);
             let labels: Vec<String> = shown
                 .iter()
                 .map(|r| format!("{} {} t={}", r.release, r.d_sae, float_repr(r.threshold)))
@@ -179,8 +182,8 @@ pub(super) fn write_boxplots(rows: &[StatsRow], dir: &Path) -> Result<()> {
                         false => String::new(),
                     }
                 })
-                .y_labels(y_ticks.len().max(2))
-                .y_label_formatter(&|v| tick_label(*v, false))
+                .y_labels(y_count)
+                .y_label_formatter(&|v| y_labels.label(*v))
                 .y_desc("rate per token (whiskers: furthest value within 1.5 IQR)")
                 .draw()
                 .map_err(plot_err)?;
