@@ -17,6 +17,9 @@ use std::path::Path;
 
 const KIND: &str = "distribution";
 
+/// A column of the box plots' CSV: its name and its value in a box.
+type BoxColumn = (&'static str, fn(&BoxStats) -> f64);
+
 /// The files of a row's histogram figure (none without a count matrix).
 pub(super) fn files(r: &StatsRow) -> Vec<String> {
     match r.distributions {
@@ -133,7 +136,7 @@ pub(super) fn write_boxplots(rows: &[StatsRow], dir: &Path) -> Result<()> {
     t.push("activation_threshold", text(&|b| float_repr(b.0.threshold)))?;
     t.push("d_sae", text(&|b| b.0.d_sae.to_string()))?;
     t.push("distribution", text(&|b| b.1.to_string()))?;
-    let stat: [(&str, fn(&BoxStats) -> f64); 7] = [
+    let stat: [BoxColumn; 7] = [
         ("min", |s| s.min),
         ("whisker_low", |s| s.whisker_low),
         ("q1", |s| s.q1),

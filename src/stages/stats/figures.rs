@@ -57,7 +57,8 @@ fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
         .map_err(plot_err)
 }
 
-/// Fig. 3 and 9 style: active latents per token and subgraph statistics against SAE width.
+/// Fig. 3 and 9 style: active latents per token and subgraph statistics against SAE width,
+/// one line per release and threshold.
 pub(super) fn plot_size_effects(rows: &[StatsRow], path: &Path) -> Result<()> {
     with_png(path, |tmp| {
         let root = BitMapBackend::new(tmp, (1400, 600)).into_drawing_area();
@@ -80,11 +81,30 @@ pub(super) fn plot_size_effects(rows: &[StatsRow], path: &Path) -> Result<()> {
             l0_max,
             "mean ± std",
         )?;
-        for (k, &t) in thresholds.iter().enumerate() {
+        // One line per release and threshold: releases are never joined.
+        let mut releases: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.model.as_str(), r.release.as_str()))
+            .collect();
+        releases.sort();
+        releases.dedup();
+        let series: Vec<((&str, &str), f64)> = releases
+            .iter()
+            .flat_map(|&rel| thresholds.iter().map(move |&t| (rel, t)))
+            .filter(|&(rel, t)| {
+                rows.iter()
+                    .any(|r| r.threshold == t && (r.model.as_str(), r.release.as_str()) == rel)
+            })
+            .collect();
+        for (k, &(rel, t)) in series.iter().enumerate() {
             let colour = Palette99::pick(k).to_rgba();
+            let label = match releases.len() {
+                1 => format!("threshold {}", float_repr(t)),
+                _ => format!("{} {} threshold {}", rel.0, rel.1, float_repr(t)),
+            };
             let mut pts: Vec<(f64, f64, f64)> = rows
                 .iter()
-                .filter(|r| r.threshold == t)
+                .filter(|r| r.threshold == t && (r.model.as_str(), r.release.as_str()) == rel)
                 .filter_map(|r| Some((r.d_sae as f64, r.l0_mean?, r.l0_std.unwrap_or(0.0))))
                 .collect();
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -94,7 +114,7 @@ pub(super) fn plot_size_effects(rows: &[StatsRow], path: &Path) -> Result<()> {
                     colour.stroke_width(2),
                 ))
                 .map_err(plot_err)?
-                .label(format!("threshold {}", float_repr(t)))
+                .label(label)
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
             chart
                 .draw_series(pts.iter().map(|p| {
