@@ -3,8 +3,8 @@
 //! and the numbers plotted equal a brute-force recomputation from the inputs.
 
 use crate::common::{
-    assert_ok, check_python, config_text, cooc_and_graphs_of, prepare, saecooc, small_options,
-    stderr, with_sae_ids,
+    check_python, config_text, cooc_and_graphs_of, prepare, run_stats, small_options, stderr,
+    with_sae_ids,
 };
 use saecooc::synth::{write_sweep, SweepSae, SynthPaths};
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,14 +36,7 @@ fn number(row: &BTreeMap<String, String>, column: &str) -> f64 {
 
 /// `saecooc stats` of `results` into `out`; returns its stderr.
 fn stats(results: &Path, out: &Path) -> String {
-    let o = saecooc(&["--quiet", "stats", "--results-dir"])
-        .arg(results)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert_ok(&o);
-    stderr(&o)
+    stderr(&run_stats(results, out))
 }
 
 /// Results of two releases, each with an SAE of 256 and one of 128 latents; release `rel-a`'s

@@ -3,7 +3,9 @@
 //! sharded sparse runs merge to the same files, and `graphs` and `stats` read CSR inputs to
 //! the same results as dense ones.
 
-use crate::common::{assert_ok, check_python, config_text, fixture, results_dir, saecooc};
+use crate::common::{
+    assert_ok, check_python, config_text, fixture, results_dir, run_stats, saecooc,
+};
 use saecooc::io::csr::read_csr_rows;
 use saecooc::io::npz::{read_f32_rows, read_npz};
 use std::path::{Path, PathBuf};
@@ -127,13 +129,7 @@ fn sparse_accumulator_and_csr_files_match_the_dense_run() {
 
     // stats reads CSR count matrices to the same numbers.
     let stats = |results: &Path, out: &Path| -> serde_json::Value {
-        let o = saecooc(&["--quiet", "stats", "--results-dir"])
-            .arg(results)
-            .arg("--out")
-            .arg(out)
-            .output()
-            .unwrap();
-        assert_ok(&o);
+        run_stats(results, out);
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
     };
     let (a, b) = (

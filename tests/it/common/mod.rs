@@ -186,6 +186,18 @@ pub fn run_stage(
         .unwrap()
 }
 
+/// `saecooc --quiet stats` of `results` into `out`, asserted to succeed.
+pub fn run_stats(results: &Path, out: &Path) -> Output {
+    let o = saecooc(&["--quiet", "stats", "--results-dir"])
+        .arg(results)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert_ok(&o);
+    o
+}
+
 /// `saecooc --quiet export` of `results` into `site`.
 pub fn export(results: &Path, site: &Path) -> Output {
     saecooc(&["--quiet", "export", "--results-dir"])
