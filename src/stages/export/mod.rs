@@ -371,7 +371,7 @@ pub fn run(inputs: &ExportInputs, out: &Path, views: &[RecommendedView]) -> Resu
     }
     let stats_figures =
         figures::export_stats_figures(&mut site, inputs.stats).unwrap_or_else(|e| {
-            crate::report::warning(&format!(
+            crate::report::warning(format!(
                 "the figures of {} are left out of the explorer: {e:#}",
                 inputs.stats.display()
             ));
