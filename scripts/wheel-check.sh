@@ -28,8 +28,9 @@ trap 'rm -rf "$work"' EXIT
 venv=${1:-$work/venv}
 rm -rf "$venv"
 python3 -m venv "$venv"
-# The notebooks' own needs (matplotlib, the Jupyter kernel and client) are not the package's.
-"$venv/bin/pip" install --quiet "$wheel" pytest matplotlib nbclient nbformat ipykernel
+# The wheel with its `graph` extra (networkx, for Subgraph.graph()'s test); the notebooks' own
+# needs (matplotlib, the Jupyter kernel and client) are not the package's.
+"$venv/bin/pip" install --quiet "$wheel[graph]" pytest matplotlib nbclient nbformat ipykernel
 took "installed the wheel and its dependencies"
 
 # Nothing may come from the checkout: no SAECOOC_BIN override, the package and the binary are
