@@ -151,7 +151,11 @@ pub(super) fn write_boxplots(rows: &[StatsRow], dir: &Path) -> Result<()> {
     let path = dir.join(format!("{STATS_DISTRIBUTION_BOXPLOTS}.csv"));
     crate::io::atomic::write_bytes(&path, t.to_csv().as_bytes())?;
     let title = "Co-occurrence per token over latent pairs: observed (blue) and expected (red)";
-    let width = (200 + 90 * shown.len() as u32).max(700);
+    let labels: Vec<String> = shown
+        .iter()
+        .map(|r| format!("{} {} t={}", r.release, r.d_sae, float_repr(r.threshold)))
+        .collect();
+    let width = (200 + group_width(&labels) * shown.len() as u32).max(700);
     write_figure(
         dir,
         STATS_DISTRIBUTION_BOXPLOTS,
@@ -163,10 +167,6 @@ pub(super) fn write_boxplots(rows: &[StatsRow], dir: &Path) -> Result<()> {
             let y_ticks = ticks(&y, false);
             let y_count = y_ticks.len().max(2);
             let y_labels = value_labels(&axis_ticks(y.clone(), y_count), false);
-            let labels: Vec<String> = shown
-                .iter()
-                .map(|r| format!("{} {} t={}", r.release, r.d_sae, float_repr(r.threshold)))
-                .collect();
             let mut chart = ChartBuilder::on(root)
                 .caption(title, ("sans-serif", 18))
                 .margin(16)
@@ -221,4 +221,11 @@ pub(super) fn write_boxplots(rows: &[StatsRow], dir: &Path) -> Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// Pixels per box pair: room for the longest x label (12-point sans-serif, at most ~7 pixels a
+/// character, with a margin), so that neighbouring labels never overlap; at least 90.
+fn group_width(labels: &[String]) -> u32 {
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u32;
+    (7 * longest + 16).max(90)
 }
