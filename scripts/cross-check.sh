@@ -28,7 +28,7 @@ setup() {
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   if ! { command -v aarch64-linux-gnu-gcc && command -v qemu-aarch64-static; } >/dev/null; then
     $sudo apt-get update -q
-    $sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
       gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user-static
   fi
   rustup target add "$linux" "${macs[@]}"
