@@ -160,7 +160,9 @@ fn padded(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
     (lo - pad)..(hi + pad)
 }
 
-/// A panel of `series`, each a coloured line with a dot on every point (hover: its text).
+/// A panel of `series`, each a coloured line with a dot on every point (hover: its text). The
+/// k-th series gets the k-th colour; a series without points is left out of the panel and its
+/// legend but keeps its colour, so that panels sharing series colour them alike.
 pub fn line_panel(
     area: &Area,
     caption: &str,
@@ -209,6 +211,9 @@ pub fn line_panel(
         .draw()
         .map_err(plot_err)?;
     for (k, (s, points)) in series.iter().zip(&drawn).enumerate() {
+        if s.points.is_empty() {
+            continue;
+        }
         let colour = Palette99::pick(k).to_rgba();
         chart
             .draw_series(LineSeries::new(

@@ -204,10 +204,17 @@ impl ReleaseFigure {
         Ok(())
     }
 
-    /// The series of one panel: the points with a value, one series per label.
+    /// The series of one panel: every label of the figure, in the same order in every panel (so
+    /// a release keeps its colour across panels), each with its points that have a value here.
     fn series(&self, points: &[Point], panel: &Panel) -> Vec<Series> {
         let mut out: Vec<Series> = Vec::new();
         for (label, r, x) in points {
+            if out.last().is_none_or(|s| s.label != *label) {
+                out.push(Series {
+                    label: label.clone(),
+                    points: Vec::new(),
+                });
+            }
             let Some(y) = (panel.value)(r) else { continue };
             let hover = format!(
                 "{label}\n{}\n{} {}\n{} {}",
@@ -217,12 +224,8 @@ impl ReleaseFigure {
                 panel.column,
                 float_repr(y)
             );
-            match out.last_mut() {
-                Some(s) if s.label == *label => s.points.push((*x, y, hover)),
-                _ => out.push(Series {
-                    label: label.clone(),
-                    points: vec![(*x, y, hover)],
-                }),
+            if let Some(s) = out.last_mut() {
+                s.points.push((*x, y, hover));
             }
         }
         out
@@ -259,5 +262,73 @@ impl ReleaseFigure {
             t.push(panel.column, cells.collect())?;
         }
         crate::io::atomic::write_bytes(path, t.to_csv().as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::TokenPass;
+    use super::*;
+
+    /// A row of `release` at width `d_sae` with an L0; `subgraph_l0` adds a token pass.
+    fn row(release: &str, d_sae: usize, subgraph_l0: Option<f64>) -> StatsRow {
+        StatsRow {
+            model: "m".into(),
+            release: release.into(),
+            sae: format!("{release}-{d_sae}"),
+            n_batches: "n_batches_8".into(),
+            d_sae,
+            threshold: 0.0,
+            tokens: None,
+            l0_mean: None,
+            l0_std: None,
+            l0_histogram: Vec::new(),
+            mean_subgraph_size: None,
+            mean_subgraph_size_without_singletons: None,
+            fraction_in_subgraphs: None,
+            token_pass: subgraph_l0.map(|any| TokenPass {
+                tokens: 100,
+                latent_l0_mean: 8.0,
+                subgraph_l0_any_mean: any,
+                subgraph_l0_any_histogram: Vec::new(),
+            }),
+            cooccurrence: None,
+            subgraphs: Some(20),
+            l0: Some(8.0),
+            l0_source: None,
+            matrix: None,
+            distributions: None,
+        }
+    }
+
+    #[test]
+    fn every_panel_has_every_series_in_one_order_so_colours_agree() {
+        // Release "a" has no token pass: the second panel has no points of it, yet its series
+        // stays first there (empty), so "b" keeps the second colour in both panels.
+        let rows = [
+            row("a", 128, None),
+            row("b", 128, Some(2.0)),
+            row("a", 256, None),
+            row("b", 256, Some(3.0)),
+        ];
+        let figure = &RELEASE_FIGURES[2];
+        let points = figure.points(&rows);
+        let panels: Vec<Vec<Series>> = figure
+            .panels
+            .iter()
+            .map(|p| figure.series(&points, p))
+            .collect();
+        let labels = |s: &[Series]| s.iter().map(|s| s.label.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            labels(&panels[0]),
+            ["m a threshold 0.0", "m b threshold 0.0"]
+        );
+        assert_eq!(labels(&panels[1]), labels(&panels[0]));
+        let sizes = |s: &[Series]| s.iter().map(|s| s.points.len()).collect::<Vec<_>>();
+        assert_eq!(sizes(&panels[0]), [2, 2]);
+        assert_eq!(sizes(&panels[1]), [0, 2]);
+        // b's subgraph fractions: 2/20 and 3/20, in width order.
+        let ys: Vec<f64> = panels[1][1].points.iter().map(|p| p.1).collect();
+        assert_eq!(ys, [0.1, 0.15]);
     }
 }
