@@ -1,14 +1,26 @@
 //! Records the source commit the binary is built from as `SAECOOC_GIT_COMMIT`: the env
 //! variable of that name when set (for builds outside a checkout, e.g. from a tarball), else
 //! `git rev-parse HEAD` with `-dirty` when tracked files differ from it, else `unknown`.
+//! Checkouts sharing one target folder share this script's record: a checkout none of whose
+//! sources or git files changed since another checkout's build keeps that build's commit until
+//! one does (a fresh clone's files are newer, so CI's clones are always read anew).
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::Command;
+
+/// The checkout being built, read when the script runs: `env!` would bake in the folder the
+/// script was first compiled in, and another clone sharing the target folder would then report
+/// that clone's commit.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
 
 fn git(args: &[&str]) -> Option<String> {
     let out = Command::new("git")
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(manifest_dir())
         .output()
         .ok()?;
     out.status
@@ -34,7 +46,7 @@ fn commit() -> String {
 fn watch_git() {
     for name in ["HEAD", "index", "packed-refs"] {
         if let Some(path) = git(&["rev-parse", "--git-path", name]) {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+            let path = manifest_dir().join(path);
             if path.exists() {
                 println!("cargo:rerun-if-changed={}", path.display());
             }
@@ -42,7 +54,7 @@ fn watch_git() {
     }
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
         if let Some(path) = git(&["rev-parse", "--git-path", &branch]) {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+            let path = manifest_dir().join(path);
             println!("cargo:rerun-if-changed={}", path.display());
         }
     }
