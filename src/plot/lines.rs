@@ -3,7 +3,7 @@
 
 use super::interactive::{Area, Hovers};
 use super::plot_err;
-use super::ticks::TickLabels;
+use super::ticks::{axis_ticks, TickLabels};
 use anyhow::Result;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::types::RangedCoordf64;
@@ -71,10 +71,13 @@ pub fn value_labels(ticks: &[f64], log: bool) -> TickLabels {
     TickLabels::preferring(&values, value_label)
 }
 
+/// Most ticks on a linear axis (placed as plotters places them).
+const MOST_LINEAR_TICKS: usize = 9;
+
 /// Tick positions on an axis spanning `range`: on a log axis the powers of ten in it (with 2×
-/// and 5× when it spans under three decades; round values when under a decade), else
-/// multiples of 1, 2 or 5 × 10^k; at most about ten.
-pub fn ticks(range: &std::ops::Range<f64>, log: bool) -> Vec<f64> {
+/// and 5× when it spans under three decades; round values when under a decade), else round
+/// values as plotters places them; at most about ten.
+fn ticks(range: &std::ops::Range<f64>, log: bool) -> Vec<f64> {
     let (lo, hi) = (range.start, range.end);
     if log {
         let decades = (lo.ceil() as i64..=hi.floor() as i64).map(|e| e as f64);
@@ -89,7 +92,7 @@ pub fn ticks(range: &std::ops::Range<f64>, log: bool) -> Vec<f64> {
         };
         if t.len() < 2 {
             // Under a decade: round values, placed on the log axis.
-            let values = linear_ticks(10f64.powf(lo), 10f64.powf(hi));
+            let values = axis_ticks(10f64.powf(lo)..10f64.powf(hi), MOST_LINEAR_TICKS);
             t = values
                 .into_iter()
                 .filter(|&v| v > 0.0)
@@ -98,22 +101,7 @@ pub fn ticks(range: &std::ops::Range<f64>, log: bool) -> Vec<f64> {
         }
         return t;
     }
-    linear_ticks(lo, hi)
-}
-
-/// Multiples of a step of 1, 2 or 5 × 10^k between `lo` and `hi`, at most nine of them.
-fn linear_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let span = (hi - lo).max(f64::MIN_POSITIVE);
-    let raw = span / 8.0;
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * magnitude)
-        .find(|s| span / s <= 8.0)
-        .unwrap_or(10.0 * magnitude);
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
-    (first..=last).map(|k| k as f64 * step).collect()
+    axis_ticks(lo..hi, MOST_LINEAR_TICKS)
 }
 
 /// A linear f64 axis whose ticks are the given values.

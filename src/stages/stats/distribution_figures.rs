@@ -7,13 +7,16 @@ use super::StatsRow;
 use crate::io::csv_table::Table;
 use crate::io::pyfmt::float_repr;
 use crate::plot::interactive::write_figure;
-use crate::plot::lines::{line_panel, ticks, value_labels, Axes, Series};
+use crate::plot::lines::{line_panel, value_labels, Axes, Series};
 use crate::plot::plot_err;
 use crate::plot::ticks::axis_ticks;
 use crate::results::layout::{stats_sae_stem, STATS_DISTRIBUTION_BOXPLOTS};
 use anyhow::Result;
 use plotters::prelude::*;
 use std::path::Path;
+
+/// Most ticks on the box plots' rate axis.
+const BOX_Y_TICKS: usize = 9;
 
 const KIND: &str = "distribution";
 
@@ -164,9 +167,7 @@ pub(super) fn write_boxplots(rows: &[StatsRow], dir: &Path) -> Result<()> {
         |root, hovers| {
             let top = boxes.iter().map(|b| b.2.whisker_high).fold(0.0, f64::max);
             let y = 0.0..(top * 1.1).max(1e-12);
-            let y_ticks = ticks(&y, false);
-            let y_count = y_ticks.len().max(2);
-            let y_labels = value_labels(&axis_ticks(y.clone(), y_count), false);
+            let y_labels = value_labels(&axis_ticks(y.clone(), BOX_Y_TICKS), false);
             let mut chart = ChartBuilder::on(root)
                 .caption(title, ("sans-serif", 18))
                 .margin(16)
@@ -185,7 +186,7 @@ pub(super) fn write_boxplots(rows: &[StatsRow], dir: &Path) -> Result<()> {
                         false => String::new(),
                     }
                 })
-                .y_labels(y_count)
+                .y_labels(BOX_Y_TICKS)
                 .y_label_formatter(&|v| y_labels.label(*v))
                 .y_desc("rate per token (whiskers: furthest value within 1.5 IQR)")
                 .draw()
