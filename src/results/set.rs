@@ -529,6 +529,22 @@ fn checked_relative(rel: &str) -> Result<&str> {
     Ok(rel)
 }
 
+/// `base/rel` when it is a regular file reached through real folders of `base`: no symbolic
+/// link on the way or at the end. For readers that copy a file out as it is, where no recorded
+/// hash would catch a file swapped for a link to something else.
+pub fn real_file(base: &Path, rel: &str) -> Result<PathBuf> {
+    checked_relative(rel)?;
+    let path = base.join(rel);
+    let is_file = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+    ensure!(
+        is_file && linked_folder(base, rel).is_none(),
+        "{} is not a file in a real folder of {} (a symbolic link, a folder, or missing): saecooc copies only the files it wrote there and never through a link",
+        path.display(),
+        base.display()
+    );
+    Ok(path)
+}
+
 /// The first folder between `target` and `target/rel` that is a symbolic link (or not a
 /// folder), if any.
 fn linked_folder(target: &Path, rel: &str) -> Option<PathBuf> {
@@ -1122,6 +1138,27 @@ mod tests {
         new.check_complete(d, "test_run.json").unwrap();
         new.verify(d, &d.join("b.npz"), "test_run.json").unwrap();
         check_no_interrupted_publish(d, "test").unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_real_file_is_never_reached_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(&d.join("in/a.png"), "a");
+        write(&d.join("elsewhere/secret"), "s");
+        std::os::unix::fs::symlink(d.join("elsewhere/secret"), d.join("in/b.png")).unwrap();
+        std::os::unix::fs::symlink(d.join("elsewhere"), d.join("in/sub")).unwrap();
+        let base = d.join("in");
+        assert_eq!(real_file(&base, "a.png").unwrap(), base.join("a.png"));
+        for rel in ["b.png", "sub/secret", "missing.png"] {
+            let err = format!("{:#}", real_file(&base, rel).unwrap_err());
+            assert!(
+                err.contains(&base.join(rel).display().to_string()),
+                "{rel}: {err}"
+            );
+        }
+        assert!(real_file(&base, "../elsewhere/secret").is_err());
     }
 
     #[test]

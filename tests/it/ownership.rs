@@ -4,7 +4,9 @@
 //! vanishing (`--replace` to replace them), and what killed runs left is removed by the next.
 
 use crate::common;
-use crate::common::{assert_ok, config_text, export, fixture, results_dir, saecooc, stderr};
+use crate::common::{
+    assert_ok, config_text, export, files_under, fixture, results_dir, run_stats, saecooc, stderr,
+};
 use crate::explorer_fixture::{write_wide, WideSpec};
 use saecooc::results::set::PublishedSet;
 use std::path::Path;
@@ -101,6 +103,37 @@ fn export_removes_the_temporary_folders_of_killed_exports_only() {
     assert!(site.join(".data-new-backup").is_dir());
     assert!(std::fs::symlink_metadata(site.join(".data-old-999999993")).is_ok());
     assert!(elsewhere.join("keep.txt").is_file());
+}
+
+#[test]
+fn export_never_copies_a_stats_figure_through_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let results = wide_results(dir.path());
+    // `stats` beside the results, where export finds it; then a figure it listed swapped for a
+    // link to someone else's file (the stats manifest lists names, not hashes).
+    let stats = dir.path().join("stats");
+    run_stats(&results, &stats);
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "not for the site").unwrap();
+    std::fs::remove_file(stats.join("size_effects.png")).unwrap();
+    std::os::unix::fs::symlink(&secret, stats.join("size_effects.png")).unwrap();
+    let site = dir.path().join("site");
+    // The explorer is still written, without the stats figures, and says why.
+    let out = export(&results, &site);
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains("size_effects.png") && stderr(&out).contains("symbolic link"),
+        "{}",
+        stderr(&out)
+    );
+    let copied: Vec<Vec<u8>> = files_under(&site.join("data"))
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    assert!(!copied.is_empty());
+    assert!(!copied
+        .iter()
+        .any(|bytes| bytes.windows(16).any(|w| w == b"not for the site")));
 }
 
 #[test]

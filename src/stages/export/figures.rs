@@ -69,7 +69,7 @@ pub(super) fn export_stats_figures(site: &mut SiteWriter, stats: &Path) -> Resul
         for ext in ["png", "html", "csv"] {
             let rel = format!("{stem}.{ext}");
             if listed.contains(&rel) {
-                site.copy_file(&format!("{STATS_SITE_DIR}/{rel}"), &stats.join(&rel))?;
+                site.copy_file(&format!("{STATS_SITE_DIR}/{rel}"), stats, &rel)?;
             }
         }
         entries.push(figure_entry(STATS_SITE_DIR, &stem, &listed));
@@ -98,7 +98,7 @@ pub(super) fn export_graph_figures(
     for stem in figure_stems(&listed) {
         let rel = format!("{stem}.png");
         graphs.verify(&dir.join(&rel))?;
-        site.copy_file(&format!("{site_dir}/{rel}"), &dir.join(&rel))?;
+        site.copy_file(&format!("{site_dir}/{rel}"), dir, &rel)?;
         out.push(figure_entry(&site_dir, &stem, &listed));
     }
     Ok(out)

@@ -78,14 +78,16 @@ impl SiteWriter {
         Ok(())
     }
 
-    /// Copies the file `src` to `data/{rel}` as it is (figures shown by the page).
-    pub fn copy_file(&mut self, rel: &str, src: &Path) -> Result<()> {
+    /// Copies the file `base/src` to `data/{rel}` as it is (figures shown by the page), refusing
+    /// a source reached through a symbolic link.
+    pub fn copy_file(&mut self, rel: &str, base: &Path, src: &str) -> Result<()> {
+        let src = crate::results::set::real_file(base, src)?;
         let path = self.staging.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        self.bytes += std::fs::copy(src, &path)
+        self.bytes += std::fs::copy(&src, &path)
             .with_context(|| format!("cannot copy {} to {}", src.display(), path.display()))?;
         self.files += 1;
         Ok(())

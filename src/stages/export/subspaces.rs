@@ -255,7 +255,8 @@ fn export_subspace(site: &mut SiteWriter, s: &SubspaceFolder, saes: &[SaeFolder]
         set.verify(&s.dir.join(f))?;
         site.copy_file(
             &format!("{}/{f}", site_files::subspace_dir(&key)),
-            &s.dir.join(f),
+            &s.dir,
+            f,
         )?;
     }
     data["subspace"] = json!({
